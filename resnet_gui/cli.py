@@ -1,0 +1,199 @@
+"""Command line: `resnet-gui [gui|predict|models|train] ...`. Heavy imports happen per command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from resnet_gui import APP_ID, __version__
+
+
+def _err(message: str) -> None:
+    print(f"{APP_ID}: error: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------------------------
+def cmd_predict(args: argparse.Namespace) -> int:
+    from resnet_gui.core.images import list_images
+    from resnet_gui.core.predict import Predictor, write_csv
+    from resnet_gui.core.registry import Registry
+    from resnet_gui.core.seed import ensure_demo_model
+
+    registry = Registry()
+    if args.model is None:
+        ensure_demo_model(registry)
+    path = registry.resolve(args.model)
+    predictor = Predictor.from_file(path, device=args.device)
+    files = list_images(args.paths)
+    if not files:
+        _err("no images found in " + ", ".join(args.paths))
+        return 1
+    failed = 0
+    collected = []
+    for batch in predictor.predict_paths(files, top_k=args.top_k, batch_size=args.batch_size):
+        for pred in batch:
+            collected.append(pred) if args.csv else None
+            failed += not pred.ok
+            if args.json:
+                print(json.dumps(pred.to_json()), flush=True)
+            elif pred.ok:
+                others = ", ".join(f"{label} {prob:.1%}" for label, prob in pred.top_k[1:])
+                print(f"{pred.path}: {pred.label} ({pred.confidence:.1%})" + (f"  [{others}]" if others else ""),
+                      flush=True)
+            else:
+                print(f"{pred.path}: ERROR {pred.error.removeprefix(str(pred.path) + ': ')}", flush=True)
+    if args.csv:
+        write_csv(collected, args.csv, top_k=args.top_k)
+        if not args.json:
+            print(f"wrote {args.csv}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be classified", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------------
+def _fmt_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from resnet_gui.core.registry import Registry
+
+    registry = Registry()
+    action = args.models_cmd
+    if action == "list":
+        entries = registry.list()
+        if args.json:
+            print(json.dumps([e.to_json() for e in entries], indent=None))
+            return 0
+        if not entries:
+            print(f"No models in {registry.root}. Train one ('resnet-gui train') or import one "
+                  "('resnet-gui models import FILE').")
+            return 0
+        default = registry.default_name()
+        for e in entries:
+            mark = "*" if e.name == default else " "
+            if e.broken:
+                print(f"{mark} {e.name:<32} BROKEN: {e.error}")
+                continue
+            meta = e.meta or {}
+            acc = f"{e.val_accuracy:.1%}" if e.val_accuracy is not None else "-"
+            print(f"{mark} {e.name:<32} {meta['arch']:<18} {meta['num_classes']:>4} classes  "
+                  f"val acc {acc:>6}  {_fmt_size(e.size):>9}")
+        print(f"\n{len(entries)} model(s) in {registry.root}; * = default")
+        return 0
+    if action == "show":
+        details = registry.details(args.name)
+        if args.json:
+            print(json.dumps(details))
+        else:
+            for key, value in details.items():
+                print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        return 0 if "error" not in details else 1
+    if action == "import":
+        overrides = {"input_size": args.input_size, "resize": args.resize, "mean": args.mean, "std": args.std}
+        entry = registry.import_file(args.file, name=args.name, class_names=args.classes, arch=args.arch,
+                                     preprocess=overrides)
+        meta = entry.meta or {}
+        print(f"imported {args.file} as {entry.name!r} ({meta.get('arch')}, {meta.get('num_classes')} classes: "
+              f"{', '.join(meta.get('class_names', [])[:10])}{'…' if meta.get('num_classes', 0) > 10 else ''})")
+        return 0
+    if action == "remove":
+        registry.remove(args.name)
+        print(f"removed {args.name!r}")
+        return 0
+    if action == "default":
+        registry.set_default(args.name)
+        print(f"default model is now {args.name!r}")
+        return 0
+    if action == "rename":
+        registry.rename(args.name, args.new_name)
+        print(f"renamed {args.name!r} to {args.new_name!r}")
+        return 0
+    raise AssertionError(action)
+
+
+# ---------------------------------------------------------------------------------------------
+# gui
+# ---------------------------------------------------------------------------------------------
+def cmd_gui(args: argparse.Namespace) -> int:
+    from resnet_gui.ui.app import run_app
+
+    return run_app()
+
+
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=APP_ID, description="Classify images with ResNet models, train new ones, manage the model registry. "
+        "With no command, the desktop app starts.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("gui", help="start the desktop app (the default)")
+
+    p = sub.add_parser("predict", help="classify images or folders of images")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help="registry name or .pth file (default: the registry's default model)")
+    p.add_argument("--top-k", type=int, default=5, help="how many classes to report per image (default 5)")
+    p.add_argument("--csv", type=Path, metavar="OUT", help="also write the results to this CSV file")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
+
+    m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
+    msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
+    ml = msub.add_parser("list", help="list the registry's models")
+    ml.add_argument("--json", action="store_true")
+    ms = msub.add_parser("show", help="all metadata of one model")
+    ms.add_argument("name")
+    ms.add_argument("--json", action="store_true")
+    mi = msub.add_parser("import", help="import a .pth (ours, or a state dict saved by a training script)")
+    mi.add_argument("file", type=Path)
+    mi.add_argument("--name", help="registry name (default: the file's name)")
+    mi.add_argument("--classes", metavar="LIST_OR_FILE",
+                    help="class names: comma-separated, or a text file with one name per line")
+    mi.add_argument("--arch", help="expected architecture (inferred from the weights when omitted)")
+    mi.add_argument("--input-size", type=int, help="input size the model was trained at (default: by arch)")
+    mi.add_argument("--resize", type=int, help="shorter side before the center crop (default: by arch)")
+    mi.add_argument("--mean", type=float, nargs=3, help="normalisation mean (default: by arch)")
+    mi.add_argument("--std", type=float, nargs=3, help="normalisation std (default: by arch)")
+    mr = msub.add_parser("remove", help="delete a model from the registry")
+    mr.add_argument("name")
+    md = msub.add_parser("default", help="make a model the default")
+    md.add_argument("name")
+    mn = msub.add_parser("rename", help="rename a model")
+    mn.add_argument("name")
+    mn.add_argument("new_name")
+    return parser
+
+
+COMMANDS = {"gui": cmd_gui, "predict": cmd_predict, "models": cmd_models}
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "gui"
+    from resnet_gui.core.errors import ResnetGuiError
+
+    try:
+        return COMMANDS[command](args)
+    except ResnetGuiError as exc:
+        _err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except OSError as exc:  # full disk, permissions: a message, not a traceback
+        _err(f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip())
+        return 2

@@ -1,0 +1,162 @@
+"""The model zoo: torchvision's ResNet family, plus `resnet18_cifar` for 32x32 inputs.
+
+`resnet18_cifar` is torchvision's ResNet-18 with the 7x7 stride-2 stem replaced by a 3x3 stride-1
+convolution and no max-pool -- the topology of the classic CIFAR ResNet-18 tutorials. Everything
+else is torchvision's own builder; there are no home-made copies of the architecture.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .download import CancelFn, DownloadError, ProgressFn, download
+from .errors import ModelError
+from .preprocess import Preprocess, cifar_preprocess
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    name: str
+    builder: str  # torchvision.models function name
+    summary: str
+    cifar_stem: bool = False
+
+    @property
+    def has_imagenet_weights(self) -> bool:
+        return not self.cifar_stem
+
+
+ARCHS: dict[str, ArchInfo] = {
+    a.name: a
+    for a in [
+        ArchInfo("resnet18_cifar", "resnet18", "ResNet-18 for 32x32 images (3x3 stem, no max-pool)", cifar_stem=True),
+        ArchInfo("resnet18", "resnet18", "ResNet-18, 11.7M parameters"),
+        ArchInfo("resnet34", "resnet34", "ResNet-34, 21.8M parameters"),
+        ArchInfo("resnet50", "resnet50", "ResNet-50, 25.6M parameters"),
+        ArchInfo("resnet101", "resnet101", "ResNet-101, 44.5M parameters"),
+        ArchInfo("resnet152", "resnet152", "ResNet-152, 60.2M parameters"),
+        ArchInfo("resnext50_32x4d", "resnext50_32x4d", "ResNeXt-50 32x4d, 25.0M parameters"),
+        ArchInfo("resnext101_32x8d", "resnext101_32x8d", "ResNeXt-101 32x8d, 88.8M parameters"),
+        ArchInfo("wide_resnet50_2", "wide_resnet50_2", "Wide ResNet-50-2, 68.9M parameters"),
+    ]
+}
+
+
+def arch_info(arch: str) -> ArchInfo:
+    try:
+        return ARCHS[arch]
+    except KeyError:
+        raise ModelError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}") from None
+
+
+def _imagenet_weights(arch: str):
+    info = arch_info(arch)
+    if not info.has_imagenet_weights:
+        raise ModelError(
+            f"{arch} has no ImageNet weights (its 3x3 stem differs from ImageNet models); "
+            "train it from scratch, or fine-tune resnet18 instead"
+        )
+    return torchvision.models.get_model_weights(info.builder).DEFAULT
+
+
+def default_preprocess(arch: str) -> Preprocess:
+    """The eval preprocessing for `arch`: CIFAR statistics at 32x32, else its ImageNet weights' own preset."""
+    if arch_info(arch).cifar_stem:
+        return cifar_preprocess()
+    t = _imagenet_weights(arch).transforms()
+    return Preprocess(
+        input_size=int(t.crop_size[0]),
+        resize=int(t.resize_size[0]),
+        mean=tuple(t.mean),
+        std=tuple(t.std),
+        interpolation=t.interpolation.value,
+    )
+
+
+def imagenet_weights_path(arch: str) -> Path:
+    """Where torchvision's cache (under TORCH_HOME) keeps the ImageNet weights of `arch`."""
+    url = _imagenet_weights(arch).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _new_model(arch: str, num_classes: int) -> nn.Module:
+    info = arch_info(arch)
+    model = getattr(torchvision.models, info.builder)(weights=None, num_classes=num_classes)
+    if info.cifar_stem:
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+def fetch_imagenet_weights(
+    arch: str,
+    *,
+    allow_download: bool = True,
+    progress: ProgressFn | None = None,
+    cancelled: CancelFn | None = None,
+) -> Path:
+    """Return the cached weights file of `arch`, downloading it (hash-checked) when allowed."""
+    weights = _imagenet_weights(arch)
+    path = imagenet_weights_path(arch)
+    if path.is_file():
+        return path
+    hint = (f"Put {path.name} (from {weights.url}) into {path.parent}, "
+            "or pass a local weights file (--weights-file / 'Weights file…').")
+    if not allow_download:
+        raise ModelError(f"ImageNet weights for {arch} are not cached. {hint}")
+    match = re.search(r"-([a-f0-9]{8,})\.pth$", path.name)
+    try:
+        download(weights.url, path, sha256_prefix=match.group(1) if match else None,
+                 progress=progress, cancelled=cancelled)
+    except DownloadError as exc:
+        raise ModelError(f"ImageNet weights for {arch} are not cached and could not be downloaded ({exc}). {hint}") from None
+    return path
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    weights: str | os.PathLike | None = None,
+    *,
+    allow_download: bool = True,
+    progress: ProgressFn | None = None,
+    cancelled: CancelFn | None = None,
+) -> nn.Module:
+    """Build `arch` with a `num_classes`-way head.
+
+    weights: None (random init), "imagenet" (torchvision's DEFAULT ImageNet weights from the torch hub
+    cache, downloaded when missing and allowed), or the path of a local weights file (a state dict of
+    the ImageNet model, for offline labs). With ImageNet weights the backbone is pretrained and the
+    final `fc` layer is replaced by a freshly initialised one when num_classes != 1000.
+    """
+    if int(num_classes) < 1:
+        raise ModelError(f"num_classes must be at least 1, got {num_classes}")
+    if weights is None:
+        return _new_model(arch, int(num_classes))
+    if isinstance(weights, str) and weights.lower() in {"imagenet", "default", "pretrained"}:
+        path = fetch_imagenet_weights(arch, allow_download=allow_download, progress=progress, cancelled=cancelled)
+    else:
+        path = Path(weights)
+        _imagenet_weights(arch)  # raise the clear error for resnet18_cifar
+    from .checkpoint import load_state_dict_file
+
+    state = load_state_dict_file(path)
+    fc_out = state.get("fc.weight")
+    base = _new_model(arch, int(fc_out.shape[0]) if fc_out is not None else 1000)
+    from .checkpoint import load_weights_strict
+
+    load_weights_strict(base, state, path, arch)
+    if base.fc.out_features != num_classes:
+        base.fc = nn.Linear(base.fc.in_features, int(num_classes))
+    return base
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
