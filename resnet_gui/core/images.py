@@ -105,8 +105,9 @@ def load_image(source: Source, *, name: str | None = None, min_side: int | None 
             w, h = img.size
             if w < 1 or h < 1:
                 raise ImageLoadError(f"{label}: the image has no pixels ({w}x{h})")
-            if w * h > MAX_PIXELS:
-                raise ImageLoadError(f"{label}: image too large ({w}x{h} pixels, limit {MAX_PIXELS:,}); "
+            limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+            if w * h > limit:
+                raise ImageLoadError(f"{label}: image too large ({w}x{h} pixels, limit {limit:,}); "
                                      "rejected as a possible decompression bomb")
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)

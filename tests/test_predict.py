@@ -1,0 +1,74 @@
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from helpers import make_checkpoint, write_image
+from resnet_gui.core.checkpoint import load_checkpoint
+from resnet_gui.core.predict import Predictor, write_csv
+from resnet_gui.core.preprocess import Preprocess
+
+
+@pytest.fixture
+def favour3(tmp_path):
+    return make_checkpoint(tmp_path / "f3.pth", favour=3, class_names=[f"k{i}" for i in range(5)])
+
+
+def test_predicts_top_k_with_probabilities(favour3, tmp_path):
+    p = Predictor.from_file(favour3, device="cpu")
+    pred = p.predict_file(write_image(tmp_path / "x.png"), top_k=3)
+    assert pred.ok and pred.label == "k3" and pred.confidence > 0.99
+    assert len(pred.top_k) == 3 and pred.top_k[0] == ("k3", pred.confidence)
+    probs = [prob for _, prob in pred.top_k]
+    assert probs == sorted(probs, reverse=True)
+    assert p.predict_file(tmp_path / "x.png", top_k=50).top_k.__len__() == 5
+
+
+def test_batches_match_single_images(cifar_checkpoint_file, tmp_path):
+    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+    files = [write_image(tmp_path / f"{i}.png", size=(32 + i, 30), seed=i) for i in range(5)]
+    singles = [p.predict_file(f) for f in files]
+    batched = [pred for batch in p.predict_paths(files, batch_size=2) for pred in batch]
+    assert [s.label for s in singles] == [b.label for b in batched]
+    for s, b in zip(singles, batched):
+        assert abs(s.confidence - b.confidence) < 1e-4
+
+
+def test_bad_files_do_not_stop_the_others(cifar_checkpoint_file, tmp_path):
+    good = write_image(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"broken")
+    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+    results = [r for batch in p.predict_paths([bad, good, bad], batch_size=2) for r in batch]
+    assert [r.ok for r in results] == [False, True, False]
+    assert "bad.png" in results[0].error and results[1].path == str(good)
+
+
+def test_eval_preprocessing_matches_torchvisions_preset(tmp_path):
+    """For an ImageNet-style model the input is exactly what ResNet18_Weights.transforms() produces."""
+    ckpt_path = make_checkpoint(tmp_path / "r.pth", arch="resnet18", class_names=["a", "b"])
+    p = Predictor.from_file(ckpt_path, device="cpu")
+    img = Image.open(write_image(tmp_path / "photo.png", size=(300, 200))).convert("RGB")
+    ours = (p.prepare(img).unsqueeze(0).float() - p._mean) * p._inv_std
+    theirs = torchvision.models.ResNet18_Weights.DEFAULT.transforms()(img).unsqueeze(0)
+    assert ours.shape == theirs.shape == (1, 3, 224, 224)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_checkpoint_preprocessing_is_used(tmp_path):
+    ckpt_path = make_checkpoint(tmp_path / "r.pth", class_names=["a", "b"])
+    ckpt = load_checkpoint(ckpt_path)
+    ckpt.preprocess = Preprocess(input_size=40, resize=48, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    p = Predictor(ckpt, device="cpu")
+    assert p.prepare(Image.new("RGB", (96, 64))).shape == (3, 40, 40)
+
+
+def test_csv_export(favour3, tmp_path):
+    p = Predictor.from_file(favour3, device="cpu")
+    (tmp_path / "bad.png").write_bytes(b"x")
+    files = [write_image(tmp_path / "a.png"), tmp_path / "bad.png"]
+    preds = [r for b in p.predict_paths(files) for r in b]
+    out = write_csv(preds, tmp_path / "out.csv", top_k=2)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "path,label,confidence,error,top1_label,top1_prob,top2_label,top2_prob"
+    assert lines[1].split(",")[1] == "k3" and "bad.png" in lines[2] and "not an image" in lines[2]
