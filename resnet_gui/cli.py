@@ -123,6 +123,130 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------------------------
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+class _TrainPrinter:
+    """Human output: one line per epoch, and a progress bar on stderr when it is a terminal."""
+
+    def __init__(self, stream=None):
+        self.err = stream or sys.stderr
+        self.tty = self.err.isatty()
+        self.bar_shown = False
+
+    def _clear_bar(self):
+        if self.bar_shown:
+            self.err.write("\r\033[K")
+            self.bar_shown = False
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "batch":
+            if self.tty:
+                done = int(30 * ev["step"] / max(ev["steps"], 1))
+                self.err.write(f"\repoch {ev['epoch']}/{ev['epochs']} [{'#' * done}{'.' * (30 - done)}] "
+                               f"{ev['step']}/{ev['steps']} loss {ev['loss']:.4f} {ev['images_per_s']:.0f} img/s "
+                               f"ETA {_fmt_time(ev['eta_s'])}\033[K")
+                self.err.flush()
+                self.bar_shown = True
+            return
+        if kind == "prepare":
+            if self.tty:
+                total = ev["total"]
+                pct = f"{ev['done'] / total:.0%}" if total else f"{ev['done'] / 1e6:.1f} MB"
+                self.err.write(f"\r{ev['message']}: {pct}\033[K")
+                self.err.flush()
+                self.bar_shown = True
+            return
+        self._clear_bar()
+        if kind == "status":
+            print(f"{ev['message']}...", file=self.err)
+        elif kind == "warning":
+            print(f"warning: {ev['message']}", file=self.err)
+        elif kind == "dataset":
+            d = ev["description"]
+            counts = ", ".join(f"{k} {v}" for k, v in list(d.get("class_counts", {}).items())[:12])
+            print(f"dataset {d.get('name')}: {d.get('train_images')} training, {d.get('val_images')} validation "
+                  f"images ({d.get('val_source')}); classes: {counts}", flush=True)
+        elif kind == "started":
+            resumed = f", resuming after epoch {ev['start_epoch']}" if ev["start_epoch"] else ""
+            print(f"training {ev['config']['arch']} as {ev['run_name']!r} on {ev['device']}: {ev['epochs']} epochs "
+                  f"of {ev['steps_per_epoch']} steps{resumed}", flush=True)
+        elif kind == "epoch":
+            star = "  * best" if ev["best"] else ""
+            print(f"epoch {ev['epoch']:>3}/{ev['epochs']}  train loss {ev['train_loss']:.4f} acc {ev['train_accuracy']:6.2%}"
+                  f"  val loss {ev['val_loss']:.4f} acc {ev['val_accuracy']:6.2%}  lr {ev['lr']:.3g}  "
+                  f"{ev['images_per_s']:.0f} img/s  {ev['epoch_time_s']:.0f} s  ETA {_fmt_time(ev['eta_s'])}{star}",
+                  flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from resnet_gui.core.config import recipe
+    from resnet_gui.core.train import resume_config, train
+
+    overrides = dict(data=args.data, arch=args.arch, weights_file=args.weights_file, epochs=args.epochs,
+                     batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, schedule=args.schedule,
+                     label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
+                     device=args.device, name=args.name, workers=args.workers, weight_decay=args.weight_decay,
+                     warmup_epochs=args.warmup_epochs, freeze_backbone_epochs=args.freeze_backbone_epochs,
+                     image_size=args.image_size, threads=args.threads)
+    if args.pretrained or args.weights_file:
+        overrides["pretrained"] = True
+    if args.download:
+        overrides["download"] = True
+    if args.no_hflip:
+        overrides["hflip"] = False
+    resume = None
+    if args.resume:
+        allowed = {k: overrides[k] for k in ("epochs", "device", "workers", "threads")}
+        config, resume = resume_config(args.resume, **allowed)
+    else:
+        if args.dataset is None:
+            _err("choose a dataset: --dataset cifar10, or --dataset folder --data PATH (or --resume NAME)")
+            return 2
+        name = "cifar10" if args.dataset == "cifar10" else "finetune" if overrides.get("pretrained") else "scratch"
+        config = recipe(name, **overrides)
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    printer = (lambda ev: print(json.dumps(ev), flush=True)) if args.json else _TrainPrinter()
+    try:
+        result = train(config, printer, stop, resume=resume)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if not args.json:
+        if isinstance(printer, _TrainPrinter):
+            printer._clear_bar()
+        if result.status == "failed":
+            _err(result.message)
+        else:
+            print(result.message)
+        if result.best_path:
+            print(f"best model: {result.best_name!r} -> {result.best_path} "
+                  f"(validation accuracy {result.best_val_accuracy:.2%})")
+        if result.status != "finished" and result.last_path:
+            print(f"resume with: {APP_ID} train --resume {result.run_name!r}")
+    return {"finished": 0, "cancelled": 130}.get(result.status, 1)
+
+
+# ---------------------------------------------------------------------------------------------
 # gui
 # ---------------------------------------------------------------------------------------------
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -174,10 +298,39 @@ def build_parser() -> argparse.ArgumentParser:
     mn = msub.add_parser("rename", help="rename a model")
     mn.add_argument("name")
     mn.add_argument("new_name")
+    t = sub.add_parser("train", help="train a model (CIFAR-10 from scratch, or on a folder of class folders)",
+                       description="Train ResNet-18 on CIFAR-10 from scratch (--dataset cifar10), fine-tune an "
+                       "ImageNet-pretrained model on a folder of class folders (--dataset folder --pretrained), "
+                       "or train from scratch on a folder. Unset options take the recipe's defaults.")
+    t.add_argument("--dataset", choices=["cifar10", "folder"])
+    t.add_argument("--data", metavar="PATH", help="folder dataset root; for CIFAR-10, where the files are")
+    t.add_argument("--download", action="store_true", help="CIFAR-10: download it when no local copy is found")
+    t.add_argument("--arch", help="architecture (resnet18_cifar, resnet18, resnet34, resnet50, ...)")
+    t.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (fine-tuning)")
+    t.add_argument("--weights-file", metavar="F", help="local ImageNet weights file (offline; implies --pretrained)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--optimizer", choices=["sgd", "adamw"])
+    t.add_argument("--schedule", choices=["onecycle", "cosine", "step"])
+    t.add_argument("--label-smoothing", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--warmup-epochs", type=float)
+    t.add_argument("--freeze-backbone-epochs", type=int, help="train only the new head for the first N epochs")
+    t.add_argument("--image-size", type=int, help="input size (folder datasets; default: the model's preset)")
+    t.add_argument("--no-hflip", action="store_true", help="no horizontal flips (digits, text)")
+    t.add_argument("--val-split", type=float, help="validation fraction for a folder without val/ (default 0.2)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    t.add_argument("--workers", type=int, help="DataLoader workers for folder datasets (default: automatic)")
+    t.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all)")
+    t.add_argument("--name", help="registry name of the trained model")
+    t.add_argument("--resume", metavar="NAME_OR_FILE", help="continue a stopped run (its name, or a last.pth)")
+    t.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     return parser
 
 
-COMMANDS = {"gui": cmd_gui, "predict": cmd_predict, "models": cmd_models}
+COMMANDS = {"gui": cmd_gui, "predict": cmd_predict, "models": cmd_models, "train": cmd_train}
 
 
 def main(argv: list[str]) -> int:

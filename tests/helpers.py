@@ -68,3 +68,57 @@ def plain_pickle(path, marker):
     with open(path, "wb") as fh:
         pickle.dump(MarkerPayload(marker), fh)
     return Path(path)
+
+
+CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def class_image(label, n_classes, size=32, seed=0):
+    """A learnable image for class `label`: a class colour, a class-dependent bar, and noise."""
+    rng = np.random.default_rng(seed)
+    hue = np.array([(label * 97) % 256, (label * 53 + 80) % 256, (label * 151 + 160) % 256], dtype=np.float64)
+    img = np.clip(hue + rng.normal(0, 25, size=(size, size, 3)), 0, 255)
+    band = max(1, size // n_classes)
+    img[label * band % size:(label * band % size) + band, :, :] = 255
+    return img.astype(np.uint8)
+
+
+def make_cifar(root, per_batch=20, n_test=40, n_batches=5):
+    """cifar-10-batches-py in the real format (pickled dicts), small; MD5s will not match."""
+    folder = Path(root) / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    k = 0
+
+    def batch(n):
+        nonlocal k
+        labels = [(k + i) % 10 for i in range(n)]
+        data = np.stack([class_image(l, 10, seed=k + i).transpose(2, 0, 1).reshape(-1) for i, l in enumerate(labels)])
+        k += n
+        return {"data": data, "labels": labels, "batch_label": "generated"}
+
+    for i in range(1, n_batches + 1):
+        with open(folder / f"data_batch_{i}", "wb") as fh:
+            pickle.dump(batch(per_batch), fh, protocol=2)
+    with open(folder / "test_batch", "wb") as fh:
+        pickle.dump(batch(n_test), fh, protocol=2)
+    with open(folder / "batches.meta", "wb") as fh:
+        pickle.dump({"label_names": CIFAR_NAMES, "num_cases_per_batch": per_batch}, fh, protocol=2)
+    return Path(root)
+
+
+def make_folder_dataset(root, classes=("cats", "dogs", "owls"), per_class=8, size=(40, 32), bad=0, split=False):
+    """Class folders of generated PNGs (optionally train/ and val/), plus `bad` broken files."""
+    from PIL import Image
+
+    root = Path(root)
+    n = len(classes)
+    for c, name in enumerate(classes):
+        for i in range(per_class):
+            sub = root / (("val" if i % 4 == 0 else "train") if split else "") / name
+            sub.mkdir(parents=True, exist_ok=True)
+            arr = class_image(c, n, size=max(size), seed=c * 1000 + i)[: size[1], : size[0]]
+            Image.fromarray(arr).save(sub / f"{name}_{i:03d}.png")
+    for j in range(bad):
+        target = root / ("train" if split else "") / classes[0] / f"broken_{j}.png"
+        target.write_bytes(b"\x89PNG\r\n\x1a\n this is broken")
+    return root

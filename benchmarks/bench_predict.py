@@ -1,0 +1,106 @@
+"""Prediction overhead: Predictor.predict_image(PIL image) against a bare model(tensor) call.
+
+Both run on the same model in the same process, interleaved, on the CPU (warm). Prints median
+latencies and the ratio; also the registry listing time for 20 ResNet-18 checkpoints.
+
+    .venv/bin/python benchmarks/bench_predict.py [--repeats N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
+    from resnet_gui.core.checkpoint import Checkpoint, save_checkpoint
+    from resnet_gui.core.models import build_model, default_preprocess
+    from resnet_gui.core.predict import Predictor
+
+    model = build_model(arch, 10)
+    path = save_checkpoint(Checkpoint(arch=arch, class_names=[str(i) for i in range(10)],
+                                      preprocess=default_preprocess(arch), state_dict=model.state_dict()),
+                           folder / f"{arch}.pth")
+    predictor = Predictor.from_file(path, device="cpu")
+    pre = predictor.preprocess
+    image = Image.new("RGB", (pre.input_size, pre.input_size), (120, 60, 200))
+    tensor = torch.randn(1, 3, pre.input_size, pre.input_size)
+    bare_model = predictor.model
+
+    def bare():
+        with torch.inference_mode():
+            bare_model(tensor)
+
+    def ours():
+        predictor.predict_image(image, top_k=5)
+
+    for _ in range(5):
+        bare(), ours()
+    t_bare, t_ours = [], []
+    for _ in range(repeats):
+        for fn, sink in ((bare, t_bare), (ours, t_ours)):
+            t0 = time.perf_counter()
+            fn()
+            sink.append(time.perf_counter() - t0)
+    mb, mo = statistics.median(t_bare) * 1e3, statistics.median(t_ours) * 1e3
+    print(f"{arch:>15} @ {size}x{size}: bare model(tensor) {mb:7.2f} ms | Predictor.predict_image {mo:7.2f} ms"
+          f" | ratio {mo / mb:.3f}x  (median of {repeats})")
+
+
+def bench_listing(folder: Path, count: int = 20) -> None:
+    from resnet_gui.core.checkpoint import Checkpoint, save_checkpoint
+    from resnet_gui.core.models import build_model, default_preprocess
+    from resnet_gui.core.registry import Registry
+
+    reg_dir = folder / "registry"
+    model = build_model("resnet18", 10)
+    first = save_checkpoint(Checkpoint(arch="resnet18", class_names=[str(i) for i in range(10)],
+                                       preprocess=default_preprocess("resnet18"), state_dict=model.state_dict()),
+                            reg_dir / "m00.pth")
+    data = first.read_bytes()
+    for i in range(1, count):
+        (reg_dir / f"m{i:02d}.pth").write_bytes(data)
+    Registry._cache.clear()
+    t0 = time.perf_counter()
+    entries = Registry(reg_dir).list()
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Registry(reg_dir).list()
+    cached = time.perf_counter() - t0
+    size_mb = sum(e.size for e in entries) / 1e6
+    print(f"registry listing: {len(entries)} ResNet-18 checkpoints ({size_mb:.0f} MB): "
+          f"{cold * 1e3:.0f} ms first time, {cached * 1e3:.1f} ms when unchanged")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        bench_arch("resnet18_cifar", 32, args.repeats, folder)
+        bench_arch("resnet50", 224, max(10, args.repeats // 5), folder)
+        bench_listing(folder)
+
+
+if __name__ == "__main__":
+    main()
