@@ -177,7 +177,8 @@ class _TrainPrinter:
                   f"images ({d.get('val_source')}); classes: {counts}", flush=True)
         elif kind == "started":
             resumed = f", resuming after epoch {ev['start_epoch']}" if ev["start_epoch"] else ""
-            print(f"training {ev['config']['arch']} as {ev['run_name']!r} on {ev['device']}: {ev['epochs']} epochs "
+            print(f"training {ev['config']['arch']} as {ev['run_name']!r} on {ev['device']} ({ev['precision']}): "
+                  f"{ev['epochs']} epochs "
                   f"of {ev['steps_per_epoch']} steps{resumed}", flush=True)
         elif kind == "epoch":
             star = "  * best" if ev["best"] else ""
@@ -199,7 +200,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                      label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
                      device=args.device, name=args.name, workers=args.workers, weight_decay=args.weight_decay,
                      warmup_epochs=args.warmup_epochs, freeze_backbone_epochs=args.freeze_backbone_epochs,
-                     image_size=args.image_size, threads=args.threads)
+                     image_size=args.image_size, threads=args.threads, precision=args.precision)
     if args.pretrained or args.weights_file:
         overrides["pretrained"] = True
     if args.download:
@@ -208,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["hflip"] = False
     resume = None
     if args.resume:
-        allowed = {k: overrides[k] for k in ("epochs", "device", "workers", "threads")}
+        allowed = {k: overrides[k] for k in ("epochs", "device", "workers", "threads", "precision")}
         config, resume = resume_config(args.resume, **allowed)
     else:
         if args.dataset is None:
@@ -322,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-split", type=float, help="validation fraction for a folder without val/ (default 0.2)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto (default): bf16 autocast on GPUs and on CPUs with native bf16, else fp32")
     t.add_argument("--workers", type=int, help="DataLoader workers for folder datasets (default: automatic)")
     t.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all)")
     t.add_argument("--name", help="registry name of the trained model")

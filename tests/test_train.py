@@ -284,3 +284,14 @@ def test_cli_train_json_and_text(tmp_path, capsys):
                  "--batch-size", "8", "--device", "cpu", "--name", "cli-text", "--no-hflip"])
     out = capsys.readouterr().out
     assert code == 0 and "epoch   1/1" in out and "best model: 'cli-text'" in out and "validation accuracy" in out
+
+
+def test_precision_choice(monkeypatch):
+    cpu = torch.device("cpu")
+    assert train_mod.autocast_dtype(cpu, "fp32") is None
+    assert train_mod.autocast_dtype(cpu, "bf16") is torch.bfloat16
+    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: False)
+    assert train_mod.autocast_dtype(cpu, "auto") is None
+    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: True)
+    assert train_mod.autocast_dtype(cpu, "auto") is torch.bfloat16
+    assert train(TrainConfig(precision="fp16")).message.startswith("unknown precision")

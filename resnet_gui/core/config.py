@@ -24,6 +24,7 @@ from .errors import TrainingError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step")
+PRECISIONS = ("auto", "fp32", "bf16")
 DATASETS = ("cifar10", "folder")
 RECIPES = ("cifar10", "finetune", "scratch")
 
@@ -56,6 +57,8 @@ class TrainConfig:
     # running
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"           # auto: bf16 autocast on CUDA (fp16 + scaling on older GPUs) and on
+                                      # CPUs with native bf16 (AVX512-BF16/AMX); fp32: never; bf16: always
     workers: int | None = None        # DataLoader workers for folder datasets (None: automatic)
     threads: int | None = None        # CPU threads for torch (None: torch's default)
     cache_mb: int = 2048              # decode folder images into memory when they fit in this much
@@ -99,6 +102,8 @@ class TrainConfig:
             bad(f"unknown optimizer {self.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             bad(f"unknown schedule {self.schedule!r}; use one of: {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            bad(f"unknown precision {self.precision!r}; use one of: {', '.join(PRECISIONS)}")
         if not (1 <= int(self.epochs) <= 10_000):
             bad(f"epochs must be between 1 and 10000, got {self.epochs}")
         if not (1 <= int(self.batch_size) <= 65_536):

@@ -68,6 +68,25 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+def cpu_has_native_bf16() -> bool:
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
+    return any(fn() for fn in checks if fn is not None)
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for training on `device`, or None for plain fp32."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and (precision == "bf16" or cpu_has_native_bf16()):
+        return torch.bfloat16
+    if device.type == "mps" and precision == "bf16":
+        return torch.bfloat16
+    return None
+
+
 class _NoStop:
     @staticmethod
     def is_set() -> bool:
@@ -194,9 +213,7 @@ class _Run:
         self.resume_path = resume
         self.device = resolve_device(config.device)
         self.channels_last = self.device.type in ("cuda", "cpu")
-        self.amp_dtype = None
-        if self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = autocast_dtype(self.device, config.precision)
         self.history: list[dict] = []
         self.best_acc: float | None = None
         self.best_name: str | None = None
@@ -461,7 +478,8 @@ class _Run:
             self.restore(state)
             del state
         self.best_name = self.best_name or self.run_name
-        self.events.emit("started", run_name=self.run_name, device=describe_device(self.device),
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
+        self.events.emit("started", run_name=self.run_name, device=describe_device(self.device), precision=precision,
                          epochs=cfg.epochs, start_epoch=self.start_epoch, steps_per_epoch=self.steps_per_epoch,
                          train_images=self.data.n_train, val_images=self.data.n_val, class_names=list(class_names),
                          config=cfg.to_dict(), data_path=self.data.kind, history=list(self.history))

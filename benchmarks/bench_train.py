@@ -1,0 +1,185 @@
+"""Training throughput: our CIFAR path against a plain reference loop, side by side in one run.
+
+Reference (written here, the way tutorials do it): the classic CIFAR ResNet-18 module, PNG class
+folders read by torchvision's ImageFolder with PIL transforms (pad-4 random crop, flip, ToTensor,
+normalise), DataLoader(num_workers=2), NCHW, fp32, SGD, batch 128.
+Ours: resnet_gui.core.train.train() on the same images (uint8 tensor in device memory, batched
+crop/flip, channels_last; bf16 autocast on CUDA), same batch size and optimiser family.
+Both are timed over the same steps after the same warm-up. Also prints seconds per epoch of a
+from-scratch ResNet-18 run on a small folder of real-size JPEGs (the DataLoader path).
+
+    .venv/bin/python benchmarks/bench_train.py [--images 1536] [--device cpu|cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_predict import cpu_name  # noqa: E402
+
+BATCH = 128
+WARMUP_STEPS = 2
+
+
+# ---- the tutorial model ------------------------------------------------------------------------
+class ResidualBlock(nn.Module):
+    def __init__(self, inchannel, outchannel, stride=1):
+        super().__init__()
+        self.left = nn.Sequential(
+            nn.Conv2d(inchannel, outchannel, 3, stride, 1, bias=False), nn.BatchNorm2d(outchannel), nn.ReLU(inplace=True),
+            nn.Conv2d(outchannel, outchannel, 3, 1, 1, bias=False), nn.BatchNorm2d(outchannel))
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inchannel != outchannel:
+            self.shortcut = nn.Sequential(nn.Conv2d(inchannel, outchannel, 1, stride, bias=False),
+                                          nn.BatchNorm2d(outchannel))
+
+    def forward(self, x):
+        return F.relu(self.left(x) + self.shortcut(x))
+
+
+class TutorialResNet18(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+        chans, layers, inc = [64, 128, 256, 512], [], 64
+        for i, c in enumerate(chans):
+            blocks = [ResidualBlock(inc, c, 1 if i == 0 else 2), ResidualBlock(c, c, 1)]
+            inc = c
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
+        return self.fc(F.avg_pool2d(out, 4).flatten(1))
+
+
+def make_pngs(root: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        label = i % 10
+        folder = root / f"class{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        arr = np.clip(rng.normal(25 * label, 60, size=(32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{i:05d}.png")
+
+
+def reference(folder: Path, device: torch.device, steps: int) -> float:
+    import torchvision.transforms as T
+    from torchvision.datasets import ImageFolder
+
+    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                    T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
+    loader = torch.utils.data.DataLoader(ImageFolder(str(folder), tf), batch_size=BATCH, shuffle=True,
+                                         num_workers=2, drop_last=True)
+    torch.manual_seed(0)
+    model = TutorialResNet18().to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    crit = nn.CrossEntropyLoss()
+    t_start, done = None, 0
+    for step, (x, y) in enumerate(loader):
+        if step == WARMUP_STEPS:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t_start = time.perf_counter()
+        x, y = x.to(device), y.to(device)
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+        if step >= WARMUP_STEPS:
+            done += y.numel()
+        if step + 1 >= WARMUP_STEPS + steps:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - t_start)
+
+
+def ours(folder: Path, device: torch.device, steps: int, precision: str = "auto") -> tuple[float, str]:
+    from resnet_gui.core.config import recipe
+    from resnet_gui.core.train import train
+
+    marks: dict[int, float] = {}
+    used = {}
+
+    def on_event(ev):
+        if ev["event"] == "batch":
+            marks[ev["step"]] = time.perf_counter()
+        elif ev["event"] == "started":
+            used["precision"] = ev["precision"]
+
+    cfg = recipe("scratch", data=str(folder), arch="resnet18_cifar", epochs=1, batch_size=BATCH, lr=0.1,
+                 device=str(device), name=f"bench-{precision}", val_split=0.05, schedule="cosine", warmup_epochs=0,
+                 precision=precision)
+    result = train(cfg, on_event)
+    assert result.status == "finished", result.message
+    first, last = WARMUP_STEPS, min(max(marks), WARMUP_STEPS + steps)
+    return (last - first) * BATCH / (marks[last] - marks[first]), used["precision"]
+
+
+def real_size_epoch(root: Path, device: torch.device) -> None:
+    from resnet_gui.core.config import recipe
+    from resnet_gui.core.train import train
+
+    rng = np.random.default_rng(1)
+    for i in range(120):
+        folder = root / f"class{i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        arr = np.clip(rng.normal(60 * (i % 3) + 40, 50, size=(375, 500, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{i:04d}.jpg", quality=90)
+    epochs = []
+
+    def on_event(ev):
+        if ev["event"] == "epoch":
+            epochs.append(ev)
+
+    cfg = recipe("scratch", data=str(root), arch="resnet18", epochs=2, batch_size=16, device=str(device), name="bench-real")
+    result = train(cfg, on_event)
+    assert result.status == "finished", result.message
+    e = epochs[-1]
+    print(f"real-size folder (120 JPEGs 500x375, 3 classes, 96 train / 24 val, ResNet-18 at 224 from scratch, "
+          f"batch 16, decoded once into memory): {e['epoch_time_s']:.1f} s per epoch (2nd epoch, incl. validation), "
+          f"{e['images_per_s']:.1f} training images/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=1536)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    steps = args.images // BATCH - WARMUP_STEPS - 1
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["RESNET_GUI_HOME"] = str(Path(tmp) / "home")
+        folder = Path(tmp) / "pngs"
+        make_pngs(folder, args.images)
+        ref = reference(folder, device, steps)
+        print(f"reference loop (ImageFolder + PIL + DataLoader(2 workers), NCHW fp32): {ref:7.1f} images/s")
+        fast, precision = ours(folder, device, steps)
+        print(f"resnet-gui engine (uint8 tensor on device, batched aug, channels_last, {precision}): "
+              f"{fast:7.1f} images/s")
+        print(f"ratio: {fast / ref:.2f}x  ({steps} timed steps of batch {BATCH} each, after {WARMUP_STEPS} warm-up)")
+        if precision != "fp32":
+            fp32, _ = ours(folder, device, steps, precision="fp32")
+            print(f"resnet-gui engine forced to fp32 (--precision fp32): {fp32:7.1f} images/s, "
+                  f"ratio {fp32 / ref:.2f}x")
+        real_size_epoch(Path(tmp) / "jpgs", device)
+
+
+if __name__ == "__main__":
+    main()
