@@ -85,7 +85,7 @@ class TrainConfig:
         return min(value, 0.5 * self.epochs)
 
     def validate(self) -> "TrainConfig":
-        from .models import ARCHS
+        from .archs import ARCHS
 
         def bad(msg: str):
             raise TrainingError(msg)

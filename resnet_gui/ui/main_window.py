@@ -1,0 +1,237 @@
+"""The main window: Predict, Train and Models tabs, menus, status bar; PyTorch loads in the background."""
+from __future__ import annotations
+
+import base64
+
+from PySide6.QtCore import QByteArray, Qt, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from resnet_gui import APP_NAME, __version__
+
+from . import theme
+from .models_tab import ModelsTab
+from .predict_tab import PredictTab
+from .registry_model import RegistryModel
+from .tasks import Task, running_tasks
+from .train_tab import TrainTab
+
+
+def load_torch_task(report, stop) -> dict:
+    """Import torch, torchvision and the core modules (seconds), off the GUI thread."""
+    import torch
+    import torchvision  # noqa: F401
+
+    import resnet_gui.core.predict  # noqa: F401
+    import resnet_gui.core.registry  # noqa: F401
+    import resnet_gui.core.train  # noqa: F401
+    from resnet_gui.core.devices import available_devices, describe_device, resolve_device
+
+    device = resolve_device("auto")
+    return {"devices": available_devices(), "device": str(device), "device_label": describe_device(device),
+            "torch": torch.__version__}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.torch_info: dict | None = None
+        self._closing = False
+        self._waiting_for: set = set()
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.registry = RegistryModel(self)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.predict_tab = PredictTab(self.registry, settings)
+        self.train_tab = TrainTab(settings)
+        self.models_tab = ModelsTab(self.registry, settings)
+        self.tabs.addTab(self.predict_tab, "Predict")
+        self.tabs.addTab(self.train_tab, "Train")
+        self.tabs.addTab(self.models_tab, "Models")
+        self.setCentralWidget(self.tabs)
+
+        self.device_label = QLabel("Loading PyTorch…")
+        self.model_label = QLabel("Model: –")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+
+        for tab in (self.predict_tab, self.train_tab, self.models_tab):
+            tab.status_message.connect(self.show_status)
+        self.predict_tab.active_model_changed.connect(self._active_model)
+        self.train_tab.model_saved.connect(lambda name: self.registry.refresh())
+        self.models_tab.use_model.connect(self._use_model)
+        self.registry.changed.connect(self._registry_changed)
+
+        geometry = settings.get("window.geometry")
+        if geometry:
+            self.restoreGeometry(QByteArray(base64.b64decode(geometry)))
+        else:
+            self.resize(1200, 800)
+        self.tabs.setCurrentIndex(int(settings.get("window.tab") or 0))
+
+    # ---- start-up -------------------------------------------------------------------------------
+    def start_background_loading(self) -> None:
+        """Called once the window is shown: import torch in a worker, then list the registry."""
+        task = Task(load_torch_task, name="load-torch")
+        task.succeeded.connect(self._torch_ready)
+        task.failed.connect(self._torch_failed)
+        self._loader = task
+        task.start()
+
+    def _torch_ready(self, info: dict) -> None:
+        self.torch_info = info
+        self.device_label.setText(f"Device: {info['device_label']}")
+        self.device_label.setToolTip(f"PyTorch {info['torch']}")
+        self.predict_tab.set_ready(info["device"])
+        self.train_tab.set_ready(info["devices"])
+        self.models_tab.set_ready()
+        self.registry.refresh()
+
+    def _torch_failed(self, message: str) -> None:
+        self.device_label.setText("PyTorch failed to load")
+        QMessageBox.critical(self, APP_NAME, f"PyTorch could not be loaded, so models cannot run:\n\n{message}")
+
+    def is_ready(self) -> bool:
+        return self.torch_info is not None
+
+    # ---- menus ----------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open image…", QKeySequence.StandardKey.Open, self._open_image)
+        self._action(file_menu, "Open &folder…", QKeySequence("Ctrl+Shift+O"), self._open_folder)
+        self._action(file_menu, "&Paste image", QKeySequence.StandardKey.Paste, self._paste)
+        self._action(file_menu, "&Export results as CSV…", QKeySequence("Ctrl+E"), self.predict_tab.export_csv)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Import model…", QKeySequence("Ctrl+I"), self._import_model)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        view = bar.addMenu("&View")
+        for i, name in enumerate(("&Predict", "&Train", "&Models")):
+            self._action(view, name, QKeySequence(f"Ctrl+{i + 1}"), lambda i=i: self.tabs.setCurrentIndex(i))
+        view.addSeparator()
+        theme_menu = view.addMenu("T&heme")
+        current = self.settings.get("theme") or "system"
+        for key, label in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            act = theme_menu.addAction(label)
+            act.setCheckable(True)
+            act.setChecked(key == current)
+            act.triggered.connect(lambda checked=False, k=key: self.set_theme(k))
+            act.setData(key)
+        self.theme_menu = theme_menu
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Open &data folder", None, lambda: self._open_dir("data"))
+        self._action(help_menu, "Open &log folder", None, lambda: self._open_dir("log"))
+        self._action(help_menu, f"&About {APP_NAME}", None, self._about)
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(shortcut)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _open_image(self) -> None:
+        self.tabs.setCurrentWidget(self.predict_tab)
+        self.predict_tab.open_image_dialog()
+
+    def _open_folder(self) -> None:
+        self.tabs.setCurrentWidget(self.predict_tab)
+        self.predict_tab.open_folder_dialog()
+
+    def _paste(self) -> None:
+        focus = QApplication.focusWidget()
+        if focus is not None and hasattr(focus, "paste") and focus is not self.predict_tab:
+            focus.paste()  # text fields keep their own paste
+            return
+        self.tabs.setCurrentWidget(self.predict_tab)
+        self.predict_tab.paste()
+
+    def _import_model(self) -> None:
+        self.tabs.setCurrentWidget(self.models_tab)
+        self.models_tab.import_dialog()
+
+    def set_theme(self, name: str) -> None:
+        theme.apply(QApplication.instance(), name)
+        self.settings.set("theme", name)
+        for act in self.theme_menu.actions():
+            act.setChecked(act.data() == name)
+
+    def _open_dir(self, which: str) -> None:
+        from resnet_gui.core import paths
+
+        folder = paths.data_dir() if which == "data" else paths.log_dir()
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def _about(self) -> None:
+        torch_v = self.torch_info["torch"] if self.torch_info else "loading"
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME}</b> {__version__}<br>Image classification with ResNet models: predict, "
+                          f"train on CIFAR-10 or your own folders, manage models.<br><br>PyTorch {torch_v}")
+
+    # ---- coordination -----------------------------------------------------------------------------
+    def show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    def _active_model(self, name: str) -> None:
+        self.model_label.setText(f"Model: {name}" if name else "Model: none")
+
+    def _use_model(self, name: str) -> None:
+        self.predict_tab.select_model(name)
+        self.tabs.setCurrentWidget(self.predict_tab)
+
+    def _registry_changed(self) -> None:
+        if self.registry.seeded:
+            self.show_status(f"Installed the demo model “{self.registry.seeded}”: try a sample on the Predict tab.")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - drops anywhere go to Predict
+        self.predict_tab.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        self.tabs.setCurrentWidget(self.predict_tab)
+        self.predict_tab.dropEvent(event)
+
+    # ---- closing --------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self.train_tab.is_training() and not self._closing:
+            answer = QMessageBox.question(
+                self, "Training is running",
+                "A training run is in progress. Stop it and quit?\n\nThe best model and the last completed epoch "
+                "are already saved; you can resume the run later.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self._closing = True
+        if running_tasks():
+            # stop everything, then close for real once the last worker thread has ended
+            self.statusBar().showMessage("Stopping background work…")
+            self.setEnabled(False)
+            event.ignore()
+            self._close_when_idle()
+            return
+        self.save_settings()
+        event.accept()
+
+    def _close_when_idle(self) -> None:
+        pending = running_tasks()
+        if not pending:
+            self._waiting_for.clear()
+            if self.isVisible():
+                self.close()
+            return
+        for task in pending:  # tasks started while stopping (e.g. a final refresh) are waited for too
+            task.cancel()
+            if task not in self._waiting_for:
+                self._waiting_for.add(task)
+                task.finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
+
+    def save_settings(self) -> None:
+        self.settings.set("window.geometry", base64.b64encode(bytes(self.saveGeometry().data())).decode("ascii"))
+        self.settings.set("window.tab", self.tabs.currentIndex())
+        self.train_tab.save_settings()
+        self.settings.save()
