@@ -168,7 +168,7 @@ class ModelsTab(QWidget):
         self.intro.setText(
             f"Models live in {self.registry.root} — every .pth there is listed. Train one in the Train tab, or "
             "import a checkpoint (ours, or a state dict saved by a PyTorch script: torchvision ResNets with a new "
-            "fc layer, CIFAR ResNet-18 tutorials, DataParallel files) with Import….")
+            "fc layer, CIFAR ResNet-18 tutorials, DataParallel files) with Import…")
         self.table.setSortingEnabled(False)
         self.table.setRowCount(0)
         for entry in self.registry.entries:

@@ -28,6 +28,9 @@ class TrainingPlots(QWidget):
             plot.setMinimumHeight(180)
             layout.addWidget(plot)
         self.acc_plot.setYRange(0, 100)
+        # losses span orders of magnitude (an early validation spike, then a slow decline): log scale
+        self.loss_plot.setLogMode(x=False, y=True)
+        self.loss_plot.setLabel("left", "loss (log scale)")
         self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BATCH_COLOR, width=1), name="batch loss")
         self.train_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o", symbolSize=6,
                                               symbolBrush=TRAIN_COLOR, name="train")

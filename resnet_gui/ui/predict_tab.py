@@ -169,7 +169,7 @@ class PredictTab(QWidget):
         self.confidence_label.setFont(big_font(self, 1.3, bold=False))
         self.confidence_label.setWordWrap(True)
         self.error_banner = Banner()
-        self.topk_title = QLabel("Runners-up")
+        self.topk_title = QLabel("Top classes")
         self.topk_title.setStyleSheet("font-weight: 600;")
         self.topk = TopKBars()
         self.topk_title.hide()
@@ -263,7 +263,7 @@ class PredictTab(QWidget):
         for e in self.registry.working_entries():
             acc = e.val_accuracy
             label = e.name + (" ★" if e.name == self.registry.default_name else "") + \
-                (f"  ({acc:.1%})" if acc is not None else "")
+                (f"  — val. accuracy {acc:.1%}" if acc is not None else "")
             self.model_combo.addItem(label, e.name)
             self.model_combo.setItemData(self.model_combo.count() - 1,
                                          f"{e.meta['arch']}, {e.meta['num_classes']} classes", Qt.ItemDataRole.ToolTipRole)

@@ -229,6 +229,10 @@ class TrainTab(QWidget):
         self.precision_combo.addItem("bf16", "bf16")
         self.device_combo = QComboBox()
         self.device_combo.addItem("Automatic", "auto")
+        for combo in (self.precision_combo, self.device_combo, self.mode_combo, self.arch_combo):
+            # long entries must not widen the form beyond its column
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         self.workers_spin = QSpinBox(minimum=-1, maximum=64)
         self.workers_spin.setSpecialValueText("automatic")
         rows = [("Epochs:", self.epochs_spin), ("Batch size:", self.batch_spin), ("Learning rate:", self.lr_spin),
@@ -255,7 +259,8 @@ class TrainTab(QWidget):
         scroll.setWidget(form_host)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(400)
+        scroll.setMinimumWidth(380)
+        form_host.setMinimumWidth(360)
         splitter.addWidget(scroll)
 
         # right: controls, progress, plots, log
@@ -310,7 +315,7 @@ class TrainTab(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([430, 800])
+        splitter.setSizes([470, 800])
         self._set_running(False)
 
     # ---- form <-> config ------------------------------------------------------------------------
@@ -695,6 +700,7 @@ class TrainTab(QWidget):
         self.banner.show_message(text, kind)
         self.log.appendPlainText(("✗ " if result.status == "failed" else "— ") + result.message)
         self.progress.setFormat({"finished": "Finished", "cancelled": "Stopped", "failed": "Failed"}[result.status])
+        self.eta_label.setText("ETA –")
         if result.status != "finished":
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
