@@ -5,6 +5,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from resnet_gui.startup import prepare_process
+
+    prepare_process()
     from resnet_gui.cli import main as cli_main
 
     return cli_main(sys.argv[1:] if argv is None else argv)

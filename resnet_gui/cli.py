@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=APP_ID, description="Classify images with ResNet models, train new ones, manage the model registry. "
         "With no command, the desktop app starts.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that this installation can show its window, predict and train, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("gui", help="start the desktop app (the default)")
@@ -339,6 +341,10 @@ COMMANDS = {"gui": cmd_gui, "predict": cmd_predict, "models": cmd_models, "train
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from resnet_gui.selftest import run_self_test
+
+        return run_self_test()
     command = args.command or "gui"
     from resnet_gui.core.errors import ResnetGuiError
 

@@ -161,11 +161,12 @@ class PredictTab(QWidget):
         self.file_label = QLabel("")
         self.file_label.setWordWrap(True)
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.class_label = QLabel("—")
+        self.class_label = QLabel("")
+        self.class_label.hide()  # appears with the first result
         self.class_label.setFont(big_font(self, 2.4))
         self.class_label.setWordWrap(True)
         self.class_label.setAccessibleName("Predicted class")
-        self.confidence_label = QLabel("Pick an image to see what the model thinks it is.")
+        self.confidence_label = QLabel("Pick an image to see what the model thinks it is — or press Try a sample.")
         self.confidence_label.setFont(big_font(self, 1.3, bold=False))
         self.confidence_label.setWordWrap(True)
         self.error_banner = Banner()
@@ -448,6 +449,7 @@ class PredictTab(QWidget):
         pred = result["prediction"]
         self.preview.set_image(result["preview"])
         self.class_label.setText(pred.label)
+        self.class_label.show()
         w, h = result["size"]
         self.confidence_label.setText(f"{pred.confidence:.1%} sure · {w}×{h} px")
         self.topk_title.setVisible(len(pred.top_k) > 1)
@@ -456,6 +458,7 @@ class PredictTab(QWidget):
 
     def _show_error(self, message: str) -> None:
         self.class_label.setText("—")
+        self.class_label.show()
         self.confidence_label.setText("")
         self.topk.set_rows([])
         self.topk_title.hide()

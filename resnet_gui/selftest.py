@@ -1,0 +1,177 @@
+"""`resnet-gui --self-test`: prove this installation (frozen or not) can do its jobs.
+
+Runs in a temporary RESNET_GUI_HOME, with offscreen Qt, and prints one line per check:
+  qt          the main window builds (offscreen)
+  model       the bundled demo checkpoint loads (or, without one, a freshly created checkpoint)
+  predict     a bundled sample image is classified (right digit when the demo model is bundled)
+  train       two training steps on a tiny generated dataset, with DataLoader worker processes
+  checkpoint  the trained model was saved atomically into the temporary registry and loads back
+Exit status 0 only when every check passed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+
+class SelfTest:
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.results: list[tuple[str, bool]] = []
+        self.state: dict = {}
+
+    def check(self, name: str, fn: Callable[[], str]) -> bool:
+        t0 = time.perf_counter()
+        try:
+            detail = fn()
+            ok = True
+        except Exception as exc:  # noqa: BLE001 - a self-test reports every failure and goes on
+            detail = f"{type(exc).__name__}: {exc}"
+            ok = False
+            if os.environ.get("RESNET_GUI_SELFTEST_TRACEBACK"):
+                traceback.print_exc(file=self.out)
+        status = "PASS" if ok else "FAIL"
+        print(f"{status} {name:<10} {detail} ({time.perf_counter() - t0:.1f} s)", file=self.out, flush=True)
+        self.results.append((name, ok))
+        return ok
+
+    # ---- checks ---------------------------------------------------------------------------------
+    def qt(self) -> str:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+
+        from resnet_gui.core.settings import Settings
+        from resnet_gui.ui.main_window import MainWindow
+
+        app = QApplication.instance() or QApplication([sys.argv[0]])
+        window = MainWindow(Settings())
+        window.show()
+        app.processEvents()
+        tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+        window.hide()
+        window.deleteLater()
+        app.processEvents()
+        return f"main window built with tabs {', '.join(tabs)}"
+
+    def model(self) -> str:
+        from resnet_gui.core.checkpoint import Checkpoint, load_model, save_checkpoint
+        from resnet_gui.core.models import build_model, default_preprocess
+        from resnet_gui.core.seed import demo_checkpoint_path
+
+        path = demo_checkpoint_path()
+        if path.is_file():
+            bundled = True
+        else:
+            bundled = False
+            path = Path(self.state["tmp"]) / "created.pth"
+            model = build_model("resnet18_cifar", 10)
+            save_checkpoint(Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
+                                       preprocess=default_preprocess("resnet18_cifar"),
+                                       state_dict=model.state_dict()), path)
+        ckpt, _ = load_model(path)
+        self.state.update(model_path=path, bundled=bundled)
+        return f"{'bundled demo' if bundled else 'created'} checkpoint {path.name}: {ckpt.arch}, {ckpt.num_classes} classes"
+
+    def predict(self) -> str:
+        from resnet_gui import resources
+        from resnet_gui.core.predict import Predictor
+
+        samples = sorted(resources.path("samples").glob("digit_*.png")) if resources.path("samples").is_dir() else []
+        if not samples:
+            from PIL import Image
+
+            sample = Path(self.state["tmp"]) / "sample.png"
+            Image.new("RGB", (32, 32), (200, 40, 40)).save(sample)
+            samples = [sample]
+        predictor = Predictor.from_file(self.state["model_path"], device="cpu")
+        pred = predictor.predict_file(samples[0])
+        if not pred.ok:
+            raise RuntimeError(pred.error)
+        m = re.match(r"digit_(\d)_", samples[0].name)
+        if self.state.get("bundled") and m and pred.label != m.group(1):
+            raise RuntimeError(f"{samples[0].name} classified as {pred.label}, expected {m.group(1)}")
+        return f"{samples[0].name} -> {pred.label} ({pred.confidence:.1%})"
+
+    def train(self) -> str:
+        import numpy as np
+        from PIL import Image
+
+        from resnet_gui.core.config import recipe
+        from resnet_gui.core.train import train
+
+        data = Path(self.state["tmp"]) / "data"
+        rng = np.random.default_rng(0)
+        for c, name in enumerate(("red", "blue")):
+            (data / name).mkdir(parents=True)
+            for i in range(6):
+                arr = np.zeros((80, 80, 3), np.uint8)
+                arr[..., 0 if c == 0 else 2] = 200
+                arr = np.clip(arr + rng.integers(0, 40, arr.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(data / name / f"{i}.png")
+        events: list[dict] = []
+        cfg = recipe("scratch", data=str(data), arch="resnet18", image_size=72, epochs=1, batch_size=4,
+                     val_split=0.34, workers=2, cache_mb=0, device="cpu", name="selftest", threads=1)
+        result = train(cfg, events.append)
+        if result.status != "finished":
+            raise RuntimeError(result.message)
+        steps = sum(len(e["losses"]) for e in events if e["event"] == "batch")
+        started = next(e for e in events if e["event"] == "started")
+        if started["data_path"] != "loader" or steps != 2:
+            raise RuntimeError(f"expected 2 DataLoader steps, ran {steps} on the {started['data_path']} path")
+        self.state["trained"] = result
+        loss = [e for e in events if e["event"] == "batch"][-1]["loss"]
+        return f"{steps} training steps with 2 DataLoader worker processes (last loss {loss:.3f})"
+
+    def checkpoint(self) -> str:
+        from resnet_gui.core.checkpoint import load_model
+        from resnet_gui.core.registry import Registry
+
+        result = self.state["trained"]
+        registry = Registry()
+        ckpt, _ = load_model(result.best_path)
+        leftovers = [p.name for p in registry.root.iterdir() if p.name.startswith(".")]
+        if leftovers:
+            raise RuntimeError(f"temporary files left behind: {leftovers}")
+        return f"{Path(result.best_path).name} in the temporary registry loads ({ckpt.arch}, {ckpt.num_classes} classes)"
+
+    # ---- run ------------------------------------------------------------------------------------
+    def run(self) -> int:
+        tmp = tempfile.mkdtemp(prefix="resnet-gui-selftest-")
+        self.state["tmp"] = tmp
+        old_home = os.environ.get("RESNET_GUI_HOME")
+        os.environ["RESNET_GUI_HOME"] = str(Path(tmp) / "home")
+        from resnet_gui import __version__
+
+        print(f"resnet-gui {__version__} self-test ({'frozen' if getattr(sys, 'frozen', False) else 'from source'}, "
+              f"Python {sys.version.split()[0]})", file=self.out, flush=True)
+        try:
+            self.check("qt", self.qt)
+            model_ok = self.check("model", self.model)
+            if model_ok:
+                self.check("predict", self.predict)
+            else:
+                self.results.append(("predict", False))
+            if self.check("train", self.train):
+                self.check("checkpoint", self.checkpoint)
+            else:
+                self.results.append(("checkpoint", False))
+        finally:
+            if old_home is None:
+                os.environ.pop("RESNET_GUI_HOME", None)
+            else:
+                os.environ["RESNET_GUI_HOME"] = old_home
+            shutil.rmtree(tmp, ignore_errors=True)
+        failed = [name for name, ok in self.results if not ok]
+        print(f"self-test {'passed' if not failed else 'FAILED: ' + ', '.join(failed)}", file=self.out, flush=True)
+        return 0 if not failed else 1
+
+
+def run_self_test() -> int:
+    return SelfTest().run()

@@ -1,0 +1,65 @@
+"""Smoke test of the shipped artefact: build the PyInstaller folder, run the built binary's --self-test.
+
+Takes about 2-3 minutes here (build ~2 min, self-test ~15 s) and ~5 GB of disk while it runs;
+select or skip it with `-m packaging` / `-m "not packaging"`.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.packaging, pytest.mark.slow]
+
+
+def processes_using(folder: Path) -> list[str]:
+    """Command lines of live processes whose executable or arguments point into `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            exe = os.readlink(proc / "exe")
+        except OSError:
+            continue
+        if str(folder) in cmdline or exe.startswith(str(folder)):
+            found.append(cmdline.strip())
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the smoke test checks /proc for stray processes")
+def test_built_executable_passes_its_self_test(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pyinstaller")
+    dist, work = out / "dist", out / "work"
+    try:
+        build = subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(dist),
+                                "--work", str(work)], capture_output=True, text=True, timeout=1500)
+        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-5000:]
+        exe = dist / "resnet-gui" / "resnet-gui"
+        assert exe.is_file()
+        assert (dist / "resnet-gui" / "_internal" / "resources" / "models" / "digits-resnet18_cifar.pth").is_file()
+        assert list((dist / "resnet-gui" / "_internal" / "torchvision").glob("_C_stable*"))
+        env = {k: v for k, v in os.environ.items() if k not in ("RESNET_GUI_HOME", "PYTHONPATH")}
+        env["RESNET_GUI_HOME"] = str(out / "home")
+        before = sorted(p.relative_to(dist) for p in dist.rglob("*"))
+        t0 = time.monotonic()
+        proc = subprocess.run([str(exe), "--self-test"], capture_output=True, text=True, timeout=120, env=env,
+                              cwd=out)
+        elapsed = time.monotonic() - t0
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for check in ("qt", "model", "predict", "train", "checkpoint"):
+            assert f"PASS {check}" in proc.stdout, proc.stdout
+        assert "(frozen" in proc.stdout and "self-test passed" in proc.stdout
+        assert elapsed < 120
+        deadline = time.monotonic() + 10
+        while processes_using(dist) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not processes_using(dist), processes_using(dist)
+        assert sorted(p.relative_to(dist) for p in dist.rglob("*")) == before  # nothing written into the bundle
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
