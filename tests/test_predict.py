@@ -72,3 +72,17 @@ def test_csv_export(favour3, tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0] == "path,label,confidence,error,top1_label,top1_prob,top2_label,top2_prob"
     assert lines[1].split(",")[1] == "k3" and "bad.png" in lines[2] and "not an image" in lines[2]
+
+
+def test_thumbnails_come_from_the_same_decode(cifar_checkpoint_file, tmp_path, monkeypatch):
+    from resnet_gui.core import predict as predict_mod
+
+    files = [write_image(tmp_path / f"{i}.png", size=(200, 100), seed=i) for i in range(3)]
+    decoded = []
+    real = predict_mod.load_image
+    monkeypatch.setattr(predict_mod, "load_image", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
+    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+    preds = [r for b in p.predict_paths(files, thumbnail=48) for r in b]
+    assert len(decoded) == 3
+    assert all(r.thumbnail is not None and max(r.thumbnail.size) == 48 for r in preds)
+    assert "thumbnail" not in preds[0].to_json()

@@ -5,7 +5,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -25,6 +25,7 @@ class Prediction:
     top_k: list[tuple[str, float]] = field(default_factory=list)
     error: str | None = None
     class_index: int | None = None
+    thumbnail: Any = field(default=None, repr=False, compare=False)  # small PIL image, when asked for
 
     @property
     def ok(self) -> bool:
@@ -103,15 +104,26 @@ class Predictor:
         top_k: int = 5,
         batch_size: int = 32,
         cancelled: Callable[[], bool] | None = None,
+        thumbnail: int | None = None,
     ) -> Iterator[list[Prediction]]:
-        """Yield predictions batch by batch, in input order. Bad files give a Prediction with `error`."""
+        """Yield predictions batch by batch, in input order. Bad files give a Prediction with `error`.
+
+        thumbnail: also attach a PIL thumbnail of at most this size to each prediction, made from the
+        same decoded image (each file is decoded once).
+        """
         paths = [str(p) for p in paths]
+        thumbs: dict[str, Any] = {}
 
         def load(path: str):
             try:
-                return self.load(path, name=path)
+                image = load_image(path, name=path, min_side=self.preprocess.resize)
             except ImageLoadError as exc:
                 return exc
+            if thumbnail:
+                small = image.copy()
+                small.thumbnail((thumbnail, thumbnail))
+                thumbs[path] = small
+            return self.prepare(image)
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-decode") as pool:
             for start in range(0, len(paths), batch_size):
@@ -123,8 +135,11 @@ class Predictor:
                 ok = iter(self._results(self.probabilities(torch.stack(good)),
                                         [p for p, t in zip(chunk, loaded) if isinstance(t, torch.Tensor)],
                                         top_k) if good else [])
-                yield [next(ok) if isinstance(t, torch.Tensor) else Prediction(path=p, error=str(t))
-                       for p, t in zip(chunk, loaded)]
+                batch = [next(ok) if isinstance(t, torch.Tensor) else Prediction(path=p, error=str(t))
+                         for p, t in zip(chunk, loaded)]
+                for pred in batch:
+                    pred.thumbnail = thumbs.pop(pred.path, None)
+                yield batch
 
 
 def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: int = 5) -> Path:

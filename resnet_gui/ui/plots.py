@@ -40,6 +40,9 @@ class TrainingPlots(QWidget):
                                             symbolBrush=TRAIN_COLOR, name="train")
         self.val_acc = self.acc_plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="s", symbolSize=6,
                                           symbolBrush=VAL_COLOR, name="validation")
+        # long runs have tens of thousands of batch points: draw a peak-preserving subsample of what is visible
+        self.batch_curve.setDownsampling(auto=True, method="peak")
+        self.batch_curve.setClipToView(True)
         self.steps_per_epoch = 1
         self.apply_palette()
         self.clear()

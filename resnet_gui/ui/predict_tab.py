@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QButtonGroup, QC
 from resnet_gui import resources
 
 from .tasks import Task
-from .widgets import Banner, ImagePreview, TopKBars, big_font, pil_to_qimage, thumbnail_qimage
+from .widgets import Banner, ImagePreview, TopKBars, big_font, pil_to_qimage
 
 TOP_K = 5
 SAMPLES_DIR = "samples"
@@ -65,8 +65,11 @@ def predict_folder_task(report, stop, model_path: str, folder: str, device: str)
     report({"total": len(files)})
     predictor = get_predictor(model_path, device)
     done = 0
-    for batch in predictor.predict_paths(files, top_k=TOP_K, batch_size=16, cancelled=stop.is_set):
-        rows = [(pred, thumbnail_qimage(pred.path, 48) if pred.ok else None) for pred in batch]
+    for batch in predictor.predict_paths(files, top_k=TOP_K, batch_size=16, cancelled=stop.is_set, thumbnail=48):
+        rows = []
+        for pred in batch:
+            thumb, pred.thumbnail = pred.thumbnail, None  # the GUI gets a QImage, not a PIL image
+            rows.append((pred, pil_to_qimage(thumb) if thumb is not None else None))
         done += len(rows)
         report({"rows": rows, "done": done, "total": len(files)})
     return {"total": len(files), "done": done, "cancelled": stop.is_set()}
@@ -94,6 +97,7 @@ class PredictTab(QWidget):
         self._pending = None  # what to run once the model is loaded
         self.results: list = []
         self._folder: str | None = None
+        self._samples: list[Path] | None = None
         self._build()
         registry.changed.connect(self._registry_changed)
         self.setAcceptDrops(True)
@@ -362,12 +366,12 @@ class PredictTab(QWidget):
         self.set_source(qimage_to_png_bytes(image), "pasted image")
 
     def sample_files(self) -> list[Path]:
-        folder = resources.path(SAMPLES_DIR)
-        if not folder.is_dir():
-            return []
-        from resnet_gui.core.images import IMAGE_EXTENSIONS
-
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        """The bundled sample images (listed once)."""
+        if self._samples is None:
+            folder = resources.path(SAMPLES_DIR)
+            self._samples = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg")) \
+                if folder.is_dir() else []
+        return self._samples
 
     def try_sample(self) -> None:
         files = self.sample_files()

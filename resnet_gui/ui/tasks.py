@@ -60,6 +60,9 @@ class Task(QThread):
         self.stop.set()
 
     def _forget(self) -> None:
+        # `finished` is emitted just before the thread really ends: wait (microseconds) so that dropping
+        # the last reference can never destroy a QThread that is still running
+        self.wait()
         _live.discard(self)
 
 

@@ -17,18 +17,6 @@ def pil_to_qimage(image, max_side: int | None = None) -> QImage:
     return qimg.copy()
 
 
-def thumbnail_qimage(path: str, side: int = 64) -> QImage | None:
-    """A small preview of an image file (None when it cannot be read)."""
-    from resnet_gui.core.errors import ImageLoadError
-    from resnet_gui.core.images import load_image
-
-    try:
-        img = load_image(path, min_side=side)
-    except ImageLoadError:
-        return None
-    return pil_to_qimage(img, side)
-
-
 class ImagePreview(QLabel):
     """Shows an image scaled to fit, keeping its aspect ratio; a hint text when empty."""
 
