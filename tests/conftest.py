@@ -39,10 +39,14 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
-    def no_dns(*args, **kwargs):
-        raise socket.gaierror(f"DNS blocked in tests ({args[0] if args else ''})")
+    real_getaddrinfo = socket.getaddrinfo
 
-    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    def loopback_only(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise socket.gaierror(f"DNS blocked in tests ({host})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
 
 
 @pytest.fixture(scope="session")
