@@ -58,9 +58,11 @@ def default_cifar_root() -> Path:
     return datasets_dir() / "cifar10"
 
 
-def _find_cifar(location: Path) -> tuple[Path | None, Path | None]:
+def find_cifar(location: Path) -> tuple[Path | None, Path | None]:
     """(folder holding cifar-10-batches-py, tarball) found at `location`."""
     if location.is_file() and location.name.endswith((".tar.gz", ".tgz")):
+        if (location.parent / CIFAR_FOLDER).is_dir():  # extracted before
+            return location.parent, None
         return None, location
     if location.name == CIFAR_FOLDER and location.is_dir():
         return location.parent, None
@@ -102,12 +104,14 @@ def locate_cifar10(
 ) -> Path:
     """The folder that holds cifar-10-batches-py: local copy first, then a tarball, then a download."""
     root = Path(data).expanduser() if data else default_cifar_root()
-    base, tarball = _find_cifar(root)
+    base, tarball = find_cifar(root)
     if base is not None:
         return base
-    target = default_cifar_root() if data is None or not os.access(root if root.is_dir() else root.parent, os.W_OK) \
-        else (root if root.is_dir() else root.parent)
-    if tarball is not None:
+    if tarball is not None:  # extract next to the archive when we may write there, else into the data folder
+        if (default_cifar_root() / CIFAR_FOLDER).is_dir():
+            return default_cifar_root()  # extracted there before
+        folder = tarball.parent
+        target = folder if data is not None and os.access(folder, os.W_OK) else default_cifar_root()
         if progress:
             progress("Extracting CIFAR-10", 0, 1)
         _safe_extract(tarball, target)

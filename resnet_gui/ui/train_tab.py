@@ -47,10 +47,10 @@ def train_task(report, stop, config: dict, resume: str | None):
 
 
 def cifar_status_task(report, stop, location: str | None) -> dict:
-    from resnet_gui.core.datasets import _find_cifar, default_cifar_root
+    from resnet_gui.core.datasets import default_cifar_root, find_cifar
 
     root = Path(location).expanduser() if location else default_cifar_root()
-    base, tarball = _find_cifar(root)
+    base, tarball = find_cifar(root)
     return {"root": str(root), "found": base is not None, "tarball": str(tarball) if tarball else None}
 
 
