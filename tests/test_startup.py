@@ -55,3 +55,13 @@ def test_resources_found_from_source_and_frozen(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert resources.path("samples/x.png") == tmp_path / "resources" / "samples" / "x.png"
+
+
+def test_damaged_settings_file_is_ignored(isolated_home):
+    from resnet_gui.core.settings import Settings
+
+    (isolated_home / "settings.json").write_text("{not json")
+    s = Settings()
+    assert s.get("theme", "system") == "system"
+    s.set("theme", "dark")
+    assert s.save() and Settings().get("theme") == "dark"

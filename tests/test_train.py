@@ -295,3 +295,24 @@ def test_precision_choice(monkeypatch):
     monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: True)
     assert train_mod.autocast_dtype(cpu, "auto") is torch.bfloat16
     assert train(TrainConfig(precision="fp16")).message.startswith("unknown precision")
+
+
+def test_full_disk_while_saving_is_a_message_and_keeps_earlier_files(cifar_dir, monkeypatch):
+    from resnet_gui.core import atomic
+
+    first = train(tiny_cifar(cifar_dir, epochs=1, name="disk"))
+    assert first.status == "finished"
+    before = open(first.last_path, "rb").read()
+    real = atomic.atomic_write
+
+    def full(path, write):
+        if str(path).endswith("last.pth"):
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, write)
+
+    monkeypatch.setattr(train_mod, "atomic_write", full)
+    config, path = train_mod.resume_config("disk", epochs=2)
+    result = train(config, resume=path)
+    assert result.status == "failed" and "No space left on device" in result.message
+    assert open(first.last_path, "rb").read() == before  # the previous state is untouched
+    load_model(first.best_path)
