@@ -28,7 +28,3 @@ class RegistryError(ResnetGuiError):
 
 class TrainingError(ResnetGuiError):
     """Training stopped because of a problem (non-finite loss, out of memory, bad settings)."""
-
-
-class ResnetGuiWarning(UserWarning):
-    """A warning raised by this project (turned into an error in the test suite)."""

@@ -145,6 +145,10 @@ class PredictTab(QWidget):
         self.folder_view_button = QToolButton(text="Folder results", checkable=True)
         for i, b in enumerate((self.single_view_button, self.folder_view_button)):
             self.view_group.addButton(b, i)
+            # the selected view must stand out in every palette
+            b.setStyleSheet("QToolButton { padding: 3px 10px; border: 1px solid palette(mid); border-radius: 3px; }"
+                            "QToolButton:checked { background: palette(highlight); color: palette(highlighted-text);"
+                            " border-color: palette(highlight); }")
             views.addWidget(b)
         self.view_group.idClicked.connect(self._switch_view)
         views.addStretch(1)
