@@ -22,6 +22,3 @@ def path(name: str) -> Path:
         raise ValueError(f"resource names are relative paths inside resources/, got {name!r}")
     return root().joinpath(*rel.parts)
 
-
-def exists(name: str) -> bool:
-    return path(name).exists()

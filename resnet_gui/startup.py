@@ -4,10 +4,6 @@ from __future__ import annotations
 import sys
 
 
-def is_frozen() -> bool:
-    return bool(getattr(sys, "frozen", False))
-
-
 def ensure_std_streams() -> None:
     """Windowed builds start with sys.stdout/sys.stderr = None; libraries that print would crash.
     Point the missing streams at a log file in the user log folder (never into the bundle)."""

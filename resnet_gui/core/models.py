@@ -122,6 +122,3 @@ def build_model(
         base.fc = nn.Linear(base.fc.in_features, int(num_classes))
     return base
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

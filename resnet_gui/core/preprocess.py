@@ -85,12 +85,3 @@ def resize_and_crop_uint8(image, pre: Preprocess):
     if tuple(t.shape[-2:]) != (pre.input_size, pre.input_size):
         t = F.center_crop(t, [pre.input_size, pre.input_size])
     return t
-
-
-def normalize_batch(batch_uint8, pre: Preprocess):
-    """uint8 tensor N x 3 x H x W (any device) -> normalised float32 tensor on the same device."""
-    import torch
-
-    mean = torch.tensor(pre.mean, device=batch_uint8.device).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, device=batch_uint8.device).view(1, 3, 1, 1)
-    return (batch_uint8.float().div_(255.0) - mean).div_(std)

@@ -25,7 +25,6 @@ import datetime as _dt
 import gc
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +218,6 @@ class _Run:
         self.best_name: str | None = None
         self.start_epoch = 0
         self.data = None
-        self.step_in_epoch = 0
 
     # ---- data -------------------------------------------------------------------------------
     def _prepare_progress(self, what: str, done: int, total: int) -> None:
@@ -366,7 +364,6 @@ class _Run:
         for step, (x, y) in enumerate(self.data.train_batches(epoch, cfg.batch_size, cfg.seed)):
             if self.stop.is_set():
                 return None
-            self.step_in_epoch = step
             with self._autocast():
                 out = model(x)
                 loss = self.criterion(out, y)
@@ -598,7 +595,3 @@ def _failed(run: _Run | None, message: str) -> TrainResult:
         return result
     return TrainResult("failed", message)
 
-
-def stop_event() -> threading.Event:
-    """A stop flag for train(): call .set() from any thread to stop within one batch."""
-    return threading.Event()

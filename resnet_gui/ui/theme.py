@@ -4,8 +4,6 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
-THEMES = ("system", "light", "dark")
-
 
 def _palette(dark: bool) -> QPalette:
     p = QPalette()

@@ -99,8 +99,6 @@ class TrainTab(QWidget):
         self.aux: Task | None = None
         self.runs: list[dict] = []
         self.last_result = None
-        self._steps = 1
-        self._epochs = 1
         self._build()
         self._load_form()
 
@@ -635,8 +633,6 @@ class TrainTab(QWidget):
     def _on_event(self, ev: dict) -> None:
         kind = ev["event"]
         if kind == "batch":
-            self._epochs = ev["epochs"]
-            self._steps = ev["steps"]
             total = ev["epochs"] * ev["steps"]
             done = (ev["epoch"] - 1) * ev["steps"] + ev["step"]
             self.progress.setRange(0, total)
@@ -659,7 +655,6 @@ class TrainTab(QWidget):
                 f"{ev['epoch_time_s']:.0f} s{star}")
         elif kind == "started":
             self.plots.start(ev["steps_per_epoch"], ev.get("history"))
-            self._steps, self._epochs = ev["steps_per_epoch"], ev["epochs"]
             self.progress.setRange(0, ev["epochs"] * ev["steps_per_epoch"])
             self.progress.setValue(ev["start_epoch"] * ev["steps_per_epoch"])
             resumed = f", resuming after epoch {ev['start_epoch']}" if ev["start_epoch"] else ""

@@ -1,7 +1,7 @@
 """Small reusable widgets: image preview, top-k bars, banner messages, image conversion."""
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QWidget
 
@@ -138,8 +138,6 @@ class Banner(QLabel):
         "info": "background:#e4f0fb; color:#0b3d66; border:1px solid #a9cbea;",
         "success": "background:#e3f5e6; color:#14532d; border:1px solid #9fd6aa;",
     }
-    closed = Signal()
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWordWrap(True)
