@@ -460,6 +460,8 @@ class TrainTab(QWidget):
         if not self.ready:
             return
         if self.aux is not None:
+            if self.aux.objectName() == "cifar-download" and name != "cifar-download":
+                return  # a status check must not cancel a download in progress
             self.aux.cancel()
         task = Task(fn, *args, name=name)
         task.succeeded.connect(on_done)
