@@ -63,7 +63,7 @@ def stall(seconds: float) -> None:
     from resnet_gui.core.settings import Settings
     from resnet_gui.ui.main_window import MainWindow
 
-    app = QApplication(sys.argv[:1])
+    app = QApplication(sys.argv[:1])  # noqa: F841 - kept alive for the window
     data = make_folder_dataset(Path(home) / "data", classes=tuple(f"c{i}" for i in range(10)), per_class=60,
                                size=(32, 32))
     window = MainWindow(Settings())

@@ -37,7 +37,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, inchannel, outchannel, stride=1):
         super().__init__()
         self.left = nn.Sequential(
-            nn.Conv2d(inchannel, outchannel, 3, stride, 1, bias=False), nn.BatchNorm2d(outchannel), nn.ReLU(inplace=True),
+            nn.Conv2d(inchannel, outchannel, 3, stride, 1, bias=False), nn.BatchNorm2d(outchannel),
+            nn.ReLU(inplace=True),
             nn.Conv2d(outchannel, outchannel, 3, 1, 1, bias=False), nn.BatchNorm2d(outchannel))
         self.shortcut = nn.Sequential()
         if stride != 1 or inchannel != outchannel:
@@ -109,21 +110,20 @@ def reference(folder: Path, device: torch.device, steps: int) -> float:
 
 
 def ours(folder: Path, device: torch.device, steps: int, precision: str = "auto") -> tuple[float, str]:
-    from resnet_gui.core.config import recipe
-    from resnet_gui.core.train import train
+    from resnet_gui.core.train import recipe, train
 
     marks: dict[int, float] = {}
     used = {}
 
     def on_event(ev):
-        if ev["event"] == "batch":
-            marks[ev["step"]] = time.perf_counter()
-        elif ev["event"] == "started":
-            used["precision"] = ev["precision"]
+        if ev.kind == "batch":
+            marks[ev.step] = time.perf_counter()
+        elif ev.kind == "started":
+            used["precision"] = ev.precision
 
     cfg = recipe("scratch", data=str(folder), arch="resnet18_cifar", epochs=1, batch_size=BATCH, lr=0.1,
                  device=str(device), name=f"bench-{precision}", val_split=0.05, schedule="cosine", warmup_epochs=0,
-                 precision=precision)
+                 precision=precision, augment="pad_crop")
     result = train(cfg, on_event)
     assert result.status == "finished", result.message
     first, last = WARMUP_STEPS, min(max(marks), WARMUP_STEPS + steps)
@@ -131,8 +131,7 @@ def ours(folder: Path, device: torch.device, steps: int, precision: str = "auto"
 
 
 def real_size_epoch(root: Path, device: torch.device) -> None:
-    from resnet_gui.core.config import recipe
-    from resnet_gui.core.train import train
+    from resnet_gui.core.train import recipe, train
 
     rng = np.random.default_rng(1)
     for i in range(120):
@@ -143,16 +142,17 @@ def real_size_epoch(root: Path, device: torch.device) -> None:
     epochs = []
 
     def on_event(ev):
-        if ev["event"] == "epoch":
+        if ev.kind == "epoch":
             epochs.append(ev)
 
-    cfg = recipe("scratch", data=str(root), arch="resnet18", epochs=2, batch_size=16, device=str(device), name="bench-real")
+    cfg = recipe("scratch", data=str(root), arch="resnet18", epochs=2, batch_size=16, device=str(device),
+                 name="bench-real")
     result = train(cfg, on_event)
     assert result.status == "finished", result.message
     e = epochs[-1]
     print(f"real-size folder (120 JPEGs 500x375, 3 classes, 96 train / 24 val, ResNet-18 at 224 from scratch, "
-          f"batch 16, decoded once into memory): {e['epoch_time_s']:.1f} s per epoch (2nd epoch, incl. validation), "
-          f"{e['images_per_s']:.1f} training images/s")
+          f"batch 16, decoded once into memory): {e.epoch_time_s:.1f} s per epoch (2nd epoch, incl. validation), "
+          f"{e.images_per_s:.1f} training images/s")
 
 
 def main() -> None:

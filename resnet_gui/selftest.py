@@ -17,8 +17,8 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class SelfTest:
@@ -62,8 +62,8 @@ class SelfTest:
 
     def model(self) -> str:
         from resnet_gui.core.checkpoint import Checkpoint, load_model, save_checkpoint
+        from resnet_gui.core.demo import demo_checkpoint_path
         from resnet_gui.core.models import build_model, default_preprocess
-        from resnet_gui.core.seed import demo_checkpoint_path
 
         path = demo_checkpoint_path()
         if path.is_file():
@@ -77,7 +77,8 @@ class SelfTest:
                                        state_dict=model.state_dict()), path)
         ckpt, _ = load_model(path)
         self.state.update(model_path=path, bundled=bundled)
-        return f"{'bundled demo' if bundled else 'created'} checkpoint {path.name}: {ckpt.arch}, {ckpt.num_classes} classes"
+        kind = "bundled demo" if bundled else "created"
+        return f"{kind} checkpoint {path.name}: {ckpt.arch}, {ckpt.num_classes} classes"
 
     def predict(self) -> str:
         from resnet_gui import resources
@@ -103,8 +104,8 @@ class SelfTest:
         import numpy as np
         from PIL import Image
 
-        from resnet_gui.core.config import recipe
-        from resnet_gui.core.train import train
+        from resnet_gui.core.train import events as E
+        from resnet_gui.core.train import recipe, train
 
         data = Path(self.state["tmp"]) / "data"
         rng = np.random.default_rng(0)
@@ -115,18 +116,19 @@ class SelfTest:
                 arr[..., 0 if c == 0 else 2] = 200
                 arr = np.clip(arr + rng.integers(0, 40, arr.shape), 0, 255).astype(np.uint8)
                 Image.fromarray(arr).save(data / name / f"{i}.png")
-        events: list[dict] = []
+        events: list = []
         cfg = recipe("scratch", data=str(data), arch="resnet18", image_size=72, epochs=1, batch_size=4,
                      val_split=0.34, workers=2, cache_mb=0, device="cpu", name="selftest", threads=1)
         result = train(cfg, events.append)
         if result.status != "finished":
             raise RuntimeError(result.message)
-        steps = sum(len(e["losses"]) for e in events if e["event"] == "batch")
-        started = next(e for e in events if e["event"] == "started")
-        if started["data_path"] != "loader" or steps != 2:
-            raise RuntimeError(f"expected 2 DataLoader steps, ran {steps} on the {started['data_path']} path")
+        batches = [e for e in events if isinstance(e, E.Batch)]
+        steps = sum(len(e.losses) for e in batches)
+        started = next(e for e in events if isinstance(e, E.Started))
+        if started.data_path != "loader" or steps != 2:
+            raise RuntimeError(f"expected 2 DataLoader steps, ran {steps} on the {started.data_path} path")
         self.state["trained"] = result
-        loss = [e for e in events if e["event"] == "batch"][-1]["loss"]
+        loss = batches[-1].loss
         return f"{steps} training steps with 2 DataLoader worker processes (last loss {loss:.3f})"
 
     def checkpoint(self) -> str:
@@ -139,7 +141,8 @@ class SelfTest:
         leftovers = [p.name for p in registry.root.iterdir() if p.name.startswith(".")]
         if leftovers:
             raise RuntimeError(f"temporary files left behind: {leftovers}")
-        return f"{Path(result.best_path).name} in the temporary registry loads ({ckpt.arch}, {ckpt.num_classes} classes)"
+        name = Path(result.best_path).name
+        return f"{name} in the temporary registry loads ({ckpt.arch}, {ckpt.num_classes} classes)"
 
     # ---- run ------------------------------------------------------------------------------------
     def run(self) -> int:

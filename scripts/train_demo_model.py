@@ -9,7 +9,7 @@ engine (`resnet_gui.core.train.train`, the "scratch" recipe without flips: digit
 symmetric). The result is saved in our checkpoint format with float16 weights, its real held-out
 accuracy, the seed and this script's command in its metadata.
 
-    .venv/bin/python scripts/train_demo_model.py                  # writes resources/models/…, resources/samples/
+    .venv/bin/python scripts/train_demo_model.py   # writes resnet_gui/resources/models/…, …/resources/samples/
     .venv/bin/python scripts/train_demo_model.py --subset 300 --epochs 1 --out /tmp/demo.pth --samples /tmp/s
 
 scikit-learn is a development dependency only; the app never needs it at run time.
@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "resources" / "models" / "digits-resnet18_cifar.pth"
-DEFAULT_SAMPLES = ROOT / "resources" / "samples"
+DEFAULT_OUT = ROOT / "resnet_gui" / "resources" / "models" / "digits-resnet18_cifar.pth"
+DEFAULT_SAMPLES = ROOT / "resnet_gui" / "resources" / "samples"
 CLASS_NAMES = [str(i) for i in range(10)]
 
 
@@ -111,20 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         test_paths = export(tmp / "test", images, labels, test_idx)
 
         from resnet_gui.core.checkpoint import load_checkpoint, save_checkpoint
-        from resnet_gui.core.config import recipe
         from resnet_gui.core.predict import Predictor
-        from resnet_gui.core.train import train
+        from resnet_gui.core.train import events as E
+        from resnet_gui.core.train import recipe, train
 
         cfg = recipe("scratch", data=str(data), arch="resnet18_cifar", epochs=args.epochs, batch_size=64, lr=0.05,
-                     warmup_epochs=1 if args.epochs > 2 else 0, hflip=False, seed=args.seed, device=args.device,
-                     name="digits-demo")
+                     warmup_epochs=1 if args.epochs > 2 else 0, augment="pad_crop", hflip=False, seed=args.seed,
+                     device=args.device, name="digits-demo")
 
         def on_event(ev):
-            if ev["event"] == "epoch":
-                print(f"epoch {ev['epoch']}/{ev['epochs']}: train acc {ev['train_accuracy']:.3f}, "
-                      f"val acc {ev['val_accuracy']:.3f}, {ev['images_per_s']:.0f} img/s", flush=True)
-            elif ev["event"] == "warning":
-                print(f"warning: {ev['message']}", flush=True)
+            if isinstance(ev, E.Epoch):
+                print(f"epoch {ev.epoch}/{ev.epochs}: train acc {ev.train_accuracy:.3f}, "
+                      f"val acc {ev.val_accuracy:.3f}, {ev.images_per_s:.0f} img/s", flush=True)
+            elif isinstance(ev, E.Warning):
+                print(f"warning: {ev.message}", flush=True)
 
         t0 = time.time()
         result = train(cfg, on_event)

@@ -92,7 +92,8 @@ def make_cifar(root, per_batch=20, n_test=40, n_batches=5):
     def batch(n):
         nonlocal k
         labels = [(k + i) % 10 for i in range(n)]
-        data = np.stack([class_image(l, 10, seed=k + i).transpose(2, 0, 1).reshape(-1) for i, l in enumerate(labels)])
+        data = np.stack([class_image(lab, 10, seed=k + i).transpose(2, 0, 1).reshape(-1)
+                         for i, lab in enumerate(labels)])
         k += n
         return {"data": data, "labels": labels, "batch_label": "generated"}
 

@@ -12,7 +12,8 @@ def core_modules():
 
 def test_core_has_the_expected_modules():
     mods = set(core_modules())
-    for needed in ("checkpoint", "models", "registry", "images", "predict", "foreign", "devices", "train", "datasets"):
+    for needed in ("checkpoint", "models", "registry", "images", "predict", "foreign", "devices", "train", "data",
+                   "pth", "errors", "progress"):
         assert f"resnet_gui.core.{needed}" in mods
 
 

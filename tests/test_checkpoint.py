@@ -3,13 +3,13 @@ import zipfile
 
 import pytest
 import torch
-
 from helpers import hostile_checkpoint, make_checkpoint, plain_pickle
-from resnet_gui.core import checkpoint as ck
-from resnet_gui.core.checkpoint import (Checkpoint, load_checkpoint, load_model, read_metadata, safe_torch_load,
-                                        save_checkpoint)
+
+from resnet_gui.core import pth
+from resnet_gui.core.checkpoint import Checkpoint, load_checkpoint, load_model, read_metadata, save_checkpoint
 from resnet_gui.core.errors import CheckpointError
 from resnet_gui.core.models import build_model, default_preprocess
+from resnet_gui.core.pth import safe_torch_load
 
 
 def test_round_trip_keeps_every_documented_field(tmp_path):
@@ -155,7 +155,7 @@ def test_every_load_passes_weights_only_true(monkeypatch, good_file):
         seen.append(k.get("weights_only"))
         return real(*a, **k)
 
-    monkeypatch.setattr(ck.torch, "load", spy)
+    monkeypatch.setattr(pth.torch, "load", spy)
     load_checkpoint(good_file)
     read_metadata(good_file)
     safe_torch_load(good_file)

@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 import torchvision
-
 from helpers import make_checkpoint, write_image
+
 from resnet_gui.cli import main
 from resnet_gui.core.registry import Registry
 
@@ -102,7 +102,8 @@ def test_console_entry_point_and_module_run(registry_with_model, tmp_path):
     env = dict(os.environ)
     exe = os.path.join(os.path.dirname(sys.executable), "resnet-gui")
     img = write_image(tmp_path / "a.png")
-    for cmd in ([exe, "predict", str(img), "--json"], [sys.executable, "-m", "resnet_gui", "predict", str(img), "--json"]):
+    for cmd in ([exe, "predict", str(img), "--json"],
+                [sys.executable, "-m", "resnet_gui", "predict", str(img), "--json"]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["label"] == "two"

@@ -3,6 +3,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,10 +11,10 @@ import torch
 from resnet_gui import resources
 from resnet_gui.cli import main
 from resnet_gui.core.checkpoint import load_model, read_metadata
+from resnet_gui.core.demo import DEMO_NAME, DEMO_RESOURCE, ensure_demo_model
 from resnet_gui.core.registry import Registry
-from resnet_gui.core.seed import DEMO_NAME, DEMO_RESOURCE, ensure_demo_model
 
-ROOT = resources.root().parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def digit_samples():

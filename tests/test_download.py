@@ -5,7 +5,9 @@ import threading
 
 import pytest
 
-from resnet_gui.core.download import DownloadCancelled, DownloadError, download
+from resnet_gui.core.download import download
+from resnet_gui.core.errors import Cancelled, DownloadError
+from resnet_gui.core.progress import Progress
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 FILES: dict[str, bytes] = {}  # path -> content served besides PAYLOAD
@@ -38,7 +40,7 @@ def server():
 def test_download_verifies_and_reports_progress(server, tmp_path):
     seen = []
     out = download(f"{server}/file", tmp_path / "f.bin", md5=hashlib.md5(PAYLOAD).hexdigest(),
-                   progress=lambda d, t: seen.append((d, t)), chunk=65536)
+                   progress=Progress(lambda what, d, t: seen.append((d, t)), rate=1e9), chunk=65536)
     assert out.read_bytes() == PAYLOAD
     assert seen[-1] == (len(PAYLOAD), len(PAYLOAD)) and len(seen) == 16
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
@@ -53,8 +55,10 @@ def test_corrupt_download_leaves_nothing(server, tmp_path):
 
 
 def test_cancel_and_http_errors_leave_nothing(server, tmp_path):
-    with pytest.raises(DownloadCancelled):
-        download(f"{server}/file", tmp_path / "f.bin", cancelled=lambda: True)
+    with pytest.raises(Cancelled):
+        stop = threading.Event()
+        stop.set()
+        download(f"{server}/file", tmp_path / "f.bin", progress=Progress(stop=stop))
     with pytest.raises(DownloadError, match="Not Found"):
         download(f"{server}/missing", tmp_path / "f.bin")
     assert list(tmp_path.iterdir()) == []
@@ -98,11 +102,10 @@ def test_cifar_download_when_asked_with_the_md5_check(server, tmp_path, monkeypa
     import tarfile
 
     import torchvision
-
     from helpers import make_cifar
-    from resnet_gui.core.config import recipe
-    from resnet_gui.core.datasets import default_cifar_root
-    from resnet_gui.core.train import train
+
+    from resnet_gui.core.data.cifar import default_cifar_root
+    from resnet_gui.core.train import recipe, train
 
     make_cifar(tmp_path / "src")
     archive = tmp_path / "cifar-10-python.tar.gz"
@@ -118,7 +121,7 @@ def test_cifar_download_when_asked_with_the_md5_check(server, tmp_path, monkeypa
     result = train(cfg, events.append)
     assert result.status == "finished", result.message
     assert (default_cifar_root() / "cifar-10-batches-py" / "data_batch_1").is_file()
-    assert any(e["event"] == "prepare" and e["message"] == "Downloading CIFAR-10" for e in events)
+    assert any(e.kind == "prepare" and e.message == "Downloading CIFAR-10" for e in events)
     # a second run finds the local copy and downloads nothing
     FILES.pop("/cifar-10-python.tar.gz")
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "url", f"{server}/missing")

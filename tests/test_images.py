@@ -3,9 +3,9 @@ import io
 
 import numpy as np
 import pytest
+from helpers import write_image
 from PIL import Image
 
-from helpers import write_image
 from resnet_gui.core import images
 from resnet_gui.core.errors import ImageLoadError
 from resnet_gui.core.images import list_images, load_image

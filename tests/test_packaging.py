@@ -42,7 +42,8 @@ def test_built_executable_passes_its_self_test(tmp_path_factory):
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-5000:]
         exe = dist / "resnet-gui" / "resnet-gui"
         assert exe.is_file()
-        assert (dist / "resnet-gui" / "_internal" / "resources" / "models" / "digits-resnet18_cifar.pth").is_file()
+        bundled = dist / "resnet-gui" / "_internal" / "resnet_gui" / "resources"
+        assert (bundled / "models" / "digits-resnet18_cifar.pth").is_file()
         assert list((dist / "resnet-gui" / "_internal" / "torchvision").glob("_C_stable*"))
         env = {k: v for k, v in os.environ.items() if k not in ("RESNET_GUI_HOME", "PYTHONPATH")}
         env["RESNET_GUI_HOME"] = str(out / "home")

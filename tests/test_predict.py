@@ -1,9 +1,9 @@
 import pytest
 import torch
 import torchvision
+from helpers import make_checkpoint, write_image
 from PIL import Image
 
-from helpers import make_checkpoint, write_image
 from resnet_gui.core.checkpoint import load_checkpoint
 from resnet_gui.core.predict import Predictor, write_csv
 from resnet_gui.core.preprocess import Preprocess

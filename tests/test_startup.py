@@ -54,7 +54,7 @@ def test_resources_found_from_source_and_frozen(monkeypatch, tmp_path):
     assert resources.path("icons/app.png").is_file()
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
-    assert resources.path("samples/x.png") == tmp_path / "resources" / "samples" / "x.png"
+    assert resources.path("samples/x.png") == tmp_path / "resnet_gui" / "resources" / "samples" / "x.png"
 
 
 def test_damaged_settings_file_is_ignored(isolated_home):

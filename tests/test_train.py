@@ -2,18 +2,21 @@
 import json
 import math
 import threading
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
-
 from helpers import make_cifar, make_folder_dataset
-from resnet_gui.core import train as train_mod
+
 from resnet_gui.core.checkpoint import load_model, read_metadata
-from resnet_gui.core.config import TrainConfig, recipe
 from resnet_gui.core.models import imagenet_weights_path
 from resnet_gui.core.registry import Registry
-from resnet_gui.core.train import Schedule, _Events, list_runs, train
+from resnet_gui.core.train import TrainConfig, list_runs, recipe, resume_config, train
+from resnet_gui.core.train import loop as loop_mod
+from resnet_gui.core.train import run as run_mod
+from resnet_gui.core.train import state as state_mod
+from resnet_gui.core.train.schedule import lr_factor
 
 
 @pytest.fixture
@@ -38,21 +41,21 @@ class Recorder(list):
         self.append(ev)
 
     def kinds(self, kind):
-        return [e for e in self if e["event"] == kind]
+        return [e for e in self if e.kind == kind]
 
 
 def test_cifar_recipe_end_to_end(cifar_dir):
     events = Recorder()
     result = train(tiny_cifar(cifar_dir), events)
     assert result.status == "finished", result.message
-    assert [e["epoch"] for e in events.kinds("epoch")] == [1, 2]
+    assert [e.epoch for e in events.kinds("epoch")] == [1, 2]
     ep = events.kinds("epoch")[-1]
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "images_per_s", "eta_s"):
-        assert isinstance(ep[key], float) and math.isfinite(ep[key]), key
-    assert 0 <= ep["val_accuracy"] <= 1
+        assert isinstance(getattr(ep, key), float) and math.isfinite(getattr(ep, key)), key
+    assert 0 <= ep.val_accuracy <= 1
     batches = events.kinds("batch")
-    assert batches and all(b["losses"] for b in batches) and batches[-1]["step"] == batches[-1]["steps"] == 4
-    assert events[-1]["event"] == "finished"
+    assert batches and all(b.losses for b in batches) and batches[-1].step == batches[-1].steps == 4
+    assert events[-1].kind == "finished"
     # the best model is in the registry, in the core format, with metrics and preprocessing
     meta = read_metadata(result.best_path)
     assert meta["arch"] == "resnet18_cifar" and meta["class_names"][0] == "airplane"
@@ -74,13 +77,13 @@ def test_resume_gives_identical_weights(cifar_dir):
     stop = threading.Event()
 
     def stop_after_first_epoch(ev):
-        if ev["event"] == "epoch" and ev["epoch"] == 1:
+        if ev.kind == "epoch" and ev.epoch == 1:
             stop.set()
 
     first = train(tiny_cifar(cifar_dir, name="split"), stop_after_first_epoch, stop)
     assert first.status == "cancelled" and first.epochs_done == 1
     assert [r["run_name"] for r in list_runs()].count("split") == 1
-    config, path = train_mod.resume_config("split")
+    config, path = resume_config("split")
     resumed = train(config, resume=path)
     assert resumed.status == "finished" and resumed.epochs_done == 2
     a = torch.load(straight.last_path, weights_only=True)["model"]
@@ -95,11 +98,11 @@ def test_stop_ends_within_one_batch_and_keeps_checkpoints(cifar_dir):
     seen = {}
 
     def on_event(ev):
-        if ev["event"] == "batch" and ev["epoch"] == 2 and not stop.is_set():
-            seen["step"] = ev["step"]
+        if ev.kind == "batch" and ev.epoch == 2 and not stop.is_set():
+            seen["step"] = ev.step
             stop.set()
-        elif ev["event"] == "batch" and stop.is_set():
-            seen.setdefault("after", []).append(ev["step"])
+        elif ev.kind == "batch" and stop.is_set():
+            seen.setdefault("after", []).append(ev.step)
 
     result = train(tiny_cifar(cifar_dir, epochs=3), on_event, stop)
     assert result.status == "cancelled"
@@ -114,9 +117,9 @@ def test_offline_without_cifar_is_a_clear_error(tmp_path):
     result = train(tiny_cifar(tmp_path / "nowhere"), events)
     assert result.status == "failed"
     assert "CIFAR-10 was not found" in result.message and "cifar-10-python.tar.gz" in result.message
-    assert events[-1]["event"] == "failed" and "Traceback" not in result.message
+    assert events[-1].kind == "failed" and "Traceback" not in result.message
     result = train(tiny_cifar(None, download=True))
-    assert result.status == "failed" and "could not download" in result.message
+    assert result.status == "failed" and "could not download" in result.message.lower()
     assert "cifar-10-python.tar.gz" in result.message
 
 
@@ -153,9 +156,9 @@ def test_finetune_pretrained_on_a_folder_with_a_bad_image(tmp_path, workers):
     result = train(cfg, events)
     assert result.status == "finished", result.message
     started = events.kinds("started")[0]
-    assert started["data_path"] == "loader"
-    warnings = " ".join(e["message"] for e in events.kinds("warning"))
-    assert "skipped 1 image" in warnings and "broken_0.png" in warnings
+    assert started.data_path == "loader"
+    warnings = " ".join(e.message for e in events.kinds("warning"))
+    assert "skipped 1 image" in warnings.lower() and "broken_0.png" in warnings
     ckpt, model = load_model(result.best_path)
     assert ckpt.class_names == ["cats", "dogs", "owls"] and ckpt.preprocess.input_size == 96
     # frozen backbone during the first epoch: pretrained features unchanged, the head trained
@@ -169,8 +172,8 @@ def test_scratch_on_train_val_folders_uses_the_tensor_path(tmp_path):
     cfg = recipe("scratch", data=str(data), arch="resnet18_cifar", epochs=1, batch_size=8, device="cpu")
     result = train(cfg, events)
     assert result.status == "finished", result.message
-    assert events.kinds("started")[0]["data_path"] == "tensor"
-    desc = events.kinds("dataset")[0]["description"]
+    assert events.kinds("started")[0].data_path == "tensor"
+    desc = events.kinds("dataset")[0].description
     assert desc["layout"] == "split" and desc["val_images"] == 9 and desc["train_images"] == 27
 
 
@@ -197,7 +200,7 @@ def test_dataset_problems_are_reported_before_training(tmp_path, case, needle):
 
 
 def test_imbalance_warning_and_stratified_split(tmp_path):
-    from resnet_gui.core.datasets import scan_folder
+    from resnet_gui.core.data.folders import scan_folder
 
     data = make_folder_dataset(tmp_path / "d", classes=("big",), per_class=30, size=(8, 8))
     make_folder_dataset(data, classes=("small",), per_class=5, size=(8, 8))
@@ -209,59 +212,72 @@ def test_imbalance_warning_and_stratified_split(tmp_path):
 
 
 def test_non_finite_loss_stops_with_a_message(cifar_dir, monkeypatch):
-    real_build = train_mod._Run.build
+    real_build = run_mod.build_trainer
 
-    def build(self, n):
-        real_build(self, n)
-        criterion, calls = self.criterion, []
+    def build(*args, **kwargs):
+        t = real_build(*args, **kwargs)
+        criterion, calls = t.criterion, []
 
         def poisoned(out, y):
             calls.append(1)
             loss = criterion(out, y)
             return loss * float("nan") if len(calls) == 3 else loss
 
-        self.criterion = poisoned
+        t.criterion = poisoned
+        return t
 
-    monkeypatch.setattr(train_mod._Run, "build", build)
+    monkeypatch.setattr(run_mod, "build_trainer", build)
     result = train(tiny_cifar(cifar_dir))
     assert result.status == "failed"
     assert "NaN at epoch 1, step 3" in result.message and "--lr 0.005" in result.message
 
 
 def test_out_of_memory_suggests_a_smaller_batch(cifar_dir, monkeypatch):
-    real_build = train_mod._Run.build
+    real_build = run_mod.build_trainer
 
-    def build(self, n):
-        real_build(self, n)
+    def build(*args, **kwargs):
+        t = real_build(*args, **kwargs)
 
         def oom(out, y):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-        self.criterion = oom
+        t.criterion = oom
+        return t
 
-    monkeypatch.setattr(train_mod._Run, "build", build)
+    monkeypatch.setattr(run_mod, "build_trainer", build)
     result = train(tiny_cifar(cifar_dir))
     assert result.status == "failed" and "batch size 25" in result.message and "--batch-size 12" in result.message
 
 
 def test_batch_events_are_throttled(monkeypatch):
+    from resnet_gui.core import progress
+
     clock = [0.0]
-    monkeypatch.setattr(train_mod.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
     got = []
-    ev = _Events(got.append)
+    t = type("T", (), {"lr": 0.1})()
+    reporter = run_mod.BatchReporter(recipe("cifar10", epochs=1), t, 2000, got.append)
     for i in range(1000):  # 1000 batches in one simulated second
         clock[0] += 0.001
-        ev.batch([[i, 1.0]], step=i)
+        reporter(0, [(i, 1.0)], (i + 1) * 8, clock[0])
     assert 15 <= len(got) <= 21
-    assert sum(len(e["losses"]) for e in got) + len(ev.pending_losses) == 1000
+    assert sum(len(e.losses) for e in got) + len(reporter.pending) == 1000
 
 
 def test_schedules():
-    one = Schedule("onecycle", 100, 25)
+    def one(s):
+        return lr_factor(s, kind="onecycle", total=100, warmup=25)
+
     assert one(0) == pytest.approx(1 / 25) and one(25) == pytest.approx(1.0) and one(100) < 1e-4
-    cos = Schedule("cosine", 100, 0)
+
+    def cos(s):
+        return lr_factor(s, kind="cosine", total=100, warmup=0)
+
     assert cos(0) == pytest.approx(1.0) and cos(50) == pytest.approx(0.5) and cos(100) == pytest.approx(0.0)
-    step = Schedule("step", 100, 0)
+
+    def step(s):
+        return lr_factor(s, kind="step", total=100, warmup=0)
+
     assert (step(10), step(60), step(90)) == (1.0, 0.1, pytest.approx(0.01))
 
 
@@ -288,13 +304,13 @@ def test_cli_train_json_and_text(tmp_path, capsys):
 
 def test_precision_choice(monkeypatch):
     cpu = torch.device("cpu")
-    assert train_mod.autocast_dtype(cpu, "fp32") is None
-    assert train_mod.autocast_dtype(cpu, "bf16") is torch.bfloat16
-    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: False)
-    assert train_mod.autocast_dtype(cpu, "auto") is None
-    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: True)
-    assert train_mod.autocast_dtype(cpu, "auto") is torch.bfloat16
-    assert train(TrainConfig(precision="fp16")).message.startswith("unknown precision")
+    assert loop_mod.autocast_dtype(cpu, "fp32") is None
+    assert loop_mod.autocast_dtype(cpu, "bf16") is torch.bfloat16
+    monkeypatch.setattr(loop_mod, "cpu_has_native_bf16", lambda: False)
+    assert loop_mod.autocast_dtype(cpu, "auto") is None
+    monkeypatch.setattr(loop_mod, "cpu_has_native_bf16", lambda: True)
+    assert loop_mod.autocast_dtype(cpu, "auto") is torch.bfloat16
+    assert train(TrainConfig(precision="fp16")).message.startswith("Unknown precision")
 
 
 def test_full_disk_while_saving_is_a_message_and_keeps_earlier_files(cifar_dir, monkeypatch):
@@ -302,7 +318,7 @@ def test_full_disk_while_saving_is_a_message_and_keeps_earlier_files(cifar_dir, 
 
     first = train(tiny_cifar(cifar_dir, epochs=1, name="disk"))
     assert first.status == "finished"
-    before = open(first.last_path, "rb").read()
+    before = Path(first.last_path).read_bytes()
     real = atomic.atomic_write
 
     def full(path, write):
@@ -310,9 +326,9 @@ def test_full_disk_while_saving_is_a_message_and_keeps_earlier_files(cifar_dir, 
             raise OSError(28, "No space left on device", str(path))
         return real(path, write)
 
-    monkeypatch.setattr(train_mod, "atomic_write", full)
-    config, path = train_mod.resume_config("disk", epochs=2)
+    monkeypatch.setattr(state_mod, "atomic_write", full)
+    config, path = resume_config("disk", epochs=2)
     result = train(config, resume=path)
-    assert result.status == "failed" and "No space left on device" in result.message
-    assert open(first.last_path, "rb").read() == before  # the previous state is untouched
+    assert result.status == "failed" and "disk is full" in result.message
+    assert Path(first.last_path).read_bytes() == before  # the previous state is untouched
     load_model(first.best_path)

@@ -6,13 +6,10 @@ import re
 
 import torch
 
-from .errors import ResnetGuiError
+from .errors import DeviceError
 
 DEVICE_CHOICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 
-
-class DeviceError(ResnetGuiError):
-    pass
 
 
 def _mps_available() -> bool:

@@ -7,24 +7,32 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from urllib.parse import urlsplit
 
-from .errors import ResnetGuiError
-
-ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
-CancelFn = Callable[[], bool]  # returns True when the user asked to stop
+from .errors import Cancelled, DownloadError
+from .progress import NO_PROGRESS, Progress
 
 
-class DownloadError(ResnetGuiError):
-    pass
-
-
-class DownloadCancelled(DownloadError):
-    pass
+def _reason(exc: BaseException, url: str) -> str:
+    """Why a download failed, in words: offline, timed out, refused, HTTP status."""
+    reason = getattr(exc, "reason", None) or exc
+    host = urlsplit(url).hostname or url
+    if isinstance(reason, socket.gaierror):
+        return f"this computer seems to be offline (could not look up {host})"
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return f"{host} did not answer in time"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"{host} refused the connection"
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"{host} answered HTTP {exc.code} ({exc.reason})"
+    if isinstance(reason, OSError) and reason.errno is not None and "network" in str(reason).lower():
+        return "this computer seems to be offline (the network is unreachable)"
+    return str(reason)
 
 
 def download(
@@ -33,12 +41,13 @@ def download(
     *,
     md5: str | None = None,
     sha256_prefix: str | None = None,
-    progress: ProgressFn | None = None,
-    cancelled: CancelFn | None = None,
+    progress: Progress = NO_PROGRESS,
+    what: str = "Downloading",
     timeout: float = 30.0,
     chunk: int = 1 << 20,
 ) -> Path:
-    """Fetch `url` into `dest`; verify md5 or a sha256 prefix; raise DownloadError with a reason."""
+    """Fetch `url` into `dest`; verify md5 or a sha256 prefix. Raises DownloadError with a reason, or
+    Cancelled when progress.stop is set."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -50,8 +59,7 @@ def download(
                 total = int(resp.headers.get("Content-Length") or 0)
                 done = 0
                 while True:
-                    if cancelled is not None and cancelled():
-                        raise DownloadCancelled(f"download of {url} cancelled")
+                    progress.check()
                     block = resp.read(chunk)
                     if not block:
                         break
@@ -59,15 +67,13 @@ def download(
                     md5_h.update(block)
                     sha_h.update(block)
                     done += len(block)
-                    if progress is not None:
-                        progress(done, total)
+                    progress.update(what, done, total)
                 out.flush()
                 os.fsync(out.fileno())
-        except DownloadError:
+        except (DownloadError, Cancelled):
             raise
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise DownloadError(f"could not download {url}: {reason}") from None
+            raise DownloadError(f"could not download {url}: {_reason(exc, url)}") from None
         if total and done != total:
             raise DownloadError(f"download of {url} stopped early ({done} of {total} bytes)")
         if md5 and md5_h.hexdigest() != md5:

@@ -11,43 +11,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
 
 import torch
 
-from .checkpoint import (FORMAT, Checkpoint, check_dense_tensors, checkpoint_from_object, load_weights_strict,
-                         safe_torch_load)
+from .archs import ARCHS
+from .checkpoint import FORMAT, Checkpoint, checkpoint_from_object
 from .errors import CheckpointError
-from .models import ARCHS, _new_model, default_preprocess
+from .models import default_preprocess, new_model
 from .preprocess import with_overrides
+from .pth import check_dense_tensors, load_weights_strict, safe_torch_load, unwrap_state_dict
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "model_state", "weights", "params")
-PREFIXES = ("module.", "_orig_mod.", "model.", "net.")
-
-
-def unwrap_state_dict(obj: Any, path: os.PathLike | str, depth: int = 0) -> dict[str, torch.Tensor]:
-    """Find the state dict inside a saved object and strip DataParallel/compile prefixes."""
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return _strip_prefixes(dict(obj))
-    if isinstance(obj, dict) and depth < 3:
-        for key in WRAPPER_KEYS:
-            if isinstance(obj.get(key), dict):
-                return unwrap_state_dict(obj[key], path, depth + 1)
-    raise CheckpointError(f"{path}: no state dict found (expected a mapping of parameter names to tensors, "
-                          f"or one under {', '.join(repr(k) for k in WRAPPER_KEYS[:4])})")
-
-
-def _strip_prefixes(state: dict) -> dict:
-    changed = True
-    while changed:
-        changed = False
-        for prefix in PREFIXES:
-            if state and all(isinstance(k, str) and k.startswith(prefix) for k in state):
-                state = {k[len(prefix):]: v for k, v in state.items()}
-                changed = True
-    return state
 
 
 _TUTORIAL_BLOCK = {"left.0": "conv1", "left.1": "bn1", "left.3": "conv2", "left.4": "bn2",
@@ -80,7 +56,7 @@ def to_torchvision_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
 
 def _shapes(arch: str, num_classes: int) -> dict[str, tuple]:
     with torch.device("meta"):
-        model = _new_model(arch, num_classes)
+        model = new_model(arch, num_classes)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -145,7 +121,7 @@ def convert_state_dict(
     names = list(class_names) if class_names else default_class_names(arch, num_classes)
     if len(names) != num_classes:
         raise CheckpointError(f"{path}: the model has {num_classes} classes but {len(names)} class names were given")
-    model = _new_model(arch, num_classes)
+    model = new_model(arch, num_classes)
     own = model.state_dict()
     for key in own:  # old saves may lack BatchNorm's counter
         if key.endswith("num_batches_tracked") and key not in state:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Iterable, Union
+from typing import IO, Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -28,7 +29,7 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-Source = Union[str, os.PathLike, IO[bytes], bytes]
+Source = Union[str, os.PathLike, IO[bytes], bytes]  # noqa: UP007 - a runtime alias on Python 3.10
 
 
 def is_image_file(path: os.PathLike | str) -> bool:

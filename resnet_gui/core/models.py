@@ -14,10 +14,12 @@ import torch
 import torchvision
 from torch import nn
 
-from .archs import ARCHS, ArchInfo, arch_info  # noqa: F401 - re-exported
-from .download import CancelFn, DownloadError, ProgressFn, download
-from .errors import ModelError
+from .archs import arch_info
+from .download import download
+from .errors import DownloadError, ModelError
 from .preprocess import Preprocess, cifar_preprocess
+from .progress import NO_PROGRESS, Progress
+from .pth import load_state_dict_file, load_weights_strict
 
 
 def _imagenet_weights(arch: str):
@@ -50,7 +52,7 @@ def imagenet_weights_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def _new_model(arch: str, num_classes: int) -> nn.Module:
+def new_model(arch: str, num_classes: int) -> nn.Module:
     info = arch_info(arch)
     model = getattr(torchvision.models, info.builder)(weights=None, num_classes=num_classes)
     if info.cifar_stem:
@@ -64,24 +66,24 @@ def fetch_imagenet_weights(
     arch: str,
     *,
     allow_download: bool = True,
-    progress: ProgressFn | None = None,
-    cancelled: CancelFn | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> Path:
     """Return the cached weights file of `arch`, downloading it (hash-checked) when allowed."""
     weights = _imagenet_weights(arch)
     path = imagenet_weights_path(arch)
     if path.is_file():
         return path
-    hint = (f"Put {path.name} (from {weights.url}) into {path.parent}, "
-            "or pass a local weights file (--weights-file / 'Weights file…').")
+    hint = (f"Put {path.name} (from {weights.url}) into {path.parent}, or choose a local copy of that file "
+            "(the ImageNet weights field's Choose… button, or --weights-file on the command line).")
     if not allow_download:
         raise ModelError(f"ImageNet weights for {arch} are not cached. {hint}")
     match = re.search(r"-([a-f0-9]{8,})\.pth$", path.name)
     try:
         download(weights.url, path, sha256_prefix=match.group(1) if match else None,
-                 progress=progress, cancelled=cancelled)
+                 progress=progress, what="Downloading ImageNet weights")
     except DownloadError as exc:
-        raise ModelError(f"ImageNet weights for {arch} are not cached and could not be downloaded ({exc}). {hint}") from None
+        raise ModelError(f"ImageNet weights for {arch} are not cached and could not be downloaded ({exc}). "
+                         f"{hint}") from None
     return path
 
 
@@ -91,8 +93,7 @@ def build_model(
     weights: str | os.PathLike | None = None,
     *,
     allow_download: bool = True,
-    progress: ProgressFn | None = None,
-    cancelled: CancelFn | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> nn.Module:
     """Build `arch` with a `num_classes`-way head.
 
@@ -104,19 +105,15 @@ def build_model(
     if int(num_classes) < 1:
         raise ModelError(f"num_classes must be at least 1, got {num_classes}")
     if weights is None:
-        return _new_model(arch, int(num_classes))
+        return new_model(arch, int(num_classes))
     if isinstance(weights, str) and weights.lower() in {"imagenet", "default", "pretrained"}:
-        path = fetch_imagenet_weights(arch, allow_download=allow_download, progress=progress, cancelled=cancelled)
+        path = fetch_imagenet_weights(arch, allow_download=allow_download, progress=progress)
     else:
         path = Path(weights)
         _imagenet_weights(arch)  # raise the clear error for resnet18_cifar
-    from .checkpoint import load_state_dict_file
-
     state = load_state_dict_file(path)
     fc_out = state.get("fc.weight")
-    base = _new_model(arch, int(fc_out.shape[0]) if fc_out is not None else 1000)
-    from .checkpoint import load_weights_strict
-
+    base = new_model(arch, int(fc_out.shape[0]) if fc_out is not None else 1000)
     load_weights_strict(base, state, path, arch)
     if base.fc.out_features != num_classes:
         base.fc = nn.Linear(base.fc.in_features, int(num_classes))

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -57,7 +58,7 @@ class Predictor:
         checkpoint.state_dict = None  # the model holds the weights now; don't keep a second copy
 
     @classmethod
-    def from_file(cls, path: os.PathLike | str, *, device: str | torch.device | None = "auto") -> "Predictor":
+    def from_file(cls, path: os.PathLike | str, *, device: str | torch.device | None = "auto") -> Predictor:
         return cls(load_checkpoint(path), device=device, source=path)
 
     # ---- steps -------------------------------------------------------------------------

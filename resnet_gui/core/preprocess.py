@@ -43,7 +43,7 @@ class Preprocess:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocess":
+    def from_dict(cls, d: dict) -> Preprocess:
         return cls(
             input_size=int(d["input_size"]),
             resize=int(d.get("resize", d["input_size"])),

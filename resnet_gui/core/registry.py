@@ -11,18 +11,19 @@ import json
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .atomic import atomic_write_bytes
 from .checkpoint import Checkpoint, read_metadata, save_checkpoint
 from .errors import CheckpointError, RegistryError
+from .names import validate_name
 from .paths import models_dir
 
 INDEX_FILE = "registry.json"
 SUFFIX = ".pth"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\- ]{0,99}$")
 
 
 @dataclass
@@ -51,16 +52,6 @@ class ModelEntry:
         if self.error is not None:
             return {**base, "error": self.error}
         return {**base, **{k: v for k, v in (self.meta or {}).items() if k != "format"}}
-
-
-def validate_name(name: str) -> str:
-    name = (name or "").strip()
-    if name.lower().endswith(SUFFIX):
-        name = name[: -len(SUFFIX)]
-    if not _NAME_RE.match(name):
-        raise RegistryError(f"invalid model name {name!r}: use letters, digits, spaces, '.', '_', '-' or '+' "
-                            "(at most 100 characters, starting with a letter or digit)")
-    return name
 
 
 class Registry:
@@ -218,6 +209,14 @@ class Registry:
         if index.get("default") == path.stem:
             index.pop("default")
             self._write_index(index)
+
+    def demo_installed_before(self) -> bool:
+        return bool(self._index().get("demo_installed"))
+
+    def mark_demo_installed(self) -> None:
+        index = self._index()
+        index["demo_installed"] = True
+        self._write_index(index)
 
     def set_default(self, name: str) -> None:
         entry = self.get(name)

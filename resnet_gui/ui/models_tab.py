@@ -7,9 +7,23 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QMessageBox, QPlainTextEdit, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .tasks import Task
 from .widgets import Banner
@@ -240,7 +254,8 @@ class ModelsTab(QWidget):
 
     def import_dialog(self) -> None:
         start = self.settings.get("models.last_import_dir") or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model", start, "PyTorch checkpoints (*.pth *.pt);;All (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", start,
+                                              "PyTorch checkpoints (*.pth *.pt);;All (*)")
         if path:
             self.settings.set("models.last_import_dir", str(Path(path).parent))
             self.import_file(path)
@@ -275,8 +290,8 @@ class ModelsTab(QWidget):
     def set_default(self) -> None:
         name = self.selected()
         if name:
-            self.registry.run("set_default", name,
-                              on_done=lambda _: self.banner.show_message(f"“{name}” is now the default model.", "success"))
+            self.registry.run("set_default", name, on_done=lambda _: self.banner.show_message(
+                f"“{name}” is now the default model.", "success"))
 
     def rename(self) -> None:
         name = self.selected()

@@ -87,7 +87,11 @@ class TrainingPlots(QWidget):
             self.batch_y.append(loss)
         self.batch_curve.setData(self.batch_x, self.batch_y)
 
-    def add_epoch(self, record: dict) -> None:
+    def add_epoch(self, record) -> None:
+        """One epoch's figures: an Epoch event or a history row (dict) of a resumed run."""
+        if not isinstance(record, dict):
+            record = {k: getattr(record, k) for k in ("epoch", "train_loss", "val_loss", "train_accuracy",
+                                                      "val_accuracy")}
         self.epochs.append(record)
         x = [r["epoch"] for r in self.epochs]
         self.train_loss.setData(x, [r["train_loss"] for r in self.epochs])

@@ -8,9 +8,25 @@ from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QButtonGroup, QComboBox, QFileDialog, QHBoxLayout,
-                               QHeaderView, QLabel, QProgressBar, QPushButton, QSizePolicy, QSplitter,
-                               QStackedWidget, QTableView, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from resnet_gui import resources
 
@@ -275,7 +291,8 @@ class PredictTab(QWidget):
                 (f"  — val. accuracy {acc:.1%}" if acc is not None else "")
             self.model_combo.addItem(label, e.name)
             self.model_combo.setItemData(self.model_combo.count() - 1,
-                                         f"{e.meta['arch']}, {e.meta['num_classes']} classes", Qt.ItemDataRole.ToolTipRole)
+                                         f"{e.meta['arch']}, {e.meta['num_classes']} classes",
+                                         Qt.ItemDataRole.ToolTipRole)
         if self.model_combo.count() == 0:
             self.model_combo.setPlaceholderText("No models yet: train or import one")
         index = self.model_combo.findData(wanted)
@@ -318,7 +335,8 @@ class PredictTab(QWidget):
             self._model_chosen()
             return
         self.model_loaded = True
-        self.status_message.emit(f"Model ready: {self.current_model_name()} ({info['arch']}, {info['classes']} classes)")
+        name = self.current_model_name()
+        self.status_message.emit(f"Model ready: {name} ({info['arch']}, {info['classes']} classes)")
         if self._pending is not None:
             pending, self._pending = self._pending, None
             pending()
@@ -511,7 +529,8 @@ class PredictTab(QWidget):
         errors = [p for p in self.results if not p.ok]
         self.folder_label.setText(f"{self._folder} — {len(self.results)} of {total} image(s)")
         if errors:
-            lines = "\n".join(p.error for p in errors[:5]) + (f"\n… and {len(errors) - 5} more" if len(errors) > 5 else "")
+            more = f"\n… and {len(errors) - 5} more" if len(errors) > 5 else ""
+            lines = "\n".join(p.error for p in errors[:5]) + more
             self.folder_errors.show_message(f"{len(errors)} file(s) could not be classified:\n{lines}", "error")
 
     def _add_row(self, pred, thumb: QImage | None) -> None:

@@ -1,7 +1,8 @@
 """The registry as seen by the GUI: one shared object; tabs watch `changed` and never touch files."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -9,8 +10,8 @@ from .tasks import Task
 
 
 def _list(report, stop, seed_demo: bool) -> dict[str, Any]:
+    from resnet_gui.core.demo import ensure_demo_model
     from resnet_gui.core.registry import Registry
-    from resnet_gui.core.seed import ensure_demo_model
 
     registry = Registry()
     seeded = None

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QThread, Signal
 
 log = logging.getLogger(__name__)
-_live: set["Task"] = set()
+_live: set[Task] = set()
 
 
 class Task(QThread):

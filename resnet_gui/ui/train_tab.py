@@ -2,17 +2,36 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QMenu, QPlainTextEdit, QProgressBar, QPushButton,
-                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QStackedWidget, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from resnet_gui.core.archs import ARCHS
-from resnet_gui.core.config import OPTIMIZERS, SCHEDULES, TrainConfig, recipe
+from resnet_gui.core.train.config import OPTIMIZERS, SCHEDULES, TrainConfig, recipe
 
 from .tasks import Task
 from .widgets import Banner
@@ -47,32 +66,27 @@ def train_task(report, stop, config: dict, resume: str | None):
 
 
 def cifar_status_task(report, stop, location: str | None) -> dict:
-    from resnet_gui.core.datasets import default_cifar_root, find_cifar
+    from resnet_gui.core.data.cifar import default_cifar_root, find_cifar10
 
     root = Path(location).expanduser() if location else default_cifar_root()
-    base, tarball = find_cifar(root)
+    base, tarball = find_cifar10(location or None)
     return {"root": str(root), "found": base is not None, "tarball": str(tarball) if tarball else None}
 
 
 def cifar_download_task(report, stop, location: str | None) -> str:
-    from resnet_gui.core.datasets import Cancelled, locate_cifar10
+    from resnet_gui.core.data.cifar import locate_cifar10
+    from resnet_gui.core.errors import Cancelled
+    from resnet_gui.core.progress import Progress
 
-    last = [0.0]
-
-    def progress(what, done, total):
-        now = time.monotonic()
-        if done >= total or now - last[0] > 0.05:
-            last[0] = now
-            report({"message": what, "done": done, "total": total})
-
+    progress = Progress(lambda what, done, total: report({"message": what, "done": done, "total": total}), stop)
     try:
-        return str(locate_cifar10(location or None, download_if_missing=True, progress=progress, cancelled=stop.is_set))
+        return str(locate_cifar10(location or None, download_if_missing=True, progress=progress))
     except Cancelled:
         return ""
 
 
 def scan_task(report, stop, folder: str, val_split: float, seed: int) -> dict:
-    from resnet_gui.core.datasets import scan_folder
+    from resnet_gui.core.data.folders import scan_folder
 
     split = scan_folder(folder, val_split=val_split, seed=seed)
     return {"classes": split.class_names, "train": split.counts(split.train), "val": split.counts(split.val),
@@ -82,7 +96,7 @@ def scan_task(report, stop, folder: str, val_split: float, seed: int) -> dict:
 def runs_task(report, stop) -> list[dict]:
     from resnet_gui.core.train import list_runs
 
-    return [r for r in list_runs() if r["epoch"] < r["epochs"]]
+    return [r for r in list_runs() if "error" not in r and r["epoch"] < r["epochs"]]
 
 
 class TrainTab(QWidget):
@@ -170,7 +184,8 @@ class TrainTab(QWidget):
         self.folder_edit.editingFinished.connect(self.scan_folder)
         fbrowse = QPushButton("Choose…")
         fbrowse.clicked.connect(self._browse_folder)
-        self.folder_summary = QLabel("Layout: folder/cats/*.jpg, folder/dogs/*.jpg … or folder/train/… and folder/val/…")
+        self.folder_summary = QLabel("Layout: folder/cats/*.jpg, folder/dogs/*.jpg … "
+                                     "or folder/train/… and folder/val/…")
         self.folder_summary.setWordWrap(True)
         fl.addWidget(QLabel("Folder:"), 0, 0)
         fl.addWidget(self.folder_edit, 0, 1)
@@ -632,57 +647,57 @@ class TrainTab(QWidget):
             self.progress.setFormat("Stopping after this batch…")
             self.status_message.emit("Stopping training after the current batch…")
 
-    def _on_event(self, ev: dict) -> None:
-        kind = ev["event"]
+    def _on_event(self, ev) -> None:
+        kind = ev.kind
         if kind == "batch":
-            total = ev["epochs"] * ev["steps"]
-            done = (ev["epoch"] - 1) * ev["steps"] + ev["step"]
+            total = ev.epochs * ev.steps
+            done = (ev.epoch - 1) * ev.steps + ev.step
             self.progress.setRange(0, total)
             self.progress.setValue(done)
-            self.progress.setFormat(f"Epoch {ev['epoch']}/{ev['epochs']} · batch {ev['step']}/{ev['steps']} · %p%")
-            self.epoch_label.setText(f"Epoch {ev['epoch']}/{ev['epochs']} · loss {ev['loss']:.3f}")
-            self.speed_label.setText(f"{ev['images_per_s']:.0f} images/s")
-            self.eta_label.setText(f"ETA {_fmt_time(ev['eta_s'])}")
-            self.plots.add_batches(ev["losses"])
+            self.progress.setFormat(f"Epoch {ev.epoch}/{ev.epochs} · batch {ev.step}/{ev.steps} · %p%")
+            self.epoch_label.setText(f"Epoch {ev.epoch}/{ev.epochs} · loss {ev.loss:.3f}")
+            self.speed_label.setText(f"{ev.images_per_s:.0f} images/s")
+            self.eta_label.setText(f"ETA {_fmt_time(ev.eta_s)}")
+            self.plots.add_batches(ev.losses)
         elif kind == "epoch":
             self.plots.add_epoch(ev)
-            star = "  ★ best" if ev["best"] else ""
-            if ev["best"]:
-                self.best_acc = ev["val_accuracy"]
-                self.acc_label.setText(f"Best val. accuracy {ev['val_accuracy']:.1%}")
-            self.eta_label.setText(f"ETA {_fmt_time(ev['eta_s'])}")
+            star = "  ★ best" if ev.best else ""
+            if ev.best:
+                self.best_acc = ev.val_accuracy
+                self.acc_label.setText(f"Best val. accuracy {ev.val_accuracy:.1%}")
+            self.eta_label.setText(f"ETA {_fmt_time(ev.eta_s)}")
             self.log.appendPlainText(
-                f"epoch {ev['epoch']}/{ev['epochs']}: train loss {ev['train_loss']:.4f}, acc {ev['train_accuracy']:.1%}"
-                f" | val loss {ev['val_loss']:.4f}, acc {ev['val_accuracy']:.1%} | {ev['images_per_s']:.0f} img/s, "
-                f"{ev['epoch_time_s']:.0f} s{star}")
+                f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f}, acc {ev.train_accuracy:.1%}"
+                f" | val loss {ev.val_loss:.4f}, acc {ev.val_accuracy:.1%} | {ev.images_per_s:.0f} img/s, "
+                f"{ev.epoch_time_s:.0f} s{star}")
         elif kind == "started":
-            self.plots.start(ev["steps_per_epoch"], ev.get("history"))
-            self.progress.setRange(0, ev["epochs"] * ev["steps_per_epoch"])
-            self.progress.setValue(ev["start_epoch"] * ev["steps_per_epoch"])
-            resumed = f", resuming after epoch {ev['start_epoch']}" if ev["start_epoch"] else ""
-            self.log.appendPlainText(f"Training {ev['config']['arch']} as “{ev['run_name']}” on {ev['device']} "
-                                     f"({ev['precision']}): {ev['epochs']} epochs × {ev['steps_per_epoch']} batches"
+            self.plots.start(ev.steps_per_epoch, ev.history)
+            self.progress.setRange(0, ev.epochs * ev.steps_per_epoch)
+            self.progress.setValue(ev.start_epoch * ev.steps_per_epoch)
+            resumed = f", resuming after epoch {ev.start_epoch}" if ev.start_epoch else ""
+            self.log.appendPlainText(f"Training {ev.config['arch']} as “{ev.run_name}” on {ev.device} "
+                                     f"({ev.precision}): {ev.epochs} epochs × {ev.steps_per_epoch} batches"
                                      f"{resumed}")
         elif kind == "dataset":
-            d = ev["description"]
+            d = ev.description
             self.log.appendPlainText(f"Dataset {d.get('name')}: {d.get('train_images')} training, "
                                      f"{d.get('val_images')} validation images ({d.get('val_source')}).")
         elif kind == "warning":
-            self.log.appendPlainText(f"⚠ {ev['message']}")
-            self.banner.show_message(ev["message"], "warning")
+            self.log.appendPlainText(f"⚠ {ev.message}")
+            self.banner.show_message(ev.message, "warning")
         elif kind in ("status", "prepare"):
-            if kind == "prepare" and ev.get("total"):
-                self.progress.setRange(0, ev["total"])
-                self.progress.setValue(ev["done"])
+            if kind == "prepare" and ev.total:
+                self.progress.setRange(0, ev.total)
+                self.progress.setValue(ev.done)
             else:
                 self.progress.setRange(0, 0)
-            self.progress.setFormat(f"{ev['message']}…")
+            self.progress.setFormat(f"{ev.message}…")
             if kind == "status":
-                self.log.appendPlainText(ev["message"] + "…")
-        elif kind == "checkpoint" and ev["kind"] == "best":
-            self.log.appendPlainText(f"Saved the best model so far as “{ev['name']}” "
-                                     f"(val. accuracy {ev['val_accuracy']:.1%}).")
-            self.model_saved.emit(ev["name"])
+                self.log.appendPlainText(ev.message + "…")
+        elif kind == "checkpoint" and ev.which == "best":
+            self.log.appendPlainText(f"Saved the best model so far as “{ev.name}” "
+                                     f"(val. accuracy {ev.val_accuracy:.1%}).")
+            self.model_saved.emit(ev.name)
 
     def _on_result(self, result) -> None:
         self.last_result = result

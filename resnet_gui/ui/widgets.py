@@ -113,7 +113,8 @@ class TopKBars(QWidget):
             y = i * rh
             p.setPen(pal.color(QPalette.ColorRole.WindowText))
             elided = fm.elidedText(label, Qt.TextElideMode.ElideRight, label_w - 8)
-            p.drawText(QRectF(0, y, label_w - 8, rh), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, elided)
+            p.drawText(QRectF(0, y, label_w - 8, rh), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                       elided)
             bar = QRectF(label_w, y + 4, bar_w, rh - 8)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(track)

@@ -1,6 +1,5 @@
 """Qt fixtures: a real MainWindow with PyTorch loaded; every test must leave no worker thread running."""
 import pytest
-
 from helpers import make_checkpoint
 
 
@@ -55,7 +54,7 @@ def make_window(qtbot, settings):
     for w in made:
         if w.isVisible():
             w.close()
-            qtbot.waitUntil(lambda: not w.isVisible(), timeout=120_000)
+            qtbot.waitUntil(lambda w=w: not w.isVisible(), timeout=120_000)
         w.deleteLater()
 
 

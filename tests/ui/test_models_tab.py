@@ -90,6 +90,7 @@ def test_rename_default_details_delete(qtbot, digits_model, registry_dir, window
 
 def test_settings_persist_between_sessions(qtbot, digits_model, registry_dir, make_window, tmp_path):
     from helpers import make_checkpoint
+
     from resnet_gui.core.settings import Settings
     from resnet_gui.ui.main_window import MainWindow
 
@@ -120,5 +121,5 @@ def test_window_appears_before_torch_is_imported(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RESNET_GUI_STARTUP_PROBE="exit")
     proc = subprocess.run([sys.executable, "-m", "resnet_gui"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESNET_GUI_WINDOW_SHOWN"))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESNET_GUI_WINDOW_SHOWN"))
     assert "torch_loaded=False" in line

@@ -1,10 +1,9 @@
 import csv
 
+from helpers import write_image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 from PySide6.QtWidgets import QApplication
-
-from helpers import write_image
 
 
 def wait_for_label(qtbot, tab, text):

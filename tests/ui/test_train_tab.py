@@ -1,7 +1,7 @@
 import torch
+from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
-from helpers import make_folder_dataset
 from resnet_gui.core.registry import Registry
 
 

@@ -1,7 +1,8 @@
-"""One way to find bundled files (demo model, sample images, icons), frozen or not.
+"""Bundled files (demo model, sample images, icon) as package data, found the same way frozen or not.
 
-Unfrozen, resources/ sits next to the resnet_gui package (a source checkout or editable install).
-Frozen by PyInstaller, the spec collects it to the same relative place under sys._MEIPASS.
+The files live inside the package (resnet_gui/resources/), so a wheel or a plain `pip install .`
+carries them. Frozen by PyInstaller, the spec collects them to the same relative place under
+sys._MEIPASS. Names are relative POSIX paths; absolute paths and '..' are refused.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path, PurePosixPath
 
 def root() -> Path:
     if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
-        return Path(sys._MEIPASS) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+        return Path(sys._MEIPASS) / "resnet_gui" / "resources"
+    return Path(__file__).resolve().parent
 
 
 def path(name: str) -> Path:
@@ -21,4 +22,3 @@ def path(name: str) -> Path:
     if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in name:
         raise ValueError(f"resource names are relative paths inside resources/, got {name!r}")
     return root().joinpath(*rel.parts)
-

@@ -9,24 +9,32 @@ Recipes (every value can be overridden):
   shorter run here aims at >= 94 % on a GPU with bf16 autocast and channels_last.
 * ``finetune`` -- an ImageNet-pretrained ResNet/ResNeXt on a folder of images: the weights' own eval
   preprocessing, random-resized crop + flip for training, backbone frozen for the first epoch (the new
-  head settles before it can disturb pretrained features), AdamW lr 5e-4 with weight decay 0.05,
-  cosine schedule after a 1-epoch linear warm-up, label smoothing 0.1, batch 32, 10 epochs.
+  head settles at the full learning rate before it can disturb pretrained features), then a 1-epoch
+  linear warm-up from the moment the backbone unfreezes and a cosine decay; AdamW lr 5e-4 with weight
+  decay 0.05, label smoothing 0.1, batch 32, 10 epochs.
 * ``scratch`` -- a ResNet from scratch on a folder: SGD + Nesterov lr 0.05 at batch 64, weight decay
-  5e-4, cosine after a 2-epoch warm-up, label smoothing 0.1, 30 epochs.
+  5e-4, random-resized crop + flip, cosine after a 2-epoch warm-up, label smoothing 0.1, 30 epochs.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import TrainingError
+from ..archs import ARCHS
+from ..errors import TrainingError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step")
 PRECISIONS = ("auto", "fp32", "bf16")
 DATASETS = ("cifar10", "folder")
 RECIPES = ("cifar10", "finetune", "scratch")
+# pad_crop: pad by 1/8 of the size, random crop back (CIFAR style); random_resized_crop: torchvision's
+# RandomResizedCrop(scale 0.08-1); none: the eval resize + center crop. A horizontal flip is added
+# when hflip is set. Both data paths implement all three.
+AUGMENTS = ("pad_crop", "random_resized_crop", "none")
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024
 
 
 @dataclass
@@ -52,6 +60,7 @@ class TrainConfig:
     schedule: str = "onecycle"
     warmup_epochs: float | None = None  # linear warm-up (None: 25 % of the run for one-cycle, else 0)
     label_smoothing: float = 0.1
+    augment: str = "pad_crop"         # one of AUGMENTS (saved, so a resumed run augments the same way)
     hflip: bool = True                # random horizontal flips (turn off for digits, text, handedness)
     freeze_backbone_epochs: int = 0   # train only the new head for this many epochs first
     # running
@@ -69,57 +78,87 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        values = {k: v for k, v in d.items() if k in known}
+        if "augment" not in values:  # saved before the field existed: what the data path used to choose
+            small = values.get("dataset") == "cifar10" or values.get("arch") == "resnet18_cifar" \
+                or (isinstance(values.get("image_size"), int) and values["image_size"] <= 64)
+            values["augment"] = "pad_crop" if small else "random_resized_crop"
+        return cls(**values)
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def warmup(self) -> float:
-        """Warm-up length in epochs (always shorter than the run)."""
+        """Warm-up length in epochs, counted from when the backbone unfreezes (at most half the rest)."""
+        trainable = max(0, self.epochs - self.freeze_backbone_epochs)
         if self.warmup_epochs is None:
-            value = 0.25 * self.epochs if self.schedule == "onecycle" else 0.0
+            value = 0.25 * trainable if self.schedule == "onecycle" else 0.0
         else:
             value = float(self.warmup_epochs)
-        return min(value, 0.5 * self.epochs)
+        return min(value, 0.5 * trainable)
 
-    def validate(self) -> "TrainConfig":
-        from .archs import ARCHS
+    def validate(self) -> TrainConfig:
+        """Raise TrainingError naming the first bad value (types, ranges, finiteness)."""
 
         def bad(msg: str):
             raise TrainingError(msg)
 
-        if self.dataset not in DATASETS:
-            bad(f"unknown dataset {self.dataset!r}; use one of: {', '.join(DATASETS)}")
+        def number(name: str, label: str, *, integer: bool = False, optional: bool = False):
+            value = getattr(self, name)
+            if value is None and optional:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                bad(f"{label} must be a number, got {value!r}")
+            if not math.isfinite(float(value)):
+                bad(f"{label} must be a finite number, got {value!r}")
+            if integer and float(value) != int(value):
+                bad(f"{label} must be a whole number, got {value!r}")
+            return int(value) if integer else float(value)
+
+        for name, choices in (("dataset", DATASETS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                              ("precision", PRECISIONS), ("augment", AUGMENTS), ("recipe", RECIPES)):
+            if getattr(self, name) not in choices:
+                bad(f"unknown {name} {getattr(self, name)!r}; use one of: {', '.join(choices)}")
         if self.dataset == "folder" and not self.data:
             bad("a folder dataset needs a folder (--data PATH)")
         if self.arch not in ARCHS:
             bad(f"unknown architecture {self.arch!r}; supported: {', '.join(ARCHS)}")
         if self.pretrained and ARCHS[self.arch].cifar_stem:
             bad(f"{self.arch} has no ImageNet weights; choose resnet18 (or larger) to fine-tune")
-        if self.optimizer not in OPTIMIZERS:
-            bad(f"unknown optimizer {self.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            bad(f"unknown schedule {self.schedule!r}; use one of: {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            bad(f"unknown precision {self.precision!r}; use one of: {', '.join(PRECISIONS)}")
-        if not (1 <= int(self.epochs) <= 10_000):
+        if not 1 <= number("epochs", "epochs", integer=True) <= 10_000:
             bad(f"epochs must be between 1 and 10000, got {self.epochs}")
-        if not (1 <= int(self.batch_size) <= 65_536):
+        if not 1 <= number("batch_size", "batch size", integer=True) <= 65_536:
             bad(f"batch size must be between 1 and 65536, got {self.batch_size}")
-        if not (0 < float(self.lr) < 100):
-            bad(f"learning rate must be positive, got {self.lr}")
-        if not (0 <= float(self.label_smoothing) < 1):
+        if not 0 < number("lr", "learning rate") < 100:
+            bad(f"learning rate must be above 0 and below 100, got {self.lr}")
+        if not 0 <= number("momentum", "momentum") < 1:
+            bad(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 <= number("weight_decay", "weight decay") <= 10:
+            bad(f"weight decay must be between 0 and 10, got {self.weight_decay}")
+        if not 0 <= number("label_smoothing", "label smoothing") < 1:
             bad(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not (0 < float(self.val_split) < 1):
+        if not 0 < number("val_split", "validation split") < 1:
             bad(f"validation split must be between 0 and 1, got {self.val_split}")
-        if float(self.weight_decay) < 0 or float(self.warmup_epochs or 0) < 0 or int(self.freeze_backbone_epochs) < 0:
-            bad("weight decay, warm-up and frozen epochs cannot be negative")
-        if self.workers is not None and int(self.workers) < 0:
-            bad(f"workers cannot be negative, got {self.workers}")
-        if self.image_size is not None and int(self.image_size) < 16:
-            bad(f"image size must be at least 16, got {self.image_size}")
+        warmup = number("warmup_epochs", "warm-up epochs", optional=True)
+        if warmup is not None and not 0 <= warmup <= 10_000:
+            bad(f"warm-up epochs must be between 0 and 10000, got {self.warmup_epochs}")
+        if not 0 <= number("freeze_backbone_epochs", "frozen backbone epochs", integer=True) <= 10_000:
+            bad(f"frozen backbone epochs must be between 0 and 10000, got {self.freeze_backbone_epochs}")
+        if not 0 <= number("seed", "seed", integer=True) < 2**63:
+            bad(f"seed must be a whole number from 0 to 2**63-1, got {self.seed}")
+        workers = number("workers", "loader workers", integer=True, optional=True)
+        if workers is not None and not 0 <= workers <= 64:
+            bad(f"loader workers must be between 0 and 64, got {self.workers}")
+        threads = number("threads", "threads", integer=True, optional=True)
+        if threads is not None and not 1 <= threads <= 1024:
+            bad(f"threads must be between 1 and 1024, got {self.threads}")
+        if not 0 <= number("cache_mb", "cache size", integer=True) <= 1 << 24:
+            bad(f"cache size must be between 0 and {1 << 24} MB, got {self.cache_mb}")
+        size = number("image_size", "image size", integer=True, optional=True)
+        if size is not None and not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+            bad(f"image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}, got {self.image_size}")
         return self
 
 
@@ -130,10 +169,10 @@ def recipe(recipe_name: str, /, **overrides) -> TrainConfig:
     elif recipe_name == "finetune":
         base = TrainConfig(recipe="finetune", dataset="folder", arch="resnet18", pretrained=True, epochs=10,
                            batch_size=32, lr=5e-4, optimizer="adamw", weight_decay=0.05, schedule="cosine",
-                           warmup_epochs=1, freeze_backbone_epochs=1)
+                           warmup_epochs=1, freeze_backbone_epochs=1, augment="random_resized_crop")
     elif recipe_name == "scratch":
         base = TrainConfig(recipe="scratch", dataset="folder", arch="resnet18", epochs=30, batch_size=64,
-                           lr=0.05, optimizer="sgd", schedule="cosine", warmup_epochs=2)
+                           lr=0.05, optimizer="sgd", schedule="cosine", warmup_epochs=2, augment="random_resized_crop")
     else:
         raise TrainingError(f"unknown recipe {recipe_name!r}; use one of: {', '.join(RECIPES)}")
     return base.replace(**overrides)

@@ -1,0 +1,142 @@
+"""Command line: `resnet-gui [gui|predict|models|train] ...`. Heavy imports happen per command.
+
+predict.py, models.py and train.py hold the commands; this module builds the parser and turns every
+error into one line on stderr (the log file keeps tracebacks)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from resnet_gui import APP_ID, __version__
+
+from .output import err
+
+
+# ---------------------------------------------------------------------------------------------
+# gui
+# ---------------------------------------------------------------------------------------------
+def cmd_gui(args: argparse.Namespace) -> int:
+    from resnet_gui.ui.app import run_app
+
+    return run_app()
+
+
+# ---------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=APP_ID, description="Classify images with ResNet models, train new ones, manage the model registry. "
+        "With no command, the desktop app starts.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that this installation can show its window, predict and train, then exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("gui", help="start the desktop app (the default)")
+
+    p = sub.add_parser("predict", help="classify images or folders of images")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help="registry name or .pth file (default: the registry's default model)")
+    p.add_argument("--top-k", type=int, default=5, help="how many classes to report per image (default 5)")
+    p.add_argument("--csv", type=Path, metavar="OUT", help="also write the results to this CSV file")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
+
+    m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
+    msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
+    ml = msub.add_parser("list", help="list the registry's models")
+    ml.add_argument("--json", action="store_true")
+    ms = msub.add_parser("show", help="all metadata of one model")
+    ms.add_argument("name")
+    ms.add_argument("--json", action="store_true")
+    mi = msub.add_parser("import", help="import a .pth (ours, or a state dict saved by a training script)")
+    mi.add_argument("file", type=Path)
+    mi.add_argument("--name", help="registry name (default: the file's name)")
+    mi.add_argument("--classes", metavar="LIST_OR_FILE",
+                    help="class names: comma-separated, or a text file with one name per line")
+    mi.add_argument("--arch", help="expected architecture (inferred from the weights when omitted)")
+    mi.add_argument("--input-size", type=int, help="input size the model was trained at (default: by arch)")
+    mi.add_argument("--resize", type=int, help="shorter side before the center crop (default: by arch)")
+    mi.add_argument("--mean", type=float, nargs=3, help="normalisation mean (default: by arch)")
+    mi.add_argument("--std", type=float, nargs=3, help="normalisation std (default: by arch)")
+    mr = msub.add_parser("remove", help="delete a model from the registry")
+    mr.add_argument("name")
+    md = msub.add_parser("default", help="make a model the default")
+    md.add_argument("name")
+    mn = msub.add_parser("rename", help="rename a model")
+    mn.add_argument("name")
+    mn.add_argument("new_name")
+    t = sub.add_parser("train", help="train a model (CIFAR-10 from scratch, or on a folder of class folders)",
+                       description="Train ResNet-18 on CIFAR-10 from scratch (--dataset cifar10), fine-tune an "
+                       "ImageNet-pretrained model on a folder of class folders (--dataset folder --pretrained), "
+                       "or train from scratch on a folder. Unset options take the recipe's defaults.")
+    t.add_argument("--dataset", choices=["cifar10", "folder"])
+    t.add_argument("--data", metavar="PATH", help="folder dataset root; for CIFAR-10, where the files are")
+    t.add_argument("--download", action="store_true", help="CIFAR-10: download it when no local copy is found")
+    t.add_argument("--arch", help="architecture (resnet18_cifar, resnet18, resnet34, resnet50, ...)")
+    t.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (fine-tuning)")
+    t.add_argument("--weights-file", metavar="F", help="local ImageNet weights file (offline; implies --pretrained)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="peak learning rate")
+    t.add_argument("--optimizer", choices=["sgd", "adamw"])
+    t.add_argument("--schedule", choices=["onecycle", "cosine", "step"])
+    t.add_argument("--label-smoothing", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--warmup-epochs", type=float)
+    t.add_argument("--freeze-backbone-epochs", type=int, help="train only the new head for the first N epochs")
+    t.add_argument("--image-size", type=int, help="input size (folder datasets; default: the model's preset)")
+    t.add_argument("--augment", choices=["pad_crop", "random_resized_crop", "none"],
+                   help="training augmentation (default: the recipe's; pad_crop for CIFAR-10, random_resized_crop "
+                   "for folders)")
+    t.add_argument("--no-hflip", action="store_true", help="no horizontal flips (digits, text)")
+    t.add_argument("--val-split", type=float, help="validation fraction for a folder without val/ (default 0.2)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto (default): bf16 autocast on GPUs and on CPUs with native bf16, else fp32")
+    t.add_argument("--workers", type=int, help="DataLoader workers for folder datasets (default: automatic)")
+    t.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all)")
+    t.add_argument("--name", help="registry name of the trained model")
+    t.add_argument("--resume", metavar="NAME_OR_FILE", help="continue a stopped run (its name, or a last.pth)")
+    t.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    return parser
+
+
+def _command(name: str):
+    if name == "predict":
+        from .predict import cmd_predict
+        return cmd_predict
+    if name == "models":
+        from .models import cmd_models
+        return cmd_models
+    if name == "train":
+        from .train import cmd_train
+        return cmd_train
+    return cmd_gui
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.self_test:
+        from resnet_gui.selftest import run_self_test
+
+        return run_self_test()
+    command = args.command or "gui"
+    from resnet_gui.core.errors import Cancelled, ResnetGuiError, user_message
+
+    try:
+        return _command(command)(args)
+    except ResnetGuiError as exc:
+        err(user_message(exc))
+        return 2
+    except (KeyboardInterrupt, Cancelled):
+        err("interrupted")
+        return 130
+    except (OSError, MemoryError) as exc:  # full disk, permissions: a message, not a traceback
+        err(user_message(exc))
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a sentence on stderr; user_message logs the traceback
+        err(user_message(exc))
+        return 1

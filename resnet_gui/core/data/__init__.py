@@ -1,0 +1,41 @@
+"""Training data: CIFAR-10 and folders of class folders, behind one protocol.
+
+Two implementations of `TrainData` feed the training loop:
+
+* `TensorData` (tensor_data.py) -- CIFAR-sized data (input <= 64 px) as one uint8 tensor on the
+  training device; batched augmentation there; no PIL and no DataLoader inside the loop.
+* `LoaderData` (loader_data.py) -- folder datasets at ImageNet sizes through a DataLoader.
+
+Both apply the augmentation the config names (`TrainConfig.augment`), produce normalised float
+batches on the device, and are deterministic given (seed, epoch), so a resumed run sees exactly the
+batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class TrainData(Protocol):
+    kind: str                 # "tensor" or "loader"
+    skipped: list[str]        # messages for images that could not be loaded (grows during an epoch)
+
+    @property
+    def n_train(self) -> int: ...
+
+    @property
+    def n_val(self) -> int: ...
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Exactly how many items train_batches yields per epoch."""
+
+    def train_batches(self, epoch: int, batch_size: int, seed: int) -> Iterator[Batch | None]:
+        """steps_per_epoch items; None for a step whose images all failed to load (the step still counts)."""
+
+    def val_batches(self, batch_size: int) -> Iterator[Batch]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,147 @@
+"""Folder datasets (ImageFolder layout): scan, stratified split, decode into memory."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import DatasetError, ImageLoadError
+from ..images import IMAGE_EXTENSIONS, load_image
+from ..preprocess import Preprocess, resize_and_crop_uint8
+from ..progress import NO_PROGRESS, Progress
+from .arrays import ArrayData
+
+VAL_NAMES = ("val", "valid", "validation")
+IMBALANCE_RATIO = 5.0
+
+
+@dataclass
+class FolderSplit:
+    class_names: list[str]
+    train: list[tuple[Path, int]]
+    val: list[tuple[Path, int]]
+    test: list[tuple[Path, int]] = field(default_factory=list)
+    layout: str = "split"  # "split" (train/ and val/ sub-folders) or "single" (split by val_split)
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self, items: Sequence[tuple[Path, int]]) -> dict[str, int]:
+        c = Counter(label for _, label in items)
+        return {name: c.get(i, 0) for i, name in enumerate(self.class_names)}
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
+
+
+def _scan_classes(folder: Path, class_names: list[str] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+    dirs = _class_dirs(folder)
+    names = class_names or [d.name for d in dirs]
+    index = {n: i for i, n in enumerate(names)}
+    items: list[tuple[Path, int]] = []
+    for d in dirs:
+        if d.name not in index:
+            raise DatasetError(f"{d}: class folder {d.name!r} is not among the training classes ({', '.join(names)})")
+        files = _images_in(d)
+        if not files and class_names is None:
+            raise DatasetError(f"class folder {d} has no images; add images or remove the folder")
+        items.extend((f, index[d.name]) for f in files)
+    return names, items
+
+
+def stratified_split(items: list[tuple[Path, int]], val_split: float, seed: int):
+    """Per class, a seeded shuffle; round(n * val_split) images (at least 1 when n >= 2) go to val."""
+    by_class: dict[int, list[tuple[Path, int]]] = {}
+    for item in items:
+        by_class.setdefault(item[1], []).append(item)
+    train, val = [], []
+    for label in sorted(by_class):
+        group = by_class[label]
+        g = torch.Generator().manual_seed(int(seed) * 1000 + label)
+        order = torch.randperm(len(group), generator=g).tolist()
+        n_val = min(len(group) - 1, max(1 if len(group) >= 2 else 0, round(len(group) * val_split)))
+        val.extend(group[i] for i in order[:n_val])
+        train.extend(group[i] for i in order[n_val:])
+    return sorted(train), sorted(val)
+
+
+def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 0) -> FolderSplit:
+    """Read the layout: root/{train,val[,test]}/<class>/..., or root/<class>/... split by val_split."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"dataset folder {root} does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder; a dataset is a folder with one sub-folder per class")
+    val_dir = next((root / n for n in VAL_NAMES if (root / n).is_dir()), None)
+    if (root / "train").is_dir() and val_dir is not None:
+        names, train = _scan_classes(root / "train")
+        _, val = _scan_classes(val_dir, names)
+        test = _scan_classes(root / "test", names)[1] if (root / "test").is_dir() else []
+        split = FolderSplit(names, train, val, test, layout="split")
+    else:
+        if not _class_dirs(root):
+            raise DatasetError(f"{root} has no class folders; put the images of each class in its own sub-folder "
+                               f"(for example {root / 'cats'} and {root / 'dogs'})")
+        names, items = _scan_classes(root)
+        train, val = stratified_split(items, val_split, seed)
+        split = FolderSplit(names, train, val, layout="single")
+    if len(split.class_names) < 2:
+        raise DatasetError(f"{root} has {len(split.class_names)} class folder(s); a classifier needs at least 2")
+    counts = split.counts(split.train)
+    empty = [n for n, c in counts.items() if c == 0]
+    if empty:
+        raise DatasetError(f"class(es) {', '.join(empty)} have no training images in {root}")
+    if not split.val:
+        raise DatasetError(f"{root} leaves no images for validation; add images or use a larger validation split")
+    hi, lo = max(counts.items(), key=lambda kv: kv[1]), min(counts.items(), key=lambda kv: kv[1])
+    if hi[1] >= IMBALANCE_RATIO * lo[1]:
+        split.warnings.append(f"strong class imbalance: {hi[0]!r} has {hi[1]} training images, {lo[0]!r} only "
+                              f"{lo[1]}; accuracy will favour the larger classes (add images or rebalance)")
+    missing_val = [n for n, c in split.counts(split.val).items() if c == 0]
+    if missing_val:
+        split.warnings.append(f"no validation images for: {', '.join(missing_val)}")
+    return split
+
+
+def decode_all(items, transform, progress: Progress = NO_PROGRESS, what: str = "Loading images"):
+    """Decode every image with 2 threads; return (tensors or None per item, failures). Raises Cancelled."""
+    out: list[torch.Tensor | None] = [None] * len(items)
+    failures: list[str] = []
+
+    def one(i):
+        try:
+            return i, transform(load_image(items[i][0])), None
+        except ImageLoadError as exc:
+            return i, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        step = max(1, len(items) // 100)
+        for n, (i, tensor, err) in enumerate(pool.map(one, range(len(items))), 1):
+            out[i] = tensor
+            if err:
+                failures.append(err)
+            if n % step == 0 or n == len(items):
+                progress.check()
+                progress.update(what, n, len(items))
+    return out, failures
+
+
+def folder_to_arrays(items, pre: Preprocess, progress: Progress = NO_PROGRESS, what: str = "Loading images"):
+    """Decode a folder split into one uint8 tensor at pre.input_size (eval resize + center crop)."""
+    tensors, failures = decode_all(items, lambda img: resize_and_crop_uint8(img, pre), progress, what)
+    keep = [i for i, t in enumerate(tensors) if t is not None]
+    if not keep:
+        return ArrayData(torch.empty(0, 3, pre.input_size, pre.input_size, dtype=torch.uint8),
+                         torch.empty(0, dtype=torch.long)), failures
+    images = torch.stack([tensors[i] for i in keep])
+    labels = torch.tensor([items[i][1] for i in keep], dtype=torch.long)
+    return ArrayData(images, labels), failures

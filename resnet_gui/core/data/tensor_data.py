@@ -1,0 +1,120 @@
+"""The fast path for CIFAR-sized data: the whole set as one uint8 tensor on the training device, with
+batched crop/flip/normalisation there; no PIL and no DataLoader inside the loop (airbench's idea)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from ..preprocess import Preprocess
+from .arrays import ArrayData
+
+
+def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:
+    """Pad-`pad` random crop and (optionally) horizontal flip of a uint8 batch, in one gather on x's device."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    flips = (torch.rand(b, generator=gen) < 0.5) & flip
+    rows = dy[:, None] + torch.arange(h)
+    cols = dx[:, None] + torch.arange(w)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)  # a flip is reversed column indices
+    dev = x.device
+    return padded[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                  rows.to(dev)[:, None, :, None], cols.to(dev)[:, None, None, :]]
+
+
+def random_resized_crop_flip(x: torch.Tensor, gen: torch.Generator, size: int, flip: bool = True,
+                             scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), tries: int = 10) -> torch.Tensor:
+    """torchvision's RandomResizedCrop (+ optional flip) for a whole uint8 batch at once, on x's device:
+    the same parameter draw (10 tries per image, else the whole image), then one bilinear roi_align.
+    Returns float values in [0, 255]."""
+    from torchvision.ops import roi_align
+
+    b, _, h, w = x.shape
+    area = float(h * w)
+    target = torch.empty(b, tries).uniform_(scale[0], scale[1], generator=gen) * area
+    aspect = torch.empty(b, tries).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=gen).exp()
+    cw, ch = (target * aspect).sqrt().round(), (target / aspect).sqrt().round()
+    ok = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+    first = ok.to(torch.int8).argmax(1, keepdim=True)
+    cw = torch.where(ok.any(1), cw.gather(1, first).squeeze(1), torch.tensor(float(w)))
+    ch = torch.where(ok.any(1), ch.gather(1, first).squeeze(1), torch.tensor(float(h)))
+    top = (torch.rand(b, generator=gen) * (h - ch + 1)).floor()
+    left = (torch.rand(b, generator=gen) * (w - cw + 1)).floor()
+    flips = (torch.rand(b, generator=gen) < 0.5) & flip
+    boxes = torch.stack([torch.arange(b, dtype=torch.float32), left, top, left + cw, top + ch], 1)
+    out = roi_align(x.float(), boxes.to(x.device), output_size=(size, size), spatial_scale=1.0, sampling_ratio=2,
+                    aligned=True)
+    return torch.where(flips.to(x.device)[:, None, None, None], out.flip(3), out)
+
+
+class Normalizer:
+    def __init__(self, pre: Preprocess, device: torch.device, channels_last: bool):
+        self.mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1) * 255.0
+        self.inv_std = 1.0 / (torch.tensor(pre.std, device=device).view(1, 3, 1, 1) * 255.0)
+        self.channels_last = channels_last
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (or float in [0, 255]) -> normalised float; never modifies a float input in place."""
+        x = (x.float() if x.dtype == torch.uint8 else x.clone()).sub_(self.mean).mul_(self.inv_std)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch) * 7919 + 17)
+
+
+class TensorData:
+    """Whole dataset as uint8 tensors on the device; batched augmentation/normalisation on the device.
+
+    augment: "pad_crop", "random_resized_crop" or "none" (TrainConfig.augment); hflip adds flips."""
+
+    kind = "tensor"
+
+    def __init__(self, train: ArrayData, val: ArrayData, pre: Preprocess, device: torch.device, *,
+                 channels_last: bool, augment: str = "pad_crop", hflip: bool = True):
+        self.train_x = train.images.to(device)
+        self.train_y = train.labels.to(device)
+        self.val_x = val.images.to(device)
+        self.val_y = val.labels.to(device)
+        self.normalize = Normalizer(pre, device, channels_last)
+        self.augment, self.hflip = augment, hflip
+        self.pad = max(1, pre.input_size // 8)  # 4 px at 32 x 32
+        self.skipped: list[str] = []
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_y.numel())
+
+    @property
+    def n_val(self) -> int:
+        return int(self.val_y.numel())
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return self.n_train // batch_size
+
+    def train_batches(self, epoch: int, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        gen = epoch_generator(seed, epoch)
+        order = torch.randperm(self.n_train, generator=gen).to(self.train_x.device)
+        for s in range(self.steps_per_epoch(batch_size)):
+            idx = order[s * batch_size:(s + 1) * batch_size]
+            x = self.train_x[idx]
+            if self.augment == "pad_crop":
+                x = random_crop_flip(x, gen, self.pad, self.hflip)
+            elif self.augment == "random_resized_crop":
+                x = random_resized_crop_flip(x, gen, x.shape[-1], self.hflip)
+            elif self.hflip:
+                flips = (torch.rand(x.shape[0], generator=gen) < 0.5).to(x.device)
+                x = torch.where(flips[:, None, None, None], x.flip(3), x)
+            yield self.normalize(x), self.train_y[idx]
+
+    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for s in range(0, self.n_val, batch_size):
+            yield self.normalize(self.val_x[s:s + batch_size]), self.val_y[s:s + batch_size]
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,163 @@
+"""Training events: small frozen dataclasses, one per kind, with `to_json()` for `train --json`.
+
+The engine calls `on_event(event)` with these objects; the GUI, the CLI, the self-test, the
+benchmarks and the scripts read their attributes (a renamed field fails where it is read, at import
+or type-check time, not as a KeyError in a worker thread). `to_json()` gives {"event": kind, ...}.
+Accuracies are fractions in [0, 1]; times are seconds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: non-finite floats become null (bare NaN is not valid JSON), tuples become lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    kind: ClassVar[str] = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.kind, **{f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}}
+
+
+@dataclass(frozen=True)
+class Status(TrainEvent):
+    """A phase begins ("Loading CIFAR-10", "Scanning …")."""
+    kind: ClassVar[str] = "status"
+    message: str
+
+
+@dataclass(frozen=True)
+class Prepare(TrainEvent):
+    """Data preparation or download progress (total 0: unknown)."""
+    kind: ClassVar[str] = "prepare"
+    message: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DatasetSummary(TrainEvent):
+    """What the run trains and validates on (names, counts, split, data path)."""
+    kind: ClassVar[str] = "dataset"
+    description: dict
+
+
+@dataclass(frozen=True)
+class Warning(TrainEvent):  # noqa: A001 - the event's name in --json output
+    """Something the user should know: class imbalance, skipped images, …"""
+    kind: ClassVar[str] = "warning"
+    message: str
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Started(TrainEvent):
+    kind: ClassVar[str] = "started"
+    run_name: str
+    device: str
+    precision: str
+    epochs: int
+    start_epoch: int
+    steps_per_epoch: int
+    train_images: int
+    val_images: int
+    class_names: tuple[str, ...]
+    config: dict
+    data_path: str
+    history: tuple[dict, ...] = ()
+    world_size: int = 1
+
+
+@dataclass(frozen=True)
+class Batch(TrainEvent):
+    """Throttled to about 20 per second; `losses` carries every (global step, loss) since the last one."""
+    kind: ClassVar[str] = "batch"
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    losses: tuple[tuple[int, float], ...]
+    lr: float
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class Epoch(TrainEvent):
+    kind: ClassVar[str] = "epoch"
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    images_per_s: float
+    epoch_time_s: float
+    eta_s: float
+    best: bool
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(TrainEvent):
+    kind: ClassVar[str] = "checkpoint"
+    which: str               # "best" (into the registry) or "last" (the resumable run state)
+    path: str
+    epoch: int
+    name: str | None = None  # registry name, for "best"
+    val_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Ended(TrainEvent):
+    """The last event of every run; `status` is "finished", "cancelled" or "failed" (also its JSON name)."""
+    status: str
+    message: str
+    run_name: str | None = None
+    best_name: str | None = None
+    best_path: str | None = None
+    best_val_accuracy: float | None = None
+    last_path: str | None = None
+    epochs_done: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self.status
+
+
+@dataclass
+class TrainResult:
+    """What train() returns (the same facts as its Ended event, plus the history)."""
+    status: str  # "finished", "cancelled" or "failed"
+    message: str
+    run_name: str | None = None
+    best_name: str | None = None
+    best_path: str | None = None
+    best_val_accuracy: float | None = None
+    last_path: str | None = None
+    epochs_done: int = 0
+    history: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def event(self) -> Ended:
+        return Ended(status=self.status, message=self.message, run_name=self.run_name, best_name=self.best_name,
+                     best_path=self.best_path, best_val_accuracy=self.best_val_accuracy, last_path=self.last_path,
+                     epochs_done=self.epochs_done, warnings=tuple(self.warnings))
+
+
+EVENT_TYPES = (Status, Prepare, DatasetSummary, Warning, Started, Batch, Epoch, CheckpointSaved, Ended)
