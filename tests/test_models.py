@@ -3,7 +3,8 @@ import torch
 import torchvision
 
 from resnet_gui.core.errors import ModelError
-from resnet_gui.core.models import ARCHS, build_model, default_preprocess, imagenet_weights_path
+from resnet_gui.core.archs import ARCHS
+from resnet_gui.core.models import build_model, default_preprocess, imagenet_weights_path
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))
