@@ -17,8 +17,9 @@ from .archs import ARCHS
 from .atomic import atomic_write
 from .errors import CheckpointError, ModelError
 from .models import build_model
+from .plain import TooLarge, to_plain
 from .preprocess import Preprocess
-from .pth import check_dense_tensors, load_weights_strict, safe_torch_load
+from .pth import check_dense_tensors, check_fits, load_weights_strict, safe_torch_load
 
 FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
@@ -102,30 +103,63 @@ def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = F
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+MAX_CLASSES = 25_000          # ImageNet-21k has 21,841; the head of a bigger one would not fit the memory budget
+MAX_CLASS_NAME = 200
+
+
 def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
+    """Validate the header of one of our files; return its metadata as plain, bounded JSON values."""
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file (import it as a foreign state dict instead)")
     version = obj.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format version {version!r} is newer than this app understands "
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path}: format version {str(version)[:40]!r} is not a whole number; the file "
+                              "is damaged")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this app understands "
                               f"({FORMAT_VERSION}); update ResNet GUI")
+    if version < 1:
+        raise CheckpointError(f"{path}: format version {version} is not valid; the file is damaged")
     arch = obj.get("arch")
-    if arch not in ARCHS:
-        raise CheckpointError(f"{path}: unknown architecture {arch!r}")
+    if not isinstance(arch, str) or arch not in ARCHS:
+        raise CheckpointError(f"{path}: unknown architecture {str(arch)[:60]!r}; supported: {', '.join(ARCHS)}")
     names = obj.get("class_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise CheckpointError(f"{path}: class_names must be a non-empty list of strings")
-    if obj.get("num_classes") != len(names):
-        raise CheckpointError(f"{path}: num_classes {obj.get('num_classes')!r} does not match "
-                              f"{len(names)} class names")
+    if len(names) > MAX_CLASSES:
+        raise CheckpointError(f"{path}: {len(names):,} classes; at most {MAX_CLASSES:,} are supported")
+    if any(not n.strip() or len(n) > MAX_CLASS_NAME or "\x00" in n for n in names):
+        raise CheckpointError(f"{path}: class names must be 1 to {MAX_CLASS_NAME} characters, without NUL bytes")
+    count = obj.get("num_classes")
+    if isinstance(count, bool) or count != len(names):
+        raise CheckpointError(f"{path}: num_classes {str(count)[:40]!r} does not match {len(names)} class names")
     try:
-        Preprocess.from_dict(obj.get("preprocess") or {})
+        Preprocess.from_dict(obj.get("preprocess"))
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: bad preprocessing description ({exc})") from None
-    meta = {k: obj.get(k) for k in METADATA_KEYS}
+        raise CheckpointError(f"{path}: bad preprocessing description ({str(exc)[:200]})") from None
+    try:
+        meta = {k: to_plain(obj.get(k)) for k in METADATA_KEYS}
+    except TooLarge as exc:
+        raise CheckpointError(f"{path}: its metadata is too large or too deeply nested ({exc}); this is not a "
+                              "normal checkpoint and was not loaded") from None
     for key in ("metrics", "train_config", "dataset", "notes"):
         meta[key] = meta[key] if isinstance(meta[key], dict) else {}
+    for key in ("created", "app_version", "torch_version"):
+        meta[key] = meta[key] if isinstance(meta[key], str) else ""
     return meta
+
+
+_SHAPES: dict[tuple[str, int], dict[str, tuple]] = {}
+
+
+def expected_shapes(arch: str, num_classes: int) -> dict[str, tuple]:
+    """Parameter names and shapes of `arch` with a num_classes head (built on the meta device: no memory)."""
+    key = (arch, num_classes)
+    if key not in _SHAPES:
+        with torch.device("meta"):
+            model = build_model(arch, num_classes)
+        _SHAPES[key] = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return _SHAPES[key]
 
 
 def _from_metadata(meta: dict, state: dict | None) -> Checkpoint:
@@ -145,11 +179,15 @@ def _from_metadata(meta: dict, state: dict | None) -> Checkpoint:
 
 
 def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
-    """The metadata of one of our checkpoints, memory-mapped so no weights are read from disk."""
+    """The metadata of one of our checkpoints, memory-mapped so no weights are read from disk; the weights'
+    names and shapes are checked against the architecture, so a file listed as working really loads."""
     obj = safe_torch_load(path, mmap=True)
     meta = _parse_metadata(obj, path)
-    if not isinstance(obj.get("state_dict"), dict):
+    state = obj.get("state_dict")
+    if not isinstance(state, dict):
         raise CheckpointError(f"{path}: holds no weights")
+    check_dense_tensors(state, path)
+    check_fits(state, expected_shapes(meta["arch"], len(meta["class_names"])), path, meta["arch"])
     return meta
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .archs import ARCHS
-from .checkpoint import FORMAT, Checkpoint, checkpoint_from_object
+from .checkpoint import FORMAT, MAX_CLASSES, Checkpoint, checkpoint_from_object
 from .errors import CheckpointError
 from .models import default_preprocess, new_model
 from .preprocess import with_overrides
@@ -66,6 +66,9 @@ def infer_arch(state: dict[str, torch.Tensor], path: os.PathLike | str = "<state
     if fc is None or fc.dim() != 2:
         raise CheckpointError(f"{path}: not a ResNet state dict (no 'fc.weight' classifier layer found)")
     num_classes = int(fc.shape[0])
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise CheckpointError(f"{path}: a classifier with {num_classes:,} classes; at most {MAX_CLASSES:,} are "
+                              "supported")
     given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     for arch in ARCHS:
         expected = {k: s for k, s in _shapes(arch, num_classes).items() if not k.endswith("num_batches_tracked")}

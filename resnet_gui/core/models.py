@@ -73,7 +73,7 @@ def fetch_imagenet_weights(
     path = imagenet_weights_path(arch)
     if path.is_file():
         return path
-    hint = (f"Put {path.name} (from {weights.url}) into {path.parent}, or choose a local copy of that file "
+    hint = (f"Put {path.name} (from {weights.url}) into {path.parent}, or choose a local copy of that weights file "
             "(the ImageNet weights field's Choose… button, or --weights-file on the command line).")
     if not allow_download:
         raise ModelError(f"ImageNet weights for {arch} are not cached. {hint}")

@@ -7,6 +7,7 @@ ImageNet weights expect.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -15,6 +16,25 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024
+
+
+def _whole(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}")
+    return int(value)
+
+
+def _triple(values, name: str) -> tuple[float, float, float]:
+    if not isinstance(values, (list, tuple)) or len(values) != 3:
+        raise ValueError(f"{name} must be 3 numbers (red, green, blue), got {str(values)[:60]!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must be 3 finite numbers, got {str(values)[:60]!r}")
+        out.append(float(v))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -26,16 +46,22 @@ class Preprocess:
     interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
-        if int(self.input_size) < 8 or int(self.resize) < int(self.input_size):
-            raise ValueError(f"bad preprocessing: input_size={self.input_size}, resize={self.resize}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"bad preprocessing: mean={self.mean}, std={self.std} (3 values each, std > 0)")
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"bad interpolation {self.interpolation!r}; one of {', '.join(INTERPOLATIONS)}")
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-        object.__setattr__(self, "input_size", int(self.input_size))
-        object.__setattr__(self, "resize", int(self.resize))
+        """Every field checked for type and range (the values may come from a file)."""
+        size, resize = _whole(self.input_size, "input_size"), _whole(self.resize, "resize")
+        if not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+            raise ValueError(f"input size {size} is outside {MIN_INPUT_SIZE}-{MAX_INPUT_SIZE} pixels")
+        if not size <= resize <= 2 * MAX_INPUT_SIZE:
+            raise ValueError(f"resize {resize} must be between the input size {size} and {2 * MAX_INPUT_SIZE}")
+        mean, std = _triple(self.mean, "mean"), _triple(self.std, "std")
+        if not all(-10 <= m <= 10 for m in mean) or not all(1e-6 <= s <= 100 for s in std):
+            raise ValueError(f"mean {mean} and std {std} are out of range (std must be positive)")
+        if not isinstance(self.interpolation, str) or self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {str(self.interpolation)[:40]!r}; one of "
+                             f"{', '.join(INTERPOLATIONS)}")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "input_size", size)
+        object.__setattr__(self, "resize", resize)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -44,13 +70,11 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
-        return cls(
-            input_size=int(d["input_size"]),
-            resize=int(d.get("resize", d["input_size"])),
-            mean=tuple(d["mean"]),
-            std=tuple(d["std"]),
-            interpolation=str(d.get("interpolation", "bilinear")),
-        )
+        """Raises ValueError (KeyError for a missing field) for anything that is not a sane description."""
+        if not isinstance(d, dict):
+            raise ValueError("the preprocessing description is not a mapping")
+        return cls(input_size=d["input_size"], resize=d.get("resize", d["input_size"]), mean=d["mean"],
+                   std=d["std"], interpolation=d.get("interpolation", "bilinear"))
 
 
 def with_overrides(base: Preprocess, **changes) -> Preprocess:
