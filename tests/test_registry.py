@@ -62,13 +62,15 @@ def test_names_cannot_escape_the_folder(registry, bad):
 
 def test_import_keeps_unique_names_and_details(registry, cifar_checkpoint_file):
     e1 = registry.import_file(cifar_checkpoint_file)
-    e2 = registry.import_file(cifar_checkpoint_file)
+    with pytest.raises(RegistryError, match="tiny.pth is already in the registry as 'tiny'"):
+        registry.import_file(cifar_checkpoint_file)  # the same file twice is said, not silently duplicated
+    e2 = registry.import_file(cifar_checkpoint_file, allow_duplicate=True)
     assert (e1.name, e2.name) == ("tiny", "tiny-2")
     details = registry.details("tiny")
     assert details["arch"] == "resnet18_cifar" and details["num_classes"] == 10
     assert details["preprocess"]["input_size"] == 32
     with pytest.raises(RegistryError, match="already exists"):
-        registry.import_file(cifar_checkpoint_file, name="alpha")
+        registry.import_file(cifar_checkpoint_file, name="alpha", allow_duplicate=True)
 
 
 def test_resolve_names_files_and_default(registry, cifar_checkpoint_file):

@@ -22,6 +22,17 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """argparse type: a whole number from 1 to 1,000,000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (1 to 1000000)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=APP_ID, description="Classify images with ResNet models, train new ones, manage the model registry. "
@@ -36,11 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify images or folders of images")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     p.add_argument("--model", help="registry name or .pth file (default: the registry's default model)")
-    p.add_argument("--top-k", type=int, default=5, help="how many classes to report per image (default 5)")
+    p.add_argument("--top-k", type=positive_int, default=5,
+                   help="how many classes to report per image (default 5; at most the model's classes)")
     p.add_argument("--csv", type=Path, metavar="OUT", help="also write the results to this CSV file")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=positive_int, default=32, help=argparse.SUPPRESS)
 
     m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
     msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
@@ -59,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--resize", type=int, help="shorter side before the center crop (default: by arch)")
     mi.add_argument("--mean", type=float, nargs=3, help="normalisation mean (default: by arch)")
     mi.add_argument("--std", type=float, nargs=3, help="normalisation std (default: by arch)")
+    mi.add_argument("--allow-duplicate", action="store_true", help="import a file that is already in the registry")
+    me = msub.add_parser("edit", help="change a model's class names or preprocessing (after an import)")
+    me.add_argument("name")
+    me.add_argument("--classes", metavar="LIST_OR_FILE", help="new class names (comma-separated or a text file)")
+    me.add_argument("--input-size", type=int)
+    me.add_argument("--resize", type=int)
+    me.add_argument("--mean", type=float, nargs=3)
+    me.add_argument("--std", type=float, nargs=3)
     mr = msub.add_parser("remove", help="delete a model from the registry")
     mr.add_argument("name")
     md = msub.add_parser("default", help="make a model the default")

@@ -1,16 +1,93 @@
-"""`resnet-gui models list|show|import|remove|default|rename`."""
+"""`resnet-gui models list|show|import|edit|remove|default|rename`."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from .output import plural, safe, size
 
 
-def _fmt_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    """Columns padded to their widest cell (long names push the others right instead of overlapping)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            .rstrip() for row in rows]
+
+
+def _list(registry, as_json: bool) -> int:
+    entries = registry.list()
+    if as_json:
+        print(json.dumps([e.to_json() for e in entries], allow_nan=False))
+        return 0
+    if not entries:
+        print(f"No models in {safe(registry.root)}. Train one ('resnet-gui train') or import one "
+              "('resnet-gui models import FILE').")
+        return 0
+    default = registry.default_name()
+    rows = [["", "NAME", "ARCHITECTURE", "CLASSES", "VAL. ACC.", "SIZE"]]
+    for e in entries:
+        mark = "*" if e.name == default else ""
+        if e.broken:
+            rows.append([mark, safe(e.name), "BROKEN", "-", "-", size(e.size)])
+            continue
+        meta = e.meta or {}
+        acc = f"{e.val_accuracy:.1%}" if e.val_accuracy is not None else "-"
+        rows.append([mark, safe(e.name), meta["arch"], str(meta["num_classes"]), acc, size(e.size)])
+    for line in _table(rows, right={3, 4, 5}):
+        print(line)
+    for e in entries:
+        if e.broken:
+            print(f"  {safe(e.name)}: {safe(e.error)}")
+    print(f"\n{plural(len(entries), 'model')} in {safe(registry.root)}; * = default")
+    return 0
+
+
+def _show(registry, name: str, as_json: bool) -> int:
+    details = registry.details(name)
+    if as_json:
+        print(json.dumps(details, allow_nan=False))
+    else:
+        for key, value in details.items():
+            print(f"{key}: {safe(json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value)}")
+    return 0 if "error" not in details else 1
+
+
+def _ask_class_names(args: argparse.Namespace) -> str | list[str] | None:
+    """--classes, or (for a file that does not name its classes) a question on a terminal; without a terminal
+    the import is refused rather than silently naming the classes class_0, class_1, …"""
+    if args.classes is not None:
+        return args.classes
+    from resnet_gui.core.errors import RegistryError
+    from resnet_gui.core.foreign import import_file, parse_class_names
+
+    ckpt = import_file(args.file, arch=args.arch)
+    if "source_format" not in ckpt.notes:
+        return None  # one of ours: it carries its class names
+    n = ckpt.num_classes
+    if not sys.stdin.isatty():
+        raise RegistryError(f"{args.file} does not say what its {n} classes are called; pass them with "
+                            "--classes a,b,c (in the order the model was trained with) or --classes names.txt")
+    guess = ", ".join(ckpt.class_names[:10]) + (" …" if n > 10 else "")
+    print(f"{args.file} is a {ckpt.arch} with {n} classes but does not name them (a guess: {safe(guess)}).")
+    while True:
+        answer = input(f"Class names, comma-separated, or a text file with one per line ({n} needed; "
+                       "Enter keeps the guess): ").strip()
+        if not answer:
+            return list(ckpt.class_names)
+        try:
+            names = parse_class_names(answer)
+        except Exception as exc:  # noqa: BLE001 - asked again with the reason
+            print(f"  {safe(exc)}")
+            continue
+        if len(names) == n:
+            return names
+        print(f"  {len(names)} names given; the model has {n} classes.")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in {"input_size": args.input_size, "resize": args.resize, "mean": args.mean,
+                              "std": args.std}.items() if v is not None}
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -19,52 +96,37 @@ def cmd_models(args: argparse.Namespace) -> int:
     registry = Registry()
     action = args.models_cmd
     if action == "list":
-        entries = registry.list()
-        if args.json:
-            print(json.dumps([e.to_json() for e in entries], indent=None))
-            return 0
-        if not entries:
-            print(f"No models in {registry.root}. Train one ('resnet-gui train') or import one "
-                  "('resnet-gui models import FILE').")
-            return 0
-        default = registry.default_name()
-        for e in entries:
-            mark = "*" if e.name == default else " "
-            if e.broken:
-                print(f"{mark} {e.name:<32} BROKEN: {e.error}")
-                continue
-            meta = e.meta or {}
-            acc = f"{e.val_accuracy:.1%}" if e.val_accuracy is not None else "-"
-            print(f"{mark} {e.name:<32} {meta['arch']:<18} {meta['num_classes']:>4} classes  "
-                  f"val acc {acc:>6}  {_fmt_size(e.size):>9}")
-        print(f"\n{len(entries)} model(s) in {registry.root}; * = default")
-        return 0
+        return _list(registry, args.json)
     if action == "show":
-        details = registry.details(args.name)
-        if args.json:
-            print(json.dumps(details))
-        else:
-            for key, value in details.items():
-                print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
-        return 0 if "error" not in details else 1
+        return _show(registry, args.name, args.json)
     if action == "import":
-        overrides = {"input_size": args.input_size, "resize": args.resize, "mean": args.mean, "std": args.std}
-        entry = registry.import_file(args.file, name=args.name, class_names=args.classes, arch=args.arch,
-                                     preprocess=overrides)
+        if not args.allow_duplicate:
+            registry.refuse_duplicate(args.file)
+        names = _ask_class_names(args)
+        entry = registry.import_file(args.file, name=args.name, class_names=names, arch=args.arch,
+                                     preprocess=_overrides(args), allow_duplicate=args.allow_duplicate)
         meta = entry.meta or {}
-        print(f"imported {args.file} as {entry.name!r} ({meta.get('arch')}, {meta.get('num_classes')} classes: "
-              f"{', '.join(meta.get('class_names', [])[:10])}{'…' if meta.get('num_classes', 0) > 10 else ''})")
+        shown = ", ".join(meta.get("class_names", [])[:10]) + ("…" if meta.get("num_classes", 0) > 10 else "")
+        print(f"Imported {safe(args.file)} as {safe(repr(entry.name))} ({meta.get('arch')}, "
+              f"{plural(meta.get('num_classes', 0), 'class', 'classes')}: {safe(shown)}).")
+        return 0
+    if action == "edit":
+        from resnet_gui.core.foreign import parse_class_names
+
+        names = parse_class_names(args.classes) if args.classes is not None else None
+        entry = registry.update(args.name, class_names=names, preprocess=_overrides(args))
+        print(f"Updated {safe(repr(entry.name))}.")
         return 0
     if action == "remove":
         registry.remove(args.name)
-        print(f"removed {args.name!r}")
+        print(f"Removed {safe(repr(args.name))}.")
         return 0
     if action == "default":
         registry.set_default(args.name)
-        print(f"default model is now {args.name!r}")
+        print(f"The default model is now {safe(repr(args.name))}.")
         return 0
     if action == "rename":
         registry.rename(args.name, args.new_name)
-        print(f"renamed {args.name!r} to {args.new_name!r}")
+        print(f"Renamed {safe(repr(args.name))} to {safe(repr(args.new_name))}.")
         return 0
     raise AssertionError(action)

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .output import err
+from .output import err, plural, safe
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -19,28 +19,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ensure_demo_model(registry)
     path = registry.resolve(args.model)
     predictor = Predictor.from_file(path, device=args.device)
+    top_k = min(args.top_k, len(predictor.class_names))  # never more columns than the model has classes
     files = list_images(args.paths)
     if not files:
-        err("no images found in " + ", ".join(args.paths))
+        err("No images found in " + ", ".join(args.paths) + " (JPEG, PNG, BMP, GIF, TIFF or WebP).")
         return 1
     failed = 0
     collected = []
-    for batch in predictor.predict_paths(files, top_k=args.top_k, batch_size=args.batch_size):
+    for batch in predictor.predict_paths(files, top_k=top_k, batch_size=args.batch_size):
         for pred in batch:
-            collected.append(pred) if args.csv else None
+            if args.csv:
+                collected.append(pred)
             failed += not pred.ok
             if args.json:
-                print(json.dumps(pred.to_json()), flush=True)
+                print(json.dumps(pred.to_json(), allow_nan=False), flush=True)
             elif pred.ok:
-                others = ", ".join(f"{label} {prob:.1%}" for label, prob in pred.top_k[1:])
-                print(f"{pred.path}: {pred.label} ({pred.confidence:.1%})" + (f"  [{others}]" if others else ""),
-                      flush=True)
+                others = ", ".join(f"{safe(label)} {prob:.1%}" for label, prob in pred.top_k[1:])
+                print(f"{safe(pred.path)}: {safe(pred.label)} ({pred.confidence:.1%})"
+                      + (f"  [{others}]" if others else ""), flush=True)
             else:
-                print(f"{pred.path}: ERROR {pred.error.removeprefix(str(pred.path) + ': ')}", flush=True)
+                print(f"{safe(pred.path)}: ERROR {safe(pred.error.removeprefix(str(pred.path) + ': '))}", flush=True)
     if args.csv:
-        write_csv(collected, args.csv, top_k=args.top_k)
+        write_csv(collected, args.csv, top_k=top_k)
         if not args.json:
-            print(f"wrote {args.csv}", file=sys.stderr)
+            print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
     if failed:
-        print(f"{failed} of {len(files)} file(s) could not be classified", file=sys.stderr)
+        print(f"{failed} of {plural(len(files), 'file')} could not be classified.", file=sys.stderr)
     return 1 if failed else 0

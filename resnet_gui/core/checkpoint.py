@@ -84,8 +84,9 @@ class Checkpoint:
         return model.eval()
 
 
-def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = False) -> Path:
-    """Write `ckpt` atomically. half=True stores floating-point weights as float16 (loaded as float32)."""
+def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = False, overwrite: bool = True) -> Path:
+    """Write `ckpt` atomically. half=True stores floating-point weights as float16 (loaded as float32).
+    overwrite=False raises FileExistsError instead of replacing an existing file (exclusive creation)."""
     if ckpt.state_dict is None:
         raise ValueError("checkpoint has no state_dict")
     if len(ckpt.class_names) < 1:
@@ -100,7 +101,7 @@ def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = F
     obj["state_dict"] = state
     if half:
         obj["notes"] = {**obj["notes"], "weights_dtype": "float16"}
-    return atomic_write(path, lambda fh: torch.save(obj, fh))
+    return atomic_write(path, lambda fh: torch.save(obj, fh), overwrite=overwrite)
 
 
 MAX_CLASSES = 25_000          # ImageNet-21k has 21,841; the head of a bigger one would not fit the memory budget

@@ -1,6 +1,7 @@
 """Prediction with a checkpoint's own eval preprocessing: one image, or many in batches."""
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +34,22 @@ class Prediction:
         return self.error is None
 
     def to_json(self) -> dict:
+        """Plain JSON values; a non-finite number becomes null (bare NaN is not JSON)."""
         if self.error is not None:
             return {"path": self.path, "error": self.error}
-        return {"path": self.path, "label": self.label, "confidence": self.confidence,
-                "top_k": [[label, prob] for label, prob in self.top_k]}
+        return {"path": self.path, "label": self.label, "confidence": _finite(self.confidence),
+                "top_k": [[label, _finite(prob)] for label, prob in self.top_k]}
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text: NUL bytes dropped, and a leading =, +, -, @ (a formula
+    in Excel, LibreOffice and Google Sheets) neutralised with a leading apostrophe."""
+    text = str(value).replace("\x00", "")
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class Predictor:
@@ -157,10 +170,11 @@ def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: 
         header += [f"top{i}_label", f"top{i}_prob"]
     writer.writerow(header)
     for p in predictions:
-        row = [p.path or "", p.label or "", "" if p.confidence is None else f"{p.confidence:.6f}", p.error or ""]
+        row = [csv_cell(p.path or ""), csv_cell(p.label or ""),
+               "" if _finite(p.confidence) is None else f"{p.confidence:.6f}", csv_cell(p.error or "")]
         for i in range(top_k):
             if i < len(p.top_k):
-                row += [p.top_k[i][0], f"{p.top_k[i][1]:.6f}"]
+                row += [csv_cell(p.top_k[i][0]), f"{p.top_k[i][1]:.6f}"]
             else:
                 row += ["", ""]
         writer.writerow(row)

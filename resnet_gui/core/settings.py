@@ -1,5 +1,6 @@
 """User settings (window size, last folders, chosen model, training form) as JSON in the platformdirs
-config folder (or RESNET_GUI_HOME). Written atomically; a damaged file is ignored, never fatal."""
+config folder (or RESNET_GUI_HOME). Written atomically; a damaged file is ignored, never fatal, and a
+value of the wrong type is ignored when read with `get(key, default, kind)`."""
 from __future__ import annotations
 
 import json
@@ -23,11 +24,21 @@ class Settings:
                 self.data = loaded
         except FileNotFoundError:
             pass
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable settings file %s: %s", self.path, exc)
+        except (OSError, ValueError, RecursionError) as exc:
+            log.warning("ignoring unreadable settings file %s: %s", self.path, str(exc)[:200])
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
+    def get(self, key: str, default: Any = None, kind: type | tuple[type, ...] | None = None) -> Any:
+        """The value of `key`, or `default` when it is missing -- or, with `kind`, when the file holds a value of
+        another type (a hand-edited or damaged settings file never crashes the app)."""
+        value = self.data.get(key, default)
+        if kind is not None and value is not default:
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            bad_bool = isinstance(value, bool) and bool not in kinds
+            if bad_bool or not isinstance(value, kinds):
+                log.warning("ignoring setting %s in %s: expected %s, found %s", key, self.path,
+                            "/".join(k.__name__ for k in kinds), type(value).__name__)
+                return default
+        return value
 
     def set(self, key: str, value: Any) -> None:
         self.data[key] = value
