@@ -1,42 +1,56 @@
-"""Start the desktop app: the window first, PyTorch in the background."""
+"""Start the desktop app: check that a window can open, then the window first, PyTorch in the background."""
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 import time
 
 START = time.perf_counter()
+log = logging.getLogger(__name__)
 
 
-def setup_logging() -> None:
-    from resnet_gui.core.paths import log_dir
+def _qt_messages_to_log() -> None:
+    """Qt's own warnings go to the log file as well."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
-    try:
-        handler = logging.handlers.RotatingFileHandler(log_dir() / "resnet-gui.log", maxBytes=2_000_000,
-                                                       backupCount=3, encoding="utf-8")
-    except OSError:
-        return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+    qt_log = logging.getLogger("qt")
+
+    def handler(kind, context, message):
+        qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
+        if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
 
 
 def run_app(argv: list[str] | None = None) -> int:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtGui import QIcon
+    from resnet_gui.startup import display_problem, setup_logging
+
+    setup_logging()
     from PySide6.QtWidgets import QApplication
 
-    from resnet_gui import APP_ID, APP_NAME, resources
+    if QApplication.instance() is None:
+        problem = display_problem()
+        if problem:  # before Qt would abort (exit 134) naming the wrong package, or no display at all
+            log.error("the window cannot open: %s", problem)
+            print(problem, file=sys.stderr)
+            return 1
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+
+    from resnet_gui import APP_ID, APP_NAME, __version__, resources
     from resnet_gui.core.settings import Settings
 
     from . import theme
     from .main_window import MainWindow
-    from .tasks import wait_for_all
+    from .workers import wait_for_all
 
-    setup_logging()
+    _qt_messages_to_log()
+    log.info("%s %s starting", APP_NAME, __version__)
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_ID)

@@ -3,33 +3,42 @@ from __future__ import annotations
 
 import base64
 
-from PySide6.QtCore import QByteArray, Qt, QUrl
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSizePolicy, QTabWidget
 
 from resnet_gui import APP_NAME, __version__
 
 from . import theme
+from .diagnostics import device_choices, device_label, diagnostics_text
 from .models_tab import ModelsTab
 from .predict_tab import PredictTab
 from .registry_model import RegistryModel
-from .tasks import Task, running_tasks
 from .train_tab import TrainTab
+from .widgets import ElidedLabel
+from .workers import Task, request_stop_all, running_tasks, tracker
+
+STATUS_MS = 10_000
+TABS = ("&Predict", "&Train", "&Models")
 
 
 def load_torch_task(report, stop) -> dict:
     """Import torch, torchvision and the core modules (seconds), off the GUI thread."""
+    import os
+
     import torch
     import torchvision  # noqa: F401
 
     import resnet_gui.core.predict  # noqa: F401
     import resnet_gui.core.registry  # noqa: F401
     import resnet_gui.core.train  # noqa: F401
-    from resnet_gui.core.devices import available_devices, describe_device, resolve_device
+    from resnet_gui.core.devices import available_devices, resolve_device
 
     device = resolve_device("auto")
-    return {"devices": available_devices(), "device": str(device), "device_label": describe_device(device),
-            "torch": torch.__version__}
+    return {"devices": device_choices(available_devices(), os.cpu_count() or 1), "device": str(device),
+            "device_label": device_label(str(device), torch.get_num_threads(),
+                                         torch.cuda.get_device_name(device) if device.type == "cuda" else None),
+            "torch": torch.__version__, "cuda": torch.version.cuda}
 
 
 class MainWindow(QMainWindow):
@@ -38,7 +47,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.torch_info: dict | None = None
         self._closing = False
-        self._waiting_for: set = set()
+        self._waiting_to_close = False
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.registry = RegistryModel(self)
@@ -47,15 +56,22 @@ class MainWindow(QMainWindow):
         self.predict_tab = PredictTab(self.registry, settings)
         self.train_tab = TrainTab(settings)
         self.models_tab = ModelsTab(self.registry, settings)
-        self.tabs.addTab(self.predict_tab, "Predict")
-        self.tabs.addTab(self.train_tab, "Train")
-        self.tabs.addTab(self.models_tab, "Models")
+        for tab, name in zip((self.predict_tab, self.train_tab, self.models_tab), TABS):
+            self.tabs.addTab(tab, name.replace("&", ""))
         self.setCentralWidget(self.tabs)
 
-        self.device_label = QLabel("Loading PyTorch…")
-        self.model_label = QLabel("Model: –")
+        self.status_line = ElidedLabel()
+        self.status_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # what is left
+        self.model_label = ElidedLabel("Model: –")
+        self.model_label.setMaximumWidth(320)
+        self.device_label = ElidedLabel("Loading PyTorch…")
+        self.device_label.setMaximumWidth(260)
+        self.statusBar().addWidget(self.status_line, 1)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.device_label)
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(lambda: self.status_line.setText(""))
         self._build_menus()
 
         for tab in (self.predict_tab, self.train_tab, self.models_tab):
@@ -63,7 +79,8 @@ class MainWindow(QMainWindow):
         self.predict_tab.active_model_changed.connect(self._active_model)
         self.train_tab.model_saved.connect(lambda name: self.registry.refresh())
         self.models_tab.use_model.connect(self._use_model)
-        self.registry.changed.connect(self._registry_changed)
+        self.registry.demo_installed.connect(
+            lambda name: self.show_status(f"Installed the demo model “{name}”: press Try a sample on the Predict tab."))
 
         geometry = settings.get("window.geometry")
         if geometry:
@@ -72,14 +89,13 @@ class MainWindow(QMainWindow):
             self.resize(1200, 800)
         self.tabs.setCurrentIndex(int(settings.get("window.tab") or 0))
 
-    # ---- start-up -------------------------------------------------------------------------------
+    # ---- start-up ---------------------------------------------------------------------------------
     def start_background_loading(self) -> None:
         """Called once the window is shown: import torch in a worker, then list the registry."""
-        task = Task(load_torch_task, name="load-torch")
-        task.succeeded.connect(self._torch_ready)
-        task.failed.connect(self._torch_failed)
-        self._loader = task
-        task.start()
+        self._loader = Task(load_torch_task, name="load-torch")
+        self._loader.succeeded.connect(self._torch_ready)
+        self._loader.failed.connect(self._torch_failed)
+        self._loader.start()
 
     def _torch_ready(self, info: dict) -> None:
         self.torch_info = info
@@ -92,12 +108,12 @@ class MainWindow(QMainWindow):
 
     def _torch_failed(self, message: str) -> None:
         self.device_label.setText("PyTorch failed to load")
-        QMessageBox.critical(self, APP_NAME, f"PyTorch could not be loaded, so models cannot run:\n\n{message}")
+        QMessageBox.critical(self, APP_NAME, f"PyTorch could not be loaded, so models cannot run.\n\n{message}")
 
     def is_ready(self) -> bool:
         return self.torch_info is not None
 
-    # ---- menus ----------------------------------------------------------------------------------
+    # ---- menus ------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -110,8 +126,11 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         view = bar.addMenu("&View")
-        for i, name in enumerate(("&Predict", "&Train", "&Models")):
-            self._action(view, name, QKeySequence(f"Ctrl+{i + 1}"), lambda i=i: self.tabs.setCurrentIndex(i))
+        self.tab_actions = []
+        for i, name in enumerate(TABS):
+            # triggered(checked) would fill a lambda's first default: take it explicitly
+            self.tab_actions.append(self._action(view, name, QKeySequence(f"Ctrl+{i + 1}"),
+                                                 lambda checked=False, i=i: self.tabs.setCurrentIndex(i)))
         view.addSeparator()
         theme_menu = view.addMenu("T&heme")
         current = self.settings.get("theme") or "system"
@@ -125,6 +144,8 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Open &data folder", None, lambda: self._open_dir("data"))
         self._action(help_menu, "Open &log folder", None, lambda: self._open_dir("log"))
+        self._action(help_menu, "&Copy diagnostics", None, self.copy_diagnostics)
+        help_menu.addSeparator()
         self._action(help_menu, f"&About {APP_NAME}", None, self._about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
@@ -167,6 +188,12 @@ class MainWindow(QMainWindow):
         folder = paths.data_dir() if which == "data" else paths.log_dir()
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
+    def copy_diagnostics(self) -> str:
+        text = diagnostics_text(self.torch_info)
+        QApplication.clipboard().setText(text)
+        self.show_status("Copied the versions, device and folders to the clipboard: paste them into a bug report.")
+        return text
+
     def _about(self) -> None:
         torch_v = self.torch_info["torch"] if self.torch_info else "loading"
         QMessageBox.about(self, f"About {APP_NAME}",
@@ -175,7 +202,8 @@ class MainWindow(QMainWindow):
 
     # ---- coordination -----------------------------------------------------------------------------
     def show_status(self, message: str) -> None:
-        self.statusBar().showMessage(message, 8000)
+        self.status_line.setText(message)
+        self._status_timer.start(STATUS_MS)
 
     def _active_model(self, name: str) -> None:
         self.model_label.setText(f"Model: {name}" if name else "Model: none")
@@ -184,19 +212,15 @@ class MainWindow(QMainWindow):
         self.predict_tab.select_model(name)
         self.tabs.setCurrentWidget(self.predict_tab)
 
-    def _registry_changed(self) -> None:
-        if self.registry.seeded:
-            self.show_status(f"Installed the demo model “{self.registry.seeded}”: try a sample on the Predict tab.")
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - drops anywhere go to Predict
+    def dragEnterEvent(self, event) -> None:  # drops anywhere go to Predict
         self.predict_tab.dragEnterEvent(event)
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         self.tabs.setCurrentWidget(self.predict_tab)
         self.predict_tab.dropEvent(event)
 
-    # ---- closing --------------------------------------------------------------------------------
-    def closeEvent(self, event) -> None:  # noqa: N802
+    # ---- closing ----------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
         if self.train_tab.is_training() and not self._closing:
             answer = QMessageBox.question(
                 self, "Training is running",
@@ -209,26 +233,28 @@ class MainWindow(QMainWindow):
         self._closing = True
         if running_tasks():
             # stop everything, then close for real once the last worker thread has ended
-            self.statusBar().showMessage("Stopping background work…")
-            self.setEnabled(False)
             event.ignore()
+            self.show_status("Stopping background work…")
+            self.setEnabled(False)
+            if not self._waiting_to_close:
+                # connected before looking again: a task that ends from now on is always heard
+                tracker().all_finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
+                self._waiting_to_close = True
+            request_stop_all()
             self._close_when_idle()
             return
+        if self._waiting_to_close:
+            tracker().all_finished.disconnect(self._close_when_idle)
+            self._waiting_to_close = False
         self.save_settings()
         event.accept()
 
     def _close_when_idle(self) -> None:
-        pending = running_tasks()
-        if not pending:
-            self._waiting_for.clear()
-            if self.isVisible():
-                self.close()
-            return
-        for task in pending:  # tasks started while stopping (e.g. a final refresh) are waited for too
-            task.cancel()
-            if task not in self._waiting_for:
-                self._waiting_for.add(task)
-                task.finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
+        if running_tasks():
+            request_stop_all()  # tasks started while stopping (a final refresh) are stopped too
+            return              # all_finished calls again
+        if self.isVisible():
+            self.close()
 
     def save_settings(self) -> None:
         self.settings.set("window.geometry", base64.b64encode(bytes(self.saveGeometry().data())).decode("ascii"))

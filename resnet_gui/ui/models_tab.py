@@ -1,4 +1,5 @@
-"""Models tab: the registry as a table; import, rename, delete, set default, details, open folder."""
+"""Models tab: the registry as a table; import, rename, delete, set default, details (with class-name and
+preprocessing edits), open the folder."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -10,14 +11,12 @@ from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -25,10 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .tasks import Task
-from .widgets import Banner
+from .model_dialogs import ClassNamesDialog, ModelDetailsDialog
+from .widgets import Banner, format_bytes, plural
+from .workers import TaskSlot
 
 COLUMNS = ["Name", "Architecture", "Classes", "Val. accuracy", "Dataset", "Created", "Size"]
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+BROKEN_COLOR = QColor(190, 30, 45)
 
 
 def inspect_task(report, stop, path: str) -> dict:
@@ -42,8 +44,28 @@ def inspect_task(report, stop, path: str) -> dict:
             "class_names": ckpt.class_names, "needs_names": not ours, "generic": generic}
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+def update_model_task(report, stop, name: str, changes: dict):
+    """Save new class names and/or preprocessing into a registry model (weights unchanged)."""
+    from resnet_gui.core.checkpoint import load_checkpoint
+    from resnet_gui.core.errors import RegistryError
+    from resnet_gui.core.preprocess import Preprocess
+    from resnet_gui.core.registry import Registry
+
+    registry = Registry()
+    entry = registry.get(name)
+    ckpt = load_checkpoint(entry.path)
+    if "class_names" in changes:
+        names = [str(n) for n in changes["class_names"]]
+        if len(names) != ckpt.num_classes or len(set(names)) != len(names):
+            raise RegistryError(f"“{name}” has {ckpt.num_classes} classes: give as many different names")
+        ckpt.class_names = names
+    if "preprocess" in changes:
+        try:
+            ckpt.preprocess = Preprocess.from_dict(changes["preprocess"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegistryError(f"these preprocessing values cannot be used ({exc})") from None
+    half = (entry.meta or {}).get("notes", {}).get("weights_dtype") == "float16"  # keep the file's size
+    return registry.add(ckpt, name, overwrite=True, half=half)
 
 
 class SortItem(QTableWidgetItem):
@@ -56,57 +78,6 @@ class SortItem(QTableWidgetItem):
         return self.text().lower() < other.text().lower()
 
 
-class ClassNamesDialog(QDialog):
-    """Ask for the class names of an imported model (one per line, or from a text file)."""
-
-    def __init__(self, info: dict, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Class names")
-        self.num_classes = info["num_classes"]
-        layout = QVBoxLayout(self)
-        text = (f"{Path(info['path']).name} is a {info['arch']} with {self.num_classes} classes, but the file does not "
-                "say what they are called. Enter one name per line, in the order the model was trained with "
-                "(usually alphabetical folder names).")
-        if not info["generic"]:
-            text += "\nThe names below are a guess (CIFAR-10 order); correct them if needed."
-        intro = QLabel(text)
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        self.edit = QPlainTextEdit("\n".join(info["class_names"]))
-        layout.addWidget(self.edit)
-        self.count = QLabel()
-        layout.addWidget(self.count)
-        load = QPushButton("Load from a text file…")
-        load.clicked.connect(self._load)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.addButton(load, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        layout.addWidget(buttons)
-        self.edit.textChanged.connect(self._validate)
-        self._validate()
-        self.resize(460, 420)
-
-    def names(self) -> list[str]:
-        return [line.strip() for line in self.edit.toPlainText().splitlines() if line.strip()]
-
-    def _validate(self) -> None:
-        names = self.names()
-        ok = len(names) == self.num_classes and len(set(names)) == len(names)
-        self.count.setText(f"{len(names)} of {self.num_classes} names" + ("" if len(set(names)) == len(names)
-                                                                           else " (names must be unique)"))
-        self.ok.setEnabled(ok)
-
-    def _load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Class names file", str(Path.home()), "Text files (*.txt);;All (*)")
-        if path:
-            try:
-                self.edit.setPlainText(Path(path).read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError) as exc:
-                QMessageBox.warning(self, "Class names", f"Could not read {path}: {exc}")
-
-
 class ModelsTab(QWidget):
     status_message = Signal(str)
     use_model = Signal(str)
@@ -116,7 +87,9 @@ class ModelsTab(QWidget):
         self.registry = registry
         self.settings = settings
         self.ready = False
-        self._tasks: list[Task] = []
+        self._select_after: str | None = None
+        self._inspect = TaskSlot("models-inspect", self)
+        self._edit = TaskSlot("models-edit", self)
         self._build()
         registry.changed.connect(self._refresh_table)
         registry.error.connect(lambda msg: msg and self.banner.show_message(msg, "error"))
@@ -126,29 +99,23 @@ class ModelsTab(QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         self.intro = QLabel("Models are listed once PyTorch has loaded…")
+        self.intro.setTextFormat(Qt.TextFormat.PlainText)
         self.intro.setWordWrap(True)
         self.intro.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.intro)
         self.banner = Banner()
         layout.addWidget(self.banner)
         buttons = QHBoxLayout()
-        self.import_button = QPushButton("Import…")
-        self.import_button.setToolTip("Add a .pth: one of ours, or a state dict saved by a PyTorch training script")
-        self.import_button.clicked.connect(self.import_dialog)
-        self.use_button = QPushButton("Use in Predict")
-        self.use_button.clicked.connect(lambda: self.selected() and self.use_model.emit(self.selected()))
-        self.default_button = QPushButton("Set as default")
-        self.default_button.clicked.connect(self.set_default)
-        self.rename_button = QPushButton("Rename…")
-        self.rename_button.clicked.connect(self.rename)
-        self.delete_button = QPushButton("Delete…")
-        self.delete_button.clicked.connect(self.delete)
-        self.details_button = QPushButton("Details…")
-        self.details_button.clicked.connect(self.show_details)
-        self.folder_button = QPushButton("Open folder")
-        self.folder_button.clicked.connect(self.open_folder)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.registry.refresh)
+        self.import_button = self._button("Import…", self.import_dialog,
+                                          "Add a .pth: one of ours, or a state dict saved by a PyTorch training script")
+        self.use_button = self._button("Use in Predict", self._use_selected)
+        self.default_button = self._button("Set as default", self.set_default)
+        self.rename_button = self._button("Rename…", self.rename)
+        self.delete_button = self._button("Delete…", self.delete)
+        self.details_button = self._button("Details…", self.show_details,
+                                           "What the model knows, how it was trained; edit its class names")
+        self.folder_button = self._button("Open folder", self.open_folder)
+        self.refresh_button = self._button("Refresh", self.registry.refresh)
         for b in (self.import_button, self.use_button, self.default_button, self.rename_button, self.delete_button,
                   self.details_button):
             buttons.addWidget(b)
@@ -161,9 +128,11 @@ class ModelsTab(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # A to Z
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
@@ -172,62 +141,79 @@ class ModelsTab(QWidget):
         layout.addWidget(self.table, 1)
         self._update_buttons()
 
+    def _button(self, text: str, slot, tip: str = "") -> QPushButton:
+        button = QPushButton(text)
+        button.clicked.connect(slot)
+        if tip:
+            button.setToolTip(tip)
+        return button
+
+    def _use_selected(self) -> None:
+        name = self.selected()
+        if name:
+            self.use_model.emit(name)
+
     def set_ready(self) -> None:
         self.ready = True
         self._update_buttons()
 
-    # ---- table ----------------------------------------------------------------------------------
+    # ---- table ------------------------------------------------------------------------------------
     def _refresh_table(self) -> None:
-        selected = self.selected()
+        selected = self._select_after or self.selected()
+        self._select_after = None
         self.intro.setText(
-            f"Models live in {self.registry.root} — every .pth there is listed. Train one in the Train tab, or "
-            "import a checkpoint (ours, or a state dict saved by a PyTorch script: torchvision ResNets with a new "
-            "fc layer, CIFAR ResNet-18 tutorials, DataParallel files) with Import…")
+            f"Models live in {self.registry.root}; every .pth there is listed. Train one in the Train tab, or "
+            "import a checkpoint with Import… (ours, or a state dict saved by a PyTorch script: torchvision ResNets "
+            "with a new fc layer, CIFAR ResNet-18 tutorials, DataParallel files).")
         self.table.setSortingEnabled(False)
         self.table.setRowCount(0)
         for entry in self.registry.entries:
             row = self.table.rowCount()
             self.table.insertRow(row)
-            meta = entry.meta or {}
-            is_default = entry.name == self.registry.default_name
-            name = SortItem(("★ " if is_default else "") + entry.name)
-            name.setData(Qt.ItemDataRole.UserRole + 1, entry.name)
-            name.setToolTip(str(entry.path))
-            created = meta.get("created") or _dt.datetime.fromtimestamp(entry.modified).isoformat(timespec="minutes")
-            if entry.broken:
-                cells = [name, SortItem("—"), SortItem("—"), SortItem("—"), SortItem(f"Broken: {entry.error}"),
-                         SortItem(str(created)[:16].replace("T", " ")), SortItem(_size(entry.size))]
-                for c in cells:
-                    c.setForeground(QColor(190, 30, 45))
-                    c.setToolTip(f"This file cannot be used: {entry.error}")
-            else:
-                acc = entry.val_accuracy
-                acc_item = SortItem(f"{acc:.1%}" if acc is not None else "—")
-                acc_item.setData(Qt.ItemDataRole.UserRole, acc if acc is not None else -1.0)
-                dataset = meta.get("dataset", {})
-                desc = dataset.get("name") or dataset.get("description") or "—"
-                classes = SortItem(str(meta["num_classes"]))
-                classes.setData(Qt.ItemDataRole.UserRole, meta["num_classes"])
-                classes.setToolTip(", ".join(meta["class_names"][:50]))
-                cells = [name, SortItem(meta["arch"]), classes, acc_item, SortItem(str(desc)),
-                         SortItem(str(created)[:16].replace("T", " ")), SortItem(_size(entry.size))]
-            cells[-1].setData(Qt.ItemDataRole.UserRole, entry.size)
-            for col, item in enumerate(cells):
+            for col, item in enumerate(self._cells(entry)):
                 self.table.setItem(row, col, item)
-            if entry.name == selected:
-                self.table.selectRow(row)
         self.table.setSortingEnabled(True)
+        if selected:
+            self.select(selected)
         self._update_buttons()
+
+    def _cells(self, entry) -> list[QTableWidgetItem]:
+        meta = entry.meta or {}
+        is_default = entry.name == self.registry.default_name
+        name = SortItem(("★ " if is_default else "") + entry.name)
+        name.setData(NAME_ROLE, entry.name)
+        name.setData(Qt.ItemDataRole.UserRole, entry.name.lower())
+        name.setToolTip(str(entry.path))
+        created = SortItem(str(meta.get("created") or _dt.datetime.fromtimestamp(entry.modified).isoformat(
+            timespec="minutes"))[:16].replace("T", " "))
+        size = SortItem(format_bytes(entry.size))
+        size.setData(Qt.ItemDataRole.UserRole, entry.size)
+        if entry.broken:
+            cells = [name, SortItem("—"), SortItem("—"), SortItem("—"), SortItem(f"Broken: {entry.error}"), created,
+                     size]
+            for c in cells:
+                c.setForeground(BROKEN_COLOR)
+                c.setToolTip(f"This file cannot be used: {entry.error}")
+            return cells
+        acc = entry.val_accuracy
+        acc_item = SortItem(f"{acc:.1%}" if acc is not None else "—")
+        acc_item.setData(Qt.ItemDataRole.UserRole, acc if acc is not None else -1.0)
+        dataset = meta.get("dataset", {})
+        classes = SortItem(str(meta["num_classes"]))
+        classes.setData(Qt.ItemDataRole.UserRole, meta["num_classes"])
+        classes.setToolTip(", ".join(meta["class_names"][:50]))
+        return [name, SortItem(meta["arch"]), classes, acc_item,
+                SortItem(str(dataset.get("name") or dataset.get("description") or "—")), created, size]
 
     def selected(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole + 1)
+        return self.table.item(rows[0].row(), 0).data(NAME_ROLE)
 
     def select(self, name: str) -> None:
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole + 1) == name:
+            if self.table.item(row, 0).data(NAME_ROLE) == name:
                 self.table.selectRow(row)
                 return
 
@@ -242,15 +228,10 @@ class ModelsTab(QWidget):
         for b in (self.rename_button, self.delete_button, self.details_button):
             b.setEnabled(self.ready and entry is not None)
 
-    # ---- actions --------------------------------------------------------------------------------
-    def _task(self, fn, *args, on_done) -> Task:
-        task = Task(fn, *args, name="models")
-        task.succeeded.connect(on_done)
-        task.failed.connect(lambda msg: self.banner.show_message(msg, "error"))
-        task.finished.connect(lambda t=task: self._tasks.remove(t) if t in self._tasks else None)
-        self._tasks.append(task)
-        task.start()
-        return task
+    # ---- actions ----------------------------------------------------------------------------------
+    def _say(self, text: str, kind: str = "info") -> None:
+        """Each operation replaces what the previous one said."""
+        self.banner.show_message(text, kind)
 
     def import_dialog(self) -> None:
         start = self.settings.get("models.last_import_dir") or str(Path.home())
@@ -262,35 +243,34 @@ class ModelsTab(QWidget):
 
     def import_file(self, path: str, class_names: list[str] | None = None) -> None:
         """Inspect, ask for class names when the file has none, then import."""
-        self.banner.show_message(f"Reading {Path(path).name}…", "info")
-        self._task(inspect_task, path, on_done=lambda info: self._inspected(info, class_names))
+        self._say(f"Reading {Path(path).name}…")
+        self._inspect.start(inspect_task, path, on_done=lambda info: self._inspected(info, class_names),
+                            on_failed=lambda msg: self._say(msg, "error"))
 
     def _inspected(self, info: dict, class_names: list[str] | None) -> None:
         names = class_names
         if names is None and info["needs_names"]:
             dialog = ClassNamesDialog(info, self)
-            if dialog.exec() != QDialog.DialogCode.Accepted:
-                self.banner.clear_message()
-                return
-            names = dialog.names()
-        self.banner.show_message(f"Importing {Path(info['path']).name}…", "info")
+            try:
+                if dialog.exec() != QDialog.DialogCode.Accepted:
+                    self.banner.clear_message()
+                    return
+                names = dialog.names()
+            finally:
+                dialog.deleteLater()
+        self._say(f"Importing {Path(info['path']).name}…")
         self.registry.run("import_file", info["path"], class_names=names, on_done=self._imported)
 
     def _imported(self, entry) -> None:
-        self.banner.show_message(f"Imported as “{entry.name}” ({entry.meta['arch']}, {entry.meta['num_classes']} "
-                                 "classes).", "success")
-        self.status_message.emit(f"Imported {entry.name}")
+        self._say(f"Imported as “{entry.name}” ({entry.meta['arch']}, "
+                  f"{plural(entry.meta['num_classes'], 'class', 'classes')}).", "success")
+        self.status_message.emit(f"Imported {entry.name}.")
         self._select_after = entry.name
-        self.registry.changed.connect(self._select_pending)
-
-    def _select_pending(self) -> None:
-        self.registry.changed.disconnect(self._select_pending)
-        self.select(getattr(self, "_select_after", ""))
 
     def set_default(self) -> None:
         name = self.selected()
         if name:
-            self.registry.run("set_default", name, on_done=lambda _: self.banner.show_message(
+            self.registry.run("set_default", name, on_done=lambda _: self._say(
                 f"“{name}” is now the default model.", "success"))
 
     def rename(self) -> None:
@@ -298,10 +278,15 @@ class ModelsTab(QWidget):
         if not name:
             return
         new, ok = QInputDialog.getText(self, "Rename model", f"New name for “{name}”:", text=name)
-        if ok and new.strip() and new.strip() != name:
-            self._select_after = new.strip()
-            self.registry.run("rename", name, new.strip(), on_done=lambda _: self.registry.changed.connect(
-                self._select_pending))
+        new = new.strip()
+        if ok and new and new != name:
+            self.banner.clear_message()
+
+            def renamed(entry):
+                self._select_after = entry.name
+                self._say(f"Renamed “{name}” to “{entry.name}”.", "success")
+
+            self.registry.run("rename", name, new, on_done=renamed)
 
     def delete(self) -> None:
         name = self.selected()
@@ -312,7 +297,8 @@ class ModelsTab(QWidget):
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
-            self.registry.run("remove", name, on_done=lambda _: self.banner.show_message(f"Deleted “{name}”.", "info"))
+            self.banner.clear_message()
+            self.registry.run("remove", name, on_done=lambda _: self._say(f"Deleted “{name}”."))
 
     def details_text(self, name: str) -> str:
         entry = self.registry.entry(name)
@@ -320,21 +306,26 @@ class ModelsTab(QWidget):
             return ""
         return json.dumps(entry.to_json(), indent=2, ensure_ascii=False)
 
-    def show_details(self) -> None:
+    def show_details(self) -> ModelDetailsDialog | None:
         name = self.selected()
-        if not name:
-            return
-        dialog = QDialog(self)
-        dialog.setWindowTitle(f"Model details — {name}")
-        layout = QVBoxLayout(dialog)
-        text = QPlainTextEdit(self.details_text(name))
-        text.setReadOnly(True)
-        layout.addWidget(text)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(dialog.reject)
-        layout.addWidget(buttons)
-        dialog.resize(620, 560)
-        dialog.exec()
+        entry = self.registry.entry(name) if name else None
+        if entry is None:
+            return None
+        dialog = ModelDetailsDialog(entry, self.details_text(name), self)  # deletes itself when closed
+        dialog.edit_requested.connect(self.save_edit)
+        dialog.open()
+        return dialog
+
+    def save_edit(self, name: str, changes: dict) -> None:
+        what = "class names" if "class_names" in changes else "preprocessing"
+        self._say(f"Saving the {what} of “{name}”…")
+
+        def saved(entry):
+            self._say(f"Saved the {what} of “{entry.name}”.", "success")
+            self._select_after = entry.name
+            self.registry.refresh()
+
+        self._edit.start(update_model_task, name, changes, on_done=saved, on_failed=lambda msg: self._say(msg, "error"))
 
     def open_folder(self) -> None:
         if self.registry.root:

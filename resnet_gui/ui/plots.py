@@ -1,45 +1,66 @@
-"""Live training curves with pyqtgraph: batch loss, per-epoch train/val loss and accuracy."""
+"""Live training curves with pyqtgraph: batch loss, per-epoch training/validation loss and accuracy.
+
+Before a run, a sentence stands where the curves will be. The x-axis spans the run's epochs; the loss
+axis is logarithmic without SI prefixes; the titles name the curves in their colours (no legend box
+covering them)."""
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (230, 110, 20)
 BATCH_COLOR = (150, 150, 150)
+EMPTY_TEXT = "The loss and accuracy curves appear here once training starts."
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 class TrainingPlots(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
-        layout = QHBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedWidget()
+        outer.addWidget(self.stack)
+        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty_label.setMinimumHeight(180)
+        self.stack.addWidget(self.empty_label)
+        curves = QWidget()
+        layout = QHBoxLayout(curves)
         layout.setContentsMargins(0, 0, 0, 0)
         self.loss_plot = pg.PlotWidget()
         self.acc_plot = pg.PlotWidget()
-        for plot, title, ylabel in ((self.loss_plot, "Loss", "loss"), (self.acc_plot, "Accuracy", "%")):
-            plot.setTitle(title)
+        for plot, ylabel in ((self.loss_plot, "loss (log scale)"), (self.acc_plot, "accuracy (%)")):
             plot.setLabel("bottom", "epoch")
             plot.setLabel("left", ylabel)
             plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(-10, 10))
             plot.setMenuEnabled(False)
             plot.setMinimumHeight(180)
+            for axis in ("left", "bottom"):
+                plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)  # no "(x0.001)" on the labels
             layout.addWidget(plot)
+        self.stack.addWidget(curves)
         self.acc_plot.setYRange(0, 100)
         # losses span orders of magnitude (an early validation spike, then a slow decline): log scale
         self.loss_plot.setLogMode(x=False, y=True)
-        self.loss_plot.setLabel("left", "loss (log scale)")
-        self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BATCH_COLOR, width=1), name="batch loss")
+        self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BATCH_COLOR, width=1))
         self.train_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o", symbolSize=6,
-                                              symbolBrush=TRAIN_COLOR, name="train")
+                                              symbolBrush=TRAIN_COLOR)
         self.val_loss = self.loss_plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="s", symbolSize=6,
-                                            symbolBrush=VAL_COLOR, name="validation")
+                                            symbolBrush=VAL_COLOR)
         self.train_acc = self.acc_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o", symbolSize=6,
-                                            symbolBrush=TRAIN_COLOR, name="train")
+                                            symbolBrush=TRAIN_COLOR)
         self.val_acc = self.acc_plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="s", symbolSize=6,
-                                          symbolBrush=VAL_COLOR, name="validation")
+                                          symbolBrush=VAL_COLOR)
         # long runs have tens of thousands of batch points: draw a peak-preserving subsample of what is visible
         self.batch_curve.setDownsampling(auto=True, method="peak")
         self.batch_curve.setClipToView(True)
@@ -47,22 +68,26 @@ class TrainingPlots(QWidget):
         self.apply_palette()
         self.clear()
 
+    def _title(self, name: str, with_batches: bool) -> str:
+        parts = [f"<b>{name}</b>", f'<span style="color:{_hex(TRAIN_COLOR)}">● training</span>',
+                 f'<span style="color:{_hex(VAL_COLOR)}">■ validation</span>']
+        if with_batches:
+            parts.append(f'<span style="color:{_hex(BATCH_COLOR)}">— each batch</span>')
+        return "&nbsp;&nbsp;".join(parts)
+
     def apply_palette(self) -> None:
         pal = self.palette()
         bg = pal.color(QPalette.ColorRole.Base)
         fg = pal.color(QPalette.ColorRole.Text)
-        for plot in (self.loss_plot, self.acc_plot):
+        for plot, name in ((self.loss_plot, "Loss"), (self.acc_plot, "Accuracy")):
             plot.setBackground(bg)
-            item = plot.getPlotItem()
-            item.titleLabel.setText(item.titleLabel.text, color=fg)
+            plot.setTitle(self._title(name, plot is self.loss_plot), color=fg)
             for axis in ("left", "bottom"):
-                ax = item.getAxis(axis)
+                ax = plot.getPlotItem().getAxis(axis)
                 ax.setPen(fg)
                 ax.setTextPen(fg)
-            if item.legend is not None:
-                item.legend.setLabelTextColor(fg)
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - follow palette (theme) changes
+    def changeEvent(self, event) -> None:  # follow palette (theme) changes
         super().changeEvent(event)
         if event.type() == event.Type.PaletteChange:
             self.apply_palette()
@@ -72,14 +97,20 @@ class TrainingPlots(QWidget):
         self.epochs: list[dict] = []
         for curve in (self.batch_curve, self.train_loss, self.val_loss, self.train_acc, self.val_acc):
             curve.setData([], [])
+        self.stack.setCurrentIndex(0)
 
-    def start(self, steps_per_epoch: int, history: list[dict] | None = None) -> None:
+    def start(self, steps_per_epoch: int, history=None, epochs: int = 1) -> None:
+        """A run begins: its epochs set the x-axis; a resumed run's earlier epochs are drawn at once."""
         self.clear()
         self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.stack.setCurrentIndex(1)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.setXRange(0, max(1, int(epochs)), padding=0.02)
+            plot.setLimits(xMin=-0.5, xMax=max(1, int(epochs)) + 0.5)
         for record in history or []:
             self.add_epoch(record)
 
-    def add_batches(self, losses: list[list[float]]) -> None:
+    def add_batches(self, losses) -> None:
         if not losses:
             return
         for step, loss in losses:

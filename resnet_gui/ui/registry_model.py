@@ -2,40 +2,51 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from .tasks import Task
+from .workers import Task, TaskSlot
 
 
-def _list(report, stop, seed_demo: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Listing:
+    root: str
+    entries: list
+    default: str | None
+    demo_installed: str | None  # the demo model's name when this listing installed it
+    demo_problem: str | None    # why the bundled demo could not be installed
+
+
+def list_task(report, stop, install_demo: bool) -> Listing:
     from resnet_gui.core.demo import ensure_demo_model
+    from resnet_gui.core.errors import ResnetGuiError, user_message
     from resnet_gui.core.registry import Registry
 
     registry = Registry()
-    seeded = None
-    if seed_demo:
+    installed = problem = None
+    if install_demo:
         try:
-            seeded = ensure_demo_model(registry)
-        except Exception as exc:  # noqa: BLE001 - a damaged bundle is reported, the app goes on
-            report({"warning": str(exc)})
-    return {"root": str(registry.root), "entries": registry.list(), "default": registry.default_name(),
-            "seeded": seeded}
+            installed = ensure_demo_model(registry)
+        except (ResnetGuiError, OSError) as exc:  # a damaged bundle is reported, the app goes on
+            problem = user_message(exc)
+    return Listing(str(registry.root), registry.list(), registry.default_name(), installed, problem)
 
 
-def _operation(report, stop, op: str, args: tuple, kwargs: dict) -> Any:
+def operation_task(report, stop, op: str, args: tuple, kwargs: dict) -> Any:
     from resnet_gui.core.registry import Registry
 
     return getattr(Registry(), op)(*args, **kwargs)
 
 
 class RegistryModel(QObject):
-    """Lists the registry in a worker; runs rename/remove/default/import in workers, then re-lists."""
+    """Lists the registry in a worker (a newer listing supersedes an older one); runs rename, remove,
+    default and import in workers, then lists again."""
 
-    changed = Signal()            # entries, default_name and root are up to date
-    error = Signal(str)           # an operation failed (message for the user)
-    operation_done = Signal(str, object)  # (operation, result)
+    changed = Signal()                 # entries, default_name and root are up to date
+    error = Signal(str)                # an operation failed (a message for the user)
+    demo_installed = Signal(str)       # the demo model was installed (once per registry, ever)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -43,38 +54,24 @@ class RegistryModel(QObject):
         self.default_name: str | None = None
         self.root: str = ""
         self.loaded = False
-        self.seeded: str | None = None
-        self._listing: Task | None = None
-        self._again = False
-        self._seed_demo = True
+        self._listing = TaskSlot("registry-list", self)
+        self._install_demo = True      # only the first listing of a session may install it
 
     def refresh(self) -> None:
-        """Re-list in the background (coalesces requests made while a listing runs)."""
-        if self._listing is not None:
-            self._again = True
-            return
-        task = Task(_list, self._seed_demo, name="registry-list")
-        self._seed_demo = False  # only on the first listing of a session
-        task.succeeded.connect(self._listed)
-        task.failed.connect(self.error)
-        task.event.connect(lambda ev: self.error.emit(ev.get("warning", "")))
-        task.finished.connect(self._listing_finished)
-        self._listing = task
-        task.start()
+        """List again in the background; an older listing still running is cancelled."""
+        self._listing.start(list_task, self._install_demo, on_done=self._listed, on_failed=self.error.emit)
 
-    def _listed(self, result: dict) -> None:
-        self.entries = result["entries"]
-        self.default_name = result["default"]
-        self.root = result["root"]
-        self.seeded = result.get("seeded") or self.seeded
+    def _listed(self, listing: Listing) -> None:
+        self._install_demo = False
+        self.entries = listing.entries
+        self.default_name = listing.default
+        self.root = listing.root
         self.loaded = True
         self.changed.emit()
-
-    def _listing_finished(self) -> None:
-        self._listing = None
-        if self._again:
-            self._again = False
-            self.refresh()
+        if listing.demo_installed:
+            self.demo_installed.emit(listing.demo_installed)
+        if listing.demo_problem:
+            self.error.emit(listing.demo_problem)
 
     def working_entries(self) -> list:
         return [e for e in self.entries if not e.broken]
@@ -83,16 +80,12 @@ class RegistryModel(QObject):
         return next((e for e in self.entries if e.name == name), None)
 
     def run(self, op: str, *args, on_done: Callable[[Any], None] | None = None, **kwargs) -> Task:
-        """Registry.<op>(*args, **kwargs) in a worker, then refresh."""
-        task = Task(_operation, op, args, kwargs, name=f"registry-{op}")
-
-        def done(result):
-            self.operation_done.emit(op, result)
-            if on_done is not None:
-                on_done(result)
-
-        task.succeeded.connect(done)
-        task.failed.connect(self.error)
+        """Registry.<op>(*args, **kwargs) in a worker, then list again. Operations are the user's own
+        actions: none supersedes another."""
+        task = Task(operation_task, op, args, kwargs, name=f"registry-{op}")
+        if on_done is not None:
+            task.succeeded.connect(on_done)
+        task.failed.connect(self.error.emit)
         task.finished.connect(self.refresh)
         task.start()
         return task

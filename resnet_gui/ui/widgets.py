@@ -1,9 +1,22 @@
-"""Small reusable widgets: image preview, top-k bars, banner messages, image conversion."""
+"""Small reusable widgets and formatting: image preview, top-k bars, banners with fix buttons, toggle buttons,
+elided labels, a following log view; plurals and byte sizes."""
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
 
 
 def pil_to_qimage(image, max_side: int | None = None) -> QImage:
@@ -130,34 +143,194 @@ class TopKBars(QWidget):
         p.end()
 
 
-class Banner(QLabel):
-    """An inline message: error (red), warning or info; hidden when empty."""
+class Banner(QFrame):
+    """An inline message (error, warning, info, success), with buttons for the fix where there is one;
+    hidden when empty. Its colours follow the light or dark palette, also when the theme changes."""
 
-    STYLES = {
-        "error": "background:#fde7e9; color:#8a1020; border:1px solid #f1aeb5;",
-        "warning": "background:#fff4d6; color:#6b4b00; border:1px solid #f0d48a;",
-        "info": "background:#e4f0fb; color:#0b3d66; border:1px solid #a9cbea;",
-        "success": "background:#e3f5e6; color:#14532d; border:1px solid #9fd6aa;",
+    LIGHT = {
+        "error": ("#fde7e9", "#8a1020", "#f1aeb5"),
+        "warning": ("#fff4d6", "#6b4b00", "#f0d48a"),
+        "info": ("#e4f0fb", "#0b3d66", "#a9cbea"),
+        "success": ("#e3f5e6", "#14532d", "#9fd6aa"),
     }
+    DARK = {
+        "error": ("#4a1f24", "#ffd7dc", "#7a2f38"),
+        "warning": ("#473a14", "#ffe8a8", "#7a6220"),
+        "info": ("#1d3550", "#d3e7fb", "#35577c"),
+        "success": ("#1e3d28", "#c9f0d3", "#356b45"),
+    }
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setOpenExternalLinks(False)
+        self.setObjectName("banner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.label, 1)
+        self._buttons = QHBoxLayout()
+        layout.addLayout(self._buttons)
+        self._kind = ""
+        self._restyling = False
         self.hide()
 
-    def show_message(self, text: str, kind: str = "error") -> None:
-        self.setStyleSheet(f"QLabel {{ {self.STYLES.get(kind, '')} border-radius:4px; padding:8px; }}")
-        self.setProperty("kind", kind)
-        self.setText(text)
+    def show_message(self, text: str, kind: str = "error",
+                     actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
+        """Show `text`; each (button text, callback) in `actions` becomes a button next to it."""
+        self._kind = kind
+        self.label.setText(text)
+        self._remove_buttons()
+        for label, callback in actions:
+            button = QPushButton(label)
+            button.clicked.connect(callback)
+            self._buttons.addWidget(button)
+        self._restyle()
         self.show()
 
+    def text(self) -> str:
+        return self.label.text()
+
     def kind(self) -> str:
-        return str(self.property("kind") or "")
+        return self._kind
+
+    def buttons(self) -> list[QPushButton]:
+        return [self._buttons.itemAt(i).widget() for i in range(self._buttons.count())]
 
     def clear_message(self) -> None:
-        self.setText("")
+        self.label.setText("")
+        self._kind = ""
+        self._remove_buttons()
         self.hide()
+
+    def _remove_buttons(self) -> None:
+        while self._buttons.count():
+            item = self._buttons.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+
+    def _restyle(self) -> None:
+        colors = (DARK_BANNER if is_dark() else LIGHT_BANNER).get(self._kind)
+        if colors is None:
+            return
+        background, text, border = colors
+        self._restyling = True
+        self.setStyleSheet(f"QFrame#banner {{ background:{background}; border:1px solid {border}; border-radius:4px; }}"
+                           f"QFrame#banner > QLabel {{ color:{text}; background:transparent; border:none; }}")
+        self._restyling = False
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationPaletteChange and not self._restyling:
+            self._restyle()
+
+
+LIGHT_BANNER, DARK_BANNER = Banner.LIGHT, Banner.DARK
+
+
+def is_dark() -> bool:
+    """Whether the application's palette is a dark one."""
+    return QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+class ToggleButton(QToolButton):
+    """A checkable button whose checked state stands out in every palette (and after a theme change)."""
+
+    def __init__(self, text: str, parent=None):
+        super().__init__(parent)
+        self.setText(text)
+        self.setCheckable(True)
+        self._restyling = False
+        self._restyle()
+
+    def _restyle(self) -> None:
+        pal = QApplication.palette()
+        role = QPalette.ColorRole
+        self._restyling = True
+        self.setStyleSheet(
+            f"QToolButton {{ padding: 3px 10px; border: 1px solid {pal.color(role.Mid).name()}; border-radius: 3px;"
+            f" background: {pal.color(role.Button).name()}; color: {pal.color(role.ButtonText).name()}; }}"
+            f"QToolButton:checked {{ background: {pal.color(role.Highlight).name()};"
+            f" color: {pal.color(role.HighlightedText).name()}; border-color: {pal.color(role.Highlight).name()}; }}")
+        self._restyling = False
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationPaletteChange and not self._restyling:
+            self._restyle()
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text, elided to the space it has; the whole text is the tooltip when cut."""
+
+    def __init__(self, text: str = "", parent=None, mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight):
+        super().__init__(parent)
+        self._full = ""
+        self._mode = mode
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self._elide()
+        self.updateGeometry()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, self._mode, max(1, self.contentsRect().width()))
+        super().setText(shown)
+        self.setToolTip(self._full if shown != self._full else "")
+
+    def sizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self._full) + margins.left() + margins.right() + 2
+        return QSize(width, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("M…"), super().minimumSizeHint().height())
+
+
+class LogView(QPlainTextEdit):
+    """A read-only log that follows new lines unless the user has scrolled up to read earlier ones."""
+
+    def __init__(self, placeholder: str = "", max_lines: int = 5000, parent=None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(max_lines)
+        self.setPlaceholderText(placeholder)
+
+    def at_bottom(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 1
+
+    def append_line(self, text: str) -> None:
+        bar = self.verticalScrollBar()
+        follow = self.at_bottom()
+        keep = bar.value()
+        self.appendPlainText(text)
+        bar.setValue(bar.maximum() if follow else min(keep, bar.maximum()))
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 epoch', '2 epochs', '1 class', '3 classes'."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def format_bytes(n: int) -> str:
+    """A size in decimal units (1 MB = 1,000,000 bytes), as file managers and the download label show."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return plural(int(n), "byte")
 
 
 def big_font(widget: QWidget, scale: float = 2.0, bold: bool = True) -> QFont:

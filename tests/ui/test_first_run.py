@@ -5,21 +5,21 @@ from resnet_gui.core.demo import DEMO_NAME
 
 def test_first_run_selects_the_demo_and_try_a_sample_gives_the_right_digit(qtbot, window):
     tab = window.predict_tab
-    assert window.registry.seeded == DEMO_NAME
+    assert window.registry.default_name == DEMO_NAME  # installed on this first run, as the default
     assert tab.current_model_name() == DEMO_NAME
     assert tab.sample_button.isEnabled()
     for _ in range(3):
-        tab.class_label.setText("—")
+        tab.single.class_label.setText("—")
         tab.try_sample()
-        qtbot.waitUntil(lambda: tab.class_label.text() != "—" and not tab.busy(), timeout=60_000)
-        expected = re.match(r"digit_(\d)_", tab.file_label.text()).group(1)
-        assert tab.class_label.text() == expected
+        qtbot.waitUntil(lambda: tab.single.class_label.text() != "—" and not tab.busy(), timeout=60_000)
+        expected = re.match(r"digit_(\d)_", tab.single.file_label.text()).group(1)
+        assert tab.single.class_label.text() == expected
 
 
 def test_empty_states_explain_what_to_do(qtbot, window):
     assert "Models live in" in window.models_tab.intro.text() and "Import" in window.models_tab.intro.text()
     train = window.train_tab
-    train.mode_combo.setCurrentIndex(0)
-    assert "CIFAR-10" in train.mode_help.text()
-    train.mode_combo.setCurrentIndex(1)
-    assert "ImageNet" in train.mode_help.text()
+    train.form.mode_combo.setCurrentIndex(0)
+    assert "CIFAR-10" in train.form.mode_help.text()
+    train.form.mode_combo.setCurrentIndex(1)
+    assert "ImageNet" in train.form.mode_help.text()

@@ -98,9 +98,9 @@ def test_settings_persist_between_sessions(qtbot, digits_model, registry_dir, ma
     w = make_window()
     w.predict_tab.select_model("second")
     w.tabs.setCurrentIndex(1)
-    w.train_tab.mode_combo.setCurrentIndex(2)
-    w.train_tab.folder_edit.setText(str(tmp_path))
-    w.train_tab.epochs_spin.setValue(7)
+    w.train_tab.form.mode_combo.setCurrentIndex(2)
+    w.train_tab.data.folder_edit.setText(str(tmp_path))
+    w.train_tab.form.epochs_spin.setValue(7)
     w.resize(w.minimumSizeHint().width() + 10, 520)
     size = w.size()
     w.close()
@@ -110,8 +110,8 @@ def test_settings_persist_between_sessions(qtbot, digits_model, registry_dir, ma
     w2 = MainWindow(settings)
     try:
         assert w2.tabs.currentIndex() == 1
-        assert w2.train_tab.mode() == "scratch" and w2.train_tab.epochs_spin.value() == 7
-        assert w2.train_tab.folder_edit.text() == str(tmp_path)
+        assert w2.train_tab.mode() == "scratch" and w2.train_tab.form.epochs_spin.value() == 7
+        assert w2.train_tab.data.folder_edit.text() == str(tmp_path)
         assert w2.size().height() == size.height()  # (the width is clamped to the 800 px offscreen screen)
     finally:
         w2.deleteLater()

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 
 
 def wait_for_label(qtbot, tab, text):
-    qtbot.waitUntil(lambda: tab.class_label.text() == text, timeout=60_000)
+    qtbot.waitUntil(lambda: tab.single.class_label.text() == text, timeout=60_000)
 
 
 def test_pick_an_image_shows_class_confidence_and_runners_up(qtbot, digits_model, window, tmp_path):
@@ -15,12 +15,12 @@ def test_pick_an_image_shows_class_confidence_and_runners_up(qtbot, digits_model
     assert tab.current_model_name() == "digits"
     tab.open_path(str(write_image(tmp_path / "photo.jpg", size=(120, 80), fmt="JPEG")))
     wait_for_label(qtbot, tab, "two")
-    assert "sure" in tab.confidence_label.text()
-    rows = tab.topk.rows()
+    assert "sure" in tab.single.confidence_label.text()
+    rows = tab.single.topk.rows()
     assert rows[0][0] == "two" and len(rows) == 4
-    assert tab.preview.image() is not None and tab.preview.image().width() == 120
+    assert tab.single.preview.image() is not None and tab.single.preview.image().width() == 120
     assert "digits" in window.model_label.text()
-    assert not tab.error_banner.isVisible()
+    assert not tab.single.error_banner.isVisible()
 
 
 def test_bad_image_shows_an_inline_error_naming_the_file(qtbot, digits_model, window, tmp_path):
@@ -28,9 +28,9 @@ def test_bad_image_shows_an_inline_error_naming_the_file(qtbot, digits_model, wi
     bad.write_bytes(b"not really a png")
     tab = window.predict_tab
     tab.open_path(str(bad))
-    qtbot.waitUntil(lambda: tab.error_banner.isVisible(), timeout=60_000)
-    assert "broken.png" in tab.error_banner.text() and "not an image" in tab.error_banner.text()
-    assert tab.class_label.text() == "—"
+    qtbot.waitUntil(lambda: tab.single.error_banner.isVisible(), timeout=60_000)
+    assert "broken.png" in tab.single.error_banner.text() and "not an image" in tab.single.error_banner.text()
+    assert not tab.single.class_label.isVisible()  # no class is shown for a file that failed
 
 
 def test_folder_with_one_bad_file(qtbot, digits_model, window, tmp_path):
@@ -40,21 +40,21 @@ def test_folder_with_one_bad_file(qtbot, digits_model, window, tmp_path):
     (folder / "zz_bad.jpg").write_bytes(b"\xff\xd8 broken jpeg")
     tab = window.predict_tab
     tab.open_path(str(folder))
-    qtbot.waitUntil(lambda: tab.table_model.rowCount() == 4 and not tab.busy(), timeout=60_000)
+    qtbot.waitUntil(lambda: tab.folder.table_model.rowCount() == 4 and not tab.busy(), timeout=60_000)
     assert tab.stack.currentIndex() == 1
-    labels = sorted(tab.table_model.item(r, 2).text() for r in range(4))
+    labels = sorted(tab.folder.table_model.item(r, 2).text() for r in range(4))
     assert labels == ["Error", "two", "two", "two"]
-    assert tab.folder_errors.isVisible() and "1 file(s) could not be classified" in tab.folder_errors.text()
-    assert "zz_bad.jpg" in tab.folder_errors.text()
+    assert tab.folder.folder_errors.isVisible() and "1 file could not be classified" in tab.folder.folder_errors.text()
+    assert "zz_bad.jpg" in tab.folder.folder_errors.text()
     # lowest confidence first puts the failed file on top
-    tab.lowest_button.click()
-    assert tab.proxy.index(0, 1).data() == "zz_bad.jpg"
+    tab.folder.lowest_button.click()
+    assert tab.folder.proxy.index(0, 1).data() == "zz_bad.jpg"
     out = tmp_path / "out.csv"
-    tab.write_csv(str(out))
+    tab.folder.write_csv(str(out))
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 4 and sum(1 for r in rows if r["error"]) == 1
     # double-clicking a row shows that image
-    tab._row_activated(tab.proxy.index(1, 1))
+    tab.folder._row_activated(tab.folder.proxy.index(1, 1))
     wait_for_label(qtbot, tab, "two")
     assert tab.stack.currentIndex() == 0
 
@@ -66,21 +66,21 @@ def test_paste_and_drop(qtbot, digits_model, window, tmp_path):
     QApplication.clipboard().setImage(image)
     tab.paste()
     wait_for_label(qtbot, tab, "two")
-    assert tab.file_label.text() == "pasted image"
-    tab.class_label.setText("—")
+    assert tab.single.file_label.text() == "pasted image"
+    tab.single.class_label.setText("—")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(write_image(tmp_path / "dropped.png")))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
     wait_for_label(qtbot, tab, "two")
-    assert tab.file_label.text() == "dropped.png"
+    assert tab.single.file_label.text() == "dropped.png"
 
 
 def test_empty_clipboard_is_a_message(qtbot, digits_model, window):
     QApplication.clipboard().clear()
     window.predict_tab.paste()
-    assert "clipboard holds no image" in window.predict_tab.error_banner.text()
+    assert "clipboard holds no image" in window.predict_tab.single.error_banner.text()
 
 
 def test_image_opened_before_torch_is_ready_runs_when_it_is(qtbot, digits_model, settings, tmp_path):
@@ -90,7 +90,7 @@ def test_image_opened_before_torch_is_ready_runs_when_it_is(qtbot, digits_model,
     w.show()
     try:
         w.predict_tab.open_path(str(write_image(tmp_path / "early.png")))
-        assert "PyTorch is loading" in w.predict_tab.confidence_label.text()
+        assert "PyTorch is loading" in w.predict_tab.single.confidence_label.text()
         w.start_background_loading()
         wait_for_label(qtbot, w.predict_tab, "two")
     finally:

@@ -3,17 +3,18 @@ from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
 from resnet_gui.core.registry import Registry
+from resnet_gui.ui.train_form import automatic_threads
 
 
 def setup_scratch(tab, data, epochs=2, name="gui-run"):
-    tab.mode_combo.setCurrentIndex(2)  # from scratch on my folder
+    tab.form.mode_combo.setCurrentIndex(2)  # from scratch on my folder
     assert tab.mode() == "scratch"
-    tab.folder_edit.setText(str(data))
-    tab.arch_combo.setCurrentIndex(tab.arch_combo.findData("resnet18_cifar"))
-    tab.epochs_spin.setValue(epochs)
-    tab.batch_spin.setValue(8)
-    tab.device_combo.setCurrentIndex(tab.device_combo.findData("cpu"))
-    tab.name_edit.setText(name)
+    tab.data.folder_edit.setText(str(data))
+    tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
+    tab.form.epochs_spin.setValue(epochs)
+    tab.form.batch_spin.setValue(8)
+    tab.form.device_combo.setCurrentIndex(tab.form.device_combo.findData("cpu"))
+    tab.form.name_edit.setText(name)
 
 
 def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp_path):
@@ -22,7 +23,7 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     window.tabs.setCurrentWidget(tab)
     setup_scratch(tab, data)
     cfg = tab.config()
-    assert cfg.threads == max(1, (__import__("os").cpu_count() or 2) - 1)  # one core left for the GUI
+    assert cfg.threads == automatic_threads()
     with qtbot.waitSignal(tab.training_changed, timeout=10_000, check_params_cb=lambda running: running):
         tab.start_button.click()
     assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
@@ -31,8 +32,8 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     counts = tab.plots.point_counts()
     assert counts["epochs"] == 2 and counts["batch"] == 2 * 2  # 18 training images // batch 8 = 2 steps
     assert tab.last_result.status == "finished"
-    assert tab.banner.kind() == "success" and "gui-run" in tab.banner.text()
-    assert "epoch 2/2" in tab.log.toPlainText()
+    assert tab.monitor.banner.kind() == "success" and "gui-run" in tab.monitor.banner.text()
+    assert "epoch 2/2" in tab.monitor.log.toPlainText()
     qtbot.waitUntil(lambda: window.registry.entry("gui-run") is not None, timeout=30_000)
     combo = window.predict_tab.model_combo
     assert combo.findData("gui-run") >= 0
@@ -51,13 +52,13 @@ def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
     result = tab.last_result
     assert result.status == "cancelled" and result.epochs_done >= 1
-    assert tab.banner.kind() == "info" and "Resume" in tab.banner.text()
+    assert tab.monitor.banner.kind() == "info" and "Resume" in tab.monitor.banner.text()
     assert torch.load(result.last_path, weights_only=True)["epoch"] == result.epochs_done
     qtbot.waitUntil(lambda: tab.resume_button.isEnabled(), timeout=30_000)
-    assert tab.runs[0]["run_name"] == "stopper"
+    assert tab.session.runs[0].name == "stopper"
     tab.resume_button.click()
     qtbot.waitUntil(lambda: tab.is_training(), timeout=10_000)
-    qtbot.waitUntil(lambda: "resuming after epoch" in tab.log.toPlainText(), timeout=60_000)
+    qtbot.waitUntil(lambda: "resuming after epoch" in tab.monitor.log.toPlainText(), timeout=60_000)
     tab.stop()
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
 
@@ -69,16 +70,16 @@ def test_engine_errors_become_messages_and_controls_come_back(qtbot, window, tmp
     tab.start_button.click()
     qtbot.waitUntil(lambda: tab.last_result is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=10_000)
-    assert tab.banner.kind() == "error" and "at least 2" in tab.banner.text()
+    assert tab.monitor.banner.kind() == "error" and "at least 2" in tab.monitor.banner.text()
     assert tab.start_button.isEnabled()
 
 
 def test_invalid_form_is_refused_before_starting(qtbot, window):
     tab = window.train_tab
-    tab.mode_combo.setCurrentIndex(2)
-    tab.folder_edit.setText("")
+    tab.form.mode_combo.setCurrentIndex(2)
+    tab.data.folder_edit.setText("")
     tab.start_button.click()
-    assert tab.banner.kind() == "error" and "needs a folder" in tab.banner.text()
+    assert tab.monitor.banner.kind() == "error" and "needs a folder" in tab.monitor.banner.text()
     assert not tab.is_training()
 
 
@@ -95,7 +96,7 @@ def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkey
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=120_000)
-    from resnet_gui.ui.tasks import running_tasks
+    from resnet_gui.ui.workers import running_tasks
 
     assert not running_tasks()
     assert tab.last_result is not None and tab.last_result.status == "cancelled"
@@ -105,20 +106,20 @@ def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkey
 
 def test_mode_switch_loads_each_recipes_defaults(qtbot, window):
     tab = window.train_tab
-    tab.mode_combo.setCurrentIndex(0)
-    assert tab.arch_combo.currentData() == "resnet18_cifar" and tab.batch_spin.value() == 512
-    assert tab.optimizer_combo.currentText() == "sgd" and tab.schedule_combo.currentText() == "onecycle"
-    tab.mode_combo.setCurrentIndex(1)
-    assert tab.optimizer_combo.currentText() == "adamw" and tab.freeze_spin.value() == 1
-    assert not tab.arch_combo.model().item(tab.arch_combo.findData("resnet18_cifar")).isEnabled()
-    assert "ImageNet" in tab.mode_help.text()
+    tab.form.mode_combo.setCurrentIndex(0)
+    assert tab.form.arch_combo.currentData() == "resnet18_cifar" and tab.form.batch_spin.value() == 512
+    assert tab.form.optimizer_combo.currentText() == "sgd" and tab.form.schedule_combo.currentText() == "onecycle"
+    tab.form.mode_combo.setCurrentIndex(1)
+    assert tab.form.optimizer_combo.currentText() == "adamw" and tab.form.freeze_spin.value() == 1
+    assert not tab.form.arch_combo.model().item(tab.form.arch_combo.findData("resnet18_cifar")).isEnabled()
+    assert "ImageNet" in tab.form.mode_help.text()
 
 
 def test_cifar_missing_offers_download(qtbot, window):
     tab = window.train_tab
-    tab.mode_combo.setCurrentIndex(0)
-    qtbot.waitUntil(lambda: "not in" in tab.cifar_status.text(), timeout=30_000)
-    assert tab.download_button.isVisibleTo(tab)
-    tab.download_button.click()  # offline: a clear message, no traceback
-    qtbot.waitUntil(lambda: tab.banner.kind() == "error", timeout=60_000)
-    assert "could not download" in tab.banner.text() and "Traceback" not in tab.banner.text()
+    tab.form.mode_combo.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: "not in" in tab.data.cifar_status.text(), timeout=30_000)
+    assert tab.data.download_button.isVisibleTo(tab)
+    tab.data.download_button.click()  # offline: a clear message, no traceback
+    qtbot.waitUntil(lambda: tab.data.banner.kind() == "error", timeout=60_000)
+    assert "could not download" in tab.data.banner.text().lower() and "Traceback" not in tab.data.banner.text()

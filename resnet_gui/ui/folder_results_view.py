@@ -1,0 +1,217 @@
+"""The folder-results view of the Predict tab: a sortable table (thumbnail, file, class, confidence) that
+fills while a folder runs, the files that failed, which model made the results, and CSV export."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .predict_session import TOP_K, FolderDone, FolderRows
+from .widgets import Banner, ElidedLabel, plural
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
+PATH_ROLE = Qt.ItemDataRole.UserRole
+FILE_COLUMN, CLASS_COLUMN, CONFIDENCE_COLUMN = 1, 2, 3
+ERROR_COLOR = Qt.GlobalColor.red
+MAX_LISTED_ERRORS = 5
+
+
+class FolderResultsView(QWidget):
+    status_message = Signal(str)
+    cancel_requested = Signal()
+    rerun_requested = Signal()
+    image_activated = Signal(str)   # a row was double-clicked: show that image
+
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.results: list = []
+        self.folder: str | None = None
+        self.model_name: str | None = None   # the model that made the results on screen
+        self.running = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        tools = QHBoxLayout()
+        self.folder_label = ElidedLabel("Open a folder to classify all its images.", mode=Qt.TextElideMode.ElideMiddle)
+        self.folder_progress = QProgressBar()
+        self.folder_progress.setMaximumWidth(220)
+        self.folder_progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.cancel_button.hide()
+        self.lowest_button = QPushButton("Lowest confidence first")
+        self.lowest_button.setToolTip("Sort so that the images the model is least sure about come first")
+        self.lowest_button.clicked.connect(
+            lambda: self.table.sortByColumn(CONFIDENCE_COLUMN, Qt.SortOrder.AscendingOrder))
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save every result as a CSV file (Ctrl+E)")
+        self.export_button.clicked.connect(self.export_csv)
+        tools.addWidget(self.folder_label, 1)
+        for w in (self.folder_progress, self.cancel_button, self.lowest_button, self.export_button):
+            tools.addWidget(w)
+        layout.addLayout(tools)
+        self.model_note = Banner()
+        layout.addWidget(self.model_note)
+        self.folder_errors = Banner()
+        layout.addWidget(self.folder_errors)
+        self.table_model = QStandardItemModel(0, 4)
+        self.table_model.setHorizontalHeaderLabels(["", "File", "Class", "Confidence"])
+        self.proxy = QSortFilterProxyModel()
+        self.proxy.setSourceModel(self.table_model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep both ends of long file names
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(54)
+        self.table.setIconSize(QPixmap(48, 48).size())
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, 58)
+        header.setSectionResizeMode(FILE_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(CLASS_COLUMN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(CLASS_COLUMN, 200)
+        header.setSectionResizeMode(CONFIDENCE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(FILE_COLUMN, Qt.SortOrder.AscendingOrder)  # A to Z, new rows in their place
+        self.table.doubleClicked.connect(self._row_activated)
+        layout.addWidget(self.table, 1)
+        self._update_buttons()
+
+    # ---- a run ------------------------------------------------------------------------------------
+    def waiting(self, folder: str, message: str) -> None:
+        self.folder_label.setText(f"{folder}: {message}")
+
+    def start(self, folder: str, model_name: str) -> None:
+        self.folder, self.model_name, self.running = folder, model_name, True
+        self.table_model.removeRows(0, self.table_model.rowCount())
+        self.results = []
+        self.folder_errors.clear_message()
+        self.model_note.clear_message()
+        self.folder_progress.setRange(0, 0)
+        self.folder_progress.show()
+        self.cancel_button.show()
+        self.folder_label.setText(f"{folder}: classifying with “{model_name}”…")
+        self._update_buttons()
+
+    def add_rows(self, rows: FolderRows) -> None:
+        self.folder_progress.setRange(0, max(rows.total, 1))
+        self.folder_progress.setValue(rows.done)
+        for pred, thumb in rows.rows:
+            self._add_row(pred, thumb)
+        self.folder_label.setText(f"{self.folder}: {rows.done:,} of {plural(rows.total, 'image')}")
+        errors = [p for p in self.results if not p.ok]
+        if errors:
+            listed = "\n".join(p.error for p in errors[:MAX_LISTED_ERRORS])
+            more = f"\n… and {len(errors) - MAX_LISTED_ERRORS:,} more." if len(errors) > MAX_LISTED_ERRORS else ""
+            self.folder_errors.show_message(
+                f"{plural(len(errors), 'file')} could not be classified:\n{listed}{more}", "error")
+        self._update_buttons()
+
+    def finish(self, done: FolderDone) -> None:
+        self.running = False
+        self.folder_progress.hide()
+        self.cancel_button.hide()
+        ok = sum(p.ok for p in self.results)
+        bad = len(self.results) - ok
+        if done.total == 0 and not done.cancelled:
+            text = f"{done.folder}: no images found (JPEG, PNG, BMP, GIF, TIFF or WebP)."
+        else:
+            state = "cancelled after" if done.cancelled else "done,"
+            failed = f", {bad:,} failed" if bad else ""
+            text = f"{done.folder}: {state} {ok:,} classified by “{done.model_name}”{failed}."
+        self.folder_label.setText(text)
+        self.status_message.emit(text)
+        self._update_buttons()
+
+    def fail(self, message: str) -> None:
+        self.running = False
+        self.folder_progress.hide()
+        self.cancel_button.hide()
+        self.folder_errors.show_message(message, "error")
+        self.folder_label.setText(f"{self.folder or 'The folder'}: not classified.")
+        self._update_buttons()
+
+    def set_current_model(self, name: str | None) -> None:
+        """Say so when the results on screen were made by another model than the chosen one."""
+        if self.results and not self.running and self.model_name and name and name != self.model_name:
+            self.model_note.show_message(f"These results were made by “{self.model_name}”, not by the chosen "
+                                         f"model “{name}”.", "info", [(f"Run again with “{name}”",
+                                                                         self.rerun_requested.emit)])
+        else:
+            self.model_note.clear_message()
+
+    # ---- rows -------------------------------------------------------------------------------------
+    def _add_row(self, pred, thumb) -> None:
+        self.results.append(pred)
+        icon_item = QStandardItem()
+        if thumb is not None:
+            icon_item.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
+        file_item = QStandardItem(Path(pred.path).name)
+        file_item.setToolTip(pred.path)
+        file_item.setData(pred.path, PATH_ROLE)
+        if pred.ok:
+            class_item = QStandardItem(pred.label)
+            conf_item = QStandardItem(f"{pred.confidence:.1%}")
+            conf_item.setData(pred.confidence, SORT_ROLE)
+            class_item.setToolTip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k))
+        else:
+            class_item = QStandardItem("Error")
+            class_item.setForeground(ERROR_COLOR)
+            conf_item = QStandardItem("")
+            conf_item.setData(-1.0, SORT_ROLE)  # failures sort before the least confident
+            for item in (icon_item, file_item, class_item, conf_item):
+                item.setToolTip(pred.error)
+        conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        icon_item.setData(len(self.results), SORT_ROLE)
+        file_item.setData(file_item.text().lower(), SORT_ROLE)
+        class_item.setData(class_item.text().lower(), SORT_ROLE)
+        self.table_model.appendRow([icon_item, file_item, class_item, conf_item])
+
+    def row_path(self, row: int) -> str | None:
+        return self.proxy.index(row, FILE_COLUMN).data(PATH_ROLE)
+
+    def _row_activated(self, index) -> None:
+        path = self.row_path(index.row())
+        if path:
+            self.image_activated.emit(path)
+
+    def _update_buttons(self) -> None:
+        self.export_button.setEnabled(bool(self.results) and not self.running)
+        self.lowest_button.setEnabled(bool(self.results))
+
+    # ---- export -----------------------------------------------------------------------------------
+    def export_csv(self) -> None:
+        if not self.results:
+            return
+        start = os.path.join(self.settings.get("predict.last_folder") or str(Path.home()), "predictions.csv")
+        out, _ = QFileDialog.getSaveFileName(self, "Export results", start, "CSV files (*.csv)")
+        if out:
+            self.write_csv(out)
+
+    def write_csv(self, out: str) -> None:
+        from resnet_gui.core.errors import user_message
+        from resnet_gui.core.predict import write_csv
+
+        try:
+            write_csv(self.results, out, top_k=TOP_K)
+        except OSError as exc:
+            self.folder_errors.show_message(f"The results could not be saved. {user_message(exc)}", "error")
+            return
+        self.status_message.emit(f"Exported {plural(len(self.results), 'result')} to {out}.")

@@ -1,0 +1,326 @@
+"""The Predict tab's work, without widgets: load the chosen model, classify one image or a whole folder.
+
+PredictSession owns three task slots (model loading, single image, folder), so a newer request
+always supersedes an older one of the same kind and a superseded result never arrives. Requests made
+before PyTorch or the model is ready wait (the latest one wins) and run once it is; when the model
+failed to load, a new request tries again and reports the failure instead of waiting forever.
+Results are typed values (LoadedModel, ImageResult, FolderRows, FolderDone), never tensors.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from resnet_gui import resources
+
+from .widgets import pil_to_qimage
+from .workers import TaskSlot
+
+TOP_K = 5
+SAMPLES_DIR = "samples"
+FOLDER_BATCH = 16
+THUMBNAIL_PX = 48
+_cache_lock = threading.Lock()
+_predictors: dict[tuple[str, float, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    path: str
+    arch: str
+    num_classes: int
+    device: str
+    samples: tuple[str, ...] = ()   # images to try: bundled digits for the demo, else validation images
+    no_samples_reason: str = ""     # why there are none (a sentence for the user)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str                       # what the view calls the image (a path, "pasted image", ...)
+    model_name: str
+    prediction: Any = None          # core.predict.Prediction
+    preview: QImage | None = None
+    size: tuple[int, int] = (0, 0)
+    error: str | None = None        # the file could not be read (the model is fine)
+
+
+@dataclass(frozen=True)
+class FolderRows:
+    rows: tuple = ()                # (Prediction, QImage thumbnail or None), in file order
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class FolderDone:
+    folder: str
+    model_name: str
+    total: int
+    done: int
+    cancelled: bool = False
+
+
+def get_predictor(model_path: str, device: str = "auto"):
+    """A Predictor for the file, cached by (path, mtime, device); built in the calling (worker) thread."""
+    from resnet_gui.core.predict import Predictor
+
+    key = (model_path, os.path.getmtime(model_path), device)
+    with _cache_lock:
+        cached = _predictors.get(key)
+    if cached is None:
+        cached = Predictor.from_file(model_path, device=device)
+        with _cache_lock:
+            _predictors.clear()  # keep one model in memory
+            _predictors[key] = cached
+    return cached
+
+
+def bundled_samples() -> list[Path]:
+    folder = resources.path(SAMPLES_DIR)
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg"))
+    return [f for f in files if f.name.startswith("digit")] or files
+
+
+def model_samples(meta: dict) -> tuple[list[str], str]:
+    """Images to try with this model: the bundled digits for the demo model (under any name), else the
+    validation images it was trained with when they still exist. Returns (files, reason when none)."""
+    from resnet_gui.core.checkpoint import read_metadata
+    from resnet_gui.core.data.folders import scan_folder
+    from resnet_gui.core.demo import demo_checkpoint_path
+    from resnet_gui.core.errors import ResnetGuiError
+
+    demo = demo_checkpoint_path()
+    if demo.is_file():
+        demo_meta = read_metadata(demo)
+        if (meta.get("created"), meta.get("class_names")) == (demo_meta.get("created"), demo_meta.get("class_names")):
+            return [str(p) for p in bundled_samples()], ""
+    dataset = meta.get("dataset") or {}
+    config = meta.get("train_config") or {}
+    folder = dataset.get("path")
+    if not folder or config.get("dataset") != "folder":
+        return [], "There are no samples for this model: it does not say which image folder it was validated on."
+    try:
+        split = scan_folder(folder, val_split=float(config.get("val_split", 0.2)), seed=int(config.get("seed", 0)))
+    except (ResnetGuiError, OSError, ValueError, TypeError):
+        return [], f"There are no samples for this model: its validation images in {folder} are no longer there."
+    files = [str(path) for path, _ in split.val if path.is_file()]
+    if not files:
+        return [], f"There are no samples for this model: its validation images in {folder} are no longer there."
+    return files, ""
+
+
+# ---- worker functions (run in Task threads) ------------------------------------------------------
+def load_model_task(report, stop, name: str, model_path: str, device: str) -> LoadedModel:
+    from resnet_gui.core.checkpoint import read_metadata
+
+    predictor = get_predictor(model_path, device)
+    samples, reason = model_samples(read_metadata(model_path))
+    return LoadedModel(name=name, path=model_path, arch=predictor.checkpoint.arch,
+                       num_classes=len(predictor.class_names), device=str(predictor.device),
+                       samples=tuple(samples), no_samples_reason=reason)
+
+
+def predict_image_task(report, stop, model_name: str, model_path: str, source, name: str, device: str) -> ImageResult:
+    from resnet_gui.core.errors import ImageLoadError
+    from resnet_gui.core.images import load_image
+
+    try:
+        image = load_image(source, name=name)
+    except ImageLoadError as exc:
+        return ImageResult(name=name, model_name=model_name, error=str(exc))
+    predictor = get_predictor(model_path, device)
+    prediction = predictor.predict_image(image, top_k=TOP_K, path=name)
+    return ImageResult(name=name, model_name=model_name, prediction=prediction,
+                       preview=pil_to_qimage(image, 1600), size=image.size)
+
+
+def predict_folder_task(report, stop, model_path: str, folder: str, device: str) -> int:
+    """Report FolderRows (throttled to about 20 a second); return how many files were classified."""
+    from resnet_gui.core.images import list_images
+    from resnet_gui.core.progress import Throttle
+
+    files = list_images([folder])
+    report(FolderRows(total=len(files)))
+    predictor = get_predictor(model_path, device)
+    throttle = Throttle()
+    rows: list = []
+    done = 0
+    for batch in predictor.predict_paths(files, top_k=TOP_K, batch_size=FOLDER_BATCH, cancelled=stop.is_set,
+                                         thumbnail=THUMBNAIL_PX):
+        for pred in batch:
+            thumb, pred.thumbnail = pred.thumbnail, None  # the GUI gets a QImage, not a PIL image
+            rows.append((pred, pil_to_qimage(thumb) if thumb is not None else None))
+        done += len(batch)
+        if throttle.ready(force=done >= len(files)):
+            report(FolderRows(tuple(rows), done, len(files)))
+            rows = []
+    if rows:
+        report(FolderRows(tuple(rows), done, len(files)))
+    return done
+
+
+# ---- the session -----------------------------------------------------------------------------------
+@dataclass
+class _Request:
+    kind: str                       # "image" or "folder"
+    start: Callable[[], None]
+    fail: Callable[[str], None]
+    extra: dict = field(default_factory=dict)
+
+
+class PredictSession(QObject):
+    waiting = Signal(str, str)          # (kind, message): a request waits for PyTorch or the model
+    model_loading = Signal(str)         # model name
+    model_ready = Signal(object)        # LoadedModel
+    model_failed = Signal(str, str)     # (model name, message)
+    image_started = Signal(str)         # name
+    image_ready = Signal(object)        # ImageResult
+    image_failed = Signal(str, str)     # (name, message): the model could not run
+    folder_started = Signal(str, str)   # (folder, model name)
+    folder_rows = Signal(object)        # FolderRows
+    folder_done = Signal(object)        # FolderDone
+    folder_failed = Signal(str)         # message
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.ready = False
+        self.device = "auto"
+        self.model_name: str | None = None
+        self.model_path: str | None = None
+        self.model: LoadedModel | None = None
+        self.model_error: str | None = None
+        self._pending: _Request | None = None
+        self._folder: tuple[str, str] | None = None  # (folder, model name) of the run in progress
+        self._folder_counts = (0, 0)                  # (done, total) of that run
+        self._model_slot = TaskSlot("load-model", self)
+        self._image_slot = TaskSlot("predict-image", self)
+        self._folder_slot = TaskSlot("predict-folder", self)
+        for slot in (self._model_slot, self._image_slot, self._folder_slot):
+            slot.busy_changed.connect(lambda _busy: self.busy_changed.emit(self.busy()))
+
+    # ---- state ------------------------------------------------------------------------------------
+    def busy(self) -> bool:
+        return self._model_slot.busy() or self._image_slot.busy() or self._folder_slot.busy()
+
+    def folder_running(self) -> bool:
+        return self._folder_slot.busy()
+
+    def has_pending(self) -> bool:
+        return self._pending is not None
+
+    def set_ready(self, device: str) -> None:
+        """PyTorch is imported: models can load."""
+        self.ready = True
+        self.device = device
+        if self.model_path is not None:
+            self._load()
+        elif self._pending is not None:
+            self._run_pending()
+
+    def set_model(self, name: str | None, path: str | None) -> None:
+        if (name, path) == (self.model_name, self.model_path):
+            return
+        self.model_name, self.model_path = name, path
+        self.model, self.model_error = None, None
+        self._image_slot.cancel()  # a result of the previous model must not appear under this one
+        if path is None:
+            self._model_slot.cancel()
+            return
+        self._load()
+
+    def _load(self) -> None:
+        if not self.ready or self.model_path is None:
+            return
+        self.model, self.model_error = None, None
+        self.model_loading.emit(self.model_name or "")
+        self._model_slot.start(load_model_task, self.model_name, self.model_path, self.device,
+                               on_done=self._loaded, on_failed=self._load_failed)
+
+    def _loaded(self, model: LoadedModel) -> None:
+        self.model = model
+        self.model_ready.emit(model)
+        self._run_pending()
+
+    def _load_failed(self, message: str) -> None:
+        self.model_error = message
+        pending, self._pending = self._pending, None
+        self.model_failed.emit(self.model_name or "", message)  # the single-image view shows it
+        if pending is not None and pending.kind == "folder":
+            pending.fail(f"The model “{self.model_name}” could not be loaded: {message}")
+
+    def _run_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._submit(pending)
+
+    # ---- requests ---------------------------------------------------------------------------------
+    def _submit(self, request: _Request) -> None:
+        if not self.ready:
+            self._pending = request
+            self.waiting.emit(request.kind, "Starting up: PyTorch is loading…")
+            return
+        if self.model_path is None:
+            self._pending = None
+            request.fail("No model is available. Train one in the Train tab or import one in the Models tab.")
+            return
+        if self.model is None:
+            self._pending = request
+            if not self._model_slot.busy():
+                self._load()  # it failed before: try again rather than wait forever
+            self.waiting.emit(request.kind, "Loading the model…")
+            return
+        request.start()
+
+    def classify_image(self, source, name: str) -> None:
+        def start():
+            self.image_started.emit(name)
+            self._image_slot.start(predict_image_task, self.model_name, self.model_path, source, name, self.device,
+                                   on_done=self.image_ready.emit,
+                                   on_failed=lambda message: self.image_failed.emit(name, message))
+
+        self._submit(_Request("image", start, lambda message: self.image_failed.emit(name, message)))
+
+    def classify_folder(self, folder: str) -> None:
+        def start():
+            self._finish_folder(cancelled=True)  # a run in progress is superseded
+            model_name = self.model_name or ""
+            self._folder, self._folder_counts = (folder, model_name), (0, 0)
+            self.folder_started.emit(folder, model_name)
+            self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device,
+                                    on_event=self._folder_rows, on_done=lambda _n: self._finish_folder(False),
+                                    on_failed=self._folder_failed)
+
+        self._submit(_Request("folder", start, self.folder_failed.emit))
+
+    def cancel_folder(self) -> None:
+        if self._pending is not None and self._pending.kind == "folder":
+            self._pending = None
+        self._finish_folder(cancelled=True)
+
+    def _folder_rows(self, rows: FolderRows) -> None:
+        self._folder_counts = (rows.done, rows.total)
+        self.folder_rows.emit(rows)
+
+    def _finish_folder(self, cancelled: bool) -> None:
+        run, self._folder = self._folder, None
+        if cancelled:
+            self._folder_slot.cancel()
+        if run is not None:
+            done, total = self._folder_counts
+            self.folder_done.emit(FolderDone(folder=run[0], model_name=run[1], total=total, done=done,
+                                             cancelled=cancelled))
+
+    def _folder_failed(self, message: str) -> None:
+        self._folder = None
+        self.folder_failed.emit(message)
