@@ -23,13 +23,20 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------
 def positive_int(text: str) -> int:
-    """argparse type: a whole number from 1 to 1,000,000."""
+    """argparse type: a whole number from 1 up."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"{value} is out of range (1 to 1000000)")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (it must be at least 1)")
+    return value
+
+
+def batch_size(text: str) -> int:
+    value = positive_int(text)
+    if value > 4096:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (1 to 4096)")
     return value
 
 
@@ -52,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, metavar="OUT", help="also write the results to this CSV file")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--batch-size", type=positive_int, default=32, help=argparse.SUPPRESS)
+    p.add_argument("--batch-size", type=batch_size, default=32, help=argparse.SUPPRESS)
 
     m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
     msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
@@ -117,9 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): bf16 autocast on GPUs and on CPUs with native bf16, else fp32")
     t.add_argument("--workers", type=int, help="DataLoader workers for folder datasets (default: automatic)")
     t.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all)")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (CUDA only; falls back to eager with a warning if it fails)")
     t.add_argument("--name", help="registry name of the trained model")
     t.add_argument("--resume", metavar="NAME_OR_FILE", help="continue a stopped run (its name, or a last.pth)")
+    t.add_argument("--stop-file", metavar="PATH",
+                   help="stop after the current batch once this file exists (like Ctrl+C; for launchers)")
     t.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    d = t.add_argument_group(
+        "several processes", "Under torchrun (torchrun --nproc_per_node=N -m resnet_gui train ...) every process "
+        "trains on its shard with DistributedDataParallel; --batch-size is per process. See docs/distributed.md.")
+    d.add_argument("--sync-bn", action="store_true",
+                   help="BatchNorm statistics over all processes' batches (CUDA GPUs only)")
+    d.add_argument("--no-scale-lr", action="store_true",
+                   help="use --lr as it is; by default it is multiplied by the number of processes (SGD) or its "
+                   "square root (AdamW)")
     return parser
 
 

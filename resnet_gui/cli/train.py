@@ -1,9 +1,15 @@
-"""`resnet-gui train`: a training run in the terminal (text with a progress bar, or --json events)."""
+"""`resnet-gui train`: a training run in the terminal (text with a progress bar, or --json events).
+
+Under torchrun every process runs this command; rank 0 prints the events, the other ranks print only a
+failure of their own (on stderr, with their rank). Ctrl+C, SIGTERM or the --stop-file end every process
+after the current batch (core/train/distributed.py makes them agree on the step)."""
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from resnet_gui import APP_ID
@@ -63,7 +69,14 @@ class _TrainPrinter:
                   f"images ({d.get('val_source')}); classes: {counts}", flush=True)
         elif isinstance(ev, E.Started):
             resumed = f", resuming after epoch {ev.start_epoch}" if ev.start_epoch else ""
-            print(f"training {ev.config['arch']} as {ev.run_name!r} on {ev.device} ({ev.precision}): "
+            where = ev.device
+            if ev.world_size > 1:
+                cfg = ev.config
+                scaled = "" if cfg.get("lr") is None else f", peak lr {cfg['lr']:g} scaled to " \
+                    f"{cfg['lr'] * _lr_scale(cfg):g}"
+                where = (f"{ev.world_size} processes ({ev.device} each), batch {cfg['batch_size']} per process = "
+                         f"{cfg['batch_size'] * ev.world_size} per step{scaled}")
+            print(f"training {ev.config['arch']} as {ev.run_name!r} on {where} ({ev.precision}): "
                   f"{_plural(ev.epochs, 'epoch')} of {_plural(ev.steps_per_epoch, 'step')}{resumed}", flush=True)
         elif isinstance(ev, E.Epoch):
             star = "  * best" if ev.best else ""
@@ -77,11 +90,49 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    import signal
-    import threading
+def _lr_scale(config: dict) -> float:
+    from resnet_gui.core.train import TrainConfig
 
-    from resnet_gui.core.train import recipe, resume_config, train
+    return TrainConfig.from_dict(config).lr_scale()
+
+
+class _StopRequest:
+    """Set by Ctrl+C / SIGTERM, or by the appearance of --stop-file (checked before every batch)."""
+
+    def __init__(self, path: str | None):
+        self.event = threading.Event()
+        self.path = Path(path).expanduser() if path else None
+
+    def set(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        if not self.event.is_set() and self.path is not None and self.path.exists():
+            self.event.set()
+        return self.event.is_set()
+
+
+def _install_stop_handlers(stop: _StopRequest, rank: int, world_size: int) -> dict:
+    """SIGINT and SIGTERM ask to stop after the current batch. A second one aborts a single process; under
+    torchrun it is ignored (a terminal's Ctrl+C reaches every process and torchrun forwards it as well; the
+    launcher itself kills what has not ended after its own grace period)."""
+    def on_signal(*_signal_args):
+        if stop.event.is_set() and world_size == 1:
+            raise KeyboardInterrupt
+        if not stop.event.is_set() and rank == 0:
+            print(f"\nstopping after this batch{' (Ctrl+C again to abort)' if world_size == 1 else ''}...",
+                  file=sys.stderr, flush=True)
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from resnet_gui.core.errors import TrainingError
+    from resnet_gui.core.train import TrainConfig, recipe, resume_config, train
+    from resnet_gui.core.train.distributed import launcher_rank_and_size
 
     data = str(Path(args.data).expanduser().resolve()) if args.data else None  # resumable from any folder
     overrides = dict(data=data, arch=args.arch, augment=args.augment, weights_file=args.weights_file,
@@ -97,33 +148,42 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["download"] = True
     if args.no_hflip:
         overrides["hflip"] = False
+    for flag, field, value in (("compile", "compile", True), ("sync_bn", "sync_bn", True),
+                               ("no_scale_lr", "scale_lr", False)):
+        if getattr(args, flag):
+            overrides[field] = value
+    rank, world_size = launcher_rank_and_size()
     resume = None
     if args.resume:
-        allowed = {k: overrides[k] for k in ("epochs", "device", "workers", "threads", "precision", "data")}
-        config, resume = resume_config(args.resume, **allowed)
+        allowed = {k: overrides.get(k) for k in ("epochs", "device", "workers", "threads", "precision", "data",
+                                                 "compile", "sync_bn", "scale_lr")}
+        try:
+            config, resume = resume_config(args.resume, **allowed)
+        except TrainingError:
+            if rank == 0:
+                raise
+            # another machine's process: rank 0 reads the state and sends it (and its settings) to every rank
+            config, resume = TrainConfig(), args.resume
     else:
         if args.dataset is None:
             err("choose a dataset: --dataset cifar10, or --dataset folder --data PATH (or --resume NAME)")
             return 2
         name = "cifar10" if args.dataset == "cifar10" else "finetune" if overrides.get("pretrained") else "scratch"
         config = recipe(name, **overrides)
-    stop = threading.Event()
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
-        stop.set()
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-    printer = (lambda ev: print(json.dumps(ev.to_json()), flush=True)) if args.json else _TrainPrinter()
+    stop = _StopRequest(args.stop_file)
+    previous = _install_stop_handlers(stop, rank, world_size)
+    if rank != 0:  # other ranks of a torchrun job: only their own failure, on stderr
+        printer = lambda ev: err(f"rank {rank}: {ev.message}") if ev.kind == "failed" else None
+    elif args.json:
+        printer = lambda ev: print(json.dumps(ev.to_json()), flush=True)
+    else:
+        printer = _TrainPrinter()
     try:
         result = train(config, printer, stop, resume=resume)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    if not args.json:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not args.json and rank == 0:
         if isinstance(printer, _TrainPrinter):
             printer._clear_bar()
         if result.status == "failed":
@@ -135,4 +195,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"(validation accuracy {result.best_val_accuracy:.2%})")
         if result.status != "finished" and result.last_path and "--resume" not in result.message:
             print(f"resume with: {APP_ID} train --resume {result.run_name!r}")
-    return {"finished": 0, "cancelled": 130}.get(result.status, 1)
+    # Under torchrun a stopped run exits 0 on every rank: a non-zero exit makes torchrun kill the other ranks
+    # at once and print a failure report, while the run ended as asked (its last event says "cancelled").
+    return {"finished": 0, "cancelled": 130 if world_size == 1 else 0}.get(result.status, 1)

@@ -8,7 +8,9 @@ Two implementations of `TrainData` feed the training loop:
 
 Both apply the augmentation the config names (`TrainConfig.augment`), produce normalised float
 batches on the device, and are deterministic given (seed, epoch), so a resumed run sees exactly the
-batches an uninterrupted run would.
+batches an uninterrupted run would. Built with rank and world_size (several processes under torchrun),
+each yields only its process's shard of the training and validation data (shard.py); n_train and
+n_val still count the whole set, and steps_per_epoch is the per-process count.
 """
 from __future__ import annotations
 
@@ -31,11 +33,12 @@ class TrainData(Protocol):
     def n_val(self) -> int: ...
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        """Exactly how many items train_batches yields per epoch."""
+        """Exactly how many items train_batches yields per epoch (in this process)."""
 
     def train_batches(self, epoch: int, batch_size: int, seed: int) -> Iterator[Batch | None]:
         """steps_per_epoch items; None for a step whose images all failed to load (the step still counts)."""
 
-    def val_batches(self, batch_size: int) -> Iterator[Batch]: ...
+    def val_batches(self, batch_size: int) -> Iterator[Batch]:
+        """This process's validation shard, in order (rank r: samples r, r + W, ...)."""
 
     def close(self) -> None: ...

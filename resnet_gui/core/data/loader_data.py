@@ -13,6 +13,7 @@ from ..images import load_image
 from ..preprocess import Preprocess, interpolation_mode
 from ..progress import NO_PROGRESS, Progress
 from .folders import FolderSplit, decode_all
+from .shard import train_shard
 from .tensor_data import Normalizer, epoch_generator
 
 
@@ -108,22 +109,30 @@ def collate_skip_bad(batch):
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """Yields (index, epoch) in an order seeded by (seed, epoch); call set_epoch() before each epoch."""
+    """Yields (index, epoch) in an order seeded by (seed, epoch); call set_epoch() before each epoch.
 
-    def __init__(self, n: int, seed: int, shuffle: bool):
+    With world_size > 1 it yields only this rank's shard (shard.py): shuffled, the epoch order is the
+    same on every rank and split into equal parts (DistributedSampler with drop_last); in fixed order
+    (validation) rank r takes r, r + W, ... with no padding, so every sample is counted exactly once."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1):
         self.n, self.seed, self.shuffle, self.epoch = n, int(seed), shuffle, 0
+        self.rank, self.world_size = int(rank), int(world_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.n
+        if self.world_size <= 1:
+            return self.n
+        return self.n // self.world_size if self.shuffle else len(range(self.rank, self.n, self.world_size))
 
     def __iter__(self):
         if self.shuffle:
-            order = torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch)).tolist()
+            order = torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch))
+            order = train_shard(order, self.rank, self.world_size).tolist()
         else:
-            order = range(self.n)
+            order = range(self.rank, self.n, self.world_size)
         return ((i, self.epoch) for i in order)
 
 
@@ -141,8 +150,7 @@ class LoaderData:
 
     def __init__(self, split: FolderSplit, pre: Preprocess, device: torch.device, *, seed: int, batch_size: int,
                  workers: int | None, cache_mb: int, channels_last: bool, augment: str = "random_resized_crop",
-                 hflip: bool = True,
-                 progress: Progress = NO_PROGRESS):
+                 hflip: bool = True, rank: int = 0, world_size: int = 1, progress: Progress = NO_PROGRESS):
         self.normalize = Normalizer(pre, device, channels_last)
         self.device = device
         self.skipped: list[str] = []
@@ -171,7 +179,7 @@ class LoaderData:
         self.train_set = FolderDataset(train_items, pre, train=True, seed=seed, cache=train_cache, augment=augment,
                                        hflip=hflip)
         self.val_set = FolderDataset(val_items, pre, train=False, seed=seed, cache=val_cache)
-        self.train_sampler = EpochSampler(len(train_items), seed, shuffle=True)
+        self.train_sampler = EpochSampler(len(train_items), seed, shuffle=True, rank=rank, world_size=world_size)
         self.batch_size = batch_size
         kw = {"num_workers": self.workers, "collate_fn": collate_skip_bad, "pin_memory": device.type == "cuda"}
         if self.workers > 0:
@@ -181,7 +189,8 @@ class LoaderData:
             **kw)
         self.val_loader = torch.utils.data.DataLoader(
             self.val_set, batch_sampler=torch.utils.data.BatchSampler(
-                EpochSampler(len(val_items), seed, shuffle=False), batch_size, drop_last=False), **kw)
+                EpochSampler(len(val_items), seed, shuffle=False, rank=rank, world_size=world_size), batch_size,
+                drop_last=False), **kw)
 
     @property
     def n_train(self) -> int:
@@ -192,7 +201,7 @@ class LoaderData:
         return len(self.val_set)
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        return self.n_train // batch_size
+        return len(self.train_sampler) // batch_size
 
     def _batches(self, loader, train: bool):
         for x, y, bad in loader:

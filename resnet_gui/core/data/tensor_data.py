@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ..preprocess import Preprocess
 from .arrays import ArrayData
+from .shard import train_shard
 
 
 def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:
@@ -68,19 +69,29 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch) * 7919 + 17)
 
 
+def rank_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
+    """Augmentation draws of one process of several (each its own crops and flips)."""
+    return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch) * 7919 + 17 + (int(rank) + 1) * 1_000_003)
+
+
 class TensorData:
     """Whole dataset as uint8 tensors on the device; batched augmentation/normalisation on the device.
 
-    augment: "pad_crop", "random_resized_crop" or "none" (TrainConfig.augment); hflip adds flips."""
+    augment: "pad_crop", "random_resized_crop" or "none" (TrainConfig.augment); hflip adds flips.
+    rank, world_size: one process of several trains on its shard of each epoch and validates on its
+    shard of the validation set (shard.py); n_train and n_val always count the whole set."""
 
     kind = "tensor"
 
     def __init__(self, train: ArrayData, val: ArrayData, pre: Preprocess, device: torch.device, *,
-                 channels_last: bool, augment: str = "pad_crop", hflip: bool = True):
+                 channels_last: bool, augment: str = "pad_crop", hflip: bool = True, rank: int = 0,
+                 world_size: int = 1):
         self.train_x = train.images.to(device)
         self.train_y = train.labels.to(device)
-        self.val_x = val.images.to(device)
-        self.val_y = val.labels.to(device)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self._n_val = int(val.labels.numel())
+        self.val_x = val.images[self.rank::self.world_size].contiguous().to(device)  # this process's shard
+        self.val_y = val.labels[self.rank::self.world_size].contiguous().to(device)
         self.normalize = Normalizer(pre, device, channels_last)
         self.augment, self.hflip = augment, hflip
         self.pad = max(1, pre.input_size // 8)  # 4 px at 32 x 32
@@ -92,14 +103,17 @@ class TensorData:
 
     @property
     def n_val(self) -> int:
-        return int(self.val_y.numel())
+        return self._n_val
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        return self.n_train // batch_size
+        return (self.n_train // self.world_size) // batch_size
 
     def train_batches(self, epoch: int, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = epoch_generator(seed, epoch)
-        order = torch.randperm(self.n_train, generator=gen).to(self.train_x.device)
+        order = torch.randperm(self.n_train, generator=gen)
+        if self.world_size > 1:  # the same order on every rank; each takes its shard and draws its own crops
+            order, gen = train_shard(order, self.rank, self.world_size), rank_generator(seed, epoch, self.rank)
+        order = order.to(self.train_x.device)
         for s in range(self.steps_per_epoch(batch_size)):
             idx = order[s * batch_size:(s + 1) * batch_size]
             x = self.train_x[idx]
@@ -113,7 +127,7 @@ class TensorData:
             yield self.normalize(x), self.train_y[idx]
 
     def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for s in range(0, self.n_val, batch_size):
+        for s in range(0, int(self.val_y.numel()), batch_size):
             yield self.normalize(self.val_x[s:s + batch_size]), self.val_y[s:s + batch_size]
 
     def close(self) -> None:

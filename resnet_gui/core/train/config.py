@@ -14,6 +14,13 @@ Recipes (every value can be overridden):
   decay 0.05, label smoothing 0.1, batch 32, 10 epochs.
 * ``scratch`` -- a ResNet from scratch on a folder: SGD + Nesterov lr 0.05 at batch 64, weight decay
   5e-4, random-resized crop + flip, cosine after a 2-epoch warm-up, label smoothing 0.1, 30 epochs.
+
+Several processes (torchrun): `batch_size` is per process, so one step sees world_size x batch_size
+images. The learning rate of every recipe is the rate for one process's batch; with scale_lr (the
+default) the engine multiplies it by world_size for SGD (the linear scaling rule of Goyal et al.,
+"Accurate, Large Minibatch SGD", which the recipes' warm-ups make safe) and by sqrt(world_size) for
+AdamW (Adam's update does not grow with the batch the way SGD's does). `lr_scale()` is that factor;
+world_size is recorded by the engine, so every checkpoint says how many processes trained it.
 """
 from __future__ import annotations
 
@@ -73,6 +80,11 @@ class TrainConfig:
     cache_mb: int = 2048              # decode folder images into memory when they fit in this much
     name: str | None = None           # registry name of the best model (default: generated)
     recipe: str = "cifar10"
+    compile: bool = False             # torch.compile the training step (CUDA only; eager if compiling fails)
+    # several processes (torchrun); see the module docstring
+    world_size: int = 1               # recorded by the engine: how many processes train (batch_size is per process)
+    scale_lr: bool = True             # lr x world_size (SGD) or x sqrt(world_size) (AdamW) when world_size > 1
+    sync_bn: bool = False             # BatchNorm statistics over all processes' batches (CUDA only)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,6 +101,12 @@ class TrainConfig:
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def lr_scale(self) -> float:
+        """The factor applied to `lr` for world_size processes (1.0 for one process)."""
+        if self.world_size <= 1 or not self.scale_lr:
+            return 1.0
+        return float(self.world_size) if self.optimizer == "sgd" else math.sqrt(self.world_size)
 
     def warmup(self) -> float:
         """Warm-up length in epochs, counted from when the backbone unfreezes (at most half the rest)."""
@@ -156,6 +174,11 @@ class TrainConfig:
             bad(f"threads must be between 1 and 1024, got {self.threads}")
         if not 0 <= number("cache_mb", "cache size", integer=True) <= 1 << 24:
             bad(f"cache size must be between 0 and {1 << 24} MB, got {self.cache_mb}")
+        if not 1 <= number("world_size", "number of processes", integer=True) <= 65_536:
+            bad(f"number of processes must be between 1 and 65536, got {self.world_size}")
+        if not 0 < self.lr * self.lr_scale() < 100:
+            bad(f"learning rate {self.lr:g} scaled for {self.world_size} processes is {self.lr * self.lr_scale():g}, "
+                "too high; pass a lower --lr, or --no-scale-lr to use it as it is")
         size = number("image_size", "image size", integer=True, optional=True)
         if size is not None and not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
             bad(f"image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}, got {self.image_size}")

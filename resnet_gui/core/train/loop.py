@@ -43,7 +43,10 @@ PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16:
 
 @dataclass
 class Trainer:
-    """Everything one optimisation step needs, built in one place (run.build_trainer)."""
+    """Everything one optimisation step needs, built in one place (run.build_trainer).
+
+    `model` is the plain module (saved, evaluated, restored); `step_model`, when set, is what the training
+    step calls instead: the DistributedDataParallel wrapper of it, and/or its torch.compile'd form."""
     model: nn.Module
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     optimizer: torch.optim.Optimizer
@@ -52,6 +55,7 @@ class Trainer:
     device: torch.device
     amp_dtype: torch.dtype | None
     freeze_backbone_epochs: int = 0
+    step_model: nn.Module | None = None
 
     @property
     def readback_every(self) -> int:
@@ -80,10 +84,11 @@ def set_frozen(model: nn.Module, frozen: bool) -> None:
 
 def train_one_epoch(t: Trainer, batches, epoch: int, *, stop: StopFlag, on_losses: LossFn) -> dict | None:
     """One pass over `batches` (None items are steps whose images all failed to load: the schedule still
-    advances). Returns the epoch's training loss, accuracy and speed, or None when stopped."""
-    model = t.model
+    advances). Returns the epoch's training loss, accuracy and speed (and their sums, for adding up over
+    processes), or None when stopped."""
+    model = t.step_model if t.step_model is not None else t.model
     model.train()
-    set_frozen(model, epoch < t.freeze_backbone_epochs)
+    set_frozen(t.model, epoch < t.freeze_backbone_epochs)
     loss_sum = torch.zeros((), device=t.device)
     correct = torch.zeros((), device=t.device, dtype=torch.long)
     seen, pending = 0, []
@@ -117,7 +122,8 @@ def train_one_epoch(t: Trainer, batches, epoch: int, *, stop: StopFlag, on_losse
         torch.cuda.synchronize(t.device)
     elapsed = time.perf_counter() - t0
     return {"train_loss": (loss_sum / max(seen, 1)).item(), "train_accuracy": correct.item() / max(seen, 1),
-            "images_per_s": seen / max(elapsed, 1e-9), "train_time_s": elapsed}
+            "images_per_s": seen / max(elapsed, 1e-9), "train_time_s": elapsed,
+            "train_loss_sum": loss_sum.item(), "train_correct": int(correct.item()), "train_images": seen}
 
 
 def _read_back(pending: list[tuple[int, torch.Tensor]]) -> list[tuple[int, float]]:
@@ -132,9 +138,10 @@ def evaluate(t: Trainer, batches, *, stop: StopFlag) -> dict | None:
     t0 = time.perf_counter()
     loss_sum = torch.zeros((), device=t.device)
     preds, labels = [], []
-    for x, y in batches:
+    for batch in batches:
         if stop.is_set():
             return None
+        x, y = batch
         with t.autocast():
             out = model(x)
         loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")
@@ -144,4 +151,5 @@ def evaluate(t: Trainer, batches, *, stop: StopFlag) -> dict | None:
     true = torch.cat(labels).cpu() if labels else torch.empty(0, dtype=torch.long)
     seen = int(true.numel())
     return {"val_loss": (loss_sum / max(seen, 1)).item(), "val_accuracy": int((pred == true).sum()) / max(seen, 1),
-            "predictions": pred, "labels": true, "eval_time_s": time.perf_counter() - t0}
+            "predictions": pred, "labels": true, "eval_time_s": time.perf_counter() - t0,
+            "val_loss_sum": loss_sum.item()}

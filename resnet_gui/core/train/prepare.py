@@ -61,8 +61,10 @@ def _usable_counts(data: TrainData, class_names: list[str]) -> tuple[dict[str, i
 
 
 def prepare_data(cfg: TrainConfig, device: torch.device, channels_last: bool, emit: Callable[[TrainEvent], None],
-                 progress: Progress) -> PreparedData:
+                 progress: Progress, *, rank: int = 0, world_size: int = 1) -> PreparedData:
+    """The run's data; with world_size > 1, set up to yield process `rank`'s shard (data/shard.py)."""
     pre = eval_preprocess(cfg)
+    shard = {"rank": rank, "world_size": world_size}
     skipped: list[str] = []
     data: TrainData
     if cfg.dataset == "cifar10":
@@ -70,7 +72,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device, channels_last: bool, em
         base = locate_cifar10(cfg.data, download_if_missing=cfg.download, progress=progress)
         train, val, class_names = load_cifar10(base)
         description = {"name": "CIFAR-10", "path": str(base), "val_source": "CIFAR-10 test set"}
-        data = TensorData(train, val, pre, device, channels_last=channels_last, augment=cfg.augment, hflip=cfg.hflip)
+        data = TensorData(train, val, pre, device, channels_last=channels_last, augment=cfg.augment, hflip=cfg.hflip,
+                          **shard)
     else:
         root = Path(cfg.data).expanduser()
         emit(Status(f"Scanning {root}"))
@@ -87,12 +90,12 @@ def prepare_data(cfg: TrainConfig, device: torch.device, channels_last: bool, em
             val, bad_v = folder_to_arrays(split.val, pre, progress, "Loading validation images")
             skipped = bad_t + bad_v
             data = TensorData(train, val, pre, device, channels_last=channels_last, augment=cfg.augment,
-                              hflip=cfg.hflip)
+                              hflip=cfg.hflip, **shard)
         else:
             emit(Status("Preparing the image loader"))
             data = LoaderData(split, pre, device, seed=cfg.seed, batch_size=cfg.batch_size, workers=cfg.workers,
                               cache_mb=cfg.cache_mb, channels_last=channels_last, augment=cfg.augment,
-                              hflip=cfg.hflip, progress=progress)
+                              hflip=cfg.hflip, progress=progress, **shard)
             skipped = list(data.skipped)
         if skipped:
             emit(skipped_warning(skipped))
@@ -117,8 +120,14 @@ def _check_usable(data: TrainData, class_names: list[str], cfg: TrainConfig, ski
                            f"{' (the others could not be read)' if skipped else ''}; add readable images to "
                            f"{'those folders' if len(empty) > 1 else 'that folder'} or remove "
                            f"{'them' if len(empty) > 1 else 'it'}")
-    if data.n_train < cfg.batch_size:
-        suggestion = max(1, 2 ** int(math.log2(max(2, data.n_train // 2))))
+    if data.steps_per_epoch(cfg.batch_size) < 1:
+        per_process = data.n_train // max(1, cfg.world_size)
+        suggestion = max(1, 2 ** int(math.log2(max(2, per_process // 2))))
+        if cfg.world_size > 1:
+            raise DatasetError(f"the training set has {data.n_train} usable images, {per_process} for each of the "
+                               f"{cfg.world_size} processes: fewer than one batch of {cfg.batch_size} (--batch-size is "
+                               f"per process); lower the batch size (for example to {suggestion}), run fewer "
+                               "processes or add images")
         raise DatasetError(f"the training set has {data.n_train} usable images, fewer than one batch of "
                            f"{cfg.batch_size}; lower the batch size (for example to {suggestion}) or add images")
     if data.n_val == 0:

@@ -1,11 +1,17 @@
 """`train()`: one training run, top to bottom.
 
-prepare the data -> build model, optimizer, schedule -> (restore a saved state) -> for each epoch:
-train_one_epoch, evaluate, save the best model into the registry and the resumable state -> report.
+join the other processes (torchrun only) -> prepare the data -> build model, optimizer, schedule ->
+(restore a saved state) -> wrap for DDP / compile -> for each epoch: train_one_epoch, evaluate, save the
+best model into the registry and the resumable state -> report.
 
 It knows nothing about Qt. Progress goes to `on_event(TrainEvent)` (see events.py); a `stop` object with
 `is_set()` (a threading.Event) is checked before every batch. train() never raises for user errors:
 the result and the final `Ended` event say finished, cancelled or failed, with a message.
+
+Under torchrun every process runs this same function on its shard of the data (distributed.py): rank 0
+decides the run name and reads the resumed state, only rank 0 writes files and sends events, and the
+other ranks report nothing but a failure of their own. With one process, `world` is SINGLE and every
+world.* call below returns its argument unchanged.
 """
 from __future__ import annotations
 
@@ -21,12 +27,14 @@ import torch
 from torch import nn
 
 from ..checkpoint import Checkpoint
-from ..devices import describe_device, resolve_device
+from ..devices import describe_device
 from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
 from ..models import build_model
 from ..progress import Progress, StopFlag, Throttle
 from ..registry import Registry
+from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
+from .distributed import SINGLE, OtherProcessFailed, World, join
 from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, TrainEvent, TrainResult
 from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
 from .prepare import PreparedData, prepare_data, skipped_warning
@@ -54,9 +62,11 @@ class RunRecord:
     epochs_done_before: int = 0
     saved_best: bool = False
 
-    def result(self, status: str, message: str, registry: Registry) -> TrainResult:
-        best_path = str(registry.path_for(self.best_name)) if self.saved_best and self.best_name else None
-        last = run_state_path(self.run_name) if self.run_name else None
+    def result(self, status: str, message: str, registry: Registry | None) -> TrainResult:
+        """registry is None on ranks other than 0, which write nothing (and name no files)."""
+        wrote = registry is not None
+        best_path = str(registry.path_for(self.best_name)) if wrote and self.saved_best and self.best_name else None
+        last = run_state_path(self.run_name) if wrote and self.run_name else None
         return TrainResult(status=status, message=message, run_name=self.run_name,
                            best_name=self.best_name if best_path else None, best_path=best_path,
                            best_val_accuracy=self.best_acc if best_path else None,
@@ -95,11 +105,14 @@ def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit
                    amp_dtype=amp_dtype, freeze_backbone_epochs=cfg.freeze_backbone_epochs)
 
 
-def restore(t: Trainer, state: TrainState) -> None:
+def restore(t: Trainer, state: TrainState, steps_per_epoch: int) -> None:
+    """Continue where the state ends: at the same point of the schedule even when the number of processes
+    (and so the steps per epoch and the scaled learning rate) changed."""
+    peak = [group["initial_lr"] for group in t.optimizer.param_groups]  # this run's, scaled for its processes
     try:
         t.model.load_state_dict(state.model)
         t.optimizer.load_state_dict(state.optimizer)
-        restore_scheduler(t.scheduler, state.scheduler)
+        restore_scheduler(t.scheduler, state.scheduler, step=state.epoch * steps_per_epoch, base_lrs=peak)
         if state.scaler:
             t.scaler.load_state_dict(state.scaler)
         restore_rng(state.rng)
@@ -111,13 +124,15 @@ def restore(t: Trainer, state: TrainState) -> None:
 class BatchReporter:
     """Turns read-back losses into throttled Batch events with an ETA; stops on a non-finite loss."""
 
-    def __init__(self, cfg: TrainConfig, t: Trainer, steps: int, emit: EventFn):
-        self.cfg, self.t, self.steps, self.emit = cfg, t, steps, emit
+    def __init__(self, cfg: TrainConfig, t: Trainer, steps: int, emit: EventFn, world: World = SINGLE):
+        self.cfg, self.t, self.steps, self.emit, self.world = cfg, t, steps, emit, world
         self.throttle = Throttle()
         self.pending: list[tuple[int, float]] = []
         self.eval_time = 0.0
 
     def __call__(self, epoch: int, losses: list[tuple[int, float]], seen: int, elapsed: float) -> None:
+        losses = self.world.mean_losses(losses)  # every rank sees the same losses and stops at the same step
+        seen *= self.world.size
         for step, value in losses:
             if not math.isfinite(value):
                 raise TrainingError(
@@ -167,9 +182,22 @@ def _save_best(t: Trainer, cfg: TrainConfig, record: RunRecord, prepared: Prepar
     return path
 
 
+def _train_epoch(t: Trainer, cfg: TrainConfig, data, epoch: int, world: World, stop: StopFlag,
+                 reporter: BatchReporter, compiled: CompiledStep | None) -> dict | None:
+    def one_epoch():
+        batches = world.agree(data.train_batches(epoch, cfg.batch_size, cfg.seed), stop)
+        return _guarded(t, cfg, train_one_epoch, t, batches, epoch, stop=stop, on_losses=reporter)
+
+    stats = compiled.run(one_epoch) if compiled is not None else one_epoch()
+    return world.reduce_train(stats) if stats is not None else None
+
+
 def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, progress: Progress,
-         registry: Registry, resume: Path | None, holder: dict) -> TrainResult:
-    state = load_state(resume) if resume is not None else None
+         registry: Registry | None, resume: str | Path | None, holder: dict, world: World,
+         device: torch.device) -> TrainResult:
+    shared = world.from_main(lambda: cfg)  # rank 0's settings for every rank
+    cfg = shared.replace(world_size=world.size).validate()  # recorded in the checkpoints; scales the lr
+    state = world.from_main(lambda: load_state(resolve_resume(resume)) if resume is not None else None)
     if state is not None:
         if state.epoch >= cfg.epochs:
             raise TrainingError(f"run {state.run_name!r} already completed {state.epoch} of {cfg.epochs} epochs; "
@@ -177,11 +205,12 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
         record.run_name, record.history = state.run_name, list(state.history)
         record.best_acc, record.epochs_done_before = state.best_val_accuracy, state.epoch
         record.best_name = state.best_name or state.run_name
-        record.saved_best = state.best_val_accuracy is not None and registry.path_for(record.best_name).exists()
+        record.saved_best = (registry is not None and state.best_val_accuracy is not None
+                             and registry.path_for(record.best_name).exists())
     else:
-        record.run_name = record.best_name = new_run_name(cfg, registry)
-    device = resolve_device(cfg.device)
-    prepared = holder["prepared"] = prepare_data(cfg, device, device.type in ("cuda", "cpu"), emit, progress)
+        record.run_name = record.best_name = world.from_main(lambda: new_run_name(cfg, registry))
+    prepared = world.local_first(lambda: holder.setdefault("prepared", prepare_data(
+        cfg, device, device.type in ("cuda", "cpu"), emit, progress, rank=world.rank, world_size=world.size)))
     data, class_names = prepared.data, prepared.class_names
     if state is not None and state.class_names != class_names:
         raise TrainingError(f"the dataset's classes changed since this run was saved ({', '.join(state.class_names)}"
@@ -189,49 +218,57 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
     steps = data.steps_per_epoch(cfg.batch_size)
     t = build_trainer(cfg, len(class_names), device, emit, progress, steps)
     if state is not None:
-        restore(t, state)
+        restore(t, state, steps)
         del state
+    world.wrap(t, cfg.sync_bn)
+    compiled = compile_step(t, cfg, emit)
     start = record.epochs_done_before
     emit(Started(run_name=record.run_name, device=describe_device(device), precision=PRECISION_NAMES[t.amp_dtype],
                  epochs=cfg.epochs, start_epoch=start, steps_per_epoch=steps, train_images=data.n_train,
                  val_images=data.n_val, class_names=tuple(class_names), config=cfg.to_dict(), data_path=data.kind,
-                 history=tuple(record.history)))
-    reporter = BatchReporter(cfg, t, steps, emit)
+                 history=tuple(record.history), world_size=world.size))
+    reporter = BatchReporter(cfg, t, steps, emit, world)
     reported_skips = len(data.skipped)
     eval_batch = max(cfg.batch_size, 256) if data.kind == "tensor" else cfg.batch_size
+    stop = world.collective_stop(stop)  # with several processes: set on every rank at the same step
     for epoch in range(start, cfg.epochs):
-        stats = _guarded(t, cfg, train_one_epoch, t, data.train_batches(epoch, cfg.batch_size, cfg.seed), epoch,
-                         stop=stop, on_losses=reporter)
+        stats = _train_epoch(t, cfg, data, epoch, world, stop, reporter, compiled)
         if stats is None:
             return _cancelled(record, epoch, registry)
         if len(data.skipped) > reported_skips:  # found by DataLoader workers this epoch
             emit(skipped_warning(data.skipped[reported_skips:]))
             reported_skips = len(data.skipped)
             prepared.description["skipped_images"] = reported_skips
-        val = _guarded(t, cfg, evaluate, t, data.val_batches(eval_batch), stop=stop)
+        world.sync_buffers(t.model)  # every rank evaluates the model rank 0 saves
+        val = _guarded(t, cfg, evaluate, t, world.agree(data.val_batches(eval_batch), stop), stop=stop)
         if val is None:
             return _cancelled(record, epoch, registry)
+        val = world.reduce_eval(val, data.n_val)
         reporter.eval_time = val["eval_time_s"]
         if not math.isfinite(val["val_loss"]):
             raise TrainingError(f"the validation loss became non-finite at epoch {epoch + 1}; "
                                 f"try a lower learning rate than {cfg.lr:g}")
-        row = {"epoch": epoch + 1, **stats, "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"],
-               "lr": t.lr}
+        row = {"epoch": epoch + 1, **{k: stats[k] for k in ("train_loss", "train_accuracy", "images_per_s",
+                                                            "train_time_s")},
+               "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"], "lr": t.lr}
         record.history.append(row)
         is_best = record.best_acc is None or val["val_accuracy"] > record.best_acc
         if is_best:
             record.best_acc = val["val_accuracy"]
+        if is_best and registry is not None:
             metrics = {"val_accuracy": val["val_accuracy"], "val_loss": val["val_loss"],
                        "train_accuracy": stats["train_accuracy"], "train_loss": stats["train_loss"],
                        "epoch": epoch + 1, "epochs": cfg.epochs, "images_per_s": stats["images_per_s"]}
             path = _save_best(t, cfg, record, prepared, registry, metrics)
             emit(CheckpointSaved(which="best", path=str(path), epoch=epoch + 1, name=record.best_name,
                                  val_accuracy=val["val_accuracy"]))
-        last = save_state(run_name=record.run_name, config=cfg, epoch=epoch + 1, model=t.model, optimizer=t.optimizer,
-                          scheduler=t.scheduler, scaler=t.scaler, best_val_accuracy=record.best_acc,
-                          best_name=record.best_name, history=record.history, class_names=class_names,
-                          preprocess=prepared.preprocess.to_dict(), dataset=prepared.description)
-        emit(CheckpointSaved(which="last", path=str(last), epoch=epoch + 1))
+        if registry is not None:  # rank 0 (or the only process)
+            last = save_state(run_name=record.run_name, config=cfg, epoch=epoch + 1, model=t.model,
+                              optimizer=t.optimizer, scheduler=t.scheduler, scaler=t.scaler,
+                              best_val_accuracy=record.best_acc, best_name=record.best_name, history=record.history,
+                              class_names=class_names, preprocess=prepared.preprocess.to_dict(),
+                              dataset=prepared.description)
+            emit(CheckpointSaved(which="last", path=str(last), epoch=epoch + 1))
         left = cfg.epochs - epoch - 1
         emit(Epoch(epoch=epoch + 1, epochs=cfg.epochs, train_loss=stats["train_loss"],
                    train_accuracy=stats["train_accuracy"], val_loss=val["val_loss"],
@@ -242,7 +279,7 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
                                       f"accuracy {record.best_acc:.2%}, saved as {record.best_name!r}", registry)
 
 
-def _cancelled(record: RunRecord, epoch: int, registry: Registry) -> TrainResult:
+def _cancelled(record: RunRecord, epoch: int, registry: Registry | None) -> TrainResult:
     done = len(record.history)
     if done and record.saved_best:
         message = (f"Stopped during epoch {epoch + 1}; {done} epoch{'s' if done != 1 else ''} completed. Best "
@@ -257,21 +294,27 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
           registry: Registry | None = None, resume: str | Path | None = None) -> TrainResult:
     """Train with `config`; report through on_event; stop when stop.is_set(). Never raises for user errors:
     the result (and the final Ended event) say finished, cancelled or failed, with a message."""
-    emit: EventFn = on_event if on_event is not None else (lambda event: None)
+    report: EventFn = on_event if on_event is not None else (lambda event: None)
+    emit = report
     stop = stop or _NoStop()
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
-    registry = registry or Registry()
-    record, holder = RunRecord(), {}
+    record, holder, world = RunRecord(), {}, SINGLE
     old_threads = torch.get_num_threads()
+    failed_here = False
     try:
         config.validate()
         if config.threads:
             torch.set_num_threads(max(1, int(config.threads)))
-        result = _run(config, record, emit, stop, progress, registry, resolve_resume(resume) if resume else None,
-                      holder)
+        world, device = join(config)
+        if not world.is_main:
+            emit = lambda event: None  # quiet ranks; a failure of their own is reported below
+        registry = (registry or Registry()) if world.is_main else None
+        result = _run(config, record, emit, stop, progress, registry, resume or None, holder, world, device)
     except Cancelled:
         result = record.result("cancelled", "Stopped before training started; nothing was saved.", registry)
     except Exception as exc:  # noqa: BLE001 - every failure ends as a message; user_message logs the unexpected
+        exc = world.explain(exc)
+        failed_here = not isinstance(exc, OtherProcessFailed)
         result = record.result("failed", user_message(exc), registry)
         if record.saved_best and result.best_path:
             result.message += (f" The best model so far is saved as {record.best_name!r} "
@@ -281,5 +324,7 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
         if prepared is not None:
             prepared.data.close()
         torch.set_num_threads(old_threads)
-    emit(result.event())
+        world.close()
+    if world.is_main or failed_here:
+        report(result.event())
     return result

@@ -43,12 +43,14 @@ def lr_factor(step: int, *, kind: str, total: int, warmup: int, hold: int = 0) -
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer at the peak rate: cfg.lr times cfg.lr_scale() (1 for one process)."""
     params = list(model.parameters())
+    lr = cfg.lr * cfg.lr_scale()
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     raise TrainingError(f"unknown optimizer {cfg.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
 
 
@@ -67,10 +69,24 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def restore_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, saved: dict) -> None:
-    """Continue at the saved step, under the *current* schedule (the saved one may have had fewer epochs):
-    only the step counter and base rates are taken from `saved`; the rate of the next step is recomputed."""
+def restore_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, saved: dict, *, step: int | None = None,
+                      base_lrs: list[float] | None = None) -> None:
+    """Continue at the saved step, under the *current* schedule (the saved one may have had fewer epochs).
+
+    step:     the optimiser step to continue at (default: the saved counter). A run resumed with another
+              number of processes has another number of steps per epoch: the caller passes
+              epochs done x steps per epoch now, so the schedule continues at the same point of the run.
+    base_lrs: the peak rates now (default: the saved ones); they differ when the learning rate was
+              scaled for another number of processes.
+    The rate of the next step is recomputed from these."""
     scheduler.load_state_dict({**saved, "lr_lambdas": [None] * len(scheduler.lr_lambdas)})
+    if base_lrs is not None:
+        scheduler.base_lrs = list(base_lrs)
+        for group, base in zip(scheduler.optimizer.param_groups, base_lrs):
+            group["initial_lr"] = base
+    if step is not None:
+        scheduler.last_epoch = step
+        scheduler._step_count = step + 1
     step = scheduler.last_epoch
     for group, base, fn in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
         group["lr"] = base * fn(step)
