@@ -19,7 +19,7 @@ from .errors import CheckpointError, ModelError
 from .models import build_model
 from .plain import TooLarge, to_plain
 from .preprocess import Preprocess
-from .pth import check_dense_tensors, check_fits, load_weights_strict, safe_torch_load
+from .pth import check_dense_tensors, check_finite, check_fits, load_weights_strict, safe_torch_load
 
 FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
@@ -189,6 +189,7 @@ def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
         raise CheckpointError(f"{path}: holds no weights")
     check_dense_tensors(state, path)
     check_fits(state, expected_shapes(meta["arch"], len(meta["class_names"])), path, meta["arch"])
+    check_finite({k: v for k, v in state.items() if k.startswith("fc.")}, path)  # the head: a few KB to read
     return meta
 
 
