@@ -332,3 +332,47 @@ def test_full_disk_while_saving_is_a_message_and_keeps_earlier_files(cifar_dir, 
     assert result.status == "failed" and "disk is full" in result.message
     assert Path(first.last_path).read_bytes() == before  # the previous state is untouched
     load_model(first.best_path)
+
+
+def test_compile_falls_back_to_eager_with_a_warning(cifar_dir, monkeypatch):
+    from resnet_gui.core.train import compiling
+
+    eager = train(tiny_cifar(cifar_dir, epochs=1, name="eager"))
+    events = Recorder()
+    on_cpu = train(tiny_cifar(cifar_dir, epochs=1, name="cpu-compile", compile=True), events)
+    assert on_cpu.status == "finished"
+    assert any("--compile is for CUDA GPUs" in e.message for e in events.kinds("warning"))
+
+    class Uncompilable(torch.nn.Module):  # what a compiler failure looks like at the first step
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            raise RuntimeError("backend 'inductor' failed: no working C++ compiler found")
+
+    monkeypatch.setattr(compiling, "COMPILE_DEVICES", ("cpu",))
+    monkeypatch.setattr(torch, "compile", lambda module: Uncompilable(module))
+    events = Recorder()
+    fallback = train(tiny_cifar(cifar_dir, epochs=1, name="fallback", compile=True), events)
+    assert fallback.status == "finished", fallback.message
+    (warning,) = [e for e in events.kinds("warning") if "torch.compile" in e.message]
+    assert "no working C++ compiler" in warning.message and "without compilation" in warning.message
+    assert torch.load(fallback.last_path, weights_only=True)["config"]["compile"] is True
+    a = torch.load(eager.last_path, weights_only=True)["model"]
+    for path in (on_cpu.last_path, fallback.last_path):  # the same training as without --compile, bit for bit
+        b = torch.load(path, weights_only=True)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_stop_file_stops_before_the_next_batch(tmp_path, capsys):
+    from resnet_gui.cli import main
+
+    data = make_folder_dataset(tmp_path / "d", per_class=8, size=(32, 32))
+    stop_file = tmp_path / "stop"
+    stop_file.touch()
+    code = main(["train", "--dataset", "folder", "--data", str(data), "--arch", "resnet18_cifar", "--epochs", "1",
+                 "--batch-size", "8", "--device", "cpu", "--json", "--stop-file", str(stop_file)])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 130 and events[-1]["event"] == "cancelled" and "nothing was saved" in events[-1]["message"]
+    assert not [e for e in events if e["event"] == "batch"]
