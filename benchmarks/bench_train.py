@@ -5,14 +5,19 @@ folders read by torchvision's ImageFolder with PIL transforms (pad-4 random crop
 normalise), DataLoader(num_workers=2), NCHW, fp32, SGD, batch 128.
 Ours: resnet_gui.core.train.train() on the same images (uint8 tensor in device memory, batched
 crop/flip, channels_last; bf16 autocast on CUDA), same batch size and optimiser family.
+Ceiling: a bare forward + backward + SGD step on one random batch already in memory, the same model
+(resnet18_cifar, channels_last), batch, loss and precision as the engine's run: what this machine can
+do with no data handling, no schedule, no metrics at all. The script prints engine / ceiling.
 Both are timed over the same steps after the same warm-up. Also prints seconds per epoch of a
 from-scratch ResNet-18 run on a small folder of real-size JPEGs (the DataLoader path).
 
     .venv/bin/python benchmarks/bench_train.py [--images 1536] [--device cpu|cuda]
+                                               [--parts reference,engine,ceiling,fp32,real]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -130,6 +135,54 @@ def ours(folder: Path, device: torch.device, steps: int, precision: str = "auto"
     return (last - first) * BATCH / (marks[last] - marks[first]), used["precision"]
 
 
+def ceiling(device: torch.device, steps: int, precision: str = "auto") -> float:
+    """Images/s of the bare step on a random batch in memory (same model, batch, loss, precision)."""
+    from resnet_gui.core.models import build_model
+    from resnet_gui.core.train.loop import autocast_dtype
+
+    torch.manual_seed(0)
+    model = build_model("resnet18_cifar", 10).to(device).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    crit = nn.CrossEntropyLoss(label_smoothing=0.1)
+    x = torch.randn(BATCH, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (BATCH,), device=device)
+    dtype = autocast_dtype(device, precision)
+    t_start = 0.0
+    for step in range(WARMUP_STEPS + steps):
+        if step == WARMUP_STEPS:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t_start = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
+            loss = crit(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    loss.item()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * BATCH / (time.perf_counter() - t_start)
+
+
+def data_path_ms(folder: Path, device: torch.device, batches: int = 10) -> float:
+    """Milliseconds per batch of the engine's data path alone (index, pad-crop + flip, normalise), no model."""
+    from resnet_gui.core.progress import NO_PROGRESS
+    from resnet_gui.core.train import recipe
+    from resnet_gui.core.train.prepare import prepare_data
+
+    cfg = recipe("scratch", data=str(folder), arch="resnet18_cifar", batch_size=BATCH, val_split=0.05,
+                 augment="pad_crop", device=str(device))
+    data = prepare_data(cfg, device, True, lambda ev: None, NO_PROGRESS).data
+    t0, n = time.perf_counter(), 0
+    for epoch in range(batches):
+        for x, _ in data.train_batches(epoch, BATCH, seed=0):
+            x.sum().item()  # wait for the batch to exist
+            n += 1
+            if n >= batches:
+                return 1000 * (time.perf_counter() - t0) / n
+    return 1000 * (time.perf_counter() - t0) / max(n, 1)
+
+
 def real_size_epoch(root: Path, device: torch.device) -> None:
     from resnet_gui.core.train import recipe, train
 
@@ -159,7 +212,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=1536)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--parts", default="reference,engine,ceiling,fp32,real",
+                        help="comma-separated subset of reference, engine, ceiling, fp32, real")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     device = torch.device(args.device)
     steps = args.images // BATCH - WARMUP_STEPS - 1
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, device {device}"
@@ -168,17 +224,34 @@ def main() -> None:
         os.environ["RESNET_GUI_HOME"] = str(Path(tmp) / "home")
         folder = Path(tmp) / "pngs"
         make_pngs(folder, args.images)
-        ref = reference(folder, device, steps)
-        print(f"reference loop (ImageFolder + PIL + DataLoader(2 workers), NCHW fp32): {ref:7.1f} images/s")
+        ref = None
+        if "reference" in parts:
+            ref = reference(folder, device, steps)
+            print(f"reference loop (ImageFolder + PIL + DataLoader(2 workers), NCHW fp32): {ref:7.1f} images/s")
         fast, precision = ours(folder, device, steps)
         print(f"resnet-gui engine (uint8 tensor on device, batched aug, channels_last, {precision}): "
               f"{fast:7.1f} images/s")
-        print(f"ratio: {fast / ref:.2f}x  ({steps} timed steps of batch {BATCH} each, after {WARMUP_STEPS} warm-up)")
-        if precision != "fp32":
+        if ref is not None:
+            print(f"ratio: {fast / ref:.2f}x  ({steps} timed steps of batch {BATCH} each, after {WARMUP_STEPS} "
+                  "warm-up)")
+        if "ceiling" in parts:
+            top = ceiling(device, steps)
+            print(f"ceiling (bare forward+backward+step on a random batch in memory, {precision}): {top:7.1f} "
+                  f"images/s; engine / ceiling = {fast / top:.2f}")
+            data_ms, step_ms = data_path_ms(folder, device), 1000 * BATCH / top
+            print(f"  of which the engine's data path alone: {data_ms:.1f} ms per batch = {data_ms / step_ms:.1%} of a "
+                  f"ceiling step ({step_ms:.0f} ms)")
+        if precision != "fp32" and "fp32" in parts:
             fp32, _ = ours(folder, device, steps, precision="fp32")
-            print(f"resnet-gui engine forced to fp32 (--precision fp32): {fp32:7.1f} images/s, "
-                  f"ratio {fp32 / ref:.2f}x")
-        real_size_epoch(Path(tmp) / "jpgs", device)
+            line = f"resnet-gui engine forced to fp32 (--precision fp32): {fp32:7.1f} images/s"
+            if ref is not None:
+                line += f", ratio {fp32 / ref:.2f}x"
+            if "ceiling" in parts:
+                top32 = ceiling(device, steps, precision="fp32")
+                line += f"; fp32 ceiling {top32:7.1f} images/s, engine / ceiling = {fp32 / top32:.2f}"
+            print(line)
+        if "real" in parts:
+            real_size_epoch(Path(tmp) / "jpgs", device)
 
 
 if __name__ == "__main__":
