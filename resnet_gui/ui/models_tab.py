@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from .model_dialogs import ClassNamesDialog, ModelDetailsDialog
 from .widgets import Banner, format_bytes, plural
+from .wording import for_screen
 from .workers import TaskSlot
 
 COLUMNS = ["Name", "Architecture", "Classes", "Val. accuracy", "Dataset", "Created", "Size"]
@@ -33,39 +34,19 @@ NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 BROKEN_COLOR = QColor(190, 30, 45)
 
 
-def inspect_task(report, stop, path: str) -> dict:
-    """What importing `path` would give, before asking the user for class names."""
+def inspect_task(report, stop, path: str, allow_duplicate: bool) -> dict:
+    """What importing `path` would give, before asking the user for class names (a file imported before is
+    refused here, naming its model, unless allow_duplicate)."""
     from resnet_gui.core.foreign import import_file
+    from resnet_gui.core.registry import Registry
 
+    if not allow_duplicate:
+        Registry().refuse_duplicate(Path(path))
     ckpt = import_file(path)
     ours = "source_format" not in ckpt.notes
     generic = ckpt.class_names == [f"class_{i}" for i in range(ckpt.num_classes)]
     return {"path": path, "ours": ours, "arch": ckpt.arch, "num_classes": ckpt.num_classes,
             "class_names": ckpt.class_names, "needs_names": not ours, "generic": generic}
-
-
-def update_model_task(report, stop, name: str, changes: dict):
-    """Save new class names and/or preprocessing into a registry model (weights unchanged)."""
-    from resnet_gui.core.checkpoint import load_checkpoint
-    from resnet_gui.core.errors import RegistryError
-    from resnet_gui.core.preprocess import Preprocess
-    from resnet_gui.core.registry import Registry
-
-    registry = Registry()
-    entry = registry.get(name)
-    ckpt = load_checkpoint(entry.path)
-    if "class_names" in changes:
-        names = [str(n) for n in changes["class_names"]]
-        if len(names) != ckpt.num_classes or len(set(names)) != len(names):
-            raise RegistryError(f"“{name}” has {ckpt.num_classes} classes: give as many different names")
-        ckpt.class_names = names
-    if "preprocess" in changes:
-        try:
-            ckpt.preprocess = Preprocess.from_dict(changes["preprocess"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RegistryError(f"these preprocessing values cannot be used ({exc})") from None
-    half = (entry.meta or {}).get("notes", {}).get("weights_dtype") == "float16"  # keep the file's size
-    return registry.add(ckpt, name, overwrite=True, half=half)
 
 
 class SortItem(QTableWidgetItem):
@@ -88,11 +69,11 @@ class ModelsTab(QWidget):
         self.settings = settings
         self.ready = False
         self._select_after: str | None = None
+        self._pending_import: tuple[str, list[str] | None] | None = None  # to import again on request
         self._inspect = TaskSlot("models-inspect", self)
-        self._edit = TaskSlot("models-edit", self)
         self._build()
         registry.changed.connect(self._refresh_table)
-        registry.error.connect(lambda msg: msg and self.banner.show_message(msg, "error"))
+        registry.error.connect(self._registry_error)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -229,9 +210,9 @@ class ModelsTab(QWidget):
             b.setEnabled(self.ready and entry is not None)
 
     # ---- actions ----------------------------------------------------------------------------------
-    def _say(self, text: str, kind: str = "info") -> None:
+    def _say(self, text: str, kind: str = "info", actions=()) -> None:
         """Each operation replaces what the previous one said."""
-        self.banner.show_message(text, kind)
+        self.banner.show_message(text, kind, actions)
 
     def import_dialog(self) -> None:
         start = self.settings.get("models.last_import_dir") or str(Path.home())
@@ -241,13 +222,15 @@ class ModelsTab(QWidget):
             self.settings.set("models.last_import_dir", str(Path(path).parent))
             self.import_file(path)
 
-    def import_file(self, path: str, class_names: list[str] | None = None) -> None:
+    def import_file(self, path: str, class_names: list[str] | None = None, allow_duplicate: bool = False) -> None:
         """Inspect, ask for class names when the file has none, then import."""
         self._say(f"Reading {Path(path).name}…")
-        self._inspect.start(inspect_task, path, on_done=lambda info: self._inspected(info, class_names),
-                            on_failed=lambda msg: self._say(msg, "error"))
+        self._pending_import = (path, class_names)
+        self._inspect.start(inspect_task, path, allow_duplicate,
+                            on_done=lambda info: self._inspected(info, class_names, allow_duplicate),
+                            on_failed=self._registry_error)
 
-    def _inspected(self, info: dict, class_names: list[str] | None) -> None:
+    def _inspected(self, info: dict, class_names: list[str] | None, allow_duplicate: bool) -> None:
         names = class_names
         if names is None and info["needs_names"]:
             dialog = ClassNamesDialog(info, self)
@@ -258,10 +241,25 @@ class ModelsTab(QWidget):
                 names = dialog.names()
             finally:
                 dialog.deleteLater()
-        self._say(f"Importing {Path(info['path']).name}…")
-        self.registry.run("import_file", info["path"], class_names=names, on_done=self._imported)
+        self._import(info["path"], names, allow_duplicate)
+
+    def _import(self, path: str, names: list[str] | None, allow_duplicate: bool = False) -> None:
+        self._say(f"Importing {Path(path).name}…")
+        self._pending_import = (path, names)
+        self.registry.run("import_file", path, class_names=names, allow_duplicate=allow_duplicate,
+                          on_done=self._imported)
+
+    def _registry_error(self, message: str) -> None:
+        if not message:
+            return
+        actions = []
+        if "already in the registry" in message and self._pending_import is not None:
+            path, names = self._pending_import
+            actions = [("Import it again anyway", lambda: self.import_file(path, names, allow_duplicate=True))]
+        self._say(for_screen(message), "error", actions)
 
     def _imported(self, entry) -> None:
+        self._pending_import = None
         self._say(f"Imported as “{entry.name}” ({entry.meta['arch']}, "
                   f"{plural(entry.meta['num_classes'], 'class', 'classes')}).", "success")
         self.status_message.emit(f"Imported {entry.name}.")
@@ -317,15 +315,15 @@ class ModelsTab(QWidget):
         return dialog
 
     def save_edit(self, name: str, changes: dict) -> None:
+        """Save new class names or preprocessing (Registry.update, in a worker; the weights stay as they are)."""
         what = "class names" if "class_names" in changes else "preprocessing"
         self._say(f"Saving the {what} of “{name}”…")
 
         def saved(entry):
-            self._say(f"Saved the {what} of “{entry.name}”.", "success")
             self._select_after = entry.name
-            self.registry.refresh()
+            self._say(f"Saved the {what} of “{entry.name}”.", "success")
 
-        self._edit.start(update_model_task, name, changes, on_done=saved, on_failed=lambda msg: self._say(msg, "error"))
+        self.registry.run("update", name, on_done=saved, **changes)
 
     def open_folder(self) -> None:
         if self.registry.root:

@@ -276,7 +276,7 @@ class PredictSession(QObject):
             return
         if self.model is None:
             self._pending = request
-            if not self._model_slot.busy():
+            if self.model_error is not None or not self._model_slot.busy():
                 self._load()  # it failed before: try again rather than wait forever
             self.waiting.emit(request.kind, "Loading the model…")
             return

@@ -10,15 +10,17 @@ def _palette(dark: bool) -> QPalette:
     if dark:
         window, base, alt, text, button = "#2b2d31", "#1e1f22", "#26282c", "#e6e6e6", "#36393f"
         highlight, link, disabled, mid = "#4c8dd9", "#7fb2f0", "#7a7d83", "#4a4d52"
+        placeholder = "#a2a6ad"  # secondary text: at least 4.5:1 on the window colour
     else:
         window, base, alt, text, button = "#f3f4f6", "#ffffff", "#f7f8fa", "#1d1f23", "#e9ebef"
         highlight, link, disabled, mid = "#2f6fcb", "#1f5fb8", "#8e939b", "#b8bcc4"
+        placeholder = "#62666e"
     roles = QPalette.ColorRole
     for role, color in ((roles.Window, window), (roles.Base, base), (roles.AlternateBase, alt),
                         (roles.WindowText, text), (roles.Text, text), (roles.Button, button),
                         (roles.ButtonText, text), (roles.ToolTipBase, base), (roles.ToolTipText, text),
                         (roles.Highlight, highlight), (roles.HighlightedText, "#ffffff"), (roles.Link, link),
-                        (roles.PlaceholderText, disabled), (roles.Mid, mid), (roles.Midlight, alt),
+                        (roles.PlaceholderText, placeholder), (roles.Mid, mid), (roles.Midlight, alt),
                         (roles.Dark, mid), (roles.Shadow, "#000000"), (roles.Light, base)):
         p.setColor(role, QColor(color))
     for role in (roles.WindowText, roles.Text, roles.ButtonText):

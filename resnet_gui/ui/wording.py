@@ -18,6 +18,7 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\(for example --epochs \d+\)"), "(Resume, then Train more epochs…)"),
     (re.compile(r"resume with --resume '[^']*'"), "continue it with Resume"),
     (re.compile(r"use --device cpu or auto"), "choose the CPU or Automatic as the device"),
+    (re.compile(r"import it again with --allow-duplicate"), "import it again anyway"),
 ]
 
 
