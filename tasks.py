@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The project's two commands, with nothing but Python 3.11 and pip needed.
 
-    python3 tasks.py run     set up .venv when missing or stale, then start the app
+    python3 tasks.py run     set up .venv when missing or stale, check that a window can open, start the app
     python3 tasks.py test    set up .venv when missing or stale, then run the whole test suite
 
 Extra arguments after the command go to the app or to pytest.
@@ -47,6 +47,13 @@ def ensure_venv(extras: str) -> None:
     STAMP.write_text(wanted)
 
 
+def check_display(python: Path = PY, env: dict | None = None) -> int:
+    """0 when the window can open here; otherwise print why (no display, or the system packages Qt's X11
+    plugin needs, with their Debian/Ubuntu and Fedora names) and return 1."""
+    return subprocess.call([str(python), "-m", "resnet_gui.startup", "check-display"], cwd=ROOT,
+                           env=env if env is not None else dict(os.environ))
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"run", "test", "package"}:
         print(__doc__)
@@ -55,6 +62,10 @@ def main(argv: list[str]) -> int:
     # One set of extras for every command, so switching commands never reinstalls.
     ensure_venv(EXTRAS)
     if cmd == "run":
+        if not rest or rest[0] == "gui":
+            problem = check_display()  # a missing X library would end in a Qt abort naming the wrong package
+            if problem:
+                return problem
         return subprocess.call([str(PY), "-m", "resnet_gui", *rest], cwd=ROOT)
     if cmd == "package":
         return subprocess.call([str(PY), str(ROOT / "packaging" / "build.py"), *rest], cwd=ROOT)

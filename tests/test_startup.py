@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,71 @@ def test_damaged_settings_file_is_ignored(isolated_home):
     assert s.get("theme", "system") == "system"
     s.set("theme", "dark")
     assert s.save() and Settings().get("theme") == "dark"
+
+
+LDD_MISSING = """\tlinux-vdso.so.1 (0x00007ffd)
+\tlibQt6XcbQpa.so.6 => /venv/PySide6/Qt/lib/libQt6XcbQpa.so.6 (0x00007f)
+\tlibxcb-icccm.so.4 => not found
+\tlibxcb-keysyms.so.1 => not found
+\tlibxcb-icccm.so.4 => not found
+\tlibweird.so.9 => not found
+"""
+
+
+def test_missing_xcb_libraries_become_package_names_for_debian_and_fedora(tmp_path):
+    from resnet_gui.startup import display_problem, missing_libraries
+
+    assert missing_libraries(LDD_MISSING) == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libweird.so.9"]
+    plugin = tmp_path / "libqxcb.so"
+    problem = display_problem({"DISPLAY": ":0"}, "linux", ldd=lambda path: LDD_MISSING, plugin=plugin)
+    assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in problem
+    assert "sudo dnf install xcb-util-wm xcb-util-keysyms" in problem
+    assert "libweird.so.9" in problem and "libxcb-cursor0" not in problem  # not Qt's misleading suggestion
+    assert display_problem({"DISPLAY": ":0"}, "linux", ldd=lambda path: "\tlibc.so.6 => /lib/libc.so.6",
+                           plugin=plugin) is None
+
+
+def test_no_display_is_said_and_windowless_platforms_pass():
+    from resnet_gui.startup import display_problem
+
+    assert "No display was found" in display_problem({}, "linux")
+    assert "No display was found" in display_problem({"QT_QPA_PLATFORM": "wayland"}, "linux")
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "win32") is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+
+
+def test_the_app_without_a_display_exits_1_with_a_sentence_not_a_qt_abort(isolated_home):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "resnet_gui"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "No display was found" in proc.stderr and "Traceback" not in proc.stderr
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import tasks
+
+    assert tasks.check_display(Path(sys.executable), env) == 1  # `tasks.py run` checks the same first
+
+
+def test_warnings_and_errors_go_to_the_rotating_log_with_tracebacks(isolated_home):
+    import logging
+    import logging.handlers
+
+    from resnet_gui.startup import setup_logging
+
+    handler = setup_logging()
+    try:
+        assert isinstance(handler, logging.handlers.RotatingFileHandler) and handler.backupCount >= 1
+        assert setup_logging() is handler  # once per file
+        try:
+            raise ValueError("broken thing")
+        except ValueError:
+            logging.getLogger("resnet_gui.ui.workers").warning("task scan failed", exc_info=True)
+        logging.getLogger("PIL").info("library chatter stays out")
+        handler.flush()
+        text = (isolated_home / "logs" / "resnet-gui.log").read_text()
+        assert "task scan failed" in text and "Traceback" in text and "ValueError: broken thing" in text
+        assert "library chatter" not in text
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
