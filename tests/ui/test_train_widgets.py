@@ -1,0 +1,64 @@
+"""Train tab widgets on their own: the curves' empty state and axes, the image-size and thread fields, and the
+buttons an offline fine-tune failure offers."""
+from helpers import make_folder_dataset
+
+from resnet_gui.core.train import events as E
+from resnet_gui.ui.plots import TrainingPlots
+from resnet_gui.ui.train_form import TrainForm, automatic_threads
+
+
+def test_plots_empty_state_axes_and_no_legend_over_the_curves(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 300)
+    plots.show()
+    assert plots.stack.currentWidget() is plots.empty_label and "once training starts" in plots.empty_label.text()
+    plots.start(steps_per_epoch=4, epochs=1)
+    assert plots.stack.currentIndex() == 1
+    for plot in (plots.loss_plot, plots.acc_plot):
+        item = plot.getPlotItem()
+        assert item.legend is None  # the curves are named in the title instead
+        assert not item.getAxis("left").autoSIPrefix and not item.getAxis("bottom").autoSIPrefix
+        x_min, x_max = item.viewRange()[0]
+        assert -0.1 <= x_min <= 0.0 and 1.0 <= x_max <= 1.1  # a 1-epoch run spans 0 to 1, not -10 to 15
+    assert "training" in plots.loss_plot.getPlotItem().titleLabel.text
+    plots.add_batches([(1, 700.0), (2, 800.0), (3, 900.0)])
+    plots.add_epoch(E.Epoch(epoch=1, epochs=1, train_loss=800.0, train_accuracy=0.5, val_loss=850.0,
+                            val_accuracy=0.5, lr=0.1, images_per_s=10.0, epoch_time_s=1.0, eta_s=0.0, best=True))
+    assert plots.loss_plot.getPlotItem().getAxis("left").labelString().count("(x") == 0
+    assert plots.point_counts() == {"batch": 3, "epochs": 1}
+    plots.clear()
+    assert plots.stack.currentIndex() == 0
+
+
+def test_image_size_and_threads_are_form_fields(qtbot, settings):
+    form = TrainForm(settings)
+    qtbot.addWidget(form)
+    form.load_settings()
+    form.mode_combo.setCurrentIndex(2)
+    form.set_devices([("cpu", "CPU (2 cores)")])
+    cfg = form.config("/data")
+    assert cfg.image_size is None and cfg.threads == automatic_threads()
+    form.image_size_spin.setValue(96)
+    form.threads_spin.setValue(1)
+    cfg = form.config("/data")
+    assert cfg.image_size == 96 and cfg.threads == 1
+    assert form.threads_spin.specialValueText() == f"Automatic ({automatic_threads()})"
+    for placeholder in (form.weights_edit.placeholderText(), form.name_edit.placeholderText()):
+        assert form.weights_edit.fontMetrics().horizontalAdvance(placeholder) < 200  # fits the field
+
+
+def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "pets", per_class=4)
+    tab = window.train_tab
+    tab.form.mode_combo.setCurrentIndex(1)
+    tab.data.folder_edit.setText(str(data))
+    tab.form.epochs_spin.setValue(1)
+    tab.form.batch_spin.setValue(4)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.last_result is not None and not tab.is_training(), timeout=120_000)
+    banner = tab.monitor.banner
+    assert tab.last_result.status == "failed" and banner.kind() == "error"
+    assert "ImageNet weights" in banner.text() and "--weights-file" not in banner.text()
+    assert banner.text()[0].isupper() and "[Errno" not in banner.text()
+    assert [b.text() for b in banner.buttons()] == ["Choose file…", "Open cache folder"]
