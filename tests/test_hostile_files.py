@@ -241,8 +241,14 @@ def test_deeply_nested_folders_end_in_a_message(models, capsys, tmp_path):
         path = path / "d"
         path.mkdir()
     write_image(path / "x.png")
-    code, _, err = run(capsys, "predict", str(deep))
-    assert code == 2 and "nest more than 64 levels" in err and "Traceback" not in err
+    try:
+        code, _, err = run(capsys, "predict", str(deep))
+        assert code == 2 and "nest more than 64 levels" in err and "Traceback" not in err
+    finally:  # remove bottom-up: pytest's own clean-up (shutil.rmtree) recurses and would fail later
+        (path / "x.png").unlink()
+        while path != deep:
+            path.rmdir()
+            path = path.parent
 
 
 def test_json_output_never_holds_a_bare_nan():
