@@ -139,10 +139,34 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-scale-lr", action="store_true",
                    help="use --lr as it is; by default it is multiplied by the number of processes (SGD) or its "
                    "square root (AdamW)")
+    for module in _plugin_modules():
+        module.add_parser(sub)
     return parser
 
 
+# Commands in modules of their own: each defines add_parser(subparsers) and run(args) -> exit status, and
+# imports nothing heavy at module level (`--help` must not import torch).
+PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs", "export": "export"}
+
+
+def _plugin_modules():
+    import importlib
+
+    out = []
+    for module_name in dict.fromkeys(PLUGIN_COMMANDS.values()):
+        try:
+            out.append(importlib.import_module(f"{__name__}.{module_name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module_name}":
+                raise
+    return out
+
+
 def _command(name: str):
+    if name in PLUGIN_COMMANDS:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{PLUGIN_COMMANDS[name]}").run
     if name == "predict":
         from .predict import cmd_predict
         return cmd_predict
