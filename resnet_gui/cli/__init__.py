@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands in modules of their own: each defines add_parser(subparsers) and run(args) -> exit status, and
 # imports nothing heavy at module level (`--help` must not import torch).
-PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs", "export": "export"}
+PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs"}
 
 
 def _plugin_modules():
