@@ -60,7 +60,8 @@ def captured_trainer(monkeypatch):
 
 @pytest.fixture
 def deterministic_cuda():
-    """cuDNN and cuBLAS without run-to-run differences, so two CUDA runs can be compared bit for bit."""
+    """cuDNN and cuBLAS without run-to-run differences, so two CUDA runs can be compared bit for bit (this
+    test comes first in the file: cuBLAS reads CUBLAS_WORKSPACE_CONFIG when the process first uses it)."""
     old = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
            torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
     os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
@@ -73,26 +74,6 @@ def deterministic_cuda():
         os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     else:
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = old[3]
-
-
-@pytest.mark.gpu
-@needs_cuda
-def test_two_epochs_on_cuda_with_bf16_autocast_and_channels_last(cifar_dir, captured_trainer):
-    events = Recorder()
-    result = train(cuda_cifar(cifar_dir), events)
-    assert result.status == "finished", result.message
-    started = events.kinds("started")[0]
-    assert started.device.startswith("GPU: ")
-    expected = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp16 autocast"
-    assert started.precision == expected and started.data_path == "tensor"
-    t = captured_trainer["t"]
-    assert t.device.type == "cuda" and t.amp_dtype in (torch.bfloat16, torch.float16)
-    conv = t.model.conv1.weight
-    assert conv.is_cuda and conv.is_contiguous(memory_format=torch.channels_last)
-    assert [e.epoch for e in events.kinds("epoch")] == [1, 2]
-    assert all(0 <= e.val_accuracy <= 1 and e.train_loss == e.train_loss for e in events.kinds("epoch"))
-    state = torch.load(result.last_path, weights_only=True)  # saved on the CPU, loadable without a GPU
-    assert all(v.device.type == "cpu" for v in state["model"].values())
 
 
 @pytest.mark.gpu
@@ -121,10 +102,30 @@ def test_resume_on_cuda_gives_identical_weights(cifar_dir, deterministic_cuda):
 
 @pytest.mark.gpu
 @needs_cuda
+def test_two_epochs_on_cuda_with_bf16_autocast_and_channels_last(cifar_dir, captured_trainer):
+    events = Recorder()
+    result = train(cuda_cifar(cifar_dir), events)
+    assert result.status == "finished", result.message
+    started = events.kinds("started")[0]
+    assert started.device.startswith("GPU: ")
+    expected = "bf16 autocast" if torch.cuda.is_bf16_supported() else "fp16 autocast"
+    assert started.precision == expected and started.data_path == "tensor"
+    t = captured_trainer["t"]
+    assert t.device.type == "cuda" and t.amp_dtype in (torch.bfloat16, torch.float16)
+    conv = t.model.conv1.weight
+    assert conv.is_cuda and conv.is_contiguous(memory_format=torch.channels_last)
+    assert [e.epoch for e in events.kinds("epoch")] == [1, 2]
+    assert all(0 <= e.val_accuracy <= 1 and e.train_loss == e.train_loss for e in events.kinds("epoch"))
+    state = torch.load(result.last_path, weights_only=True)  # saved on the CPU, loadable without a GPU
+    assert all(v.device.type == "cpu" for v in state["model"].values())
+
+
+@pytest.mark.gpu
+@needs_cuda
 def test_cuda_out_of_memory_names_the_batch_size_and_frees_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
     data = make_cifar(tmp_path / "cifar", per_batch=400, n_test=40)  # 2,000 training images
-    device = torch.device("cuda")
+    device = torch.device("cuda", torch.cuda.current_device())
     total = torch.cuda.get_device_properties(device).total_memory
     torch.cuda.empty_cache()
     # cap this process at ~1.5 GiB: the model and the data fit, the activations of a 2,000-image batch do not

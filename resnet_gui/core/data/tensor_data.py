@@ -13,6 +13,15 @@ from .arrays import ArrayData
 from .shard import train_shard
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small tensor drawn on the CPU (crop offsets, flips, an epoch's order) onto the training device. On
+    CUDA through pinned memory without blocking: a plain .to() from pageable memory synchronises the
+    stream, which would make every step wait for the previous one to finish on the GPU."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:
     """Pad-`pad` random crop and (optionally) horizontal flip of a uint8 batch, in one gather on x's device."""
     b, c, h, w = x.shape
@@ -25,7 +34,7 @@ def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: 
     cols = torch.where(flips[:, None], cols.flip(1), cols)  # a flip is reversed column indices
     dev = x.device
     return padded[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-                  rows.to(dev)[:, None, :, None], cols.to(dev)[:, None, None, :]]
+                  to_device(rows, dev)[:, None, :, None], to_device(cols, dev)[:, None, None, :]]
 
 
 def random_resized_crop_flip(x: torch.Tensor, gen: torch.Generator, size: int, flip: bool = True,
@@ -48,9 +57,9 @@ def random_resized_crop_flip(x: torch.Tensor, gen: torch.Generator, size: int, f
     left = (torch.rand(b, generator=gen) * (w - cw + 1)).floor()
     flips = (torch.rand(b, generator=gen) < 0.5) & flip
     boxes = torch.stack([torch.arange(b, dtype=torch.float32), left, top, left + cw, top + ch], 1)
-    out = roi_align(x.float(), boxes.to(x.device), output_size=(size, size), spatial_scale=1.0, sampling_ratio=2,
-                    aligned=True)
-    return torch.where(flips.to(x.device)[:, None, None, None], out.flip(3), out)
+    out = roi_align(x.float(), to_device(boxes, x.device), output_size=(size, size), spatial_scale=1.0,
+                    sampling_ratio=2, aligned=True)
+    return torch.where(to_device(flips, x.device)[:, None, None, None], out.flip(3), out)
 
 
 class Normalizer:
@@ -113,7 +122,7 @@ class TensorData:
         order = torch.randperm(self.n_train, generator=gen)
         if self.world_size > 1:  # the same order on every rank; each takes its shard and draws its own crops
             order, gen = train_shard(order, self.rank, self.world_size), rank_generator(seed, epoch, self.rank)
-        order = order.to(self.train_x.device)
+        order = to_device(order, self.train_x.device)
         for s in range(self.steps_per_epoch(batch_size)):
             idx = order[s * batch_size:(s + 1) * batch_size]
             x = self.train_x[idx]
@@ -122,7 +131,7 @@ class TensorData:
             elif self.augment == "random_resized_crop":
                 x = random_resized_crop_flip(x, gen, x.shape[-1], self.hflip)
             elif self.hflip:
-                flips = (torch.rand(x.shape[0], generator=gen) < 0.5).to(x.device)
+                flips = to_device(torch.rand(x.shape[0], generator=gen) < 0.5, x.device)
                 x = torch.where(flips[:, None, None, None], x.flip(3), x)
             yield self.normalize(x), self.train_y[idx]
 
