@@ -10,9 +10,12 @@ Ceiling: a bare forward + backward + SGD step on one random batch already in mem
 do with no data handling, no schedule, no metrics at all. The script prints engine / ceiling.
 Both are timed over the same steps after the same warm-up. Also prints seconds per epoch of a
 from-scratch ResNet-18 run on a small folder of real-size JPEGs (the DataLoader path).
+`--parts ddp`: whole `resnet-gui train` processes on the CPU, one process with 2 threads (batch 128) against
+torchrun with 2 gloo processes of 1 thread (batch 64 each, the same 128 per step): images/s of the 2nd
+epoch, wall time, and CPU seconds per wall second (how much of the cores the run used).
 
     .venv/bin/python benchmarks/bench_train.py [--images 1536] [--device cpu|cuda]
-                                               [--parts reference,engine,ceiling,fp32,real]
+                                               [--parts reference,engine,ceiling,fp32,real,ddp]
 """
 from __future__ import annotations
 
@@ -185,6 +188,41 @@ def data_path_ms(folder: Path, device: torch.device, batches: int = 10) -> float
     return 1000 * (time.perf_counter() - t0) / max(n, 1)
 
 
+def whole_run(cmd: list[str], home: Path) -> dict:
+    """Run one training command to the end: its 2nd epoch's images/s, wall seconds, CPU seconds used."""
+    import json
+    import resource
+    import subprocess
+
+    env = {**os.environ, "RESNET_GUI_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    if proc.returncode != 0 or not epochs:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"images_per_s": epochs[-1]["images_per_s"], "epoch_s": epochs[-1]["epoch_time_s"], "wall": wall,
+            "cores": cpu / wall}
+
+
+def ddp_scaling(folder: Path, tmp: Path, precision: str = "auto") -> None:
+    common = ["train", "--dataset", "folder", "--data", str(folder), "--arch", "resnet18_cifar", "--epochs", "2",
+              "--device", "cpu", "--json", "--val-split", "0.05", "--precision", precision, "--augment", "pad_crop"]
+    one = whole_run([sys.executable, "-m", "resnet_gui", *common, "--batch-size", str(BATCH), "--threads", "2",
+                     "--name", "one"], tmp / "home1")
+    two = whole_run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                     "resnet_gui", *common, "--batch-size", str(BATCH // 2), "--threads", "1", "--name", "two"],
+                    tmp / "home2")
+    for label, r in (("1 process x 2 threads, batch 128", one), ("2 gloo processes x 1 thread, batch 64 each", two)):
+        print(f"{label}: {r['images_per_s']:7.1f} images/s (2nd epoch {r['epoch_s']:.1f} s incl. validation); "
+              f"whole run {r['wall']:.0f} s, {r['cores']:.2f} cores busy on average")
+    print(f"2 processes / 1 process: {two['images_per_s'] / one['images_per_s']:.2f}x images/s")
+
+
 def real_size_epoch(root: Path, device: torch.device) -> None:
     from resnet_gui.core.train import recipe, train
 
@@ -230,10 +268,11 @@ def main() -> None:
         if "reference" in parts:
             ref = reference(folder, device, steps)
             print(f"reference loop (ImageFolder + PIL + DataLoader(2 workers), NCHW fp32): {ref:7.1f} images/s")
-        fast, precision = ours(folder, device, steps)
-        print(f"resnet-gui engine (uint8 tensor on device, batched aug, channels_last, {precision}): "
-              f"{fast:7.1f} images/s")
-        if ref is not None:
+        fast, precision = ours(folder, device, steps) if parts & {"engine", "ceiling", "fp32"} else (None, "auto")
+        if fast is not None:
+            print(f"resnet-gui engine (uint8 tensor on device, batched aug, channels_last, {precision}): "
+                  f"{fast:7.1f} images/s")
+        if ref is not None and fast is not None:
             print(f"ratio: {fast / ref:.2f}x  ({steps} timed steps of batch {BATCH} each, after {WARMUP_STEPS} "
                   "warm-up)")
         if "ceiling" in parts:
@@ -254,6 +293,8 @@ def main() -> None:
             print(line)
         if "real" in parts:
             real_size_epoch(Path(tmp) / "jpgs", device)
+        if "ddp" in parts and device.type == "cpu":
+            ddp_scaling(folder, Path(tmp), "auto")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if rank == 0:
                 raise
             # another machine's process: rank 0 reads the state and sends it (and its settings) to every rank
-            config, resume = TrainConfig(), args.resume
+            config, resume = TrainConfig().replace(**allowed), args.resume
     else:
         if args.dataset is None:
             err("choose a dataset: --dataset cifar10, or --dataset folder --data PATH (or --resume NAME)")
