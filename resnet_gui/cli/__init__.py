@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     mn = msub.add_parser("rename", help="rename a model")
     mn.add_argument("name")
     mn.add_argument("new_name")
+    mx = msub.add_parser("export", help="export a model to ONNX or TorchScript, with a Markdown model card next to it",
+                         description="Export a model for deployment. The exported model takes uint8 RGB images "
+                         "[N, 3, S, S] (resized and center-cropped; normalisation is inside) and returns class "
+                         "probabilities [N, C]; N can be any batch size. The model card goes to FILE.md. ONNX needs "
+                         "'pip install resnet-gui[export]'. See docs/export.md.")
+    mx.add_argument("name", help="registry name or .pth file")
+    mx.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    mx.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
+                    help="the file to write (for example model.onnx or model.pt)")
+    mx.add_argument("--logits", action="store_true", help="output raw logits instead of probabilities")
     t = sub.add_parser("train", help="train a model (CIFAR-10 from scratch, or on a folder of class folders)",
                        description="Train ResNet-18 on CIFAR-10 from scratch (--dataset cifar10), fine-tune an "
                        "ImageNet-pretrained model on a folder of class folders (--dataset folder --pretrained), "

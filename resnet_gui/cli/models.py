@@ -1,4 +1,4 @@
-"""`resnet-gui models list|show|import|edit|remove|default|rename`."""
+"""`resnet-gui models list|show|import|edit|remove|default|rename|export`."""
 from __future__ import annotations
 
 import argparse
@@ -129,4 +129,22 @@ def cmd_models(args: argparse.Namespace) -> int:
         registry.rename(args.name, args.new_name)
         print(f"Renamed {safe(repr(args.name))} to {safe(repr(args.new_name))}.")
         return 0
+    if action == "export":
+        return _export(registry, args)
     raise AssertionError(action)
+
+
+def _export(registry, args: argparse.Namespace) -> int:
+    from resnet_gui.core.export import describe_input, export_model
+
+    result = export_model(args.name, args.format, args.output, outputs="logits" if args.logits else "probabilities",
+                          registry=registry)
+    kind = "ONNX" if result.fmt == "onnx" else "TorchScript"
+    print(f"Exported {safe(repr(args.name))} to {safe(result.path)} ({kind}); model card: {safe(result.card_path)}.")
+    print(safe(describe_input(result)))
+    if result.max_abs_diff is not None:
+        print(f"Checked with {result.checked_with}: the same outputs as PyTorch (max abs difference "
+              f"{result.max_abs_diff:.1e}).")
+    else:
+        print("Not checked against PyTorch: install onnxruntime ('pip install resnet-gui[export]') to check exports.")
+    return 0

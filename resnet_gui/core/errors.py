@@ -48,6 +48,10 @@ class DownloadError(ResnetGuiError):
     """A download failed or its content did not match the expected checksum."""
 
 
+class ExportError(ResnetGuiError):
+    """A model could not be exported (a missing optional package, an output that would overwrite app files)."""
+
+
 class Cancelled(Exception):
     """The user asked to stop (a download, data preparation, a prediction run, training).
 
