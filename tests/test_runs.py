@@ -23,6 +23,8 @@ from resnet_gui.cli import main
 from resnet_gui.core import paths, runs
 from resnet_gui.core.errors import TrainingError
 
+pytestmark = pytest.mark.slow  # two real (tiny) training runs, about a minute on 2 cores
+
 
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory) -> Path:
@@ -94,6 +96,10 @@ def test_an_unreadable_state_is_listed_with_its_reason_and_hides_no_other_run(ho
         assert name in infos[name].error or "summary" in infos[name].error
     assert infos["broken"].disk_bytes == (broken / "last.pth").stat().st_size
     assert infos["alpha"].error is None and infos["beta"].error is None
+    assert [r.name for r in runs.prune(finished=True, dry_run=True)] == ["alpha"]
+    freed = runs.remove_run_state("broken")  # an unreadable state can still be removed, without a summary
+    assert freed.bytes_freed > 0 and freed.best_name is None and not (broken / "summary.json").exists()
+    assert by_name()["broken"].status == "no state"
 
 
 def test_a_run_folder_without_state_takes_its_duration_from_file_times(home):
