@@ -162,3 +162,27 @@ def test_grad_cam_peaks_where_the_evidence_is():
     assert hits >= 3, "the map must peak at the patch"
     assert upsample(cam, (32, 32)).shape == (32, 32)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_calibration_and_familiarity_round_trip_in_the_checkpoint(tmp_path):
+    from helpers import make_checkpoint
+
+    from resnet_gui.core.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+
+    path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"])
+    ckpt = load_checkpoint(path)
+    old = read_metadata(path)
+    assert "calibration" not in old and "familiarity" not in old and ckpt.familiarity is None  # old files work
+    fam = familiarity.fit(torch.randn(60, 512), torch.randint(0, 3, (60,)), torch.randn(20, 512), 3, source="t")
+    ckpt.calibration = {"method": "temperature scaling", "temperature": 1.7, "ece_before": 0.1, "ece_after": 0.02}
+    ckpt.familiarity = fam.to_checkpoint()
+    save_checkpoint(ckpt, path)
+    meta = read_metadata(path)
+    assert meta["calibration"]["temperature"] == 1.7 and meta["familiarity"]["method"] == "mahalanobis"
+    again = load_checkpoint(path)
+    assert again.familiarity_error is None and torch.equal(again.familiarity["precision"], fam.precision)
+    broken = torch.load(path, weights_only=True)
+    broken["familiarity"]["class_means"] = torch.zeros(2, 2)
+    torch.save(broken, path)
+    damaged = load_checkpoint(path)  # the model still loads; only the familiarity data is refused
+    assert damaged.familiarity is None and "class_means" in damaged.familiarity_error

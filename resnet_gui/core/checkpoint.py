@@ -19,14 +19,15 @@ from .errors import CheckpointError, ModelError
 from .models import build_model
 from .plain import TooLarge, to_plain
 from .preprocess import Preprocess
-from .pth import check_dense_tensors, check_finite, check_fits, load_weights_strict, safe_torch_load
+from .pth import check_dense_tensors, check_finite, check_fits, check_tensor, load_weights_strict, safe_torch_load
 
 FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEYS = (
     "format", "format_version", "arch", "num_classes", "class_names", "preprocess", "metrics",
-    "train_config", "dataset", "created", "app_version", "torch_version", "notes",
+    "train_config", "dataset", "created", "app_version", "torch_version", "notes", "calibration",
 )
+FEATURE_DIMS = {"resnet18_cifar": 512, "resnet18": 512, "resnet34": 512}  # input of fc; 2048 for the others
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,6 +47,9 @@ class Checkpoint:
     train_config: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None   # optional: {"temperature", "ece_before", "ece_after", ...}
+    familiarity: dict[str, Any] | None = None   # optional: see familiarity.py (tensors)
+    familiarity_error: str | None = field(default=None, compare=False)  # why stored familiarity data was unusable
     created: str = field(default_factory=_now)
     app_version: str = __version__
     torch_version: str = field(default_factory=lambda: torch.__version__.split("+")[0])
@@ -70,6 +74,7 @@ class Checkpoint:
             "app_version": self.app_version,
             "torch_version": self.torch_version,
             "notes": dict(self.notes),
+            **({"calibration": dict(self.calibration)} if self.calibration else {}),
         }
 
     def build_model(self, path: os.PathLike | str = "<checkpoint>") -> nn.Module:
@@ -99,6 +104,9 @@ def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = F
         state[key] = value
     obj = ckpt.metadata()
     obj["state_dict"] = state
+    if ckpt.familiarity:
+        obj["familiarity"] = {k: (v.detach().cpu().float().contiguous() if isinstance(v, torch.Tensor) else v)
+                              for k, v in ckpt.familiarity.items()}
     if half:
         obj["notes"] = {**obj["notes"], "weights_dtype": "float16"}
     return atomic_write(path, lambda fh: torch.save(obj, fh), overwrite=overwrite)
@@ -147,6 +155,12 @@ def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
         meta[key] = meta[key] if isinstance(meta[key], dict) else {}
     for key in ("created", "app_version", "torch_version"):
         meta[key] = meta[key] if isinstance(meta[key], str) else ""
+    if not isinstance(meta.get("calibration"), dict):
+        meta.pop("calibration", None)
+    raw = obj.get("familiarity")
+    if isinstance(raw, dict):  # a summary only: the tensors are read when the model is loaded
+        meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
+                               if isinstance(raw.get(k), (str, int, float))}
     return meta
 
 
@@ -173,6 +187,7 @@ def _from_metadata(meta: dict, state: dict | None) -> Checkpoint:
         train_config=meta["train_config"],
         dataset=meta["dataset"],
         notes=meta["notes"],
+        calibration=meta["calibration"] if isinstance(meta.get("calibration"), dict) else None,
         created=str(meta.get("created") or ""),
         app_version=str(meta.get("app_version") or ""),
         torch_version=str(meta.get("torch_version") or ""),
@@ -196,7 +211,27 @@ def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
 def checkpoint_from_object(obj: Any, path: os.PathLike | str) -> Checkpoint:
     """A validated Checkpoint from what safe_torch_load returned for one of our files."""
     meta = _parse_metadata(obj, path)
-    return _from_metadata(meta, check_dense_tensors(obj.get("state_dict"), path))
+    ckpt = _from_metadata(meta, check_dense_tensors(obj.get("state_dict"), path))
+    raw = obj.get("familiarity")
+    if raw is not None:
+        from .familiarity import Familiarity
+
+        try:
+            if not isinstance(raw, dict):
+                raise ValueError("not a mapping")
+            for key, value in raw.items():
+                if isinstance(value, torch.Tensor):
+                    check_tensor(f"familiarity.{key}", value, path)
+            Familiarity.from_checkpoint(raw, num_classes=ckpt.num_classes, feature_dim=feature_dim(ckpt.arch))
+            ckpt.familiarity = raw
+        except (ValueError, CheckpointError) as exc:
+            ckpt.familiarity_error = str(exc).removeprefix(f"{path}: ")
+    return ckpt
+
+
+def feature_dim(arch: str) -> int:
+    """Width of the penultimate layer (the input of fc) of `arch`."""
+    return FEATURE_DIMS.get(arch, 2048)
 
 
 def load_checkpoint(path: os.PathLike | str) -> Checkpoint:

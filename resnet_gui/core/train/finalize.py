@@ -1,0 +1,96 @@
+"""The end of every training run: the truth about the best model, stored in its checkpoint.
+
+On the validation split, with the best epoch's weights: the full evaluation (balanced accuracy, per-class
+figures, confusion matrix, majority baseline), a temperature fitted for calibrated confidence (expected
+calibration error before and after), and what the model saw (familiarity data from the training images'
+penultimate features, thresholded on the validation images). Then the honest verdicts: sentences for
+what is wrong, empty when all is well. Logits and features come from one forward pass per batch.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import familiarity
+from ..calibration import calibration_report
+from ..metrics import figures, verdicts
+from ..progress import StopFlag
+from .config import TrainConfig
+from .loop import Trainer
+
+MAX_FAMILIARITY_IMAGES = 20_000   # training images whose features describe "what the model saw"
+
+
+@dataclass
+class Finalized:
+    metrics: dict = field(default_factory=dict)        # merged into the checkpoint's metrics
+    calibration: dict | None = None
+    familiarity: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def outputs(t: Trainer, batches: Iterable, stop: StopFlag, limit: int | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(logits N x C, features N x D, labels N) on the CPU, float32, from one pass; None when stopped."""
+    model = t.model.module if hasattr(t.model, "module") else t.model
+    model.eval()
+    logits, feats, labels, seen = [], [], [], 0
+    with familiarity.penultimate_features(model) as box:
+        for batch in batches:
+            if batch is None:
+                continue
+            if stop.is_set():
+                return None
+            x, y = batch
+            with t.autocast():
+                out = model(x)
+            logits.append(out.float().cpu())
+            feats.append(box["features"].float().cpu())
+            labels.append(y.cpu())
+            seen += len(y)
+            if limit is not None and seen >= limit:
+                break
+    if not logits:
+        return torch.empty(0, 0), torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    return torch.cat(logits), torch.cat(feats), torch.cat(labels)
+
+
+def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batches: Iterable | None,
+             class_names: list[str], history: list[dict], train_images: int, stop: StopFlag,
+             gather=None, n_val: int | None = None) -> Finalized | None:
+    """Evaluate, calibrate and describe the model in `t` (the best epoch's weights). `gather(part, n)` joins
+    the validation shards of several processes (DistributedDataParallel); None when stopped."""
+    val = outputs(t, val_batches, stop)
+    if val is None:
+        return None
+    logits, feats, labels = val
+    if gather is not None and n_val is not None:
+        logits, feats, labels = gather(logits, n_val), gather(feats, n_val), gather(labels, n_val)
+    result = Finalized()
+    if not len(labels):
+        return result
+    cal = calibration_report(logits, labels, source=f"validation split ({len(labels)} images)")
+    probs = torch.softmax(logits.double() / cal["temperature"], 1).float()
+    f = figures(probs, labels, class_names)
+    result.calibration = cal
+    result.metrics = {"balanced_accuracy": f.balanced_accuracy, "per_class": [c.to_json() for c in f.per_class],
+                      "confusion_matrix": f.confusion_matrix, "majority_baseline": f.majority_baseline,
+                      "ece": cal["ece_after"], "ece_uncalibrated": cal["ece_before"],
+                      **({"top_k_accuracy": {str(k): v for k, v in f.top_k_accuracy.items()}}
+                         if f.top_k_accuracy else {})}
+    result.warnings = verdicts(f, history=history, epochs=cfg.epochs, warmup_epochs=float(cfg.warmup_epochs or 0),
+                               train_images=train_images, pretrained=cfg.pretrained)
+    if train_batches is not None:
+        seen = outputs(t, train_batches, stop, limit=MAX_FAMILIARITY_IMAGES)
+        if seen is None:
+            return None
+        _, train_feats, train_labels = seen
+        if len(train_labels) >= 2 and train_feats.shape[1] <= familiarity.MAX_FEATURE_DIM:
+            fam = familiarity.fit(train_feats, train_labels, feats, len(class_names),
+                                  source=f"{len(train_labels)} training images; threshold from "
+                                         f"{len(labels)} validation images")
+            result.familiarity = fam.to_checkpoint()
+    return result
