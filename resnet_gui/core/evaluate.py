@@ -1,0 +1,170 @@
+"""Evaluate a model on labelled data: a folder of class folders, the CIFAR-10 test set, or the validation
+split of the run that made the model.
+
+Files go through exactly the decode, preprocessing and batching path of folder prediction
+(`Predictor.predict_paths`), so every figure agrees with what `predict` says about the same images.
+Classes the model does not know are reported, never guessed; a subset of the model's classes is fine.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .data.folders import scan_folder
+from .errors import DatasetError
+from .images import walk_images
+from .metrics import Figures, figures
+from .predict import Predictor
+from .progress import NO_PROGRESS, Progress
+
+MAX_MISCLASSIFIED = 2000
+
+
+@dataclass
+class LabelledFiles:
+    paths: list[Path]
+    labels: list[int]                 # indices into the model's class names
+    description: str
+    unknown_classes: dict[str, int] = field(default_factory=dict)  # folder name -> files left out
+
+
+@dataclass
+class Evaluation:
+    figures: Figures
+    model: str
+    data: str
+    tta: bool
+    misclassified: list[dict]          # {path, true, predicted, confidence}, most confident first
+    failed: list[dict]                 # {path, error}: files that could not be read
+    unknown_classes: dict[str, int]
+    calibrated: bool
+    rows: list[dict] = field(default_factory=list)  # every image: path, true, predicted, confidence
+
+    def to_json(self) -> dict:
+        return {**self.figures.to_json(), "model": self.model, "data": self.data, "tta": self.tta,
+                "calibrated": self.calibrated, "misclassified": self.misclassified, "failed": self.failed,
+                "unknown_classes": self.unknown_classes}
+
+
+def folder_files(root: os.PathLike | str, class_names: list[str]) -> LabelledFiles:
+    """root/<class>/… (or root/val/<class>/… when root holds train/ and val/): the files of every class folder
+    whose name is one of the model's classes; other folders are counted, not guessed."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder; evaluation needs a folder with one sub-folder per class")
+    base = root / "val" if (root / "train").is_dir() and (root / "val").is_dir() else root
+    index = {name: i for i, name in enumerate(class_names)}
+    out = LabelledFiles([], [], str(base))
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = walk_images(folder)
+        if folder.name in index:
+            out.paths.extend(files)
+            out.labels.extend([index[folder.name]] * len(files))
+        elif files:
+            out.unknown_classes[folder.name] = len(files)
+    if not out.paths:
+        known = ", ".join(class_names[:10]) + (" …" if len(class_names) > 10 else "")
+        raise DatasetError(f"{base} has no sub-folder named after one of the model's classes ({known}); put each "
+                           "class's images in a folder with the class's name")
+    return out
+
+
+def run_validation_files(ckpt) -> LabelledFiles:
+    """The validation split of the folder run that made the model, recomputed from its saved settings."""
+    ds, cfg = ckpt.dataset or {}, ckpt.train_config or {}
+    path = ds.get("path")
+    if cfg.get("dataset") == "cifar10" or ds.get("name") == "CIFAR-10":
+        raise DatasetError("this model was trained on CIFAR-10: evaluate it on the CIFAR-10 test set instead")
+    if not isinstance(path, str) or not Path(path).is_dir():
+        raise DatasetError(f"the data this model was trained on is no longer at {path!r}; choose a folder to "
+                           "evaluate on instead")
+    split = scan_folder(path, val_split=float(cfg.get("val_split", 0.2)), seed=int(cfg.get("seed", 0)))
+    index = {name: i for i, name in enumerate(ckpt.class_names)}
+    if [n for n in split.class_names if n not in index]:
+        raise DatasetError(f"the classes in {path} changed since the model was trained; choose a folder instead")
+    return LabelledFiles([p for p, _ in split.val], [index[split.class_names[label]] for _, label in split.val],
+                         f"validation split of {path}")
+
+
+def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: int, progress: Progress):
+    c = len(predictor.class_names)
+    probs, labels, paths, failed = [], [], [], []
+    label_of = dict(zip(map(str, files.paths), files.labels))
+    done = 0
+    for batch in predictor.predict_paths(files.paths, top_k=c, batch_size=batch_size, cancelled=progress.cancelled):
+        for pred in batch:
+            done += 1
+            if not pred.ok:
+                failed.append({"path": pred.path, "error": pred.error})
+                continue
+            row = torch.zeros(c)
+            for name, p in pred.top_k:
+                row[predictor.class_names.index(name)] = p
+            probs.append(row)
+            labels.append(label_of[pred.path])
+            paths.append(pred.path)
+        progress.update("Evaluating", done, len(files.paths))
+    progress.check()
+    return (torch.stack(probs) if probs else torch.empty(0, c)), torch.tensor(labels, dtype=torch.long), paths, failed
+
+
+def _evaluate_arrays(predictor: Predictor, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+                     progress: Progress):
+    from torchvision.transforms.v2 import functional as TF
+
+    from .preprocess import interpolation_mode
+
+    pre = predictor.preprocess
+    out = []
+    for start in range(0, len(images), batch_size):
+        progress.check()
+        x = images[start:start + batch_size]
+        if x.shape[-1] != pre.input_size:  # the eval preset, as for files: shorter side to resize, center crop
+            x = TF.center_crop(TF.resize(x, [pre.resize], interpolation=interpolation_mode(pre.interpolation),
+                                         antialias=True), [pre.input_size, pre.input_size])
+        out.append(predictor.probabilities(x))
+        progress.update("Evaluating", min(start + batch_size, len(images)), len(images))
+    paths = [f"test image {i}" for i in range(len(images))]
+    return torch.cat(out), labels.long(), paths, []
+
+
+def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch_size: int = 64,
+             tta: bool = False, progress: Progress = NO_PROGRESS, registry=None) -> Evaluation:
+    """Evaluate the model `model` (registry name or file) on `data`: a folder, "cifar10" (the test set, looked
+    for where training looks), or "validation" (the split of the run that made the model)."""
+    from .checkpoint import load_checkpoint
+    from .registry import Registry
+
+    registry = registry or Registry()
+    path = registry.resolve(model)
+    ckpt = load_checkpoint(path)
+    predictor = Predictor(ckpt, device=device, source=path)
+    if data == "cifar10":
+        from .data.cifar import load_cifar10, locate_cifar10
+
+        _, test, names = load_cifar10(locate_cifar10(None, progress=progress))
+        index = {n: i for i, n in enumerate(predictor.class_names)}
+        if [n for n in names if n not in index]:
+            raise DatasetError(f"the model's classes ({', '.join(predictor.class_names[:10])}) are not CIFAR-10's")
+        labels = torch.tensor([index[names[i]] for i in test.labels.tolist()])
+        probs, true, paths, failed = _evaluate_arrays(predictor, test.images, labels, batch_size=batch_size,
+                                                      progress=progress)
+        unknown, described = {}, "CIFAR-10 test set (10,000 images)"
+    else:
+        files = run_validation_files(ckpt) if data == "validation" else folder_files(data, predictor.class_names)
+        probs, true, paths, failed = _evaluate_files(predictor, files, batch_size=batch_size, progress=progress)
+        unknown, described = files.unknown_classes, files.description
+    f = figures(probs, true, predictor.class_names)
+    conf, pred = probs.max(1) if len(true) else (torch.empty(0), torch.empty(0, dtype=torch.long))
+    wrong = (pred != true).nonzero().flatten().tolist()
+    wrong.sort(key=lambda i: -float(conf[i]))
+    misclassified = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
+                      "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])}
+                     for i in wrong[:MAX_MISCLASSIFIED]]
+    rows = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
+             "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])} for i in range(len(true))]
+    return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
+                      failed=failed, unknown_classes=unknown, calibrated=bool(ckpt.calibration), rows=rows)
