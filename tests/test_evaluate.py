@@ -62,3 +62,23 @@ def test_cli_text_table(model, tmp_path, capsys):
     assert main(["evaluate", "--model", model, "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "balanced accuracy" in out and "confusion matrix" in out and "most confident mistakes" in out
+
+
+def test_mirror_averaging_changes_what_it_should(isolated_home, tmp_path):
+    import torch
+
+    from resnet_gui.core.checkpoint import load_checkpoint
+    from resnet_gui.core.predict import Predictor
+
+    make_checkpoint(isolated_home / "models" / "plain.pth", class_names=["cats", "dogs", "owls"], seed=3)
+    data = make_folder_dataset(tmp_path / "d", per_class=2, size=(40, 32))
+    plain = evaluate("plain", str(data), device="cpu")
+    mirrored = evaluate("plain", str(data), device="cpu", tta=True)
+    assert mirrored.tta and mirrored.figures.n == plain.figures.n == 6
+    predictor = Predictor(load_checkpoint(isolated_home / "models" / "plain.pth"), device="cpu")
+    first = sorted(data.rglob("*.png"))[0]
+    x = predictor.load(str(first)).unsqueeze(0)
+    expected = ((predictor.probabilities(x) + predictor.probabilities(x.flip(3))) / 2)[0]
+    row = next(r for r in mirrored.rows if r["path"] == str(first))
+    assert row["confidence"] == pytest.approx(float(expected.max()), abs=1e-6)
+    assert not torch.allclose(predictor.probabilities(x)[0], expected)

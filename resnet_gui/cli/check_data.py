@@ -36,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), allow_nan=False))
         return 0 if not report.problems else 1
-    print(f"{safe(report.root)}: {plural(report.images, 'image')} in {plural(len(report.class_names), 'class', 'classes')}"
-          f" ({'train/ and val/ folders' if report.layout == 'split' else 'validation split from each class'})")
+    layout = "train/ and val/ folders" if report.layout == "split" else "validation split from each class"
+    print(f"{safe(report.root)}: {plural(report.images, 'image')} in "
+          f"{plural(len(report.class_names), 'class', 'classes')} ({layout})")
     width = max(len(safe(n)) for n in report.class_names)
     for name, c in report.counts.items():
         bad = f", {c['unreadable']} unreadable" if c["unreadable"] else ""

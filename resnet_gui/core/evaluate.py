@@ -89,12 +89,51 @@ def run_validation_files(ckpt) -> LabelledFiles:
                          f"validation split of {path}")
 
 
-def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: int, progress: Progress):
+def _tta_batches(predictor: Predictor, paths: list[Path], batch_size: int, cancelled):
+    """Like predict_paths, but each image's probabilities are the mean of the image and its mirror image."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .errors import ImageLoadError
+    from .predict import Prediction
+
+    def load(path: Path):
+        try:
+            return predictor.load(str(path), name=str(path))
+        except ImageLoadError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evaluate-decode") as pool:
+        for start in range(0, len(paths), batch_size):
+            if cancelled():
+                return
+            chunk = [str(p) for p in paths[start:start + batch_size]]
+            loaded = list(pool.map(load, chunk))
+            good = [t for t in loaded if isinstance(t, torch.Tensor)]
+            probs = iter([])
+            if good:
+                x = torch.stack(good)
+                probs = iter((predictor.probabilities(x) + predictor.probabilities(x.flip(3))) / 2)
+            batch = []
+            for path, t in zip(chunk, loaded):
+                if isinstance(t, torch.Tensor):
+                    p = next(probs)
+                    order = p.argsort(descending=True).tolist()
+                    top = [(predictor.class_names[i], float(p[i])) for i in order]
+                    batch.append(Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top))
+                else:
+                    batch.append(Prediction(path=path, error=str(t)))
+            yield batch
+
+
+def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: int, progress: Progress,
+                    tta: bool = False):
     c = len(predictor.class_names)
     probs, labels, paths, failed = [], [], [], []
     label_of = dict(zip(map(str, files.paths), files.labels))
     done = 0
-    for batch in predictor.predict_paths(files.paths, top_k=c, batch_size=batch_size, cancelled=progress.cancelled):
+    batches = _tta_batches(predictor, files.paths, batch_size, progress.cancelled) if tta else \
+        predictor.predict_paths(files.paths, top_k=c, batch_size=batch_size, cancelled=progress.cancelled)
+    for batch in batches:
         for pred in batch:
             done += 1
             if not pred.ok:
@@ -112,7 +151,7 @@ def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: i
 
 
 def _evaluate_arrays(predictor: Predictor, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
-                     progress: Progress):
+                     progress: Progress, tta: bool = False):
     from torchvision.transforms.v2 import functional as TF
 
     from .preprocess import interpolation_mode
@@ -125,7 +164,8 @@ def _evaluate_arrays(predictor: Predictor, images: torch.Tensor, labels: torch.T
         if x.shape[-1] != pre.input_size:  # the eval preset, as for files: shorter side to resize, center crop
             x = TF.center_crop(TF.resize(x, [pre.resize], interpolation=interpolation_mode(pre.interpolation),
                                          antialias=True), [pre.input_size, pre.input_size])
-        out.append(predictor.probabilities(x))
+        probs = predictor.probabilities(x)
+        out.append((probs + predictor.probabilities(x.flip(3))) / 2 if tta else probs)
         progress.update("Evaluating", min(start + batch_size, len(images)), len(images))
     paths = [f"test image {i}" for i in range(len(images))]
     return torch.cat(out), labels.long(), paths, []
@@ -151,11 +191,12 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
             raise DatasetError(f"the model's classes ({', '.join(predictor.class_names[:10])}) are not CIFAR-10's")
         labels = torch.tensor([index[names[i]] for i in test.labels.tolist()])
         probs, true, paths, failed = _evaluate_arrays(predictor, test.images, labels, batch_size=batch_size,
-                                                      progress=progress)
+                                                      progress=progress, tta=tta)
         unknown, described = {}, "CIFAR-10 test set (10,000 images)"
     else:
         files = run_validation_files(ckpt) if data == "validation" else folder_files(data, predictor.class_names)
-        probs, true, paths, failed = _evaluate_files(predictor, files, batch_size=batch_size, progress=progress)
+        probs, true, paths, failed = _evaluate_files(predictor, files, batch_size=batch_size, progress=progress,
+                                                     tta=tta)
         unknown, described = files.unknown_classes, files.description
     f = figures(probs, true, predictor.class_names)
     conf, pred = probs.max(1) if len(true) else (torch.empty(0), torch.empty(0, dtype=torch.long))
