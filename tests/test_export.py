@@ -160,23 +160,35 @@ def test_the_model_card_lists_classes_preprocessing_training_data_figures_calibr
 
 
 def test_a_calibrated_model_divides_its_logits_by_the_temperature_and_its_card_says_so(tmp_path):
-    source = make_checkpoint(tmp_path / "cal.pth", metrics={"val_accuracy": 0.9, "temperature": 2.5, "ece": 0.031},
+    from resnet_gui.core.checkpoint import load_checkpoint
+
+    source = make_checkpoint(tmp_path / "cal.pth", metrics={"val_accuracy": 0.9, "ece": 0.12},
                              class_names=["a|b", "<c>", "d_e"], seed=1)
-    result = export.export_model(source, "torchscript", tmp_path / "cal.pt")
+    ckpt = load_checkpoint(source)
+    ckpt.calibration = {"method": "temperature scaling", "temperature": 2.5, "ece_before": 0.12, "ece_after": 0.031,
+                        "fitted_on": "validation split", "images": 300}
+    result = export.export_model(ckpt, "torchscript", tmp_path / "cal.pt", name="cal")
+    assert result.temperature == 2.5
     card = result.card_path.read_text(encoding="utf-8")
-    assert "T = 2.5" in card and "Expected calibration error: 0.031" in card and "Not calibrated" not in card
+    for text in ("T = 2.5 (applied inside", "Fitted on: validation split (300 images)",
+                 "Expected calibration error after scaling: 0.031", "Expected calibration error (evaluation): 0.120"):
+        assert text in card, text
+    assert "Not calibrated" not in card
     assert "| 0 | a\\|b |" in card and "&lt;c&gt;" in card and "<c>" not in card
     predictor = Predictor.from_file(source, device="cpu")
     batch = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         x = (batch.float() - predictor._mean) * predictor._inv_std
-        expected = (predictor.model(x) / 2.5).softmax(dim=1)
-    assert float((run_exported("torchscript", result.path, batch) - expected).abs().max()) <= TOLERANCE
+        logits = predictor.model(x)
+    got = run_exported("torchscript", result.path, batch)
+    assert float((got - (logits / 2.5).softmax(dim=1)).abs().max()) <= TOLERANCE
 
-    logits = export.export_model(source, "torchscript", tmp_path / "cal-logits.pt", outputs="logits")
-    with torch.no_grad():
-        assert float((run_exported("torchscript", logits.path, batch) - predictor.model(x)).abs().max()) <= TOLERANCE
-    assert "not applied" in logits.card_path.read_text(encoding="utf-8")
+    raw = export.export_model(ckpt, "torchscript", tmp_path / "cal-logits.pt", outputs="logits", name="cal")
+    assert float((run_exported("torchscript", raw.path, batch) - logits).abs().max()) <= TOLERANCE
+    assert "not applied" in raw.card_path.read_text(encoding="utf-8")
+
+    ckpt.calibration = {"temperature": 1e9}  # out of range: ignored, as prediction ignores it
+    assert export.temperature_of(ckpt) == 1.0
 
 
 def test_missing_onnx_packages_name_what_to_install(tmp_path, monkeypatch, capsys, cifar_checkpoint_file):

@@ -7,7 +7,8 @@ What an exported model expects and returns (both formats, see docs/export.md):
   checkpoint's interpolation, antialiased) and center-cropped to S x S -- the uint8 tensor that
   `Predictor.prepare` makes from a decoded image.
 * inside the model: ``x / 255``, ``(x - mean) / std`` with the checkpoint's mean and std, the network, then
-  ``softmax(logits / T)`` (T: the calibration temperature when the checkpoint has one, else 1).
+  ``softmax(logits / T)`` (T: the temperature of the checkpoint's "calibration" field, as prediction uses it;
+  1 when the model is not calibrated).
 * output ``probabilities``: float32 ``[N, C]``, in the order of the card's class list; or ``logits``
   (the network's raw output, no temperature) with ``outputs="logits"``.
 
@@ -57,7 +58,6 @@ INPUT_NAME = "images"
 TOLERANCE = 1e-4
 INSTALL_HINT = "pip install resnet-gui[export]"
 ONNX_PACKAGES = ("onnx", "onnxscript")  # the exporter; onnxruntime is used to check the file when installed
-MIN_T, MAX_T = 0.05, 20.0               # temperatures outside this range are ignored as damaged values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,22 +171,17 @@ def card_path_for(output: os.PathLike | str) -> Path:
 
 
 def calibration_of(ckpt: Checkpoint) -> dict[str, Any]:
-    """The checkpoint's calibration figures, wherever this version keeps them: a "calibration" field (on the
-    checkpoint or in its metrics) or "temperature"/"ece" in the metrics. Empty when it is not calibrated."""
-    found: dict[str, Any] = {}
-    for source in (getattr(ckpt, "calibration", None), ckpt.metrics.get("calibration"), ckpt.metrics):
-        if isinstance(source, dict):
-            for key in ("temperature", "ece", "ece_before", "ece_after", "method", "fitted_on", "images", "bins"):
-                if key in source and key not in found and source[key] is not None:
-                    found[key] = source[key]
-    t = found.get("temperature")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not MIN_T <= t <= MAX_T:
-        found.pop("temperature", None)
-    return found
+    """The checkpoint's "calibration" field (temperature scaling: temperature, ece_before, ece_after, fitted_on,
+    ...), or {} when it is not calibrated."""
+    value = getattr(ckpt, "calibration", None)
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def temperature_of(ckpt: Checkpoint) -> float:
-    return float(calibration_of(ckpt).get("temperature", 1.0))
+    """The temperature prediction divides logits by (calibration.py's rule: 1.0 when absent or out of range)."""
+    from .calibration import temperature_of as temperature
+
+    return temperature(calibration_of(ckpt))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,23 +400,25 @@ def _classes(ckpt: Checkpoint) -> list[str]:
 
 
 def _calibration(ckpt: Checkpoint, result: ExportResult) -> list[str]:
-    cal = calibration_of(ckpt)
-    lines = []
-    if "temperature" in cal:
+    cal, lines = calibration_of(ckpt), []
+    if result.temperature != 1.0:
         applied = ("applied inside the exported model: probabilities = softmax(logits / T)"
                    if result.output_name == "probabilities" else "not applied: this export outputs raw logits; "
                    "divide them by T before the softmax")
-        lines.append(f"- Temperature scaling: T = {cal['temperature']:.4g} ({applied})")
+        lines.append(f"- {md(cal.get('method') or 'Temperature scaling')}: T = {result.temperature:.4g} ({applied})")
         if cal.get("fitted_on"):
-            lines.append(f"- Fitted on: {md(cal['fitted_on'])}")
-    for key, label in (("ece", "Expected calibration error"), ("ece_before", "Expected calibration error before "
-                                                                             "scaling"),
-                       ("ece_after", "Expected calibration error after scaling")):
-        value = _num(cal.get(key), "{:.3f}")
+            images = cal.get("images")
+            count = f" ({images:,} images)" if isinstance(images, int) and not isinstance(images, bool) else ""
+            lines.append(f"- Fitted on: {md(cal['fitted_on'])}{count}")
+    for source, key, label in ((cal, "ece_before", "Expected calibration error before scaling"),
+                               (cal, "ece_after", "Expected calibration error after scaling"),
+                               (cal, "ece", "Expected calibration error"),
+                               (ckpt.metrics, "ece", "Expected calibration error (evaluation)")):
+        value = _num(source.get(key), "{:.3f}")
         if value:
             lines.append(f"- {label}: {value}")
-    if not lines:
-        lines.append("- **Not calibrated.** The probabilities are the network's plain softmax; networks trained "
+    if result.temperature == 1.0:
+        lines.insert(0, "- **Not calibrated.** The probabilities are the network's plain softmax; networks trained "
                      "like this are usually over-confident, so a 95 % answer is right less often than 95 % of "
                      "the time.")
     return lines
