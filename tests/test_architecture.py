@@ -2,8 +2,11 @@
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import resnet_gui.core
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def core_modules():
@@ -35,3 +38,35 @@ def test_cli_help_does_not_import_torch():
             "sys.exit(1 if 'torch' in sys.modules else 0)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def _tool(name: str) -> str:
+    import os
+
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def test_import_contracts_hold():
+    """pyproject.toml's import-linter contracts: no Qt in core, ui above core, no cycles between siblings
+    (imports inside functions included)."""
+    proc = subprocess.run([_tool("lint-imports"), "--no-cache"], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "BROKEN" not in proc.stdout and proc.stdout.count("KEPT") >= 3
+
+
+def test_ruff_is_clean():
+    proc = subprocess.run([_tool("ruff"), "check", "resnet_gui", "tests", "benchmarks", "scripts", "packaging",
+                           "tasks.py"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_no_dead_code():
+    proc = subprocess.run([_tool("vulture")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout[-4000:] + proc.stderr[-1000:]
+
+
+def test_no_module_is_over_about_450_lines():
+    sizes = {str(p.relative_to(ROOT)): sum(1 for _ in p.open(encoding="utf-8"))
+             for p in (ROOT / "resnet_gui").rglob("*.py")}
+    assert not {k: v for k, v in sizes.items() if v > 470}, sorted(sizes.items(), key=lambda kv: -kv[1])[:5]

@@ -9,7 +9,7 @@ from helpers import make_folder_dataset
 from PIL import Image
 
 from resnet_gui.cli import main
-from resnet_gui.core.datacheck import _near_groups, check_folder, difference_hash, ImageFacts
+from resnet_gui.core.datacheck import ImageFacts, _near_groups, check_folder, difference_hash
 
 
 def test_duplicates_leakage_unreadable_small_and_imbalance_are_reported(tmp_path):
@@ -42,7 +42,7 @@ def test_imbalance_warning_counts_only_readable_images(tmp_path):
 def test_different_images_are_not_near_duplicates(tmp_path):
     rng = np.random.default_rng(0)
     hashes = []
-    for i in range(40):
+    for _ in range(40):
         arr = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
         hashes.append(difference_hash(Image.fromarray(arr)))
     items = [ImageFacts(tmp_path / f"{i}.png", 0, "train", dhash=h) for i, h in enumerate(hashes)]

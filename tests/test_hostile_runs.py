@@ -92,7 +92,7 @@ def test_malformed_states_give_a_sentence(saved_run, field, value, needle):
         result = train(config, resume=path)
         assert result.status == "failed" and needle in result.message, result.message
         assert result.epochs_done == 0 or field == "history"
-    except Exception as exc:  # resume_config refuses some of them already, with a sentence
+    except Exception as exc:  # noqa: BLE001 - resume_config refuses some of them already, with a sentence
         config_or_error = exc
     if config_or_error is not None:
         assert needle in str(config_or_error) and "Traceback" not in str(config_or_error)

@@ -2,8 +2,8 @@ import pytest
 import torch
 import torchvision
 
-from resnet_gui.core.errors import ModelError
 from resnet_gui.core.archs import ARCHS
+from resnet_gui.core.errors import ModelError
 from resnet_gui.core.models import build_model, default_preprocess, imagenet_weights_path
 
 

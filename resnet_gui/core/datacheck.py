@@ -192,6 +192,7 @@ def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int =
             if f.size and min(f.size) < limit:
                 report.small_images.append({"path": str(f.path), "size": list(f.size)})
         if report.small_images:
-            report.warnings.append(f"{len(report.small_images)} image{'s are' if len(report.small_images) > 1 else ' is'}"
-                                   f" much smaller than the model's input ({input_size} px) and will be blown up.")
+            n = len(report.small_images)
+            report.warnings.append(f"{n} image{'s are' if n > 1 else ' is'} much smaller than the model's input "
+                                   f"({input_size} px) and will be blown up.")
     return report
