@@ -51,7 +51,7 @@ def startup(runs: int) -> None:
           f"(whole processes, median of {runs})")
 
 
-def stall(seconds: float) -> None:
+def stall(seconds: float, threads: int = 0) -> None:
     from helpers import make_folder_dataset
 
     home = tempfile.mkdtemp()
@@ -64,7 +64,7 @@ def stall(seconds: float) -> None:
     from resnet_gui.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])  # noqa: F841 - kept alive for the window
-    data = make_folder_dataset(Path(home) / "data", classes=tuple(f"c{i}" for i in range(10)), per_class=60,
+    data = make_folder_dataset(Path(home) / "data", classes=tuple(f"c{i}" for i in range(10)), per_class=300,
                                size=(32, 32))
     window = MainWindow(Settings())
     window.resize(1280, 820)
@@ -80,16 +80,19 @@ def stall(seconds: float) -> None:
         spin(50)
     tab = window.train_tab
     window.tabs.setCurrentWidget(tab)
-    tab.mode_combo.setCurrentIndex(2)
-    tab.folder_edit.setText(str(data))
-    tab.arch_combo.setCurrentIndex(tab.arch_combo.findData("resnet18_cifar"))
-    tab.epochs_spin.setValue(100)
-    tab.batch_spin.setValue(32)
-    tab.device_combo.setCurrentIndex(tab.device_combo.findData("cpu"))
+    tab.form.mode_combo.setCurrentIndex(2)
+    tab.data.folder_edit.setText(str(data))
+    tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
+    tab.form.epochs_spin.setValue(100)
+    tab.form.batch_spin.setValue(32)
+    tab.form.device_combo.setCurrentIndex(tab.form.device_combo.findData("cpu"))
+    tab.form.threads_spin.setValue(threads)  # 0: automatic
+    used = tab.config().threads
     tab.start()
     while tab.plots.point_counts()["batch"] < 2:  # measure while batches are really running
         spin(20)
     lateness: list[float] = []
+    first = tab.plots.point_counts()["batch"]
     clock = QElapsedTimer()
     clock.start()
     last = [clock.nsecsElapsed()]
@@ -114,8 +117,9 @@ def stall(seconds: float) -> None:
         spin(50)
     lateness.sort()
     p99 = lateness[int(0.99 * (len(lateness) - 1))]
+    print(f"training speed while measured: {(batches - first) * 32 / seconds:.0f} images/s (batch 32)")
     print(f"GUI stall during CPU training ({seconds:.0f} s, {batches} batch points plotted, torch using "
-          f"{max(1, (os.cpu_count() or 2) - 1)} of {os.cpu_count()} cores): worst {lateness[-1]:.1f} ms late, "
+          f"{used} of {os.cpu_count()} cores): worst {lateness[-1]:.1f} ms late, "
           f"99th percentile {p99:.1f} ms, median {statistics.median(lateness):.1f} ms ({len(lateness)} ticks of 10 ms)")
 
 
@@ -123,10 +127,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--threads", type=int, default=0, help="training threads (0: the GUI's automatic choice)")
+    parser.add_argument("--skip-startup", action="store_true")
     args = parser.parse_args()
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, offscreen Qt")
-    startup(args.runs)
-    stall(args.seconds)
+    if not args.skip_startup:
+        startup(args.runs)
+    stall(args.seconds, args.threads)
 
 
 if __name__ == "__main__":

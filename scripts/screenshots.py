@@ -25,7 +25,10 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="1280x820")
-    parser.add_argument("--only", nargs="*", default=None, help="predict folder train models")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="predict folder train train-empty models details (default: all but train-empty)")
+    parser.add_argument("--switch-theme", action="store_true",
+                        help="start in the other theme and switch to --theme once the window is up (a live change)")
     args = parser.parse_args()
     if args.scale != 1.0:
         os.environ["QT_SCALE_FACTOR"] = str(args.scale)
@@ -41,17 +44,19 @@ def main() -> int:
     from resnet_gui.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    theme.apply(app, args.theme)
+    first = ("light" if args.theme == "dark" else "dark") if args.switch_theme else args.theme
+    theme.apply(app, first)
     settings = Settings()
-    settings.set("theme", args.theme)
+    settings.set("theme", first)
     window = MainWindow(settings)
     w, h = (int(v) for v in args.size.split("x"))
     window.resize(w, h)
     window.show()
     window.start_background_loading()
-    suffix = ("" if args.theme == "light" else f"-{args.theme}") + ("" if args.scale == 1 else f"-{args.scale:g}x")
+    suffix = ("" if args.theme == "light" else f"-{args.theme}") + ("" if args.scale == 1 else f"-{args.scale:g}x") \
+        + ("-switched" if args.switch_theme else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    wanted = set(args.only or ["predict", "folder", "train", "models"])
+    wanted = set(args.only or ["predict", "folder", "train", "models", "details"])
 
     def wait_until(cond, timeout_s=600):
         loop_timer = QTimer()
@@ -76,18 +81,20 @@ def main() -> int:
         print(f"wrote {path}")
 
     wait_until(lambda: window.is_ready() and window.registry.loaded)
+    if args.switch_theme:
+        window.set_theme(args.theme)
     pt = window.predict_tab
-    wait_until(lambda: pt.model_loaded)
+    wait_until(lambda: pt.session.model is not None)
     if "predict" in wanted:
         pt.set_source(str(resources.path("samples/digit_3_1332.png")), None)
-        wait_until(lambda: pt.class_label.text() == "3" and not pt.busy())
+        wait_until(lambda: pt.single.class_label.text() == "3" and not pt.busy())
         shot("predict")
     if "folder" in wanted:
         pt.open_path(str(resources.path("samples")))
-        wait_until(lambda: pt.table_model.rowCount() > 0 and not pt.busy())
-        pt.lowest_button.click()
+        wait_until(lambda: pt.folder.table_model.rowCount() > 0 and not pt.busy())
+        pt.folder.lowest_button.click()
         shot("predict-folder")
-    if "train" in wanted:
+    if "train" in wanted or "train-empty" in wanted:
         from sklearn.datasets import load_digits
         from train_demo_model import export, split_indices
 
@@ -99,23 +106,35 @@ def main() -> int:
         export(data / "val", digits.images, labels, val_idx)
         tt = window.train_tab
         window.tabs.setCurrentWidget(tt)
-        tt.mode_combo.setCurrentIndex(2)
-        tt.folder_edit.setText(str(data))
-        tt.scan_folder()
-        tt.arch_combo.setCurrentIndex(tt.arch_combo.findData("resnet18_cifar"))
-        tt.epochs_spin.setValue(6)
-        tt.batch_spin.setValue(32)
-        tt.flip_check.setChecked(False)
-        tt.warmup_spin.setValue(1)
-        tt.name_edit.setText("digits-small")
-        tt.start()
-        wait_until(lambda: not tt.is_training(), 900)
-        shot("train")
-    if "models" in wanted:
+        tt.form.mode_combo.setCurrentIndex(2)
+        tt.data.folder_edit.setText(str(data))
+        tt.data.scan_folder()
+        tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
+        tt.form.epochs_spin.setValue(6)
+        tt.form.batch_spin.setValue(32)
+        tt.form.flip_check.setChecked(False)
+        tt.form.warmup_spin.setValue(1)
+        tt.form.name_edit.setText("digits-small")
+        if "train-empty" in wanted:
+            wait_until(lambda: tt.data.folder_summary.text().startswith("✓"))
+            shot("train-empty")
+        if "train" in wanted:
+            tt.start()
+            wait_until(lambda: not tt.is_training(), 900)
+            shot("train")
+    if "models" in wanted or "details" in wanted:
         window.tabs.setCurrentWidget(window.models_tab)
         wait_until(lambda: window.models_tab.table.rowCount() > 0)
         window.models_tab.table.selectRow(0)
-        shot("models")
+        if "models" in wanted:
+            shot("models")
+        if "details" in wanted:
+            dialog = window.models_tab.show_details()
+            settle()
+            path = args.out / f"model-details{suffix}.png"
+            dialog.grab().save(str(path))
+            print(f"wrote {path}")
+            dialog.reject()
     window.close()
     wait_until(lambda: not window.isVisible())
     return 0

@@ -57,3 +57,37 @@ def test_installed_pyside6_is_below_6_12():
 
     major, minor = (int(x) for x in PySide6.__version__.split(".")[:2])
     assert (major, minor) < (6, 12), PySide6.__version__
+
+
+TASK_SCRIPT = textwrap.dedent("""
+    import sys
+    from PySide6.QtCore import QCoreApplication
+
+    from resnet_gui.ui.workers import Task, wait_for_all
+
+    N = 20000
+    app = QCoreApplication(sys.argv)
+    got = []
+
+    def many(report, stop):
+        for i in range(N):
+            report((i, i * 0.5))
+        return N
+
+    task = Task(many, name="many")
+    task.event.connect(got.append)
+    task.succeeded.connect(lambda n: app.quit())
+    task.start()
+    app.exec()
+    wait_for_all()
+    print("received", len(got))
+    sys.exit(0 if len(got) == N else 3)
+""")
+
+
+def test_twenty_thousand_events_through_the_apps_task_relay():
+    """workers.Task relays every worker signal once more in the GUI thread; the pinned PySide6 holds that too."""
+    proc = subprocess.run([sys.executable, "-c", TASK_SCRIPT], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "received 20000" in proc.stdout

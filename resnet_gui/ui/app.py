@@ -19,7 +19,7 @@ def _qt_messages_to_log() -> None:
               QtMsgType.QtFatalMsg: logging.CRITICAL}
     qt_log = logging.getLogger("qt")
 
-    def handler(kind, context, message):
+    def handler(kind, _context, message):
         qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
         if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
             print(message, file=sys.stderr)

@@ -31,7 +31,6 @@ FOLDER_HINT = "Layout: folder/cats/*.jpg, folder/dogs/*.jpg … or folder/train/
 
 
 class DataPanel(QGroupBox):
-    status_message = Signal(str)
     data_ok = Signal()             # the data on screen is usable (found, downloaded, scanned)
 
     def __init__(self, session: TrainSession, settings, split_params: Callable[[], tuple[float, int]], parent=None):

@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(TABS):
             # triggered(checked) would fill a lambda's first default: take it explicitly
             self.tab_actions.append(self._action(view, name, QKeySequence(f"Ctrl+{i + 1}"),
-                                                 lambda checked=False, i=i: self.tabs.setCurrentIndex(i)))
+                                                 lambda _checked=False, i=i: self.tabs.setCurrentIndex(i)))
         view.addSeparator()
         theme_menu = view.addMenu("T&heme")
         current = self.settings.get("theme") or "system"
@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
             act = theme_menu.addAction(label)
             act.setCheckable(True)
             act.setChecked(key == current)
-            act.triggered.connect(lambda checked=False, k=key: self.set_theme(k))
+            act.triggered.connect(lambda _checked=False, k=key: self.set_theme(k))
             act.setData(key)
         self.theme_menu = theme_menu
         help_menu = bar.addMenu("&Help")

@@ -32,6 +32,8 @@ from .widgets import format_bytes, plural
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 SHOWN_CLASSES = 30
+RECIPE_WORDS = {"cifar10": "ResNet-18 on CIFAR-10 from scratch", "finetune": "fine-tuned from ImageNet weights",
+                "scratch": "trained from scratch on a folder"}
 
 
 class ClassNamesDialog(QDialog):
@@ -178,8 +180,8 @@ def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
             trained.append(("Validation", str(dataset.get("val_source") or dataset.get("split"))))
     if config:
         epochs = config.get("epochs")
-        trained.append(("Recipe", f"{config.get('recipe', '')}, {plural(int(epochs), 'epoch')}" if epochs else
-                        str(config.get("recipe", ""))))
+        recipe = RECIPE_WORDS.get(config.get("recipe"), str(config.get("recipe", "")))
+        trained.append(("Recipe", f"{recipe}, {plural(int(epochs), 'epoch')}" if epochs else recipe))
         trained.append(("Optimisation", f"{config.get('optimizer', '')} at learning rate {config.get('lr')}, "
                         f"batch size {config.get('batch_size')}, {config.get('schedule', '')} schedule, "
                         f"label smoothing {config.get('label_smoothing')}"))

@@ -1,14 +1,16 @@
 """Live training curves with pyqtgraph: batch loss, per-epoch training/validation loss and accuracy.
 
 Before a run, a sentence stands where the curves will be. The x-axis spans the run's epochs; the loss
-axis is logarithmic without SI prefixes; the titles name the curves in their colours (no legend box
-covering them)."""
+axis is logarithmic without SI prefixes; a line above the plots names the curves in their colours (no
+legend box covering them)."""
 from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from . import theme
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (230, 110, 20)
@@ -35,8 +37,15 @@ class TrainingPlots(QWidget):
         self.empty_label.setMinimumHeight(180)
         self.stack.addWidget(self.empty_label)
         curves = QWidget()
-        layout = QHBoxLayout(curves)
-        layout.setContentsMargins(0, 0, 0, 0)
+        column = QVBoxLayout(curves)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        self.key_label = QLabel()  # names the curves in their colours, above them rather than over them
+        self.key_label.setTextFormat(Qt.TextFormat.RichText)
+        self.key_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        column.addWidget(self.key_label)
+        layout = QHBoxLayout()
+        column.addLayout(layout, 1)
         self.loss_plot = pg.PlotWidget()
         self.acc_plot = pg.PlotWidget()
         for plot, ylabel in ((self.loss_plot, "loss (log scale)"), (self.acc_plot, "accuracy (%)")):
@@ -66,22 +75,24 @@ class TrainingPlots(QWidget):
         self.batch_curve.setClipToView(True)
         self.steps_per_epoch = 1
         self.apply_palette()
+        theme.notifier().changed.connect(self.apply_palette)
         self.clear()
 
-    def _title(self, name: str, with_batches: bool) -> str:
-        parts = [f"<b>{name}</b>", f'<span style="color:{_hex(TRAIN_COLOR)}">● training</span>',
-                 f'<span style="color:{_hex(VAL_COLOR)}">■ validation</span>']
-        if with_batches:
-            parts.append(f'<span style="color:{_hex(BATCH_COLOR)}">— each batch</span>')
-        return "&nbsp;&nbsp;".join(parts)
+    @staticmethod
+    def _key() -> str:
+        parts = [f'<span style="color:{_hex(TRAIN_COLOR)}">●&nbsp;training</span>',
+                 f'<span style="color:{_hex(VAL_COLOR)}">■&nbsp;validation</span>',
+                 f'<span style="color:{_hex(BATCH_COLOR)}">—&nbsp;each batch (loss)</span>']
+        return "&nbsp;&nbsp;&nbsp;".join(parts)
 
     def apply_palette(self) -> None:
         pal = self.palette()
         bg = pal.color(QPalette.ColorRole.Base)
         fg = pal.color(QPalette.ColorRole.Text)
+        self.key_label.setText(self._key())
         for plot, name in ((self.loss_plot, "Loss"), (self.acc_plot, "Accuracy")):
             plot.setBackground(bg)
-            plot.setTitle(self._title(name, plot is self.loss_plot), color=fg)
+            plot.setTitle(name, color=fg)
             for axis in ("left", "bottom"):
                 ax = plot.getPlotItem().getAxis(axis)
                 ax.setPen(fg)

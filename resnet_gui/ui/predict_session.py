@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +175,6 @@ class _Request:
     kind: str                       # "image" or "folder"
     start: Callable[[], None]
     fail: Callable[[str], None]
-    extra: dict = field(default_factory=dict)
 
 
 class PredictSession(QObject):
@@ -212,9 +211,6 @@ class PredictSession(QObject):
     # ---- state ------------------------------------------------------------------------------------
     def busy(self) -> bool:
         return self._model_slot.busy() or self._image_slot.busy() or self._folder_slot.busy()
-
-    def folder_running(self) -> bool:
-        return self._folder_slot.busy()
 
     def has_pending(self) -> bool:
         return self._pending is not None

@@ -45,7 +45,7 @@ class SingleImageView(QSplitter):
         self.confidence_label.setWordWrap(True)
         self.error_banner = Banner()
         self.topk_title = QLabel("Top classes")
-        self.topk_title.setStyleSheet("font-weight: 600;")
+        self.topk_title.setFont(big_font(self, 1.0))  # bold; no style sheet, so it follows theme changes
         self.topk_title.hide()
         self.topk = TopKBars()
         for w in (self.file_label, self.class_label, self.confidence_label, self.error_banner, self.topk_title,

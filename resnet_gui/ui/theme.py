@@ -1,8 +1,25 @@
 """Light, dark and system palettes on the Fusion style (the same look on every platform)."""
 from __future__ import annotations
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
+
+
+class ThemeNotifier(QObject):
+    """Says that the palette changed, for widgets whose colours come from a style sheet (Qt does not tell them)."""
+
+    changed = Signal()
+
+
+_notifier: ThemeNotifier | None = None
+
+
+def notifier() -> ThemeNotifier:
+    global _notifier
+    if _notifier is None:
+        _notifier = ThemeNotifier(QApplication.instance())
+    return _notifier
 
 
 def _palette(dark: bool) -> QPalette:
@@ -29,10 +46,12 @@ def _palette(dark: bool) -> QPalette:
 
 
 def apply(app: QApplication, name: str = "system") -> None:
-    app.setStyle(QStyleFactory.create("Fusion"))
+    if app.style().name().lower() != "fusion":
+        app.setStyle(QStyleFactory.create("Fusion"))
     if name == "dark":
         app.setPalette(_palette(True))
     elif name == "light":
         app.setPalette(_palette(False))
     else:
         app.setPalette(app.style().standardPalette())
+    notifier().changed.emit()

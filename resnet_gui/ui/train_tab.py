@@ -96,7 +96,6 @@ class TrainTab(QWidget):
         s.failed.connect(lambda message: self.monitor.on_failed(message))
         s.runs_listed.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
-        self.data.status_message.connect(self.status_message)
         self.data.data_ok.connect(self._data_ok)
 
     # ---- shortcuts the tests and scripts use --------------------------------------------------------
@@ -156,10 +155,10 @@ class TrainTab(QWidget):
             best = f", best {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
             if not run.finished:
                 action = self.resume_menu.addAction(f"Resume “{run.name}” (epoch {run.epoch} of {run.epochs}{best})")
-                action.triggered.connect(lambda checked=False, n=run.name: self.resume(n))
+                action.triggered.connect(lambda _checked=False, n=run.name: self.resume(n))
             action = self.resume_menu.addAction(f"Train “{run.name}” for more epochs… ({plural(run.epoch, 'epoch')} "
                                                 f"done{best})")
-            action.triggered.connect(lambda checked=False, n=run.name: self.ask_more_epochs(n))
+            action.triggered.connect(lambda _checked=False, n=run.name: self.ask_more_epochs(n))
         unfinished = [r for r in runs if not r.finished]
         self.resume_button.setToolTip(f"Continue “{unfinished[0].name}” from epoch {unfinished[0].epoch + 1}"
                                       if unfinished else "Train a finished run for more epochs")

@@ -60,7 +60,6 @@ class TrainingMonitor(QWidget):
         layout.addWidget(self.plots, 3)
         self.log = LogView("Dataset summary, warnings and one line per epoch appear here.")
         layout.addWidget(self.log, 1)
-        self.best_acc: float | None = None
         self.warnings: list[str] = []
 
     # ---- a run ------------------------------------------------------------------------------------
@@ -81,7 +80,6 @@ class TrainingMonitor(QWidget):
         self.progress.setFormat("Stopping after this batch…")
 
     def _set_best(self, accuracy: float | None) -> None:
-        self.best_acc = accuracy
         self.acc_label.setText("Best val. accuracy –" if accuracy is None else f"Best val. accuracy {accuracy:.1%}")
 
     def on_event(self, ev) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
+
+from . import theme
 
 
 def pil_to_qimage(image, max_side: int | None = None) -> QImage:
@@ -174,7 +176,7 @@ class Banner(QFrame):
         self._buttons = QHBoxLayout()
         layout.addLayout(self._buttons)
         self._kind = ""
-        self._restyling = False
+        theme.notifier().changed.connect(self._restyle)
         self.hide()
 
     def show_message(self, text: str, kind: str = "error",
@@ -216,15 +218,10 @@ class Banner(QFrame):
         if colors is None:
             return
         background, text, border = colors
-        self._restyling = True
-        self.setStyleSheet(f"QFrame#banner {{ background:{background}; border:1px solid {border}; border-radius:4px; }}"
-                           f"QFrame#banner > QLabel {{ color:{text}; background:transparent; border:none; }}")
-        self._restyling = False
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.ApplicationPaletteChange and not self._restyling:
-            self._restyle()
+        css = (f"QFrame#banner {{ background:{background}; border:1px solid {border}; border-radius:4px; }}"
+               f"QFrame#banner > QLabel {{ color:{text}; background:transparent; border:none; }}")
+        if css != self.styleSheet():
+            self.setStyleSheet(css)
 
 
 LIGHT_BANNER, DARK_BANNER = Banner.LIGHT, Banner.DARK
@@ -242,24 +239,20 @@ class ToggleButton(QToolButton):
         super().__init__(parent)
         self.setText(text)
         self.setCheckable(True)
-        self._restyling = False
         self._restyle()
+        theme.notifier().changed.connect(self._restyle)
 
     def _restyle(self) -> None:
         pal = QApplication.palette()
         role = QPalette.ColorRole
-        self._restyling = True
-        self.setStyleSheet(
-            f"QToolButton {{ padding: 3px 10px; border: 1px solid {pal.color(role.Mid).name()}; border-radius: 3px;"
-            f" background: {pal.color(role.Button).name()}; color: {pal.color(role.ButtonText).name()}; }}"
-            f"QToolButton:checked {{ background: {pal.color(role.Highlight).name()};"
-            f" color: {pal.color(role.HighlightedText).name()}; border-color: {pal.color(role.Highlight).name()}; }}")
-        self._restyling = False
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.ApplicationPaletteChange and not self._restyling:
-            self._restyle()
+        mid, button, text = (pal.color(r).name() for r in (role.Mid, role.Button, role.ButtonText))
+        highlight, highlighted_text = pal.color(role.Highlight).name(), pal.color(role.HighlightedText).name()
+        css = (f"QToolButton {{ padding: 3px 10px; border: 1px solid {mid}; border-radius: 3px; background: {button};"
+               f" color: {text}; }}"
+               f"QToolButton:checked {{ background: {highlight}; color: {highlighted_text};"
+               f" border-color: {highlight}; }}")
+        if css != self.styleSheet():
+            self.setStyleSheet(css)
 
 
 class ElidedLabel(QLabel):

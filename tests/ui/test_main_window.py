@@ -87,14 +87,19 @@ def luminance(color: QColor) -> float:
     return 0.2126 * channel(color.redF()) + 0.7152 * channel(color.greenF()) + 0.0722 * channel(color.blueF())
 
 
-def text_contrast(widget, margin: int = 4) -> float:
-    """WCAG contrast between a widget's background (its commonest colour inside the border) and the colour
-    drawn on it that differs most (its text)."""
+def drawn(widget, margin: int = 4) -> tuple[float, float]:
+    """Luminance of a widget's background (its commonest colour inside the border) and of the colour drawn on
+    it that differs most (its text)."""
     image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     pixels = [QColor(image.pixel(x, y)) for y in range(margin, image.height() - margin)
               for x in range(margin, image.width() - margin)]
     background = luminance(QColor(Counter(c.rgb() for c in pixels).most_common(1)[0][0]))
-    text = max((luminance(c) for c in pixels), key=lambda v: abs(v - background))
+    return background, max((luminance(c) for c in pixels), key=lambda v: abs(v - background))
+
+
+def text_contrast(widget) -> float:
+    """WCAG contrast ratio between a widget's text and its background as drawn."""
+    background, text = drawn(widget)
     return (max(text, background) + 0.05) / (min(text, background) + 0.05)
 
 
@@ -106,7 +111,10 @@ def test_switching_to_dark_while_running_keeps_text_readable(qtbot, window):
                     timeout=5_000)  # the palette change has reached the widgets
     toggle = window.predict_tab.folder_view_button
     assert not toggle.isChecked()
-    assert text_contrast(toggle) > 4.5
+    assert text_contrast(toggle) > 4.5 and drawn(toggle)[0] < 0.1  # readable, and dark like the rest
+    title = window.predict_tab.single.topk_title
+    title.show()
+    assert text_contrast(title) > 4.5
     help_label = window.train_tab.form.mode_help
     window.tabs.setCurrentWidget(window.train_tab)
     assert text_contrast(help_label) > 4.5

@@ -17,11 +17,11 @@ def test_plots_empty_state_axes_and_no_legend_over_the_curves(qtbot):
     assert plots.stack.currentIndex() == 1
     for plot in (plots.loss_plot, plots.acc_plot):
         item = plot.getPlotItem()
-        assert item.legend is None  # the curves are named in the title instead
+        assert item.legend is None  # the curves are named in a line above the plots instead
         assert not item.getAxis("left").autoSIPrefix and not item.getAxis("bottom").autoSIPrefix
         x_min, x_max = item.viewRange()[0]
         assert -0.1 <= x_min <= 0.0 and 1.0 <= x_max <= 1.1  # a 1-epoch run spans 0 to 1, not -10 to 15
-    assert "training" in plots.loss_plot.getPlotItem().titleLabel.text
+    assert "training" in plots.key_label.text() and "validation" in plots.key_label.text()
     plots.add_batches([(1, 700.0), (2, 800.0), (3, 900.0)])
     plots.add_epoch(E.Epoch(epoch=1, epochs=1, train_loss=800.0, train_accuracy=0.5, val_loss=850.0,
                             val_accuracy=0.5, lr=0.1, images_per_s=10.0, epoch_time_s=1.0, eta_s=0.0, best=True))
