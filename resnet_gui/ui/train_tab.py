@@ -183,10 +183,12 @@ class TrainTab(QWidget):
         epochs = run.epoch + more_epochs if more_epochs else None
         message = (f"Training {run_name} for {plural(more_epochs, 'more epoch')}…" if more_epochs
                    else f"Resuming {run_name}…")
+        if not self._can_start():
+            return
         self._requested_name = None
         self.monitor.begin(message)
-        if self.session.resume(run_name, epochs=epochs, device=device, threads=self.form.threads_for(device)):
-            self.status_message.emit(message)
+        self.session.resume(run_name, epochs=epochs, device=device, threads=self.form.threads_for(device))
+        self.status_message.emit(message)
 
     def ask_more_epochs(self, run_name: str) -> None:
         run = self._run(run_name)
@@ -208,13 +210,23 @@ class TrainTab(QWidget):
         except ResnetGuiError as exc:
             self.monitor.banner.show_message(sentence(str(exc)), "error")
             return
+        if not self._can_start():
+            return
         self.save_settings()
         self.settings.save()
         self._requested_name = cfg.name
         self.monitor.begin(f"Training {cfg.arch}…")
-        if self.session.start(cfg.to_dict()):
-            self.form.name_edit.clear()  # the next run gets its own name
-            self.status_message.emit(f"Training {cfg.arch}…")
+        self.session.start(cfg.to_dict())
+        self.form.name_edit.clear()  # the next run gets its own name
+        self.status_message.emit(f"Training {cfg.arch}…")
+
+    def _can_start(self) -> bool:
+        if self.is_training():
+            return False
+        if not self.session.ready:
+            self.monitor.banner.show_message("PyTorch is still loading; start again in a moment.", "info")
+            return False
+        return True
 
     def stop(self) -> None:
         if self.is_training():

@@ -193,3 +193,19 @@ def test_the_log_follows_new_lines_unless_scrolled_up(qtbot):
     bar.setValue(bar.maximum())
     log.append_line("new at the bottom")
     assert bar.value() == bar.maximum()
+
+
+def test_a_training_error_goes_once_the_data_is_fixed(qtbot, window, tmp_path):
+    tab = window.train_tab
+    one = make_folder_dataset(tmp_path / "one", classes=("only",))
+    tab.form.mode_combo.setCurrentIndex(2)
+    tab.data.folder_edit.setText(str(one))
+    tab.form.batch_spin.setValue(4)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.last_result is not None and not tab.is_training(), timeout=60_000)
+    assert tab.monitor.banner.kind() == "error" and "at least 2" in tab.monitor.banner.text()
+    good = make_folder_dataset(tmp_path / "good", classes=("a", "b"), per_class=4)
+    tab.data.folder_edit.setText(str(good))
+    tab.data.scan_folder()
+    qtbot.waitUntil(lambda: tab.data.folder_summary.text().startswith("✓"), timeout=30_000)
+    assert not tab.monitor.banner.isVisible()
