@@ -26,6 +26,7 @@ from resnet_gui.core.data.arrays import ArrayData
 from resnet_gui.core.data.loader_data import EpochSampler
 from resnet_gui.core.data.shard import interleave, train_shard
 from resnet_gui.core.data.tensor_data import TensorData
+from resnet_gui.core.models import build_model
 from resnet_gui.core.preprocess import cifar_preprocess
 from resnet_gui.core.progress import NO_PROGRESS
 from resnet_gui.core.train import recipe
@@ -90,13 +91,14 @@ def _train_args(data: Path, epochs: int) -> list[str]:
             "--json", "--name", "dist"]
 
 
-def torchrun(tmp: Path, data: Path, home: Path, epochs: int, **extra) -> tuple[subprocess.CompletedProcess, list]:
+def torchrun(tmp: Path, data: Path, home: Path, epochs: int, args: tuple = (),
+             **extra) -> tuple[subprocess.CompletedProcess, list]:
     worker = tmp / "worker.py"
     worker.write_text(WORKER)
     dump = tmp / "dump"
     dump.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
-           *_train_args(data, epochs)]
+           *_train_args(data, epochs), *args]
     proc = subprocess.run(cmd, cwd=tmp, env=_env(home, dump, **extra), capture_output=True, text=True, timeout=400)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return proc, events
@@ -192,13 +194,21 @@ def test_a_signal_to_one_rank_stops_every_rank_after_that_batch(tmp_path):
     home = tmp_path / "home"
     steps = (TRAIN_IMAGES // 2) // BATCH
     stop_at = steps + 2  # the 2nd step of epoch 2
-    proc, events = torchrun(tmp_path, data, home, epochs=3, STOP_AT_CALL=str(stop_at), STOP_RANK="1")
+    # the first epoch trains the head alone (as the fine-tuning recipe does): DDP with parameters left out
+    proc, events = torchrun(tmp_path, data, home, epochs=3, args=("--freeze-backbone-epochs", "1"),
+                            STOP_AT_CALL=str(stop_at), STOP_RANK="1")
     assert events and events[-1]["event"] == "cancelled", proc.stdout[-2000:] + proc.stderr[-3000:]
     assert events[-1]["epochs_done"] == 1 and "--resume 'dist'" in events[-1]["message"]
     # rank 1 got the signal during step `stop_at`; both ranks finished that step and ran no other
     assert _rank(tmp_path, 0)["steps"] == _rank(tmp_path, 1)["steps"] == stop_at
     assert not [e for e in _kinds(events, "batch") if e["epoch"] == 2 and e["step"] > 2]
-    assert torch.load(home / "runs/dist/last.pth", weights_only=True)["epoch"] == 1
+    state = torch.load(home / "runs/dist/last.pth", weights_only=True)
+    assert state["epoch"] == 1 and state["config"]["freeze_backbone_epochs"] == 1
+    torch.manual_seed(0)  # the engine's initial weights (seed 0)
+    initial = build_model("resnet18_cifar", 3).state_dict()
+    _, after_frozen_epoch = load_model(home / "models/dist.pth")  # best = epoch 1, the frozen one
+    assert torch.equal(after_frozen_epoch.layer2[0].conv1.weight, initial["layer2.0.conv1.weight"])
+    assert not torch.equal(after_frozen_epoch.fc.weight, initial["fc.weight"])
     assert (home / "models/dist.pth").is_file()
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]  # stopped as asked
 

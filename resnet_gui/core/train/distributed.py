@@ -19,8 +19,9 @@ and events. Every collective below is entered by every rank in the same order:
   order, so the validation accuracy is the one one process computes on the saved model.
 * `sync_buffers` gives every rank rank 0's BatchNorm statistics before validation: the model every rank
   evaluates is the model rank 0 saves.
-* `local_first` lets the first process on each machine prepare the data (download, extract) before the
-  others, and turns a failure on any rank into an error on every rank instead of a hang.
+* `local_first` lets the first process on each machine prepare CIFAR-10 (download, extract) before the
+  others; `everywhere` prepares a folder dataset on all ranks at once. Both turn a failure on any rank
+  into an error on every rank instead of a hang.
 """
 from __future__ import annotations
 
@@ -120,6 +121,18 @@ class World:
                 except Exception as exc:  # noqa: BLE001 - shared with the other ranks, then re-raised
                     error = exc
             self.raise_any(error)
+        return result
+
+    def everywhere(self, fn: Callable[[], T]) -> T:
+        """fn() on every rank at once; a failure on any rank raises on every rank."""
+        if not self.enabled:
+            return fn()
+        result, error = None, None
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001 - shared with the other ranks, then re-raised
+            error = exc
+        self.raise_any(error)
         return result
 
     def raise_any(self, error: BaseException | None) -> None:

@@ -209,7 +209,8 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
                              and registry.path_for(record.best_name).exists())
     else:
         record.run_name = record.best_name = world.from_main(lambda: new_run_name(cfg, registry))
-    prepared = world.local_first(lambda: holder.setdefault("prepared", prepare_data(
+    in_order = world.local_first if cfg.dataset == "cifar10" else world.everywhere  # CIFAR-10 may be downloaded
+    prepared = in_order(lambda: holder.setdefault("prepared", prepare_data(
         cfg, device, device.type in ("cuda", "cpu"), emit, progress, rank=world.rank, world_size=world.size)))
     data, class_names = prepared.data, prepared.class_names
     if state is not None and state.class_names != class_names:
