@@ -99,3 +99,14 @@ def test_listing_uses_memory_mapped_loads(registry, monkeypatch):
     Registry._cache.clear()
     registry.list()
     assert calls and all(calls)
+
+
+def test_editing_class_names_keeps_a_half_precision_file_small(registry, tmp_path):
+    from resnet_gui.core.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"]))
+    save_checkpoint(ckpt, registry.root / "half.pth", half=True)
+    before = (registry.root / "half.pth").stat().st_size
+    entry = registry.update("half", class_names=["cat", "dog"])
+    assert entry.meta["class_names"] == ["cat", "dog"]
+    assert abs(entry.path.stat().st_size - before) < 0.1 * before

@@ -282,7 +282,7 @@ class Registry:
                 ckpt.preprocess = with_overrides(ckpt.preprocess, **preprocess)
             except (TypeError, ValueError) as exc:
                 raise RegistryError(f"bad preprocessing: {exc}") from None
-        save_checkpoint(ckpt, entry.path)
+        save_checkpoint(ckpt, entry.path, half=ckpt.notes.get("weights_dtype") == "float16")  # same size as before
         return self.get(entry.name)
 
     def rename(self, old: str, new: str) -> ModelEntry:

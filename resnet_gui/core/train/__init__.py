@@ -8,11 +8,23 @@ prepare.py   the dataset of a run, checked before any step
 loop.py      train_one_epoch() and evaluate(): the math, with explicit parameters
 distributed.py  several processes under torchrun: DDP, shards, agreed stop, exact reductions
 compiling.py torch.compile of the training step (CUDA), with the eager fallback
+finalize.py  the end of a run: evaluation, calibration and familiarity of the best model
 run.py       train(): the whole run, top to bottom
+
+config and events import no torch (the GUI reads them before PyTorch has loaded); train, list_runs and
+resume_config are imported on first use.
 """
 from .config import RECIPES, TrainConfig, recipe
 from .events import TrainResult
-from .run import train
-from .state import list_runs, resume_config
+
+_LAZY = {"train": "run", "list_runs": "state", "resume_config": "state"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["RECIPES", "TrainConfig", "TrainResult", "list_runs", "recipe", "resume_config", "train"]
