@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from helpers import make_checkpoint
 
 from resnet_gui.core.errors import RegistryError
 from resnet_gui.core.paths import models_dir
