@@ -169,6 +169,67 @@ def ceiling(device: torch.device, steps: int, precision: str = "auto") -> float:
     return steps * BATCH / (time.perf_counter() - t_start)
 
 
+def interleaved(folder: Path, device: torch.device, rounds: int, steps: int) -> tuple[float, float]:
+    """Images/s of the engine's epoch loop (core.train.loop.train_one_epoch on the engine's TensorData batches)
+    and of the bare step, alternating `steps` steps of each for `rounds` rounds in one process, so that a
+    change in the machine's load hits both alike. Medians over the rounds (a first round warms up)."""
+    import itertools
+    import statistics
+
+    from resnet_gui.core.models import build_model
+    from resnet_gui.core.progress import NO_PROGRESS
+    from resnet_gui.core.train import recipe
+    from resnet_gui.core.train.loop import train_one_epoch
+    from resnet_gui.core.train.prepare import prepare_data
+    from resnet_gui.core.train.run import build_trainer
+
+    cfg = recipe("scratch", data=str(folder), arch="resnet18_cifar", epochs=1, batch_size=BATCH, lr=0.1,
+                 device=str(device), val_split=0.05, schedule="cosine", warmup_epochs=0, augment="pad_crop")
+    data = prepare_data(cfg, device, True, lambda ev: None, NO_PROGRESS).data
+    t = build_trainer(cfg, 10, device, lambda ev: None, NO_PROGRESS, data.steps_per_epoch(BATCH))
+    torch.manual_seed(0)
+    model = build_model("resnet18_cifar", 10).to(device).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    crit = nn.CrossEntropyLoss(label_smoothing=0.1)
+    x = torch.randn(BATCH, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (BATCH,), device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def engine(epoch: int) -> float:
+        batches = itertools.islice(data.train_batches(epoch, BATCH, cfg.seed), steps)
+        sync()
+        t0 = time.perf_counter()
+        train_one_epoch(t, batches, epoch, stop=type("Never", (), {"is_set": staticmethod(lambda: False)}),
+                        on_losses=lambda *a: None)
+        sync()
+        return steps * BATCH / (time.perf_counter() - t0)
+
+    def bare() -> float:
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            with t.autocast():
+                loss = crit(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        loss.item()
+        sync()
+        return steps * BATCH / (time.perf_counter() - t0)
+
+    rates: dict[str, list[float]] = {"engine": [], "bare": []}
+    for r in range(rounds + 1):
+        pair = (("engine", lambda r=r: engine(r)), ("bare", bare))
+        for name, fn in (pair if r % 2 else pair[::-1]):  # alternate which goes first
+            rate = fn()
+            if r:
+                rates[name].append(rate)
+    return statistics.median(rates["engine"]), statistics.median(rates["bare"])
+
+
 def data_path_ms(folder: Path, device: torch.device, batches: int = 10) -> float:
     """Milliseconds per batch of the engine's data path alone (index, pad-crop + flip, normalise), no model."""
     from resnet_gui.core.progress import NO_PROGRESS
@@ -279,6 +340,11 @@ def main() -> None:
             top = ceiling(device, steps)
             print(f"ceiling (bare forward+backward+step on a random batch in memory, {precision}): {top:7.1f} "
                   f"images/s; engine / ceiling = {fast / top:.2f}")
+            rounds, per_round = (4, 2) if device.type == "cpu" else (7, 20)
+            loop_rate, bare_rate = interleaved(folder, device, rounds, per_round)
+            print(f"  interleaved in one process ({rounds} rounds of {per_round} steps each, medians): engine loop "
+                  f"{loop_rate:.1f} vs bare step {bare_rate:.1f} images/s: "
+                  f"engine / ceiling = {loop_rate / bare_rate:.2f}")
             data_ms, step_ms = data_path_ms(folder, device), 1000 * BATCH / top
             print(f"  of which the engine's data path alone: {data_ms:.1f} ms per batch = {data_ms / step_ms:.1%} of a "
                   f"ceiling step ({step_ms:.0f} ms)")
