@@ -186,3 +186,19 @@ def test_calibration_and_familiarity_round_trip_in_the_checkpoint(tmp_path):
     torch.save(broken, path)
     damaged = load_checkpoint(path)  # the model still loads; only the familiarity data is refused
     assert damaged.familiarity is None and "class_means" in damaged.familiarity_error
+
+
+def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tmp_path):
+    from helpers import make_checkpoint, make_folder_dataset
+
+    from resnet_gui.core.checkpoint import load_checkpoint
+    from resnet_gui.core.registry import Registry
+
+    (isolated_home / "models").mkdir(parents=True, exist_ok=True)
+    make_checkpoint(isolated_home / "models" / "imported.pth", class_names=["cats", "dogs", "owls"])
+    data = make_folder_dataset(tmp_path / "d", per_class=8, size=(40, 32))
+    summary = Registry().add_familiarity("imported", data)
+    assert summary["images"] == 24 and summary["calibrated"]
+    ckpt = load_checkpoint(isolated_home / "models" / "imported.pth")
+    assert ckpt.familiarity is not None and "images of d" in ckpt.calibration["fitted_on"]
+    assert Registry().get("imported").meta["familiarity"]["method"] == "mahalanobis"
