@@ -17,7 +17,7 @@ from .calibration import calibration_report
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.folders import stratified_split
 from .errors import DatasetError
-from .evaluate import folder_files
+from .labelled import folder_files
 from .predict import Predictor
 from .progress import NO_PROGRESS, Progress
 

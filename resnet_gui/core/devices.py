@@ -17,6 +17,13 @@ def _mps_available() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): autocast pays off only then."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
+    return any(fn() for fn in checks if fn is not None)
+
+
 def available_devices() -> list[tuple[str, str]]:
     """(device string, human description) for every device that really works here, best first."""
     out: list[tuple[str, str]] = []

@@ -15,20 +15,12 @@ import torch
 
 from .data.folders import scan_folder
 from .errors import DatasetError
-from .images import walk_images
+from .labelled import LabelledFiles, folder_files
 from .metrics import Figures, figures
 from .predict import Predictor
 from .progress import NO_PROGRESS, Progress
 
 MAX_MISCLASSIFIED = 2000
-
-
-@dataclass
-class LabelledFiles:
-    paths: list[Path]
-    labels: list[int]                 # indices into the model's class names
-    description: str
-    unknown_classes: dict[str, int] = field(default_factory=dict)  # folder name -> files left out
 
 
 @dataclass
@@ -47,29 +39,6 @@ class Evaluation:
         return {**self.figures.to_json(), "model": self.model, "data": self.data, "tta": self.tta,
                 "calibrated": self.calibrated, "misclassified": self.misclassified, "failed": self.failed,
                 "unknown_classes": self.unknown_classes}
-
-
-def folder_files(root: os.PathLike | str, class_names: list[str]) -> LabelledFiles:
-    """root/<class>/… (or root/val/<class>/… when root holds train/ and val/): the files of every class folder
-    whose name is one of the model's classes; other folders are counted, not guessed."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder; evaluation needs a folder with one sub-folder per class")
-    base = root / "val" if (root / "train").is_dir() and (root / "val").is_dir() else root
-    index = {name: i for i, name in enumerate(class_names)}
-    out = LabelledFiles([], [], str(base))
-    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = walk_images(folder)
-        if folder.name in index:
-            out.paths.extend(files)
-            out.labels.extend([index[folder.name]] * len(files))
-        elif files:
-            out.unknown_classes[folder.name] = len(files)
-    if not out.paths:
-        known = ", ".join(class_names[:10]) + (" …" if len(class_names) > 10 else "")
-        raise DatasetError(f"{base} has no sub-folder named after one of the model's classes ({known}); put each "
-                           "class's images in a folder with the class's name")
-    return out
 
 
 def run_validation_files(ckpt) -> LabelledFiles:

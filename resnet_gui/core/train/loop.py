@@ -13,16 +13,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..devices import cpu_has_native_bf16
 from ..progress import StopFlag
 
 # (epoch, [(step index in the epoch, loss)], images seen this epoch, seconds since the epoch began)
 LossFn = Callable[[int, list[tuple[int, float]], int, float], None]
 
-
-def cpu_has_native_bf16() -> bool:
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
-    return any(fn() for fn in checks if fn is not None)
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
