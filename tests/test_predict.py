@@ -75,12 +75,12 @@ def test_csv_export(favour3, tmp_path):
 
 
 def test_thumbnails_come_from_the_same_decode(cifar_checkpoint_file, tmp_path, monkeypatch):
-    from resnet_gui.core import predict as predict_mod
+    from resnet_gui.core import images as images_mod
 
     files = [write_image(tmp_path / f"{i}.png", size=(200, 100), seed=i) for i in range(3)]
     decoded = []
-    real = predict_mod.load_image
-    monkeypatch.setattr(predict_mod, "load_image", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
+    real = images_mod.load_image
+    monkeypatch.setattr(images_mod, "load_image", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
     p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
     preds = [r for b in p.predict_paths(files, thumbnail=48) for r in b]
     assert len(decoded) == 3

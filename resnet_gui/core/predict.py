@@ -1,22 +1,28 @@
-"""Prediction with a checkpoint's own eval preprocessing: one image, or many in batches."""
+"""Prediction with a checkpoint's own eval preprocessing: one image, or many in batches.
+
+Many files: `Predictor.batches()` (images.decode_batches: threads decode JPEGs at a reduced scale, resize and
+crop, ahead of the model) -> `probabilities()` on a uint8 batch in channels_last -> `predict_batch()`.
+`predict_paths()` is that loop; evaluation reuses the same steps.
+"""
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .devices import resolve_device
 from .errors import ImageLoadError
-from .images import Source, load_image
-from .preprocess import resize_and_crop_uint8
+from .images import DecodedBatch, Source, decode_batches, load_image
+from .preprocess import resize_and_crop
 
 
 @dataclass
@@ -52,32 +58,42 @@ def csv_cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
 class Predictor:
-    """Wraps a model and its preprocessing. Thread-compatible: use one Predictor per thread."""
+    """Wraps a model and its preprocessing. Thread-compatible: use one Predictor per thread.
+
+    precision: "fp32" (the default), "bf16" (autocast), or "auto" (bf16 where the device has native bf16:
+    a CPU with AVX512-BF16 or AMX, a CUDA GPU that supports it; else fp32). bf16 is not the default because
+    its top-1 answers can differ from fp32's on near ties (see benchmarks/bench_predict_folder.py --bf16).
+    """
 
     def __init__(self, checkpoint: Checkpoint, *, device: str | torch.device | None = "auto",
-                 source: os.PathLike | str = "<checkpoint>"):
+                 source: os.PathLike | str = "<checkpoint>", precision: str = "fp32"):
         self.checkpoint = checkpoint
         self.source = str(source)
         self.device = resolve_device(device)
         self.class_names = list(checkpoint.class_names)
         self.preprocess = checkpoint.preprocess
+        self.amp_dtype = inference_dtype(self.device, precision)
         model = checkpoint.build_model(source)
-        self.model = model.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels_last: the layout oneDNN (CPU) and cuDNN (GPU) convolutions run fastest in; the input batch
+        # is made in it directly (decode_batches' rows are H x W x 3)
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         self._mean = torch.tensor(self.preprocess.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._inv_std = 1.0 / (torch.tensor(self.preprocess.std, device=self.device).view(1, 3, 1, 1) * 255.0)
         checkpoint.state_dict = None  # the model holds the weights now; don't keep a second copy
 
     @classmethod
-    def from_file(cls, path: os.PathLike | str, *, device: str | torch.device | None = "auto") -> Predictor:
-        return cls(load_checkpoint(path), device=device, source=path)
+    def from_file(cls, path: os.PathLike | str, *, device: str | torch.device | None = "auto",
+                  precision: str = "fp32") -> Predictor:
+        return cls(load_checkpoint(path), device=device, source=path, precision=precision)
 
     # ---- steps -------------------------------------------------------------------------
     def prepare(self, image: Image.Image) -> torch.Tensor:
         """RGB PIL image -> uint8 tensor 3 x S x S (resize + center crop), on the CPU."""
-        return resize_and_crop_uint8(image, self.preprocess)
+        return torch.from_numpy(np.array(resize_and_crop(image, self.preprocess))).permute(2, 0, 1)
 
     def load(self, source: Source, name: str | None = None) -> torch.Tensor:
         return self.prepare(load_image(source, name=name, min_side=self.preprocess.resize))
@@ -85,10 +101,14 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, batch_uint8: torch.Tensor) -> torch.Tensor:
         """uint8 N x 3 x S x S -> class probabilities N x C (float32, CPU)."""
-        x = batch_uint8.to(self.device, non_blocking=True).float().sub_(self._mean).mul_(self._inv_std)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x).float().softmax(dim=1).cpu()
+        x = batch_uint8.to(self.device, non_blocking=True).float()  # keeps a channels_last layout
+        x = x.sub_(self._mean).mul_(self._inv_std).contiguous(memory_format=torch.channels_last)
+        if self.amp_dtype is None:
+            logits = self.model(x)
+        else:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype):
+                logits = self.model(x)
+        return logits.float().softmax(dim=1).cpu()
 
     def _results(self, probs: torch.Tensor, paths: Sequence[str | None], k: int) -> list[Prediction]:
         k = max(1, min(int(k), probs.shape[1]))
@@ -111,6 +131,29 @@ class Predictor:
             return Prediction(path=label, error=str(exc))
         return self._results(self.probabilities(tensor.unsqueeze(0)), [label], top_k)[0]
 
+    def batches(
+        self,
+        paths: Iterable[os.PathLike | str],
+        *,
+        batch_size: int = 32,
+        cancelled: Callable[[], bool] | None = None,
+        thumbnail: int | None = None,
+    ) -> Iterator[DecodedBatch]:
+        """The files decoded for this model, batch by batch (images.decode_batches: worker threads decode
+        ahead while the caller runs the model). Use `batch.tensor()` with probabilities()."""
+        return decode_batches(paths, self.preprocess, batch_size=batch_size, cancelled=cancelled,
+                              thumbnail=thumbnail)
+
+    def predict_batch(self, batch: DecodedBatch, *, top_k: int = 5) -> list[Prediction]:
+        """Predictions for every file of `batch`, in its order; a file that could not be decoded gets `error`."""
+        probs = self.probabilities(batch.tensor()) if batch.decoded else None
+        ok = iter(self._results(probs, [batch.paths[i] for i in batch.decoded], top_k) if probs is not None else [])
+        out = [Prediction(path=path, error=batch.errors[i]) if i in batch.errors else next(ok)
+               for i, path in enumerate(batch.paths)]
+        for i, thumb in batch.thumbnails.items():
+            out[i].thumbnail = thumb
+        return out
+
     def predict_paths(
         self,
         paths: Iterable[os.PathLike | str],
@@ -125,35 +168,35 @@ class Predictor:
         thumbnail: also attach a PIL thumbnail of at most this size to each prediction, made from the
         same decoded image (each file is decoded once).
         """
-        paths = [str(p) for p in paths]
-        thumbs: dict[str, Any] = {}
-
-        def load(path: str):
-            try:
-                image = load_image(path, name=path, min_side=self.preprocess.resize)
-            except ImageLoadError as exc:
-                return exc
-            if thumbnail:
-                small = image.copy()
-                small.thumbnail((thumbnail, thumbnail))
-                thumbs[path] = small
-            return self.prepare(image)
-
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-decode") as pool:
-            for start in range(0, len(paths), batch_size):
+        with closing(self.batches(paths, batch_size=batch_size, cancelled=cancelled, thumbnail=thumbnail)) as it:
+            for batch in it:
                 if cancelled is not None and cancelled():
                     return
-                chunk = paths[start:start + batch_size]
-                loaded = list(pool.map(load, chunk))
-                good = [t for t in loaded if isinstance(t, torch.Tensor)]
-                ok = iter(self._results(self.probabilities(torch.stack(good)),
-                                        [p for p, t in zip(chunk, loaded) if isinstance(t, torch.Tensor)],
-                                        top_k) if good else [])
-                batch = [next(ok) if isinstance(t, torch.Tensor) else Prediction(path=p, error=str(t))
-                         for p, t in zip(chunk, loaded)]
-                for pred in batch:
-                    pred.thumbnail = thumbs.pop(pred.path, None)
-                yield batch
+                yield self.predict_batch(batch, top_k=top_k)
+
+
+def inference_dtype(device: torch.device, precision: str = "fp32") -> torch.dtype | None:
+    """The autocast dtype prediction runs in on `device` ("fp32", "bf16" or "auto"), or None for fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {str(precision)[:40]!r}; one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        from .train.loop import cpu_has_native_bf16
+
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    return None
+
+
+def top1_agreement(fp32: torch.Tensor, other: torch.Tensor) -> tuple[int, int]:
+    """(how many rows have the same top-1 class, how many rows) of two N x C score tensors."""
+    if fp32.shape != other.shape:
+        raise ValueError(f"the scores differ in shape: {tuple(fp32.shape)} and {tuple(other.shape)}")
+    return int((fp32.argmax(dim=1) == other.argmax(dim=1)).sum()), int(fp32.shape[0])
 
 
 def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: int = 5) -> Path:

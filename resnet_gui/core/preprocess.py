@@ -99,8 +99,38 @@ def interpolation_mode(name: str):
             "nearest": InterpolationMode.NEAREST}[name]
 
 
+def resized_size(width: int, height: int, resize: int) -> tuple[int, int]:
+    """(width, height) once the shorter side is `resize` (torchvision's rule: the longer side truncated)."""
+    if width <= height:
+        return resize, int(resize * height / width)
+    return int(resize * width / height), resize
+
+
+def crop_box(width: int, height: int, pre: Preprocess) -> tuple[float, float, float, float]:
+    """The region of a width x height image that becomes the input: the center crop of the resized image
+    (torchvision's rounding), in the original image's coordinates."""
+    new_w, new_h = resized_size(width, height, pre.resize)
+    left = int(round((new_w - pre.input_size) / 2.0))
+    top = int(round((new_h - pre.input_size) / 2.0))
+    sx, sy = width / new_w, height / new_h
+    return left * sx, top * sy, (left + pre.input_size) * sx, (top + pre.input_size) * sy
+
+
+def resize_and_crop(image, pre: Preprocess):
+    """PIL RGB image -> PIL image input_size x input_size: torchvision's Resize(resize) + CenterCrop(input_size)
+    on a PIL image (the plain ImageNet eval preset), computed for the cropped region only, in one PIL
+    resampling pass (antialiased; PIL releases the GIL). Needs no torch."""
+    from PIL import Image
+
+    filters = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+               "nearest": Image.Resampling.NEAREST}
+    size = (pre.input_size, pre.input_size)
+    return image.resize(size, filters[pre.interpolation], box=crop_box(*image.size, pre))
+
+
 def resize_and_crop_uint8(image, pre: Preprocess):
-    """PIL RGB image -> uint8 tensor 3 x input_size x input_size (resize shorter side, center crop)."""
+    """PIL RGB image -> uint8 tensor 3 x input_size x input_size (resize shorter side, center crop), with
+    torchvision's tensor resize (faster than PIL's on full-size images; training decodes those)."""
     from torchvision.transforms.v2 import functional as F
 
     t = F.pil_to_tensor(image)
