@@ -1,5 +1,7 @@
-"""The folder-results view of the Predict tab: a sortable table (thumbnail, file, class, confidence) that
-fills while a folder runs, the files that failed, which model made the results, and CSV export."""
+"""The folder-results view of the Predict tab: a sortable table (thumbnail, file, class, confidence, status)
+that fills while a folder runs, a filter by status (sure, not sure, unfamiliar, errors), the files that
+failed, which model made the results, CSV export, and, for a folder laid out as folder/<class>/… with the
+model's classes, the accuracy and a way to evaluate it properly."""
 from __future__ import annotations
 
 import os
@@ -9,6 +11,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -19,12 +22,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .predict_session import TOP_K, FolderDone, FolderRows
+from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE, answer_state
+from .predict_session import TOP_K, FolderDone, FolderLabels, FolderRows
 from .widgets import Banner, ElidedLabel, plural
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
 PATH_ROLE = Qt.ItemDataRole.UserRole
-FILE_COLUMN, CLASS_COLUMN, CONFIDENCE_COLUMN = 1, 2, 3
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
+FILE_COLUMN, CLASS_COLUMN, CONFIDENCE_COLUMN, STATUS_COLUMN = 1, 2, 3, 4
+FILTERS = [("", "All images"), (SURE, "Sure"), (UNSURE, "Not sure"), (UNFAMILIAR, "Unfamiliar"), (ERROR, "Errors")]
+STATUS_ORDER = {state: i for i, state in enumerate((ERROR, UNFAMILIAR, UNSURE, SURE))}
 ERROR_COLOR = Qt.GlobalColor.red
 MAX_LISTED_ERRORS = 5
 
@@ -34,6 +41,7 @@ class FolderResultsView(QWidget):
     cancel_requested = Signal()
     rerun_requested = Signal()
     image_activated = Signal(str)   # a row was double-clicked: show that image
+    evaluate_requested = Signal(str)  # evaluate this folder (laid out by class) in the Evaluate tab
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -42,6 +50,8 @@ class FolderResultsView(QWidget):
         self.folder: str | None = None
         self.model_name: str | None = None   # the model that made the results on screen
         self.running = False
+        self.threshold = DEFAULT_THRESHOLD
+        self.labels: FolderLabels | None = None   # true classes, when the folder is laid out by class
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         tools = QHBoxLayout()
@@ -56,22 +66,31 @@ class FolderResultsView(QWidget):
         self.lowest_button.setToolTip("Sort so that the images the model is least sure about come first")
         self.lowest_button.clicked.connect(
             lambda: self.table.sortByColumn(CONFIDENCE_COLUMN, Qt.SortOrder.AscendingOrder))
+        self.filter_combo = QComboBox()
+        for key, label in FILTERS:
+            self.filter_combo.addItem(label, key)
+        self.filter_combo.setToolTip("Show only the images in one state")
+        self.filter_combo.currentIndexChanged.connect(self._filter_changed)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save every result as a CSV file (Ctrl+E)")
         self.export_button.clicked.connect(self.export_csv)
         tools.addWidget(self.folder_label, 1)
-        for w in (self.folder_progress, self.cancel_button, self.lowest_button, self.export_button):
+        for w in (self.folder_progress, self.cancel_button, self.filter_combo, self.lowest_button, self.export_button):
             tools.addWidget(w)
         layout.addLayout(tools)
         self.model_note = Banner()
         layout.addWidget(self.model_note)
         self.folder_errors = Banner()
         layout.addWidget(self.folder_errors)
-        self.table_model = QStandardItemModel(0, 4)
-        self.table_model.setHorizontalHeaderLabels(["", "File", "Class", "Confidence"])
+        self.accuracy_note = Banner()
+        layout.addWidget(self.accuracy_note)
+        self.table_model = QStandardItemModel(0, 5)
+        self.table_model.setHorizontalHeaderLabels(["", "File", "Class", "Confidence", "Status"])
         self.proxy = QSortFilterProxyModel()
         self.proxy.setSourceModel(self.table_model)
         self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterKeyColumn(STATUS_COLUMN)
+        self.proxy.setFilterRole(STATUS_ROLE)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -88,6 +107,7 @@ class FolderResultsView(QWidget):
         header.setSectionResizeMode(CLASS_COLUMN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(CLASS_COLUMN, 200)
         header.setSectionResizeMode(CONFIDENCE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(STATUS_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(FILE_COLUMN, Qt.SortOrder.AscendingOrder)  # A to Z, new rows in their place
         self.table.doubleClicked.connect(self._row_activated)
@@ -102,8 +122,10 @@ class FolderResultsView(QWidget):
         self.folder, self.model_name, self.running = folder, model_name, True
         self.table_model.removeRows(0, self.table_model.rowCount())
         self.results = []
+        self.labels = None
         self.folder_errors.clear_message()
         self.model_note.clear_message()
+        self.accuracy_note.clear_message()
         self.folder_progress.setRange(0, 0)
         self.folder_progress.show()
         self.cancel_button.show()
@@ -122,6 +144,7 @@ class FolderResultsView(QWidget):
             more = f"\n… and {len(errors) - MAX_LISTED_ERRORS:,} more." if len(errors) > MAX_LISTED_ERRORS else ""
             self.folder_errors.show_message(
                 f"{plural(len(errors), 'file')} could not be classified:\n{listed}{more}", "error")
+        self._show_accuracy()
         self._update_buttons()
 
     def finish(self, done: FolderDone) -> None:
@@ -138,6 +161,7 @@ class FolderResultsView(QWidget):
             text = f"{done.folder}: {state} {ok:,} classified by “{done.model_name}”{failed}."
         self.folder_label.setText(text)
         self.status_message.emit(text)
+        self._show_accuracy()
         self._update_buttons()
 
     def fail(self, message: str) -> None:
@@ -182,7 +206,70 @@ class FolderResultsView(QWidget):
         icon_item.setData(len(self.results), SORT_ROLE)
         file_item.setData(file_item.text().lower(), SORT_ROLE)
         class_item.setData(class_item.text().lower(), SORT_ROLE)
-        self.table_model.appendRow([icon_item, file_item, class_item, conf_item])
+        status_item = QStandardItem()
+        self._set_status(status_item, pred)
+        self.table_model.appendRow([icon_item, file_item, class_item, conf_item, status_item])
+
+    def _set_status(self, item: QStandardItem, pred) -> None:
+        state = answer_state(pred, self.threshold)
+        if hasattr(pred, "unsure") and pred.ok:  # the CSV's "unsure" follows the threshold on screen
+            pred.unsure = pred.confidence < self.threshold
+        item.setText(STATUS_WORDS[state])
+        item.setData(state, STATUS_ROLE)
+        item.setData(STATUS_ORDER[state], SORT_ROLE)
+        if state == UNFAMILIAR:
+            item.setToolTip("Unlike the images this model was trained on: its answer means little")
+        elif state == UNSURE:
+            item.setToolTip(f"No class reaches {self.threshold:.0%}: " + ", ".join(
+                f"{label} {p:.0%}" for label, p in pred.top_k[:3]))
+        else:
+            item.setToolTip("")
+
+    def set_threshold(self, threshold: float) -> None:
+        """A new "not sure below" threshold: every row's status is read again (no new prediction)."""
+        self.threshold = threshold
+        for row, pred in enumerate(self.results):
+            self._set_status(self.table_model.item(row, STATUS_COLUMN), pred)
+
+    def row_status(self, row: int) -> str:
+        return self.proxy.index(row, STATUS_COLUMN).data(STATUS_ROLE)
+
+    def _filter_changed(self, *_) -> None:
+        key = self.filter_combo.currentData()
+        self.proxy.setFilterRegularExpression(f"^{key}$" if key else "")
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for pred in self.results:
+            counts[answer_state(pred, self.threshold)] += 1
+        return counts
+
+    # ---- a folder laid out by class -----------------------------------------------------------------
+    def set_labels(self, labels: FolderLabels) -> None:
+        self.labels = labels
+        self._show_accuracy()
+
+    def accuracy(self) -> tuple[int, int] | None:
+        """(right, labelled) over the classified files whose folder names a class of the model."""
+        if self.labels is None:
+            return None
+        truth = self.labels.labels
+        labelled = [p for p in self.results if p.ok and p.path in truth]
+        return sum(p.label == truth[p.path] for p in labelled), len(labelled)
+
+    def _show_accuracy(self) -> None:
+        counts = self.accuracy()
+        if not counts or not counts[1]:
+            self.accuracy_note.clear_message()
+            return
+        right, n = counts
+        other = sum(self.labels.unknown.values())
+        left_out = f" ({plural(other, 'image')} in other folders not counted)" if other else ""
+        so_far = " so far" if self.running else ""
+        self.accuracy_note.show_message(
+            f"The sub-folders are named after this model's classes: {right / n:.1%} right{so_far} ({right:,} of "
+            f"{plural(n, 'image')}){left_out}.", "info",
+            [("Evaluate this folder", lambda: self.evaluate_requested.emit(self.folder or ""))])
 
     def row_path(self, row: int) -> str | None:
         return self.proxy.index(row, FILE_COLUMN).data(PATH_ROLE)

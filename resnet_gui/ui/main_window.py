@@ -1,4 +1,4 @@
-"""The main window: Predict, Train and Models tabs, menus, status bar; PyTorch loads in the background."""
+"""The main window: Predict, Train, Evaluate and Models tabs, menus, status bar; PyTorch loads in the background."""
 from __future__ import annotations
 
 import base64
@@ -11,6 +11,7 @@ from resnet_gui import APP_NAME, __version__
 
 from . import theme
 from .diagnostics import device_choices, device_label, diagnostics_text
+from .evaluate_tab import EvaluateTab
 from .models_tab import ModelsTab
 from .predict_tab import PredictTab
 from .registry_model import RegistryModel
@@ -19,7 +20,7 @@ from .widgets import ElidedLabel
 from .workers import Task, request_stop_all, running_tasks, tracker
 
 STATUS_MS = 10_000
-TABS = ("&Predict", "&Train", "&Models")
+TABS = ("&Predict", "&Train", "&Evaluate", "&Models")
 
 
 def load_torch_task(report, stop) -> dict:
@@ -55,8 +56,9 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.predict_tab = PredictTab(self.registry, settings)
         self.train_tab = TrainTab(settings)
+        self.evaluate_tab = EvaluateTab(self.registry, settings)
         self.models_tab = ModelsTab(self.registry, settings)
-        for tab, name in zip((self.predict_tab, self.train_tab, self.models_tab), TABS):
+        for tab, name in zip((self.predict_tab, self.train_tab, self.evaluate_tab, self.models_tab), TABS):
             self.tabs.addTab(tab, name.replace("&", ""))
         self.setCentralWidget(self.tabs)
 
@@ -74,11 +76,14 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(lambda: self.status_line.setText(""))
         self._build_menus()
 
-        for tab in (self.predict_tab, self.train_tab, self.models_tab):
+        for tab in (self.predict_tab, self.train_tab, self.evaluate_tab, self.models_tab):
             tab.status_message.connect(self.show_status)
         self.predict_tab.active_model_changed.connect(self._active_model)
         self.train_tab.model_saved.connect(lambda name: self.registry.refresh())
         self.models_tab.use_model.connect(self._use_model)
+        self.evaluate_tab.open_image.connect(self._open_in_predict)
+        self.train_tab.evaluate_requested.connect(self._evaluate_model)
+        self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
         self.registry.demo_installed.connect(
             lambda name: self.show_status(f"Installed the demo model “{name}”: press Try a sample on the Predict tab."))
 
@@ -87,7 +92,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(base64.b64decode(geometry)))
         else:
             self.resize(1200, 800)
-        self.tabs.setCurrentIndex(int(settings.get("window.tab") or 0))
+        self.tabs.setCurrentIndex(settings.get("window.tab", 0, int))
 
     # ---- start-up ---------------------------------------------------------------------------------
     def start_background_loading(self) -> None:
@@ -103,6 +108,7 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(f"PyTorch {info['torch']}")
         self.predict_tab.set_ready(info["device"])
         self.train_tab.set_ready(info["devices"])
+        self.evaluate_tab.set_ready(info["device"])
         self.models_tab.set_ready()
         self.registry.refresh()
 
@@ -211,6 +217,18 @@ class MainWindow(QMainWindow):
     def _use_model(self, name: str) -> None:
         self.predict_tab.select_model(name)
         self.tabs.setCurrentWidget(self.predict_tab)
+
+    def _open_in_predict(self, path: str) -> None:
+        self.predict_tab.set_source(path, path)
+        self.tabs.setCurrentWidget(self.predict_tab)
+
+    def _evaluate_model(self, name: str) -> None:
+        self.tabs.setCurrentWidget(self.evaluate_tab)
+        self.evaluate_tab.evaluate_model(name)
+
+    def _evaluate_folder(self, name: str, folder: str) -> None:
+        self.tabs.setCurrentWidget(self.evaluate_tab)
+        self.evaluate_tab.evaluate_folder(name, folder)
 
     def dragEnterEvent(self, event) -> None:  # drops anywhere go to Predict
         self.predict_tab.dragEnterEvent(event)

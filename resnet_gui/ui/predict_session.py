@@ -8,8 +8,6 @@ Results are typed values (LoadedModel, ImageResult, FolderRows, FolderDone), nev
 """
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,8 @@ from PySide6.QtGui import QImage
 
 from resnet_gui import resources
 
+from .answer import DEFAULT_THRESHOLD
+from .predictors import get_predictor
 from .widgets import pil_to_qimage
 from .workers import TaskSlot
 
@@ -27,8 +27,6 @@ TOP_K = 5
 SAMPLES_DIR = "samples"
 FOLDER_BATCH = 16
 THUMBNAIL_PX = 48
-_cache_lock = threading.Lock()
-_predictors: dict[tuple[str, float, str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,9 @@ class LoadedModel:
     arch: str
     num_classes: int
     device: str
+    class_names: tuple[str, ...] = ()
+    calibrated: bool = False        # its confidences are temperature-scaled
+    has_familiarity: bool = False   # it can tell an image unlike its training data
     samples: tuple[str, ...] = ()   # images to try: bundled digits for the demo, else validation images
     no_samples_reason: str = ""     # why there are none (a sentence for the user)
 
@@ -60,27 +61,18 @@ class FolderRows:
 
 
 @dataclass(frozen=True)
+class FolderLabels:
+    labels: dict                    # path -> true class, for files in folders named after the model's classes
+    unknown: dict                   # other folders with images -> how many
+
+
+@dataclass(frozen=True)
 class FolderDone:
     folder: str
     model_name: str
     total: int
     done: int
     cancelled: bool = False
-
-
-def get_predictor(model_path: str, device: str = "auto"):
-    """A Predictor for the file, cached by (path, mtime, device); built in the calling (worker) thread."""
-    from resnet_gui.core.predict import Predictor
-
-    key = (model_path, os.path.getmtime(model_path), device)
-    with _cache_lock:
-        cached = _predictors.get(key)
-    if cached is None:
-        cached = Predictor.from_file(model_path, device=device)
-        with _cache_lock:
-            _predictors.clear()  # keep one model in memory
-            _predictors[key] = cached
-    return cached
 
 
 def bundled_samples() -> list[Path]:
@@ -125,12 +117,16 @@ def load_model_task(report, stop, name: str, model_path: str, device: str) -> Lo
 
     predictor = get_predictor(model_path, device)
     samples, reason = model_samples(read_metadata(model_path))
-    return LoadedModel(name=name, path=model_path, arch=predictor.checkpoint.arch,
-                       num_classes=len(predictor.class_names), device=str(predictor.device),
+    ckpt = predictor.checkpoint
+    return LoadedModel(name=name, path=model_path, arch=ckpt.arch, num_classes=len(predictor.class_names),
+                       device=str(predictor.device), class_names=tuple(predictor.class_names),
+                       calibrated=bool(getattr(ckpt, "calibration", None)),
+                       has_familiarity=getattr(ckpt, "familiarity", None) is not None,
                        samples=tuple(samples), no_samples_reason=reason)
 
 
-def predict_image_task(report, stop, model_name: str, model_path: str, source, name: str, device: str) -> ImageResult:
+def predict_image_task(report, stop, model_name: str, model_path: str, source, name: str, device: str,
+                       unsure_below: float) -> ImageResult:
     from resnet_gui.core.errors import ImageLoadError
     from resnet_gui.core.images import load_image
 
@@ -139,19 +135,38 @@ def predict_image_task(report, stop, model_name: str, model_path: str, source, n
     except ImageLoadError as exc:
         return ImageResult(name=name, model_name=model_name, error=str(exc))
     predictor = get_predictor(model_path, device)
+    predictor.unsure_below = unsure_below  # Prediction.unsure follows the Predict tab's threshold
     prediction = predictor.predict_image(image, top_k=TOP_K, path=name)
     return ImageResult(name=name, model_name=model_name, prediction=prediction,
                        preview=pil_to_qimage(image, 1600), size=image.size)
 
 
-def predict_folder_task(report, stop, model_path: str, folder: str, device: str) -> int:
-    """Report FolderRows (throttled to about 20 a second); return how many files were classified."""
+def folder_labels(folder: str, class_names: list[str]) -> FolderLabels | None:
+    """The true classes of a folder laid out as folder/<class>/… (core.evaluate.folder_files), or None."""
+    from resnet_gui.core.errors import ResnetGuiError
+    from resnet_gui.core.evaluate import folder_files
+
+    try:
+        files = folder_files(folder, class_names)
+    except (ResnetGuiError, OSError):
+        return None
+    return FolderLabels({str(p): class_names[i] for p, i in zip(files.paths, files.labels)},
+                        dict(files.unknown_classes))
+
+
+def predict_folder_task(report, stop, model_path: str, folder: str, device: str, unsure_below: float) -> int:
+    """Report FolderLabels when the folder is laid out by class, then FolderRows (throttled to about 20 a
+    second); return how many files were classified."""
     from resnet_gui.core.images import list_images
     from resnet_gui.core.progress import Throttle
 
     files = list_images([folder])
     report(FolderRows(total=len(files)))
     predictor = get_predictor(model_path, device)
+    predictor.unsure_below = unsure_below
+    labels = folder_labels(folder, predictor.class_names)
+    if labels is not None:
+        report(labels)
     throttle = Throttle()
     rows: list = []
     done = 0
@@ -189,6 +204,9 @@ class PredictSession(QObject):
     folder_rows = Signal(object)        # FolderRows
     folder_done = Signal(object)        # FolderDone
     folder_failed = Signal(str)         # message
+    folder_labels = Signal(object)      # FolderLabels: the folder is laid out by class
+    explain_ready = Signal(object)      # explain.CamResult
+    explain_failed = Signal(str, str)   # (name, message)
     busy_changed = Signal(bool)
 
     def __init__(self, parent=None):
@@ -199,18 +217,21 @@ class PredictSession(QObject):
         self.model_path: str | None = None
         self.model: LoadedModel | None = None
         self.model_error: str | None = None
+        self.unsure_below = DEFAULT_THRESHOLD   # the Predict tab's "not sure below" threshold (a fraction)
         self._pending: _Request | None = None
         self._folder: tuple[str, str] | None = None  # (folder, model name) of the run in progress
         self._folder_counts = (0, 0)                  # (done, total) of that run
         self._model_slot = TaskSlot("load-model", self)
         self._image_slot = TaskSlot("predict-image", self)
         self._folder_slot = TaskSlot("predict-folder", self)
-        for slot in (self._model_slot, self._image_slot, self._folder_slot):
+        self._explain_slot = TaskSlot("explain", self)
+        for slot in (self._model_slot, self._image_slot, self._folder_slot, self._explain_slot):
             slot.busy_changed.connect(lambda _busy: self.busy_changed.emit(self.busy()))
 
     # ---- state ------------------------------------------------------------------------------------
     def busy(self) -> bool:
-        return self._model_slot.busy() or self._image_slot.busy() or self._folder_slot.busy()
+        return self._model_slot.busy() or self._image_slot.busy() or self._folder_slot.busy() \
+            or self._explain_slot.busy()
 
     def has_pending(self) -> bool:
         return self._pending is not None
@@ -230,6 +251,7 @@ class PredictSession(QObject):
         self.model_name, self.model_path = name, path
         self.model, self.model_error = None, None
         self._image_slot.cancel()  # a result of the previous model must not appear under this one
+        self._explain_slot.cancel()
         if path is None:
             self._model_slot.cancel()
             return
@@ -281,7 +303,9 @@ class PredictSession(QObject):
     def classify_image(self, source, name: str) -> None:
         def start():
             self.image_started.emit(name)
+            self._explain_slot.cancel()  # a map of the image before must not arrive over this one
             self._image_slot.start(predict_image_task, self.model_name, self.model_path, source, name, self.device,
+                                   self.unsure_below,
                                    on_done=self.image_ready.emit,
                                    on_failed=lambda message: self.image_failed.emit(name, message))
 
@@ -293,8 +317,8 @@ class PredictSession(QObject):
             model_name = self.model_name or ""
             self._folder, self._folder_counts = (folder, model_name), (0, 0)
             self.folder_started.emit(folder, model_name)
-            self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device,
-                                    on_event=self._folder_rows, on_done=lambda _n: self._finish_folder(False),
+            self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device, self.unsure_below,
+                                    on_event=self._folder_event, on_done=lambda _n: self._finish_folder(False),
                                     on_failed=self._folder_failed)
 
         self._submit(_Request("folder", start, self.folder_failed.emit))
@@ -304,9 +328,25 @@ class PredictSession(QObject):
             self._pending = None
         self._finish_folder(cancelled=True)
 
-    def _folder_rows(self, rows: FolderRows) -> None:
-        self._folder_counts = (rows.done, rows.total)
-        self.folder_rows.emit(rows)
+    def _folder_event(self, value) -> None:
+        if isinstance(value, FolderLabels):
+            self.folder_labels.emit(value)
+            return
+        self._folder_counts = (value.done, value.total)
+        self.folder_rows.emit(value)
+
+    def explain(self, source, name: str, class_index: int | None) -> None:
+        """The Grad-CAM map of `class_index` (None: the top class) over the image, in a worker."""
+        if not self.ready or self.model_path is None:
+            return
+        from .explain import explain_task
+
+        self._explain_slot.start(explain_task, self.model_path, source, name, self.device, class_index,
+                                 on_done=self.explain_ready.emit,
+                                 on_failed=lambda message: self.explain_failed.emit(name, message))
+
+    def cancel_explain(self) -> None:
+        self._explain_slot.cancel()
 
     def _finish_folder(self, cancelled: bool) -> None:
         run, self._folder = self._folder, None

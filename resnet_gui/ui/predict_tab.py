@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from .answer import THRESHOLD_SETTING, answer_state, knows_summary, threshold_from
 from .folder_results_view import FolderResultsView
 from .predict_session import FolderDone, ImageResult, LoadedModel, PredictSession
 from .single_image_view import SingleImageView
@@ -33,6 +35,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All
 class PredictTab(QWidget):
     status_message = Signal(str)
     active_model_changed = Signal(str)
+    evaluate_folder_requested = Signal(str, str)   # (model name, folder laid out by class)
 
     def __init__(self, registry, settings, parent=None):
         super().__init__(parent)
@@ -83,6 +86,17 @@ class PredictTab(QWidget):
             views.addWidget(b)
         self.view_group.idClicked.connect(self._switch_view)
         views.addStretch(1)
+        views.addWidget(QLabel("Not sure below"))
+        self.threshold_spin = QSpinBox()
+        self.threshold_spin.setRange(0, 100)
+        self.threshold_spin.setSuffix(" %")
+        self.threshold_spin.setValue(round(100 * threshold_from(self.settings)))
+        self.threshold_spin.setToolTip("Answers less sure than this are shown as “Not sure”, with the top "
+                                       "candidates instead of one class")
+        self.threshold_spin.setAccessibleName("Not sure below")
+        self.threshold_spin.valueChanged.connect(self._threshold_changed)
+        self.session.unsure_below = self.threshold()
+        views.addWidget(self.threshold_spin)
         root.addLayout(views)
 
         self.stack = QStackedWidget()
@@ -95,6 +109,12 @@ class PredictTab(QWidget):
         self.folder.cancel_requested.connect(self.session.cancel_folder)
         self.folder.rerun_requested.connect(self.run)
         self.folder.image_activated.connect(lambda path: self.set_source(path, path))
+        self.folder.evaluate_requested.connect(
+            lambda folder: self.evaluate_folder_requested.emit(self.folder.model_name or "", folder))
+        self.folder.set_threshold(self.threshold())
+        self.single.threshold = self.threshold()
+        self.single.explain_requested.connect(self._explain)
+        self.single.explain_cleared.connect(self.session.cancel_explain)
         self._update_buttons()
 
     def _button(self, text: str, tip: str, slot) -> QPushButton:
@@ -116,6 +136,9 @@ class PredictTab(QWidget):
         s.folder_rows.connect(self.folder.add_rows)
         s.folder_done.connect(self._folder_done)
         s.folder_failed.connect(self.folder.fail)
+        s.folder_labels.connect(self.folder.set_labels)
+        s.explain_ready.connect(self.single.show_explanation)
+        s.explain_failed.connect(lambda _name, message: self.single.explanation_failed(message))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
 
     def _switch_view(self, index: int) -> None:
@@ -127,6 +150,17 @@ class PredictTab(QWidget):
         (self.single_view_button if index == SINGLE else self.folder_view_button).setChecked(True)
 
     # ---- state ------------------------------------------------------------------------------------
+    def threshold(self) -> float:
+        """The "not sure below" threshold, a fraction."""
+        return self.threshold_spin.value() / 100
+
+    def _threshold_changed(self, _value: int) -> None:
+        value = self.threshold()
+        self.settings.set(THRESHOLD_SETTING, value)
+        self.session.unsure_below = value
+        self.single.set_threshold(value)
+        self.folder.set_threshold(value)
+
     def set_ready(self, device: str) -> None:
         """PyTorch is imported: models can load."""
         self.session.set_ready(device)
@@ -287,12 +321,21 @@ class PredictTab(QWidget):
             self.folder.waiting(self.folder.folder, message)
 
     def _image_result(self, result: ImageResult) -> None:
-        self.single.show_result(result)
+        model = self.session.model
+        self.single.show_result(result, self.threshold(), knows_summary(model.class_names) if model else "")
         if result.error is not None:
             self.status_message.emit(result.error.splitlines()[0][:200])
         else:
             pred = result.prediction
-            self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}).")
+            state = {"unsure": " — not sure", "unfamiliar": " — unlike its training images"}.get(
+                answer_state(pred, self.threshold()), "")
+            self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}){state}.")
+
+    def _explain(self, label: str) -> None:
+        model = self.session.model
+        if self.current_source is None or model is None or label not in model.class_names:
+            return
+        self.session.explain(self.current_source[0], self.current_source[1], model.class_names.index(label))
 
     def _folder_done(self, done: FolderDone) -> None:
         self.folder.finish(done)

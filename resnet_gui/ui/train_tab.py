@@ -29,6 +29,7 @@ class TrainTab(QWidget):
     status_message = Signal(str)
     model_saved = Signal(str)        # registry name of a new or updated best model
     training_changed = Signal(bool)  # running or not
+    evaluate_requested = Signal(str)  # a model to look at in the Evaluate tab (its validation split)
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -244,7 +245,10 @@ class TrainTab(QWidget):
             self.model_saved.emit(ev.name)
 
     def _on_result(self, result) -> None:
-        self.monitor.on_result(result, self._fixes(result.message) if result.status == "failed" else ())
+        actions = self._fixes(result.message) if result.status == "failed" else []
+        if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
+            actions = [("Evaluate it…", lambda n=result.best_name: self.evaluate_requested.emit(n))]
+        self.monitor.on_result(result, actions)
         self.status_message.emit(f"Training {result.status}.")
         if result.best_name:
             self.model_saved.emit(result.best_name)

@@ -144,16 +144,25 @@ class TrainingMonitor(QWidget):
         if result.best_val_accuracy is not None:
             self._set_best(result.best_val_accuracy)
         text = sentence(result.message)
-        if result.status == "finished" and result.best_name:
+        kind = RESULT_KINDS[result.status]
+        verdicts = [sentence(w) for w in getattr(result, "warnings", ()) or () if str(w).strip()]
+        if result.status == "finished" and result.best_name and verdicts:
+            # the honest verdict: a finished run whose figures mislead is not a green success
+            kind = "warning"
+            text = (f"Finished, but read this before trusting “{result.best_name}” "
+                    f"({result.best_val_accuracy:.1%} validation accuracy):\n"
+                    + "\n".join(f"• {v}" for v in verdicts))
+        elif result.status == "finished" and result.best_name:
             text = (f"Done: “{result.best_name}” reached {result.best_val_accuracy:.1%} validation accuracy. "
                     "It is in the Models tab and in the Predict tab's model list.")
         elif result.status == "cancelled" and result.epochs_done and result.best_name:
             text = (f"Stopped after {plural(result.epochs_done, 'epoch')}; the best model “{result.best_name}” "
                     f"({result.best_val_accuracy:.1%}) is saved. Use Resume to continue.")
-        self.banner.show_message(text, RESULT_KINDS[result.status], actions)
-        for warning in result.warnings:  # a warning the events did not carry still shows
-            if sentence(warning) not in self.warnings:
-                self.add_warning(warning)
+        elif verdicts:  # a stopped or failed run's verdicts go with the other warnings
+            for warning in verdicts:
+                if warning not in self.warnings:
+                    self.add_warning(warning)
+        self.banner.show_message(text, kind, actions)
         self.log.append_line(("✗ " if result.status == "failed" else "— ") + text)
         self.progress.setFormat(RESULT_WORDS[result.status])
         self.eta_label.setText("ETA –")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -84,13 +84,20 @@ class ImagePreview(QLabel):
 
 
 class TopKBars(QWidget):
-    """Horizontal bars: one row per (label, probability), largest first."""
+    """Horizontal bars: one row per (label, probability), largest first. Clicking a row names its label."""
+
+    row_clicked = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[tuple[str, float]] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
         self.setAccessibleName("Top classes")
+
+    def mousePressEvent(self, event) -> None:
+        row = int(event.position().y() // self._row_height())
+        if 0 <= row < len(self._rows) and event.button() == Qt.MouseButton.LeftButton:
+            self.row_clicked.emit(self._rows[row][0])
 
     def set_rows(self, rows: list[tuple[str, float]]) -> None:
         self._rows = list(rows)

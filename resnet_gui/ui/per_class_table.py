@@ -1,0 +1,66 @@
+"""The per-class figures of an evaluation as a sortable table: precision, recall, F1 and support. A class
+recognised far less often than the others is marked, and its row says why in a tooltip."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+COLUMNS = ["Class", "Precision", "Recall", "F1", "Images"]
+LOW_RECALL = 0.5            # below half the others' mean recall: marked
+
+
+class _Item(QTableWidgetItem):
+    """Sorts by its UserRole number when it has one."""
+
+    def __lt__(self, other) -> bool:
+        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return a < b
+        return self.text().lower() < other.text().lower()
+
+
+class PerClassTable(QTableWidget):
+    def __init__(self, parent=None):
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(COLUMNS)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.verticalHeader().setVisible(False)
+        self.setAlternatingRowColors(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.setAccessibleName("Per-class figures")
+
+    def set_classes(self, per_class: list) -> None:
+        """per_class: core.metrics.ClassFigures (name, precision, recall, f1, support)."""
+        self.setSortingEnabled(False)
+        self.setRowCount(0)
+        for i, c in enumerate(per_class):
+            others = [o.recall for j, o in enumerate(per_class) if o.support and j != i]
+            low = bool(c.support) and bool(others) and c.recall < LOW_RECALL * (sum(others) / len(others))
+            row = self.rowCount()
+            self.insertRow(row)
+            name = _Item(("⚠ " if low else "") + c.name)
+            name.setData(Qt.ItemDataRole.UserRole, None)
+            cells = [name]
+            for value in (c.precision, c.recall, c.f1):
+                item = _Item(f"{value:.1%}" if c.support or value else "—")
+                item.setData(Qt.ItemDataRole.UserRole, float(value))
+                cells.append(item)
+            support = _Item(f"{c.support:,}")
+            support.setData(Qt.ItemDataRole.UserRole, int(c.support))
+            cells.append(support)
+            tip = (f"{c.name}: of its {c.support:,} images, {c.recall:.1%} were recognised (recall); of the images "
+                   f"called {c.name}, {c.precision:.1%} really were (precision).")
+            if low:
+                tip += " Recognised far less often than the other classes: add more varied images of it."
+            for col, item in enumerate(cells):
+                item.setToolTip(tip)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.setItem(row, col, item)
+        self.setSortingEnabled(True)
+
+    def clear_classes(self) -> None:
+        self.setRowCount(0)

@@ -1,0 +1,25 @@
+"""Predictors for the GUI's workers, cached by (file, modification time, device) and kept one per purpose:
+"predict" (classifying images and folders, shared by those workers) and "explain" (Grad-CAM: hooks and a
+backward pass, so a model of its own). Built in the calling (worker) thread."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple, Any]] = {}   # purpose -> (key, Predictor)
+
+
+def get_predictor(model_path: str, device: str = "auto", purpose: str = "predict"):
+    from resnet_gui.core.predict import Predictor
+
+    key = (model_path, os.path.getmtime(model_path), device)
+    with _lock:
+        cached = _cache.get(purpose)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    predictor = Predictor.from_file(model_path, device=device)
+    with _lock:
+        _cache[purpose] = (key, predictor)  # one model per purpose in memory
+    return predictor
