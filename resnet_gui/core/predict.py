@@ -186,7 +186,7 @@ def inference_dtype(device: torch.device, precision: str = "fp32") -> torch.dtyp
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu":
-        from .train.loop import cpu_has_native_bf16
+        from .devices import cpu_has_native_bf16
 
         return torch.bfloat16 if cpu_has_native_bf16() else None
     return None
