@@ -51,7 +51,7 @@ def knows_summary(class_names) -> str:
 
 
 def candidates(pred, n: int = 3) -> str:
-    """"3 (42 %) or 8 (31 %)": the top candidates of an unsure answer."""
-    top = [f"{label} ({p:.0%})" for label, p in list(pred.top_k)[:n] if p >= 0.005] or \
-        [f"{label} ({p:.0%})" for label, p in list(pred.top_k)[:1]]
+    """"3 (42.0%) or 8 (31.0%)": the top candidates of an unsure answer."""
+    top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= 0.005] or \
+        [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:1]]
     return top[0] if len(top) == 1 else ", ".join(top[:-1]) + " or " + top[-1]

@@ -61,3 +61,10 @@ def make_window(qtbot, settings):
 @pytest.fixture
 def window(make_window):
     return make_window()
+
+
+@pytest.fixture
+def vague_model(registry_dir):
+    """A model in the registry that is never sure: about 30 % for its top class on generated images."""
+    make_checkpoint(registry_dir / "vague.pth", class_names=["zero", "one", "two", "three"])
+    return "vague"

@@ -62,3 +62,41 @@ def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, window, tm
     assert "ImageNet weights" in banner.text() and "--weights-file" not in banner.text()
     assert banner.text()[0].isupper() and "[Errno" not in banner.text()
     assert [b.text() for b in banner.buttons()] == ["Choose file…", "Open cache folder"]
+
+
+def test_a_finished_run_with_verdict_warnings_is_amber_and_lists_them(qtbot):
+    from resnet_gui.core.train import TrainResult
+    from resnet_gui.ui.training_monitor import TrainingMonitor
+
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    monitor.begin("Training…")
+    pressed = []
+    verdicts = ["the model mostly answers 'face' (100% of its answers); its 90.9% validation accuracy is about the "
+                "share of the largest class", "Class 'other' is recognised far less often than the others"]
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="faces", best_val_accuracy=0.909,
+                                  epochs_done=1, warnings=verdicts), [("Evaluate it…", lambda: pressed.append(1))])
+    assert monitor.banner.kind() == "warning"  # amber, not green
+    text = monitor.banner.text()
+    assert text.startswith("Finished, but read this before trusting “faces” (90.9% validation accuracy)")
+    assert "• The model mostly answers 'face'" in text and "• Class 'other' is recognised" in text
+    monitor.banner.buttons()[0].click()
+    assert pressed == [1]
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="good", best_val_accuracy=0.97,
+                                  epochs_done=3))
+    assert monitor.banner.kind() == "success" and monitor.banner.buttons() == []
+
+
+def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model, window):
+    from resnet_gui.core.train import TrainResult
+
+    tab = window.train_tab
+    tab._on_result(TrainResult(status="finished", message="done", best_name="digits", best_val_accuracy=0.5,
+                               epochs_done=1, warnings=["the model mostly answers 'two'"]))
+    assert tab.monitor.banner.kind() == "warning"
+    tab.monitor.banner.buttons()[0].click()
+    evaluate = window.evaluate_tab
+    assert window.tabs.currentWidget() is evaluate and evaluate.data_kind() == "validation"
+    # this generated model does not say where its images are: a sentence, not a crash
+    qtbot.waitUntil(lambda: evaluate.banner.kind() == "error", timeout=60_000)
+    assert "no longer" in evaluate.banner.text()
