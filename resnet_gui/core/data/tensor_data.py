@@ -22,8 +22,19 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True) -> torch.Tensor:
-    """Pad-`pad` random crop and (optionally) horizontal flip of a uint8 batch, in one gather on x's device."""
+def _batch_channel_index(b: int, c: int, device: torch.device, cache: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (b, c, str(device))
+    if key not in cache:
+        cache[key] = (torch.arange(b, device=device)[:, None, None, None],
+                      torch.arange(c, device=device)[None, :, None, None])
+    return cache[key]
+
+
+def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: bool = True,
+                     cache: dict | None = None) -> torch.Tensor:
+    """Pad-`pad` random crop and (optionally) horizontal flip of a uint8 batch, in one gather on x's device.
+    The offsets are drawn on the CPU from `gen` (the same crops on every device) and sent in one copy;
+    `cache` keeps the batch/channel index tensors between calls (fewer small operations per step)."""
     b, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
@@ -33,8 +44,9 @@ def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4, flip: 
     cols = dx[:, None] + torch.arange(w)
     cols = torch.where(flips[:, None], cols.flip(1), cols)  # a flip is reversed column indices
     dev = x.device
-    return padded[torch.arange(b, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-                  to_device(rows, dev)[:, None, :, None], to_device(cols, dev)[:, None, None, :]]
+    both = to_device(torch.cat([rows, cols], 1), dev)
+    batch_index, channel_index = _batch_channel_index(b, c, dev, {} if cache is None else cache)
+    return padded[batch_index, channel_index, both[:, None, :h, None], both[:, None, None, h:]]
 
 
 def random_resized_crop_flip(x: torch.Tensor, gen: torch.Generator, size: int, flip: bool = True,
@@ -66,12 +78,15 @@ class Normalizer:
     def __init__(self, pre: Preprocess, device: torch.device, channels_last: bool):
         self.mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1) * 255.0
         self.inv_std = 1.0 / (torch.tensor(pre.std, device=device).view(1, 3, 1, 1) * 255.0)
-        self.channels_last = channels_last
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 (or float in [0, 255]) -> normalised float; never modifies a float input in place."""
-        x = (x.float() if x.dtype == torch.uint8 else x.clone()).sub_(self.mean).mul_(self.inv_std)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        """uint8 (or float in [0, 255]) N x 3 x H x W -> normalised float in the model's memory format; never
+        modifies its input. Two passes: convert-and-subtract into the output's layout, then scale (the same
+        arithmetic as x.float().sub_(mean).mul_(inv_std), without the separate conversion and layout copy)."""
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device, memory_format=self.memory_format)
+        torch.sub(x, self.mean, out=out)
+        return out.mul_(self.inv_std)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -105,6 +120,7 @@ class TensorData:
         self.augment, self.hflip = augment, hflip
         self.pad = max(1, pre.input_size // 8)  # 4 px at 32 x 32
         self.skipped: list[str] = []
+        self._index_cache: dict = {}
 
     @property
     def n_train(self) -> int:
@@ -127,7 +143,7 @@ class TensorData:
             idx = order[s * batch_size:(s + 1) * batch_size]
             x = self.train_x[idx]
             if self.augment == "pad_crop":
-                x = random_crop_flip(x, gen, self.pad, self.hflip)
+                x = random_crop_flip(x, gen, self.pad, self.hflip, cache=self._index_cache)
             elif self.augment == "random_resized_crop":
                 x = random_resized_crop_flip(x, gen, x.shape[-1], self.hflip)
             elif self.hflip:

@@ -85,8 +85,7 @@ def train_one_epoch(t: Trainer, batches, epoch: int, *, stop: StopFlag, on_losse
     model = t.step_model if t.step_model is not None else t.model
     model.train()
     set_frozen(t.model, epoch < t.freeze_backbone_epochs)
-    loss_sum = torch.zeros((), device=t.device)
-    correct = torch.zeros((), device=t.device, dtype=torch.long)
+    loss_sum, correct = 0.0, torch.zeros((), device=t.device, dtype=torch.long)
     seen, pending = 0, []
     t0 = time.perf_counter()
     for step, batch in enumerate(batches):
@@ -104,27 +103,29 @@ def train_one_epoch(t: Trainer, batches, epoch: int, *, stop: StopFlag, on_losse
         t.scaler.step(t.optimizer)
         t.scaler.update()
         t.scheduler.step()
-        loss = loss.detach().float()
-        loss_sum += loss * y.numel()
-        correct += (out.detach().argmax(1) == y).sum()
         seen += y.numel()
-        pending.append((step, loss))
+        # kept on the device until the next read-back: no extra operations per step for the epoch's sums
+        pending.append((step, loss.detach().float(), (out.detach().argmax(1) == y).sum(), y.numel()))
         if len(pending) >= t.readback_every:
-            on_losses(epoch, _read_back(pending), seen, time.perf_counter() - t0)
+            loss_sum += _read_back(pending, correct, on_losses, epoch, seen, t0)
             pending = []
     if pending:  # the last losses are always checked and reported, however the epoch ended
-        on_losses(epoch, _read_back(pending), seen, time.perf_counter() - t0)
+        loss_sum += _read_back(pending, correct, on_losses, epoch, seen, t0)
     if t.device.type == "cuda":
         torch.cuda.synchronize(t.device)
     elapsed = time.perf_counter() - t0
-    return {"train_loss": (loss_sum / max(seen, 1)).item(), "train_accuracy": correct.item() / max(seen, 1),
+    return {"train_loss": loss_sum / max(seen, 1), "train_accuracy": correct.item() / max(seen, 1),
             "images_per_s": seen / max(elapsed, 1e-9), "train_time_s": elapsed,
-            "train_loss_sum": loss_sum.item(), "train_correct": int(correct.item()), "train_images": seen}
+            "train_loss_sum": loss_sum, "train_correct": int(correct.item()), "train_images": seen}
 
 
-def _read_back(pending: list[tuple[int, torch.Tensor]]) -> list[tuple[int, float]]:
-    values = torch.stack([loss for _, loss in pending]).tolist()
-    return [(step, value) for (step, _), value in zip(pending, values)]
+def _read_back(pending: list, correct: torch.Tensor, on_losses: LossFn, epoch: int, seen: int, t0: float) -> float:
+    """Read the pending steps' losses (one transfer), add their correct answers to `correct` (on the device),
+    report the losses; returns the sum of loss x images of those steps."""
+    values = torch.stack([loss for _, loss, _, _ in pending]).tolist()
+    correct += torch.stack([right for _, _, right, _ in pending]).sum()
+    on_losses(epoch, [(step, value) for (step, *_), value in zip(pending, values)], seen, time.perf_counter() - t0)
+    return sum(value * n for (*_, n), value in zip(pending, values))
 
 
 @torch.inference_mode()
