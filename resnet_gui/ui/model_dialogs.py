@@ -3,7 +3,6 @@ summary (what the model knows, how it was trained, its figures, its file)."""
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -148,6 +147,36 @@ def _pct(value) -> str | None:
     return f"{value:.1%}" if isinstance(value, (int, float)) else None
 
 
+def _number(value, fmt: str) -> str | None:
+    return format(value, fmt) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def calibration_words(calibration) -> str:
+    """The details view's sentence on calibration ("uncalibrated" when the file has none)."""
+    if not isinstance(calibration, dict) or _number(calibration.get("temperature"), ".2f") is None:
+        return "uncalibrated: its confidences are the network's raw ones (often too sure)"
+    text = f"calibrated (temperature {_number(calibration['temperature'], '.2f')})"
+    before, after = _number(calibration.get("ece_before"), ".3f"), _number(calibration.get("ece_after"), ".3f")
+    if before and after:
+        text += f"; calibration error {before} before, {after} after"
+    if calibration.get("fitted_on"):
+        text += f"; fitted on {calibration['fitted_on']}"
+    return text
+
+
+def familiarity_words(familiarity) -> str:
+    """The details view's sentence on familiarity data ("no familiarity data" when the file has none)."""
+    if not isinstance(familiarity, dict):
+        return ("no familiarity data: it cannot tell when an image is unlike what it was trained on (Models tab: "
+                "Add familiarity data…)")
+    parts = [str(familiarity["method"])] if familiarity.get("method") else []
+    if _number(familiarity.get("threshold"), ".3f"):
+        parts.append(f"threshold {_number(familiarity['threshold'], '.3f')}")
+    if familiarity.get("fitted_on"):
+        parts.append(f"fitted on {familiarity['fitted_on']}")
+    return "flagged: it has familiarity data" + (f" ({'; '.join(parts)})" if parts else "")
+
+
 def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(label, value)]) describing a registry entry in words; empty values left out."""
     meta = entry.meta or {}
@@ -201,9 +230,11 @@ def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
                                                                    if isinstance(images, int) else "")))
     if isinstance(metrics.get("epoch"), int):
         figures.append(("Best epoch", f"{metrics['epoch']} of {metrics.get('epochs', '?')}"))
-    for key in ("calibration", "familiarity"):
-        if metrics.get(key) is not None:
-            figures.append((key.capitalize(), json.dumps(metrics[key], ensure_ascii=False)[:300]))
+    for label, key in (("Balanced accuracy", "balanced_accuracy"), ("Largest class share", "majority_baseline")):
+        if _pct(metrics.get(key)):
+            figures.append((label, _pct(metrics[key])))
+    figures.append(("Confidence", calibration_words(meta.get("calibration"))))
+    figures.append(("Unfamiliar images", familiarity_words(meta.get("familiarity"))))
     created = str(meta.get("created") or _dt.datetime.fromtimestamp(entry.modified).isoformat(timespec="minutes"))
     file_rows = [("File", str(entry.path)), ("Size", format_bytes(entry.size)),
                  ("Created", created[:16].replace("T", " ")),

@@ -1,5 +1,5 @@
 """Models tab: the registry as a table; import, rename, delete, set default, details (with class-name and
-preprocessing edits), open the folder."""
+preprocessing edits), export to ONNX or TorchScript, add familiarity data from a folder, open the folder."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .export_dialog import ExportDialog
 from .model_dialogs import ClassNamesDialog, ModelDetailsDialog
+from .model_jobs import ModelJobs
 from .widgets import Banner, format_bytes, plural
 from .wording import for_screen
 from .workers import TaskSlot
@@ -86,6 +88,11 @@ class ModelsTab(QWidget):
         layout.addWidget(self.intro)
         self.banner = Banner()
         layout.addWidget(self.banner)
+        self.jobs = ModelJobs()
+        self.jobs.outcome.connect(self._say)
+        self.jobs.changed.connect(self.registry.refresh)
+        self.jobs.busy_changed.connect(lambda _busy: self._update_buttons())
+        layout.addWidget(self.jobs)
         buttons = QHBoxLayout()
         self.import_button = self._button("Import…", self.import_dialog,
                                           "Add a .pth: one of ours, or a state dict saved by a PyTorch training script")
@@ -95,10 +102,16 @@ class ModelsTab(QWidget):
         self.delete_button = self._button("Delete…", self.delete)
         self.details_button = self._button("Details…", self.show_details,
                                            "What the model knows, how it was trained; edit its class names")
+        self.export_button = self._button("Export…", self.export_dialog,
+                                          "Save the model as ONNX or TorchScript for other programs, with a model card")
+        self.familiarity_button = self._button(
+            "Add familiarity data…", self.familiarity_dialog,
+            "Show the model a folder of its classes' images, so that Predict can say when an image looks unlike "
+            "anything it knows")
         self.folder_button = self._button("Open folder", self.open_folder)
         self.refresh_button = self._button("Refresh", self.registry.refresh)
         for b in (self.import_button, self.use_button, self.default_button, self.rename_button, self.delete_button,
-                  self.details_button):
+                  self.details_button, self.export_button, self.familiarity_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.folder_button)
@@ -206,6 +219,14 @@ class ModelsTab(QWidget):
         self.refresh_button.setEnabled(self.ready)
         for b in (self.use_button, self.default_button):
             b.setEnabled(self.ready and usable)
+        idle = self.ready and usable and not self.jobs.busy()
+        self.export_button.setEnabled(idle)
+        knows = usable and (entry.meta or {}).get("familiarity") is not None
+        self.familiarity_button.setEnabled(idle and not knows)
+        self.familiarity_button.setToolTip(
+            "This model already has familiarity data" if knows else
+            "Show the model a folder of its classes' images, so that Predict can say when an image looks unlike "
+            "anything it knows")
         for b in (self.rename_button, self.delete_button, self.details_button):
             b.setEnabled(self.ready and entry is not None)
 
@@ -324,6 +345,41 @@ class ModelsTab(QWidget):
             self._say(f"Saved the {what} of “{entry.name}”.", "success")
 
         self.registry.run("update", name, on_done=saved, **changes)
+
+    # ---- export and familiarity (ModelJobs) --------------------------------------------------------
+    def export_dialog(self) -> None:
+        name = self.selected()
+        if not name:
+            return
+        dialog = ExportDialog(name, self.settings.get("models.export_dir", str(Path.home()), str), self)
+        try:
+            if dialog.exec() == QDialog.DialogCode.Accepted:
+                self.settings.set("models.export_dir", str(Path(dialog.output()).expanduser().parent))
+                self.export(name, dialog.fmt(), dialog.output())
+        finally:
+            dialog.deleteLater()
+
+    def export(self, name: str, fmt: str, output: str) -> None:
+        entry = self.registry.entry(name)
+        if entry is not None and not self.jobs.busy():
+            self.banner.clear_message()
+            self.jobs.export(name, str(entry.path), fmt, output)
+
+    def familiarity_dialog(self) -> None:
+        name = self.selected()
+        if not name:
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self, f"Images of the classes of “{name}” (one sub-folder per class)",
+            self.settings.get("models.familiarity_dir", str(Path.home()), str))
+        if folder:
+            self.settings.set("models.familiarity_dir", folder)
+            self.add_familiarity(name, folder)
+
+    def add_familiarity(self, name: str, folder: str) -> None:
+        if self.registry.entry(name) is not None and not self.jobs.busy():
+            self.banner.clear_message()
+            self.jobs.add_familiarity(name, folder)
 
     def open_folder(self) -> None:
         if self.registry.root:

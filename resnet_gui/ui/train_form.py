@@ -179,9 +179,10 @@ class TrainForm(QWidget):
         self.layout_.addStretch(1)
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
 
-    def insert_data_panel(self, panel: QWidget) -> None:
-        """The data panel sits between "What to train" and "Model"."""
-        self.layout_.insertWidget(1, panel)
+    def insert_data_panel(self, panel: QWidget, *below: QWidget) -> None:
+        """The data panel sits between "What to train" and "Model"; `below` go right under it, in order."""
+        for i, widget in enumerate((panel, *below)):
+            self.layout_.insertWidget(1 + i, widget)
 
     def choose_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "ImageNet weights file", self.weights_edit.text() or "",

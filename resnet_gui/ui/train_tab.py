@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .train_form import TrainForm
 from .train_session import SavedRun, TrainSession
@@ -51,7 +52,9 @@ class TrainTab(QWidget):
         self.form = TrainForm(self.settings)
         self.data = DataPanel(self.session, self.settings,
                               lambda: (self.form.val_spin.value(), self.form.seed_spin.value()))
-        self.form.insert_data_panel(self.data)
+        self.health = DataHealthPanel()
+        self.health.hide()
+        self.form.insert_data_panel(self.data, self.health)
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
@@ -98,6 +101,8 @@ class TrainTab(QWidget):
         s.runs_listed.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
         self.data.data_ok.connect(self._data_ok)
+        s.scan_done.connect(self._scanned)
+        s.scan_failed.connect(lambda _folder, _message: self.health.clear())
 
     # ---- shortcuts the tests and scripts use --------------------------------------------------------
     @property
@@ -125,6 +130,9 @@ class TrainTab(QWidget):
         self.data.refresh()
 
     def _mode_changed(self, mode: str) -> None:
+        self.health.setVisible(mode != "cifar10")
+        if mode == "cifar10":
+            self.health.clear()
         self.data.set_mode(mode)
         if self.monitor.banner.kind() == "error":
             self.monitor.banner.clear_message()  # it was about the other recipe's data or settings
@@ -148,6 +156,13 @@ class TrainTab(QWidget):
     def save_settings(self) -> None:
         self.form.save_settings()
         self.data.save_settings()
+
+    def _scanned(self, scan) -> None:
+        """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
+        if self.mode() == "cifar10":
+            return
+        cfg = self.config()
+        self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
 
     # ---- runs -------------------------------------------------------------------------------------
     def _runs_listed(self, runs: list[SavedRun]) -> None:
@@ -217,7 +232,13 @@ class TrainTab(QWidget):
         self.settings.save()
         self._requested_name = cfg.name
         self.monitor.begin(f"Training {cfg.arch}…")
-        self.session.start(cfg.to_dict())
+        config = cfg.to_dict()
+        if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
+            config["exclude"] = self.health.excluded_paths(cfg.data)
+            if config["exclude"]:
+                self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
+                                             "dataset health list.")
+        self.session.start(config)
         self.form.name_edit.clear()  # the next run gets its own name
         self.status_message.emit(f"Training {cfg.arch}…")
 

@@ -1,0 +1,114 @@
+"""Models tab: Export… (format, file, busy line, the result sentence with the card; what to install when the
+ONNX packages are missing), Add familiarity data…, and what the details say about calibration and
+familiarity."""
+import pytest
+from helpers import make_folder_dataset
+from PySide6.QtCore import Qt
+
+from resnet_gui.ui.export_dialog import ExportDialog
+from resnet_gui.ui.model_dialogs import ModelDetailsDialog, calibration_words, familiarity_words
+
+CLASSES = ("zero", "one", "two", "three")
+
+
+def select(qtbot, window, name):
+    tab = window.models_tab
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.table.rowCount() > 0, timeout=30_000)
+    tab.select(name)
+    return tab
+
+
+def test_export_to_torchscript_shows_a_busy_line_then_the_file_and_its_card(qtbot, digits_model, window, tmp_path):
+    tab = select(qtbot, window, "digits")
+    assert tab.export_button.isEnabled()
+    out = tmp_path / "exports" / "digits.pt"
+    tab.export("digits", "torchscript", str(out))
+    assert tab.jobs.busy() and not tab.export_button.isEnabled()
+    assert "cannot be cancelled" in tab.jobs.label.text() and not tab.jobs.cancel_button.isVisibleTo(tab.jobs)
+    qtbot.waitUntil(lambda: not tab.jobs.busy() and tab.banner.kind() == "success", timeout=120_000)
+    text = tab.banner.text()
+    assert out.is_file() and (tmp_path / "exports" / "digits.pt.md").is_file()
+    assert f"to {out}, checked with torch.jit.load" in text and f"Model card: {out}.md" in text
+    assert "uint8 [N, 3, 32, 32]" in text and "normalisation is inside" in text
+    assert [b.text() for b in tab.banner.buttons()] == ["Open folder"]
+    assert not tab.jobs.isVisible() and tab.export_button.isEnabled()
+
+
+def test_an_export_that_fails_says_why(qtbot, digits_model, window, registry_dir):
+    tab = select(qtbot, window, "digits")
+    tab.export("digits", "torchscript", str(registry_dir / "copy.pt"))
+    qtbot.waitUntil(lambda: tab.banner.kind() == "error", timeout=60_000)
+    assert "inside the app's models folder" in tab.banner.text()
+
+
+def test_export_dialog_names_what_to_install_when_onnx_is_missing(qtbot, tmp_path, monkeypatch):
+    import resnet_gui.core.export as export
+
+    monkeypatch.setattr(export, "missing_packages", lambda fmt: ["onnx", "onnxscript"] if fmt == "onnx" else [])
+    dialog = ExportDialog("my pets", str(tmp_path))
+    qtbot.addWidget(dialog)
+    assert dialog.output() == str(tmp_path / "my pets.onnx") and not dialog.export_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.missing is not None, timeout=30_000)
+    assert "needs onnx and onnxscript" in dialog.note.text() and "pip install resnet-gui[export]" in dialog.note.text()
+    assert not dialog.export_button.isEnabled()
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("torchscript"))
+    assert dialog.output() == str(tmp_path / "my pets.pt") and dialog.export_button.isEnabled()
+    assert "nothing beyond PyTorch" in dialog.note.text()
+    dialog.path_edit.setText("")
+    assert not dialog.export_button.isEnabled()
+
+
+def test_export_dialog_offers_onnx_when_installed(qtbot, tmp_path):
+    pytest.importorskip("onnxscript")
+    dialog = ExportDialog("digits", str(tmp_path))
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.missing is not None, timeout=60_000)
+    assert dialog.fmt() == "onnx" and dialog.export_button.isEnabled() and "onnxruntime" in dialog.note.text()
+
+
+def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "digits", classes=CLASSES, per_class=10)
+    tab = select(qtbot, window, "digits")
+    entry = window.registry.entry("digits")
+    assert entry.meta.get("familiarity") is None and tab.familiarity_button.isEnabled()
+    dialog = ModelDetailsDialog(entry, "{}", tab)
+    assert dialog.value_labels["Unfamiliar images"].text().startswith("no familiarity data")
+    assert dialog.value_labels["Confidence"].text().startswith("uncalibrated")
+    dialog.close()
+    tab.add_familiarity("digits", str(data))
+    assert tab.jobs.busy() and tab.jobs.cancel_button.isVisibleTo(tab.jobs)
+    qtbot.waitUntil(lambda: not tab.jobs.busy() and tab.banner.kind() in ("success", "error"), timeout=180_000)
+    assert tab.banner.kind() == "success", tab.banner.text()
+    assert "“digits” now knows what its classes look like (40 images" in tab.banner.text()
+    qtbot.waitUntil(lambda: (window.registry.entry("digits").meta or {}).get("familiarity") is not None,
+                    timeout=30_000)
+    tab.select("digits")
+    assert not tab.familiarity_button.isEnabled()
+    details = ModelDetailsDialog(window.registry.entry("digits"), "{}", tab)
+    assert details.value_labels["Unfamiliar images"].text().startswith("flagged: it has familiarity data")
+    assert details.value_labels["Confidence"].text().startswith("calibrated (temperature")
+    details.close()
+
+
+def test_adding_familiarity_data_can_be_cancelled(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "digits", classes=CLASSES, per_class=80, size=(64, 64))
+    tab = select(qtbot, window, "digits")
+    before = window.registry.entry("digits").path.stat().st_mtime_ns
+    tab.add_familiarity("digits", str(data))
+    qtbot.mouseClick(tab.jobs.cancel_button, Qt.MouseButton.LeftButton)
+    assert not tab.jobs.busy() and tab.banner.text() == "Cancelled; the model is unchanged."
+    from resnet_gui.ui.workers import wait_for_all
+
+    wait_for_all(120_000)
+    assert window.registry.entry("digits").path.stat().st_mtime_ns == before
+
+
+def test_details_words_for_calibration_and_familiarity():
+    assert calibration_words(None).startswith("uncalibrated")
+    assert calibration_words({"temperature": 1.5, "ece_before": 0.146, "ece_after": 0.021, "fitted_on": "val"}) == \
+        "calibrated (temperature 1.50); calibration error 0.146 before, 0.021 after; fitted on val"
+    assert calibration_words({"temperature": "x"}).startswith("uncalibrated")
+    assert familiarity_words(None).startswith("no familiarity data")
+    assert familiarity_words({"method": "mahalanobis", "threshold": 0.05}) == \
+        "flagged: it has familiarity data (mahalanobis; threshold 0.050)"
