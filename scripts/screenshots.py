@@ -4,8 +4,9 @@
     xvfb-run -s "-screen 0 2800x1900x24" .venv/bin/python scripts/screenshots.py [--theme light|dark] [--scale 2]
 
 Uses a fresh temporary RESNET_GUI_HOME (so the demo model is installed as on a first run), classifies a
-bundled sample and the samples folder, trains a small model on 300 scikit-learn digits, and grabs the
-window after each step.
+bundled sample and the samples folder, shows the three answer states and the Grad-CAM overlay, evaluates
+the demo model on held-out digits, runs the dataset health check on a folder with planted problems, trains
+a small model on 400 scikit-learn digits, and grabs the window after each step.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="1280x820")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="predict folder train train-empty models details (default: all but train-empty)")
+                        help="predict folder states gradcam evaluate health train train-empty models details "
+                             "(default: all but train-empty)")
     parser.add_argument("--switch-theme", action="store_true",
                         help="start in the other theme and switch to --theme once the window is up (a live change)")
     args = parser.parse_args()
@@ -56,7 +58,8 @@ def main() -> int:
     suffix = ("" if args.theme == "light" else f"-{args.theme}") + ("" if args.scale == 1 else f"-{args.scale:g}x") \
         + ("-switched" if args.switch_theme else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    wanted = set(args.only or ["predict", "folder", "train", "models", "details"])
+    wanted = set(args.only or ["predict", "folder", "states", "gradcam", "evaluate", "health", "train", "models",
+                               "details"])
 
     def wait_until(cond, timeout_s=600):
         loop_timer = QTimer()
@@ -94,12 +97,41 @@ def main() -> int:
         wait_until(lambda: pt.folder.table_model.rowCount() > 0 and not pt.busy())
         pt.folder.lowest_button.click()
         shot("predict-folder")
-    if "train" in wanted or "train-empty" in wanted:
-        from sklearn.datasets import load_digits
-        from train_demo_model import export, split_indices
+    from sklearn.datasets import load_digits
+    from train_demo_model import export, split_indices
 
-        digits = load_digits()
-        labels = digits.target.astype(int)
+    digits = load_digits()
+    labels = digits.target.astype(int)
+    if "states" in wanted:
+        pt.set_source(str(resources.path("samples/not_a_digit_checkerboard.png")), None)
+        wait_until(lambda: pt.single.state is not None and not pt.busy())
+        shot("predict-unsure")
+        unfamiliar_shot(window, pt, digits, labels, Path(tmp), wait_until, shot)
+    if "gradcam" in wanted:
+        pt.set_source(str(resources.path("samples/digit_3_1332.png")), None)
+        wait_until(lambda: pt.single.class_label.text() == "3" and not pt.busy())
+        pt.single.explain_toggle.setChecked(True)
+        wait_until(lambda: pt.single.overlay_label == "3" and not pt.busy())
+        shot("predict-gradcam")
+        pt.single.explain_toggle.setChecked(False)
+    if "evaluate" in wanted:
+        _, _, test_idx = split_indices(labels, 0, None)
+        held_out = Path(tmp) / "digits-test"
+        export(held_out, digits.images, labels, test_idx)
+        et = window.evaluate_tab
+        window.tabs.setCurrentWidget(et)
+        et.evaluate_folder(pt.current_model_name(), str(held_out))
+        wait_until(lambda: et.outcome is not None and not et.busy())
+        matrix = et.outcome.evaluation.figures.confusion_matrix
+        mistakes = [(t, p) for t, row in enumerate(matrix) for p, n in enumerate(row) if n and t != p]
+        et.show_cell(*(mistakes[0] if mistakes else (0, 0)))
+        wait_until(lambda: et.gallery.count() > 0 and not et.session._gallery.busy())
+        shot("evaluate")
+        et.details.setCurrentIndex(2)
+        shot("evaluate-reliability")
+    if "health" in wanted:
+        health_shot(window, digits, labels, Path(tmp), wait_until, shot)
+    if "train" in wanted or "train-empty" in wanted:
         train_idx, val_idx, _ = split_indices(labels, 0, 400)
         data = Path(tmp) / "digits"
         export(data / "train", digits.images, labels, train_idx)
@@ -138,6 +170,68 @@ def main() -> int:
     window.close()
     wait_until(lambda: not window.isVisible())
     return 0
+
+
+def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> None:
+    """Give the demo model familiarity data from training digits (Models tab: Add familiarity data…), then
+    show it a photo (scikit-image's cat)."""
+    from resnet_gui.core.predict import Prediction
+
+    if "unfamiliar" not in getattr(Prediction, "__dataclass_fields__", {}):
+        print("skipped predict-unfamiliar: core.predict.Prediction has no `unfamiliar` yet")
+        return
+    from PIL import Image
+    from skimage import data as photos
+    from train_demo_model import export, split_indices
+
+    train_idx, _, _ = split_indices(labels, 0, None)
+    known = tmp / "digits-familiar"
+    export(known, digits.images, labels, train_idx)
+    name = pt.current_model_name()
+    mt = window.models_tab
+    if (window.registry.entry(name).meta or {}).get("familiarity") is None:
+        mt.add_familiarity(name, str(known))
+        wait_until(lambda: not mt.jobs.busy())
+        wait_until(lambda: (window.registry.entry(name).meta or {}).get("familiarity") is not None, 120)
+    cat = tmp / "cat.png"
+    Image.fromarray(photos.chelsea()).save(cat)
+    window.tabs.setCurrentWidget(pt)
+    pt.set_source(str(cat), None)
+    wait_until(lambda: pt.single.shown_name == str(cat) and pt.single.state is not None and not pt.busy())
+    if pt.single.state != "unfamiliar":
+        print(f"note: the cat photo was not flagged as unfamiliar (state {pt.single.state})")
+    shot("predict-unfamiliar")
+
+
+def health_shot(window, digits, labels, tmp: Path, wait_until, shot) -> None:
+    """The Train tab's health check on 400 digits with planted problems: a copy across the split, a duplicate,
+    a broken file, a tiny image."""
+    import shutil
+
+    from PIL import Image
+    from train_demo_model import export, split_indices
+
+    train_idx, val_idx, _ = split_indices(labels, 0, 400)
+    data = tmp / "digits-problems"
+    train = export(data / "train", digits.images, labels, train_idx)
+    export(data / "val", digits.images, labels, val_idx)
+    shutil.copy(train[0], data / "val" / train[0].parent.name / "copied_from_training.png")
+    shutil.copy(train[5], train[5].with_name("second_copy.png"))
+    (data / "train" / "7" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    Image.new("RGB", (8, 8), (30, 30, 30)).save(data / "train" / "1" / "tiny_scan.png")
+    tt = window.train_tab
+    window.tabs.setCurrentWidget(tt)
+    tt.form.mode_combo.setCurrentIndex(2)
+    tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
+    tt.data.folder_edit.setText(str(data))
+    tt.data.scan_folder()
+    wait_until(lambda: tt.health.result is not None and not tt.health.busy())
+    report = tt.health.result.report  # tick what is plainly wrong: the broken file and the exact copies
+    tt.health.set_excluded([u["path"] for u in report.unreadable] + [g[-1] for g in report.exact_duplicates])
+    scroll = tt.form.parentWidget().parentWidget()  # the form's scroll area
+    scroll.ensureWidgetVisible(tt.health, 0, 0)
+    shot("train-health")
+    tt.health.include_all()
 
 
 if __name__ == "__main__":

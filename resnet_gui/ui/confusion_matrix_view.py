@@ -156,14 +156,15 @@ class ConfusionMatrixView(QWidget):
             for c, count in enumerate(row):
                 r = QRectF(left + c * cell, top + t * cell, cell, cell)
                 share = count / total
+                alpha = int(45 + 210 * share) if t == c else int(110 + 145 * share)  # mistakes always show
                 if count:
                     color = QColor(accent if t == c else MISTAKE_COLOR)
-                    color.setAlpha(int(45 + 210 * share))
+                    color.setAlpha(alpha)
                     p.fillRect(r, color)
                 p.setPen(QPen(grid, 1))
                 p.drawRect(r)
                 if cell >= MIN_TEXT_CELL and (count or cell >= 28):
-                    strong = count and 45 + 210 * share > 150
+                    strong = count and alpha > 150
                     p.setPen(QColor("#ffffff") if strong else text)
                     p.drawText(r, Qt.AlignmentFlag.AlignCenter, f"{count:,}" if cell >= 40 or count < 1000
                                else f"{count / 1000:.0f}k")

@@ -28,6 +28,7 @@ from .workers import TaskSlot
 
 THUMBNAIL_PX = 40
 MAX_THUMBNAILS = 400
+MANY_EXCLUDED = 0.2         # leaving out more than this share of the images earns a warning
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -99,7 +100,7 @@ class DataHealthPanel(QGroupBox):
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
         self.tree.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
-        self.tree.setMinimumHeight(180)
+        self.tree.setMinimumHeight(260)
         self.tree.setUniformRowHeights(False)
         self.tree.setAccessibleName("Problems found in the dataset")
         self.tree.itemChanged.connect(self._item_changed)
@@ -183,7 +184,7 @@ class DataHealthPanel(QGroupBox):
         self.tree.blockSignals(True)
         self.tree.clear()
         sections = [
-            ("Unreadable", [[(u["path"], f"{u['class']}: {u['reason']}")] for u in report.unreadable]),
+            ("Unreadable", [[(u["path"], str(u["reason"]))] for u in report.unreadable]),
             ("Exact duplicates", [[(p, "same bytes") for p in g] for g in report.exact_duplicates]),
             ("Near-duplicates", [[(p, "looks the same") for p in g] for g in report.near_duplicates]),
             ("In both training and validation",
@@ -268,7 +269,11 @@ class DataHealthPanel(QGroupBox):
                 item.setCheckState(0, wanted)
         self.tree.blockSignals(False)
         n = len(self.excluded)
-        self.excluded_label.setText(f"{plural(n, 'file')} will be left out of the training run; your folder is "
-                                    "not changed." if n else "Tick a file to leave it out of the training run "
-                                    "(your folder is not changed).")
+        text = (f"{plural(n, 'file')} will be left out of the training run; your folder is not changed." if n
+                else "Tick a file to leave it out of the training run (your folder is not changed).")
+        images = self.result.report.images if self.result is not None else 0
+        if images and n > MANY_EXCLUDED * images:
+            text += (f"\n⚠ That is {n / images:.0%} of the images: look through the near-duplicate groups before "
+                     "training (images that are merely alike are grouped too).")
+        self.excluded_label.setText(text)
         self.excluded_changed.emit(n)

@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 PREVIEW_PX = 1600
+MIN_OVERLAY_PX = 384        # smaller images are enlarged (crisp pixels) so that the smooth map can be seen
 # a perceptually ordered "turbo"-like ramp: (position, (r, g, b))
 RAMP = ((0.0, (48, 18, 59)), (0.25, (62, 155, 254)), (0.5, (70, 248, 132)), (0.75, (251, 185, 56)),
         (1.0, (200, 20, 10)))
@@ -28,6 +29,7 @@ class CamResult:
     label: str
     overlay: QImage            # the preview image with the map laid over the region the model saw
     peak: tuple[float, float]  # where the map is strongest, as fractions of the preview's width and height
+    cropped: bool = False      # the model saw only the centre of the image (the rest is dimmed)
 
 
 def colorize(cam: np.ndarray) -> np.ndarray:
@@ -84,6 +86,9 @@ def explain_task(report, stop, model_path: str, source, name: str, device: str, 
     cam, index = compute_cam(predictor, image, class_index)
     preview = image.copy()
     preview.thumbnail((PREVIEW_PX, PREVIEW_PX))
+    if max(preview.size) < MIN_OVERLAY_PX:
+        factor = -(-MIN_OVERLAY_PX // max(preview.size))
+        preview = preview.resize((preview.width * factor, preview.height * factor), resample=0)  # nearest
     sx, sy = preview.width / image.width, preview.height / image.height
     left, top, right, bottom = _crop_box(image.width, image.height, predictor.preprocess)
     box = (left * sx, top * sy, right * sx, bottom * sy)
@@ -94,5 +99,6 @@ def explain_task(report, stop, model_path: str, source, name: str, device: str, 
     peak = ((box[0] + px + 0.5) / preview.width, (box[1] + py + 0.5) / preview.height)
     qimage = QImage(pixels.tobytes(), pixels.shape[1], pixels.shape[0], 3 * pixels.shape[1],
                     QImage.Format.Format_RGB888).copy()
+    cropped = box[0] >= 1 or box[1] >= 1 or box[2] <= preview.width - 1 or box[3] <= preview.height - 1
     return CamResult(name=name, class_index=int(index), label=predictor.class_names[int(index)], overlay=qimage,
-                     peak=peak)
+                     peak=peak, cropped=cropped)

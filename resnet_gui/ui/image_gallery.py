@@ -45,6 +45,16 @@ class ImageGallery(QWidget):
         pix.fill(QColor(128, 128, 128, 60))
         return QIcon(pix)
 
+    def _icon(self, image) -> QIcon:
+        """The thumbnail at the gallery's size: small images (32-pixel scans) enlarged with crisp pixels."""
+        if image is None:
+            return self._placeholder
+        pix = QPixmap.fromImage(image)
+        if max(pix.width(), pix.height()) < THUMBNAIL_PX:
+            pix = pix.scaled(THUMBNAIL_PX, THUMBNAIL_PX, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.FastTransformation)
+        return QIcon(pix)
+
     def show_cell(self, key: tuple, title: str) -> None:
         """Start showing `key`'s images (they arrive through add())."""
         self.key = key
@@ -58,7 +68,7 @@ class ImageGallery(QWidget):
             right = row["true"] == row["predicted"]
             text = (f"{row['predicted']} · {row['confidence']:.0%}" if right
                     else f"{row['true']} → {row['predicted']}\n{row['confidence']:.0%} sure")
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(image)) if image is not None else self._placeholder, text)
+            item = QListWidgetItem(self._icon(image), text)
             name = Path(row["path"]).name if is_file_row(row["path"]) else row["path"]
             item.setToolTip(f"{name}\ntrue: {row['true']}\npredicted: {row['predicted']} ({row['confidence']:.1%})"
                             + ("\nDouble-click to open it in Predict." if is_file_row(row["path"]) else ""))

@@ -40,9 +40,9 @@ class ReliabilityPlot(QWidget):
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "confidence (%)")
         self.plot.setLabel("left", "accuracy (%)")
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.showGrid(x=True, y=True, alpha=0.12)
         self.plot.setXRange(0, 100, padding=0.02)
-        self.plot.setYRange(0, 100, padding=0.02)
+        self.plot.setYRange(0, 108, padding=0.02)
         for axis in ("left", "bottom"):
             self.plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         column.addWidget(self.plot, 1)
@@ -88,11 +88,19 @@ class ReliabilityPlot(QWidget):
         if used:
             x = [50 * (b["lower"] + b["upper"]) for b in used]
             width = 100 * (used[0]["upper"] - used[0]["lower"]) * 0.9
-            bars = pg.BarGraphItem(x=x, height=[100 * b["accuracy"] for b in used], width=width,
-                                   brush=pg.mkBrush(*BAR_COLOR, 200), pen=pg.mkPen(*BAR_COLOR))
+            most = max(b["count"] for b in used)
+            # a bin of 3 images says less than one of 300: fainter bars, and each bin's count under it
+            brushes = [pg.mkBrush(*BAR_COLOR, int(70 + 170 * (b["count"] / most) ** 0.5)) for b in used]
+            bars = pg.BarGraphItem(x=x, height=[100 * b["accuracy"] for b in used], width=width, brushes=brushes,
+                                   pen=pg.mkPen(*BAR_COLOR))
             gaps = pg.ScatterPlotItem(x=x, y=[100 * b["confidence"] for b in used], symbol="_", size=width * 3,
                                       pen=pg.mkPen(GAP_COLOR, width=3), brush=pg.mkBrush(GAP_COLOR))
-            for item in (bars, gaps):
+            items = [bars, gaps]
+            for xi, b in zip(x, used):
+                label = pg.TextItem(f"{b['count']:,}", color=fg, anchor=(0.5, 1.0))
+                label.setPos(xi, 100 * b["accuracy"] + 0.5)  # above its bar (the y axis leaves room up to 108)
+                items.append(label)
+            for item in items:
                 self.plot.addItem(item)
                 self._items.append(item)
         n = sum(int(b.get("count") or 0) for b in bins)
@@ -101,6 +109,7 @@ class ReliabilityPlot(QWidget):
         self.caption.setText(
             (f"Expected calibration error {ece:.3f} on {n:,} images: its confidence is off by {ece:.1%} on "
              f"average{f', mostly {lean}' if used else ''}. " if ece is not None else "")
-            + "Bars: how often it was right in each confidence range; red marks: how sure it was on average. "
+            + "Bars: how often it was right in each confidence range (numbers: how many images); red marks: how "
+            "sure it was on average. "
             "On the dashed line, “80 % sure” means right 80 % of the time.")
         self.stack.setCurrentIndex(1)

@@ -208,7 +208,8 @@ class SingleImageView(QSplitter):
         self.overlay_label = cam.label
         self.preview.set_image(cam.overlay)
         self.explain_caption.setText(f"Where the model found evidence for “{cam.label}”: red strongest, blue none "
-                                     "(Grad-CAM). The dimmed edges were cropped away before the model looked.")
+                                     "(Grad-CAM)." + (" The dimmed edges were cropped away before the model looked."
+                                                      if cam.cropped else ""))
         self.explain_caption.show()
 
     def explanation_failed(self, message: str) -> None:

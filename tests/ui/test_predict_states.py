@@ -144,11 +144,13 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     cam = signal.args[0]
     assert cam.label == "two" and single.overlay_label == "two"
     shown = single.preview.image()
-    assert shown.size() == original.size() and shown != original
+    assert shown.width() == 4 * original.width() and shown.height() == 4 * original.height()  # enlarged: 480 px
     # the model saw the centre 60 x 60: the edges are only dimmed, never coloured
-    edge, source = QImage(shown).pixelColor(2, 30), QImage(original).pixelColor(2, 30)
-    assert abs(edge.red() - round(source.red() * 0.45)) <= 2
-    assert "evidence for “two”" in single.explain_caption.text()
+    edge, source = QImage(shown).pixelColor(8, 120), QImage(original).pixelColor(2, 30)
+    assert abs(edge.red() - round(source.red() * 0.45)) <= 2 and abs(edge.blue() - round(source.blue() * 0.45)) <= 2
+    assert "evidence for “two”" in single.explain_caption.text() and cam.cropped
+    assert "dimmed edges were cropped" in single.explain_caption.text()
+    assert 0.25 <= cam.peak[0] <= 0.75  # the map lies over the part the model saw
     # a class picked from the top classes (a click on its bar)
     with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000):
         row = [label for label, _ in single.topk.rows()].index("zero")
