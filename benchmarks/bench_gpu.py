@@ -23,6 +23,7 @@ Prints one "... images/s" line per measurement, then a table.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -62,10 +63,11 @@ class Sizes:
     predict_batch: int = 256
     predict_repeats: int = 20
     matmul: int = 8192
+    warmup: int = 3                 # untimed steps / calls before each timed measurement
 
 
-QUICK = Sizes(cifar_train=64, cifar_val=32, cifar_batch=16, r50_batches=(2,), r50_steps=2, r50_size=64,
-              predict_batch=4, predict_repeats=3, matmul=256)
+QUICK = Sizes(cifar_train=32, cifar_val=16, cifar_batch=16, r50_batches=(2,), r50_steps=2, r50_size=64,
+              predict_batch=4, predict_repeats=3, matmul=256, warmup=1)
 
 
 class Never:
@@ -207,7 +209,7 @@ def cifar_training(device: torch.device, sizes: Sizes, report: Report, compile_t
 
 def resnet50_finetune(device: torch.device, sizes: Sizes, report: Report) -> None:
     """The finetune recipe's step (AdamW, whole network training) on images held on the device."""
-    n = max(sizes.r50_batches) * (sizes.r50_steps + 5)
+    n = max(sizes.r50_batches) * (sizes.r50_steps + sizes.warmup + 2)
     images = synthetic(n, sizes.r50_size, classes=37)
     pre = default_preprocess("resnet50")
     data = TensorData(images, synthetic(8, sizes.r50_size, 37, seed=1), pre, device, channels_last=True,
@@ -216,14 +218,15 @@ def resnet50_finetune(device: torch.device, sizes: Sizes, report: Report) -> Non
         cfg = recipe("finetune", arch="resnet50", pretrained=False, batch_size=batch, device=str(device),
                      freeze_backbone_epochs=0)
         reset_peak(device)
-        t = build_trainer(cfg, 37, device, lambda ev: None, NO_PROGRESS, sizes.r50_steps + 5)
-        batches = list(data.train_batches(0, batch, cfg.seed))[:sizes.r50_steps + 3]
-        train_one_epoch(t, batches[:3], 0, stop=Never, on_losses=lambda *a: None)  # warm-up (cudnn choices)
+        t = build_trainer(cfg, 37, device, lambda ev: None, NO_PROGRESS, sizes.r50_steps + sizes.warmup + 2)
+        warm = sizes.warmup
+        batches = list(itertools.islice(data.train_batches(0, batch, cfg.seed), sizes.r50_steps + warm))
+        train_one_epoch(t, batches[:warm], 0, stop=Never, on_losses=lambda *a: None)  # warm-up (cudnn choices)
         sync(device)
         t0 = time.perf_counter()
-        train_one_epoch(t, batches[3:], 0, stop=Never, on_losses=lambda *a: None)
+        train_one_epoch(t, batches[warm:], 0, stop=Never, on_losses=lambda *a: None)
         sync(device)
-        rate = (len(batches) - 3) * batch / (time.perf_counter() - t0)
+        rate = (len(batches) - warm) * batch / (time.perf_counter() - t0)
         name = f"ResNet-50 fine-tuning at {sizes.r50_size}, batch {batch}, {PRECISION_NAMES[t.amp_dtype]}"
         report.images(name, rate)
         peak = peak_gib(device)
@@ -242,7 +245,7 @@ def prediction(device: torch.device, sizes: Sizes, report: Report) -> None:
         predictor = Predictor(ckpt, device=device)
         one = torch.randint(0, 256, (1, 3, size, size), dtype=torch.uint8)
         many = torch.randint(0, 256, (sizes.predict_batch, 3, size, size), dtype=torch.uint8)
-        for _ in range(3):
+        for _ in range(sizes.warmup):
             predictor.probabilities(one)
             predictor.probabilities(many)
         lat = []
@@ -293,7 +296,7 @@ def main() -> None:
     if not compile_too:
         report.value("torch.compile", "not measured (CUDA only)" if device.type != "cuda" else "skipped (--no-compile)")
     rate = cifar_training(device, sizes, report, compile_too)
-    if rate is not None:
+    if rate is not None and device.type == "cuda":  # a CPU's matrix rate says little about convolutions
         tflops = next(float(r.split("-> ")[1].split()[0]) for w, r in report.rows if "eager: model FLOPs" in w)
         text = f"{tflops / peak:.1%} of the measured matrix-product rate"
         if datasheet:
