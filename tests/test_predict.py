@@ -70,8 +70,10 @@ def test_csv_export(favour3, tmp_path):
     preds = [r for b in p.predict_paths(files) for r in b]
     out = write_csv(preds, tmp_path / "out.csv", top_k=2)
     lines = out.read_text().splitlines()
-    assert lines[0] == "path,label,confidence,error,top1_label,top1_prob,top2_label,top2_prob"
+    assert lines[0] == ("path,label,confidence,error,top1_label,top1_prob,top2_label,top2_prob,"
+                        "status,unsure,unfamiliar,familiarity")
     assert lines[1].split(",")[1] == "k3" and "bad.png" in lines[2] and "not an image" in lines[2]
+    assert lines[1].split(",")[-4:] == ["confident", "0", "", ""] and lines[2].split(",")[-4] == "error"
 
 
 def test_thumbnails_come_from_the_same_decode(cifar_checkpoint_file, tmp_path, monkeypatch):
@@ -86,3 +88,37 @@ def test_thumbnails_come_from_the_same_decode(cifar_checkpoint_file, tmp_path, m
     assert len(decoded) == 3
     assert all(r.thumbnail is not None and max(r.thumbnail.size) == 48 for r in preds)
     assert "thumbnail" not in preds[0].to_json()
+
+
+
+def test_temperature_familiarity_and_the_three_states(tmp_path):
+    """A stored temperature changes the confidences (not the answers); familiarity data marks images unlike the
+    training images; the threshold decides "not sure"."""
+    import torch
+
+    from resnet_gui.core import familiarity
+    from resnet_gui.core.checkpoint import load_checkpoint, save_checkpoint
+
+    path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"], seed=1)
+    img = write_image(tmp_path / "x.png", size=(32, 32))
+    plain = Predictor.from_file(path, device="cpu").predict_file(img)
+    assert plain.unfamiliar is None and plain.familiarity is None and plain.state in ("confident", "unsure")
+    ckpt = load_checkpoint(path)
+    ckpt.calibration = {"method": "temperature scaling", "temperature": 4.0}
+    probe = Predictor(load_checkpoint(path), device="cpu")
+    with familiarity.penultimate_features(probe.model) as box:
+        probe.probabilities(probe.load(str(img)).unsqueeze(0))
+    seen = box["features"].repeat(30, 1) + torch.randn(30, 512) * 0.01
+    fam = familiarity.fit(seen, torch.arange(30) % 3, seen[:10], 3)
+    ckpt.familiarity = fam.to_checkpoint()
+    save_checkpoint(ckpt, path)
+    calibrated = Predictor.from_file(path, device="cpu", unsure_below=0.99)
+    pred = calibrated.predict_file(img)
+    assert pred.label == plain.label and pred.confidence < plain.confidence  # softer, same answer
+    assert pred.unsure and pred.state in ("unsure", "unfamiliar") and 0 <= pred.familiarity <= 1
+    noise = write_image(tmp_path / "noise.png", size=(32, 32), seed=9)
+    far = calibrated.predict_file(noise)
+    assert far.unfamiliar and far.state == "unfamiliar"
+    assert far.to_json()["unfamiliar"] is True and "familiarity" in far.to_json()
+    cam, index = calibrated.explain(calibrated.load(str(img)))
+    assert cam.shape == (4, 4) and index == calibrated.class_names.index(pred.label)

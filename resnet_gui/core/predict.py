@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .calibration import temperature_of
+from .checkpoint import Checkpoint, feature_dim, load_checkpoint
 from .devices import resolve_device
 from .errors import ImageLoadError
+from .familiarity import Familiarity
 from .images import DecodedBatch, Source, decode_batches, load_image
 from .preprocess import resize_and_crop
 
@@ -34,6 +36,9 @@ class Prediction:
     error: str | None = None
     class_index: int | None = None
     thumbnail: Any = field(default=None, repr=False, compare=False)  # small PIL image, when asked for
+    unsure: bool = False                 # calibrated confidence below the predictor's threshold
+    unfamiliar: bool | None = None       # unlike anything the model was trained on; None: no familiarity data
+    familiarity: float | None = None     # 0..1: share of the model's validation images at least this far away
 
     @property
     def ok(self) -> bool:
@@ -44,7 +49,17 @@ class Prediction:
         if self.error is not None:
             return {"path": self.path, "error": self.error}
         return {"path": self.path, "label": self.label, "confidence": _finite(self.confidence),
-                "top_k": [[label, _finite(prob)] for label, prob in self.top_k]}
+                "top_k": [[label, _finite(prob)] for label, prob in self.top_k], "unsure": self.unsure,
+                "unfamiliar": self.unfamiliar, "familiarity": _finite(self.familiarity)}
+
+    @property
+    def state(self) -> str:
+        """"error", "unfamiliar", "unsure" or "confident": the answer a person reads."""
+        if self.error is not None:
+            return "error"
+        if self.unfamiliar:
+            return "unfamiliar"
+        return "unsure" if self.unsure else "confident"
 
 
 def _finite(value: float | None) -> float | None:
@@ -59,6 +74,7 @@ def csv_cell(value: object) -> str:
 
 
 PRECISIONS = ("fp32", "bf16", "auto")
+DEFAULT_UNSURE_BELOW = 0.60
 
 
 class Predictor:
@@ -67,10 +83,15 @@ class Predictor:
     precision: "fp32" (the default), "bf16" (autocast), or "auto" (bf16 where the device has native bf16:
     a CPU with AVX512-BF16 or AMX, a CUDA GPU that supports it; else fp32). bf16 is not the default because
     its top-1 answers can differ from fp32's on near ties (see benchmarks/bench_predict_folder.py --bf16).
+
+    Confidences are calibrated when the checkpoint has a temperature (logits are divided by it); an answer
+    below `unsure_below` is "not sure"; with familiarity data, every prediction also says how familiar the
+    image looks (from the same forward pass) and whether it is unlike anything the model was trained on.
     """
 
     def __init__(self, checkpoint: Checkpoint, *, device: str | torch.device | None = "auto",
-                 source: os.PathLike | str = "<checkpoint>", precision: str = "fp32"):
+                 source: os.PathLike | str = "<checkpoint>", precision: str = "fp32",
+                 unsure_below: float = DEFAULT_UNSURE_BELOW):
         self.checkpoint = checkpoint
         self.source = str(source)
         self.device = resolve_device(device)
@@ -84,11 +105,20 @@ class Predictor:
         self._mean = torch.tensor(self.preprocess.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._inv_std = 1.0 / (torch.tensor(self.preprocess.std, device=self.device).view(1, 3, 1, 1) * 255.0)
         checkpoint.state_dict = None  # the model holds the weights now; don't keep a second copy
+        self.temperature = temperature_of(checkpoint.calibration)
+        self.calibrated = self.temperature != 1.0 or bool(checkpoint.calibration)
+        self.unsure_below = float(unsure_below)
+        self.familiarity: Familiarity | None = None
+        self._features: list[torch.Tensor] = []
+        if checkpoint.familiarity is not None:
+            self.familiarity = Familiarity.from_checkpoint(checkpoint.familiarity, num_classes=len(self.class_names),
+                                                           feature_dim=feature_dim(checkpoint.arch))
+            self.model.fc.register_forward_pre_hook(lambda module, inputs: self._features.append(inputs[0]))
 
     @classmethod
     def from_file(cls, path: os.PathLike | str, *, device: str | torch.device | None = "auto",
-                  precision: str = "fp32") -> Predictor:
-        return cls(load_checkpoint(path), device=device, source=path, precision=precision)
+                  precision: str = "fp32", unsure_below: float = DEFAULT_UNSURE_BELOW) -> Predictor:
+        return cls(load_checkpoint(path), device=device, source=path, precision=precision, unsure_below=unsure_below)
 
     # ---- steps -------------------------------------------------------------------------
     def prepare(self, image: Image.Image) -> torch.Tensor:
@@ -98,30 +128,58 @@ class Predictor:
     def load(self, source: Source, name: str | None = None) -> torch.Tensor:
         return self.prepare(load_image(source, name=name, min_side=self.preprocess.resize))
 
-    @torch.inference_mode()
-    def probabilities(self, batch_uint8: torch.Tensor) -> torch.Tensor:
-        """uint8 N x 3 x S x S -> class probabilities N x C (float32, CPU)."""
+    def normalise(self, batch_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 N x 3 x S x S -> the model's float input on its device (channels_last)."""
         x = batch_uint8.to(self.device, non_blocking=True).float()  # keeps a channels_last layout
-        x = x.sub_(self._mean).mul_(self._inv_std).contiguous(memory_format=torch.channels_last)
+        return x.sub_(self._mean).mul_(self._inv_std).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def scores(self, batch_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(calibrated class probabilities N x C, familiarity N or None), float32 on the CPU, from one pass."""
+        x = self.normalise(batch_uint8)
+        self._features.clear()
         if self.amp_dtype is None:
             logits = self.model(x)
         else:
             with torch.autocast(self.device.type, dtype=self.amp_dtype):
                 logits = self.model(x)
-        return logits.float().softmax(dim=1).cpu()
+        probs = (logits.float() / self.temperature).softmax(dim=1).cpu()
+        familiar = self.familiarity.scores(self._features[-1]) if self.familiarity is not None and self._features \
+            else None
+        self._features.clear()
+        return probs, familiar
 
-    def _results(self, probs: torch.Tensor, paths: Sequence[str | None], k: int) -> list[Prediction]:
+    def probabilities(self, batch_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 N x 3 x S x S -> calibrated class probabilities N x C (float32, CPU)."""
+        return self.scores(batch_uint8)[0]
+
+    def _results(self, probs: torch.Tensor, paths: Sequence[str | None], k: int,
+                 familiar: torch.Tensor | None = None) -> list[Prediction]:
         k = max(1, min(int(k), probs.shape[1]))
         values, indices = probs.topk(k, dim=1)
         out = []
-        for path, vals, idxs in zip(paths, values.tolist(), indices.tolist()):
+        for row, (path, vals, idxs) in enumerate(zip(paths, values.tolist(), indices.tolist())):
             top = [(self.class_names[i], float(v)) for i, v in zip(idxs, vals)]
-            out.append(Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top, class_index=idxs[0]))
+            pred = Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top, class_index=idxs[0],
+                              unsure=top[0][1] < self.unsure_below)
+            if familiar is not None:
+                pred.familiarity = float(familiar[row])
+                pred.unfamiliar = pred.familiarity < self.familiarity.threshold
+            out.append(pred)
         return out
+
+    def explain(self, image: Image.Image | torch.Tensor, class_index: int | None = None) -> tuple[torch.Tensor, int]:
+        """Grad-CAM at layer4 for one image (a PIL image, or a uint8 3 x S x S tensor from prepare()): the map in
+        [0, 1] at layer4's resolution and the class it explains (None: the top class)."""
+        from .gradcam import grad_cam
+
+        x = self.prepare(image) if isinstance(image, Image.Image) else image
+        return grad_cam(self.model, self.normalise(x.unsqueeze(0)).clone(), class_index)
 
     # ---- public API ----------------------------------------------------------------------
     def predict_image(self, image: Image.Image, *, top_k: int = 5, path: str | None = None) -> Prediction:
-        return self._results(self.probabilities(self.prepare(image).unsqueeze(0)), [path], top_k)[0]
+        probs, familiar = self.scores(self.prepare(image).unsqueeze(0))
+        return self._results(probs, [path], top_k, familiar)[0]
 
     def predict_file(self, source: Source, *, top_k: int = 5, name: str | None = None) -> Prediction:
         label = name or (str(source) if isinstance(source, (str, os.PathLike)) else None)
@@ -129,7 +187,8 @@ class Predictor:
             tensor = self.load(source, name=label)
         except ImageLoadError as exc:
             return Prediction(path=label, error=str(exc))
-        return self._results(self.probabilities(tensor.unsqueeze(0)), [label], top_k)[0]
+        probs, familiar = self.scores(tensor.unsqueeze(0))
+        return self._results(probs, [label], top_k, familiar)[0]
 
     def batches(
         self,
@@ -146,8 +205,9 @@ class Predictor:
 
     def predict_batch(self, batch: DecodedBatch, *, top_k: int = 5) -> list[Prediction]:
         """Predictions for every file of `batch`, in its order; a file that could not be decoded gets `error`."""
-        probs = self.probabilities(batch.tensor()) if batch.decoded else None
-        ok = iter(self._results(probs, [batch.paths[i] for i in batch.decoded], top_k) if probs is not None else [])
+        probs, familiar = self.scores(batch.tensor()) if batch.decoded else (None, None)
+        ok = iter(self._results(probs, [batch.paths[i] for i in batch.decoded], top_k, familiar)
+                  if probs is not None else [])
         out = [Prediction(path=path, error=batch.errors[i]) if i in batch.errors else next(ok)
                for i, path in enumerate(batch.paths)]
         for i, thumb in batch.thumbnails.items():
@@ -200,7 +260,9 @@ def top1_agreement(fp32: torch.Tensor, other: torch.Tensor) -> tuple[int, int]:
 
 
 def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: int = 5) -> Path:
-    """path, label, confidence, error and the top-k as label/probability column pairs; atomic."""
+    """path, label, confidence, error, the top-k as label/probability column pairs, then status (confident, unsure,
+    unfamiliar or error), unsure, unfamiliar (empty when the model has no familiarity data) and familiarity;
+    written atomically."""
     import csv
     import io
 
@@ -211,6 +273,7 @@ def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: 
     header = ["path", "label", "confidence", "error"]
     for i in range(1, top_k + 1):
         header += [f"top{i}_label", f"top{i}_prob"]
+    header += ["status", "unsure", "unfamiliar", "familiarity"]
     writer.writerow(header)
     for p in predictions:
         row = [csv_cell(p.path or ""), csv_cell(p.label or ""),
@@ -220,5 +283,8 @@ def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: 
                 row += [csv_cell(p.top_k[i][0]), f"{p.top_k[i][1]:.6f}"]
             else:
                 row += ["", ""]
+        ok = p.error is None
+        row += [p.state, int(p.unsure) if ok else "", "" if p.unfamiliar is None else int(p.unfamiliar),
+                "" if _finite(p.familiarity) is None else f"{p.familiarity:.4f}"]
         writer.writerow(row)
     return atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
