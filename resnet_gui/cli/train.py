@@ -195,6 +195,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"(validation accuracy {result.best_val_accuracy:.2%})")
         if result.status != "finished" and result.last_path and "--resume" not in result.message:
             print(f"resume with: {APP_ID} train --resume {result.run_name!r}")
+        if result.warnings:
+            print("\nBut look at this before using the model:")
+            for line in result.warnings:
+                print(f"  - {line}")
     # Under torchrun a stopped run exits 0 on every rank: a non-zero exit makes torchrun kill the other ranks
     # at once and print a failure report, while the run ended as asked (its last event says "cancelled").
     return {"finished": 0, "cancelled": 130 if world_size == 1 else 0}.get(result.status, 1)

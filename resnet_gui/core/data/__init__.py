@@ -41,4 +41,7 @@ class TrainData(Protocol):
     def val_batches(self, batch_size: int) -> Iterator[Batch]:
         """This process's validation shard, in order (rank r: samples r, r + W, ...)."""
 
+    def seen_batches(self, batch_size: int) -> Iterator[Batch]:
+        """The training images without augmentation (this process's share): what the model has seen."""
+
     def close(self) -> None: ...

@@ -179,6 +179,8 @@ class LoaderData:
         self.train_set = FolderDataset(train_items, pre, train=True, seed=seed, cache=train_cache, augment=augment,
                                        hflip=hflip)
         self.val_set = FolderDataset(val_items, pre, train=False, seed=seed, cache=val_cache)
+        self.seen_set = FolderDataset(train_items, pre, train=False, seed=seed, cache=train_cache)
+        self._rank, self._world_size = rank, world_size
         self.train_sampler = EpochSampler(len(train_items), seed, shuffle=True, rank=rank, world_size=world_size)
         self.batch_size = batch_size
         kw = {"num_workers": self.workers, "collate_fn": collate_skip_bad, "pin_memory": device.type == "cuda"}
@@ -219,6 +221,15 @@ class LoaderData:
 
     def val_batches(self, batch_size: int):
         return self._batches(self.val_loader, train=False)
+
+    def seen_batches(self, batch_size: int):
+        """This process's share of the training images as the model sees them at inference (the eval view, no
+        augmentation), decoded in this process: used once, at the end of a run."""
+        loader = torch.utils.data.DataLoader(
+            self.seen_set, batch_sampler=torch.utils.data.BatchSampler(
+                EpochSampler(len(self.seen_set), 0, shuffle=False, rank=self._rank, world_size=self._world_size),
+                batch_size, drop_last=False), num_workers=0, collate_fn=collate_skip_bad)
+        return self._batches(loader, train=False)
 
     def close(self) -> None:
         for loader in (self.train_loader, self.val_loader):

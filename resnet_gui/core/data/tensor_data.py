@@ -155,5 +155,12 @@ class TensorData:
         for s in range(0, int(self.val_y.numel()), batch_size):
             yield self.normalize(self.val_x[s:s + batch_size]), self.val_y[s:s + batch_size]
 
+    def seen_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's share of the training images as the model sees them at inference (no augmentation)."""
+        idx = torch.arange(self.rank, self.n_train, self.world_size, device=self.train_x.device)
+        for s in range(0, len(idx), batch_size):
+            part = idx[s:s + batch_size]
+            yield self.normalize(self.train_x[part]), self.train_y[part]
+
     def close(self) -> None:
         pass

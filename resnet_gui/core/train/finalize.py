@@ -94,3 +94,32 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
                                          f"{len(labels)} validation images")
             result.familiarity = fam.to_checkpoint()
     return result
+
+
+class _Never:
+    @staticmethod
+    def is_set() -> bool:
+        return False
+
+
+def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, class_names: list[str],
+               history: list[dict], best_path: str | None, world, stop: StopFlag, batch_size: int) -> list[str]:
+    """With the best epoch's weights back in the model: finalize() and store its findings in the best model's
+    checkpoint (rank 0, atomically). Returns the verdict sentences; [] when stopped (nothing is changed)."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
+
+    if best_state is not None:
+        t.model.load_state_dict(best_state)
+    several = bool(getattr(world, "enabled", False))
+    found = finalize(t, cfg, val_batches=data.val_batches(batch_size), train_batches=data.seen_batches(batch_size),
+                     class_names=class_names, history=history, train_images=data.n_train,
+                     stop=_Never() if several else stop, gather=world.gather if several else None, n_val=data.n_val)
+    if found is None:
+        return []
+    if best_path is not None:
+        ckpt = load_checkpoint(best_path)
+        ckpt.metrics = {**ckpt.metrics, **found.metrics, "warnings": list(found.warnings)}
+        ckpt.calibration = found.calibration
+        ckpt.familiarity = found.familiarity
+        save_checkpoint(ckpt, best_path)
+    return list(found.warnings)

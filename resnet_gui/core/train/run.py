@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, load_checkpoint
 from ..devices import describe_device
 from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
 from ..models import build_model
@@ -35,7 +35,8 @@ from ..registry import Registry
 from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
 from .distributed import SINGLE, OtherProcessFailed, World, join
-from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, TrainEvent, TrainResult
+from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
+from .finalize import finish_run
 from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
 from .prepare import PreparedData, prepare_data, skipped_warning
 from .schedule import build_optimizer, build_scheduler, restore_scheduler
@@ -61,6 +62,7 @@ class RunRecord:
     history: list[dict] = field(default_factory=list)
     epochs_done_before: int = 0
     saved_best: bool = False
+    warnings: list[str] = field(default_factory=list)   # the verdict on the finished model
 
     def result(self, status: str, message: str, registry: Registry | None) -> TrainResult:
         """registry is None on ranks other than 0, which write nothing (and name no files)."""
@@ -71,7 +73,7 @@ class RunRecord:
                            best_name=self.best_name if best_path else None, best_path=best_path,
                            best_val_accuracy=self.best_acc if best_path else None,
                            last_path=str(last) if last is not None and last.exists() else None,
-                           epochs_done=len(self.history), history=list(self.history))
+                           epochs_done=len(self.history), history=list(self.history), warnings=list(self.warnings))
 
 
 def new_run_name(cfg: TrainConfig, registry: Registry) -> str:
@@ -229,6 +231,7 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
                  val_images=data.n_val, class_names=tuple(class_names), config=cfg.to_dict(), data_path=data.kind,
                  history=tuple(record.history), world_size=world.size))
     reporter = BatchReporter(cfg, t, steps, emit, world)
+    best_state: dict | None = None
     reported_skips = len(data.skipped)
     eval_batch = max(cfg.batch_size, 256) if data.kind == "tensor" else cfg.batch_size
     stop = world.collective_stop(stop)  # with several processes: set on every rank at the same step
@@ -256,6 +259,7 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
         is_best = record.best_acc is None or val["val_accuracy"] > record.best_acc
         if is_best:
             record.best_acc = val["val_accuracy"]
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in t.model.state_dict().items()}
         if is_best and registry is not None:
             metrics = {"val_accuracy": val["val_accuracy"], "val_loss": val["val_loss"],
                        "train_accuracy": stats["train_accuracy"], "train_loss": stats["train_loss"],
@@ -276,6 +280,13 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
                    val_accuracy=val["val_accuracy"], lr=row["lr"], images_per_s=stats["images_per_s"],
                    epoch_time_s=stats["train_time_s"] + val["eval_time_s"],
                    eta_s=(stats["train_time_s"] + val["eval_time_s"]) * left, best=is_best))
+    best_path = str(registry.path_for(record.best_name)) if registry is not None and record.saved_best else None
+    if best_state is None and record.saved_best:  # the best epoch was in an earlier session of a resumed run
+        best_state = world.from_main(lambda: load_checkpoint(best_path).state_dict)
+    emit(Status("Evaluating the best model on the validation images"))
+    warnings = finish_run(t, cfg, data, best_state=best_state, class_names=class_names, history=record.history,
+                          best_path=best_path, world=world, stop=stop, batch_size=eval_batch)
+    record.warnings = warnings
     return record.result("finished", f"Finished {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; best validation "
                                       f"accuracy {record.best_acc:.2%}, saved as {record.best_name!r}", registry)
 
