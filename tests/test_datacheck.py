@@ -58,3 +58,21 @@ def test_cli_text_and_json(tmp_path, capsys):
     code = main(["check-data", str(data), "--json", "--input-size", "32"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["exact_duplicates"] and set(report["counts"]) == {"cats", "dogs", "owls"}
+
+
+def test_excluded_files_are_left_out_of_the_run_without_touching_the_folder(tmp_path):
+    from resnet_gui.core.data.folders import scan_folder
+    from resnet_gui.core.train import recipe, train
+
+    data = make_folder_dataset(tmp_path / "d", per_class=8, size=(32, 32))
+    shutil.copy(sorted((data / "cats").iterdir())[0], data / "cats" / "copy.png")
+    report = check_folder(data, input_size=32)
+    leave_out = report.exclusions()
+    assert leave_out and all(p.endswith("copy.png") or "cats_000" in p for p in leave_out)
+    split = scan_folder(data, exclude=leave_out)
+    kept = {str(p) for p, _ in split.train + split.val}
+    assert not kept & set(leave_out) and len(kept) == 24
+    result = train(recipe("scratch", data=str(data), arch="resnet18_cifar", epochs=1, batch_size=4, device="cpu",
+                          augment="pad_crop", exclude=leave_out))
+    assert result.status == "finished", result.message
+    assert (data / "cats" / "copy.png").exists()

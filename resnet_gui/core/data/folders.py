@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DatasetError, ImageLoadError
-from ..images import IMAGE_EXTENSIONS, load_image
+from ..images import load_image, walk_images
 from ..preprocess import Preprocess, resize_and_crop_uint8
 from ..progress import NO_PROGRESS, Progress
 from .arrays import ArrayData
@@ -34,16 +34,17 @@ class FolderSplit:
         return {name: c.get(i, 0) for i, name in enumerate(self.class_names)}
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+def _images_in(folder: Path, exclude: frozenset[str] = frozenset()) -> list[Path]:
+    """Image files under `folder` (walked iteratively, depth-limited; hidden files skipped), minus `exclude`."""
+    return [p for p in walk_images(folder) if str(p) not in exclude]
 
 
 def _class_dirs(folder: Path) -> list[Path]:
     return sorted((d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
 
 
-def _scan_classes(folder: Path, class_names: list[str] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+def _scan_classes(folder: Path, class_names: list[str] | None = None,
+                  exclude: frozenset[str] = frozenset()) -> tuple[list[str], list[tuple[Path, int]]]:
     dirs = _class_dirs(folder)
     names = class_names or [d.name for d in dirs]
     index = {n: i for i, n in enumerate(names)}
@@ -51,7 +52,7 @@ def _scan_classes(folder: Path, class_names: list[str] | None = None) -> tuple[l
     for d in dirs:
         if d.name not in index:
             raise DatasetError(f"{d}: class folder {d.name!r} is not among the training classes ({', '.join(names)})")
-        files = _images_in(d)
+        files = _images_in(d, exclude)
         if not files and class_names is None:
             raise DatasetError(f"class folder {d} has no images; add images or remove the folder")
         items.extend((f, index[d.name]) for f in files)
@@ -74,32 +75,38 @@ def stratified_split(items: list[tuple[Path, int]], val_split: float, seed: int)
     return sorted(train), sorted(val)
 
 
-def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 0) -> FolderSplit:
-    """Read the layout: root/{train,val[,test]}/<class>/..., or root/<class>/... split by val_split."""
+def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 0,
+                exclude: list[str] | None = None) -> FolderSplit:
+    """Read the layout: root/{train,val[,test]}/<class>/..., or root/<class>/... split by val_split.
+    `exclude`: files to leave out (absolute paths, e.g. duplicates found by the health check); the user's folder
+    is never touched. The split of the remaining files is seeded like any other."""
     root = Path(root).expanduser()
+    skip = frozenset(str(Path(p).expanduser()) for p in exclude or [])
     if not root.exists():
         raise DatasetError(f"dataset folder {root} does not exist")
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder; a dataset is a folder with one sub-folder per class")
     val_dir = next((root / n for n in VAL_NAMES if (root / n).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:
-        names, train = _scan_classes(root / "train")
-        _, val = _scan_classes(val_dir, names)
-        test = _scan_classes(root / "test", names)[1] if (root / "test").is_dir() else []
+        names, train = _scan_classes(root / "train", exclude=skip)
+        _, val = _scan_classes(val_dir, names, skip)
+        test = _scan_classes(root / "test", names, skip)[1] if (root / "test").is_dir() else []
         split = FolderSplit(names, train, val, test, layout="split")
     else:
         if not _class_dirs(root):
             raise DatasetError(f"{root} has no class folders; put the images of each class in its own sub-folder "
                                f"(for example {root / 'cats'} and {root / 'dogs'})")
-        names, items = _scan_classes(root)
+        names, items = _scan_classes(root, exclude=skip)
         train, val = stratified_split(items, val_split, seed)
         split = FolderSplit(names, train, val, layout="single")
     if len(split.class_names) < 2:
-        raise DatasetError(f"{root} has {len(split.class_names)} class folder(s); a classifier needs at least 2")
+        n = len(split.class_names)
+        raise DatasetError(f"{root} has {n} class folder{'' if n == 1 else 's'}; a classifier needs at least 2")
     counts = split.counts(split.train)
     empty = [n for n, c in counts.items() if c == 0]
     if empty:
-        raise DatasetError(f"class(es) {', '.join(empty)} have no training images in {root}")
+        raise DatasetError(f"{'classes' if len(empty) > 1 else 'class'} {', '.join(empty)} "
+                           f"{'have' if len(empty) > 1 else 'has'} no training images in {root}")
     if not split.val:
         raise DatasetError(f"{root} leaves no images for validation; add images or use a larger validation split")
     hi, lo = max(counts.items(), key=lambda kv: kv[1]), min(counts.items(), key=lambda kv: kv[1])

@@ -51,6 +51,7 @@ class TrainConfig:
     data: str | None = None           # folder dataset root, or where CIFAR-10 is (None: app data folder)
     download: bool = False            # CIFAR-10: download when no local copy is found
     val_split: float = 0.2            # folder datasets without val/: fraction held out, stratified
+    exclude: list[str] | None = None  # files left out of a folder dataset (the health check's duplicates, ...)
     # the model
     arch: str = "resnet18_cifar"
     pretrained: bool = False          # ImageNet weights (torch hub cache, or weights_file)
@@ -139,6 +140,9 @@ class TrainConfig:
                               ("precision", PRECISIONS), ("augment", AUGMENTS), ("recipe", RECIPES)):
             if getattr(self, name) not in choices:
                 bad(f"unknown {name} {getattr(self, name)!r}; use one of: {', '.join(choices)}")
+        if self.exclude is not None and (not isinstance(self.exclude, list) or len(self.exclude) > 1_000_000
+                                         or not all(isinstance(p, str) for p in self.exclude)):
+            bad("exclude must be a list of file paths")
         if self.dataset == "folder" and not self.data:
             bad("a folder dataset needs a folder (--data PATH)")
         if self.arch not in ARCHS:
