@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage
 from resnet_gui import resources
 
 from .answer import DEFAULT_THRESHOLD
-from .predictors import get_predictor
+from .predictors import get_predictor, using
 from .widgets import pil_to_qimage
 from .workers import TaskSlot
 
@@ -135,8 +135,9 @@ def predict_image_task(report, stop, model_name: str, model_path: str, source, n
     except ImageLoadError as exc:
         return ImageResult(name=name, model_name=model_name, error=str(exc))
     predictor = get_predictor(model_path, device)
-    predictor.unsure_below = unsure_below  # Prediction.unsure follows the Predict tab's threshold
-    prediction = predictor.predict_image(image, top_k=TOP_K, path=name)
+    with using(predictor):  # a folder may be running on the same model
+        predictor.unsure_below = unsure_below  # Prediction.unsure follows the Predict tab's threshold
+        prediction = predictor.predict_image(image, top_k=TOP_K, path=name)
     return ImageResult(name=name, model_name=model_name, prediction=prediction,
                        preview=pil_to_qimage(image, 1600), size=image.size)
 
@@ -157,31 +158,44 @@ def folder_labels(folder: str, class_names: list[str]) -> FolderLabels | None:
 def predict_folder_task(report, stop, model_path: str, folder: str, device: str, unsure_below: float) -> int:
     """Report FolderLabels when the folder is laid out by class, then FolderRows (throttled to about 20 a
     second); return how many files were classified."""
+    from contextlib import closing
+
     from resnet_gui.core.images import list_images
     from resnet_gui.core.progress import Throttle
 
     files = list_images([folder])
     report(FolderRows(total=len(files)))
     predictor = get_predictor(model_path, device)
-    predictor.unsure_below = unsure_below
     labels = folder_labels(folder, predictor.class_names)
     if labels is not None:
         report(labels)
     throttle = Throttle()
     rows: list = []
     done = 0
-    for batch in predictor.predict_paths(files, top_k=TOP_K, batch_size=FOLDER_BATCH, cancelled=stop.is_set,
-                                         thumbnail=THUMBNAIL_PX):
-        for pred in batch:
-            thumb, pred.thumbnail = pred.thumbnail, None  # the GUI gets a QImage, not a PIL image
-            rows.append((pred, pil_to_qimage(thumb) if thumb is not None else None))
-        done += len(batch)
-        if throttle.ready(force=done >= len(files)):
-            report(FolderRows(tuple(rows), done, len(files)))
-            rows = []
+    # predict_paths' steps, with the model held only for each batch's forward pass (images decode meanwhile)
+    with closing(predictor.batches(files, batch_size=FOLDER_BATCH, cancelled=stop.is_set,
+                                   thumbnail=THUMBNAIL_PX)) as decoded:
+        for batch in _predicted(predictor, decoded, stop, unsure_below):
+            for pred in batch:
+                thumb, pred.thumbnail = pred.thumbnail, None  # the GUI gets a QImage, not a PIL image
+                rows.append((pred, pil_to_qimage(thumb) if thumb is not None else None))
+            done += len(batch)
+            if throttle.ready(force=done >= len(files)):
+                report(FolderRows(tuple(rows), done, len(files)))
+                rows = []
     if rows:
         report(FolderRows(tuple(rows), done, len(files)))
     return done
+
+
+def _predicted(predictor, decoded, stop, unsure_below: float):
+    for batch in decoded:
+        if stop.is_set():
+            return
+        with using(predictor):  # released before the batch is handed on
+            predictor.unsure_below = unsure_below
+            predictions = predictor.predict_batch(batch, top_k=TOP_K)
+        yield predictions
 
 
 # ---- the session -----------------------------------------------------------------------------------
@@ -218,7 +232,7 @@ class PredictSession(QObject):
         self.model: LoadedModel | None = None
         self.model_error: str | None = None
         self.unsure_below = DEFAULT_THRESHOLD   # the Predict tab's "not sure below" threshold (a fraction)
-        self._pending: _Request | None = None
+        self._pending: dict[str, _Request] = {}   # kind -> the latest request of that kind waiting to run
         self._folder: tuple[str, str] | None = None  # (folder, model name) of the run in progress
         self._folder_counts = (0, 0)                  # (done, total) of that run
         self._model_slot = TaskSlot("load-model", self)
@@ -234,7 +248,7 @@ class PredictSession(QObject):
             or self._explain_slot.busy()
 
     def has_pending(self) -> bool:
-        return self._pending is not None
+        return bool(self._pending)
 
     def set_ready(self, device: str) -> None:
         """PyTorch is imported: models can load."""
@@ -242,7 +256,7 @@ class PredictSession(QObject):
         self.device = device
         if self.model_path is not None:
             self._load()
-        elif self._pending is not None:
+        elif self._pending:
             self._run_pending()
 
     def set_model(self, name: str | None, path: str | None) -> None:
@@ -272,28 +286,28 @@ class PredictSession(QObject):
 
     def _load_failed(self, message: str) -> None:
         self.model_error = message
-        pending, self._pending = self._pending, None
+        pending, self._pending = self._pending, {}
         self.model_failed.emit(self.model_name or "", message)  # the single-image view shows it
-        if pending is not None and pending.kind == "folder":
-            pending.fail(f"The model “{self.model_name}” could not be loaded: {message}")
+        if "folder" in pending:
+            pending["folder"].fail(f"The model “{self.model_name}” could not be loaded: {message}")
 
     def _run_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._submit(pending)
+        pending, self._pending = self._pending, {}
+        for request in pending.values():  # a waiting folder and a waiting image both run
+            self._submit(request)
 
     # ---- requests ---------------------------------------------------------------------------------
     def _submit(self, request: _Request) -> None:
         if not self.ready:
-            self._pending = request
+            self._pending[request.kind] = request
             self.waiting.emit(request.kind, "Starting up: PyTorch is loading…")
             return
         if self.model_path is None:
-            self._pending = None
+            self._pending.pop(request.kind, None)
             request.fail("No model is available. Train one in the Train tab or import one in the Models tab.")
             return
         if self.model is None:
-            self._pending = request
+            self._pending[request.kind] = request
             if self.model_error is not None or not self._model_slot.busy():
                 self._load()  # it failed before: try again rather than wait forever
             self.waiting.emit(request.kind, "Loading the model…")
@@ -324,8 +338,7 @@ class PredictSession(QObject):
         self._submit(_Request("folder", start, self.folder_failed.emit))
 
     def cancel_folder(self) -> None:
-        if self._pending is not None and self._pending.kind == "folder":
-            self._pending = None
+        self._pending.pop("folder", None)
         self._finish_folder(cancelled=True)
 
     def _folder_event(self, value) -> None:

@@ -220,8 +220,11 @@ class PredictTab(QWidget):
         self._update_buttons()
 
     def _model_ready(self, model: LoadedModel) -> None:
+        limits = [word for word, missing in (("uncalibrated", not model.calibrated),
+                                             ("no familiarity data", not model.has_familiarity)) if missing]
         self.status_message.emit(f"Model ready: {model.name} ({model.arch}, "
-                                 f"{plural(model.num_classes, 'class', 'classes')}).")
+                                 f"{plural(model.num_classes, 'class', 'classes')}"
+                                 + (f"; {', '.join(limits)}" if limits else "") + ").")
         self._update_buttons()
         if self._sample_wanted:
             self.try_sample()

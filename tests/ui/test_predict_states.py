@@ -72,6 +72,9 @@ def test_not_sure_then_sure_with_the_threshold_persisted(qtbot, vague_model, mak
     qtbot.waitUntil(lambda: tab.single.state is not None and not tab.busy(), timeout=60_000)
     assert tab.single.state == "unsure" and tab.single.class_label.text() == "Not sure"
     assert tab.single.confidence_label.text().startswith("Maybe two (29.")
+    model = tab.session.model
+    assert model.name == "vague" and not model.calibrated and not model.has_familiarity
+    assert model.class_names == ("zero", "one", "two", "three")
     assert tab.single.topk_title.text() == "Top candidates" and len(tab.single.topk.rows()) == 4
     tab.threshold_spin.setValue(20)  # the same answer, read again: now sure enough
     assert tab.single.state == "sure" and tab.single.class_label.text() == "two"
@@ -161,3 +164,38 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)  # off: the image as it is
     assert single.overlay_label is None and single.preview.image() == original
     assert not single.explain_caption.isVisible()
+
+
+def test_workers_sharing_a_model_take_turns(qtbot, digits_model, window, tmp_path):
+    """An image asked for while the model is busy waits for it (a Predictor is not safe in two threads)."""
+    from resnet_gui.ui.predictors import get_predictor, using
+
+    tab = window.predict_tab
+    qtbot.waitUntil(lambda: tab.session.model is not None, timeout=60_000)
+    predictor = get_predictor(tab.session.model_path, tab.session.device)  # the cached one the workers use
+    with using(predictor):
+        tab.open_path(str(write_image(tmp_path / "a.png", seed=1)))
+        with pytest.raises(qtbot.TimeoutError):
+            qtbot.waitUntil(lambda: tab.single.state is not None, timeout=1500)
+    qtbot.waitUntil(lambda: tab.single.state == "sure" and not tab.busy(), timeout=60_000)
+
+
+def test_a_folder_and_single_images_at_once_keep_their_familiarity(qtbot, digits_model, window, tmp_path):
+    from resnet_gui.core.registry import Registry
+
+    data = make_folder_dataset(tmp_path / "digits", classes=("zero", "one", "two", "three"), per_class=12)
+    Registry().add_familiarity("digits", data)
+    tab = window.predict_tab
+    folder = tmp_path / "many"
+    for i in range(64):
+        write_image(folder / f"img{i:02d}.png", seed=i)
+    tab.open_path(str(folder))
+    for i in range(3):  # single images while the folder runs on the same model
+        tab.set_source(str(write_image(tmp_path / f"single{i}.png", seed=100 + i)), None)
+        qtbot.waitUntil(lambda: tab.single.result is not None and not tab.session._image_slot.busy(),
+                        timeout=60_000)
+        assert tab.single.result.prediction.familiarity is not None
+    # the folder asked for while the model was loading was not dropped by the images asked for after it
+    qtbot.waitUntil(lambda: tab.folder.table_model.rowCount() == 64 and not tab.busy(), timeout=120_000)
+    preds = tab.folder.results
+    assert all(p.ok and p.familiarity is not None and p.unfamiliar in (True, False) for p in preds)
