@@ -195,6 +195,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"(validation accuracy {result.best_val_accuracy:.2%})")
         if result.status != "finished" and result.last_path and "--resume" not in result.message:
             print(f"resume with: {APP_ID} train --resume {result.run_name!r}")
+        if result.run_name and result.last_path:
+            from resnet_gui.core.train import tensorboard
+
+            if tensorboard.logdir(result.run_name).is_dir():
+                print(f"curves: {tensorboard.command(result.run_name)}")
         if result.warnings:
             print("\nBut look at this before using the model:")
             for line in result.warnings:

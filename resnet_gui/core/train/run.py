@@ -37,6 +37,7 @@ from .config import TrainConfig
 from .distributed import SINGLE, OtherProcessFailed, World, join
 from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
 from .finalize import finish_run
+from .tensorboard import TensorBoardLogger
 from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
 from .prepare import PreparedData, prepare_data, skipped_warning
 from .schedule import build_optimizer, build_scheduler, restore_scheduler
@@ -321,6 +322,8 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
         if not world.is_main:
             emit = lambda event: None  # quiet ranks; a failure of their own is reported below
         registry = (registry or Registry()) if world.is_main else None
+        if world.is_main:  # TensorBoard event files under the run's folder, when tensorboard is installed
+            emit = _tee(report, TensorBoardLogger())
         result = _run(config, record, emit, stop, progress, registry, resume or None, holder, world, device)
     except Cancelled:
         result = record.result("cancelled", "Stopped before training started; nothing was saved.", registry)
@@ -337,6 +340,16 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
             prepared.data.close()
         torch.set_num_threads(old_threads)
         world.close()
-    if world.is_main or failed_here:
+    if world.is_main:
+        emit(result.event())
+    elif failed_here:
         report(result.event())
     return result
+
+
+def _tee(*listeners: EventFn) -> EventFn:
+    def emit(event: TrainEvent) -> None:
+        for listener in listeners:
+            listener(event)
+
+    return emit
