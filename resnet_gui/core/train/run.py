@@ -37,11 +37,11 @@ from .config import TrainConfig
 from .distributed import SINGLE, OtherProcessFailed, World, join
 from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
 from .finalize import finish_run
-from .tensorboard import TensorBoardLogger
 from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
 from .prepare import PreparedData, prepare_data, skipped_warning
 from .schedule import build_optimizer, build_scheduler, restore_scheduler
 from .state import TrainState, load_state, resolve_resume, restore_rng, run_state_path, save_state
+from .tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
 EventFn = Callable[[TrainEvent], None]
