@@ -1,9 +1,13 @@
-"""Light, dark and system palettes on the Fusion style (the same look on every platform)."""
+"""Light, dark and system palettes on the Fusion style (the same look on every platform).
+
+Fusion outlines check boxes with a shade of the window colour; on a dark palette that outline vanishes
+against the base colour of lists and trees, so unticked boxes there could not be seen. The style used here
+is Fusion with a visible outline around check boxes on dark palettes."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from PySide6.QtGui import QColor, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
 
 
 class ThemeNotifier(QObject):
@@ -45,9 +49,28 @@ def _palette(dark: bool) -> QPalette:
     return p
 
 
+class AppStyle(QProxyStyle):
+    """Fusion, with check boxes that keep a visible outline on dark palettes."""
+
+    CHECKS = (QStyle.PrimitiveElement.PE_IndicatorCheckBox, QStyle.PrimitiveElement.PE_IndicatorItemViewItemCheck)
+
+    def __init__(self):
+        super().__init__(QStyleFactory.create("Fusion"))
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        pal = option.palette
+        if element in self.CHECKS and pal.color(QPalette.ColorRole.Base).lightness() < 128:
+            painter.save()
+            painter.setPen(QPen(pal.color(QPalette.ColorRole.PlaceholderText), 1))
+            painter.setBrush(QColor(0, 0, 0, 0))
+            painter.drawRoundedRect(option.rect.adjusted(0, 0, -1, -1), 1.5, 1.5)
+            painter.restore()
+
+
 def apply(app: QApplication, name: str = "system") -> None:
-    if app.style().name().lower() != "fusion":
-        app.setStyle(QStyleFactory.create("Fusion"))
+    if not isinstance(app.style(), AppStyle):
+        app.setStyle(AppStyle())
     if name == "dark":
         app.setPalette(_palette(True))
     elif name == "light":
