@@ -151,3 +151,33 @@ def test_matrix_view_draws_counts_describes_cells_and_renders_a_png(qtbot):
     many = [f"class {i}" for i in range(60)]
     view.set_matrix(many, [[int(i == j) * 3 for j in range(60)] for i in range(60)])
     assert view.cell_at(view.cell_rect(59, 59).center().toPoint()) == (59, 59)
+
+
+def test_cifar10_test_set_with_mirror_images(qtbot, registry_dir, make_window, settings, monkeypatch):
+    import torchvision
+    from helpers import CIFAR_NAMES, make_checkpoint, make_cifar
+
+    from resnet_gui.core.data.cifar import default_cifar_root
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)  # generated batches
+
+    make_cifar(default_cifar_root(), n_test=30)
+    make_checkpoint(registry_dir / "cifar.pth", class_names=CIFAR_NAMES, favour=3)
+    window = make_window()
+    tab = window.evaluate_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.select_model("cifar")
+    tab.data_combo.setCurrentIndex(tab.data_combo.findData("cifar10"))
+    tab.tta_check.setChecked(True)
+    tab.evaluate()
+    outcome = evaluated(qtbot, tab)
+    assert outcome.request.tta and outcome.evaluation.tta and outcome.evaluation.figures.n == 30
+    assert tab.cards.value("images") == "30" and tab.matrix.count(3, 3) == 3
+    assert settings.get("evaluate.tta") is True and settings.get("evaluate.data") == "cifar10"
+    # test images are not files: the gallery names them, without thumbnails, and does not open them
+    qtbot.waitUntil(lambda: tab.gallery.count() == 27, timeout=30_000)
+    assert tab.gallery.row(0)["path"].startswith("test image ")
+    opened = []
+    tab.open_image.connect(opened.append)
+    tab.gallery.list.itemDoubleClicked.emit(tab.gallery.list.item(0))
+    assert opened == [] and window.tabs.currentWidget() is tab
