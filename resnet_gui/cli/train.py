@@ -129,6 +129,19 @@ def _install_stop_handlers(stop: _StopRequest, rank: int, world_size: int) -> di
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
+def _find_lr(config, args: argparse.Namespace, stop) -> int:
+    from resnet_gui.core.train.lr_find import find_lr
+
+    printer = (lambda ev: print(json.dumps(ev.to_json()), flush=True)) if args.json else _TrainPrinter()
+    found = find_lr(config, printer, stop, steps=args.find_lr_steps)
+    if not args.json:
+        printer._clear_bar()
+        low, high = found.lrs[0], found.lrs[-1]
+        print(f"Suggested learning rate: {found.lr:.3g} ({found.method}; tried {low:.0e} to {high:.2g} in "
+              f"{len(found.lrs)} steps). Train with --lr {found.lr:.3g}.")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from resnet_gui.core.errors import TrainingError
     from resnet_gui.core.train import TrainConfig, recipe, resume_config, train
@@ -171,6 +184,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         name = "cifar10" if args.dataset == "cifar10" else "finetune" if overrides.get("pretrained") else "scratch"
         config = recipe(name, **overrides)
     stop = _StopRequest(args.stop_file)
+    if args.find_lr:
+        return _find_lr(config, args, stop)
     previous = _install_stop_handlers(stop, rank, world_size)
     if rank != 0:  # other ranks of a torchrun job: only their own failure, on stderr
         printer = lambda ev: err(f"rank {rank}: {ev.message}") if ev.kind == "failed" else None

@@ -140,6 +140,16 @@ class Ended(TrainEvent):
         return self.status
 
 
+@dataclass(frozen=True)
+class LrFound(TrainEvent):
+    """The learning-rate range test's result: the suggestion and the curve (smoothed loss per rate)."""
+    kind: ClassVar[str] = "lr_found"
+    lr: float
+    lrs: tuple[float, ...]
+    losses: tuple[float, ...]
+    method: str = "steepest descent of the smoothed loss"
+
+
 @dataclass
 class TrainResult:
     """What train() returns (the same facts as its Ended event, plus the history)."""
@@ -160,4 +170,4 @@ class TrainResult:
                      epochs_done=self.epochs_done, warnings=tuple(self.warnings))
 
 
-EVENT_TYPES = (Status, Prepare, DatasetSummary, Warning, Started, Batch, Epoch, CheckpointSaved, Ended)
+EVENT_TYPES = (Status, Prepare, DatasetSummary, Warning, Started, Batch, Epoch, CheckpointSaved, Ended, LrFound)

@@ -1,0 +1,118 @@
+"""Learning-rate range test (Smith 2015; fastai's lr_find): a short sweep that raises the learning rate
+exponentially every step, from 1e-6 to 10, on the configured data and model, and watches the loss.
+
+The suggestion is the rate where the smoothed loss falls fastest (steepest descent against log(rate)),
+looked for before the loss's minimum: at the minimum the rate is already too high, and the steepest descent
+is the usual choice when a single number is wanted. The sweep stops once the loss has clearly diverged.
+Nothing is saved: the model is thrown away afterwards and the registry and runs folder are not touched.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..devices import resolve_device
+from ..errors import Cancelled, TrainingError
+from ..progress import Progress, StopFlag
+from .config import TrainConfig
+from .events import LrFound, Prepare, Status, TrainEvent
+from .loop import set_frozen
+from .prepare import prepare_data
+
+START_LR, END_LR, STEPS = 1e-6, 10.0, 100
+SMOOTHING = 0.98
+DIVERGED = 4.0          # stop when the smoothed loss exceeds this many times its minimum
+
+
+class _NoStop:
+    @staticmethod
+    def is_set() -> bool:
+        return False
+
+
+def suggest(lrs: list[float], losses: list[float]) -> float:
+    """The rate of steepest descent of the smoothed loss before its minimum (the minimum / 10 as a fallback)."""
+    if len(lrs) < 5:
+        return lrs[int(np.argmin(losses))] / 10 if lrs else START_LR
+    x, y = np.log10(np.asarray(lrs)), np.asarray(losses)
+    lowest = int(np.argmin(y))
+    if lowest < 3:
+        return float(lrs[lowest]) / 10
+    slope = np.gradient(y[:lowest + 1], x[:lowest + 1])
+    return float(lrs[int(np.argmin(slope))])
+
+
+def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None = None,
+            stop: StopFlag | None = None, *, steps: int = STEPS, start_lr: float = START_LR,
+            end_lr: float = END_LR) -> LrFound:
+    """Run the range test; report through on_event (Status, Prepare, then LrFound). Raises TrainingError or
+    DatasetError with a sentence, Cancelled when stopped."""
+    from .run import build_trainer  # the same model, optimizer, precision and data as training
+
+    emit = on_event if on_event is not None else (lambda event: None)
+    stop = stop or _NoStop()
+    cfg = config.validate()
+    progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    prepared = None
+    try:
+        device = resolve_device(cfg.device)
+        prepared = prepare_data(cfg, device, device.type in ("cuda", "cpu"), emit, progress)
+        data = prepared.data
+        per_epoch = max(1, data.steps_per_epoch(cfg.batch_size))
+        t = build_trainer(cfg, len(prepared.class_names), device, emit, progress, per_epoch)
+        set_frozen(t.model, False)
+        for group in t.optimizer.param_groups:
+            group["lr"] = start_lr
+        factor = (end_lr / start_lr) ** (1 / max(1, steps - 1))
+        emit(Status(f"Trying learning rates from {start_lr:g} to {end_lr:g}"))
+        lrs, losses = [], []
+        avg, best, step, epoch = 0.0, math.inf, 0, 0
+        t.model.train()
+        while step < steps:
+            for batch in data.train_batches(epoch, cfg.batch_size, cfg.seed):
+                if stop.is_set():
+                    raise Cancelled()
+                if batch is None:
+                    continue
+                x, y = batch
+                lr = start_lr * factor ** step
+                for group in t.optimizer.param_groups:
+                    group["lr"] = lr
+                with t.autocast():
+                    loss = t.criterion(t.model(x), y)
+                t.optimizer.zero_grad(set_to_none=True)
+                t.scaler.scale(loss).backward()
+                t.scaler.step(t.optimizer)
+                t.scaler.update()
+                value = float(loss.detach())
+                step += 1
+                progress.update("Finding a learning rate", step, steps)
+                if not math.isfinite(value):
+                    break
+                avg = SMOOTHING * avg + (1 - SMOOTHING) * value
+                smoothed = avg / (1 - SMOOTHING ** step)
+                lrs.append(lr)
+                losses.append(smoothed)
+                best = min(best, smoothed)
+                if step >= steps or (step > 10 and smoothed > DIVERGED * best):
+                    break
+            else:
+                epoch += 1
+                continue
+            break
+        if len(lrs) < 5:
+            raise TrainingError(f"the learning-rate test ran only {len(lrs)} steps (too few images for batch size "
+                                f"{cfg.batch_size}, or the loss diverged at once); lower the batch size")
+        found = LrFound(lr=suggest(lrs, losses), lrs=tuple(lrs), losses=tuple(losses))
+        emit(found)
+        return found
+    finally:
+        if prepared is not None:
+            prepared.data.close()
+        torch.set_num_threads(old_threads)
