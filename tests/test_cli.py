@@ -107,3 +107,22 @@ def test_console_entry_point_and_module_run(registry_with_model, tmp_path):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["label"] == "two"
+
+
+def test_predict_explains_with_grad_cam_and_marks_unsure_answers(tmp_path, capsys):
+    from helpers import make_checkpoint
+
+    make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"], seed=2)
+    folder = tmp_path / "imgs"
+    for i in range(2):
+        write_image(folder / f"x{i}.png", size=(48, 40), seed=i)
+    code, out, _ = run(capsys, "predict", str(folder), "--model", str(tmp_path / "m.pth"), "--json", "--explain",
+                       "--explain-dir", str(tmp_path / "cams"), "--unsure-below", "1.0")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 2 and all(r["unsure"] is True and r["unfamiliar"] is None for r in rows)
+    cam = rows[0]["cam"]
+    assert len(cam) == 4 and len(cam[0]) == 4 and all(0 <= v <= 1 for line in cam for v in line)
+    assert sorted(p.name for p in (tmp_path / "cams").iterdir()) == ["x0_cam.png", "x1_cam.png"]
+    code, out, err = run(capsys, "predict", str(folder / "x0.png"), "--model", str(tmp_path / "m.pth"),
+                         "--unsure-below", "1.0")
+    assert code == 0 and "not sure" in out and "not calibrated" in err

@@ -33,6 +33,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (0 to 1)")
+    return value
+
+
 def batch_size(text: str) -> int:
     value = positive_int(text)
     if value > 4096:
@@ -60,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=batch_size, default=32, help=argparse.SUPPRESS)
+    p.add_argument("--unsure-below", type=fraction, default=0.6, metavar="P",
+                   help="answers with a (calibrated) confidence below P are marked 'not sure' (default 0.6)")
+    p.add_argument("--explain", action="store_true",
+                   help="with --json: add 'cam', the Grad-CAM map of the top class (rows of values in [0, 1])")
+    p.add_argument("--explain-dir", type=Path, metavar="DIR",
+                   help="write each image with its Grad-CAM heat map overlaid as a PNG into DIR")
 
     m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
     msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)

@@ -1,11 +1,61 @@
-"""`resnet-gui predict`: classify image files and folders."""
+"""`resnet-gui predict`: classify image files and folders; the answer, how sure, and whether the image looks
+like anything the model was trained on; optionally why (Grad-CAM)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .output import err, plural, safe
+
+
+def _line(pred) -> str:
+    """One line a person reads: the answer, or "not sure", or "unlike the training images"."""
+    if not pred.ok:
+        return f"{safe(pred.path)}: ERROR {safe(pred.error.removeprefix(str(pred.path) + ': '))}"
+    others = ", ".join(f"{safe(label)} {prob:.1%}" for label, prob in pred.top_k[1:])
+    tail = f"  [{others}]" if others else ""
+    familiar = "" if pred.familiarity is None else f", familiarity {pred.familiarity:.2f}"
+    if pred.unfamiliar:
+        return (f"{safe(pred.path)}: unlike anything this model was trained on (top guess {safe(pred.label)} "
+                f"{pred.confidence:.1%}{familiar})")
+    if pred.unsure:
+        return f"{safe(pred.path)}: not sure: {safe(pred.label)} ({pred.confidence:.1%}{familiar}){tail}"
+    return f"{safe(pred.path)}: {safe(pred.label)} ({pred.confidence:.1%}{familiar}){tail}"
+
+
+def _overlay(image, cam):
+    """The image (at most 640 px) with the map blended in red-yellow where it is high."""
+    import numpy as np
+    from PIL import Image
+
+    from resnet_gui.core.gradcam import upsample
+
+    small = image.copy()
+    small.thumbnail((640, 640))
+    heat = upsample(cam, (small.height, small.width)).numpy()[..., None]
+    base = np.asarray(small, dtype=np.float32)
+    colour = np.concatenate([np.ones_like(heat), heat, np.zeros_like(heat)], axis=2) * 255.0
+    alpha = 0.55 * heat
+    return Image.fromarray((base * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8))
+
+
+def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list[float]] | None:
+    from resnet_gui.core.atomic import atomic_write
+    from resnet_gui.core.images import load_image
+
+    image = load_image(pred.path, name=pred.path)
+    cam, _ = predictor.explain(image, predictor.class_names.index(pred.label))
+    if out_dir is not None:
+        stem = Path(pred.path).stem[:80] or "image"
+        name, n = f"{stem}_cam.png", 2
+        while name in used:
+            name, n = f"{stem}_cam-{n}.png", n + 1
+        used.add(name)
+        overlay = _overlay(image, cam)
+        atomic_write(out_dir / name, lambda fh: overlay.save(fh, format="PNG"))
+    return [[round(float(v), 4) for v in row] for row in cam.tolist()]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -18,31 +68,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.model is None:
         ensure_demo_model(registry)
     path = registry.resolve(args.model)
-    predictor = Predictor.from_file(path, device=args.device)
+    predictor = Predictor.from_file(path, device=args.device, unsure_below=args.unsure_below)
     top_k = min(args.top_k, len(predictor.class_names))  # never more columns than the model has classes
     files = list_images(args.paths)
     if not files:
         err("No images found in " + ", ".join(args.paths) + " (JPEG, PNG, BMP, GIF, TIFF or WebP).")
         return 1
+    if args.explain_dir is not None:
+        args.explain_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     collected = []
+    used: set[str] = set()
     for batch in predictor.predict_paths(files, top_k=top_k, batch_size=args.batch_size):
         for pred in batch:
             if args.csv:
                 collected.append(pred)
             failed += not pred.ok
+            cam = None
+            if pred.ok and (args.explain or args.explain_dir is not None):
+                cam = _explain(predictor, pred, args.explain_dir, used)
             if args.json:
-                print(json.dumps(pred.to_json(), allow_nan=False), flush=True)
-            elif pred.ok:
-                others = ", ".join(f"{safe(label)} {prob:.1%}" for label, prob in pred.top_k[1:])
-                print(f"{safe(pred.path)}: {safe(pred.label)} ({pred.confidence:.1%})"
-                      + (f"  [{others}]" if others else ""), flush=True)
+                row = pred.to_json()
+                if args.explain and cam is not None:
+                    row["cam"] = cam
+                print(json.dumps(row, allow_nan=False), flush=True)
             else:
-                print(f"{safe(pred.path)}: ERROR {safe(pred.error.removeprefix(str(pred.path) + ': '))}", flush=True)
+                print(_line(pred), flush=True)
     if args.csv:
         write_csv(collected, args.csv, top_k=top_k)
         if not args.json:
             print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
+    if args.explain_dir is not None and not args.json:
+        print(f"Wrote {plural(len(used), 'heat map')} to {safe(args.explain_dir)}.", file=sys.stderr)
+    if not predictor.calibrated and not args.json:
+        print("(This model is not calibrated: its confidences may be too high or too low.)", file=sys.stderr)
     if failed:
         print(f"{failed} of {plural(len(files), 'file')} could not be classified.", file=sys.stderr)
     return 1 if failed else 0
