@@ -173,8 +173,9 @@ def main() -> int:
 
 
 def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> None:
-    """Give the demo model familiarity data from training digits (Models tab: Add familiarity data…), then
-    show it a photo (scikit-image's cat)."""
+    """Give the demo model familiarity data from its validation digits (Models tab: Add familiarity data…; not
+    the training digits, which it knows by heart and which would make its calibration too sure), then show it
+    a photo (scikit-image's cat)."""
     from resnet_gui.core.predict import Prediction
 
     if "unfamiliar" not in getattr(Prediction, "__dataclass_fields__", {}):
@@ -184,9 +185,9 @@ def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> 
     from skimage import data as photos
     from train_demo_model import export, split_indices
 
-    train_idx, _, _ = split_indices(labels, 0, None)
+    _, val_idx, _ = split_indices(labels, 0, None)
     known = tmp / "digits-familiar"
-    export(known, digits.images, labels, train_idx)
+    export(known, digits.images, labels, val_idx)
     name = pt.current_model_name()
     mt = window.models_tab
     if (window.registry.entry(name).meta or {}).get("familiarity") is None:
