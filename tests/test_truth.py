@@ -197,7 +197,7 @@ def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tm
     (isolated_home / "models").mkdir(parents=True, exist_ok=True)
     make_checkpoint(isolated_home / "models" / "imported.pth", class_names=["cats", "dogs", "owls"])
     data = make_folder_dataset(tmp_path / "d", per_class=8, size=(40, 32))
-    summary = Registry().add_familiarity("imported", data)
+    summary = Registry().add_familiarity("imported", data, calibrate=True)
     assert summary["images"] == 24 and summary["calibrated"]
     ckpt = load_checkpoint(isolated_home / "models" / "imported.pth")
     assert ckpt.familiarity is not None and "images of d" in ckpt.calibration["fitted_on"]

@@ -54,28 +54,14 @@ def _table(ev) -> None:
               f"{safe(ev.failed[0]['error'])}")
 
 
-def _write_csv(ev, out: str) -> None:
-    import csv
-    import io
-
-    from resnet_gui.core.atomic import atomic_write_bytes
-    from resnet_gui.core.predict import csv_cell
-
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["path", "true", "predicted", "confidence", "correct"])
-    for row in ev.rows:
-        w.writerow([csv_cell(row["path"]), csv_cell(row["true"]), csv_cell(row["predicted"]),
-                    f"{row['confidence']:.6f}", int(row["true"] == row["predicted"])])
-    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
-
-
 def run(args: argparse.Namespace) -> int:
     from resnet_gui.core.evaluate import evaluate
 
     ev = evaluate(args.model, args.data, device=args.device, batch_size=args.batch_size, tta=args.tta)
     if args.csv:
-        _write_csv(ev, args.csv)
+        from resnet_gui.core.evaluate import write_rows_csv
+
+        write_rows_csv(ev, args.csv)
     if args.json:
         print(json.dumps(ev.to_json(), allow_nan=False))
     else:

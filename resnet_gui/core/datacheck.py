@@ -22,7 +22,7 @@ from .errors import ImageLoadError
 from .images import load_image
 from .progress import NO_PROGRESS, Progress
 
-NEAR_BITS = 4          # near-duplicates differ in at most this many of the 64 hash bits
+NEAR_BITS = 3          # near-duplicates differ in at most this many of the 64 hash bits
 BANDS = NEAR_BITS + 1  # pigeonhole: two hashes within NEAR_BITS bits share at least one whole band
 SMALL_FRACTION = 0.5   # "much smaller": shorter side below half the model's input size
 
@@ -105,32 +105,34 @@ def _groups(keys: dict[str, list[ImageFacts]]) -> list[list[ImageFacts]]:
 
 
 def _near_groups(items: list[ImageFacts], exact_pairs: set[frozenset]) -> list[list[ImageFacts]]:
-    """Union-find over pairs within NEAR_BITS bits, candidates found through shared 64/BANDS-bit bands."""
-    width = 64 // BANDS
+    """Groups of images within NEAR_BITS bits of the group's first image (in path order), candidates found
+    through shared 64/BANDS-bit bands. Star-shaped, not transitive: a chain of slightly different images (a
+    slow pan, a series of scans) never becomes one huge group."""
+    width, mask = 64 // BANDS, (1 << (64 // BANDS)) - 1
+    order = sorted(range(len(items)), key=lambda i: str(items[i].path))
+    keys = [[(b, (f.dhash >> (b * width)) & mask) for b in range(BANDS)] for f in items]
     buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, f in enumerate(items):
-        for b in range(BANDS):
-            buckets[(b, (f.dhash >> (b * width)) & ((1 << width) - 1))].append(i)
-    parent = list(range(len(items)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for members in buckets.values():
-        if len(members) < 2 or len(members) > 200:  # a band shared by hundreds: flat images, not duplicates
+    for i in order:
+        for key in keys[i]:
+            buckets[key].append(i)
+    taken: set[int] = set()
+    groups = []
+    for i in order:
+        if i in taken:
             continue
-        for a_pos, a in enumerate(members):
-            for b in members[a_pos + 1:]:
-                if bin(items[a].dhash ^ items[b].dhash).count("1") <= NEAR_BITS and \
-                        frozenset((a, b)) not in exact_pairs:
-                    parent[find(a)] = find(b)
-    groups: dict[int, list[ImageFacts]] = defaultdict(list)
-    for i in range(len(items)):
-        groups[find(i)].append(items[i])
-    return [sorted(g, key=lambda f: str(f.path)) for g in groups.values() if len(g) > 1]
+        members: set[int] = set()
+        for key in keys[i]:
+            bucket = buckets[key]
+            if 1 < len(bucket) <= 200:  # a band shared by hundreds: flat images, not duplicates
+                members.update(bucket)
+        close = [j for j in members if j != i and j not in taken
+                 and bin(items[i].dhash ^ items[j].dhash).count("1") <= NEAR_BITS
+                 and frozenset((i, j)) not in exact_pairs]
+        if close:
+            group = [i, *sorted(close, key=lambda j: str(items[j].path))]
+            taken.update(group)
+            groups.append([items[j] for j in group])
+    return groups
 
 
 def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 0, input_size: int | None = None,

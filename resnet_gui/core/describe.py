@@ -52,9 +52,13 @@ def _features(predictor: Predictor, paths: list[Path], progress: Progress, what:
 
 
 def add_familiarity(checkpoint_path: os.PathLike | str, folder: os.PathLike | str, *,
-                    progress: Progress = NO_PROGRESS, calibrate: bool = True) -> dict:
-    """Fit familiarity data (and, unless the model has one, a temperature) for the model in `checkpoint_path`
-    from the labelled images in `folder`; save it in place. Returns a summary for the user."""
+                    progress: Progress = NO_PROGRESS, calibrate: bool = False) -> dict:
+    """Fit familiarity data for the model in `checkpoint_path` from the labelled images in `folder`; save it in
+    place. Returns a summary for the user.
+
+    calibrate=True also fits a temperature (when the model has none) on a fifth of the folder: only sound when
+    the folder holds images the model was NOT trained on -- on its own training images a model looks far more
+    certain than it is, and the temperature would make it overconfident."""
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)
     files = folder_files(folder, ckpt.class_names)

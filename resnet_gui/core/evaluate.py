@@ -178,3 +178,20 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
              "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])} for i in range(len(true))]
     return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
                       failed=failed, unknown_classes=unknown, calibrated=bool(ckpt.calibration), rows=rows)
+
+
+def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:
+    """One row per image (path, true, predicted, confidence, correct), spreadsheet-safe; written atomically."""
+    import csv
+    import io
+
+    from .atomic import atomic_write_bytes
+    from .predict import csv_cell
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "true", "predicted", "confidence", "correct"])
+    for row in ev.rows:
+        writer.writerow([csv_cell(row["path"]), csv_cell(row["true"]), csv_cell(row["predicted"]),
+                         f"{row['confidence']:.6f}", int(row["true"] == row["predicted"])])
+    return atomic_write_bytes(out, buf.getvalue().encode("utf-8"))

@@ -111,8 +111,10 @@ def figures(probs: torch.Tensor, true: torch.Tensor, class_names: list[str]) -> 
 
 
 def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | None = None,
-             warmup_epochs: float = 0.0, train_images: int | None = None, pretrained: bool = False) -> list[str]:
-    """Sentences for what is wrong with a trained model (empty when all is well), in words a user can act on."""
+             warmup_epochs: float = 0.0, train_images: int | None = None, pretrained: bool = False,
+             accuracy_words: str = "validation accuracy") -> list[str]:
+    """Sentences for what is wrong with a trained model (empty when all is well), in words a user can act on.
+    accuracy_words names the figure ("validation accuracy" after training, "accuracy" on other data)."""
     out: list[str] = []
     c = len(f.class_names)
     if f.n and c > 1:
@@ -126,7 +128,7 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
                     "answers)") if predicted_share[dominant] >= 0.6 else "the model has not learned to tell the " \
                 "classes apart"
             if near_majority:
-                out.append(f"{what[:1].upper()}{what[1:]}; its {f.accuracy:.1%} validation accuracy is about the "
+                out.append(f"{what[:1].upper()}{what[1:]}; its {f.accuracy:.1%} {accuracy_words} is about the "
                            f"share of the largest class, '{f.class_names[top]}' ({f.majority_baseline:.1%}). Add "
                            "images of the other classes, train longer, or fine-tune a pretrained model.")
             else:

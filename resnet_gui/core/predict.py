@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -109,11 +110,11 @@ class Predictor:
         self.calibrated = self.temperature != 1.0 or bool(checkpoint.calibration)
         self.unsure_below = float(unsure_below)
         self.familiarity: Familiarity | None = None
-        self._features: list[torch.Tensor] = []
+        self._local = threading.local()  # the features of the forward pass running in this thread
         if checkpoint.familiarity is not None:
             self.familiarity = Familiarity.from_checkpoint(checkpoint.familiarity, num_classes=len(self.class_names),
                                                            feature_dim=feature_dim(checkpoint.arch))
-            self.model.fc.register_forward_pre_hook(lambda module, inputs: self._features.append(inputs[0]))
+            self.model.fc.register_forward_pre_hook(self._keep_features)
 
     @classmethod
     def from_file(cls, path: os.PathLike | str, *, device: str | torch.device | None = "auto",
@@ -133,20 +134,24 @@ class Predictor:
         x = batch_uint8.to(self.device, non_blocking=True).float()  # keeps a channels_last layout
         return x.sub_(self._mean).mul_(self._inv_std).contiguous(memory_format=torch.channels_last)
 
+    def _keep_features(self, module, inputs) -> None:
+        self._local.features = inputs[0]
+
     @torch.inference_mode()
     def scores(self, batch_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(calibrated class probabilities N x C, familiarity N or None), float32 on the CPU, from one pass."""
+        """(calibrated class probabilities N x C, familiarity N or None), float32 on the CPU, from one pass.
+        Safe to call from several threads at once (each thread keeps its own pass's features)."""
         x = self.normalise(batch_uint8)
-        self._features.clear()
+        self._local.features = None
         if self.amp_dtype is None:
             logits = self.model(x)
         else:
             with torch.autocast(self.device.type, dtype=self.amp_dtype):
                 logits = self.model(x)
         probs = (logits.float() / self.temperature).softmax(dim=1).cpu()
-        familiar = self.familiarity.scores(self._features[-1]) if self.familiarity is not None and self._features \
+        features, self._local.features = getattr(self._local, "features", None), None
+        familiar = self.familiarity.scores(features) if self.familiarity is not None and features is not None \
             else None
-        self._features.clear()
         return probs, familiar
 
     def probabilities(self, batch_uint8: torch.Tensor) -> torch.Tensor:

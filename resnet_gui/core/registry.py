@@ -285,13 +285,14 @@ class Registry:
         save_checkpoint(ckpt, entry.path, half=ckpt.notes.get("weights_dtype") == "float16")  # same size as before
         return self.get(entry.name)
 
-    def add_familiarity(self, name: str, folder: os.PathLike | str, progress=None) -> dict:
-        """Fit familiarity data (and a temperature when the model has none) from a folder of the model's class
-        folders, for imported models; saved atomically. Returns a summary (images, unknown_classes, calibrated)."""
+    def add_familiarity(self, name: str, folder: os.PathLike | str, progress=None, *, calibrate: bool = False) -> dict:
+        """Fit familiarity data from a folder of the model's class folders, for imported models (calibrate: also a
+        temperature, from held-out images only); saved atomically. Returns a summary (images, unknown_classes,
+        calibrated)."""
         from .describe import add_familiarity
         from .progress import NO_PROGRESS
 
-        return add_familiarity(self.get(name).path, folder, progress=progress or NO_PROGRESS)
+        return add_familiarity(self.get(name).path, folder, progress=progress or NO_PROGRESS, calibrate=calibrate)
 
     def rename(self, old: str, new: str) -> ModelEntry:
         src = self.get(old).path
