@@ -1,4 +1,5 @@
-"""The main window: Predict, Train, Evaluate and Models tabs, menus, status bar; PyTorch loads in the background."""
+"""The main window: Predict, Train, Runs, Evaluate and Models tabs, menus, status bar; PyTorch loads in the
+background."""
 from __future__ import annotations
 
 import base64
@@ -15,12 +16,13 @@ from .evaluate_tab import EvaluateTab
 from .models_tab import ModelsTab
 from .predict_tab import PredictTab
 from .registry_model import RegistryModel
+from .runs_tab import RunsTab
 from .train_tab import TrainTab
 from .widgets import ElidedLabel
 from .workers import Task, request_stop_all, running_tasks, tracker
 
 STATUS_MS = 10_000
-TABS = ("&Predict", "&Train", "&Evaluate", "&Models")
+TABS = ("&Predict", "&Train", "&Runs", "&Evaluate", "&Models")
 
 
 def load_torch_task(report, stop) -> dict:
@@ -37,6 +39,7 @@ def load_torch_task(report, stop) -> dict:
 
     device = resolve_device("auto")
     return {"devices": device_choices(available_devices(), os.cpu_count() or 1), "device": str(device),
+            "gpus": torch.cuda.device_count() if torch.cuda.is_available() else 0,
             "device_label": device_label(str(device), torch.get_num_threads(),
                                          torch.cuda.get_device_name(device) if device.type == "cuda" else None),
             "torch": torch.__version__, "cuda": torch.version.cuda}
@@ -56,9 +59,10 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.predict_tab = PredictTab(self.registry, settings)
         self.train_tab = TrainTab(settings)
+        self.runs_tab = RunsTab()
         self.evaluate_tab = EvaluateTab(self.registry, settings)
         self.models_tab = ModelsTab(self.registry, settings)
-        for tab, name in zip((self.predict_tab, self.train_tab, self.evaluate_tab, self.models_tab), TABS):
+        for tab, name in zip(self._tabs(), TABS):
             self.tabs.addTab(tab, name.replace("&", ""))
         self.setCentralWidget(self.tabs)
 
@@ -76,7 +80,7 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(lambda: self.status_line.setText(""))
         self._build_menus()
 
-        for tab in (self.predict_tab, self.train_tab, self.evaluate_tab, self.models_tab):
+        for tab in self._tabs():
             tab.status_message.connect(self.show_status)
         self.predict_tab.active_model_changed.connect(self._active_model)
         self.train_tab.model_saved.connect(lambda name: self.registry.refresh())
@@ -84,6 +88,7 @@ class MainWindow(QMainWindow):
         self.evaluate_tab.open_image.connect(self._open_in_predict)
         self.train_tab.evaluate_requested.connect(self._evaluate_model)
         self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
+        self._connect_runs()
         self.registry.demo_installed.connect(
             lambda name: self.show_status(f"Installed the demo model “{name}”: press Try a sample on the Predict tab."))
 
@@ -93,6 +98,32 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1200, 800)
         self.tabs.setCurrentIndex(settings.get("window.tab", 0, int))
+
+    def _tabs(self) -> tuple:
+        return self.predict_tab, self.train_tab, self.runs_tab, self.evaluate_tab, self.models_tab
+
+    def _connect_runs(self) -> None:
+        runs, train = self.runs_tab, self.train_tab
+        train.training_changed.connect(runs.set_training)
+        train.run_started.connect(runs.set_current_run)
+        runs.resume_requested.connect(lambda name: self._train_run(name, more=False))
+        runs.more_epochs_requested.connect(lambda name: self._train_run(name, more=True))
+        runs.use_model.connect(self._use_model)
+        runs.show_model.connect(self._show_model)
+        runs.evaluate_model.connect(self._evaluate_model)
+
+    def _train_run(self, name: str, more: bool) -> None:
+        info = self.runs_tab.table.info(name)
+        self.tabs.setCurrentWidget(self.train_tab)
+        done = info.epoch if info is not None else None
+        if more:
+            self.train_tab.ask_more_epochs(name, done)
+        else:
+            self.train_tab.resume(name, epochs_done=done)
+
+    def _show_model(self, name: str) -> None:
+        self.models_tab.select(name)
+        self.tabs.setCurrentWidget(self.models_tab)
 
     # ---- start-up ---------------------------------------------------------------------------------
     def start_background_loading(self) -> None:
@@ -107,7 +138,8 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"Device: {info['device_label']}")
         self.device_label.setToolTip(f"PyTorch {info['torch']}")
         self.predict_tab.set_ready(info["device"])
-        self.train_tab.set_ready(info["devices"])
+        self.train_tab.set_ready(info["devices"], info.get("gpus", 0))
+        self.runs_tab.set_ready()
         self.evaluate_tab.set_ready(info["device"])
         self.models_tab.set_ready()
         self.registry.refresh()
@@ -249,7 +281,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._closing = True
-        if running_tasks():
+        if running_tasks() or self.train_tab.session.child_running():
             # stop everything, then close for real once the last worker thread has ended
             event.ignore()
             self.show_status("Stopping background work…")
@@ -258,17 +290,22 @@ class MainWindow(QMainWindow):
                 # connected before looking again: a task that ends from now on is always heard
                 tracker().all_finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
                 self._waiting_to_close = True
+                self.train_tab.session.child.running_changed.connect(self._close_when_idle,
+                                                                     Qt.ConnectionType.QueuedConnection)
             request_stop_all()
+            self.train_tab.session.stop()  # a several-GPU run: the stop file, then a grace period
             self._close_when_idle()
             return
         if self._waiting_to_close:
             tracker().all_finished.disconnect(self._close_when_idle)
+            self.train_tab.session.child.running_changed.disconnect(self._close_when_idle)
             self._waiting_to_close = False
+        self.runs_tab.shutdown()
         self.save_settings()
         event.accept()
 
-    def _close_when_idle(self) -> None:
-        if running_tasks():
+    def _close_when_idle(self, *_args) -> None:
+        if running_tasks() or self.train_tab.session.child_running():
             request_stop_all()  # tasks started while stopping (a final refresh) are stopped too
             return              # all_finished calls again
         if self.isVisible():

@@ -155,6 +155,11 @@ class TrainForm(QWidget):
         self.threads_spin.setToolTip(
             "CPU threads for training on the CPU. More threads train faster; fewer leave cores free for other work "
             "(the window stays responsive either way).")
+        self.gpus_spin = QSpinBox(minimum=1, maximum=1)
+        self.gpus_spin.setToolTip("More than one: torchrun starts one training process per GPU "
+                                  "(DistributedDataParallel; the batch size is per GPU)")
+        self.gpus_spin.valueChanged.connect(self._gpus_changed)
+        self.gpu_count = 0
         self.workers_spin = QSpinBox(minimum=-1, maximum=64)
         self.workers_spin.setSpecialValueText("Automatic")
         for combo in (self.precision_combo, self.device_combo, self.mode_combo, self.arch_combo, self.augment_combo):
@@ -167,7 +172,7 @@ class TrainForm(QWidget):
                 ("Warm-up epochs:", self.warmup_spin), ("Frozen backbone epochs:", self.freeze_spin),
                 ("Validation split:", self.val_spin), ("Seed:", self.seed_spin), ("Augmentation:", augment_row),
                 ("Image size:", self.image_size_spin), ("Precision:", self.precision_combo),
-                ("Device:", self.device_combo), ("CPU threads:", self.threads_spin),
+                ("Device:", self.device_combo), ("GPUs:", self.gpus_spin), ("CPU threads:", self.threads_spin),
                 ("Loader workers:", self.workers_spin)]
         for label, widget in rows:
             hp.addRow(label, widget)
@@ -175,6 +180,7 @@ class TrainForm(QWidget):
         reset.clicked.connect(lambda: self._apply(recipe(self.mode())))
         hp.addRow("", reset)
         self.hp_form = hp
+        hp.setRowVisible(self.gpus_spin, False)
         self.layout_.addWidget(hp_box)
         self.layout_.addStretch(1)
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
@@ -261,6 +267,26 @@ class TrainForm(QWidget):
         self.device_combo.blockSignals(False)
         self._select_device()
 
+    def set_gpu_count(self, count: int) -> None:
+        """How many CUDA GPUs PyTorch sees: with more than one, the form offers GPUs: 1 … count."""
+        self.gpu_count = max(0, int(count))
+        several = self.gpu_count > 1
+        self.gpus_spin.setMaximum(max(1, self.gpu_count))
+        self.gpus_spin.setSuffix(f" of {self.gpu_count}" if several else "")
+        saved = self.settings.get("train.gpus", 1, int)
+        self.gpus_spin.setValue(min(max(1, saved), max(1, self.gpu_count)))
+        self.hp_form.setRowVisible(self.gpus_spin, several)
+        self._gpus_changed()
+
+    def gpus(self) -> int:
+        """GPUs to train on: more than one means a torchrun child process."""
+        return self.gpus_spin.value() if self.gpu_count > 1 else 1
+
+    def _gpus_changed(self) -> None:
+        several = self.gpus() > 1
+        self.device_combo.setEnabled(not several)
+        self.device_combo.setToolTip("With several GPUs, each training process uses its own GPU" if several else "")
+
     def _select_device(self) -> None:
         index = self.device_combo.findData(self._wanted_device)
         self.device_combo.setCurrentIndex(index if index >= 0 else 0)
@@ -317,3 +343,5 @@ class TrainForm(QWidget):
         self._forms[self.mode()] = self.values()
         self.settings.set("train.forms", dict(self._forms))
         self.settings.set("train.mode", self.mode())
+        if self.gpu_count > 1:
+            self.settings.set("train.gpus", self.gpus_spin.value())

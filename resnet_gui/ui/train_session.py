@@ -1,9 +1,13 @@
-"""The Train tab's work, without widgets: training runs (start, stop, resume, train more epochs), CIFAR-10
-status and download, folder scans and the list of saved runs.
+"""The Train tab's work, without widgets: training runs (start, stop, resume, train more epochs), the
+learning-rate finder, CIFAR-10 status and download, folder scans and the list of saved runs.
 
 Each kind of work has its own task slot, so a folder scan never waits for (or is dropped by) a CIFAR-10
 download, and a newer scan or status check supersedes an older one whose result can no longer arrive.
 Results are typed values; training events are core.train.events objects, passed on as they come.
+
+With several GPUs a run is a torchrun child process (torchrun_launcher.TorchrunRun) instead of a worker
+thread; its events and result arrive through the same signals. The learning-rate finder never runs at the
+same time as training: each refuses to start while the other runs.
 """
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from .torchrun_launcher import TorchrunRun, cli_options, resume_options, torchrun_command
 from .workers import TaskSlot
+
+LR_FIND_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ def resume_task(report, stop, run_name: str, overrides: dict):
 
     config, path = resume_config(run_name, **overrides)
     return train(config, report, stop, resume=path)
+
+
+def lr_find_task(report, stop, config: dict, steps: int):
+    from resnet_gui.core.train import TrainConfig
+    from resnet_gui.core.train.lr_find import find_lr
+
+    return find_lr(TrainConfig.from_dict(config), report, stop, steps=steps)
 
 
 def cifar_status_task(report, stop, location: str | None) -> CifarStatus:
@@ -129,6 +143,11 @@ class TrainSession(QObject):
     scan_done = Signal(object)         # ScanResult
     scan_failed = Signal(str, str)     # (folder, message)
     runs_listed = Signal(list)         # [SavedRun], newest first
+    finding_changed = Signal(bool)     # the learning-rate finder runs
+    lr_event = Signal(object)          # its Status and Prepare events
+    lr_found = Signal(object)          # core.train.events.LrFound
+    lr_failed = Signal(str)
+    output = Signal(str)               # lines of a torchrun child that are not events
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -140,7 +159,16 @@ class TrainSession(QObject):
         self._download = TaskSlot("cifar-download", self)
         self._scan = TaskSlot("scan-folder", self)
         self._runs = TaskSlot("list-runs", self)
+        self._lr = TaskSlot("find-lr", self)
+        self.child = TorchrunRun(self, command=torchrun_command)
+        self.lr_find_steps = LR_FIND_STEPS
         self._train.busy_changed.connect(self._train_busy)
+        self._lr.busy_changed.connect(self.finding_changed.emit)
+        self.child.running_changed.connect(self._train_busy)
+        self.child.event.connect(self.event.emit)
+        self.child.ended.connect(self._ended)
+        self.child.failed.connect(self.failed.emit)
+        self.child.output.connect(self.output.emit)
         self._download.busy_changed.connect(self.download_running.emit)
 
     def set_ready(self) -> None:
@@ -149,20 +177,35 @@ class TrainSession(QObject):
 
     # ---- training ---------------------------------------------------------------------------------
     def is_training(self) -> bool:
-        return self._train.busy()
+        return self._train.busy() or self.child.running()
 
-    def start(self, config: dict) -> bool:
-        if not self.ready or self.is_training():
+    def child_running(self) -> bool:
+        """A several-GPU run: a child process, not a worker thread."""
+        return self.child.running()
+
+    def is_finding_lr(self) -> bool:
+        return self._lr.busy()
+
+    def _can_start(self) -> bool:
+        return self.ready and not self.is_training() and not self.is_finding_lr()
+
+    def start(self, config: dict, gpus: int = 1) -> bool:
+        """Train `config` (TrainConfig fields); with gpus > 1, under torchrun with one process per GPU."""
+        if not self._can_start():
             return False
         self.last_result = None
+        if gpus > 1:
+            return self.child.start(gpus, cli_options(config))
         self._train.start(train_task, config, on_event=self.event.emit, on_done=self._ended, on_failed=self.failed.emit)
         return True
 
-    def resume(self, run_name: str, **overrides) -> bool:
+    def resume(self, run_name: str, gpus: int = 1, **overrides) -> bool:
         """Continue `run_name`; overrides such as epochs=N (train more), device, threads."""
-        if not self.ready or self.is_training():
+        if not self._can_start():
             return False
         self.last_result = None
+        if gpus > 1:
+            return self.child.start(gpus, resume_options(run_name, overrides.get("epochs")))
         self._train.start(resume_task, run_name, {k: v for k, v in overrides.items() if v is not None},
                           on_event=self.event.emit, on_done=self._ended, on_failed=self.failed.emit)
         return True
@@ -170,12 +213,31 @@ class TrainSession(QObject):
     def stop(self) -> None:
         """Stop after the current batch; the run's result (cancelled, with what was saved) still arrives."""
         self._train.request_stop()
+        self.child.stop()
+
+    # ---- learning-rate finder ---------------------------------------------------------------------
+    def find_lr(self, config: dict) -> bool:
+        """The learning-rate range test on `config`'s data and model (nothing is saved)."""
+        if not self._can_start():
+            return False
+        self._lr.start(lr_find_task, config, self.lr_find_steps, on_event=self._lr_event, on_done=self.lr_found.emit,
+                       on_failed=self.lr_failed.emit)
+        return True
+
+    def _lr_event(self, ev) -> None:
+        if getattr(ev, "kind", None) != "lr_found":  # the result arrives as lr_found
+            self.lr_event.emit(ev)
+
+    def stop_finding_lr(self) -> None:
+        """Stop after the current step; finding_changed(False) once the worker has really ended."""
+        self._lr.request_stop()
 
     def _ended(self, result) -> None:
         self.last_result = result
         self.ended.emit(result)
 
-    def _train_busy(self, busy: bool) -> None:
+    def _train_busy(self, _busy: bool) -> None:
+        busy = self.is_training()
         self.running_changed.emit(busy)
         if not busy:
             self.refresh_runs()

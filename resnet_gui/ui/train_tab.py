@@ -1,5 +1,6 @@
-"""Train tab: the form and data panel on the left; Start, Stop, Resume (and Train more epochs) and the
-training monitor on the right. The work itself is a TrainSession."""
+"""Train tab: the form and data panel on the left; Start, Stop, Resume (and Train more epochs), Find learning
+rate, the learning-rate finder's panel and the training monitor on the right. The work itself is a
+TrainSession (a worker thread, or torchrun as a child process with several GPUs)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
+from .lr_finder_panel import LrFinderPanel, format_lr
 from .train_form import TrainForm
 from .train_session import SavedRun, TrainSession
 from .training_monitor import TrainingMonitor, sentence
@@ -31,6 +33,7 @@ class TrainTab(QWidget):
     model_saved = Signal(str)        # registry name of a new or updated best model
     training_changed = Signal(bool)  # running or not
     evaluate_requested = Signal(str)  # a model to look at in the Evaluate tab (its validation split)
+    run_started = Signal(str)        # the run's name, once training has started
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -80,12 +83,24 @@ class TrainTab(QWidget):
         self.resume_button.clicked.connect(self._resume_clicked)
         self.resume_menu = QMenu(self)
         self.resume_button.setMenu(self.resume_menu)
-        for b in (self.start_button, self.stop_button, self.resume_button):
+        self.find_lr_button = QPushButton("Find learning rate")
+        self.find_lr_button.setToolTip("A short test that raises the learning rate step by step on this data and "
+                                       "model and suggests one (nothing is saved)")
+        self.find_lr_button.clicked.connect(self.find_lr)
+        for b in (self.start_button, self.stop_button, self.resume_button, self.find_lr_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         rl.addLayout(buttons)
+        self.lr_panel = LrFinderPanel()
+        self.lr_panel.hide()
         self.monitor = TrainingMonitor()
-        rl.addWidget(self.monitor, 1)
+        column = QSplitter(Qt.Orientation.Vertical)
+        column.setChildrenCollapsible(False)
+        column.addWidget(self.lr_panel)
+        column.addWidget(self.monitor)
+        column.setStretchFactor(0, 2)
+        column.setStretchFactor(1, 3)
+        rl.addWidget(column, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -103,6 +118,14 @@ class TrainTab(QWidget):
         self.data.data_ok.connect(self._data_ok)
         s.scan_done.connect(self._scanned)
         s.scan_failed.connect(lambda _folder, _message: self.health.clear())
+        s.output.connect(self.monitor.log.append_line)
+        s.finding_changed.connect(self._finding_changed)
+        s.lr_event.connect(self.lr_panel.on_event)
+        s.lr_found.connect(self._lr_found)
+        s.lr_failed.connect(self.lr_panel.failed)
+        self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
+        self.lr_panel.close_requested.connect(self.lr_panel.hide)
+        self.lr_panel.lr_chosen.connect(self.set_learning_rate)
 
     # ---- shortcuts the tests and scripts use --------------------------------------------------------
     @property
@@ -123,8 +146,10 @@ class TrainTab(QWidget):
         return self.session.is_training()
 
     # ---- state ------------------------------------------------------------------------------------
-    def set_ready(self, devices: list[tuple[str, str]]) -> None:
+    def set_ready(self, devices: list[tuple[str, str]], gpus: int = 0) -> None:
+        """PyTorch has loaded: the devices it found, and how many CUDA GPUs (more than one: the GPUs choice)."""
         self.form.set_devices(devices)
+        self.form.set_gpu_count(gpus)
         self.session.set_ready()
         self._set_running(False)
         self.data.refresh()
@@ -143,11 +168,15 @@ class TrainTab(QWidget):
 
     def _set_running(self, running: bool) -> None:
         ready = self.session.ready
-        self.start_button.setEnabled(ready and not running)
+        finding = self.session.is_finding_lr()
+        idle = ready and not running and not finding
+        self.start_button.setEnabled(idle)
         self.start_button.setToolTip("" if ready else "PyTorch is still loading…")
         self.stop_button.setEnabled(running)
-        self.resume_button.setEnabled(ready and not running and bool(self.session.runs))
-        self.form.setEnabled(not running)
+        self.resume_button.setEnabled(idle and bool(self.session.runs))
+        self.find_lr_button.setEnabled(idle)
+        self.find_lr_button.setToolTip("" if not running else "Not while training runs")
+        self.form.setEnabled(not running and not finding)
 
     def _running_changed(self, running: bool) -> None:
         self._set_running(running)
@@ -190,31 +219,35 @@ class TrainTab(QWidget):
     def _run(self, name: str) -> SavedRun | None:
         return next((r for r in self.session.runs if r.name == name), None)
 
-    def resume(self, run_name: str, more_epochs: int = 0) -> None:
-        """Continue a saved run on the chosen device; with more_epochs, train that many epochs more."""
+    def resume(self, run_name: str, more_epochs: int = 0, epochs_done: int | None = None) -> None:
+        """Continue a saved run on the chosen device (or GPUs); with more_epochs, train that many epochs more.
+        `epochs_done`: what the caller knows (the Runs tab) when this tab's list has not caught up yet."""
         run = self._run(run_name)
-        if run is None:
+        done = run.epoch if run is not None else epochs_done
+        if done is None:
             return
         device = self.form.device()
-        epochs = run.epoch + more_epochs if more_epochs else None
+        gpus = self.form.gpus()
+        epochs = done + more_epochs if more_epochs else None
         message = (f"Training {run_name} for {plural(more_epochs, 'more epoch')}…" if more_epochs
                    else f"Resuming {run_name}…")
         if not self._can_start():
             return
         self._requested_name = None
         self.monitor.begin(message)
-        self.session.resume(run_name, epochs=epochs, device=device, threads=self.form.threads_for(device))
+        self.session.resume(run_name, gpus=gpus, epochs=epochs, device=device, threads=self.form.threads_for(device))
         self.status_message.emit(message)
 
-    def ask_more_epochs(self, run_name: str) -> None:
+    def ask_more_epochs(self, run_name: str, epochs_done: int | None = None) -> None:
         run = self._run(run_name)
-        if run is None:
+        done = run.epoch if run is not None else epochs_done
+        if done is None or not self._can_start():
             return
         more, ok = QInputDialog.getInt(self, "Train more epochs",
-                                       f"“{run_name}” has trained {plural(run.epoch, 'epoch')}. How many more?",
+                                       f"“{run_name}” has trained {plural(done, 'epoch')}. How many more?",
                                        MORE_EPOCHS_DEFAULT, 1, 10_000)
         if ok:
-            self.resume(run_name, more_epochs=more)
+            self.resume(run_name, more_epochs=more, epochs_done=done)
 
     # ---- training ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -233,17 +266,25 @@ class TrainTab(QWidget):
         self._requested_name = cfg.name
         self.monitor.begin(f"Training {cfg.arch}…")
         config = cfg.to_dict()
+        gpus = self.form.gpus()
         if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
             config["exclude"] = self.health.excluded_paths(cfg.data)
+            if config["exclude"] and gpus > 1:
+                self.monitor.banner.show_message(
+                    f"{plural(len(config['exclude']), 'file is', 'files are')} ticked in the dataset health list, but "
+                    "a run on several GPUs cannot leave files out yet. Untick them, or train on one GPU.", "error")
+                return
             if config["exclude"]:
                 self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
                                              "dataset health list.")
-        self.session.start(config)
+        if gpus > 1:
+            self.monitor.log.append_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
+        self.session.start(config, gpus=gpus)
         self.form.name_edit.clear()  # the next run gets its own name
         self.status_message.emit(f"Training {cfg.arch}…")
 
     def _can_start(self) -> bool:
-        if self.is_training():
+        if self.is_training() or self.session.is_finding_lr():
             return False
         if not self.session.ready:
             self.monitor.banner.show_message("PyTorch is still loading; start again in a moment.", "info")
@@ -259,6 +300,8 @@ class TrainTab(QWidget):
 
     def _on_event(self, ev) -> None:
         self.monitor.on_event(ev)
+        if ev.kind == "started":
+            self.run_started.emit(ev.run_name)
         if ev.kind == "started" and self._requested_name and ev.run_name != self._requested_name:
             self.monitor.add_warning(f"A model named “{self._requested_name}” already exists, so this run is saved "
                                      f"as “{ev.run_name}”")
@@ -273,6 +316,45 @@ class TrainTab(QWidget):
         self.status_message.emit(f"Training {result.status}.")
         if result.best_name:
             self.model_saved.emit(result.best_name)
+
+    # ---- learning-rate finder ---------------------------------------------------------------------
+    def find_lr(self) -> None:
+        """The learning-rate range test on the form's data and model; never while training."""
+        from resnet_gui.core.errors import ResnetGuiError
+
+        if self.is_training() or self.session.is_finding_lr():
+            return
+        if not self.session.ready:
+            self.monitor.banner.show_message("PyTorch is still loading; try again in a moment.", "info")
+            return
+        cfg = self.config()
+        try:
+            cfg.validate()
+        except ResnetGuiError as exc:
+            self.lr_panel.show()
+            self.lr_panel.failed(str(exc))
+            return
+        config = cfg.to_dict()
+        if cfg.dataset == "folder":
+            config["exclude"] = self.health.excluded_paths(cfg.data)
+        self.lr_panel.begin(self.session.lr_find_steps)
+        if self.session.find_lr(config):
+            self.status_message.emit("Finding a learning rate…")
+
+    def _finding_changed(self, finding: bool) -> None:
+        if not finding and not self.lr_panel.cancel_button.isHidden():
+            self.lr_panel.cancelled()  # ended without a result or a failure: it was cancelled
+        self._set_running(self.is_training())
+
+    def _lr_found(self, found) -> None:
+        self.lr_panel.show_result(found)
+        self.status_message.emit(f"Suggested learning rate: {format_lr(found.lr)}. Click the curve to choose a rate.")
+
+    def set_learning_rate(self, lr: float) -> None:
+        if self.is_training():
+            return
+        self.form.lr_spin.setValue(lr)
+        self.status_message.emit(f"Learning rate set to {format_lr(self.form.lr_spin.value())}.")
 
     def _fixes(self, message: str) -> list:
         """Buttons for the fix a failure names."""

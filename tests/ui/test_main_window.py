@@ -16,7 +16,7 @@ def test_view_menu_and_ctrl_numbers_go_to_each_tab(qtbot, window):
     for index, action in reversed(list(enumerate(window.tab_actions))):
         action.trigger()
         assert window.tabs.currentIndex() == index
-    assert [a.shortcut().toString() for a in window.tab_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4"]
+    assert [a.shortcut().toString() for a in window.tab_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5"]
 
 
 def test_long_status_messages_are_elided_beside_the_model_and_device(qtbot, window):
