@@ -74,7 +74,8 @@ class RunsSession(QObject):
         self._list = TaskSlot("runs-list", self)
         self._compare = TaskSlot("runs-compare", self)
         self._change = TaskSlot("runs-change", self)
-        self._change.busy_changed.connect(self.busy_changed.emit)
+        self._plan: Freed | None = None
+        self._change.busy_changed.connect(self._change_busy)
 
     def set_ready(self) -> None:
         self.ready = True
@@ -115,8 +116,17 @@ class RunsSession(QObject):
         """A dry run: `freed` says what cleaning up would remove (nothing is removed)."""
         if not self.ready or self.changing():
             return False
-        self._change.start(prune_task, True, on_done=self.freed.emit, on_failed=self.free_failed.emit)
+        self._change.start(prune_task, True, on_done=self._planned, on_failed=self.free_failed.emit)
         return True
+
+    def _planned(self, plan: Freed) -> None:
+        self._plan = plan  # told once the worker has ended, so that the clean-up it leads to can start at once
+
+    def _change_busy(self, busy: bool) -> None:
+        self.busy_changed.emit(busy)
+        if not busy and self._plan is not None:
+            plan, self._plan = self._plan, None
+            self.freed.emit(plan)
 
     def clean_up(self) -> bool:
         if not self.ready or self.changing():

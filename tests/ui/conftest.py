@@ -1,4 +1,6 @@
 """Qt fixtures: a real MainWindow with PyTorch loaded; every test must leave no worker thread running."""
+import threading
+
 import pytest
 from helpers import make_checkpoint
 
@@ -68,3 +70,43 @@ def vague_model(registry_dir):
     """A model in the registry that is never sure: about 30 % for its top class on generated images."""
     make_checkpoint(registry_dir / "vague.pth", class_names=["zero", "one", "two", "three"])
     return "vague"
+
+
+@pytest.fixture(scope="session")
+def runs_template(tmp_path_factory):
+    """Two real runs trained once per session (a home folder with runs/ and models/): "quick-a" finished (1 epoch,
+    lr 0.05, batch 4) and "quick-b" stopped after 1 of 2 epochs (lr 0.01, batch 6), on tiny generated images."""
+    import os
+
+    from helpers import make_folder_dataset
+
+    from resnet_gui.core.train import recipe, train
+
+    home = tmp_path_factory.mktemp("runs-home")
+    data = make_folder_dataset(tmp_path_factory.mktemp("runs-data") / "shapes", per_class=6, size=(32, 32))
+    old = os.environ.get("RESNET_GUI_HOME")
+    os.environ["RESNET_GUI_HOME"] = str(home)
+    try:
+        for name, lr, batch, epochs in (("quick-a", 0.05, 4, 1), ("quick-b", 0.01, 6, 2)):
+            stop = threading.Event()
+            stop_after_first = lambda ev, stop=stop: stop.set() if ev.kind == "epoch" else None  # noqa: E731
+            cfg = recipe("scratch", data=str(data), arch="resnet18_cifar", epochs=epochs, batch_size=batch, lr=lr,
+                         name=name, device="cpu", threads=2)
+            result = train(cfg, stop_after_first if epochs > 1 else None, stop)
+            assert result.epochs_done == 1, result.message
+    finally:
+        if old is None:
+            os.environ.pop("RESNET_GUI_HOME", None)
+        else:
+            os.environ["RESNET_GUI_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def two_runs(runs_template, isolated_home):
+    """The two runs (and their models) copied into this test's home."""
+    import shutil
+
+    for sub in ("runs", "models"):
+        shutil.copytree(runs_template / sub, isolated_home / sub, dirs_exist_ok=True)
+    return ["quick-a", "quick-b"]
