@@ -12,8 +12,9 @@ from helpers import make_checkpoint, write_image
 from PIL import Image
 
 from resnet_gui.core import images
+from resnet_gui.core.checkpoint import load_checkpoint
 from resnet_gui.core.images import DecodedBatch, decode_batches, decode_for_model, draft_scale, load_image
-from resnet_gui.core.predict import Predictor, inference_dtype, top1_agreement
+from resnet_gui.core.predict import Predictor, fold_batch_norms, inference_dtype, top1_agreement
 from resnet_gui.core.preprocess import Preprocess, crop_box, resize_and_crop, resized_size
 
 
@@ -232,10 +233,10 @@ def test_predict_paths_matches_the_plain_torchvision_way(tmp_path):
     preset = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
                         T.Normalize(mean=p.preprocess.mean, std=p.preprocess.std)])
     x = torch.stack([preset(Image.open(f).convert("RGB")) for f in files])
-    with torch.inference_mode():
-        p.model.eval()
-        theirs = p.model(x).softmax(dim=1)
     ours = [r for b in p.predict_paths(files, top_k=6) for r in b]
+    unfolded = load_checkpoint(ckpt).build_model().eval()
+    with torch.inference_mode():
+        theirs = unfolded(x).softmax(dim=1)
     for row, r in zip(theirs, ours):
         assert r.label == f"k{int(row.argmax())}"
         assert r.confidence == pytest.approx(float(row.max()), abs=2e-3)   # 1-level rounding at the crop's edge
@@ -312,3 +313,41 @@ def test_bf16_autocast_keeps_a_clear_answer(tmp_path):
     a, b = fp32.probabilities(batch.tensor()), bf16.probabilities(batch.tensor())
     assert b.dtype == torch.float32 and top1_agreement(a, b) == (4, 4)
     assert [r.label for r in bf16.predict_batch(batch)] == ["c"] * 4
+
+
+# ---- batch norms folded into the convolutions --------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["resnet18_cifar", "resnet50"])
+def test_folded_batch_norms_give_the_same_outputs(arch):
+    from resnet_gui.core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, 7)
+    for m in model.modules():   # statistics and affine parameters that are not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    size = 32 if arch.endswith("cifar") else 96
+    x = torch.randn(2, 3, size, size)
+    with torch.inference_mode():
+        before = model(x)
+        folded = fold_batch_norms(model)
+        after = folded(x)
+    assert folded is model
+    assert not [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert torch.allclose(before, after, rtol=1e-4, atol=1e-4 * float(before.abs().max()))
+
+
+def test_folding_refuses_a_training_model():
+    from resnet_gui.core.models import build_model
+
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(build_model("resnet18_cifar", 3).train())
+
+
+def test_explain_still_works_on_the_folded_model(cifar_checkpoint_file):
+    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+    cam, index = p.explain(Image.new("RGB", (40, 30), (200, 30, 30)))
+    assert cam.shape == (4, 4) and 0 <= index < 10 and float(cam.max()) <= 1.0
