@@ -21,12 +21,12 @@ def export_task(report, stop, model_path: str, fmt: str, output: str):
     return export_model(model_path, fmt, output)
 
 
-def familiarity_task(report, stop, name: str, folder: str) -> dict:
+def familiarity_task(report, stop, name: str, folder: str, calibrate: bool = False) -> dict:
     from resnet_gui.core.progress import Progress
     from resnet_gui.core.registry import Registry
 
     progress = Progress(lambda what, done, total: report((what, done, total)), stop)
-    return Registry().add_familiarity(name, folder, progress)
+    return Registry().add_familiarity(name, folder, progress, calibrate=calibrate)
 
 
 def export_sentence(name: str, result) -> str:
@@ -102,7 +102,7 @@ class ModelJobs(QWidget):
                     export_task, model_path, fmt, output, on_done=done)
 
     # ---- familiarity ------------------------------------------------------------------------------
-    def add_familiarity(self, name: str, folder: str) -> None:
+    def add_familiarity(self, name: str, folder: str, *, calibrate: bool = False) -> None:
         def done(summary: dict):
             images = summary.get("images")
             text = (f"“{name}” now knows what its classes look like ({plural(int(images), 'image')} of {folder}): "
@@ -117,4 +117,4 @@ class ModelJobs(QWidget):
             self.changed.emit()
 
         self._start(f"Reading the images of {folder} to describe what “{name}” knows…", True, familiarity_task,
-                    name, folder, on_done=done)
+                    name, folder, calibrate, on_done=done)

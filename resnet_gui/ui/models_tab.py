@@ -372,14 +372,26 @@ class ModelsTab(QWidget):
         folder = QFileDialog.getExistingDirectory(
             self, f"Images of the classes of “{name}” (one sub-folder per class)",
             self.settings.get("models.familiarity_dir", str(Path.home()), str))
-        if folder:
-            self.settings.set("models.familiarity_dir", folder)
-            self.add_familiarity(name, folder)
+        if not folder:
+            return
+        self.settings.set("models.familiarity_dir", folder)
+        entry = self.registry.entry(name)
+        calibrate = False
+        if entry is not None and not (entry.meta or {}).get("calibration"):
+            # a temperature fitted on the model's own training images would make it overconfident: ask
+            answer = QMessageBox.question(
+                self, "Calibrate its confidences too?",
+                f"“{name}” is uncalibrated: its confidences are the network's raw ones, often too sure.\n\n"
+                "Were the images in this folder left out of its training? If so, a fifth of them can also be used "
+                "to calibrate its confidences. If it was trained on them (or you don't know), choose No.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            calibrate = answer == QMessageBox.StandardButton.Yes
+        self.add_familiarity(name, folder, calibrate=calibrate)
 
-    def add_familiarity(self, name: str, folder: str) -> None:
+    def add_familiarity(self, name: str, folder: str, *, calibrate: bool = False) -> None:
         if self.registry.entry(name) is not None and not self.jobs.busy():
             self.banner.clear_message()
-            self.jobs.add_familiarity(name, folder)
+            self.jobs.add_familiarity(name, folder, calibrate=calibrate)
 
     def open_folder(self) -> None:
         if self.registry.root:

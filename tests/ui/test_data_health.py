@@ -59,7 +59,7 @@ def test_health_check_lists_problems_and_leaves_ticked_files_out_of_the_run(qtbo
         0, Qt.CheckState.Unchecked)
     assert copy not in health.excluded
     started = []
-    monkeypatch.setattr(tab.session, "start", lambda config: started.append(config) or True)
+    monkeypatch.setattr(tab.session, "start", lambda config, gpus=1: started.append(config) or True)
     tab.start()
     assert started and started[0]["exclude"] == sorted(health.excluded)
     assert all(p.startswith(str(data)) for p in started[0]["exclude"])

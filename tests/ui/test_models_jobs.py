@@ -76,7 +76,7 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     assert dialog.value_labels["Unfamiliar images"].text().startswith("no familiarity data")
     assert dialog.value_labels["Confidence"].text().startswith("uncalibrated")
     dialog.close()
-    tab.add_familiarity("digits", str(data))
+    tab.add_familiarity("digits", str(data), calibrate=True)  # held-out digits: calibration is sound
     assert tab.jobs.busy() and tab.jobs.cancel_button.isVisibleTo(tab.jobs)
     qtbot.waitUntil(lambda: not tab.jobs.busy() and tab.banner.kind() in ("success", "error"), timeout=180_000)
     assert tab.banner.kind() == "success", tab.banner.text()
@@ -89,6 +89,23 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     assert details.value_labels["Unfamiliar images"].text().startswith("flagged: it has familiarity data")
     assert details.value_labels["Confidence"].text().startswith("calibrated (temperature")
     details.close()
+
+
+@pytest.mark.parametrize("answer", ["Yes", "No"])
+def test_the_familiarity_dialog_asks_before_calibrating_an_uncalibrated_model(qtbot, digits_model, window, tmp_path,
+                                                                           monkeypatch, answer):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    tab = select(qtbot, window, "digits")
+    asked, started = [], []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text)
+                        or getattr(QMessageBox.StandardButton, answer))
+    monkeypatch.setattr(tab.jobs, "add_familiarity", lambda name, folder, calibrate: started.append(
+        (name, folder, calibrate)))
+    tab.familiarity_dialog()
+    assert len(asked) == 1 and "left out of its training" in asked[0]
+    assert started == [("digits", str(tmp_path), answer == "Yes")]
 
 
 def test_adding_familiarity_data_can_be_cancelled(qtbot, digits_model, window, tmp_path):
