@@ -6,7 +6,10 @@
 Uses a fresh temporary RESNET_GUI_HOME (so the demo model is installed as on a first run), classifies a
 bundled sample and the samples folder, shows the three answer states and the Grad-CAM overlay, evaluates
 the demo model on held-out digits, runs the dataset health check on a folder with planted problems, trains
-a small model on 400 scikit-learn digits, and grabs the window after each step.
+a small model on 400 scikit-learn digits, then two tiny runs that differ in learning rate and epochs (overlaid
+in the Runs tab) and the learning-rate finder on the same tiny data, and grabs the window after each step.
+
+    --only runs,train-lr-finder    # just some shots (names as in --help), to iterate fast
 """
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="1280x820")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="predict folder states gradcam evaluate health train train-empty models details "
-                             "(default: all but train-empty)")
+                        help="predict folder states gradcam evaluate health train train-empty models details runs "
+                             "train-lr-finder, separated by spaces or commas (default: all but train-empty)")
     parser.add_argument("--switch-theme", action="store_true",
                         help="start in the other theme and switch to --theme once the window is up (a live change)")
     args = parser.parse_args()
@@ -58,8 +61,9 @@ def main() -> int:
     suffix = ("" if args.theme == "light" else f"-{args.theme}") + ("" if args.scale == 1 else f"-{args.scale:g}x") \
         + ("-switched" if args.switch_theme else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    wanted = set(args.only or ["predict", "folder", "states", "gradcam", "evaluate", "health", "train", "models",
-                               "details"])
+    wanted = {name for item in args.only for name in item.split(",") if name} if args.only else \
+        {"predict", "folder", "states", "gradcam", "evaluate", "health", "train", "models", "details", "runs",
+         "train-lr-finder"}
 
     def wait_until(cond, timeout_s=600):
         loop_timer = QTimer()
@@ -167,6 +171,12 @@ def main() -> int:
             dialog.grab().save(str(path))
             print(f"wrote {path}")
             dialog.reject()
+    if "runs" in wanted or "train-lr-finder" in wanted:  # last: their models would show in the Models tab
+        tiny = tiny_digits(digits, labels, Path(tmp) / "digits-tiny")
+        if "train-lr-finder" in wanted:
+            lr_finder_shot(window, tiny, wait_until, shot)
+        if "runs" in wanted:
+            runs_shot(window, tiny, wait_until, shot)
     window.close()
     wait_until(lambda: not window.isVisible())
     return 0
@@ -233,6 +243,80 @@ def health_shot(window, digits, labels, tmp: Path, wait_until, shot) -> None:
     scroll.ensureWidgetVisible(tt.health, 0, 0)
     shot("train-health")
     tt.health.include_all()
+
+
+def tiny_digits(digits, labels, folder: Path) -> Path:
+    """Digits 0-3 only, 25 per class to train on and 8 to validate (trained at 16 px: the digits are 8x8
+    scans): a few seconds an epoch on a laptop's CPU."""
+    from train_demo_model import export
+
+    train_idx, val_idx = [], []
+    for digit in range(4):
+        idx = [int(i) for i in (labels == digit).nonzero()[0]]
+        train_idx += idx[:25]
+        val_idx += idx[25:33]
+    export(folder / "train", digits.images, labels, train_idx)
+    export(folder / "val", digits.images, labels, val_idx)
+    return folder
+
+
+def tiny_form(tt, data: Path, name: str, lr: float, epochs: int) -> None:
+    """The Train tab's form set up for resnet18_cifar from scratch on the tiny digits, at 16 px, no augmentation."""
+    tt.form.mode_combo.setCurrentIndex(2)
+    tt.data.folder_edit.setText(str(data))
+    tt.data.scan_folder()
+    tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
+    tt.form.epochs_spin.setValue(epochs)
+    tt.form.batch_spin.setValue(16)
+    tt.form.lr_spin.setValue(lr)
+    tt.form.augment_combo.setCurrentIndex(tt.form.augment_combo.findData("none"))
+    tt.form.flip_check.setChecked(False)
+    tt.form.image_size_spin.setValue(16)
+    tt.form.warmup_spin.setValue(0)
+    tt.form.name_edit.setText(name)
+
+
+RUNS = (("digits-lr0.05", 0.05, 4), ("digits-lr0.01", 0.01, 3))   # name, learning rate, epochs
+
+
+def runs_shot(window, data: Path, wait_until, shot) -> None:
+    """Two tiny runs that differ in learning rate and epochs, both selected in the Runs tab: curves overlaid,
+    the differing settings listed first and highlighted."""
+    tt = window.train_tab
+    window.tabs.setCurrentWidget(tt)
+    for name, lr, epochs in RUNS:
+        tiny_form(tt, data, name, lr, epochs)
+        wait_until(lambda: tt.data.folder_summary.text().startswith("✓"), 120)
+        tt.start()
+        wait_until(lambda: not tt.is_training(), 600)
+        if tt.last_result is None or tt.last_result.status != "finished":
+            raise RuntimeError(f"the run {name} did not finish: {tt.last_result and tt.last_result.message}")
+    names = [name for name, _, _ in RUNS]
+    tab = window.runs_tab
+    window.tabs.setCurrentWidget(tab)
+    wait_until(lambda: tab.table.rowCount() >= 2 and not tab.session.listing(), 120)
+    tab.table.select_names(names)
+    wait_until(lambda: bool(tab.diff.differing) and not tab.session.comparing(), 120)
+    shot("runs")
+
+
+def lr_finder_shot(window, data: Path, wait_until, shot) -> None:
+    """The learning-rate finder in the Train tab on the tiny digits (60 steps instead of 100), its suggestion
+    taken into the form, the form scrolled to the learning rate."""
+    from PySide6.QtCore import QPoint
+
+    tt = window.train_tab
+    window.tabs.setCurrentWidget(tt)
+    tiny_form(tt, data, "digits-tiny", 0.01, 4)
+    wait_until(lambda: tt.data.folder_summary.text().startswith("✓"), 120)
+    tt.session.lr_find_steps = 60
+    tt.find_lr_button.click()
+    wait_until(lambda: tt.lr_panel.suggested is not None and not tt.session.is_finding_lr(), 600)
+    tt.lr_panel.use_button.click()
+    model_box = tt.form.arch_combo.parentWidget()  # the form scrolled to its Model and Settings groups
+    scroll = tt.form.parentWidget().parentWidget()  # the form's scroll area
+    scroll.verticalScrollBar().setValue(model_box.mapTo(tt.form, QPoint(0, 0)).y() - 8)
+    shot("train-lr-finder")
 
 
 if __name__ == "__main__":

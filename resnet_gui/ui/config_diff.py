@@ -23,6 +23,7 @@ from .widgets import is_dark
 DIFF_LIGHT, DIFF_DARK = "#fff1c2", "#4d4016"   # the amber of the warning banners, as a row background
 DIFFERS_ROLE = Qt.ItemDataRole.UserRole + 1
 LONG_LIST = 4   # lists longer than this are shown as a count
+WIDEST_COLUMN = 180   # pixels; longer values (folders) are elided in the middle, the tooltip has them whole
 
 
 def format_value(value) -> str:
@@ -107,6 +108,8 @@ class ConfigDiff(QWidget):
         self._recolour()
         self._filter()
         self.table.resizeColumnsToContents()
+        for col in range(self.table.columnCount()):  # every run's column in view, with its name above it
+            self.table.setColumnWidth(col, min(self.table.columnWidth(col), WIDEST_COLUMN))
 
     def _recolour(self) -> None:
         brush = QBrush(QColor(DIFF_DARK if is_dark() else DIFF_LIGHT))

@@ -40,6 +40,7 @@ class LrFinderPanel(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         top.addWidget(self.title)
+        top.addStretch(0)  # takes the room the progress bar leaves when hidden, so the buttons keep their size
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         top.addWidget(self.progress, 1)
@@ -127,7 +128,9 @@ class LrFinderPanel(QWidget):
         self.show()
 
     def on_event(self, ev) -> None:
-        """Status and Prepare events of the range test (and of its data preparation)."""
+        """Status and Prepare events of the range test (and of its data preparation); others are not shown."""
+        if getattr(ev, "kind", None) not in ("status", "prepare"):
+            return  # the data preparation's DatasetSummary and Warning events carry no message
         total = getattr(ev, "total", 0)
         if total:
             self.progress.setRange(0, total)

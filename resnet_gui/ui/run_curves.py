@@ -14,6 +14,7 @@ from . import theme
 # Tableau-style colours that read on light and dark backgrounds, in the order runs are given
 RUN_COLORS = [(31, 119, 180), (230, 110, 20), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
               (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+FEW_EPOCHS = 12   # up to this many epochs, a tick for every epoch
 EMPTY_TEXT = "Select two or more runs (Ctrl+click or Shift+click) to overlay their curves and compare their settings."
 
 
@@ -118,7 +119,12 @@ class RunCurves(QWidget):
             self.curves[name] = items
             self.names.append(name)
         for plot in (self.loss_plot, self.acc_plot):
-            plot.setXRange(0, most, padding=0.03)
+            plot.setXRange(1 if most > 1 else 0, most, padding=0.05)
+            axis = plot.getPlotItem().getAxis("bottom")
+            if most <= FEW_EPOCHS:
+                axis.setTickSpacing(1, 1)  # whole epochs, not 0.5, 1.5 …
+            else:
+                axis.setTickSpacing()      # automatic
         self.acc_plot.setYRange(0, 100)
         self._update_key()
         self.stack.setCurrentIndex(1)

@@ -104,6 +104,7 @@ class RunsTab(QWidget):
         below.addWidget(self.diff)
         below.setStretchFactor(0, 3)
         below.setStretchFactor(1, 2)
+        below.setSizes([600, 400])  # the plots' size hints would leave the settings only their minimum width
         splitter.addWidget(below)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
