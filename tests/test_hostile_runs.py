@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,26 @@ def tiny(data, **kw):
     return recipe("scratch", **base)
 
 
-@pytest.fixture
-def saved_run(data):
-    result = train(tiny(data, name="honest", epochs=1))
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """One finished 1-epoch run, trained once for the module in a home of its own (its state names its run,
+    model and data; no path into that home). Each test gets a copy of that home."""
+    home = tmp_path_factory.mktemp("trained-home")
+    data = make_folder_dataset(tmp_path_factory.mktemp("trained-data") / "shapes", per_class=6, size=(32, 32))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESNET_GUI_HOME", str(home))
+        mp.setenv("TORCH_HOME", str(home / "torch"))
+        result = train(tiny(data, name="honest", epochs=1))
     assert result.status == "finished", result.message
-    return Path(result.last_path)
+    return home, Path(result.last_path).relative_to(home)
+
+
+@pytest.fixture
+def saved_run(trained_once):
+    source, last = trained_once
+    home = Path(os.environ["RESNET_GUI_HOME"])
+    shutil.copytree(source, home, dirs_exist_ok=True)
+    return home / last
 
 
 def forge(state_path: Path, **changes) -> Path:
