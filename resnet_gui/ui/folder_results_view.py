@@ -4,10 +4,13 @@ failed, which model made the results, CSV export, and, for a folder laid out as 
 model's classes, the accuracy and a way to evaluate it properly."""
 from __future__ import annotations
 
+import gc
 import os
+import time
+from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,6 +37,7 @@ FILTERS = [("", "All images"), (SURE, "Sure"), (UNSURE, "Not sure"), (UNFAMILIAR
 STATUS_ORDER = {state: i for i, state in enumerate((ERROR, UNFAMILIAR, UNSURE, SURE))}
 ERROR_COLOR = Qt.GlobalColor.red
 MAX_LISTED_ERRORS = 5
+INSERT_BUDGET_S = 0.025  # GUI time spent adding rows per event-loop turn; the rest waits for the next turn
 
 
 class FolderResultsView(QWidget):
@@ -52,6 +56,18 @@ class FolderResultsView(QWidget):
         self.running = False
         self.threshold = DEFAULT_THRESHOLD
         self.labels: FolderLabels | None = None   # true classes, when the folder is laid out by class
+        # Rows arrive about 20 times a second; they are added a slice at a time (INSERT_BUDGET_S), so that a
+        # fast worker never stalls the window, and everything shown per update is counted as rows come in.
+        self._queue: deque = deque()              # (Prediction, thumbnail) received, not in the table yet
+        self._progress = (0, 0)                   # (done, total) as the worker last said
+        self._pending_finish: FolderDone | None = None   # the run ended while rows were still queued
+        self._errors: list = []                   # the failed predictions among self.results
+        self._right = self._labelled = 0          # accuracy so far, when the folder is laid out by class
+        self._chosen_model: str | None = None     # the model chosen in the tab (set_current_model)
+        self._drain_timer = QTimer(self)
+        self._drain_timer.setSingleShot(True)
+        self._drain_timer.setInterval(0)
+        self._drain_timer.timeout.connect(self._drain)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         tools = QHBoxLayout()
@@ -123,6 +139,12 @@ class FolderResultsView(QWidget):
         self.table_model.removeRows(0, self.table_model.rowCount())
         self.results = []
         self.labels = None
+        self._queue.clear()
+        self._drain_timer.stop()
+        self._pending_finish = None
+        self._progress = (0, 0)
+        self._errors = []
+        self._right = self._labelled = 0
         self.folder_errors.clear_message()
         self.model_note.clear_message()
         self.accuracy_note.clear_message()
@@ -131,23 +153,57 @@ class FolderResultsView(QWidget):
         self.cancel_button.show()
         self.folder_label.setText(f"{folder}: classifying with “{model_name}”…")
         self._update_buttons()
+        gc.freeze()  # what exists now (PyTorch, the widgets) lives on: see _drain
 
     def add_rows(self, rows: FolderRows) -> None:
-        self.folder_progress.setRange(0, max(rows.total, 1))
-        self.folder_progress.setValue(rows.done)
-        for pred, thumb in rows.rows:
-            self._add_row(pred, thumb)
-        self.folder_label.setText(f"{self.folder}: {rows.done:,} of {plural(rows.total, 'image')}")
-        errors = [p for p in self.results if not p.ok]
-        if errors:
-            listed = "\n".join(p.error for p in errors[:MAX_LISTED_ERRORS])
-            more = f"\n… and {len(errors) - MAX_LISTED_ERRORS:,} more." if len(errors) > MAX_LISTED_ERRORS else ""
-            self.folder_errors.show_message(
-                f"{plural(len(errors), 'file')} could not be classified:\n{listed}{more}", "error")
+        self._queue.extend(rows.rows)
+        self._progress = (rows.done, rows.total)
+        self._drain()
+
+    def pending_rows(self) -> int:
+        """Rows received from the worker that are not in the table yet."""
+        return len(self._queue)
+
+    def _drain(self) -> None:
+        """Add queued rows for at most INSERT_BUDGET_S, then show the counts once; more on the next turn."""
+        errors_before = len(self._errors)
+        deadline = time.perf_counter() + INSERT_BUDGET_S
+        while self._queue:
+            self._add_row(*self._queue.popleft())
+            if time.perf_counter() > deadline:
+                break
+        if self._queue:
+            self._drain_timer.start()
+        # The rows stay as long as the table: out of the garbage collector's full scans. A full scan of the
+        # whole app (PyTorch, Qt wrappers, the rows) takes ~0.5 s on 2 cores and holds the GIL, so without
+        # this the window froze that long once or twice per 10,000 rows. Freezing is cheap (lists spliced);
+        # frozen objects are still freed by reference counting.
+        gc.freeze()
+        if self.running:
+            done, total = self._progress
+            self.folder_progress.setRange(0, max(total, 1))
+            self.folder_progress.setValue(done)
+            self.folder_label.setText(f"{self.folder}: {done:,} of {plural(total, 'image')}")
+        if len(self._errors) != errors_before:
+            self._show_errors()
+        if not self._queue and self._pending_finish is not None:
+            done, self._pending_finish = self._pending_finish, None
+            self.finish(done)
+            return
         self._show_accuracy()
         self._update_buttons()
 
+    def _show_errors(self) -> None:
+        errors = self._errors
+        listed = "\n".join(p.error for p in errors[:MAX_LISTED_ERRORS])
+        more = f"\n… and {len(errors) - MAX_LISTED_ERRORS:,} more." if len(errors) > MAX_LISTED_ERRORS else ""
+        self.folder_errors.show_message(
+            f"{plural(len(errors), 'file')} could not be classified:\n{listed}{more}", "error")
+
     def finish(self, done: FolderDone) -> None:
+        if self._queue:  # the last rows are still being added: finish once they are in
+            self._pending_finish = done
+            return
         self.running = False
         self.folder_progress.hide()
         self.cancel_button.hide()
@@ -163,6 +219,7 @@ class FolderResultsView(QWidget):
         self.status_message.emit(text)
         self._show_accuracy()
         self._update_buttons()
+        self.set_current_model(self._chosen_model)
 
     def fail(self, message: str) -> None:
         self.running = False
@@ -174,6 +231,7 @@ class FolderResultsView(QWidget):
 
     def set_current_model(self, name: str | None) -> None:
         """Say so when the results on screen were made by another model than the chosen one."""
+        self._chosen_model = name
         if self.results and not self.running and self.model_name and name and name != self.model_name:
             self.model_note.show_message(f"These results were made by “{self.model_name}”, not by the chosen "
                                          f"model “{name}”.", "info", [(f"Run again with “{name}”",
@@ -184,10 +242,13 @@ class FolderResultsView(QWidget):
     # ---- rows -------------------------------------------------------------------------------------
     def _add_row(self, pred, thumb) -> None:
         self.results.append(pred)
+        if not pred.ok:
+            self._errors.append(pred)
+        self._count_accuracy(pred)
         icon_item = QStandardItem()
         if thumb is not None:
             icon_item.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
-        file_item = QStandardItem(Path(pred.path).name)
+        file_item = QStandardItem(os.path.basename(pred.path))
         file_item.setToolTip(pred.path)
         file_item.setData(pred.path, PATH_ROLE)
         if pred.ok:
@@ -247,15 +308,22 @@ class FolderResultsView(QWidget):
     # ---- a folder laid out by class -----------------------------------------------------------------
     def set_labels(self, labels: FolderLabels) -> None:
         self.labels = labels
+        self._right = self._labelled = 0
+        for pred in self.results:
+            self._count_accuracy(pred)
         self._show_accuracy()
+
+    def _count_accuracy(self, pred) -> None:
+        truth = self.labels.labels.get(pred.path) if self.labels is not None and pred.ok else None
+        if truth is not None:
+            self._labelled += 1
+            self._right += pred.label == truth
 
     def accuracy(self) -> tuple[int, int] | None:
         """(right, labelled) over the classified files whose folder names a class of the model."""
         if self.labels is None:
             return None
-        truth = self.labels.labels
-        labelled = [p for p in self.results if p.ok and p.path in truth]
-        return sum(p.label == truth[p.path] for p in labelled), len(labelled)
+        return self._right, self._labelled
 
     def _show_accuracy(self) -> None:
         counts = self.accuracy()
@@ -266,10 +334,15 @@ class FolderResultsView(QWidget):
         other = sum(self.labels.unknown.values())
         left_out = f" ({plural(other, 'image')} in other folders not counted)" if other else ""
         so_far = " so far" if self.running else ""
-        self.accuracy_note.show_message(
-            f"The sub-folders are named after this model's classes: {right / n:.1%} right{so_far} ({right:,} of "
-            f"{plural(n, 'image')}){left_out}.", "info",
-            [("Evaluate this folder", lambda: self.evaluate_requested.emit(self.folder or ""))])
+        text = (f"The sub-folders are named after this model's classes: {right / n:.1%} right{so_far} ({right:,} of "
+                f"{plural(n, 'image')}){left_out}.")
+        note = self.accuracy_note
+        if note.isVisibleTo(self) and note.kind() == "info" and note.buttons():
+            if note.text() != text:
+                note.label.setText(text)  # only the figures change: keep the button (no new widgets per update)
+            return
+        note.show_message(text, "info",
+                          [("Evaluate this folder", lambda: self.evaluate_requested.emit(self.folder or ""))])
 
     def row_path(self, row: int) -> str | None:
         return self.proxy.index(row, FILE_COLUMN).data(PATH_ROLE)
