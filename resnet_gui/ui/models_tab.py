@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from .export_dialog import ExportDialog
 from .model_dialogs import ClassNamesDialog, ModelDetailsDialog
 from .model_jobs import ModelJobs
-from .widgets import Banner, format_bytes, plural
+from .widgets import Banner, format_bytes, plain_tip, plural
 from .wording import for_screen
 from .workers import TaskSlot
 
@@ -177,7 +177,7 @@ class ModelsTab(QWidget):
         name = SortItem(("★ " if is_default else "") + entry.name)
         name.setData(NAME_ROLE, entry.name)
         name.setData(Qt.ItemDataRole.UserRole, entry.name.lower())
-        name.setToolTip(str(entry.path))
+        name.setToolTip(plain_tip(str(entry.path)))
         created = SortItem(str(meta.get("created") or _dt.datetime.fromtimestamp(entry.modified).isoformat(
             timespec="minutes"))[:16].replace("T", " "))
         size = SortItem(format_bytes(entry.size))
@@ -187,7 +187,7 @@ class ModelsTab(QWidget):
                      size]
             for c in cells:
                 c.setForeground(BROKEN_COLOR)
-                c.setToolTip(f"This file cannot be used: {entry.error}")
+                c.setToolTip(plain_tip(f"This file cannot be used: {entry.error}"))
             return cells
         acc = entry.val_accuracy
         acc_item = SortItem(f"{acc:.1%}" if acc is not None else "—")
@@ -195,7 +195,7 @@ class ModelsTab(QWidget):
         dataset = meta.get("dataset", {})
         classes = SortItem(str(meta["num_classes"]))
         classes.setData(Qt.ItemDataRole.UserRole, meta["num_classes"])
-        classes.setToolTip(", ".join(meta["class_names"][:50]))
+        classes.setToolTip(plain_tip(", ".join(meta["class_names"][:50])))
         return [name, SortItem(meta["arch"]), classes, acc_item,
                 SortItem(str(dataset.get("name") or dataset.get("description") or "—")), created, size]
 

@@ -320,6 +320,14 @@ class LogView(QPlainTextEdit):
         bar.setValue(bar.maximum() if follow else min(keep, bar.maximum()))
 
 
+def plain_tip(text: str) -> str:
+    """A tooltip that shows `text` (file or class names: data) literally: Qt renders a tooltip that looks like
+    HTML as rich text, so such text is escaped inside <qt> (no tags, no images loaded)."""
+    import html
+
+    return f"<qt>{html.escape(text)}</qt>" if text and ("<" in text or "&" in text) else text
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """'1 epoch', '2 epochs', '1 class', '3 classes'."""
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
