@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE, answer_state
 from .predict_session import TOP_K, FolderDone, FolderLabels, FolderRows
-from .widgets import Banner, ElidedLabel, plural
+from .widgets import Banner, ElidedLabel, plain_tip, plural
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -249,20 +249,20 @@ class FolderResultsView(QWidget):
         if thumb is not None:
             icon_item.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
         file_item = QStandardItem(os.path.basename(pred.path))
-        file_item.setToolTip(pred.path)
+        file_item.setToolTip(plain_tip(pred.path))
         file_item.setData(pred.path, PATH_ROLE)
         if pred.ok:
             class_item = QStandardItem(pred.label)
             conf_item = QStandardItem(f"{pred.confidence:.1%}")
             conf_item.setData(pred.confidence, SORT_ROLE)
-            class_item.setToolTip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k))
+            class_item.setToolTip(plain_tip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k)))
         else:
             class_item = QStandardItem("Error")
             class_item.setForeground(ERROR_COLOR)
             conf_item = QStandardItem("")
             conf_item.setData(-1.0, SORT_ROLE)  # failures sort before the least confident
             for item in (icon_item, file_item, class_item, conf_item):
-                item.setToolTip(pred.error)
+                item.setToolTip(plain_tip(pred.error))
         conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         icon_item.setData(len(self.results), SORT_ROLE)
         file_item.setData(file_item.text().lower(), SORT_ROLE)
@@ -281,8 +281,8 @@ class FolderResultsView(QWidget):
         if state == UNFAMILIAR:
             item.setToolTip("Unlike the images this model was trained on: its answer means little")
         elif state == UNSURE:
-            item.setToolTip(f"No class reaches {self.threshold:.0%}: " + ", ".join(
-                f"{label} {p:.0%}" for label, p in pred.top_k[:3]))
+            item.setToolTip(plain_tip(f"No class reaches {self.threshold:.0%}: " + ", ".join(
+                f"{label} {p:.0%}" for label, p in pred.top_k[:3])))
         else:
             item.setToolTip("")
 
