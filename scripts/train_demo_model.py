@@ -17,6 +17,7 @@ scikit-learn is a development dependency only; the app never needs it at run tim
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -80,6 +81,94 @@ def non_digit_samples(folder: Path) -> list[Path]:
     return [a, b]
 
 
+def other_images(folder: Path) -> dict[str, list[Path]]:
+    """Real images of other kinds, saved as PNGs: scikit-image's photos, faces (lfw_subset), noise and flat
+    colours. Returns {kind: [paths]}."""
+    import numpy as np
+    from PIL import Image
+
+    out: dict[str, list[Path]] = {"photos": [], "faces": [], "noise": [], "flat colours": []}
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import skimage.data as sd
+    except ImportError:
+        sd = None
+    if sd is not None:
+        for name in ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "hubble_deep_field",
+                     "immunohistochemistry", "moon", "page", "text", "clock", "brick", "grass", "gravel", "retina",
+                     "cell", "colorwheel", "logo", "cat", "motorcycle_left"):
+            try:
+                a = np.asarray(getattr(sd, name)())
+            except Exception:  # noqa: BLE001 - a photo this scikit-image version lacks
+                continue
+            if a.ndim == 3 and a.shape[0] == 2:
+                a = a[0]
+            if a.dtype != np.uint8:
+                a = (255 * (a - a.min()) / max(1e-9, float(a.max() - a.min()))).astype(np.uint8)
+            path = folder / f"photo_{name}.png"
+            Image.fromarray(a if a.ndim == 2 else a[..., :3]).save(path)
+            out["photos"].append(path)
+        faces = sd.lfw_subset()
+        for i in range(0, len(faces), 5):
+            path = folder / f"face_{i:03d}.png"
+            Image.fromarray((faces[i] * 255).astype(np.uint8), "L").save(path)
+            out["faces"].append(path)
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        path = folder / f"noise_{i:02d}.png"
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+        out["noise"].append(path)
+    for i, colour in enumerate(rng.integers(0, 256, (20, 3)).tolist()):
+        path = folder / f"flat_{i:02d}.png"
+        Image.new("RGB", (48, 48), tuple(colour)).save(path)
+        out["flat colours"].append(path)
+    return out
+
+
+def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path) -> dict:
+    """On the held-out digits: ECE (15 bins) with and without the fitted temperature; familiarity: AUROC and the
+    false-positive rate at 95 % true-positive rate against real images of other kinds, and the share flagged."""
+    import torch
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from resnet_gui.core.checkpoint import load_checkpoint
+    from resnet_gui.core.metrics import ECE_BINS, reliability
+    from resnet_gui.core.predict import Predictor
+
+    predictor = Predictor(load_checkpoint(model_path), device="cpu")
+    t = predictor.temperature
+
+    def run(paths):
+        preds = [p for b in predictor.predict_paths(paths, top_k=10, batch_size=128) for p in b if p.ok]
+        return preds
+
+    digits = run(test_paths)
+    truth = torch.tensor([int(Path(p.path).parent.name) for p in digits])
+    probs = torch.tensor([[dict(p.top_k)[str(c)] for c in range(10)] for p in digits], dtype=torch.float64)
+    raw = torch.softmax(torch.log(probs.clamp_min(1e-12)) * t, 1)  # undo the temperature: uncalibrated
+    correct = probs.argmax(1) == truth
+    ece_cal, _ = reliability(probs.max(1).values, correct, ECE_BINS)
+    ece_raw, _ = reliability(raw.max(1).values, correct, ECE_BINS)
+    others = other_images(other_folder)
+    out = {"temperature": t, "ece_uncalibrated": ece_raw, "ece_calibrated": ece_cal, "digits": len(digits)}
+    flags = {"held-out digits": sum(bool(p.unfamiliar) for p in digits) / len(digits)}
+    id_scores = [p.familiarity for p in digits]
+    ood_scores = []
+    for kind, paths in others.items():
+        preds = run(paths)
+        if preds:
+            flags[kind] = sum(bool(p.unfamiliar) for p in preds) / len(preds)
+            ood_scores += [p.familiarity for p in preds]
+            if kind == "photos":
+                out["photos_confidence_median"] = sorted(p.confidence for p in preds)[len(preds) // 2]
+    labels = [1] * len(id_scores) + [0] * len(ood_scores)
+    scores = id_scores + ood_scores
+    fpr, tpr, _ = roc_curve(labels, scores)
+    out.update(auroc=float(roc_auc_score(labels, scores)), fpr_at_95_tpr=float(fpr[(tpr >= 0.95).argmax()]),
+               flagged=flags, other_images={k: len(v) for k, v in others.items()})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
@@ -139,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         test_acc = correct / len(test_paths)
         print(f"held-out test accuracy: {test_acc:.4f} ({correct}/{len(test_paths)}); "
               f"training took {time.time() - t0:.0f} s", flush=True)
+        truth = held_out_truth(result.best_path, test_paths, tmp / "other")
+        print("held-out calibration and familiarity: " + json.dumps(truth), flush=True)
 
         ckpt.metrics = {**ckpt.metrics, "test_accuracy": test_acc, "test_images": len(test_paths)}
         ckpt.dataset = {
@@ -147,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_images": len(val_idx), "test_images": len(test_idx),
             "split": "stratified 70/10/20 train/validation/test", "seed": args.seed}
         ckpt.notes = {"seed": args.seed, "command": command, "script": "scripts/train_demo_model.py",
-                      "held_out_test_accuracy": test_acc, "epochs": args.epochs,
+                      "held_out_test_accuracy": test_acc, "epochs": args.epochs, "held_out": truth,
                       "description": "Demo model bundled with ResNet GUI: classifies handwritten digits 0-9."}
         ckpt.train_config = {**ckpt.train_config, "data": "<temporary export of sklearn digits>"}
         args.out.parent.mkdir(parents=True, exist_ok=True)
