@@ -25,12 +25,12 @@ def test_a_sweep_on_a_small_folder_suggests_a_rate_and_saves_nothing(tmp_path, c
     data = make_folder_dataset(tmp_path / "d", per_class=12, size=(32, 32))
     cfg = recipe("scratch", data=str(data), arch="resnet18_cifar", batch_size=8, device="cpu", augment="pad_crop")
     events = []
-    found = find_lr(cfg, events.append, steps=20)
+    found = find_lr(cfg, events.append, steps=10)
     assert 1e-6 <= found.lr <= 10 and len(found.lrs) == len(found.losses) >= 5
     assert list(found.lrs) == sorted(found.lrs) and events[-1] is found
     assert not list(paths.models_dir().glob("*.pth")) and not any(paths.runs_dir().iterdir())
     assert main(["train", "--dataset", "folder", "--data", str(data), "--arch", "resnet18_cifar", "--batch-size", "8",
-                 "--device", "cpu", "--find-lr", "--json", "--find-lr-steps", "12"]) == 0
+                 "--device", "cpu", "--find-lr", "--json", "--find-lr-steps", "6"]) == 0
     last = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert last["event"] == "lr_found" and isinstance(last["lr"], float) and len(last["lrs"]) == len(last["losses"])
 
