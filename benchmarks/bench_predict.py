@@ -1,7 +1,9 @@
 """Prediction overhead: Predictor.predict_image(PIL image) against a bare model(tensor) call.
 
 Both run on the same model in the same process, interleaved, on the CPU (warm). Prints median
-latencies and the ratio; also the registry listing time for 20 ResNet-18 checkpoints.
+latencies and the ratio; also the registry listing time for 20 ResNet-18 checkpoints, and what the
+familiarity score ("unlike anything I was trained on") adds: Predictor.scores on the bundled demo
+model with its familiarity data against the same checkpoint without it (batch 1 and batch 64).
 
     .venv/bin/python benchmarks/bench_predict.py [--repeats N]
 """
@@ -89,6 +91,34 @@ def bench_listing(folder: Path, count: int = 20) -> None:
           f"{cold * 1e3:.0f} ms first time, {cached * 1e3:.1f} ms when unchanged")
 
 
+def bench_familiarity(repeats: int) -> None:
+    from resnet_gui import resources
+    from resnet_gui.core.checkpoint import load_checkpoint
+    from resnet_gui.core.predict import Predictor
+
+    path = resources.path("models/digits-resnet18_cifar.pth")
+    with_data = Predictor(load_checkpoint(path), device="cpu", source=path)
+    plain_ckpt = load_checkpoint(path)
+    plain_ckpt.familiarity = None
+    without = Predictor(plain_ckpt, device="cpu", source=path)
+    if with_data.familiarity is None:
+        print("familiarity: the bundled demo model has no familiarity data; nothing to measure")
+        return
+    for n in (1, 64):
+        batch = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
+        for _ in range(5):
+            with_data.scores(batch), without.scores(batch)
+        t_with, t_without = [], []
+        for _ in range(repeats):
+            for p, sink in ((without, t_without), (with_data, t_with)):
+                t0 = time.perf_counter()
+                p.scores(batch)
+                sink.append(time.perf_counter() - t0)
+        mw, mo = statistics.median(t_with) * 1e3, statistics.median(t_without) * 1e3
+        print(f"familiarity score, demo model, batch {n:>2}: {mo:7.2f} ms without, {mw:7.2f} ms with: "
+              f"+{(mw - mo) / mo:.1%} of the forward pass (goal < 5 %; median of {repeats})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=50)
@@ -100,6 +130,7 @@ def main() -> None:
         bench_arch("resnet18_cifar", 32, args.repeats, folder)
         bench_arch("resnet50", 224, max(10, args.repeats // 5), folder)
         bench_listing(folder)
+    bench_familiarity(args.repeats)
 
 
 if __name__ == "__main__":
