@@ -57,3 +57,41 @@ def cifar_checkpoint_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
     make_checkpoint(path)
     return path
+
+
+# ---- the PyInstaller build starts in the background at once ---------------------------------------------
+# The build is mostly one Python process analysing imports and copying files; run at the lowest priority
+# while the rest of the suite runs, it uses the CPU time the tests leave idle (subprocess start-ups, file
+# work, Qt waits) instead of adding its minutes at the end. tests/test_packaging.py waits for it.
+BUILD_KEY = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection
+def pytest_collection_modifyitems(session, config, items):
+    packaging = [item for item in items if item.get_closest_marker("packaging")]
+    if not packaging or config.getoption("collectonly"):
+        return
+    items[:] = [item for item in items if item not in packaging] + packaging  # last: the build has had time
+    import subprocess
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="resnet-gui-build-"))
+    log = open(out / "build.log", "w")  # noqa: SIM115 - closed when the build is collected
+    cmd = [sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(out / "dist"),
+           "--work", str(out / "work")]
+    lowest = (lambda: os.nice(19)) if hasattr(os, "nice") else None
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=lowest)
+    config.stash[BUILD_KEY] = {"proc": proc, "out": out, "log": log}
+
+
+def pytest_unconfigure(config):
+    build = config.stash.get(BUILD_KEY, None)
+    if build is None:
+        return
+    import shutil
+
+    if build["proc"].poll() is None:  # the run ended early: the build is not needed any more
+        build["proc"].kill()
+        build["proc"].wait()
+    build["log"].close()
+    shutil.rmtree(build["out"], ignore_errors=True)
