@@ -107,9 +107,7 @@ def main() -> int:
     digits = load_digits()
     labels = digits.target.astype(int)
     if "states" in wanted:
-        pt.set_source(str(resources.path("samples/not_a_digit_checkerboard.png")), None)
-        wait_until(lambda: pt.single.state is not None and not pt.busy())
-        shot("predict-unsure")
+        unsure_shot(pt, digits, Path(tmp), wait_until, shot)
         unfamiliar_shot(window, pt, digits, labels, Path(tmp), wait_until, shot)
     if "gradcam" in wanted:
         pt.set_source(str(resources.path("samples/digit_3_1332.png")), None)
@@ -135,6 +133,10 @@ def main() -> int:
         shot("evaluate-reliability")
     if "health" in wanted:
         health_shot(window, digits, labels, Path(tmp), wait_until, shot)
+    tiny = tiny_digits(digits, labels, Path(tmp) / "digits-tiny") \
+        if "runs" in wanted or "train-lr-finder" in wanted else None
+    if "train-lr-finder" in wanted:  # before training, as one would: the monitor below it still empty
+        lr_finder_shot(window, tiny, wait_until, shot)
     if "train" in wanted or "train-empty" in wanted:
         train_idx, val_idx, _ = split_indices(labels, 0, 400)
         data = Path(tmp) / "digits"
@@ -171,15 +173,40 @@ def main() -> int:
             dialog.grab().save(str(path))
             print(f"wrote {path}")
             dialog.reject()
-    if "runs" in wanted or "train-lr-finder" in wanted:  # last: their models would show in the Models tab
-        tiny = tiny_digits(digits, labels, Path(tmp) / "digits-tiny")
-        if "train-lr-finder" in wanted:
-            lr_finder_shot(window, tiny, wait_until, shot)
-        if "runs" in wanted:
-            runs_shot(window, tiny, wait_until, shot)
+    if "runs" in wanted:  # last: its models would show in the Models tab
+        runs_shot(window, tiny, wait_until, shot)
     window.close()
     wait_until(lambda: not window.isVisible())
     return 0
+
+
+# held-out digits blended into one ambiguous image: (index of the first, index of the second, weight of the first)
+AMBIGUOUS = ((380, 254, 0.4), (21, 24, 0.4), (45, 37, 0.45))   # a 4 over a 9, a 1 over a 4, a 3 over a 9
+
+
+def unsure_shot(pt, digits, tmp: Path, wait_until, shot) -> None:
+    """The "Not sure" answer: the first blend of two digits that the model answers unsure of (a familiar-looking
+    digit that no class reaches the threshold on); the checkerboard if none is (it used to be, with older demo
+    models; the current one calls it unfamiliar)."""
+    from train_demo_model import digit_image
+
+    from resnet_gui import resources
+
+    sources = []
+    for i, j, w in AMBIGUOUS:
+        path = tmp / f"{digits.target[i]}_or_{digits.target[j]}.png"
+        digit_image(digits.images[i] * w + digits.images[j] * (1 - w)).save(path)
+        sources.append(str(path))
+    sources.append(str(resources.path("samples/not_a_digit_checkerboard.png")))
+    for source in sources:
+        pt.set_source(source, None)
+        wait_until(lambda source=source: pt.single.shown_name == source and pt.single.state is not None
+                   and not pt.busy())
+        if pt.single.state == "unsure":
+            break
+    else:
+        print(f"note: no image tried was answered unsure (the last: {pt.single.state})")
+    shot("predict-unsure")
 
 
 def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> None:
@@ -302,8 +329,10 @@ def runs_shot(window, data: Path, wait_until, shot) -> None:
 
 def lr_finder_shot(window, data: Path, wait_until, shot) -> None:
     """The learning-rate finder in the Train tab on the tiny digits (60 steps instead of 100), its suggestion
-    taken into the form, the form scrolled to the learning rate."""
+    taken into the form, the form scrolled to the learning rate. Afterwards the panel is hidden and the form
+    reset to the recipe's defaults, as the next shots expect."""
     from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QPushButton
 
     tt = window.train_tab
     window.tabs.setCurrentWidget(tt)
@@ -317,6 +346,9 @@ def lr_finder_shot(window, data: Path, wait_until, shot) -> None:
     scroll = tt.form.parentWidget().parentWidget()  # the form's scroll area
     scroll.verticalScrollBar().setValue(model_box.mapTo(tt.form, QPoint(0, 0)).y() - 8)
     shot("train-lr-finder")
+    tt.lr_panel.close_button.click()
+    next(b for b in tt.form.findChildren(QPushButton) if b.text() == "Reset to recipe defaults").click()
+    scroll.verticalScrollBar().setValue(0)
 
 
 if __name__ == "__main__":
