@@ -351,3 +351,24 @@ def test_explain_still_works_on_the_folded_model(cifar_checkpoint_file):
     p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
     cam, index = p.explain(Image.new("RGB", (40, 30), (200, 30, 30)))
     assert cam.shape == (4, 4) and 0 <= index < 10 and float(cam.max()) <= 1.0
+
+
+def test_explain_on_a_model_with_familiarity_data_keeps_no_autograd_graph():
+    """The features kept for the familiarity score are detached: a Grad-CAM pass used to leave its autograd
+    graph in a thread-local, and the GUI's explain worker crashed when its thread ended."""
+    import threading
+
+    from resnet_gui import resources
+
+    p = Predictor.from_file(resources.path("models/digits-resnet18_cifar.pth"), device="cpu")
+    assert p.familiarity is not None
+    kept = []
+
+    def work():
+        p.explain(Image.new("RGB", (40, 30), (200, 30, 30)))
+        kept.append(p._local.features)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert kept and not kept[0].requires_grad and kept[0].grad_fn is None

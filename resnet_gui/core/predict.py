@@ -136,7 +136,9 @@ class Predictor:
         return x.sub_(self._mean).mul_(self._inv_std).contiguous(memory_format=torch.channels_last)
 
     def _keep_features(self, module, inputs) -> None:
-        self._local.features = inputs[0]
+        # detached: a Grad-CAM pass (explain) runs with autograd, and a thread-local holding its graph was freed
+        # at thread exit, after the graph's owners (a crash in the GUI's explain worker)
+        self._local.features = inputs[0].detach()
 
     @torch.inference_mode()
     def scores(self, batch_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
