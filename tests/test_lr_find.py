@@ -21,6 +21,15 @@ def test_suggestion_is_the_steepest_descent_before_the_minimum():
     assert lrs[20] <= lr <= lrs[35]
 
 
+def test_a_noisy_start_is_not_taken_for_the_descent():
+    """The first points of a real sweep jump about (the smoothing has seen one or two losses): a drop there
+    is not the steepest descent (it suggested 1e-6 in the screenshot run)."""
+    lrs = [10 ** (-6 + i * 0.1) for i in range(60)]
+    losses = [2.6, 1.9, 2.3] + [2.2] * 27 + [2.2 - 0.12 * i for i in range(12)] + [0.8 + 0.3 * i for i in range(18)]
+    lr = suggest(lrs, losses)
+    assert lrs[30] <= lr <= lrs[42], lr
+
+
 def test_a_sweep_on_a_small_folder_suggests_a_rate_and_saves_nothing(tmp_path, capsys):
     data = make_folder_dataset(tmp_path / "d", per_class=12, size=(32, 32))
     cfg = recipe("scratch", data=str(data), arch="resnet18_cifar", batch_size=8, device="cpu", augment="pad_crop")

@@ -34,15 +34,18 @@ class _NoStop:
 
 
 def suggest(lrs: list[float], losses: list[float]) -> float:
-    """The rate of steepest descent of the smoothed loss before its minimum (the minimum / 10 as a fallback)."""
+    """The rate of steepest descent of the smoothed loss before its minimum, leaving out the first tenth of the
+    sweep (the minimum / 10 as a fallback)."""
     if len(lrs) < 5:
         return lrs[int(np.argmin(losses))] / 10 if lrs else START_LR
     x, y = np.log10(np.asarray(lrs)), np.asarray(losses)
     lowest = int(np.argmin(y))
-    if lowest < 3:
+    # the first points are the noisiest (the smoothing has seen little yet): they are not candidates
+    skip = max(1, len(lrs) // 10)
+    if lowest - skip < 3:
         return float(lrs[lowest]) / 10
     slope = np.gradient(y[:lowest + 1], x[:lowest + 1])
-    return float(lrs[int(np.argmin(slope))])
+    return float(lrs[skip + int(np.argmin(slope[skip:]))])
 
 
 def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None = None,
