@@ -63,7 +63,6 @@ def cifar_checkpoint_file(tmp_path_factory) -> Path:
 # The build is mostly one Python process analysing imports and copying files; run at the lowest priority
 # while the rest of the suite runs, it uses the CPU time the tests leave idle (subprocess start-ups, file
 # work, Qt waits) instead of adding its minutes at the end. tests/test_packaging.py waits for it.
-BUILD_KEY = pytest.StashKey[dict]()
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection
@@ -75,6 +74,8 @@ def pytest_collection_modifyitems(session, config, items):
     import subprocess
     import tempfile
 
+    from helpers import BUILD_KEY
+
     out = Path(tempfile.mkdtemp(prefix="resnet-gui-build-"))
     log = open(out / "build.log", "w")  # noqa: SIM115 - closed when the build is collected
     cmd = [sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(out / "dist"),
@@ -85,6 +86,8 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_unconfigure(config):
+    from helpers import BUILD_KEY
+
     build = config.stash.get(BUILD_KEY, None)
     if build is None:
         return

@@ -5,6 +5,11 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+# conftest.py starts the PyInstaller build in the background; test_packaging.py finds it under this key
+# (here, not in conftest.py: `import conftest` may find tests/ui/conftest.py)
+BUILD_KEY = pytest.StashKey[dict]()
 
 
 def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favour=None, metrics=None):

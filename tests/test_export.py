@@ -153,8 +153,9 @@ def test_the_model_card_lists_classes_preprocessing_training_data_figures_calibr
     for text in ("# Model card: digits-resnet18\\_cifar", "**uint8** `[N, 3, 32, 32]`", "| 9 | 9 |",
                  "shorter side is 32 pixels", "Center-crop 32 x 32", "mean [0.4914, 0.4822, 0.4465]",
                  "scikit-learn handwritten digits", "1,257 training, 180 validation, 360 test",
-                 "Test accuracy (held-out images never used in training): **99.2%** on 360 images",
-                 "Best epoch: 9 of 15", "**Not calibrated.**", "## Limits", "only these 10 classes",
+                 "Test accuracy (held-out images never used in training): **98.9%** on 360 images",
+                 "Best epoch: 9 of 15", "T = 0.4341 (applied inside", "Fitted on: validation split (180 images)\n",
+                 "Expected calibration error before scaling: 0.117", "## Limits", "only these 10 classes",
                  "Checked after writing: torch.jit.load", "normalisation is **inside**", "horizontal flips no"):
         assert text in card, text
 

@@ -36,7 +36,7 @@ def processes_using(folder: Path) -> list[str]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the smoke test checks /proc for stray processes")
 def test_built_executable_passes_its_self_test(tmp_path_factory, request):
-    from conftest import BUILD_KEY
+    from helpers import BUILD_KEY
 
     background = request.config.stash.get(BUILD_KEY, None)  # started when the suite was collected
     if background is not None:

@@ -133,7 +133,8 @@ def _calibration(ckpt: Checkpoint, result: ExportFacts) -> list[str]:
         lines.append(f"- {md(cal.get('method') or 'Temperature scaling')}: T = {result.temperature:.4g} ({applied})")
         if cal.get("fitted_on"):
             images = cal.get("images")
-            count = f" ({images:,} images)" if isinstance(images, int) and not isinstance(images, bool) else ""
+            count = f" ({images:,} images)" if isinstance(images, int) and not isinstance(images, bool) \
+                and "image" not in str(cal["fitted_on"]) else ""  # training writes "validation split (N images)"
             lines.append(f"- Fitted on: {md(cal['fitted_on'])}{count}")
     for source, key, label in ((cal, "ece_before", "Expected calibration error before scaling"),
                                (cal, "ece_after", "Expected calibration error after scaling"),
