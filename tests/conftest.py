@@ -1,6 +1,7 @@
 """Shared fixtures. Every test gets its own RESNET_GUI_HOME and TORCH_HOME; nothing reaches the network."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -67,7 +68,7 @@ def cifar_checkpoint_file(tmp_path_factory) -> Path:
 
 def _lowest_priority() -> None:
     """In the build's process before it starts: lowest CPU priority; on Linux, killed with pytest (a pytest
-    killed outright never reaches pytest_unconfigure)."""
+    killed outright never reaches pytest_unconfigure; PyInstaller, its child, then runs to its end)."""
     os.nice(19)
     if sys.platform.startswith("linux"):
         import ctypes
@@ -90,8 +91,9 @@ def pytest_collection_modifyitems(session, config, items):
     log = open(out / "build.log", "w")  # noqa: SIM115 - closed when the build is collected
     cmd = [sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(out / "dist"),
            "--work", str(out / "work")]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-                            preexec_fn=_lowest_priority if hasattr(os, "nice") else None)
+    posix = hasattr(os, "killpg")  # its own process group: PyInstaller and its helpers go with it
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=posix,
+                            preexec_fn=_lowest_priority if posix else None)
     config.stash[BUILD_KEY] = {"proc": proc, "out": out, "log": log}
 
 
@@ -103,8 +105,13 @@ def pytest_unconfigure(config):
         return
     import shutil
 
-    if build["proc"].poll() is None:  # the run ended early: the build is not needed any more
+    if hasattr(os, "killpg"):  # the run ended early, or helpers of a finished build linger: not needed any more
+        import signal
+
+        with contextlib.suppress(OSError):
+            os.killpg(build["proc"].pid, signal.SIGKILL)
+    elif build["proc"].poll() is None:
         build["proc"].kill()
-        build["proc"].wait()
+    build["proc"].wait()
     build["log"].close()
     shutil.rmtree(build["out"], ignore_errors=True)
