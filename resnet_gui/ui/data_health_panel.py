@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from .widgets import pil_to_qimage, plural
+from .widgets import pil_to_qimage, plural, show_progress
 from .workers import TaskSlot
 
 THUMBNAIL_PX = 40
@@ -152,11 +152,7 @@ class DataHealthPanel(QGroupBox):
         self.cancel_button.setVisible(busy)
 
     def _progress(self, value) -> None:
-        what, done, total = value
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-            self.progress.setFormat(f"{what}: {done:,} of {total:,}")
+        show_progress(self.progress, *value)
 
     def _failed(self, message: str) -> None:
         self.summary.setText(f"The health check could not run: {message}")

@@ -330,31 +330,22 @@ class EvaluateTab(QWidget):
 
     def export(self, out: str) -> tuple[Path, Path] | None:
         """Write the CSV (one row per image) and the matrix as PNG next to it; (csv, png) or None on failure."""
-        import csv
-        import io
-
         from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
         from resnet_gui.core.atomic import atomic_write_bytes
         from resnet_gui.core.errors import user_message
-        from resnet_gui.core.predict import csv_cell
+        from resnet_gui.core.evaluate import write_rows_csv
 
         ev = self.outcome.evaluation
         csv_path = Path(out)
         png_path = csv_path.with_name(csv_path.stem + "-confusion-matrix.png")
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["path", "true", "predicted", "confidence", "correct"])
-        for row in ev.rows:
-            writer.writerow([csv_cell(row["path"]), csv_cell(row["true"]), csv_cell(row["predicted"]),
-                             f"{row['confidence']:.6f}", int(row["true"] == row["predicted"])])
         data = QByteArray()
         png = QBuffer(data)
         png.open(QIODevice.OpenModeFlag.WriteOnly)
         self.matrix.to_image().save(png, "PNG")
         png.close()
         try:
-            atomic_write_bytes(csv_path, buf.getvalue().encode("utf-8"))
+            write_rows_csv(ev, csv_path)  # the same CSV as `resnet-gui evaluate --csv`
             atomic_write_bytes(png_path, bytes(data.data()))
         except OSError as exc:
             self.banner.show_message(f"The evaluation could not be saved. {user_message(exc)}", "error")

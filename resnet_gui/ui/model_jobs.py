@@ -10,7 +10,7 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from .widgets import plural
+from .widgets import plural, show_progress
 from .wording import for_screen
 from .workers import TaskSlot
 
@@ -79,11 +79,7 @@ class ModelJobs(QWidget):
                          on_failed=lambda message: self.outcome.emit(for_screen(message), "error", []))
 
     def _progress(self, value) -> None:
-        what, done, total = value
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-            self.progress.setFormat(f"{what}: {done:,} of {total:,}")
+        show_progress(self.progress, *value)
 
     def cancel(self) -> None:
         self._slot.cancel()

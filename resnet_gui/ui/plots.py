@@ -8,9 +8,10 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from . import theme
+from .widgets import empty_state_stack
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (230, 110, 20)
@@ -26,16 +27,8 @@ class TrainingPlots(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.stack = QStackedWidget()
-        outer.addWidget(self.stack)
-        self.empty_label = QLabel(EMPTY_TEXT)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.stack, self.empty_label = empty_state_stack(self, EMPTY_TEXT)
         self.empty_label.setMinimumHeight(180)
-        self.stack.addWidget(self.empty_label)
         curves = QWidget()
         column = QVBoxLayout(curves)
         column.setContentsMargins(0, 0, 0, 0)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from . import theme
+from .widgets import empty_state_stack
 
 BAR_COLOR = (47, 111, 203)
 GAP_COLOR = (214, 55, 40)
@@ -18,15 +19,7 @@ EMPTY_TEXT = "The reliability diagram appears here after an evaluation."
 class ReliabilityPlot(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.stack = QStackedWidget()
-        layout.addWidget(self.stack)
-        self.empty_label = QLabel(EMPTY_TEXT)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.stack.addWidget(self.empty_label)
+        self.stack, self.empty_label = empty_state_stack(self, EMPTY_TEXT)
         page = QWidget()
         column = QVBoxLayout(page)
         column.setContentsMargins(0, 0, 0, 0)

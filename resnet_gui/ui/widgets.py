@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
+    QStackedWidget,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -318,6 +320,30 @@ class LogView(QPlainTextEdit):
         keep = bar.value()
         self.appendPlainText(text)
         bar.setValue(bar.maximum() if follow else min(keep, bar.maximum()))
+
+
+def empty_state_stack(owner: QWidget, text: str) -> tuple[QStackedWidget, QLabel]:
+    """Fill `owner` with a stack whose first page is a centred, placeholder-coloured sentence (what appears here
+    and when); the caller adds the content page and switches to it."""
+    outer = QVBoxLayout(owner)
+    outer.setContentsMargins(0, 0, 0, 0)
+    stack = QStackedWidget()
+    outer.addWidget(stack)
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    stack.addWidget(label)
+    return stack, label
+
+
+def show_progress(bar, what: str, done: int, total: int) -> None:
+    """A worker's (what, done, total) on a QProgressBar: "Reading images: 1,200 of 5,000" (left busy while the
+    total is unknown)."""
+    if total:
+        bar.setRange(0, total)
+        bar.setValue(done)
+        bar.setFormat(f"{what}: {done:,} of {total:,}")
 
 
 def plain_tip(text: str) -> str:
