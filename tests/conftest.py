@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -14,12 +15,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+_PASSED = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(_PASSED, {})[report.when] = report.passed
+    return report
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory, monkeypatch):
+def isolated_home(request, tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("RESNET_GUI_HOME", str(home))
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
-    return home
+    yield home
+    # Like tmp_path under `tmp_path_retention_policy = "failed"` (pyproject.toml): a passed test's home goes at
+    # once, so the suite's disk use stays that of one test, not the sum of all (runs leave model files behind);
+    # a failed test's home stays for a look.
+    if request.node.stash.get(_PASSED, {}).get("call", False):
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class NetworkBlocked(OSError):
@@ -85,8 +101,12 @@ def pytest_collection_modifyitems(session, config, items):
     import subprocess
     import tempfile
 
-    from helpers import BUILD_KEY
+    from helpers import BUILD_DISK_BYTES, BUILD_KEY
 
+    # Beside the other tests only where the disk holds both; otherwise the packaging test builds at the end,
+    # when the other tests' files are gone.
+    if shutil.disk_usage(tempfile.gettempdir()).free < BUILD_DISK_BYTES + 4 * 2**30:
+        return
     out = Path(tempfile.mkdtemp(prefix="resnet-gui-build-"))
     log = open(out / "build.log", "w")  # noqa: SIM115 - closed when the build is collected
     cmd = [sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(out / "dist"),
@@ -103,8 +123,6 @@ def pytest_unconfigure(config):
     build = config.stash.get(BUILD_KEY, None)
     if build is None:
         return
-    import shutil
-
     if hasattr(os, "killpg"):  # the run ended early, or helpers of a finished build linger: not needed any more
         import signal
 

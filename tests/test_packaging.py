@@ -36,7 +36,7 @@ def processes_using(folder: Path) -> list[str]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the smoke test checks /proc for stray processes")
 def test_built_executable_passes_its_self_test(tmp_path_factory, request):
-    from helpers import BUILD_KEY
+    from helpers import BUILD_DISK_BYTES, BUILD_KEY
 
     background = request.config.stash.get(BUILD_KEY, None)  # started when the suite was collected
     if background is not None:
@@ -52,6 +52,11 @@ def test_built_executable_passes_its_self_test(tmp_path_factory, request):
     else:
         out = tmp_path_factory.mktemp("pyinstaller")
         dist = out / "dist"
+        free = shutil.disk_usage(out).free
+        if free < BUILD_DISK_BYTES:
+            pytest.fail(f"The PyInstaller build needs about {BUILD_DISK_BYTES / 2**30:.0f} GiB free under {out}; "
+                        f"{free / 2**30:.1f} GiB are free. Free some disk space (or point TMPDIR elsewhere), or "
+                        "leave this test out with -m 'not packaging'.", pytrace=False)
         build = subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(dist),
                                 "--work", str(out / "work")], capture_output=True, text=True, timeout=1500)
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-5000:]
