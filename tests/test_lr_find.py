@@ -55,3 +55,45 @@ def test_the_sweep_can_be_stopped(tmp_path):
 
     with pytest.raises(Cancelled):
         find_lr(cfg, on_event, stop, steps=1000)
+
+
+
+def test_the_suggestion_names_the_method_it_used():
+    """Steepest descent where the loss falls after the noisy start; the minimum / 10 where it falls at once."""
+    from resnet_gui.core.train.lr_find import MINIMUM, STEEPEST, suggestion
+
+    lrs = [10 ** (-6 + i * 0.1) for i in range(60)]
+    falling_late = [2.0] * 20 + [2.0 - 0.1 * i for i in range(15)] + [0.5] * 5 + [0.5 + 0.5 * i for i in range(20)]
+    assert suggestion(lrs, falling_late)[1] == STEEPEST
+    lowest_at_once = [0.4, 0.3] + [0.3 + 0.05 * i for i in range(58)]
+    lr, method = suggestion(lrs, lowest_at_once)
+    assert method == MINIMUM and lr == pytest.approx(lrs[1] / 10)
+
+
+# a real sweep (90 digits at 32 px, resnet18_cifar, batch 64, 100 steps from 1e-6 to 10): the smoothed loss
+# falls from 1.14 to 0.93 near 0.05, then rises to 2-4 without ever reaching 4x its minimum
+REAL_SWEEP = [1.145, 1.15, 1.139, 1.127, 1.134, 1.135, 1.136, 1.14, 1.139, 1.139, 1.141, 1.141, 1.143, 1.142, 1.142,
+              1.141, 1.139, 1.139, 1.141, 1.141, 1.14, 1.139, 1.137, 1.137, 1.135, 1.135, 1.134, 1.133, 1.131, 1.131,
+              1.128, 1.126, 1.124, 1.122, 1.12, 1.119, 1.117, 1.115, 1.114, 1.112, 1.109, 1.108, 1.105, 1.102, 1.099,
+              1.095, 1.091, 1.087, 1.082, 1.077, 1.071, 1.065, 1.057, 1.048, 1.039, 1.03, 1.022, 1.014, 1.005, 0.996,
+              0.986, 0.975, 0.968, 0.956, 0.946, 0.935, 0.933, 0.976, 1.012, 1.12, 1.196, 1.447, 1.75, 1.835, 1.841,
+              1.838, 1.844, 1.849, 2.074, 2.147, 2.304, 2.489, 2.665, 2.809, 2.819, 2.805, 2.779, 2.746, 2.712, 2.669,
+              2.646, 2.658, 2.646, 2.63, 2.611, 2.584, 2.804, 2.768, 2.765, 3.934]
+
+
+def test_a_sweep_stops_once_the_loss_is_well_above_where_it_started_and_suggests_the_same():
+    from resnet_gui.core.train.lr_find import SETTLED, diverged, suggestion
+
+    lrs = [1e-6 * 1e7 ** (i / 99) for i in range(100)]
+    best, start, stop_at = float("inf"), float("inf"), None
+    for step, loss in enumerate(REAL_SWEEP, 1):
+        best = min(best, loss)
+        start = loss if step == SETTLED else start
+        if diverged(step, loss, best, start):
+            stop_at = step
+            break
+    lowest = REAL_SWEEP.index(min(REAL_SWEEP)) + 1
+    assert stop_at is not None and lowest < stop_at <= 75  # a quarter of the sweep saved
+    assert suggestion(lrs[:stop_at], REAL_SWEEP[:stop_at]) == suggestion(lrs, REAL_SWEEP)
+    assert 0.01 < suggestion(lrs, REAL_SWEEP)[0] < 0.05
+    assert not any(diverged(s, 1.3, 1.0, 1.0) for s in range(1, 100))  # not yet 1.5x the start: goes on

@@ -158,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after the current batch once this file exists (like Ctrl+C; for launchers)")
     t.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     t.add_argument("--find-lr", action="store_true",
-                   help="only run a learning-rate range test on this data and model (about 100 steps; nothing is "
-                   "saved) and suggest a learning rate")
-    t.add_argument("--find-lr-steps", type=positive_int, default=100, help=argparse.SUPPRESS)
+                   help="only run a learning-rate range test on this data and model (100 steps, stopped early "
+                   "when the loss diverges; nothing is saved) and suggest a learning rate")
+    t.add_argument("--find-lr-steps", type=positive_int, default=100, metavar="N",
+                   help="with --find-lr: N steps instead of 100 (fewer take less time, but show less of the descent)")
     d = t.add_argument_group(
         "several processes", "Under torchrun (torchrun --nproc_per_node=N -m resnet_gui train ...) every process "
         "trains on its shard with DistributedDataParallel; --batch-size is per process. See docs/distributed.md.")

@@ -1,7 +1,11 @@
+import math
+
+import pytest
 import torch
 from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
+from resnet_gui.core import paths
 from resnet_gui.core.registry import Registry
 from resnet_gui.ui.train_form import automatic_threads
 
@@ -126,3 +130,46 @@ def test_cifar_missing_offers_download(qtbot, window):
     tab.data.download_button.click()  # offline: a clear message, no traceback
     qtbot.waitUntil(lambda: tab.data.banner.kind() == "error", timeout=60_000)
     assert "could not download" in tab.data.banner.text().lower() and "Traceback" not in tab.data.banner.text()
+
+
+def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, window, tmp_path):
+    from PySide6.QtCore import Qt
+
+    data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
+    tab = window.train_tab
+    window.tabs.setCurrentWidget(tab)
+    setup_scratch(tab, data)
+    tab.session.lr_find_steps = 12
+    panel = tab.lr_panel
+    models_before = sorted(p.name for p in paths.models_dir().glob("*"))
+    with qtbot.waitSignal(tab.session.lr_found, timeout=120_000) as found:
+        tab.find_lr_button.click()
+        assert not panel.isHidden() and not panel.cancel_button.isHidden() and "12 steps" in panel.note.text()
+    result = found.args[0]
+    qtbot.waitUntil(lambda: not tab.session.is_finding_lr(), timeout=10_000)
+    assert panel.curve.getData()[0] is not None and len(panel.curve.getData()[0]) == len(result.lrs) >= 5
+    assert panel.suggested == result.lr  # drawn on the log axis: x is log10(rate)
+    assert list(panel.mark.getData()[0]) == pytest.approx([math.log10(result.lr)])
+    assert panel.cancel_button.isHidden() and panel.use_button.isVisible() and tab.find_lr_button.isEnabled()
+    assert "Suggested learning rate" in panel.note.text() and result.method in panel.note.text()
+    # a click on the curve's last point takes that rate (the nearest tried); "Use" takes the suggestion
+    target = result.lrs[-1]
+    qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=panel.scene_point(target))
+    assert panel.chosen == target and abs(tab.form.lr_spin.value() - target) <= max(1e-6, 0.01 * target)
+    panel.use_button.click()
+    assert abs(tab.form.lr_spin.value() - result.lr) <= max(1e-6, 0.01 * result.lr)
+    assert sorted(p.name for p in paths.models_dir().glob("*")) == models_before  # nothing saved
+
+
+def test_find_learning_rate_can_be_cancelled(qtbot, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
+    tab = window.train_tab
+    setup_scratch(tab, data)
+    tab.session.lr_find_steps = 10_000
+    tab.find_lr_button.click()
+    qtbot.waitUntil(lambda: "Finding a learning rate" in tab.lr_panel.progress.format(), timeout=120_000)
+    lr_before = tab.form.lr_spin.value()
+    with qtbot.waitSignal(tab.session.finding_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
+        tab.lr_panel.cancel_button.click()
+    assert "Cancelled" in tab.lr_panel.note.text() and tab.lr_panel.cancel_button.isHidden()
+    assert tab.form.lr_spin.value() == lr_before and tab.start_button.isEnabled()
