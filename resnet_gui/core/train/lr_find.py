@@ -35,7 +35,9 @@ SETTLED = 10            # the step whose smoothed loss is the sweep's starting l
 
 def diverged(step: int, smoothed: float, best: float, start: float) -> bool:
     """Whether the rest of the sweep can be skipped: the loss has passed its minimum and risen far above it, or
-    above where it started; no later rate could be suggested (the suggestion lies before the minimum)."""
+    above where it started; no later rate could be suggested (the suggestion lies before the minimum). The
+    sweep always starts from a fresh classification head, so its starting loss is about ln(classes): half as
+    much again, past the minimum, is divergence rather than noise."""
     if step <= SETTLED:
         return False
     return smoothed > DIVERGED * best or (smoothed > ABOVE_START * start and smoothed > best)
