@@ -11,13 +11,13 @@ from resnet_gui.cli import main
 from resnet_gui.core import paths
 from resnet_gui.core.errors import Cancelled
 from resnet_gui.core.train import recipe
-from resnet_gui.core.train.lr_find import find_lr, suggest
+from resnet_gui.core.train.lr_find import find_lr, suggestion
 
 
 def test_suggestion_is_the_steepest_descent_before_the_minimum():
     lrs = [10 ** (-6 + i * 0.1) for i in range(60)]
     losses = [2.0] * 20 + [2.0 - 0.1 * i for i in range(15)] + [0.5] * 5 + [0.5 + 0.5 * i for i in range(20)]
-    lr = suggest(lrs, losses)
+    lr, _ = suggestion(lrs, losses)
     assert lrs[20] <= lr <= lrs[35]
 
 
@@ -26,7 +26,7 @@ def test_a_noisy_start_is_not_taken_for_the_descent():
     is not the steepest descent (it suggested 1e-6 in the screenshot run)."""
     lrs = [10 ** (-6 + i * 0.1) for i in range(60)]
     losses = [2.6, 1.9, 2.3] + [2.2] * 27 + [2.2 - 0.12 * i for i in range(12)] + [0.8 + 0.3 * i for i in range(18)]
-    lr = suggest(lrs, losses)
+    lr, _ = suggestion(lrs, losses)
     assert lrs[30] <= lr <= lrs[42], lr
 
 
