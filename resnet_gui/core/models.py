@@ -1,8 +1,9 @@
-"""The model zoo: torchvision's ResNet family, plus `resnet18_cifar` for 32x32 inputs.
+"""The model zoo: torchvision's ResNet family (built by `resnet.py`, the same networks without the cost of
+importing torchvision), plus `resnet18_cifar` for 32x32 inputs.
 
-`resnet18_cifar` is torchvision's ResNet-18 with the 7x7 stride-2 stem replaced by a 3x3 stride-1
-convolution and no max-pool -- the topology of the classic CIFAR ResNet-18 tutorials. Everything
-else is torchvision's own builder; there are no home-made copies of the architecture.
+`resnet18_cifar` is ResNet-18 with the 7x7 stride-2 stem replaced by a 3x3 stride-1 convolution and no
+max-pool -- the topology of the classic CIFAR ResNet-18 tutorials. torchvision itself is imported only for
+the ImageNet weights' metadata (address, preprocessing).
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import re
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from .archs import arch_info
@@ -20,6 +20,7 @@ from .errors import DownloadError, ModelError
 from .preprocess import Preprocess, cifar_preprocess
 from .progress import NO_PROGRESS, Progress
 from .pth import load_state_dict_file, load_weights_strict
+from .resnet import resnet
 
 
 def _imagenet_weights(arch: str):
@@ -29,6 +30,8 @@ def _imagenet_weights(arch: str):
             f"{arch} has no ImageNet weights (its 3x3 stem differs from ImageNet models); "
             "train it from scratch, or fine-tune resnet18 instead"
         )
+    import torchvision.models  # only here: its import costs seconds (see resnet.py)
+
     return torchvision.models.get_model_weights(info.builder).DEFAULT
 
 
@@ -46,15 +49,19 @@ def default_preprocess(arch: str) -> Preprocess:
     )
 
 
+def weights_cache_dir() -> Path:
+    """The folder of torchvision's weights cache ($TORCH_HOME/hub/checkpoints); needs no torchvision import."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def imagenet_weights_path(arch: str) -> Path:
     """Where torchvision's cache (under TORCH_HOME) keeps the ImageNet weights of `arch`."""
-    url = _imagenet_weights(arch).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return weights_cache_dir() / os.path.basename(_imagenet_weights(arch).url)
 
 
 def new_model(arch: str, num_classes: int) -> nn.Module:
     info = arch_info(arch)
-    model = getattr(torchvision.models, info.builder)(weights=None, num_classes=num_classes)
+    model = resnet(info.builder, num_classes)
     if info.cifar_stem:
         model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()

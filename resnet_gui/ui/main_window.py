@@ -26,11 +26,11 @@ TABS = ("&Predict", "&Train", "&Runs", "&Evaluate", "&Models")
 
 
 def load_torch_task(report, stop) -> dict:
-    """Import torch, torchvision and the core modules (seconds), off the GUI thread."""
+    """Import torch and the core modules (seconds), off the GUI thread. Not torchvision: predicting never needs it
+    (core/resnet.py), and training imports it when it starts."""
     import os
 
     import torch
-    import torchvision  # noqa: F401
 
     import resnet_gui.core.predict  # noqa: F401
     import resnet_gui.core.registry  # noqa: F401

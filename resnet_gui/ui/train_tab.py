@@ -366,11 +366,8 @@ class TrainTab(QWidget):
 
     def _open_cache_folder(self) -> None:
         """Where torchvision looks for ImageNet weights ($TORCH_HOME/hub/checkpoints)."""
-        from resnet_gui.core.archs import ARCHS
-        from resnet_gui.core.models import imagenet_weights_path
+        from resnet_gui.core.models import weights_cache_dir
 
-        arch = self.form.arch_combo.currentData()
-        folder = imagenet_weights_path(arch if arch in ARCHS and ARCHS[arch].has_imagenet_weights
-                                       else "resnet18").parent
+        folder = weights_cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
