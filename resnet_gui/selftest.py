@@ -100,6 +100,17 @@ class SelfTest:
             raise RuntimeError(f"{samples[0].name} classified as {pred.label}, expected {m.group(1)}")
         return f"{samples[0].name} -> {pred.label} ({pred.confidence:.1%})"
 
+    def export(self) -> str:
+        """TorchScript export, loaded back and compared: it compiles the model from its Python source, which a
+        frozen app has only when the spec ships resnet_gui's .py files (module_collection_mode)."""
+        from resnet_gui.core.export import export_model
+
+        result = export_model(self.state["model_path"], "torchscript", Path(self.state["tmp"]) / "selftest.pt")
+        if result.max_abs_diff is None or result.max_abs_diff > 1e-4:
+            raise RuntimeError(f"the exported model differs from PyTorch's by {result.max_abs_diff}")
+        return f"TorchScript {result.path.name}, checked with {result.checked_with} (max difference " \
+               f"{result.max_abs_diff:.1e})"
+
     def train(self) -> str:
         import numpy as np
         from PIL import Image
@@ -159,8 +170,9 @@ class SelfTest:
             model_ok = self.check("model", self.model)
             if model_ok:
                 self.check("predict", self.predict)
+                self.check("export", self.export)
             else:
-                self.results.append(("predict", False))
+                self.results += [("predict", False), ("export", False)]
             if self.check("train", self.train):
                 self.check("checkpoint", self.checkpoint)
             else:

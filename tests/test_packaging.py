@@ -74,7 +74,7 @@ def test_built_executable_passes_its_self_test(tmp_path_factory, request):
                               cwd=out)
         elapsed = time.monotonic() - t0
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        for check in ("qt", "model", "predict", "train", "checkpoint"):
+        for check in ("qt", "model", "predict", "export", "train", "checkpoint"):
             assert f"PASS {check}" in proc.stdout, proc.stdout
         assert "(frozen" in proc.stdout and "self-test passed" in proc.stdout
         assert elapsed < 120

@@ -1,4 +1,5 @@
 """core/resnet.py builds torchvision's networks without importing torchvision: checked against torchvision."""
+import os
 import subprocess
 import sys
 
@@ -38,29 +39,40 @@ def test_torchvision_state_dicts_load_strictly(builder):
 
 
 def test_classifying_never_imports_torchvision_or_torchs_compiler(tmp_path):
-    """Building a model, reading a checkpoint and predicting stay clear of `import torchvision` and
-    torch._dynamo (2.4-3 s of start-up on a 2-core machine; see core/resnet.py)."""
+    """Building a model, reading checkpoints (the demo's resnet18_cifar too), listing the registry and
+    predicting, from Python and from the CLI with its default model, stay clear of `import torchvision` and of
+    torch._dynamo / sympy (2.4-3 s of start-up on a 2-core machine; see core/resnet.py)."""
     code = f"""
 import sys
-import torch
 from PIL import Image
 from resnet_gui.core.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
+from resnet_gui.core.demo import demo_checkpoint_path
 from resnet_gui.core.models import build_model
 from resnet_gui.core.predict import Predictor
 from resnet_gui.core.preprocess import Preprocess
-path = {str(tmp_path / "m.pth")!r}
+from resnet_gui.core.registry import Registry
 pre = Preprocess(input_size=32, resize=36, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
-save_checkpoint(Checkpoint(arch="resnet18", class_names=["a", "b"], preprocess=pre,
-                           state_dict=build_model("resnet18", 2).state_dict()), path)
-read_metadata(path)
-Image.new("RGB", (50, 40), "red").save({str(tmp_path / "x.jpg")!r})
-predictor = Predictor(load_checkpoint(path))
-print(predictor.predict_file({str(tmp_path / "x.jpg")!r}).label)
-rows = [p for batch in predictor.predict_paths([{str(tmp_path / "x.jpg")!r}] * 3) for p in batch]
-assert len(rows) == 3
+image = {str(tmp_path / "x.jpg")!r}
+Image.new("RGB", (50, 40), "red").save(image)
+for arch in ("resnet18", "resnet18_cifar"):
+    path = {str(tmp_path)!r} + f"/{{arch}}.pth"
+    save_checkpoint(Checkpoint(arch=arch, class_names=["a", "b"], preprocess=pre,
+                               state_dict=build_model(arch, 2).state_dict()), path)
+    read_metadata(path)
+    predictor = Predictor(load_checkpoint(path))
+    assert predictor.predict_file(image).label in ("a", "b")
+    assert len([p for batch in predictor.predict_paths([image] * 3) for p in batch]) == 3
+assert read_metadata(demo_checkpoint_path())["arch"] == "resnet18_cifar"
+from resnet_gui.cli import main
+try:
+    main(["predict", image])  # a fresh home: the demo model (resnet18_cifar) is the default
+except SystemExit as exc:
+    assert not exc.code, exc.code
+assert Registry().list()
 loaded = sorted(m for m in sys.modules if m.startswith(("torchvision", "torch._dynamo", "sympy")))
 assert not loaded, loaded
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "RESNET_GUI_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip() in ("a", "b")
+    assert "x.jpg" in proc.stdout  # the CLI's line for the photo

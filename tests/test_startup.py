@@ -15,7 +15,7 @@ def test_self_test_from_source(isolated_home):
     proc = subprocess.run([sys.executable, "-m", "resnet_gui", "--self-test"], capture_output=True, text=True,
                           timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for check in ("qt", "model", "predict", "train", "checkpoint"):
+    for check in ("qt", "model", "predict", "export", "train", "checkpoint"):
         assert f"PASS {check}" in proc.stdout
     assert "(from source" in proc.stdout
     assert not (isolated_home / "models").exists()  # the self-test used its own temporary registry

@@ -65,7 +65,8 @@ def new_model(arch: str, num_classes: int) -> nn.Module:
     if info.cifar_stem:
         model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
-        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+        if not model.conv1.weight.is_meta:  # checkpoint.expected_shapes builds on meta; see resnet.py
+            nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     return model
 
 
