@@ -2,7 +2,9 @@
 stall while a CPU training run is in progress.
 
 1. Start-up: the whole process `python -m resnet_gui` (offscreen) until the window's first event-loop
-   turn, against `python -c "import torch"`, each timed from process start, side by side, median of N.
+   turn, against `python -c "import torch"`, each timed from process start, side by side, median of N;
+   and until the Predict tab has loaded its default model (ready to classify), optionally also for
+   another source tree (`--tree DIR`, e.g. an older commit) in the same run.
 2. Stall: the real MainWindow trains resnet18_cifar on generated 32x32 class folders through the Train
    tab while a 10 ms QTimer records how late each tick is; prints the worst and the 99th percentile.
 3. Folder: the real MainWindow classifies a generated folder of N small images (PNG and JPEG, 32x32, in
@@ -13,7 +15,8 @@ stall while a CPU training run is in progress.
    collector's runs (a full collection holds the GIL: the GUI thread waits for it too).
 
     .venv/bin/python benchmarks/bench_gui.py [--runs 5] [--seconds 30] [--folder-images 10000]
-        [--skip-startup] [--skip-stall] [--trace-stalls MS]   (--folder-images 0 skips the folder measurement)
+        [--skip-startup] [--tree DIR] [--skip-stall] [--trace-stalls MS]
+        (--folder-images 0 skips the folder measurement)
 """
 from __future__ import annotations
 
@@ -34,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bench_predict import cpu_name  # noqa: E402
 
 
-def time_process(cmd: list[str], marker: str | None, env: dict) -> float:
+def time_process(cmd: list[str], marker: str | None, env: dict, cwd: str | None = None) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=cwd)
     if marker is None:
         proc.wait()
         return time.perf_counter() - t0
@@ -48,17 +51,51 @@ def time_process(cmd: list[str], marker: str | None, env: dict) -> float:
     raise RuntimeError(f"{cmd} ended without printing {marker}")
 
 
-def startup(runs: int) -> None:
+# the app as app.py starts it, until the Predict tab has its default model (the demo, in a fresh home) loaded
+READY_DRIVER = """
+import os, sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from resnet_gui.core.settings import Settings
+from resnet_gui.ui.main_window import MainWindow
+window = MainWindow(Settings())
+window.show()
+def ready(_model):
+    print("RESNET_GUI_MODEL_READY", flush=True)
+    os._exit(0)
+window.predict_tab.session.model_ready.connect(ready)
+QTimer.singleShot(0, window.start_background_loading)
+app.exec()
+"""
+
+
+def startup(runs: int, tree: Path | None = None) -> None:
+    """Window shown, and ready to classify (default model loaded), against `import torch` alone; with `tree`,
+    ready to classify for that source tree too (an unpacked `git archive` of another commit), interleaved."""
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RESNET_GUI_STARTUP_PROBE="exit", RESNET_GUI_HOME=home)
+        tree_env = dict(env, PYTHONPATH=str(tree)) if tree else None
         time_process([sys.executable, "-c", "import torch"], None, env)  # warm the disk cache for both
-        window, torch_only = [], []
+        # run from the home folder: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+        ready_cmd = [sys.executable, "-c", READY_DRIVER]
+        time_process(ready_cmd, "RESNET_GUI_MODEL_READY", env, home)  # installs the demo model into the home
+        window, torch_only, ready, ready_tree = [], [], [], []
         for _ in range(runs):
             window.append(time_process([sys.executable, "-m", "resnet_gui"], "RESNET_GUI_WINDOW_SHOWN", env))
             torch_only.append(time_process([sys.executable, "-c", "import torch"], None, env))
-    w, t = statistics.median(window), statistics.median(torch_only)
+            ready.append(time_process(ready_cmd, "RESNET_GUI_MODEL_READY", env, home))
+            if tree_env:
+                ready_tree.append(time_process(ready_cmd, "RESNET_GUI_MODEL_READY", tree_env, home))
+    w, t, r = statistics.median(window), statistics.median(torch_only), statistics.median(ready)
     print(f"start-up: window shown {w:.2f} s | `import torch` alone {t:.2f} s | ratio {w / t:.2f}x "
           f"(whole processes, median of {runs})")
+    print(f"ready to classify (the demo model loaded in the Predict tab): {r:.2f} s "
+          f"(runs {', '.join(f'{x:.2f}' for x in ready)})")
+    if ready_tree:
+        rt = statistics.median(ready_tree)
+        print(f"  {tree}: {rt:.2f} s (runs {', '.join(f'{x:.2f}' for x in ready_tree)}); this tree is "
+              f"{rt / r:.2f}x faster")
 
 
 _app = None
@@ -319,6 +356,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--threads", type=int, default=0, help="training threads (0: the GUI's automatic choice)")
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--tree", type=Path, help="also time 'ready to classify' for this source tree (e.g. an "
+                        "unpacked `git archive` of an older commit), on PYTHONPATH")
     parser.add_argument("--skip-stall", action="store_true", help="skip the stall-during-training measurement")
     parser.add_argument("--folder-images", type=int, default=10_000,
                         help="images in the generated folder for the Predict folder measurement (0: skip it)")
@@ -328,7 +367,7 @@ def main() -> None:
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, offscreen Qt; "
           f"{load_average()} at start")
     if not args.skip_startup:
-        startup(args.runs)
+        startup(args.runs, args.tree)
     if not args.skip_stall:
         stall(args.seconds, args.threads)
     if args.folder_images > 0:
