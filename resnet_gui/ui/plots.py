@@ -109,8 +109,10 @@ class TrainingPlots(QWidget):
         self.steps_per_epoch = max(1, int(steps_per_epoch))
         self.stack.setCurrentIndex(1)
         for plot in (self.loss_plot, self.acc_plot):
-            plot.setXRange(0, max(1, int(epochs)), padding=0.02)
+            # limits first: the range is clamped to the limits in force (a longer run after a short one stayed
+            # clipped to the short run's epochs)
             plot.setLimits(xMin=-0.5, xMax=max(1, int(epochs)) + 0.5)
+            plot.setXRange(0, max(1, int(epochs)), padding=0.02)
         for record in history or []:
             self.add_epoch(record)
 

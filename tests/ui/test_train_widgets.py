@@ -31,6 +31,19 @@ def test_plots_empty_state_axes_and_no_legend_over_the_curves(qtbot):
     assert plots.stack.currentIndex() == 0
 
 
+def test_a_longer_run_after_a_short_one_gets_the_whole_epoch_axis(qtbot):
+    """The second run's range was clamped to the first run's limits: epochs 2-4 were drawn off the edge."""
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 300)
+    plots.show()
+    for epochs in (1, 4, 2):
+        plots.start(steps_per_epoch=4, epochs=epochs)
+        for plot in (plots.loss_plot, plots.acc_plot):
+            x_min, x_max = plot.getPlotItem().viewRange()[0]
+            assert -0.2 <= x_min <= 0.0 and epochs <= x_max <= epochs + 0.2, (epochs, x_min, x_max)
+
+
 def test_image_size_and_threads_are_form_fields(qtbot, settings):
     form = TrainForm(settings)
     qtbot.addWidget(form)
