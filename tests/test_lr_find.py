@@ -59,15 +59,21 @@ def test_the_sweep_can_be_stopped(tmp_path):
 
 
 def test_the_suggestion_names_the_method_it_used():
-    """Steepest descent where the loss falls after the noisy start; the minimum / 10 where it falls at once."""
-    from resnet_gui.core.train.lr_find import MINIMUM, STEEPEST, suggestion
+    """Steepest descent where the loss falls after the noisy start; the minimum / 10 where it falls too early for
+    that; the lowest rate tried where the minimum / 10 would lie below the sweep (the Use button once offered
+    3.2e-07 from a sweep starting at 1e-06, and the form could only take 1e-06)."""
+    from resnet_gui.core.train.lr_find import LOWEST, MINIMUM, STEEPEST, suggestion
 
     lrs = [10 ** (-6 + i * 0.1) for i in range(60)]
     falling_late = [2.0] * 20 + [2.0 - 0.1 * i for i in range(15)] + [0.5] * 5 + [0.5 + 0.5 * i for i in range(20)]
     assert suggestion(lrs, falling_late)[1] == STEEPEST
+    coarse = [10 ** (-6 + i * 0.25) for i in range(40)]
+    early = [1.0] * 4 + [0.9, 0.85, 0.8] + [0.8 + 0.05 * i for i in range(33)]  # lowest at 10^-4.5: too early
+    lr, method = suggestion(coarse, early)
+    assert method == MINIMUM and lr == pytest.approx(coarse[6] / 10)
     lowest_at_once = [0.4, 0.3] + [0.3 + 0.05 * i for i in range(58)]
-    lr, method = suggestion(lrs, lowest_at_once)
-    assert method == MINIMUM and lr == pytest.approx(lrs[1] / 10)
+    assert suggestion(lrs, lowest_at_once) == (lrs[0], LOWEST)
+    assert suggestion(lrs[:3], [0.5, 0.4, 0.45]) == (lrs[0], LOWEST)
 
 
 # a real sweep (90 digits at 32 px, resnet18_cifar, batch 64, 100 steps from 1e-6 to 10): the smoothed loss

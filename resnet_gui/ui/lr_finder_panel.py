@@ -48,7 +48,7 @@ class LrFinderPanel(QWidget):
         self.cancel_button.clicked.connect(self._cancel)
         top.addWidget(self.cancel_button)
         self.use_button = QPushButton("Use suggestion")
-        self.use_button.clicked.connect(lambda: self.choose(self.suggested) if self.suggested else None)
+        self.use_button.clicked.connect(self.use_suggestion)
         top.addWidget(self.use_button)
         self.close_button = QPushButton("Hide")
         self.close_button.setToolTip("Hide the learning-rate finder (Find learning rate brings it back)")
@@ -178,6 +178,14 @@ class LrFinderPanel(QWidget):
         """The index of the rate tried closest to `lr` (on the log scale)."""
         target = math.log10(max(lr, 1e-30))
         return min(range(len(self.lrs)), key=lambda i: abs(math.log10(self.lrs[i]) - target))
+
+    def use_suggestion(self) -> None:
+        """The suggested rate itself (the minimum / 10 is not one of the rates tried: no snapping to them)."""
+        if self.suggested is None or not self.lrs:
+            return
+        self.chosen = self.suggested
+        self.chosen_mark.setData([self.chosen], [self._loss_at(self.chosen)])
+        self.lr_chosen.emit(self.chosen)
 
     def choose(self, lr: float) -> None:
         if not self.lrs:

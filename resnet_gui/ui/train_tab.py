@@ -122,7 +122,7 @@ class TrainTab(QWidget):
         s.finding_changed.connect(self._finding_changed)
         s.lr_event.connect(self.lr_panel.on_event)
         s.lr_found.connect(self._lr_found)
-        s.lr_failed.connect(self.lr_panel.failed)
+        s.lr_failed.connect(self._lr_failed)
         self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
         self.lr_panel.close_requested.connect(self.lr_panel.hide)
         self.lr_panel.lr_chosen.connect(self.set_learning_rate)
@@ -344,7 +344,12 @@ class TrainTab(QWidget):
     def _finding_changed(self, finding: bool) -> None:
         if not finding and not self.lr_panel.cancel_button.isHidden():
             self.lr_panel.cancelled()  # ended without a result or a failure: it was cancelled
+            self.status_message.emit("Learning-rate test cancelled; the learning rate was not changed.")
         self._set_running(self.is_training())
+
+    def _lr_failed(self, message: str) -> None:
+        self.lr_panel.failed(message)
+        self.status_message.emit("The learning-rate test failed; the Train tab says why.")
 
     def _lr_found(self, found) -> None:
         self.lr_panel.show_result(found)

@@ -158,6 +158,7 @@ def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, w
     qtbot.mouseClick(panel.plot.viewport(), Qt.MouseButton.LeftButton, pos=panel.scene_point(target))
     assert panel.chosen == target and abs(tab.form.lr_spin.value() - target) <= max(1e-6, 0.01 * target)
     panel.use_button.click()
+    assert panel.chosen == result.lr  # the suggestion itself, not the nearest rate tried (minimum / 10 is not one)
     assert abs(tab.form.lr_spin.value() - result.lr) <= max(1e-6, 0.01 * result.lr)
     assert sorted(p.name for p in paths.models_dir().glob("*")) == models_before  # nothing saved
 
@@ -174,3 +175,4 @@ def test_find_learning_rate_can_be_cancelled(qtbot, window, tmp_path):
         tab.lr_panel.cancel_button.click()
     assert "Cancelled" in tab.lr_panel.note.text() and tab.lr_panel.cancel_button.isHidden()
     assert tab.form.lr_spin.value() == lr_before and tab.start_button.isEnabled()
+    assert "cancelled" in window.status_line.full_text()  # not "Finding a learning rate…" any more

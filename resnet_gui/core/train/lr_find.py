@@ -51,19 +51,27 @@ class _NoStop:
 
 STEEPEST = "steepest descent of the smoothed loss"
 MINIMUM = "the smoothed loss's minimum ÷ 10"
+LOWEST = "the lowest rate tried (the loss fell from the start)"
 
 
 def suggestion(lrs: list[float], losses: list[float]) -> tuple[float, str]:
     """The rate of steepest descent of the smoothed loss before its minimum, leaving out the first tenth of the
-    sweep; the minimum / 10 where the loss falls too early for that. With the method used, in words."""
+    sweep; the minimum / 10 where the loss falls too early for that, but never below the lowest rate tried (no
+    evidence there; the form's field starts there too). With the method used, in words."""
+    if not lrs:
+        return START_LR, LOWEST
+
+    def tenth_of_minimum(i: int) -> tuple[float, str]:
+        return (float(lrs[i]) / 10, MINIMUM) if lrs[i] / 10 >= lrs[0] else (float(lrs[0]), LOWEST)
+
     if len(lrs) < 5:
-        return (lrs[int(np.argmin(losses))] / 10 if lrs else START_LR), MINIMUM
+        return tenth_of_minimum(int(np.argmin(losses)))
     x, y = np.log10(np.asarray(lrs)), np.asarray(losses)
     lowest = int(np.argmin(y))
     # the first points are the noisiest (the smoothing has seen little yet): they are not candidates
     skip = max(1, len(lrs) // 10)
     if lowest - skip < 3:
-        return float(lrs[lowest]) / 10, MINIMUM
+        return tenth_of_minimum(lowest)
     slope = np.gradient(y[:lowest + 1], x[:lowest + 1])
     return float(lrs[skip + int(np.argmin(slope[skip:]))]), STEEPEST
 
