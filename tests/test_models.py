@@ -85,3 +85,9 @@ def test_default_preprocess_follows_the_weights_preset():
     t = torchvision.models.ResNet50_Weights.DEFAULT.transforms()
     assert (pre.input_size, pre.resize) == (t.crop_size[0], t.resize_size[0])
     assert list(pre.mean) == t.mean and list(pre.std) == t.std
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_the_input_size_known_without_torchvision_is_the_presets(arch):
+    """The Train tab's health check sizes images by ArchInfo.input_size (no torchvision import in its worker)."""
+    assert ARCHS[arch].input_size == default_preprocess(arch).input_size

@@ -17,6 +17,13 @@ class ArchInfo:
     def has_imagenet_weights(self) -> bool:
         return not self.cifar_stem
 
+    @property
+    def input_size(self) -> int:
+        """The default input size: 32 for the CIFAR stem, else the crop of its ImageNet weights' preset (224 for
+        every model here; tests/test_models.py checks it against torchvision's), known without importing
+        torchvision (seconds) or torch."""
+        return 32 if self.cifar_stem else 224
+
 
 ARCHS: dict[str, ArchInfo] = {
     a.name: a

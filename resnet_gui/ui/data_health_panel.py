@@ -54,10 +54,10 @@ def health_task(report, stop, folder: str, val_split: float, seed: int, arch: st
     from resnet_gui.core.datacheck import check_folder
     from resnet_gui.core.errors import Cancelled, ImageLoadError
     from resnet_gui.core.images import load_image
-    from resnet_gui.core.models import default_preprocess
+    from resnet_gui.core.archs import arch_info
     from resnet_gui.core.progress import Progress
 
-    size = image_size or default_preprocess(arch).input_size
+    size = image_size or arch_info(arch).input_size  # not models.default_preprocess: it imports torchvision
     progress = Progress(lambda what, done, total: report((what, done, total)), stop)
     data = check_folder(folder, val_split=val_split, seed=seed, input_size=size, progress=progress)
     thumbs = {}
