@@ -51,10 +51,10 @@ def problem_paths(report) -> list[str]:
 
 
 def health_task(report, stop, folder: str, val_split: float, seed: int, arch: str, image_size: int | None):
+    from resnet_gui.core.archs import arch_info
     from resnet_gui.core.datacheck import check_folder
     from resnet_gui.core.errors import Cancelled, ImageLoadError
     from resnet_gui.core.images import load_image
-    from resnet_gui.core.archs import arch_info
     from resnet_gui.core.progress import Progress
 
     size = image_size or arch_info(arch).input_size  # not models.default_preprocess: it imports torchvision

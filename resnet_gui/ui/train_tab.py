@@ -3,7 +3,7 @@ rate, the learning-rate finder's panel and the training monitor on the right. Th
 TrainSession (a worker thread, or torchrun as a child process with several GPUs)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -26,6 +26,7 @@ from .training_monitor import TrainingMonitor, sentence
 from .widgets import plural
 
 MORE_EPOCHS_DEFAULT = 5
+RECHECK_MS = 400  # pause after a setting the health check depends on changes
 
 
 class TrainTab(QWidget):
@@ -117,7 +118,16 @@ class TrainTab(QWidget):
         self.form.mode_changed.connect(self._mode_changed)
         self.data.data_ok.connect(self._data_ok)
         s.scan_done.connect(self._scanned)
-        s.scan_failed.connect(lambda _folder, _message: self.health.clear())
+        s.scan_failed.connect(self._scan_failed)
+        # the health check depends on the model's input size and the split: check again when they change
+        # (after a pause, so typing or spinning through values starts one check, not one per value)
+        self._last_scan = None
+        self._recheck = QTimer(self, singleShot=True, interval=RECHECK_MS)
+        self._recheck.timeout.connect(self._recheck_health)
+        f = self.form
+        for changed in (f.arch_combo.currentIndexChanged, f.image_size_spin.valueChanged, f.val_spin.valueChanged,
+                        f.seed_spin.valueChanged):
+            changed.connect(self._health_settings_changed)
         s.output.connect(self.monitor.log.append_line)
         s.finding_changed.connect(self._finding_changed)
         s.lr_event.connect(self.lr_panel.on_event)
@@ -188,10 +198,25 @@ class TrainTab(QWidget):
 
     def _scanned(self, scan) -> None:
         """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
+        self._last_scan = scan
         if self.mode() == "cifar10":
             return
         cfg = self.config()
         self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
+
+    def _scan_failed(self, _folder: str, _message: str) -> None:
+        self._last_scan = None
+        self.health.clear()
+
+    def _health_settings_changed(self, *_args) -> None:
+        if self._last_scan is not None and self.mode() != "cifar10":
+            self._recheck.start()
+
+    def _recheck_health(self) -> None:
+        """The architecture, image size, validation share or seed changed: the last result is about other
+        settings (e.g. "smaller than the model's input (224 px)" after switching to a 32 px model)."""
+        if self._last_scan is not None and self.mode() != "cifar10" and not self.is_training():
+            self._scanned(self._last_scan)
 
     # ---- runs -------------------------------------------------------------------------------------
     def _runs_listed(self, runs: list[SavedRun]) -> None:

@@ -93,3 +93,22 @@ def test_the_health_check_can_be_cancelled(qtbot, window, tmp_path):
 
     wait_for_all(60_000)
     assert tab.health.result is None  # the cancelled check never reports
+
+
+def test_the_check_runs_again_when_the_model_input_size_changes(qtbot, window, tmp_path):
+    """The result said "much smaller than the model's input (224 px)" after switching to a 32 px model."""
+    data = make_folder_dataset(tmp_path / "small", classes=("a", "b"), per_class=6, size=(32, 32))
+    tab = window.train_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.form.mode_combo.setCurrentIndex(2)
+    tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18"))  # 224 px: every image tiny
+    tab.data.folder_edit.setText(str(data))
+    tab.data.scan_folder()
+    health = tab.health
+    qtbot.waitUntil(lambda: health.result is not None and not health.busy(), timeout=120_000)
+    assert len(health.result.report.small_images) == 12
+    first = health.result
+    tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))  # 32 px
+    qtbot.waitUntil(lambda: health.result is not first and not health.busy(), timeout=120_000)
+    assert health.result.report.small_images == [] and "smaller than the model's input" not in \
+        health.summary.text()
