@@ -296,3 +296,22 @@ def test_format_version_one_point_zero_is_not_called_newer(models):
     with pytest.raises(CheckpointError) as info:
         read_metadata(path)
     assert "newer" not in str(info.value) and "whole number" in str(info.value)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc (a folder no file can be made in)")
+def test_a_failed_write_names_the_file_asked_for_not_its_hidden_temporary(tmp_path):
+    """Exporting to /proc/x.pt said "A file operation failed (/proc/.x.pt.u_obiv_m.tmp): …"."""
+    from resnet_gui.core.atomic import atomic_write, atomic_write_bytes
+    from resnet_gui.core.errors import user_message
+
+    with pytest.raises(OSError) as err:
+        atomic_write_bytes("/proc/x.pt", b"data")
+    assert err.value.filename == "/proc/x.pt" and "(/proc/x.pt)" in user_message(err.value)
+    (tmp_path / "folder.pt").mkdir()  # replacing a folder with the file: the folder is named
+    with pytest.raises(OSError) as err:
+        atomic_write_bytes(tmp_path / "folder.pt", b"data")
+    assert err.value.filename == str(tmp_path / "folder.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["folder.pt"]  # no temporary file left behind
+    atomic_write_bytes(tmp_path / "ok.pt", b"data")
+    with pytest.raises(FileExistsError):  # exclusive creation keeps its error type
+        atomic_write(tmp_path / "ok.pt", lambda fh: fh.write(b"x"), overwrite=False)

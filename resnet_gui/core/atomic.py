@@ -36,7 +36,10 @@ def atomic_writer(path: os.PathLike | str, *, overwrite: bool = True) -> Iterato
     file untouched, when `path` exists by the time the write completes (exclusive creation)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:  # name the file asked for, not the hidden temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -45,10 +48,13 @@ def atomic_writer(path: os.PathLike | str, *, overwrite: bool = True) -> Iterato
             if os.name == "posix":
                 os.fchmod(fh.fileno(), _file_mode())
             os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails with FileExistsError when another writer got there first
+        try:
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)  # fails with FileExistsError when another writer got there first
+        except OSError as exc:  # e.g. the target is a folder: name it, not the temporary file
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
