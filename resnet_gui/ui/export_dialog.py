@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
 )
@@ -59,6 +60,7 @@ class ExportDialog(QDialog):
         self.format_combo.currentIndexChanged.connect(self._format_changed)
         form.addRow("Format:", self.format_combo)
         row = QHBoxLayout()
+        self._confirmed: str | None = None
         self.path_edit = QLineEdit(str(Path(start_folder) / self._file_name("onnx")))
         self.path_edit.textChanged.connect(lambda _t: self._validate())
         choose = QPushButton("Choose…")
@@ -100,6 +102,26 @@ class ExportDialog(QDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Export to", self.output(), f"{pattern};;All files (*)")
         if path:
             self.path_edit.setText(path)
+            self._confirmed = path  # the file dialog has asked about replacing it
+
+    def accept(self) -> None:
+        """Export only once replacing an existing file (a path typed in, not chosen) has been agreed to."""
+        from resnet_gui.core.export import card_path_for
+
+        out = self.output()
+        target = Path(out).expanduser()
+        if target.is_dir():
+            self.note.setText(f"{out} is a folder; give the file's name too.")
+            return
+        if target.exists() and out != self._confirmed:
+            card = card_path_for(target)
+            also = f" and its model card {card.name}" if card.exists() else ""
+            answer = QMessageBox.question(self, "Replace file", f"{target.name} already exists in {target.parent}. "
+                                          f"Replace it{also}?", QMessageBox.StandardButton.Yes |
+                                          QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        super().accept()
 
     def _format_changed(self, *_) -> None:
         """Keep the file name's suffix in step with the format."""

@@ -59,6 +59,53 @@ def test_export_dialog_names_what_to_install_when_onnx_is_missing(qtbot, tmp_pat
     assert not dialog.export_button.isEnabled()
 
 
+def test_export_dialog_asks_before_replacing_a_file_typed_in(qtbot, tmp_path, monkeypatch):
+    """A typed path of an existing file was replaced (with its model card) without a question; the file dialog
+    asks by itself, so a chosen one is not asked about twice."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    (tmp_path / "old.pt").write_bytes(b"keep me")
+    (tmp_path / "old.pt.md").write_text("card")
+    asked = []
+
+    def answer(reply):
+        def question(parent, title, text, *args):
+            asked.append(text)
+            return reply
+        return question
+
+    def opened():
+        d = ExportDialog("digits", str(tmp_path))
+        qtbot.addWidget(d)
+        qtbot.waitUntil(lambda: d.missing is not None, timeout=60_000)  # its package check has ended
+        return d
+
+    dialog = opened()
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("torchscript"))
+    dialog.path_edit.setText(str(tmp_path / "old.pt"))
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted and len(asked) == 1
+    assert "old.pt already exists" in asked[0] and "model card old.pt.md" in asked[0]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and len(asked) == 2
+    assert (tmp_path / "old.pt").read_bytes() == b"keep me"  # the dialog itself writes nothing
+
+    dialog = opened()
+    dialog.path_edit.setText(str(tmp_path))
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted and "is a folder" in dialog.note.text()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "old.pt"), ""))
+    dialog.choose_file()
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and len(asked) == 2  # the file dialog asked instead
+    dialog = opened()
+    dialog.path_edit.setText(str(tmp_path / "new.pt"))
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and len(asked) == 2  # a new file: nothing to ask
+
+
 def test_export_dialog_offers_onnx_when_installed(qtbot, tmp_path):
     pytest.importorskip("onnxscript")
     dialog = ExportDialog("digits", str(tmp_path))
