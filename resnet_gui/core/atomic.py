@@ -30,6 +30,12 @@ def _file_mode() -> int:
     return 0o666 & ~_umask
 
 
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error (type and errno kept: FileExistsError stays one) naming the file asked for, not the
+    hidden temporary file: messages show the filename."""
+    return type(exc)(exc.errno, exc.strerror, str(path))
+
+
 @contextlib.contextmanager
 def atomic_writer(path: os.PathLike | str, *, overwrite: bool = True) -> Iterator[BinaryIO]:
     """Write `path` through a temporary file. overwrite=False raises FileExistsError, leaving the existing
@@ -38,8 +44,8 @@ def atomic_writer(path: os.PathLike | str, *, overwrite: bool = True) -> Iterato
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    except OSError as exc:  # name the file asked for, not the hidden temporary one
-        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    except OSError as exc:
+        raise _naming(exc, path) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -53,8 +59,8 @@ def atomic_writer(path: os.PathLike | str, *, overwrite: bool = True) -> Iterato
                 os.replace(tmp, path)
             else:
                 os.link(tmp, path)  # fails with FileExistsError when another writer got there first
-        except OSError as exc:  # e.g. the target is a folder: name it, not the temporary file
-            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+        except OSError as exc:  # e.g. the target is a folder
+            raise _naming(exc, path) from None
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)

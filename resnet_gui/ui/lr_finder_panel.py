@@ -181,19 +181,18 @@ class LrFinderPanel(QWidget):
 
     def use_suggestion(self) -> None:
         """The suggested rate itself (the minimum / 10 is not one of the rates tried: no snapping to them)."""
-        if self.suggested is None or not self.lrs:
-            return
-        self.chosen = self.suggested
-        self.chosen_mark.setData([self.chosen], [self._loss_at(self.chosen)])
-        self.lr_chosen.emit(self.chosen)
+        if self.suggested is not None and self.lrs:
+            self._set_chosen(self.suggested)
 
     def choose(self, lr: float) -> None:
-        if not self.lrs:
-            return
-        i = self.nearest(lr)
-        self.chosen = self.lrs[i]
-        self.chosen_mark.setData([self.chosen], [self.losses[i]])
-        self.lr_chosen.emit(self.chosen)
+        """The rate tried nearest to `lr` (a click on the curve)."""
+        if self.lrs:
+            self._set_chosen(self.lrs[self.nearest(lr)])
+
+    def _set_chosen(self, lr: float) -> None:
+        self.chosen = lr
+        self.chosen_mark.setData([lr], [self._loss_at(lr)])
+        self.lr_chosen.emit(lr)
 
     def _clicked(self, event) -> None:
         if not self.lrs or event.button() != Qt.MouseButton.LeftButton:

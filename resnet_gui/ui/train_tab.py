@@ -209,14 +209,14 @@ class TrainTab(QWidget):
         self.health.clear()
 
     def _health_settings_changed(self, *_args) -> None:
-        if self._last_scan is not None and self.mode() != "cifar10":
+        if self._last_scan is not None:
             self._recheck.start()
 
     def _recheck_health(self) -> None:
         """The architecture, image size, validation share or seed changed: the last result is about other
         settings (e.g. "smaller than the model's input (224 px)" after switching to a 32 px model)."""
-        if self._last_scan is not None and self.mode() != "cifar10" and not self.is_training():
-            self._scanned(self._last_scan)
+        if self._last_scan is not None and not self.is_training():
+            self._scanned(self._last_scan)  # which leaves CIFAR-10 alone
 
     # ---- runs -------------------------------------------------------------------------------------
     def _runs_listed(self, runs: list[SavedRun]) -> None:
