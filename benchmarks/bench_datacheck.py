@@ -10,7 +10,7 @@ import random
 import time
 from pathlib import Path
 
-from resnet_gui.core.datacheck import NEAR_BITS, ImageFacts, _near_groups
+from resnet_gui.core.evaluation.health import NEAR_BITS, ImageFacts, _near_groups
 
 
 def main() -> None:

@@ -34,12 +34,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resnet_gui.core.checkpoint import Checkpoint  # noqa: E402
 from resnet_gui.core.data.arrays import ArrayData  # noqa: E402
 from resnet_gui.core.data.tensor_data import TensorData  # noqa: E402
-from resnet_gui.core.models import build_model, default_preprocess  # noqa: E402
-from resnet_gui.core.predict import Predictor  # noqa: E402
-from resnet_gui.core.preprocess import cifar_preprocess, with_overrides  # noqa: E402
+from resnet_gui.core.inference.predictor import Predictor  # noqa: E402
+from resnet_gui.core.models.build import build_model, default_preprocess  # noqa: E402
+from resnet_gui.core.models.checkpoint import Checkpoint  # noqa: E402
+from resnet_gui.core.models.preprocess import cifar_preprocess, with_overrides  # noqa: E402
 from resnet_gui.core.progress import NO_PROGRESS  # noqa: E402
 from resnet_gui.core.train import recipe  # noqa: E402
 from resnet_gui.core.train.compiling import compile_step  # noqa: E402

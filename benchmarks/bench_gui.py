@@ -291,8 +291,8 @@ def make_image_folder(root: Path, n: int, classes: list[str], size: int = 32) ->
 
 def folder(n_images: int, trace_ms: float = 0) -> None:
     home = app_home()
-    from resnet_gui.core.checkpoint import read_metadata
-    from resnet_gui.core.demo import demo_checkpoint_path
+    from resnet_gui.core.models.checkpoint import read_metadata
+    from resnet_gui.core.models.demo import demo_checkpoint_path
 
     classes = [str(c) for c in read_metadata(demo_checkpoint_path())["class_names"]]
     t = time.perf_counter()

@@ -32,9 +32,9 @@ def cpu_name() -> str:
 
 
 def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
-    from resnet_gui.core.checkpoint import Checkpoint, save_checkpoint
-    from resnet_gui.core.models import build_model, default_preprocess
-    from resnet_gui.core.predict import Predictor
+    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.models.build import build_model, default_preprocess
+    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
 
     model = build_model(arch, 10)
     path = save_checkpoint(Checkpoint(arch=arch, class_names=[str(i) for i in range(10)],
@@ -67,9 +67,9 @@ def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
 
 
 def bench_listing(folder: Path, count: int = 20) -> None:
-    from resnet_gui.core.checkpoint import Checkpoint, save_checkpoint
-    from resnet_gui.core.models import build_model, default_preprocess
-    from resnet_gui.core.registry import Registry
+    from resnet_gui.core.models.build import build_model, default_preprocess
+    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
+    from resnet_gui.core.models.registry import Registry
 
     reg_dir = folder / "registry"
     model = build_model("resnet18", 10)
@@ -93,8 +93,8 @@ def bench_listing(folder: Path, count: int = 20) -> None:
 
 def bench_familiarity(repeats: int) -> None:
     from resnet_gui import resources
-    from resnet_gui.core.checkpoint import load_checkpoint
-    from resnet_gui.core.predict import Predictor
+    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.models.checkpoint import load_checkpoint
 
     path = resources.path("models/digits-resnet18_cifar.pth")
     with_data = Predictor(load_checkpoint(path), device="cpu", source=path)

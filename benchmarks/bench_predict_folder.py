@@ -138,8 +138,8 @@ def make_model(home: Path) -> Path:
     """The registry model (our side) and the same weights as a plain state dict (the plain side)."""
     import torch
 
-    from resnet_gui.core.checkpoint import Checkpoint, save_checkpoint
-    from resnet_gui.core.models import build_model, default_preprocess
+    from resnet_gui.core.models.build import build_model, default_preprocess
+    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
 
     plain = home / "resnet18_plain.pth"
     if not plain.is_file():
@@ -190,7 +190,7 @@ def ceiling(count: int, runs: int) -> dict[str, float]:
     where the Predictor uses it) and plain NCHW fp32, batch 64, in this process."""
     import torch
 
-    from resnet_gui.core.models import build_model
+    from resnet_gui.core.models.build import build_model
 
     model = build_model("resnet18", NUM_CLASSES).eval()
     x = torch.randn(64, 3, 224, 224)

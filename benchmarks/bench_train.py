@@ -142,7 +142,7 @@ def ours(folder: Path, device: torch.device, steps: int, precision: str = "auto"
 
 def ceiling(device: torch.device, steps: int, precision: str = "auto") -> float:
     """Images/s of the bare step on a random batch in memory (same model, batch, loss, precision)."""
-    from resnet_gui.core.models import build_model
+    from resnet_gui.core.models.build import build_model
     from resnet_gui.core.train.loop import autocast_dtype
 
     torch.manual_seed(0)
@@ -176,7 +176,7 @@ def interleaved(folder: Path, device: torch.device, rounds: int, steps: int) -> 
     import itertools
     import statistics
 
-    from resnet_gui.core.models import build_model
+    from resnet_gui.core.models.build import build_model
     from resnet_gui.core.progress import NO_PROGRESS
     from resnet_gui.core.train import recipe
     from resnet_gui.core.train.loop import train_one_epoch

@@ -61,9 +61,9 @@ class SelfTest:
         return f"main window built with tabs {', '.join(tabs)}"
 
     def model(self) -> str:
-        from resnet_gui.core.checkpoint import Checkpoint, load_model, save_checkpoint
-        from resnet_gui.core.demo import demo_checkpoint_path
-        from resnet_gui.core.models import build_model, default_preprocess
+        from resnet_gui.core.models.build import build_model, default_preprocess
+        from resnet_gui.core.models.checkpoint import Checkpoint, load_model, save_checkpoint
+        from resnet_gui.core.models.demo import demo_checkpoint_path
 
         path = demo_checkpoint_path()
         if path.is_file():
@@ -82,7 +82,7 @@ class SelfTest:
 
     def predict(self) -> str:
         from resnet_gui import resources
-        from resnet_gui.core.predict import Predictor
+        from resnet_gui.core.inference.predictor import Predictor
 
         samples = sorted(resources.path("samples").glob("digit_*.png")) if resources.path("samples").is_dir() else []
         if not samples:
@@ -103,7 +103,7 @@ class SelfTest:
     def export(self) -> str:
         """TorchScript export, loaded back and compared: it compiles the model from its Python source, which a
         frozen app has only when the spec ships resnet_gui's .py files (module_collection_mode)."""
-        from resnet_gui.core.export import export_model
+        from resnet_gui.core.export.exporter import export_model
 
         result = export_model(self.state["model_path"], "torchscript", Path(self.state["tmp"]) / "selftest.pt")
         if result.max_abs_diff is None or result.max_abs_diff > 1e-4:
@@ -143,8 +143,8 @@ class SelfTest:
         return f"{steps} training steps with 2 DataLoader worker processes (last loss {loss:.3f})"
 
     def checkpoint(self) -> str:
-        from resnet_gui.core.checkpoint import load_model
-        from resnet_gui.core.registry import Registry
+        from resnet_gui.core.models.checkpoint import load_model
+        from resnet_gui.core.models.registry import Registry
 
         result = self.state["trained"]
         registry = Registry()

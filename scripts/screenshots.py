@@ -45,7 +45,7 @@ def main() -> int:
 
     from resnet_gui import resources
     from resnet_gui.core.settings import Settings
-    from resnet_gui.ui import theme
+    from resnet_gui.ui.common import theme
     from resnet_gui.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
@@ -213,7 +213,7 @@ def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> 
     """Give the demo model familiarity data from its validation digits (Models tab: Add familiarity data…; not
     the training digits, which it knows by heart and which would make its calibration too sure), then show it
     a photo (scikit-image's cat)."""
-    from resnet_gui.core.predict import Prediction
+    from resnet_gui.core.inference.predictor import Prediction
 
     if "unfamiliar" not in getattr(Prediction, "__dataclass_fields__", {}):
         print("skipped predict-unfamiliar: core.predict.Prediction has no `unfamiliar` yet")

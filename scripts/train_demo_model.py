@@ -131,9 +131,9 @@ def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path)
     import torch
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from resnet_gui.core.checkpoint import load_checkpoint
-    from resnet_gui.core.metrics import ECE_BINS, reliability
-    from resnet_gui.core.predict import Predictor
+    from resnet_gui.core.inference.calibration import ECE_BINS, reliability
+    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.models.checkpoint import load_checkpoint
 
     predictor = Predictor(load_checkpoint(model_path), device="cpu")
     t = predictor.temperature
@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         export(data / "val", images, labels, val_idx)
         test_paths = export(tmp / "test", images, labels, test_idx)
 
-        from resnet_gui.core.checkpoint import load_checkpoint, save_checkpoint
-        from resnet_gui.core.predict import Predictor
+        from resnet_gui.core.inference.predictor import Predictor
+        from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
         from resnet_gui.core.train import events as E
         from resnet_gui.core.train import recipe, train
 

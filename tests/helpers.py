@@ -19,8 +19,8 @@ def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favou
     """Save a checkpoint in our format. favour=i biases the head so every image is classed as i."""
     import torch
 
-    from resnet_gui.core.checkpoint import Checkpoint, save_checkpoint
-    from resnet_gui.core.models import build_model, default_preprocess
+    from resnet_gui.core.models.build import build_model, default_preprocess
+    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
 
     names = class_names or [f"c{i}" for i in range(10)]
     torch.manual_seed(seed)

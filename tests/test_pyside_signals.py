@@ -63,7 +63,7 @@ TASK_SCRIPT = textwrap.dedent("""
     import sys
     from PySide6.QtCore import QCoreApplication
 
-    from resnet_gui.ui.workers import Task, wait_for_all
+    from resnet_gui.ui.common.workers import Task, wait_for_all
 
     N = 20000
     app = QCoreApplication(sys.argv)

@@ -125,7 +125,7 @@ def test_warnings_and_errors_go_to_the_rotating_log_with_tracebacks(isolated_hom
         try:
             raise ValueError("broken thing")
         except ValueError:
-            logging.getLogger("resnet_gui.ui.workers").warning("task scan failed", exc_info=True)
+            logging.getLogger("resnet_gui.ui.common.workers").warning("task scan failed", exc_info=True)
         logging.getLogger("PIL").info("library chatter stays out")
         handler.flush()
         text = (isolated_home / "logs" / "resnet-gui.log").read_text()

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from .output import plural, safe
+from resnet_gui.text import plural
+
+from .output import safe
 
 
 def add_parser(sub) -> None:
@@ -30,7 +32,7 @@ def _show(title: str, rows: list[str], limit: int = 10) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet_gui.core.datacheck import check_folder
+    from resnet_gui.core.evaluation.health import check_folder
 
     report = check_folder(args.path, val_split=args.val_split, seed=args.seed, input_size=args.input_size)
     if args.json:

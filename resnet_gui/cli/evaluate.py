@@ -5,7 +5,9 @@ import argparse
 import json
 import sys
 
-from .output import plural, safe
+from resnet_gui.text import plural
+
+from .output import safe
 
 
 def add_parser(sub) -> None:
@@ -55,11 +57,11 @@ def _table(ev) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet_gui.core.evaluate import evaluate
+    from resnet_gui.core.evaluation.evaluate import evaluate
 
     ev = evaluate(args.model, args.data, device=args.device, batch_size=args.batch_size, tta=args.tta)
     if args.csv:
-        from resnet_gui.core.evaluate import write_rows_csv
+        from resnet_gui.core.evaluation.evaluate import write_rows_csv
 
         write_rows_csv(ev, args.csv)
     if args.json:

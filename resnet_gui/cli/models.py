@@ -5,7 +5,9 @@ import argparse
 import json
 import sys
 
-from .output import plural, safe, size
+from resnet_gui.text import binary_size, plural
+
+from .output import safe
 
 
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -29,11 +31,11 @@ def _list(registry, as_json: bool) -> int:
     for e in entries:
         mark = "*" if e.name == default else ""
         if e.broken:
-            rows.append([mark, safe(e.name), "BROKEN", "-", "-", size(e.size)])
+            rows.append([mark, safe(e.name), "BROKEN", "-", "-", binary_size(e.size)])
             continue
         meta = e.meta or {}
         acc = f"{e.val_accuracy:.1%}" if e.val_accuracy is not None else "-"
-        rows.append([mark, safe(e.name), meta["arch"], str(meta["num_classes"]), acc, size(e.size)])
+        rows.append([mark, safe(e.name), meta["arch"], str(meta["num_classes"]), acc, binary_size(e.size)])
     for line in _table(rows, right={3, 4, 5}):
         print(line)
     for e in entries:
@@ -59,7 +61,7 @@ def _ask_class_names(args: argparse.Namespace) -> str | list[str] | None:
     if args.classes is not None:
         return args.classes
     from resnet_gui.core.errors import RegistryError
-    from resnet_gui.core.foreign import import_file, parse_class_names
+    from resnet_gui.core.models.import_foreign import import_file, parse_class_names
 
     ckpt = import_file(args.file, arch=args.arch)
     if "source_format" not in ckpt.notes:
@@ -91,7 +93,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from resnet_gui.core.registry import Registry
+    from resnet_gui.core.models.registry import Registry
 
     registry = Registry()
     action = args.models_cmd
@@ -111,7 +113,7 @@ def cmd_models(args: argparse.Namespace) -> int:
               f"{plural(meta.get('num_classes', 0), 'class', 'classes')}: {safe(shown)}).")
         return 0
     if action == "edit":
-        from resnet_gui.core.foreign import parse_class_names
+        from resnet_gui.core.models.import_foreign import parse_class_names
 
         names = parse_class_names(args.classes) if args.classes is not None else None
         entry = registry.update(args.name, class_names=names, preprocess=_overrides(args))
@@ -135,7 +137,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _export(registry, args: argparse.Namespace) -> int:
-    from resnet_gui.core.export import describe_input, export_model
+    from resnet_gui.core.export.exporter import describe_input, export_model
 
     result = export_model(args.name, args.format, args.output, outputs="logits" if args.logits else "probabilities",
                           registry=registry)

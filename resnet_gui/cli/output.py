@@ -18,17 +18,3 @@ def safe(text: object) -> str:
 
 def err(message: str) -> None:
     print(f"{APP_ID}: error: {safe(message)}", file=sys.stderr)
-
-
-def size(n: int) -> str:
-    """Bytes in binary units, labelled as such (KiB, MiB, GiB)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (words or word + 's')}"

@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from .output import err, plural, safe
+from resnet_gui.text import plural
+
+from .output import err, safe
 
 
 def _line(pred) -> str:
@@ -30,7 +32,7 @@ def _overlay(image, cam):
     import numpy as np
     from PIL import Image
 
-    from resnet_gui.core.gradcam import upsample
+    from resnet_gui.core.inference.gradcam import upsample
 
     small = image.copy()
     small.thumbnail((640, 640))
@@ -59,10 +61,10 @@ def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from resnet_gui.core.demo import ensure_demo_model
     from resnet_gui.core.images import list_images
-    from resnet_gui.core.predict import Predictor, write_csv
-    from resnet_gui.core.registry import Registry
+    from resnet_gui.core.inference.predictor import Predictor, write_csv
+    from resnet_gui.core.models.demo import ensure_demo_model
+    from resnet_gui.core.models.registry import Registry
 
     registry = Registry()
     if args.model is None:

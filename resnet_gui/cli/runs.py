@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from .output import plural, safe, size
+from resnet_gui.text import binary_size, duration, plural
+
+from .output import safe
 
 
 def add_parser(subparsers) -> None:
@@ -34,7 +36,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet_gui.core import runs
+    from resnet_gui.core.train import runs
 
     action = args.runs_cmd
     if action == "list":
@@ -53,18 +55,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-def duration(seconds: float | None) -> str:
-    """12 s, 3 min 05 s, 2 h 04 min; '-' when unknown."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
 def _duration_text(info) -> str:
     text = duration(info.duration_s)
     return f"~{text}" if info.duration_source == "files" else text
@@ -108,20 +98,20 @@ def _list(infos, as_json: bool) -> int:
     rows = [["NAME", "STATUS", "DATASET", "ARCHITECTURE", "EPOCHS", "BEST VAL.", "DURATION", "DISK"]]
     for i in infos:
         rows.append([safe(i.name), _status(i), safe(i.dataset or "-"), i.arch or "-", _epochs(i),
-                     _percent(i.best_val_accuracy), _duration_text(i), size(i.disk_bytes)])
+                     _percent(i.best_val_accuracy), _duration_text(i), binary_size(i.disk_bytes)])
     for line in _table(rows, right={4, 5, 6, 7}):
         print(line)
     for i in infos:
         if i.error is not None:
             print(f"  {safe(i.name)}: {safe(i.error)}")
     total = sum(i.disk_bytes for i in infos)
-    print(f"\n{plural(len(infos), 'run')} in {safe(root)}, {size(total)} in all.")
+    print(f"\n{plural(len(infos), 'run')} in {safe(root)}, {binary_size(total)} in all.")
     if any(i.duration_source == "files" for i in infos):
         print("~ duration from file times (wall-clock, pauses included); others are the epochs' training times.")
     finished = [i for i in infos if i.status == "finished" and i.has_state]
     if finished:
         freed = sum(i.state_bytes for i in finished)
-        print(f"The states of {plural(len(finished), 'finished run')} use {size(freed)}; "
+        print(f"The states of {plural(len(finished), 'finished run')} use {binary_size(freed)}; "
               "'resnet-gui runs prune --finished' frees it (the models stay in the registry).")
     return 0
 
@@ -136,7 +126,7 @@ def _show(info, as_json: bool) -> int:
     if info.error is not None:
         print(f"error: {safe(info.error)}")
         return 1
-    print(f"disk use: {size(info.disk_bytes)} (training state: {size(info.state_bytes)})")
+    print(f"disk use: {binary_size(info.disk_bytes)} (training state: {binary_size(info.state_bytes)})")
     if info.state_removed:
         print(f"state removed: {safe(info.state_removed)}")
     if info.status == "no state":
@@ -188,7 +178,7 @@ def _removed_sentence(removed) -> str:
     model = (f"its model {safe(repr(removed.best_name))} stays in the registry" if removed.best_name
              else "it had no model in the registry")
     tail = "" if removed.whole_run else " It is still listed with its summary but can no longer be resumed."
-    return f"{what} {safe(repr(removed.name))} ({size(removed.bytes_freed)} freed); {model}.{tail}"
+    return f"{what} {safe(repr(removed.name))} ({binary_size(removed.bytes_freed)} freed); {model}.{tail}"
 
 
 def _prune(removed, dry_run: bool) -> int:
@@ -196,14 +186,14 @@ def _prune(removed, dry_run: bool) -> int:
         print("No finished run has a training state; nothing to remove.")
         return 0
     for r in removed:
-        print(f"{'would remove' if dry_run else 'removed'} {safe(r.name)}: {size(r.bytes_freed)}")
+        print(f"{'would remove' if dry_run else 'removed'} {safe(r.name)}: {binary_size(r.bytes_freed)}")
     total = sum(r.bytes_freed for r in removed)
     runs_text = plural(len(removed), "finished run")
     their = "its model" if len(removed) == 1 else "their models"
     if dry_run:
-        print(f"Would free {size(total)} from {runs_text}; {their} would stay in the registry.")
+        print(f"Would free {binary_size(total)} from {runs_text}; {their} would stay in the registry.")
     else:
-        print(f"Freed {size(total)} from {runs_text}; {their} stay{'s' if len(removed) == 1 else ''} in the "
+        print(f"Freed {binary_size(total)} from {runs_text}; {their} stay{'s' if len(removed) == 1 else ''} in the "
               "registry.")
     return 0
 

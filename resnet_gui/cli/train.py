@@ -13,16 +13,9 @@ import threading
 from pathlib import Path
 
 from resnet_gui import APP_ID
+from resnet_gui.text import clock, plural
 
 from .output import err
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
 
 
 class _TrainPrinter:
@@ -46,7 +39,7 @@ class _TrainPrinter:
                 done = int(30 * ev.step / max(ev.steps, 1))
                 self.err.write(f"\repoch {ev.epoch}/{ev.epochs} [{'#' * done}{'.' * (30 - done)}] "
                                f"{ev.step}/{ev.steps} loss {ev.loss:.4f} {ev.images_per_s:.0f} img/s "
-                               f"ETA {_fmt_time(ev.eta_s)}\033[K")
+                               f"ETA {clock(ev.eta_s)}\033[K")
                 self.err.flush()
                 self.bar_shown = True
             return
@@ -77,17 +70,13 @@ class _TrainPrinter:
                 where = (f"{ev.world_size} processes ({ev.device} each), batch {cfg['batch_size']} per process = "
                          f"{cfg['batch_size'] * ev.world_size} per step{scaled}")
             print(f"training {ev.config['arch']} as {ev.run_name!r} on {where} ({ev.precision}): "
-                  f"{_plural(ev.epochs, 'epoch')} of {_plural(ev.steps_per_epoch, 'step')}{resumed}", flush=True)
+                  f"{plural(ev.epochs, 'epoch')} of {plural(ev.steps_per_epoch, 'step')}{resumed}", flush=True)
         elif isinstance(ev, E.Epoch):
             star = "  * best" if ev.best else ""
             print(f"epoch {ev.epoch:>3}/{ev.epochs}  train loss {ev.train_loss:.4f} acc {ev.train_accuracy:6.2%}"
                   f"  val loss {ev.val_loss:.4f} acc {ev.val_accuracy:6.2%}  lr {ev.lr:.3g}  "
-                  f"{ev.images_per_s:.0f} img/s  {ev.epoch_time_s:.0f} s  ETA {_fmt_time(ev.eta_s)}{star}",
+                  f"{ev.images_per_s:.0f} img/s  {ev.epoch_time_s:.0f} s  ETA {clock(ev.eta_s)}{star}",
                   flush=True)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _lr_scale(config: dict) -> float:

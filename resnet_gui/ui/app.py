@@ -45,9 +45,9 @@ def run_app(argv: list[str] | None = None) -> int:
     from resnet_gui import APP_ID, APP_NAME, __version__, resources
     from resnet_gui.core.settings import Settings
 
-    from . import theme
+    from .common import theme
+    from .common.workers import wait_for_all
     from .main_window import MainWindow
-    from .workers import wait_for_all
 
     _qt_messages_to_log()
     log.info("%s %s starting", APP_NAME, __version__)

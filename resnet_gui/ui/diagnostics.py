@@ -6,8 +6,7 @@ import sys
 from importlib import metadata
 
 from resnet_gui import APP_NAME, __version__
-
-from .widgets import plural
+from resnet_gui.text import plural
 
 PACKAGES = ("torch", "torchvision", "PySide6-Essentials", "pyqtgraph", "pillow", "numpy")
 

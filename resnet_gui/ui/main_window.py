@@ -10,16 +10,16 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSizePolic
 
 from resnet_gui import APP_NAME, __version__
 
-from . import theme
+from .common import theme
+from .common.widgets import ElidedLabel
+from .common.workers import Task, request_stop_all, running_tasks, tracker
 from .diagnostics import device_choices, device_label, diagnostics_text
-from .evaluate_tab import EvaluateTab
-from .models_tab import ModelsTab
-from .predict_tab import PredictTab
+from .evaluate.tab import EvaluateTab
+from .models.tab import ModelsTab
+from .predict.tab import PredictTab
 from .registry_model import RegistryModel
-from .runs_tab import RunsTab
-from .train_tab import TrainTab
-from .widgets import ElidedLabel
-from .workers import Task, request_stop_all, running_tasks, tracker
+from .runs.tab import RunsTab
+from .train.tab import TrainTab
 
 STATUS_MS = 10_000
 TABS = ("&Predict", "&Train", "&Runs", "&Evaluate", "&Models")
@@ -32,8 +32,8 @@ def load_torch_task(report, stop) -> dict:
 
     import torch
 
-    import resnet_gui.core.predict  # noqa: F401
-    import resnet_gui.core.registry  # noqa: F401
+    import resnet_gui.core.inference.predictor  # noqa: F401
+    import resnet_gui.core.models.registry  # noqa: F401
     import resnet_gui.core.train  # noqa: F401
     from resnet_gui.core.devices import available_devices, resolve_device
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from .workers import Task, TaskSlot
+from .common.workers import Task, TaskSlot
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,9 @@ class Listing:
 
 
 def list_task(report, stop, install_demo: bool) -> Listing:
-    from resnet_gui.core.demo import ensure_demo_model
     from resnet_gui.core.errors import ResnetGuiError, user_message
-    from resnet_gui.core.registry import Registry
+    from resnet_gui.core.models.demo import ensure_demo_model
+    from resnet_gui.core.models.registry import Registry
 
     registry = Registry()
     installed = problem = None
@@ -35,7 +35,7 @@ def list_task(report, stop, install_demo: bool) -> Listing:
 
 
 def operation_task(report, stop, op: str, args: tuple, kwargs: dict) -> Any:
-    from resnet_gui.core.registry import Registry
+    from resnet_gui.core.models.registry import Registry
 
     return getattr(Registry(), op)(*args, **kwargs)
 

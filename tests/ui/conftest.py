@@ -8,7 +8,7 @@ from helpers import make_checkpoint
 @pytest.fixture(autouse=True)
 def no_worker_threads_left(qtbot):
     yield
-    from resnet_gui.ui.workers import running_tasks, wait_for_all
+    from resnet_gui.ui.common.workers import running_tasks, wait_for_all
 
     leftover = [t.objectName() for t in running_tasks()]
     wait_for_all(60_000)  # clean up either way so one failure does not cascade

@@ -1,6 +1,6 @@
 import re
 
-from resnet_gui.core.demo import DEMO_NAME
+from resnet_gui.core.models.demo import DEMO_NAME
 
 
 def test_first_run_selects_the_demo_and_try_a_sample_gives_the_right_digit(qtbot, window):

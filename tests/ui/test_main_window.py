@@ -7,9 +7,9 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QDialog
 
+from resnet_gui.text import decimal_size
 from resnet_gui.ui import main_window as mw
-from resnet_gui.ui.widgets import format_bytes
-from resnet_gui.ui.workers import Task
+from resnet_gui.ui.common.workers import Task
 
 
 def test_view_menu_and_ctrl_numbers_go_to_each_tab(qtbot, window):
@@ -77,7 +77,7 @@ def test_sizes_are_decimal_megabytes_everywhere(qtbot, digits_model, registry_di
     row = next(r for r in range(table.rowCount()) if "digits" in table.item(r, 0).text())
     assert table.item(row, 6).text() == f"{size / 1e6:.0f} MB"  # 1 MB = 1,000,000 bytes, as the label says
     assert window.train_tab.data.download_button.text() == "Download CIFAR-10 (170 MB)"
-    assert format_bytes(999) == "999 bytes" and format_bytes(1) == "1 byte" and format_bytes(2_500_000_000) == "2.5 GB"
+    assert decimal_size(999) == "999 bytes" and decimal_size(1) == "1 byte" and decimal_size(2_500_000_000) == "2.5 GB"
 
 
 def luminance(color: QColor) -> float:

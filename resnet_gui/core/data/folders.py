@@ -12,7 +12,7 @@ import torch
 
 from ..errors import DatasetError, ImageLoadError
 from ..images import load_image, walk_images
-from ..preprocess import Preprocess, resize_and_crop_uint8
+from ..models.preprocess import Preprocess, resize_and_crop_uint8
 from ..progress import NO_PROGRESS, Progress
 from .arrays import ArrayData
 

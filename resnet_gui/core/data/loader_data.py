@@ -10,7 +10,7 @@ import torch
 
 from ..errors import ImageLoadError
 from ..images import load_image
-from ..preprocess import Preprocess, interpolation_mode
+from ..models.preprocess import Preprocess, interpolation_mode
 from ..progress import NO_PROGRESS, Progress
 from .folders import FolderSplit, decode_all
 from .shard import train_shard

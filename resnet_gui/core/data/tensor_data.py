@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from ..preprocess import Preprocess
+from ..models.preprocess import Preprocess
 from .arrays import ArrayData
 from .shard import train_shard
 

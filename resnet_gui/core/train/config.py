@@ -29,8 +29,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..archs import ARCHS
 from ..errors import TrainingError
+from ..models.archs import ARCHS
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "step")

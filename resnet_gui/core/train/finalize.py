@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import familiarity
-from ..calibration import calibration_report
-from ..metrics import figures, verdicts
+from ..evaluation.metrics import figures, verdicts
+from ..inference import familiarity
+from ..inference.calibration import calibration_report
 from ..progress import StopFlag
 from .config import TrainConfig
 from .loop import Trainer
@@ -106,7 +106,7 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
                history: list[dict], best_path: str | None, world, stop: StopFlag, batch_size: int) -> list[str]:
     """With the best epoch's weights back in the model: finalize() and store its findings in the best model's
     checkpoint (rank 0, atomically). Returns the verdict sentences; [] when stopped (nothing is changed)."""
-    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..models.checkpoint import load_checkpoint, save_checkpoint
 
     if best_state is not None:
         t.model.load_state_dict(best_state)

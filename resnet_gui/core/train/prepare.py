@@ -19,8 +19,8 @@ from ..data.folders import folder_to_arrays, scan_folder
 from ..data.loader_data import LoaderData
 from ..data.tensor_data import TensorData
 from ..errors import DatasetError
-from ..models import default_preprocess
-from ..preprocess import Preprocess, cifar_preprocess, with_overrides
+from ..models.build import default_preprocess
+from ..models.preprocess import Preprocess, cifar_preprocess, with_overrides
 from ..progress import Progress
 from .config import TrainConfig
 from .events import DatasetSummary, Status, TrainEvent

@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import Checkpoint, load_checkpoint
 from ..devices import describe_device
 from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
-from ..models import build_model
+from ..models.build import build_model
+from ..models.checkpoint import Checkpoint, load_checkpoint
+from ..models.registry import Registry
 from ..progress import Progress, StopFlag, Throttle
-from ..registry import Registry
 from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
 from .distributed import SINGLE, OtherProcessFailed, World, join

@@ -18,9 +18,9 @@ import torch
 
 from ..atomic import atomic_write
 from ..errors import CheckpointError, RegistryError, ResnetGuiError, TrainingError
+from ..models.safe_load import check_dense_tensors, safe_torch_load
 from ..names import validate_name
 from ..paths import runs_dir
-from ..pth import check_dense_tensors, safe_torch_load
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -110,7 +110,7 @@ class TensorBoardLogger:
         w, self.writer = self.writer, None
         if ev.best_path:
             try:
-                from ..checkpoint import read_metadata
+                from ..models.checkpoint import read_metadata
 
                 matrix = read_metadata(ev.best_path).get("metrics", {}).get("confusion_matrix")
                 if isinstance(matrix, list) and matrix:

@@ -1,0 +1,197 @@
+"""Evaluate a model on labelled data: a folder of class folders, the CIFAR-10 test set, or the validation
+split of the run that made the model.
+
+Files go through exactly the decode, preprocessing and batching path of folder prediction
+(`Predictor.predict_paths`), so every figure agrees with what `predict` says about the same images.
+Classes the model does not know are reported, never guessed; a subset of the model's classes is fine.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..data.folders import scan_folder
+from ..errors import DatasetError
+from ..inference.predictor import Predictor
+from ..progress import NO_PROGRESS, Progress
+from .labelled import LabelledFiles, folder_files
+from .metrics import Figures, figures
+
+MAX_MISCLASSIFIED = 2000
+
+
+@dataclass
+class Evaluation:
+    figures: Figures
+    model: str
+    data: str
+    tta: bool
+    misclassified: list[dict]          # {path, true, predicted, confidence}, most confident first
+    failed: list[dict]                 # {path, error}: files that could not be read
+    unknown_classes: dict[str, int]
+    calibrated: bool
+    rows: list[dict] = field(default_factory=list)  # every image: path, true, predicted, confidence
+
+    def to_json(self) -> dict:
+        return {**self.figures.to_json(), "model": self.model, "data": self.data, "tta": self.tta,
+                "calibrated": self.calibrated, "misclassified": self.misclassified, "failed": self.failed,
+                "unknown_classes": self.unknown_classes}
+
+
+def run_validation_files(ckpt) -> LabelledFiles:
+    """The validation split of the folder run that made the model, recomputed from its saved settings."""
+    ds, cfg = ckpt.dataset or {}, ckpt.train_config or {}
+    path = ds.get("path")
+    if cfg.get("dataset") == "cifar10" or ds.get("name") == "CIFAR-10":
+        raise DatasetError("this model was trained on CIFAR-10: evaluate it on the CIFAR-10 test set instead")
+    if not isinstance(path, str) or not Path(path).is_dir():
+        raise DatasetError(f"the data this model was trained on is no longer at {path!r}; choose a folder to "
+                           "evaluate on instead")
+    split = scan_folder(path, val_split=float(cfg.get("val_split", 0.2)), seed=int(cfg.get("seed", 0)))
+    index = {name: i for i, name in enumerate(ckpt.class_names)}
+    if [n for n in split.class_names if n not in index]:
+        raise DatasetError(f"the classes in {path} changed since the model was trained; choose a folder instead")
+    return LabelledFiles([p for p, _ in split.val], [index[split.class_names[label]] for _, label in split.val],
+                         f"validation split of {path}")
+
+
+def _tta_batches(predictor: Predictor, paths: list[Path], batch_size: int, cancelled):
+    """Like predict_paths, but each image's probabilities are the mean of the image and its mirror image."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..errors import ImageLoadError
+    from ..inference.predictor import Prediction
+
+    def load(path: Path):
+        try:
+            return predictor.load(str(path), name=str(path))
+        except ImageLoadError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evaluate-decode") as pool:
+        for start in range(0, len(paths), batch_size):
+            if cancelled():
+                return
+            chunk = [str(p) for p in paths[start:start + batch_size]]
+            loaded = list(pool.map(load, chunk))
+            good = [t for t in loaded if isinstance(t, torch.Tensor)]
+            probs = iter([])
+            if good:
+                x = torch.stack(good)
+                probs = iter((predictor.probabilities(x) + predictor.probabilities(x.flip(3))) / 2)
+            batch = []
+            for path, t in zip(chunk, loaded):
+                if isinstance(t, torch.Tensor):
+                    p = next(probs)
+                    order = p.argsort(descending=True).tolist()
+                    top = [(predictor.class_names[i], float(p[i])) for i in order]
+                    batch.append(Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top))
+                else:
+                    batch.append(Prediction(path=path, error=str(t)))
+            yield batch
+
+
+def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: int, progress: Progress,
+                    tta: bool = False):
+    c = len(predictor.class_names)
+    probs, labels, paths, failed = [], [], [], []
+    label_of = dict(zip(map(str, files.paths), files.labels))
+    done = 0
+    batches = _tta_batches(predictor, files.paths, batch_size, progress.cancelled) if tta else \
+        predictor.predict_paths(files.paths, top_k=c, batch_size=batch_size, cancelled=progress.cancelled)
+    for batch in batches:
+        for pred in batch:
+            done += 1
+            if not pred.ok:
+                failed.append({"path": pred.path, "error": pred.error})
+                continue
+            row = torch.zeros(c)
+            for name, p in pred.top_k:
+                row[predictor.class_names.index(name)] = p
+            probs.append(row)
+            labels.append(label_of[pred.path])
+            paths.append(pred.path)
+        progress.update("Evaluating", done, len(files.paths))
+    progress.check()
+    return (torch.stack(probs) if probs else torch.empty(0, c)), torch.tensor(labels, dtype=torch.long), paths, failed
+
+
+def _evaluate_arrays(predictor: Predictor, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+                     progress: Progress, tta: bool = False):
+    from torchvision.transforms.v2 import functional as TF
+
+    from ..models.preprocess import interpolation_mode
+
+    pre = predictor.preprocess
+    out = []
+    for start in range(0, len(images), batch_size):
+        progress.check()
+        x = images[start:start + batch_size]
+        if x.shape[-1] != pre.input_size:  # the eval preset, as for files: shorter side to resize, center crop
+            x = TF.center_crop(TF.resize(x, [pre.resize], interpolation=interpolation_mode(pre.interpolation),
+                                         antialias=True), [pre.input_size, pre.input_size])
+        probs = predictor.probabilities(x)
+        out.append((probs + predictor.probabilities(x.flip(3))) / 2 if tta else probs)
+        progress.update("Evaluating", min(start + batch_size, len(images)), len(images))
+    paths = [f"test image {i}" for i in range(len(images))]
+    return torch.cat(out), labels.long(), paths, []
+
+
+def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch_size: int = 64,
+             tta: bool = False, progress: Progress = NO_PROGRESS, registry=None) -> Evaluation:
+    """Evaluate the model `model` (registry name or file) on `data`: a folder, "cifar10" (the test set, looked
+    for where training looks), or "validation" (the split of the run that made the model)."""
+    from ..models.checkpoint import load_checkpoint
+    from ..models.registry import Registry
+
+    registry = registry or Registry()
+    path = registry.resolve(model)
+    ckpt = load_checkpoint(path)
+    predictor = Predictor(ckpt, device=device, source=path)
+    if data == "cifar10":
+        from ..data.cifar import load_cifar10, locate_cifar10
+
+        _, test, names = load_cifar10(locate_cifar10(None, progress=progress))
+        index = {n: i for i, n in enumerate(predictor.class_names)}
+        if [n for n in names if n not in index]:
+            raise DatasetError(f"the model's classes ({', '.join(predictor.class_names[:10])}) are not CIFAR-10's")
+        labels = torch.tensor([index[names[i]] for i in test.labels.tolist()])
+        probs, true, paths, failed = _evaluate_arrays(predictor, test.images, labels, batch_size=batch_size,
+                                                      progress=progress, tta=tta)
+        unknown, described = {}, "CIFAR-10 test set (10,000 images)"
+    else:
+        files = run_validation_files(ckpt) if data == "validation" else folder_files(data, predictor.class_names)
+        probs, true, paths, failed = _evaluate_files(predictor, files, batch_size=batch_size, progress=progress,
+                                                     tta=tta)
+        unknown, described = files.unknown_classes, files.description
+    f = figures(probs, true, predictor.class_names)
+    conf, pred = probs.max(1) if len(true) else (torch.empty(0), torch.empty(0, dtype=torch.long))
+    wrong = (pred != true).nonzero().flatten().tolist()
+    wrong.sort(key=lambda i: -float(conf[i]))
+    misclassified = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
+                      "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])}
+                     for i in wrong[:MAX_MISCLASSIFIED]]
+    rows = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
+             "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])} for i in range(len(true))]
+    return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
+                      failed=failed, unknown_classes=unknown, calibrated=bool(ckpt.calibration), rows=rows)
+
+
+def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:
+    """One row per image (path, true, predicted, confidence, correct), spreadsheet-safe; written atomically."""
+    import csv
+    import io
+
+    from ..atomic import atomic_write_bytes
+    from ..inference.predictor import csv_cell
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "true", "predicted", "confidence", "correct"])
+    for row in ev.rows:
+        writer.writerow([csv_cell(row["path"]), csv_cell(row["true"]), csv_cell(row["predicted"]),
+                         f"{row['confidence']:.6f}", int(row["true"] == row["predicted"])])
+    return atomic_write_bytes(out, buf.getvalue().encode("utf-8"))

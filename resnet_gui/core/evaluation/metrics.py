@@ -1,0 +1,137 @@
+"""Figures that tell the truth about a classifier, from its probabilities and the true labels.
+
+Plain functions of tensors (no model, no files): accuracy, balanced accuracy, per-class precision /
+recall / F1 / support, the confusion matrix (rows = true class, columns = predicted), top-k accuracy,
+expected calibration error with its reliability bins, the majority-class baseline, and the honest
+verdicts a training run ends with.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..inference.calibration import ECE_BINS, reliability
+
+
+@dataclass
+class ClassFigures:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+    def to_json(self) -> dict:
+        return {"class": self.name, "precision": self.precision, "recall": self.recall, "f1": self.f1,
+                "support": self.support}
+
+
+@dataclass
+class Figures:
+    """Everything `figures()` computes; `to_json()` is the stable, documented shape."""
+    class_names: list[str]
+    n: int
+    accuracy: float
+    balanced_accuracy: float
+    per_class: list[ClassFigures]
+    confusion_matrix: list[list[int]]
+    top_k_accuracy: dict[int, float]
+    ece: float
+    reliability: list[dict]
+    majority_baseline: float
+    mean_confidence: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"class_names": list(self.class_names), "n": self.n, "accuracy": self.accuracy,
+                "balanced_accuracy": self.balanced_accuracy, "per_class": [c.to_json() for c in self.per_class],
+                "confusion_matrix": self.confusion_matrix,
+                "top_k_accuracy": {str(k): v for k, v in self.top_k_accuracy.items()}, "ece": self.ece,
+                "reliability": self.reliability, "majority_baseline": self.majority_baseline,
+                "mean_confidence": self.mean_confidence, **self.extra}
+
+
+def confusion_matrix(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """num_classes x num_classes counts; rows are true classes, columns predicted ones."""
+    index = true.long() * num_classes + pred.long()
+    return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def figures(probs: torch.Tensor, true: torch.Tensor, class_names: list[str]) -> Figures:
+    """All figures for N x C probabilities and N true labels (indices into class_names)."""
+    c = len(class_names)
+    probs, true = probs.float().cpu(), true.long().cpu()
+    n = int(true.numel())
+    conf, pred = probs.max(1) if n else (torch.empty(0), torch.empty(0, dtype=torch.long))
+    cm = confusion_matrix(pred, true, c)
+    tp = cm.diag().double()
+    support = cm.sum(1).double()
+    predicted = cm.sum(0).double()
+    per_class = []
+    recalls = []
+    for i, name in enumerate(class_names):
+        p = float(tp[i] / predicted[i]) if predicted[i] else 0.0
+        r = float(tp[i] / support[i]) if support[i] else 0.0
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        per_class.append(ClassFigures(name, p, r, f1, int(support[i])))
+        if support[i]:
+            recalls.append(r)
+    top_k = {}
+    for k in (3, 5):
+        if k < c and n:
+            top_k[k] = float((probs.topk(k, dim=1).indices == true[:, None]).any(1).double().mean())
+    ece, table = reliability(conf, (pred == true), ECE_BINS) if n else (0.0, [])
+    return Figures(class_names=list(class_names), n=n, accuracy=float(tp.sum() / max(n, 1)),
+                   balanced_accuracy=sum(recalls) / len(recalls) if recalls else 0.0, per_class=per_class,
+                   confusion_matrix=cm.tolist(), top_k_accuracy=top_k, ece=ece, reliability=table,
+                   majority_baseline=float(support.max() / max(n, 1)) if n else 0.0,
+                   mean_confidence=float(conf.mean()) if n else 0.0)
+
+
+def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | None = None,
+             warmup_epochs: float = 0.0, train_images: int | None = None, pretrained: bool = False,
+             accuracy_words: str = "validation accuracy") -> list[str]:
+    """Sentences for what is wrong with a trained model (empty when all is well), in words a user can act on.
+    accuracy_words names the figure ("validation accuracy" after training, "accuracy" on other data)."""
+    out: list[str] = []
+    c = len(f.class_names)
+    if f.n and c > 1:
+        top = max(range(c), key=lambda i: f.per_class[i].support)
+        predicted_share = [sum(row[i] for row in f.confusion_matrix) / f.n for i in range(c)]
+        dominant = max(range(c), key=lambda i: predicted_share[i])
+        near_majority = f.accuracy <= f.majority_baseline + 0.02
+        near_chance = f.balanced_accuracy <= 1 / c + 0.05
+        if near_majority or near_chance:
+            what = (f"the model mostly answers '{f.class_names[dominant]}' ({predicted_share[dominant]:.0%} of its "
+                    "answers)") if predicted_share[dominant] >= 0.6 else "the model has not learned to tell the " \
+                "classes apart"
+            if near_majority:
+                out.append(f"{what[:1].upper()}{what[1:]}; its {f.accuracy:.1%} {accuracy_words} is about the "
+                           f"share of the largest class, '{f.class_names[top]}' ({f.majority_baseline:.1%}). Add "
+                           "images of the other classes, train longer, or fine-tune a pretrained model.")
+            else:
+                out.append(f"{what[:1].upper()}{what[1:]}: balanced accuracy {f.balanced_accuracy:.1%} is close to "
+                           f"chance ({1 / c:.1%} for {c} classes). Train longer, add images, or fine-tune a "
+                           "pretrained model.")
+        recalls = [(p.recall, p.name) for p in f.per_class if p.support]
+        for recall, name in recalls:
+            others = [r for r, n in recalls if n != name]
+            if others and recall < 0.5 * (sum(others) / len(others)) and not (near_majority or near_chance):
+                out.append(f"Class '{name}' is recognised far less often than the others (recall {recall:.0%}); "
+                           "add more varied images of it.")
+    if epochs is not None and warmup_epochs and epochs <= warmup_epochs:
+        out.append(f"The run ({epochs} epoch{'s' if epochs != 1 else ''}) ended within the learning-rate warm-up "
+                   f"({warmup_epochs:g} epochs), so it never trained at full speed; train for more epochs.")
+    if history and len(history) >= 3:
+        third = max(2, math.ceil(len(history) / 3))
+        losses = [h.get("val_loss") for h in history[-third:]]
+        if all(isinstance(v, (int, float)) for v in losses) and all(b > a for a, b in zip(losses, losses[1:])):
+            out.append(f"Validation loss rose for the last {third} epochs while training went on: the model is "
+                       "starting to memorise the training images (overfitting). Fewer epochs, more images or "
+                       "stronger augmentation will help; the best epoch's model is the one saved.")
+    if train_images is not None and not pretrained and train_images < 500 and c > 1:
+        out.append(f"Only {train_images} training images for a model trained from scratch; fine-tuning a "
+                   "pretrained model usually does much better with so few.")
+    return out

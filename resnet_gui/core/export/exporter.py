@@ -1,0 +1,304 @@
+"""Export a model to ONNX or TorchScript, with a Markdown model card next to the file.
+
+What an exported model expects and returns (both formats, see docs/export.md):
+
+* input ``images``: **uint8**, shape ``[N, 3, S, S]``: N any batch size (dynamic), S the model's
+  ``input_size``; RGB, channels first, values 0-255, already resized (shorter side to ``resize``, with the
+  checkpoint's interpolation, antialiased) and center-cropped to S x S -- the uint8 tensor that
+  `Predictor.prepare` makes from a decoded image.
+* inside the model: ``x / 255``, ``(x - mean) / std`` with the checkpoint's mean and std, the network, then
+  ``softmax(logits / T)`` (T: the temperature of the checkpoint's "calibration" field, as prediction uses it;
+  1 when the model is not calibrated).
+* output ``probabilities``: float32 ``[N, C]``, in the order of the card's class list; or ``logits``
+  (the network's raw output, no temperature) with ``outputs="logits"``.
+
+Why the normalisation is inside: mean and std differ per model (CIFAR-10 or ImageNet statistics), and a
+deployment that forgets or swaps them still runs and silently gives wrong answers. With them inside, the
+input is just the decoded, cropped pixels. Resizing and cropping stay outside: they depend on each image's
+size, and every runtime has its own image library.
+
+The file is written atomically, then loaded back (onnxruntime when installed, torch.jit.load) and checked
+against the PyTorch model on a test batch (max abs difference <= 1e-4). ONNX needs the optional packages
+onnx and onnxscript (``pip install resnet-gui[export]``, which also brings onnxruntime); TorchScript needs
+nothing beyond PyTorch.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from resnet_gui import __version__
+
+from ..atomic import atomic_write, atomic_write_bytes
+from ..errors import ExportError
+from ..models.checkpoint import Checkpoint, load_checkpoint
+from ..models.registry import Registry
+from ..paths import models_dir, runs_dir
+from .model_card import calibration_of, model_card
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torchscript")
+OUTPUTS = ("probabilities", "logits")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+INPUT_NAME = "images"
+TOLERANCE = 1e-4
+INSTALL_HINT = "pip install resnet-gui[export]"
+ONNX_PACKAGES = ("onnx", "onnxscript")  # the exporter; onnxruntime is used to check the file when installed
+
+
+# ---------------------------------------------------------------------------------------------
+# the exported module
+# ---------------------------------------------------------------------------------------------
+class ExportModule(nn.Module):
+    """uint8 images [N, 3, S, S] -> probabilities (or logits) [N, C], normalisation inside."""
+
+    def __init__(self, model: nn.Module, mean: tuple[float, float, float], std: tuple[float, float, float],
+                 *, temperature: float = 1.0, logits: bool = False):
+        super().__init__()
+        self.model = model.eval()
+        # the same arithmetic as Predictor.probabilities: (x - 255 mean) * 1 / (255 std)
+        self.register_buffer("mean255", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("inv_std255",
+                             1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0))
+        self.inv_temperature = 1.0 / float(temperature)
+        self.logits = bool(logits)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.float() - self.mean255) * self.inv_std255
+        out = self.model(x)
+        if self.logits:
+            return out
+        return (out * self.inv_temperature).softmax(dim=1)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    card_path: Path
+    fmt: str
+    input_name: str
+    output_name: str
+    input_size: int
+    class_names: list[str]
+    temperature: float
+    max_abs_diff: float | None        # exported vs PyTorch on a test batch; None when it could not be run
+    checked_with: str | None          # "onnxruntime", "torch.jit.load", or None (onnxruntime missing)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "card_path": str(self.card_path), "format": self.fmt,
+                "input": {"name": self.input_name, "dtype": "uint8",
+                          "shape": ["N", 3, self.input_size, self.input_size]},
+                "output": {"name": self.output_name, "shape": ["N", len(self.class_names)]},
+                "temperature": self.temperature, "max_abs_diff": self.max_abs_diff, "checked_with": self.checked_with}
+
+
+# ---------------------------------------------------------------------------------------------
+# dependencies, inputs
+# ---------------------------------------------------------------------------------------------
+def missing_packages(fmt: str) -> list[str]:
+    """The optional packages `fmt` needs that are not installed (empty: it can be exported)."""
+    fmt = _format(fmt)
+    if fmt != "onnx":
+        return []
+    missing = []
+    for name in ONNX_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def _require(fmt: str) -> None:
+    missing = missing_packages(fmt)
+    if missing:
+        raise ExportError(f"exporting to ONNX needs the {' and '.join(missing)} package"
+                          f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} not "
+                          f"installed; install the export extra with '{INSTALL_HINT}' (or 'pip install onnx "
+                          "onnxscript onnxruntime'), or export to TorchScript, which needs nothing more")
+
+
+def _format(fmt: str) -> str:
+    value = str(fmt).strip().lower()
+    if value not in FORMATS:
+        raise ExportError(f"unknown export format {str(fmt)[:40]!r}; use one of: {', '.join(FORMATS)}")
+    return value
+
+
+def _output(output: os.PathLike | str, source: Path) -> Path:
+    """The output file, refused where it would replace the source, a registry file or a run's state."""
+    path = Path(output).expanduser()
+    if str(output).strip() == "" or path.name in ("", ".", ".."):
+        raise ExportError(f"{str(output)!r} is not a file name; give the file to write, for example model.onnx")
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give the file to write inside it, for example {path / 'model.onnx'}")
+    target = path.resolve()
+    for place in (models_dir(), runs_dir()):
+        if target.is_relative_to(place.resolve()):
+            raise ExportError(f"{path} is inside the app's {place.name} folder ({place}); write the export "
+                              "somewhere else so it cannot replace a model or a run")
+    with contextlib.suppress(OSError):
+        if target == source.resolve():
+            raise ExportError(f"{path} is the model's own checkpoint; choose another output file")
+    return path
+
+
+def default_file_name(name: str, fmt: str) -> str:
+    """A file name for the export of model `name` (the GUI's Save dialog starts with it): pets.onnx, pets.pt."""
+    from ..names import name_from
+
+    return name_from(name) + SUFFIXES[_format(fmt)]
+
+
+def card_path_for(output: os.PathLike | str) -> Path:
+    """Where the model card of an export goes: the file's name with '.md' added (model.onnx -> model.onnx.md)."""
+    path = Path(output).expanduser()
+    return path.with_name(path.name + ".md")
+
+
+def temperature_of(ckpt: Checkpoint) -> float:
+    """The temperature prediction divides logits by (calibration.py's rule: 1.0 when absent or out of range)."""
+    from ..inference.calibration import temperature_of as temperature
+
+    return temperature(calibration_of(ckpt))
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """torch.jit's deprecation notices and the exporters' tracing warnings are not the user's business here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _example(size: int, n: int = 2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+
+
+def _onnx_bytes(module: ExportModule, size: int, output_name: str, metadata: dict[str, str]) -> bytes:
+    import onnx
+
+    batch = torch.export.Dim("batch", min=1, max=65_536)
+    try:
+        with _quiet(), torch.no_grad():
+            program = torch.onnx.export(module, (_example(size),), dynamo=True, input_names=[INPUT_NAME],
+                                        output_names=[output_name], dynamic_shapes={INPUT_NAME: {0: batch}},
+                                        verbose=False, optimize=True)
+    except ImportError as exc:  # a dependency of the exporter itself
+        raise ExportError(f"the ONNX exporter could not start ({exc}); install the export extra with "
+                          f"'{INSTALL_HINT}'") from None
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, metadata)
+    proto.doc_string = metadata["description"]
+    return proto.SerializeToString()
+
+
+def _torchscript_writer(module: ExportModule, extra: dict[str, str]):
+    with _quiet():
+        scripted = torch.jit.script(module)
+
+    def write(fh) -> None:
+        with _quiet():
+            torch.jit.save(scripted, fh, _extra_files=extra)
+
+    return write
+
+
+def _check(path: Path, fmt: str, module: ExportModule, size: int) -> tuple[float | None, str | None]:
+    """Load the written file back and compare it with the PyTorch module on a test batch of 3."""
+    x = _example(size, 3)
+    with torch.no_grad():
+        expected = module(x)
+    if fmt == "onnx":
+        try:
+            import onnxruntime
+        except ImportError:
+            import onnx
+
+            onnx.checker.check_model(str(path))
+            return None, None
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
+        checked_with = "onnxruntime"
+    else:
+        with _quiet():
+            loaded = torch.jit.load(str(path), map_location="cpu")
+        with torch.no_grad():
+            got = loaded(x)
+        checked_with = "torch.jit.load"
+    diff = float((got.float() - expected.float()).abs().max())
+    if not diff <= TOLERANCE:
+        raise ExportError(f"{path}: the exported model's outputs differ from PyTorch's by {diff:.2g} (more than "
+                          f"{TOLERANCE:g}); the file was written but should not be used. Please report this")
+    return diff, checked_with
+
+
+def export_model(checkpoint: os.PathLike | str | Checkpoint, fmt: str, output: os.PathLike | str, *,
+                 outputs: str = "probabilities", name: str | None = None,
+                 registry: Registry | None = None) -> ExportResult:
+    """Export a registry model (by name) or a checkpoint file to `output` ("onnx" or "torchscript"), write its
+    model card next to it (output + ".md"), and check the written file against PyTorch."""
+    fmt = _format(fmt)
+    if outputs not in OUTPUTS:
+        raise ExportError(f"unknown output {str(outputs)[:40]!r}; use one of: {', '.join(OUTPUTS)}")
+    _require(fmt)
+    if isinstance(checkpoint, Checkpoint):
+        ckpt, source = checkpoint, Path(name or "<checkpoint>")
+        path = _output(output, source)
+    else:
+        source = (registry or Registry()).resolve(checkpoint)
+        path = _output(output, source)  # before the (possibly slow) load
+        ckpt = load_checkpoint(source)
+    label = name or (source.stem if source.suffix else str(source))
+    model = ckpt.build_model(source).float().cpu()
+    temperature = temperature_of(ckpt)
+    module = ExportModule(model, ckpt.preprocess.mean, ckpt.preprocess.std, temperature=temperature,
+                          logits=outputs == "logits").eval()
+    size = ckpt.preprocess.input_size
+    output_name = outputs
+    result = ExportResult(path=path, card_path=card_path_for(path), fmt=fmt, input_name=INPUT_NAME,
+                          output_name=output_name, input_size=size, class_names=list(ckpt.class_names),
+                          temperature=temperature, max_abs_diff=None, checked_with=None)
+    card = model_card(ckpt, result, label, checked=False)
+    metadata = {"description": f"{label}: {ckpt.arch} image classifier exported by ResNet GUI {__version__}",
+                "class_names": json.dumps(list(ckpt.class_names), ensure_ascii=False),
+                "preprocess": json.dumps(ckpt.preprocess.to_dict()),
+                "input": f"{INPUT_NAME}: uint8 [N, 3, {size}, {size}] RGB 0-255, resized and center-cropped",
+                "output": f"{output_name}: float32 [N, {ckpt.num_classes}]", "temperature": repr(temperature),
+                "producer": f"resnet-gui {__version__}"}
+    log.info("exporting %s (%s) to %s as %s", label, ckpt.arch, path, fmt)
+    if fmt == "onnx":
+        atomic_write_bytes(path, _onnx_bytes(module, size, output_name, metadata))
+    else:
+        extra = {"class_names.json": metadata["class_names"], "preprocess.json": metadata["preprocess"],
+                 "model_card.md": card}
+        atomic_write(path, _torchscript_writer(module, extra))
+    result.max_abs_diff, result.checked_with = _check(path, fmt, module, size)
+    atomic_write_bytes(result.card_path, model_card(ckpt, result, label).encode("utf-8"))
+    return result
+
+
+def describe_input(result: ExportResult) -> str:
+    """One sentence for the CLI and the GUI: what the exported file takes and gives."""
+    return (f"Input '{result.input_name}': uint8 [N, 3, {result.input_size}, {result.input_size}] RGB 0-255, "
+            f"resized and center-cropped (normalisation is inside); output '{result.output_name}': "
+            f"[N, {len(result.class_names)}].")
+

@@ -1,0 +1,441 @@
+"""Training runs on disk (runs/<run name>/): list them, show one, compare several, free their space.
+
+Every run folder is one run. Its resumable state (last.pth, see train/state.py) holds the configuration,
+the completed epochs and the per-epoch history; it is 2-3 times the size of the model and stays after the
+run ends. Removing it frees that space; the run's best model stays in the registry, and a small
+summary.json (configuration, history, figures) is written first so the run is still listed and can still
+be compared, only no longer resumed.
+
+Safety: names are validated before any path is built, only direct children of runs/ are touched, run
+folders that are symbolic links are listed with an error and never followed or deleted, and a state or
+summary that cannot be read is listed with its reason without hiding the other runs.
+
+Duration: the sum of the epochs' times recorded in the history (training time per epoch; validation is
+included only when the history records it), or, for runs without them, the span between the oldest and
+the newest time found on the run folder's files (TensorBoard event files carry their creation time in
+their names; otherwise modification times). `duration_source` says which ("history" or "files").
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import stat
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_bytes, remove_stale_temporaries
+from ..errors import CheckpointError, RegistryError, ResnetGuiError, TrainingError
+from ..jsonsafe import TooLarge, to_plain
+from ..names import validate_name
+from ..paths import runs_dir
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "last.pth"            # train/state.py's STATE_FILE (kept equal; checked by the tests)
+SUMMARY_FILE = "summary.json"
+SUMMARY_FORMAT = "resnet-gui-run-summary"
+SUMMARY_VERSION = 1
+MAX_SUMMARY_BYTES = 8 * 2**20      # a summary of 10,000 epochs is under 2 MB
+MAX_WALK_DEPTH = 32                # disk use: deeper folders are not counted (no run writes them)
+
+FINISHED = "finished"              # all configured epochs completed
+UNFINISHED = "unfinished"          # stopped, or failed, before its last epoch: resumable while its state exists
+NO_STATE = "no state"              # a folder without a state or summary: ended before its first epoch
+UNREADABLE = "unreadable"          # the state or summary cannot be read (see `error`)
+STATUSES = (FINISHED, UNFINISHED, NO_STATE, UNREADABLE)
+
+# The hyperparameters shown next to a run (the full configuration is in `config`).
+KEY_HYPERPARAMETERS = ("recipe", "pretrained", "optimizer", "lr", "batch_size", "schedule", "warmup_epochs",
+                       "weight_decay", "label_smoothing", "augment", "hflip", "image_size",
+                       "freeze_backbone_epochs", "seed", "world_size")
+_EVENT_FILE = re.compile(r"^events\.out\.tfevents\.(\d{9,11})\.")
+
+
+@dataclass
+class RunInfo:
+    """One run folder. Fields that an unreadable run cannot know are None."""
+    name: str
+    path: str                                   # the run folder
+    status: str                                 # one of STATUSES
+    disk_bytes: int                             # everything in the run folder
+    state_bytes: int                            # the resumable state (0 when there is none)
+    modified: float                             # newest modification time in the folder (Unix time)
+    has_state: bool                             # last.pth exists: the run can be resumed
+    error: str | None = None
+    arch: str | None = None
+    dataset: str | None = None                  # the dataset's name (CIFAR-10, or the folder's name)
+    epoch: int | None = None                    # epochs completed
+    epochs: int | None = None                   # epochs configured
+    best_val_accuracy: float | None = None
+    best_name: str | None = None                # the registry model holding the best epoch
+    duration_s: float | None = None
+    duration_source: str | None = None          # "history" or "files" (see the module docstring)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    dataset_details: dict[str, Any] = field(default_factory=dict)
+    state_removed: str | None = None            # when the state was removed (ISO time), from the summary
+
+    @property
+    def resumable(self) -> bool:
+        return self.has_state and self.status == UNFINISHED
+
+    def to_json(self, *, history: bool = True) -> dict[str, Any]:
+        """Plain JSON values (the CLI's --json, the GUI); history=False leaves out the per-epoch rows."""
+        out = asdict(self)
+        out["resumable"] = self.resumable
+        if not history:
+            del out["history"]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+def _run_folder(name: str) -> Path:
+    """runs/<name> for a valid name, refusing anything that is not a real folder directly inside runs/."""
+    try:
+        name = validate_name(name)
+    except RegistryError as exc:
+        raise TrainingError(str(exc).replace("invalid model name", "invalid run name", 1)) from None
+    root = runs_dir()
+    folder = root / name
+    if folder.is_symlink():
+        raise TrainingError(f"{folder} is a symbolic link; run folders are never followed or deleted through "
+                            "links. Remove the link yourself if it should go")
+    if not folder.is_dir():
+        known = ", ".join(r.name for r in list_run_infos()[:30]) or "none"
+        raise TrainingError(f"no run named {name!r} in {root} (runs: {known})")
+    if folder.resolve().parent != root.resolve():
+        raise TrainingError(f"{folder} is not inside the runs folder {root}; it was not touched")
+    return folder
+
+
+def _walk(folder: Path) -> tuple[int, float, list[Path]]:
+    """Bytes of all regular files below `folder` (links not followed), the newest modification time, and the
+    TensorBoard event files."""
+    total, newest, events = 0, 0.0, []
+    stack = [(folder, 0)]
+    while stack:
+        current, depth = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if depth < MAX_WALK_DEPTH:
+                    stack.append((Path(entry.path), depth + 1))
+                continue
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            newest = max(newest, st.st_mtime)
+            if _EVENT_FILE.match(entry.name):
+                events.append(Path(entry.path))
+    return total, newest, events
+
+
+def _file_duration(folder: Path, newest: float, events: list[Path]) -> float | None:
+    """The span between the oldest and newest times on the folder's files (see the module docstring)."""
+    starts = []
+    for path in events:
+        match = _EVENT_FILE.match(path.name)
+        if match:
+            starts.append(float(match.group(1)))
+    try:
+        starts.extend(p.stat().st_mtime for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    except OSError:
+        pass
+    if not starts or newest <= 0:
+        return None
+    span = newest - min(starts)
+    return span if span >= 1.0 else None
+
+
+def _history_duration(history: list[dict]) -> float | None:
+    """The sum of the per-epoch times in the history, or None when any epoch lacks one."""
+    total = 0.0
+    for row in history:
+        value = row.get("epoch_time_s")
+        if not _number(value):
+            value = row.get("train_time_s")
+            if not _number(value):
+                return None
+            extra = row.get("eval_time_s")
+            value = value + (extra if _number(extra) else 0.0)
+        total += value
+    return total if history else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _plain_history(raw: Any) -> list[dict[str, Any]]:
+    """Per-epoch rows with plain values only (numbers that are not finite become None)."""
+    if not isinstance(raw, list):
+        return []
+    rows = to_plain(raw, max_nodes=500_000)
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def _dataset_name(config: dict, dataset: dict) -> str | None:
+    name = dataset.get("name") if isinstance(dataset, dict) else None
+    if isinstance(name, str) and name:
+        return name
+    if config.get("dataset") == "cifar10":
+        return "CIFAR-10"
+    data = config.get("data")
+    return Path(data).name if isinstance(data, str) and data else None
+
+
+def _fill(info: RunInfo, obj: dict, config: dict) -> None:
+    """The fields a state and a summary share, from their (already validated) dictionary. The run keeps its
+    folder's name (what the commands take), even for a state copied from another run's folder."""
+    info.config = config
+    info.arch = config.get("arch")
+    info.hyperparameters = {k: config.get(k) for k in KEY_HYPERPARAMETERS if k in config}
+    info.epochs = config.get("epochs")
+    info.epoch = obj["epoch"]
+    best = obj.get("best_val_accuracy")
+    info.best_val_accuracy = float(best) if _number(best) and best <= 1 else None
+    best_name = obj.get("best_name")
+    try:
+        info.best_name = validate_name(best_name) if isinstance(best_name, str) else None
+    except RegistryError:
+        info.best_name = None
+    info.history = _plain_history(obj.get("history"))
+    dataset = to_plain(obj.get("dataset")) if isinstance(obj.get("dataset"), dict) else {}
+    info.dataset_details = dataset
+    info.dataset = _dataset_name(config, dataset)
+    info.status = FINISHED if info.epochs is not None and info.epoch >= info.epochs else UNFINISHED
+
+
+def _read_state(path: Path, info: RunInfo) -> None:
+    from ..models.safe_load import safe_torch_load
+    from .state import _config, _epoch, _header, _run_name
+
+    obj = _header(safe_torch_load(path, mmap=True), path)
+    config = _config(obj, path)
+    _epoch(obj, path, config.epochs)
+    try:
+        plain = {k: to_plain(obj.get(k)) for k in ("epoch", "best_val_accuracy", "best_name", "dataset")}
+        plain["history"] = obj.get("history")
+    except TooLarge as exc:
+        raise TrainingError(f"{path}: its metadata is too large ({exc}); this is not a normal training state") from None
+    _run_name(obj, path)
+    _fill(info, plain, config.to_dict())
+
+
+def _read_summary(path: Path, info: RunInfo) -> None:
+    from .config import TrainConfig
+
+    def bad(what: str) -> TrainingError:
+        return TrainingError(f"{path}: not a usable run summary ({what}); remove the run folder if it is not needed")
+
+    try:
+        if path.stat().st_size > MAX_SUMMARY_BYTES:
+            raise bad(f"larger than {MAX_SUMMARY_BYTES // 2**20} MB")
+        obj = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise bad(f"not JSON: {str(exc)[:100]}") from None
+    if not isinstance(obj, dict) or obj.get("format") != SUMMARY_FORMAT:
+        raise bad("not written by this app")
+    version = obj.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version > SUMMARY_VERSION:
+        raise bad(f"format version {str(version)[:20]!r}; update ResNet GUI to read it")
+    try:
+        config = TrainConfig.from_dict(obj.get("config") if isinstance(obj.get("config"), dict) else {}).validate()
+    except (TypeError, ResnetGuiError) as exc:
+        raise bad(f"configuration: {exc}") from None
+    epoch = obj.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= 10_000:
+        raise bad("epochs completed")
+    try:
+        validate_name(obj.get("run_name") if isinstance(obj.get("run_name"), str) else "")
+    except RegistryError:
+        raise bad("run name") from None
+    _fill(info, obj, config.to_dict())
+    removed = obj.get("state_removed")
+    info.state_removed = removed if isinstance(removed, str) else None
+
+
+def _info(folder: Path) -> RunInfo:
+    """Everything about one run folder; never raises for a bad run (the reason goes to `error`)."""
+    info = RunInfo(name=folder.name, path=str(folder), status=NO_STATE, disk_bytes=0, state_bytes=0, modified=0.0,
+                   has_state=False)
+    if folder.is_symlink():
+        info.status, info.error = UNREADABLE, "the run folder is a symbolic link; it is not followed"
+        return info
+    info.disk_bytes, newest, events = _walk(folder)
+    info.modified = newest or _mtime(folder)
+    state, summary = folder / STATE_FILE, folder / SUMMARY_FILE
+    try:
+        if state.exists() or state.is_symlink():
+            info.has_state = True
+            info.state_bytes = state.lstat().st_size
+            _read_state(state, info)
+        elif summary.is_file():
+            _read_summary(summary, info)
+    except (ResnetGuiError, CheckpointError, OSError) as exc:
+        log.warning("unusable run %s: %s", folder, exc)
+        info.status, info.error = UNREADABLE, str(exc)
+        return info
+    except Exception as exc:  # noqa: BLE001 - one bad run never hides the others
+        log.warning("unexpected error reading run %s", folder, exc_info=True)
+        info.status, info.error = UNREADABLE, f"{folder}: cannot be read ({type(exc).__name__})"
+        return info
+    duration = _history_duration(info.history)
+    if duration is not None:
+        info.duration_s, info.duration_source = duration, "history"
+    else:
+        duration = _file_duration(folder, newest, events)
+        if duration is not None:
+            info.duration_s, info.duration_source = duration, "files"
+    return info
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def list_run_infos() -> list[RunInfo]:
+    """Every run folder, newest first: finished, unfinished, without state, unreadable."""
+    root = runs_dir()
+    try:
+        folders = [Path(e.path) for e in os.scandir(root) if not e.name.startswith(".")
+                   and e.is_dir()]
+    except OSError:
+        return []
+    return sorted((_info(f) for f in folders), key=lambda r: (r.modified, r.name), reverse=True)
+
+
+def run_info(name: str) -> RunInfo:
+    """One run by name (TrainingError when there is no such run folder)."""
+    return _info(_run_folder(name))
+
+
+# ---------------------------------------------------------------------------------------------
+# freeing space
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Removed:
+    """What removing a run's state (or the whole run) freed."""
+    name: str
+    bytes_freed: int
+    best_name: str | None         # the registry model, which stays
+    whole_run: bool = False       # the whole folder went (summary and TensorBoard logs too)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _summary(info: RunInfo) -> bytes:
+    obj = {"format": SUMMARY_FORMAT, "format_version": SUMMARY_VERSION, "run_name": info.name,
+           "config": info.config, "epoch": info.epoch, "best_val_accuracy": info.best_val_accuracy,
+           "best_name": info.best_name, "history": info.history, "dataset": info.dataset_details,
+           "state_removed": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    return json.dumps(obj, indent=1, allow_nan=False).encode("utf-8")
+
+
+def remove_run_state(name: str) -> Removed:
+    """Delete runs/<name>/last.pth, freeing its space; the run's model stays in the registry. A summary (config,
+    history, figures) is kept so the run is still listed and comparable; it can no longer be resumed."""
+    folder = _run_folder(name)
+    state = folder / STATE_FILE
+    if not (state.exists() or state.is_symlink()):
+        raise TrainingError(f"run {folder.name!r} has no training state to remove (it was removed already, or the "
+                            "run ended before its first epoch)")
+    info = _info(folder)
+    if info.status in (FINISHED, UNFINISHED):
+        atomic_write_bytes(folder / SUMMARY_FILE, _summary(info))
+    size = state.lstat().st_size
+    state.unlink()  # a link is removed, never its target
+    remove_stale_temporaries(folder)
+    log.info("removed the training state of run %s (%d bytes)", folder.name, size)
+    return Removed(name=folder.name, bytes_freed=size, best_name=info.best_name)
+
+
+def remove_run(name: str) -> Removed:
+    """Delete the whole run folder (state, summary, TensorBoard logs); the run's model stays in the registry."""
+    folder = _run_folder(name)
+    info = _info(folder)
+    shutil.rmtree(folder)
+    log.info("removed run folder %s (%d bytes)", folder, info.disk_bytes)
+    return Removed(name=folder.name, bytes_freed=info.disk_bytes, best_name=info.best_name, whole_run=True)
+
+
+def prune(*, finished: bool = True, dry_run: bool = False) -> list[Removed]:
+    """Remove the states of all finished runs (epochs done == epochs configured); dry_run=True only says what
+    would be freed. Unfinished and unreadable runs are never touched."""
+    if not finished:
+        raise ValueError("prune() selects finished runs only; call it with finished=True")
+    out = []
+    for info in list_run_infos():
+        if info.status != FINISHED or not info.has_state:
+            continue
+        if dry_run:
+            out.append(Removed(name=info.name, bytes_freed=info.state_bytes, best_name=info.best_name))
+        else:
+            out.append(remove_run_state(info.name))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """Runs side by side: their configurations (every key, in TrainConfig's order), the keys whose values
+    differ, and their histories for overlaying curves."""
+    runs: list[RunInfo]
+    keys: list[str]
+    differing: list[str]
+
+    @property
+    def configs(self) -> dict[str, dict[str, Any]]:
+        return {r.name: r.config for r in self.runs}
+
+    @property
+    def histories(self) -> dict[str, list[dict[str, Any]]]:
+        return {r.name: r.history for r in self.runs}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runs": [r.to_json(history=False) for r in self.runs], "keys": self.keys,
+                "differing": self.differing, "configs": self.configs, "histories": self.histories}
+
+
+def compare(names: list[str]) -> Comparison:
+    """Two or more runs (with a state or a summary) side by side."""
+    from .config import TrainConfig
+
+    unique = list(dict.fromkeys(n.strip() if isinstance(n, str) else n for n in names))
+    if len(unique) < 2:
+        raise TrainingError("compare needs at least two different runs")
+    runs = []
+    for name in unique:
+        info = run_info(name)
+        if info.error is not None:
+            raise TrainingError(f"run {name!r} cannot be compared: {info.error}")
+        if info.status == NO_STATE:
+            raise TrainingError(f"run {name!r} has neither a training state nor a summary (it ended before its "
+                                "first epoch); there is nothing to compare")
+        runs.append(info)
+    order = [f.name for f in TrainConfig.__dataclass_fields__.values()]
+    present = {k for r in runs for k in r.config}
+    keys = [k for k in order if k in present] + sorted(present - set(order))
+    differing = [k for k in keys
+                 if len({json.dumps(r.config[k], sort_keys=True) if k in r.config else "<missing>" for r in runs}) > 1]
+    return Comparison(runs=runs, keys=keys, differing=differing)

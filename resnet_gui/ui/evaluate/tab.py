@@ -1,0 +1,358 @@
+"""Evaluate tab: how good is a model, really? Pick a model and labelled data (a folder of class folders,
+the CIFAR-10 test set, or the validation split of the run that made it), press Evaluate, and read the
+headline figures, the confusion matrix (click a cell for its images), the per-class table and the
+reliability diagram. Export writes one CSV row per image and a PNG of the matrix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.text import plural
+
+from ..common.widgets import Banner
+from ..common.wording import for_screen
+from .confusion_matrix_view import ConfusionMatrixView
+from .figure_cards import FigureCards
+from .image_gallery import ImageGallery
+from .per_class_table import PerClassTable
+from .reliability_plot import ReliabilityPlot
+from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
+
+DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
+              ("validation", "Its validation split")]
+GALLERY, PER_CLASS, RELIABILITY = 0, 1, 2
+MAX_LISTED = 5
+
+
+class EvaluateTab(QWidget):
+    status_message = Signal(str)
+    open_image = Signal(str)         # show this image in the Predict tab
+
+    def __init__(self, registry, settings, parent=None):
+        super().__init__(parent)
+        self.registry = registry
+        self.settings = settings
+        self.session = EvaluateSession(self)
+        self.outcome: EvalOutcome | None = None
+        self._build()
+        self.session.progress.connect(self._progress)
+        self.session.done.connect(self._done)
+        self.session.failed.connect(self._failed)
+        self.session.busy_changed.connect(lambda _busy: self._update_buttons())
+        self.session.thumbnails.connect(self.gallery.add)
+        registry.changed.connect(self._registry_changed)
+
+    # ---- layout -----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(12, 12, 12, 12)
+        root.setSpacing(8)
+        first = QHBoxLayout()
+        first.addWidget(QLabel("Model:"))
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumWidth(200)
+        self.model_combo.setPlaceholderText("Loading models…")
+        self.model_combo.currentIndexChanged.connect(self._model_chosen)
+        first.addWidget(self.model_combo, 1)
+        first.addWidget(QLabel("Data:"))
+        self.data_combo = QComboBox()
+        for key, label in DATA_KINDS:
+            self.data_combo.addItem(label, key)
+        self.data_combo.setToolTip("Images with known classes: a folder laid out as folder/<class>/…, the 10,000 "
+                                   "CIFAR-10 test images, or the images held out when the model was trained")
+        self.data_combo.currentIndexChanged.connect(self._data_kind_changed)
+        first.addWidget(self.data_combo)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("folder/<class>/image.jpg …")
+        self.folder_edit.textChanged.connect(lambda _t: self._update_buttons())
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.clicked.connect(self.choose_folder)
+        first.addWidget(self.folder_edit, 2)
+        first.addWidget(self.choose_button)
+        root.addLayout(first)
+        second = QHBoxLayout()
+        self.tta_check = QCheckBox("Also look at each image mirrored (test-time augmentation)")
+        self.tta_check.setToolTip("Average each image's answer with its mirror image's: often a little more "
+                                  "accurate, twice as slow")
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setDefault(True)
+        self.evaluate_button.clicked.connect(self.evaluate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(320)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save one CSV row per image (path, true, predicted, confidence) and a PNG "
+                                      "of the confusion matrix next to it")
+        self.export_button.clicked.connect(self.export_dialog)
+        for w in (self.tta_check, self.evaluate_button, self.cancel_button, self.progress):
+            second.addWidget(w)
+        second.addStretch(1)
+        second.addWidget(self.export_button)
+        root.addLayout(second)
+        self.banner = Banner()
+        self.verdict_banner = Banner()
+        root.addWidget(self.banner)
+        root.addWidget(self.verdict_banner)
+        self.cards = FigureCards()
+        root.addWidget(self.cards)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        self.matrix = ConfusionMatrixView()
+        self.matrix.cell_clicked.connect(self.show_cell)
+        splitter.addWidget(self.matrix)
+        self.details = QTabWidget()
+        self.gallery = ImageGallery()
+        self.gallery.image_activated.connect(self.open_image)
+        self.per_class = PerClassTable()
+        self.reliability = ReliabilityPlot()
+        self.details.addTab(self.gallery, "Images")
+        self.details.addTab(self.per_class, "Per class")
+        self.details.addTab(self.reliability, "Reliability")
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        root.addWidget(splitter, 1)
+        self.data_combo.setCurrentIndex(max(0, self.data_combo.findData(
+            self.settings.get("evaluate.data", "folder", str))))
+        self.folder_edit.setText(self.settings.get("evaluate.folder", "", str))
+        self.tta_check.setChecked(self.settings.get("evaluate.tta", False, bool))
+        self._data_kind_changed()
+        self._show_running(False)
+
+    # ---- state ------------------------------------------------------------------------------------
+    def set_ready(self, device: str) -> None:
+        self.session.set_ready(device)
+        self._update_buttons()
+
+    def busy(self) -> bool:
+        return self.session.busy()
+
+    def data_kind(self) -> str:
+        return self.data_combo.currentData()
+
+    def current_model_name(self) -> str | None:
+        return self.model_combo.currentData()
+
+    def select_model(self, name: str) -> None:
+        index = self.model_combo.findData(name)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def _registry_changed(self) -> None:
+        wanted = self.current_model_name() or self.settings.get("evaluate.model", None, str) \
+            or self.registry.default_name
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for e in self.registry.working_entries():
+            self.model_combo.addItem(e.name + (" ★" if e.name == self.registry.default_name else ""), e.name)
+        if self.model_combo.count() == 0:
+            self.model_combo.setPlaceholderText("No models yet: train or import one")
+        index = self.model_combo.findData(wanted)
+        self.model_combo.setCurrentIndex(index if index >= 0 else (0 if self.model_combo.count() else -1))
+        self.model_combo.blockSignals(False)
+        self._model_chosen()
+
+    def _model_chosen(self, *_) -> None:
+        name = self.current_model_name()
+        if name:
+            self.settings.set("evaluate.model", name)
+        self._update_buttons()
+
+    def _data_kind_changed(self, *_) -> None:
+        folder = self.data_kind() == "folder"
+        self.folder_edit.setVisible(folder)
+        self.choose_button.setVisible(folder)
+        self.settings.set("evaluate.data", self.data_kind())
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.session.busy()
+        has_data = self.data_kind() != "folder" or bool(self.folder_edit.text().strip())
+        self.evaluate_button.setEnabled(self.session.ready and not running and bool(self.current_model_name())
+                                        and has_data)
+        self.evaluate_button.setToolTip("" if self.session.ready else "PyTorch is still loading…")
+        self.export_button.setEnabled(self.outcome is not None and not running)
+        self._show_running(running)
+
+    def _show_running(self, running: bool) -> None:
+        self.cancel_button.setVisible(running)
+        self.progress.setVisible(running)
+
+    # ---- running ----------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with one sub-folder per class",
+                                                  self.folder_edit.text() or str(Path.home()))
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def evaluate_folder(self, model_name: str, folder: str) -> None:
+        """Evaluate `model_name` on `folder` now (from the Predict tab's folder view)."""
+        self.select_model(model_name)
+        self.data_combo.setCurrentIndex(self.data_combo.findData("folder"))
+        self.folder_edit.setText(folder)
+        self.evaluate()
+
+    def evaluate_model(self, model_name: str, data: str = "validation") -> None:
+        """Evaluate `model_name` on its validation split (or "cifar10") now (after a training run)."""
+        self.select_model(model_name)
+        self.data_combo.setCurrentIndex(self.data_combo.findData(data))
+        self.evaluate()
+
+    def evaluate(self) -> None:
+        name = self.current_model_name()
+        entry = self.registry.entry(name) if name else None
+        if entry is None:
+            self.banner.show_message("Choose a model to evaluate.", "info")
+            return
+        if not self.session.ready:
+            self.banner.show_message("PyTorch is still loading; press Evaluate again in a moment.", "info")
+            return
+        data = self.data_kind()
+        if data == "folder":
+            data = self.folder_edit.text().strip()
+            if not data:
+                self.banner.show_message("Choose a folder laid out as folder/<class>/… to evaluate on.", "info",
+                                         [("Choose…", self.choose_folder)])
+                return
+            self.settings.set("evaluate.folder", data)
+        self.settings.set("evaluate.tta", self.tta_check.isChecked())
+        request = EvalRequest(name, str(entry.path), data, self.tta_check.isChecked())
+        self.banner.clear_message()
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting…")
+        self.session.evaluate(request)
+        self.status_message.emit(f"Evaluating “{name}” on {request.data_words()}…")
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        self.session.cancel()
+        self.banner.show_message("Evaluation cancelled.", "info")
+        self._update_buttons()
+
+    def _progress(self, what: str, done: int, total: int) -> None:
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.progress.setFormat(f"{what}: {done:,} of {total:,}")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(f"{what}…")
+
+    def _failed(self, message: str) -> None:
+        self.banner.show_message(for_screen(message), "error")
+        self._update_buttons()
+
+    # ---- results ----------------------------------------------------------------------------------
+    def _done(self, outcome: EvalOutcome) -> None:
+        self.outcome = outcome
+        ev, f, req = outcome.evaluation, outcome.evaluation.figures, outcome.request
+        self._update_buttons()
+        notes = []
+        if ev.unknown_classes:
+            listed = ", ".join(f"{k} ({v:,})" for k, v in list(ev.unknown_classes.items())[:MAX_LISTED])
+            notes.append(f"Folders that are not classes of this model were left out: {listed}.")
+        if ev.failed:
+            listed = "\n".join(str(e.get("error") or e.get("path")) for e in ev.failed[:MAX_LISTED])
+            notes.append(f"{plural(len(ev.failed), 'file')} could not be read:\n{listed}")
+        if not ev.calibrated:
+            notes.append("This model is uncalibrated: its confidences are the network's raw ones.")
+        if notes:
+            self.banner.show_message("\n".join(notes), "info")
+        if outcome.verdicts:
+            self.verdict_banner.show_message("\n".join(f"• {v}" for v in outcome.verdicts), "warning")
+        else:
+            self.verdict_banner.clear_message()
+        cards = [("accuracy", f"{f.accuracy:.1%}", f"{round(f.accuracy * f.n):,} of {f.n:,} images right"),
+                 ("balanced accuracy", f"{f.balanced_accuracy:.1%}",
+                  "The mean of the per-class recalls: every class counts the same, however many images it has"),
+                 ("largest class", f"{f.majority_baseline:.1%}",
+                  "What always answering the largest class would score: accuracy should be well above it")]
+        for k, value in sorted(f.top_k_accuracy.items())[:1]:
+            cards.append((f"top-{k} accuracy", f"{value:.1%}", f"The true class is among the {k} most likely"))
+        cards.append(("calibration error", f"{f.ece:.3f}", "Expected calibration error (15 bins): how far "
+                      "“x % sure” is from being right x % of the time; 0 is perfect"))
+        cards.append(("images", f"{f.n:,}", ev.data + (" (with mirror images)" if ev.tta else "")))
+        self.cards.set_figures(cards)
+        self.matrix.set_matrix(f.class_names, f.confusion_matrix)
+        self.per_class.set_classes(f.per_class)
+        self.reliability.set_bins(f.reliability, f.ece)
+        self.show_mistakes()
+        self.status_message.emit(f"“{req.model_name}” on {req.data_words()}: {f.accuracy:.1%} accuracy "
+                                 f"({f.n:,} images).")
+
+    def show_mistakes(self) -> None:
+        ev = self.outcome.evaluation
+        self.matrix.select(None)
+        n = len(ev.misclassified)
+        title = (f"The {plural(min(n, MAX_GALLERY), 'mistake')} the model was surest about, most confident first "
+                 "(click a cell of the matrix for others)." if n else "No mistakes. Click a cell to see its images.")
+        self.gallery.show_cell(("mistakes",), title)
+        self.session.load_thumbnails(("mistakes",), ev.misclassified)
+        self.details.setCurrentIndex(GALLERY)
+
+    def show_cell(self, true: int, predicted: int) -> None:
+        if self.outcome is None:
+            return
+        f = self.outcome.evaluation.figures
+        t, p = f.class_names[true], f.class_names[predicted]
+        rows = [r for r in self.outcome.evaluation.rows if r["true"] == t and r["predicted"] == p]
+        rows.sort(key=lambda r: -r["confidence"])
+        shown = f" (the {MAX_GALLERY:,} most confident)" if len(rows) > MAX_GALLERY else ""
+        what = f"{t}, recognised" if true == predicted else f"{t}, called {p}"
+        self.gallery.show_cell((true, predicted), f"{what}: {plural(len(rows), 'image')}{shown}.")
+        self.matrix.select((true, predicted))
+        self.session.load_thumbnails((true, predicted), rows)
+        self.details.setCurrentIndex(GALLERY)
+
+    # ---- export -----------------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        if self.outcome is None:
+            return
+        start = Path(self.settings.get("evaluate.export_dir", str(Path.home()), str)) / \
+            f"{self.outcome.request.model_name}-evaluation.csv"
+        out, _ = QFileDialog.getSaveFileName(self, "Export the evaluation", str(start), "CSV files (*.csv)")
+        if out:
+            self.export(out)
+
+    def export(self, out: str) -> tuple[Path, Path] | None:
+        """Write the CSV (one row per image) and the matrix as PNG next to it; (csv, png) or None on failure."""
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+        from resnet_gui.core.atomic import atomic_write_bytes
+        from resnet_gui.core.errors import user_message
+        from resnet_gui.core.evaluation.evaluate import write_rows_csv
+
+        ev = self.outcome.evaluation
+        csv_path = Path(out)
+        png_path = csv_path.with_name(csv_path.stem + "-confusion-matrix.png")
+        data = QByteArray()
+        png = QBuffer(data)
+        png.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.matrix.to_image().save(png, "PNG")
+        png.close()
+        try:
+            write_rows_csv(ev, csv_path)  # the same CSV as `resnet-gui evaluate --csv`
+            atomic_write_bytes(png_path, bytes(data.data()))
+        except OSError as exc:
+            self.banner.show_message(f"The evaluation could not be saved. {user_message(exc)}", "error")
+            return None
+        self.settings.set("evaluate.export_dir", str(csv_path.parent))
+        self.banner.show_message(f"Saved {plural(len(ev.rows), 'row')} to {csv_path} and the confusion matrix to "
+                                 f"{png_path}.", "success")
+        return csv_path, png_path

@@ -1,0 +1,379 @@
+"""The folder-results view of the Predict tab: a sortable table (thumbnail, file, class, confidence, status)
+that fills while a folder runs, a filter by status (sure, not sure, unfamiliar, errors), the files that
+failed, which model made the results, CSV export, and, for a folder laid out as folder/<class>/… with the
+model's classes, the accuracy and a way to evaluate it properly."""
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.text import plural
+
+from ..common.widgets import Banner, ElidedLabel, plain_tip
+from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE, answer_state
+from .session import TOP_K, FolderDone, FolderLabels, FolderRows
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
+PATH_ROLE = Qt.ItemDataRole.UserRole
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
+FILE_COLUMN, CLASS_COLUMN, CONFIDENCE_COLUMN, STATUS_COLUMN = 1, 2, 3, 4
+FILTERS = [("", "All images"), (SURE, "Sure"), (UNSURE, "Not sure"), (UNFAMILIAR, "Unfamiliar"), (ERROR, "Errors")]
+STATUS_ORDER = {state: i for i, state in enumerate((ERROR, UNFAMILIAR, UNSURE, SURE))}
+ERROR_COLOR = Qt.GlobalColor.red
+MAX_LISTED_ERRORS = 5
+INSERT_BUDGET_S = 0.025  # GUI time spent adding rows per event-loop turn; the rest waits for the next turn
+
+
+class FolderResultsView(QWidget):
+    status_message = Signal(str)
+    cancel_requested = Signal()
+    rerun_requested = Signal()
+    image_activated = Signal(str)   # a row was double-clicked: show that image
+    evaluate_requested = Signal(str)  # evaluate this folder (laid out by class) in the Evaluate tab
+
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.results: list = []
+        self.folder: str | None = None
+        self.model_name: str | None = None   # the model that made the results on screen
+        self.running = False
+        self.threshold = DEFAULT_THRESHOLD
+        self.labels: FolderLabels | None = None   # true classes, when the folder is laid out by class
+        # Rows arrive about 20 times a second; they are added a slice at a time (INSERT_BUDGET_S), so that a
+        # fast worker never stalls the window, and everything shown per update is counted as rows come in.
+        self._queue: deque = deque()              # (Prediction, thumbnail) received, not in the table yet
+        self._progress = (0, 0)                   # (done, total) as the worker last said
+        self._pending_finish: FolderDone | None = None   # the run ended while rows were still queued
+        self._errors: list = []                   # the failed predictions among self.results
+        self._right = self._labelled = 0          # accuracy so far, when the folder is laid out by class
+        self._chosen_model: str | None = None     # the model chosen in the tab (set_current_model)
+        self._drain_timer = QTimer(self)
+        self._drain_timer.setSingleShot(True)
+        self._drain_timer.setInterval(0)
+        self._drain_timer.timeout.connect(self._drain)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        tools = QHBoxLayout()
+        self.folder_label = ElidedLabel("Open a folder to classify all its images.", mode=Qt.TextElideMode.ElideMiddle)
+        self.folder_progress = QProgressBar()
+        self.folder_progress.setMaximumWidth(220)
+        self.folder_progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.cancel_button.hide()
+        self.lowest_button = QPushButton("Lowest confidence first")
+        self.lowest_button.setToolTip("Sort so that the images the model is least sure about come first")
+        self.lowest_button.clicked.connect(
+            lambda: self.table.sortByColumn(CONFIDENCE_COLUMN, Qt.SortOrder.AscendingOrder))
+        self.filter_combo = QComboBox()
+        for key, label in FILTERS:
+            self.filter_combo.addItem(label, key)
+        self.filter_combo.setToolTip("Show only the images in one state")
+        self.filter_combo.currentIndexChanged.connect(self._filter_changed)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save every result as a CSV file (Ctrl+E)")
+        self.export_button.clicked.connect(self.export_csv)
+        tools.addWidget(self.folder_label, 1)
+        for w in (self.folder_progress, self.cancel_button, self.filter_combo, self.lowest_button, self.export_button):
+            tools.addWidget(w)
+        layout.addLayout(tools)
+        self.model_note = Banner()
+        layout.addWidget(self.model_note)
+        self.folder_errors = Banner()
+        layout.addWidget(self.folder_errors)
+        self.accuracy_note = Banner()
+        layout.addWidget(self.accuracy_note)
+        self.table_model = QStandardItemModel(0, 5)
+        self.table_model.setHorizontalHeaderLabels(["", "File", "Class", "Confidence", "Status"])
+        self.proxy = QSortFilterProxyModel()
+        self.proxy.setSourceModel(self.table_model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterKeyColumn(STATUS_COLUMN)
+        self.proxy.setFilterRole(STATUS_ROLE)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep both ends of long file names
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(54)
+        self.table.setIconSize(QPixmap(48, 48).size())
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, 58)
+        header.setSectionResizeMode(FILE_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(CLASS_COLUMN, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(CLASS_COLUMN, 200)
+        header.setSectionResizeMode(CONFIDENCE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(STATUS_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(FILE_COLUMN, Qt.SortOrder.AscendingOrder)  # A to Z, new rows in their place
+        self.table.doubleClicked.connect(self._row_activated)
+        layout.addWidget(self.table, 1)
+        self._update_buttons()
+
+    # ---- a run ------------------------------------------------------------------------------------
+    def waiting(self, folder: str, message: str) -> None:
+        self.folder_label.setText(f"{folder}: {message}")
+
+    def start(self, folder: str, model_name: str) -> None:
+        self.folder, self.model_name, self.running = folder, model_name, True
+        self.table_model.removeRows(0, self.table_model.rowCount())
+        self.results = []
+        self.labels = None
+        self._queue.clear()
+        self._drain_timer.stop()
+        self._pending_finish = None
+        self._progress = (0, 0)
+        self._errors = []
+        self._right = self._labelled = 0
+        self.folder_errors.clear_message()
+        self.model_note.clear_message()
+        self.accuracy_note.clear_message()
+        self.folder_progress.setRange(0, 0)
+        self.folder_progress.show()
+        self.cancel_button.show()
+        self.folder_label.setText(f"{folder}: classifying with “{model_name}”…")
+        self._update_buttons()
+        gc.freeze()  # what exists now (PyTorch, the widgets) lives on: see _drain
+
+    def add_rows(self, rows: FolderRows) -> None:
+        self._queue.extend(rows.rows)
+        self._progress = (rows.done, rows.total)
+        self._drain()
+
+    def pending_rows(self) -> int:
+        """Rows received from the worker that are not in the table yet."""
+        return len(self._queue)
+
+    def _drain(self) -> None:
+        """Add queued rows for at most INSERT_BUDGET_S, then show the counts once; more on the next turn."""
+        errors_before = len(self._errors)
+        deadline = time.perf_counter() + INSERT_BUDGET_S
+        while self._queue:
+            self._add_row(*self._queue.popleft())
+            if time.perf_counter() > deadline:
+                break
+        if self._queue:
+            self._drain_timer.start()
+        # The rows stay as long as the table: out of the garbage collector's full scans. A full scan of the
+        # whole app (PyTorch, Qt wrappers, the rows) takes ~0.5 s on 2 cores and holds the GIL, so without
+        # this the window froze that long once or twice per 10,000 rows. Freezing is cheap (lists spliced);
+        # frozen objects are still freed by reference counting.
+        gc.freeze()
+        if self.running:
+            done, total = self._progress
+            self.folder_progress.setRange(0, max(total, 1))
+            self.folder_progress.setValue(done)
+            self.folder_label.setText(f"{self.folder}: {done:,} of {plural(total, 'image')}")
+        if len(self._errors) != errors_before:
+            self._show_errors()
+        if not self._queue and self._pending_finish is not None:
+            done, self._pending_finish = self._pending_finish, None
+            self.finish(done)
+            return
+        self._show_accuracy()
+        self._update_buttons()
+
+    def _show_errors(self) -> None:
+        errors = self._errors
+        listed = "\n".join(p.error for p in errors[:MAX_LISTED_ERRORS])
+        more = f"\n… and {len(errors) - MAX_LISTED_ERRORS:,} more." if len(errors) > MAX_LISTED_ERRORS else ""
+        self.folder_errors.show_message(
+            f"{plural(len(errors), 'file')} could not be classified:\n{listed}{more}", "error")
+
+    def finish(self, done: FolderDone) -> None:
+        if self._queue:  # the last rows are still being added: finish once they are in
+            self._pending_finish = done
+            return
+        self.running = False
+        self.folder_progress.hide()
+        self.cancel_button.hide()
+        ok = sum(p.ok for p in self.results)
+        bad = len(self.results) - ok
+        if done.total == 0 and not done.cancelled:
+            text = f"{done.folder}: no images found (JPEG, PNG, BMP, GIF, TIFF or WebP)."
+        else:
+            state = "cancelled after" if done.cancelled else "done,"
+            failed = f", {bad:,} failed" if bad else ""
+            text = f"{done.folder}: {state} {ok:,} classified by “{done.model_name}”{failed}."
+        self.folder_label.setText(text)
+        self.status_message.emit(text)
+        self._show_accuracy()
+        self._update_buttons()
+        self.set_current_model(self._chosen_model)
+
+    def fail(self, message: str) -> None:
+        self.running = False
+        self.folder_progress.hide()
+        self.cancel_button.hide()
+        self.folder_errors.show_message(message, "error")
+        self.folder_label.setText(f"{self.folder or 'The folder'}: not classified.")
+        self._update_buttons()
+
+    def set_current_model(self, name: str | None) -> None:
+        """Say so when the results on screen were made by another model than the chosen one."""
+        self._chosen_model = name
+        if self.results and not self.running and self.model_name and name and name != self.model_name:
+            self.model_note.show_message(f"These results were made by “{self.model_name}”, not by the chosen "
+                                         f"model “{name}”.", "info", [(f"Run again with “{name}”",
+                                                                         self.rerun_requested.emit)])
+        else:
+            self.model_note.clear_message()
+
+    # ---- rows -------------------------------------------------------------------------------------
+    def _add_row(self, pred, thumb) -> None:
+        self.results.append(pred)
+        if not pred.ok:
+            self._errors.append(pred)
+        self._count_accuracy(pred)
+        icon_item = QStandardItem()
+        if thumb is not None:
+            icon_item.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
+        file_item = QStandardItem(os.path.basename(pred.path))
+        file_item.setToolTip(plain_tip(pred.path))
+        file_item.setData(pred.path, PATH_ROLE)
+        if pred.ok:
+            class_item = QStandardItem(pred.label)
+            conf_item = QStandardItem(f"{pred.confidence:.1%}")
+            conf_item.setData(pred.confidence, SORT_ROLE)
+            class_item.setToolTip(plain_tip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k)))
+        else:
+            class_item = QStandardItem("Error")
+            class_item.setForeground(ERROR_COLOR)
+            conf_item = QStandardItem("")
+            conf_item.setData(-1.0, SORT_ROLE)  # failures sort before the least confident
+            for item in (icon_item, file_item, class_item, conf_item):
+                item.setToolTip(plain_tip(pred.error))
+        conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        icon_item.setData(len(self.results), SORT_ROLE)
+        file_item.setData(file_item.text().lower(), SORT_ROLE)
+        class_item.setData(class_item.text().lower(), SORT_ROLE)
+        status_item = QStandardItem()
+        self._set_status(status_item, pred)
+        self.table_model.appendRow([icon_item, file_item, class_item, conf_item, status_item])
+
+    def _set_status(self, item: QStandardItem, pred) -> None:
+        state = answer_state(pred, self.threshold)
+        if hasattr(pred, "unsure") and pred.ok:  # the CSV's "unsure" follows the threshold on screen
+            pred.unsure = pred.confidence < self.threshold
+        item.setText(STATUS_WORDS[state])
+        item.setData(state, STATUS_ROLE)
+        item.setData(STATUS_ORDER[state], SORT_ROLE)
+        if state == UNFAMILIAR:
+            item.setToolTip("Unlike the images this model was trained on: its answer means little")
+        elif state == UNSURE:
+            item.setToolTip(plain_tip(f"No class reaches {self.threshold:.0%}: " + ", ".join(
+                f"{label} {p:.0%}" for label, p in pred.top_k[:3])))
+        else:
+            item.setToolTip("")
+
+    def set_threshold(self, threshold: float) -> None:
+        """A new "not sure below" threshold: every row's status is read again (no new prediction)."""
+        self.threshold = threshold
+        for row, pred in enumerate(self.results):
+            self._set_status(self.table_model.item(row, STATUS_COLUMN), pred)
+
+    def row_status(self, row: int) -> str:
+        return self.proxy.index(row, STATUS_COLUMN).data(STATUS_ROLE)
+
+    def _filter_changed(self, *_) -> None:
+        key = self.filter_combo.currentData()
+        self.proxy.setFilterRegularExpression(f"^{key}$" if key else "")
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for pred in self.results:
+            counts[answer_state(pred, self.threshold)] += 1
+        return counts
+
+    # ---- a folder laid out by class -----------------------------------------------------------------
+    def set_labels(self, labels: FolderLabels) -> None:
+        self.labels = labels
+        self._right = self._labelled = 0
+        for pred in self.results:
+            self._count_accuracy(pred)
+        self._show_accuracy()
+
+    def _count_accuracy(self, pred) -> None:
+        truth = self.labels.labels.get(pred.path) if self.labels is not None and pred.ok else None
+        if truth is not None:
+            self._labelled += 1
+            self._right += pred.label == truth
+
+    def accuracy(self) -> tuple[int, int] | None:
+        """(right, labelled) over the classified files whose folder names a class of the model."""
+        if self.labels is None:
+            return None
+        return self._right, self._labelled
+
+    def _show_accuracy(self) -> None:
+        counts = self.accuracy()
+        if not counts or not counts[1]:
+            self.accuracy_note.clear_message()
+            return
+        right, n = counts
+        other = sum(self.labels.unknown.values())
+        left_out = f" ({plural(other, 'image')} in other folders not counted)" if other else ""
+        so_far = " so far" if self.running else ""
+        text = (f"The sub-folders are named after this model's classes: {right / n:.1%} right{so_far} ({right:,} of "
+                f"{plural(n, 'image')}){left_out}.")
+        note = self.accuracy_note
+        if note.isVisibleTo(self) and note.kind() == "info" and note.buttons():
+            if note.text() != text:
+                note.label.setText(text)  # only the figures change: keep the button (no new widgets per update)
+            return
+        note.show_message(text, "info",
+                          [("Evaluate this folder", lambda: self.evaluate_requested.emit(self.folder or ""))])
+
+    def row_path(self, row: int) -> str | None:
+        return self.proxy.index(row, FILE_COLUMN).data(PATH_ROLE)
+
+    def _row_activated(self, index) -> None:
+        path = self.row_path(index.row())
+        if path:
+            self.image_activated.emit(path)
+
+    def _update_buttons(self) -> None:
+        self.export_button.setEnabled(bool(self.results) and not self.running)
+        self.lowest_button.setEnabled(bool(self.results))
+
+    # ---- export -----------------------------------------------------------------------------------
+    def export_csv(self) -> None:
+        if not self.results:
+            return
+        start = os.path.join(self.settings.get("predict.last_folder") or str(Path.home()), "predictions.csv")
+        out, _ = QFileDialog.getSaveFileName(self, "Export results", start, "CSV files (*.csv)")
+        if out:
+            self.write_csv(out)
+
+    def write_csv(self, out: str) -> None:
+        from resnet_gui.core.errors import user_message
+        from resnet_gui.core.inference.predictor import write_csv
+
+        try:
+            write_csv(self.results, out, top_k=TOP_K)
+        except OSError as exc:
+            self.folder_errors.show_message(f"The results could not be saved. {user_message(exc)}", "error")
+            return
+        self.status_message.emit(f"Exported {plural(len(self.results), 'result')} to {out}.")

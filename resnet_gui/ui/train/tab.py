@@ -1,0 +1,405 @@
+"""Train tab: the form and data panel on the left; Start, Stop, Resume (and Train more epochs), Find learning
+rate, the learning-rate finder's panel and the training monitor on the right. The work itself is a
+TrainSession (a worker thread, or torchrun as a child process with several GPUs)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.text import plural
+
+from ..common.wording import screen_sentence
+from .data_health_panel import DataHealthPanel
+from .data_panel import DataPanel
+from .form import TrainForm
+from .lr_finder_panel import LrFinderPanel, format_lr
+from .monitor import TrainingMonitor
+from .session import SavedRun, TrainSession
+
+MORE_EPOCHS_DEFAULT = 5
+RECHECK_MS = 400  # pause after a setting the health check depends on changes
+
+
+class TrainTab(QWidget):
+    status_message = Signal(str)
+    model_saved = Signal(str)        # registry name of a new or updated best model
+    training_changed = Signal(bool)  # running or not
+    evaluate_requested = Signal(str)  # a model to look at in the Evaluate tab (its validation split)
+    run_started = Signal(str)        # the run's name, once training has started
+
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.session = TrainSession(self)
+        self._requested_name: str | None = None
+        self._build()
+        self._connect()
+        self.data.load_settings()
+        self.form.load_settings()
+
+    # ---- layout -----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 12, 12, 12)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        outer.addWidget(splitter)
+        self.form = TrainForm(self.settings)
+        self.data = DataPanel(self.session, self.settings,
+                              lambda: (self.form.val_spin.value(), self.form.seed_spin.value()))
+        self.health = DataHealthPanel()
+        self.health.hide()
+        self.form.insert_data_panel(self.data, self.health)
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(400)
+        self.form.setMinimumWidth(380)
+        splitter.addWidget(scroll)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(8, 0, 0, 0)
+        rl.setSpacing(8)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start training")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QToolButton()
+        self.resume_button.setText("Resume")
+        self.resume_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.resume_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.resume_button.clicked.connect(self._resume_clicked)
+        self.resume_menu = QMenu(self)
+        self.resume_button.setMenu(self.resume_menu)
+        self.find_lr_button = QPushButton("Find learning rate")
+        self.find_lr_button.setToolTip("A short test that raises the learning rate step by step on this data and "
+                                       "model and suggests one (nothing is saved)")
+        self.find_lr_button.clicked.connect(self.find_lr)
+        for b in (self.start_button, self.stop_button, self.resume_button, self.find_lr_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        rl.addLayout(buttons)
+        self.lr_panel = LrFinderPanel()
+        self.lr_panel.hide()
+        self.monitor = TrainingMonitor()
+        column = QSplitter(Qt.Orientation.Vertical)
+        column.setChildrenCollapsible(False)
+        column.addWidget(self.lr_panel)
+        column.addWidget(self.monitor)
+        column.setStretchFactor(0, 2)
+        column.setStretchFactor(1, 3)
+        rl.addWidget(column, 1)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([480, 800])
+        self._set_running(False)
+
+    def _connect(self) -> None:
+        s = self.session
+        s.running_changed.connect(self._running_changed)
+        s.event.connect(self._on_event)
+        s.ended.connect(self._on_result)
+        s.failed.connect(lambda message: self.monitor.on_failed(message))
+        s.runs_listed.connect(self._runs_listed)
+        self.form.mode_changed.connect(self._mode_changed)
+        self.data.data_ok.connect(self._data_ok)
+        s.scan_done.connect(self._scanned)
+        s.scan_failed.connect(self._scan_failed)
+        # the health check depends on the model's input size and the split: check again when they change
+        # (after a pause, so typing or spinning through values starts one check, not one per value)
+        self._last_scan = None
+        self._recheck = QTimer(self, singleShot=True, interval=RECHECK_MS)
+        self._recheck.timeout.connect(self._recheck_health)
+        f = self.form
+        for changed in (f.arch_combo.currentIndexChanged, f.image_size_spin.valueChanged, f.val_spin.valueChanged,
+                        f.seed_spin.valueChanged):
+            changed.connect(self._health_settings_changed)
+        s.output.connect(self.monitor.log.append_line)
+        s.finding_changed.connect(self._finding_changed)
+        s.lr_event.connect(self.lr_panel.on_event)
+        s.lr_found.connect(self._lr_found)
+        s.lr_failed.connect(self._lr_failed)
+        self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
+        self.lr_panel.close_requested.connect(self.lr_panel.hide)
+        self.lr_panel.lr_chosen.connect(self.set_learning_rate)
+
+    # ---- shortcuts the tests and scripts use --------------------------------------------------------
+    @property
+    def plots(self):
+        return self.monitor.plots
+
+    @property
+    def last_result(self):
+        return self.session.last_result
+
+    def mode(self) -> str:
+        return self.form.mode()
+
+    def config(self):
+        return self.form.config(self.data.location())
+
+    def is_training(self) -> bool:
+        return self.session.is_training()
+
+    # ---- state ------------------------------------------------------------------------------------
+    def set_ready(self, devices: list[tuple[str, str]], gpus: int = 0) -> None:
+        """PyTorch has loaded: the devices it found, and how many CUDA GPUs (more than one: the GPUs choice)."""
+        self.form.set_devices(devices)
+        self.form.set_gpu_count(gpus)
+        self.session.set_ready()
+        self._set_running(False)
+        self.data.refresh()
+
+    def _mode_changed(self, mode: str) -> None:
+        self.health.setVisible(mode != "cifar10")
+        if mode == "cifar10":
+            self.health.clear()
+        self.data.set_mode(mode)
+        if self.monitor.banner.kind() == "error":
+            self.monitor.banner.clear_message()  # it was about the other recipe's data or settings
+
+    def _data_ok(self) -> None:
+        if self.monitor.banner.kind() == "error" and not self.is_training():
+            self.monitor.banner.clear_message()  # the problem it named is gone (a good scan now)
+
+    def _set_running(self, running: bool) -> None:
+        ready = self.session.ready
+        finding = self.session.is_finding_lr()
+        idle = ready and not running and not finding
+        self.start_button.setEnabled(idle)
+        self.start_button.setToolTip("" if ready else "PyTorch is still loading…")
+        self.stop_button.setEnabled(running)
+        self.resume_button.setEnabled(idle and bool(self.session.runs))
+        self.find_lr_button.setEnabled(idle)
+        self.find_lr_button.setToolTip("" if not running else "Not while training runs")
+        self.form.setEnabled(not running and not finding)
+
+    def _running_changed(self, running: bool) -> None:
+        self._set_running(running)
+        self.training_changed.emit(running)
+
+    def save_settings(self) -> None:
+        self.form.save_settings()
+        self.data.save_settings()
+
+    def _scanned(self, scan) -> None:
+        """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
+        self._last_scan = scan
+        if self.mode() == "cifar10":
+            return
+        cfg = self.config()
+        self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
+
+    def _scan_failed(self, _folder: str, _message: str) -> None:
+        self._last_scan = None
+        self.health.clear()
+
+    def _health_settings_changed(self, *_args) -> None:
+        if self._last_scan is not None:
+            self._recheck.start()
+
+    def _recheck_health(self) -> None:
+        """The architecture, image size, validation share or seed changed: the last result is about other
+        settings (e.g. "smaller than the model's input (224 px)" after switching to a 32 px model)."""
+        if self._last_scan is not None and not self.is_training():
+            self._scanned(self._last_scan)  # which leaves CIFAR-10 alone
+
+    # ---- runs -------------------------------------------------------------------------------------
+    def _runs_listed(self, runs: list[SavedRun]) -> None:
+        self.resume_menu.clear()
+        for run in runs:
+            best = f", best {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
+            if not run.finished:
+                action = self.resume_menu.addAction(f"Resume “{run.name}” (epoch {run.epoch} of {run.epochs}{best})")
+                action.triggered.connect(lambda _checked=False, n=run.name: self.resume(n))
+            action = self.resume_menu.addAction(f"Train “{run.name}” for more epochs… ({plural(run.epoch, 'epoch')} "
+                                                f"done{best})")
+            action.triggered.connect(lambda _checked=False, n=run.name: self.ask_more_epochs(n))
+        unfinished = [r for r in runs if not r.finished]
+        self.resume_button.setToolTip(f"Continue “{unfinished[0].name}” from epoch {unfinished[0].epoch + 1}"
+                                      if unfinished else "Train a finished run for more epochs")
+        self._set_running(self.is_training())
+
+    def _resume_clicked(self) -> None:
+        unfinished = [r for r in self.session.runs if not r.finished]
+        if unfinished:
+            self.resume(unfinished[0].name)
+        else:
+            self.resume_button.showMenu()
+
+    def _run(self, name: str) -> SavedRun | None:
+        return next((r for r in self.session.runs if r.name == name), None)
+
+    def resume(self, run_name: str, more_epochs: int = 0, epochs_done: int | None = None) -> None:
+        """Continue a saved run on the chosen device (or GPUs); with more_epochs, train that many epochs more.
+        `epochs_done`: what the caller knows (the Runs tab) when this tab's list has not caught up yet."""
+        run = self._run(run_name)
+        done = run.epoch if run is not None else epochs_done
+        if done is None:
+            return
+        device = self.form.device()
+        gpus = self.form.gpus()
+        epochs = done + more_epochs if more_epochs else None
+        message = (f"Training {run_name} for {plural(more_epochs, 'more epoch')}…" if more_epochs
+                   else f"Resuming {run_name}…")
+        if not self._can_start():
+            return
+        self._requested_name = None
+        self.monitor.begin(message)
+        self.session.resume(run_name, gpus=gpus, epochs=epochs, device=device, threads=self.form.threads_for(device))
+        self.status_message.emit(message)
+
+    def ask_more_epochs(self, run_name: str, epochs_done: int | None = None) -> None:
+        run = self._run(run_name)
+        done = run.epoch if run is not None else epochs_done
+        if done is None or not self._can_start():
+            return
+        more, ok = QInputDialog.getInt(self, "Train more epochs",
+                                       f"“{run_name}” has trained {plural(done, 'epoch')}. How many more?",
+                                       MORE_EPOCHS_DEFAULT, 1, 10_000)
+        if ok:
+            self.resume(run_name, more_epochs=more, epochs_done=done)
+
+    # ---- training ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        from resnet_gui.core.errors import ResnetGuiError
+
+        cfg = self.config()
+        try:
+            cfg.validate()
+        except ResnetGuiError as exc:
+            self.monitor.banner.show_message(screen_sentence(str(exc)), "error")
+            return
+        if not self._can_start():
+            return
+        self.save_settings()
+        self.settings.save()
+        self._requested_name = cfg.name
+        self.monitor.begin(f"Training {cfg.arch}…")
+        config = cfg.to_dict()
+        gpus = self.form.gpus()
+        if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
+            config["exclude"] = self.health.excluded_paths(cfg.data)
+            if config["exclude"] and gpus > 1:
+                self.monitor.banner.show_message(
+                    f"{plural(len(config['exclude']), 'file is', 'files are')} ticked in the dataset health list, but "
+                    "a run on several GPUs cannot leave files out yet. Untick them, or train on one GPU.", "error")
+                return
+            if config["exclude"]:
+                self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
+                                             "dataset health list.")
+        if gpus > 1:
+            self.monitor.log.append_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
+        self.session.start(config, gpus=gpus)
+        self.form.name_edit.clear()  # the next run gets its own name
+        self.status_message.emit(f"Training {cfg.arch}…")
+
+    def _can_start(self) -> bool:
+        if self.is_training() or self.session.is_finding_lr():
+            return False
+        if not self.session.ready:
+            self.monitor.banner.show_message("PyTorch is still loading; start again in a moment.", "info")
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.is_training():
+            self.session.stop()
+            self.stop_button.setEnabled(False)
+            self.monitor.stopping()
+            self.status_message.emit("Stopping training after the current batch…")
+
+    def _on_event(self, ev) -> None:
+        self.monitor.on_event(ev)
+        if ev.kind == "started":
+            self.run_started.emit(ev.run_name)
+        if ev.kind == "started" and self._requested_name and ev.run_name != self._requested_name:
+            self.monitor.add_warning(f"A model named “{self._requested_name}” already exists, so this run is saved "
+                                     f"as “{ev.run_name}”")
+        elif ev.kind == "checkpoint" and ev.which == "best":
+            self.model_saved.emit(ev.name)
+
+    def _on_result(self, result) -> None:
+        actions = self._fixes(result.message) if result.status == "failed" else []
+        if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
+            actions = [("Evaluate it…", lambda n=result.best_name: self.evaluate_requested.emit(n))]
+        self.monitor.on_result(result, actions)
+        self.status_message.emit(f"Training {result.status}.")
+        if result.best_name:
+            self.model_saved.emit(result.best_name)
+
+    # ---- learning-rate finder ---------------------------------------------------------------------
+    def find_lr(self) -> None:
+        """The learning-rate range test on the form's data and model; never while training."""
+        from resnet_gui.core.errors import ResnetGuiError
+
+        if self.is_training() or self.session.is_finding_lr():
+            return
+        if not self.session.ready:
+            self.monitor.banner.show_message("PyTorch is still loading; try again in a moment.", "info")
+            return
+        cfg = self.config()
+        try:
+            cfg.validate()
+        except ResnetGuiError as exc:
+            self.lr_panel.show()
+            self.lr_panel.failed(str(exc))
+            return
+        config = cfg.to_dict()
+        if cfg.dataset == "folder":
+            config["exclude"] = self.health.excluded_paths(cfg.data)
+        self.lr_panel.begin(self.session.lr_find_steps)
+        if self.session.find_lr(config):
+            self.status_message.emit("Finding a learning rate…")
+
+    def _finding_changed(self, finding: bool) -> None:
+        if not finding and not self.lr_panel.cancel_button.isHidden():
+            self.lr_panel.cancelled()  # ended without a result or a failure: it was cancelled
+            self.status_message.emit("Learning-rate test cancelled; the learning rate was not changed.")
+        self._set_running(self.is_training())
+
+    def _lr_failed(self, message: str) -> None:
+        self.lr_panel.failed(message)
+        self.status_message.emit("The learning-rate test failed; the Train tab says why.")
+
+    def _lr_found(self, found) -> None:
+        self.lr_panel.show_result(found)
+        self.status_message.emit(f"Suggested learning rate: {format_lr(found.lr)}. Click the curve to choose a rate.")
+
+    def set_learning_rate(self, lr: float) -> None:
+        if self.is_training():
+            return
+        self.form.lr_spin.setValue(lr)
+        self.status_message.emit(f"Learning rate set to {format_lr(self.form.lr_spin.value())}.")
+
+    def _fixes(self, message: str) -> list:
+        """Buttons for the fix a failure names."""
+        if "ImageNet weights" in message:
+            return [("Choose file…", self.form.choose_weights), ("Open cache folder", self._open_cache_folder)]
+        if "CIFAR-10" in message:
+            return [("Locate…", self.data.browse_cifar), ("Download CIFAR-10", self.data.download_cifar)]
+        return []
+
+    def _open_cache_folder(self) -> None:
+        """Where torchvision looks for ImageNet weights ($TORCH_HOME/hub/checkpoints)."""
+        from resnet_gui.core.models.build import weights_cache_dir
+
+        folder = weights_cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))

@@ -1,0 +1,205 @@
+"""Evaluation figures, calibration, familiarity and Grad-CAM as plain functions (no files, no Qt)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from resnet_gui.core.evaluation.metrics import confusion_matrix, figures, verdicts
+from resnet_gui.core.inference import familiarity
+from resnet_gui.core.inference.calibration import calibration_report, fit_temperature, reliability, temperature_of
+from resnet_gui.core.inference.gradcam import grad_cam, upsample
+
+
+def test_figures_agree_with_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 4, 300)
+    logits = rng.normal(size=(300, 4)) + 2.5 * np.eye(4)[true] * (rng.random(300) < 0.7)[:, None]
+    probs = torch.softmax(torch.tensor(logits), 1)
+    f = figures(probs, torch.tensor(true), ["a", "b", "c", "d"])
+    pred = probs.argmax(1).numpy()
+    assert f.accuracy == pytest.approx(metrics.accuracy_score(true, pred))
+    assert f.balanced_accuracy == pytest.approx(metrics.balanced_accuracy_score(true, pred))
+    p, r, f1, s = metrics.precision_recall_fscore_support(true, pred, zero_division=0)
+    for i, c in enumerate(f.per_class):
+        assert (c.precision, c.recall, c.f1, c.support) == (pytest.approx(p[i]), pytest.approx(r[i]),
+                                                            pytest.approx(f1[i]), s[i])
+    assert f.confusion_matrix == metrics.confusion_matrix(true, pred).tolist()
+    assert f.top_k_accuracy[3] == pytest.approx(metrics.top_k_accuracy_score(true, probs.numpy(), k=3))
+    assert 5 not in f.top_k_accuracy  # only k < number of classes
+    assert f.majority_baseline == pytest.approx(np.bincount(true).max() / 300)
+
+
+def test_confusion_rows_are_true_classes():
+    cm = confusion_matrix(torch.tensor([1, 1, 0]), torch.tensor([0, 1, 0]), 2)
+    assert cm.tolist() == [[1, 1], [0, 1]]
+
+
+def test_reliability_bins_and_ece():
+    conf = torch.tensor([0.95] * 10 + [0.55] * 10)
+    correct = torch.tensor([True] * 5 + [False] * 5 + [True] * 5 + [False] * 5)
+    ece, bins = reliability(conf, correct, 15)
+    assert ece == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
+    assert len(bins) == 15 and sum(b["count"] for b in bins) == 20
+
+
+def test_majority_class_model_gets_an_honest_verdict():
+    true = torch.tensor([0] * 100 + [1] * 8)
+    probs = torch.tensor([[0.9, 0.1]] * 108)
+    f = figures(probs, true, ["face", "not face"])
+    words = " ".join(verdicts(f))
+    assert "mostly answers 'face'" in words and "share of the largest class" in words
+    good = figures(torch.eye(2)[true] * 0.9 + 0.05, true, ["face", "not face"])
+    assert verdicts(good) == []
+
+
+def test_chance_level_low_recall_warmup_overfitting_and_small_data_verdicts():
+    true = torch.tensor([0, 1] * 50)
+    chance = figures(torch.full((100, 2), 0.5) + torch.tensor([0.01, 0.0]), true, ["a", "b"])
+    assert any("close to chance" in v or "mostly answers" in v for v in verdicts(chance))
+    three = torch.tensor([0] * 30 + [1] * 30 + [2] * 30)
+    pred = torch.cat([torch.zeros(30), torch.ones(30), torch.tensor([2] * 5 + [0] * 25)]).long()
+    f = figures(torch.eye(3)[pred], three, ["x", "y", "z"])
+    assert any("Class 'z'" in v for v in verdicts(f))
+    history = [{"val_loss": v} for v in (1.0, 0.8, 0.7, 0.75, 0.8, 0.9)]
+    words = " ".join(verdicts(f, history=history, epochs=1, warmup_epochs=2, train_images=90))
+    assert "overfitting" in words and "warm-up" in words and "fine-tuning a pretrained model" in words
+
+
+def test_temperature_scaling_reduces_calibration_error():
+    torch.manual_seed(0)
+    labels = torch.randint(0, 5, (2000,))
+    clean = torch.randn(2000, 5) + 1.5 * torch.nn.functional.one_hot(labels, 5)
+    overconfident = clean * 4.0
+    report = calibration_report(overconfident, labels, source="test")
+    assert report["temperature"] > 1.5  # an overconfident model is softened
+    assert report["ece_after"] < 0.03 < report["ece_before"]
+    assert fit_temperature(torch.empty(0, 3), torch.empty(0)) == 1.0
+
+
+@pytest.mark.parametrize("value,expected", [(None, 1.0), ({"temperature": 2.0}, 2.0), ({"temperature": "x"}, 1.0),
+                                            ({"temperature": float("nan")}, 1.0), ({"temperature": 1e9}, 1.0),
+                                            ({"temperature": True}, 1.0)])
+def test_a_stored_temperature_is_used_only_when_sane(value, expected):
+    assert temperature_of(value) == expected
+
+
+def test_familiarity_flags_what_is_far_from_every_class():
+    torch.manual_seed(0)
+    centres = torch.randn(3, 16) * 5
+    y = torch.randint(0, 3, (600,))
+    train = centres[y] + torch.randn(600, 16)
+    val = centres[torch.randint(0, 3, (300,))] + torch.randn(300, 16)
+    held = centres[torch.randint(0, 3, (300,))] + torch.randn(300, 16)
+    far = torch.randn(200, 16) * 5 + 40
+    fam = familiarity.fit(train, y, val, 3, source="test")
+    assert fam.threshold == pytest.approx(0.05)
+    flagged_held = (fam.scores(held) < fam.threshold).float().mean()
+    assert flagged_held <= 0.1 and (fam.scores(far) < fam.threshold).all()
+    again = familiarity.Familiarity.from_checkpoint(fam.to_checkpoint(), num_classes=3, feature_dim=16)
+    assert torch.equal(again.scores(held), fam.scores(held))
+
+
+@pytest.mark.parametrize("broken", ["shape", "nan", "threshold", "method"])
+def test_stored_familiarity_data_is_validated(broken):
+    fam = familiarity.fit(torch.randn(50, 4), torch.randint(0, 2, (50,)), torch.randn(20, 4), 2)
+    data = fam.to_checkpoint()
+    if broken == "shape":
+        data["precision"] = torch.zeros(3, 3)
+    elif broken == "nan":
+        data["class_means"][0, 0] = math.nan
+    elif broken == "threshold":
+        data["threshold"] = 3
+    else:
+        data["method"] = "magic"
+    with pytest.raises(ValueError):
+        familiarity.Familiarity.from_checkpoint(data, num_classes=2, feature_dim=4)
+
+
+def test_features_come_from_the_same_forward_pass():
+    from resnet_gui.core.models.build import build_model
+
+    model = build_model("resnet18_cifar", 3).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with familiarity.penultimate_features(model) as box, torch.inference_mode():
+        logits = model(x)
+        assert box["features"].shape == (2, 512)
+        assert torch.allclose(model.fc(box["features"]), logits, atol=1e-5)
+
+
+def test_grad_cam_peaks_where_the_evidence_is():
+    """The class is the colour of a small patch placed anywhere on noise: the patch is the only evidence, so
+    the map of the predicted class must peak where the patch is."""
+    from resnet_gui.core.models.build import build_model
+
+    torch.manual_seed(0)
+
+    def images(labels: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        x = torch.rand(len(labels), 3, 32, 32) * 0.4
+        for i, (label, (r, c)) in enumerate(zip(labels.tolist(), where.tolist())):
+            x[i, :, r:r + 8, c:c + 8] = 0.0
+            x[i, label, r:r + 8, c:c + 8] = 1.0  # a red patch for class 0, a green one for class 1
+        return x
+
+    model = build_model("resnet18_cifar", 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(40):
+        y = torch.randint(0, 2, (32,))
+        loss = torch.nn.functional.cross_entropy(model(images(y, torch.randint(0, 25, (32, 2)))), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    hits = 0
+    for label, (r, c) in [(0, (0, 0)), (1, (24, 24)), (0, (24, 0)), (1, (0, 24))]:
+        cam, index = grad_cam(model, images(torch.tensor([label]), torch.tensor([[r, c]])))
+        assert cam.shape == (4, 4) and float(cam.max()) == pytest.approx(1.0)
+        peak = divmod(int(cam.argmax()), 4)
+        hits += index == label and abs(peak[0] - (r + 4) // 8) <= 1 and abs(peak[1] - (c + 4) // 8) <= 1
+    assert hits >= 3, "the map must peak at the patch"
+    assert upsample(cam, (32, 32)).shape == (32, 32)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_calibration_and_familiarity_round_trip_in_the_checkpoint(tmp_path):
+    from helpers import make_checkpoint
+
+    from resnet_gui.core.models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+
+    path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"])
+    ckpt = load_checkpoint(path)
+    old = read_metadata(path)
+    assert "calibration" not in old and "familiarity" not in old and ckpt.familiarity is None  # old files work
+    fam = familiarity.fit(torch.randn(60, 512), torch.randint(0, 3, (60,)), torch.randn(20, 512), 3, source="t")
+    ckpt.calibration = {"method": "temperature scaling", "temperature": 1.7, "ece_before": 0.1, "ece_after": 0.02}
+    ckpt.familiarity = fam.to_checkpoint()
+    save_checkpoint(ckpt, path)
+    meta = read_metadata(path)
+    assert meta["calibration"]["temperature"] == 1.7 and meta["familiarity"]["method"] == "mahalanobis"
+    again = load_checkpoint(path)
+    assert again.familiarity_error is None and torch.equal(again.familiarity["precision"], fam.precision)
+    broken = torch.load(path, weights_only=True)
+    broken["familiarity"]["class_means"] = torch.zeros(2, 2)
+    torch.save(broken, path)
+    damaged = load_checkpoint(path)  # the model still loads; only the familiarity data is refused
+    assert damaged.familiarity is None and "class_means" in damaged.familiarity_error
+
+
+def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tmp_path):
+    from helpers import make_checkpoint, make_folder_dataset
+
+    from resnet_gui.core.evaluation.fit_imported import add_familiarity
+    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.registry import Registry
+
+    (isolated_home / "models").mkdir(parents=True, exist_ok=True)
+    make_checkpoint(isolated_home / "models" / "imported.pth", class_names=["cats", "dogs", "owls"])
+    data = make_folder_dataset(tmp_path / "d", per_class=8, size=(40, 32))
+    summary = add_familiarity(Registry().get("imported").path, data, calibrate=True)
+    assert summary["images"] == 24 and summary["calibrated"]
+    ckpt = load_checkpoint(isolated_home / "models" / "imported.pth")
+    assert ckpt.familiarity is not None and "images of d" in ckpt.calibration["fitted_on"]
+    assert Registry().get("imported").meta["familiarity"]["method"] == "mahalanobis"

@@ -1,0 +1,162 @@
+import os
+import zipfile
+
+import pytest
+import torch
+from helpers import hostile_checkpoint, make_checkpoint, plain_pickle
+
+from resnet_gui.core.errors import CheckpointError
+from resnet_gui.core.models import safe_load as pth
+from resnet_gui.core.models.build import build_model, default_preprocess
+from resnet_gui.core.models.checkpoint import Checkpoint, load_checkpoint, load_model, read_metadata, save_checkpoint
+from resnet_gui.core.models.safe_load import safe_torch_load
+
+
+def test_round_trip_keeps_every_documented_field(tmp_path):
+    path = make_checkpoint(tmp_path / "m.pth", class_names=["cat", "dog", "owl"], metrics={"val_accuracy": 0.75})
+    raw = torch.load(path, weights_only=True)
+    for key in ("format", "format_version", "arch", "num_classes", "class_names", "preprocess", "state_dict",
+                "metrics", "train_config", "dataset", "created", "app_version", "torch_version"):
+        assert key in raw, key
+    assert raw["format"] == "resnet-gui-checkpoint" and raw["format_version"] == 1
+    assert set(raw["preprocess"]) >= {"input_size", "resize", "mean", "std"}
+    ckpt, model = load_model(path)
+    assert ckpt.class_names == ["cat", "dog", "owl"] and ckpt.metrics["val_accuracy"] == 0.75
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+
+
+def test_metadata_is_read_without_weights(tmp_path):
+    path = make_checkpoint(tmp_path / "m.pth")
+    meta = read_metadata(path)
+    assert "state_dict" not in meta and meta["arch"] == "resnet18_cifar"
+
+
+def test_half_precision_storage_loads_as_float32(tmp_path):
+    model = build_model("resnet18_cifar", 10)
+    ckpt = Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
+                      preprocess=default_preprocess("resnet18_cifar"), state_dict=model.state_dict())
+    path = save_checkpoint(ckpt, tmp_path / "h.pth", half=True)
+    assert torch.load(path, weights_only=True)["state_dict"]["conv1.weight"].dtype == torch.float16
+    _, loaded = load_model(path)
+    assert loaded.conv1.weight.dtype == torch.float32
+    assert torch.allclose(loaded.conv1.weight, model.conv1.weight, atol=1e-3)
+    assert os.path.getsize(path) < 0.6 * 4 * sum(p.numel() for p in model.parameters())
+
+
+def test_failed_save_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"])
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def half_then_fail(obj, fh, *a, **k):
+        fh.write(b"PK\x03\x04 partial data")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    ckpt = load_checkpoint(path)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(ckpt, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert path.read_bytes() == before
+    assert load_checkpoint(path).class_names == ["a", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pth"]
+
+
+@pytest.fixture
+def good_file(tmp_path):
+    return make_checkpoint(tmp_path / "good.pth")
+
+
+def test_zero_byte_file(tmp_path):
+    f = tmp_path / "empty.pth"
+    f.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty\.pth.*empty \(0 bytes\)"):
+        load_checkpoint(f)
+
+
+def test_truncated_file(tmp_path, good_file):
+    f = tmp_path / "cut.pth"
+    f.write_bytes(good_file.read_bytes()[: good_file.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.pth.*truncated"):
+        load_checkpoint(f)
+
+
+def test_non_zip_garbage(tmp_path):
+    f = tmp_path / "text.pth"
+    f.write_text("this is not a model\n" * 20)
+    with pytest.raises(CheckpointError, match=r"text\.pth.*not a PyTorch checkpoint"):
+        load_checkpoint(f)
+
+
+def test_zip_that_is_not_torch(tmp_path):
+    f = tmp_path / "other.pth"
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(CheckpointError, match=r"other\.pth"):
+        load_checkpoint(f)
+
+
+@pytest.mark.parametrize("force_env", [False, True])
+def test_pickle_with_code_is_rejected_and_never_runs(tmp_path, monkeypatch, force_env):
+    if force_env:
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "PWNED"
+    for f in (hostile_checkpoint(tmp_path / "evil.pth", marker), plain_pickle(tmp_path / "evil2.pth", marker)):
+        with pytest.raises(CheckpointError, match=str(f.name)) as err:
+            load_checkpoint(f)
+        assert "refused" in str(err.value) or "not a PyTorch checkpoint" in str(err.value)
+        with pytest.raises(CheckpointError):
+            read_metadata(f)
+    assert not marker.exists()
+
+
+def test_wrong_shape_weights(tmp_path, good_file):
+    raw = torch.load(good_file, weights_only=True)
+    raw["state_dict"]["fc.weight"] = torch.zeros(10, 256)
+    f = tmp_path / "shape.pth"
+    torch.save(raw, f)
+    with pytest.raises(CheckpointError, match=r"shape\.pth.*do not fit architecture resnet18_cifar.*fc.weight"):
+        load_model(f)
+
+
+def test_missing_and_extra_keys_fail_strict_loading(tmp_path, good_file):
+    raw = torch.load(good_file, weights_only=True)
+    raw["state_dict"].pop("layer1.0.conv1.weight")
+    raw["state_dict"]["extra.weight"] = torch.zeros(1)
+    f = tmp_path / "keys.pth"
+    torch.save(raw, f)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_model(f)
+
+
+def test_only_dense_tensors_are_accepted(tmp_path, good_file):
+    raw = torch.load(good_file, weights_only=True)
+    raw["state_dict"]["fc.bias"] = torch.zeros(10).to_sparse()
+    f = tmp_path / "sparse.pth"
+    torch.save(raw, f)
+    with pytest.raises(CheckpointError, match="not a dense tensor"):
+        load_checkpoint(f)
+
+
+def test_newer_format_version_asks_for_an_update(tmp_path, good_file):
+    raw = torch.load(good_file, weights_only=True)
+    raw["format_version"] = 99
+    f = tmp_path / "future.pth"
+    torch.save(raw, f)
+    with pytest.raises(CheckpointError, match="update ResNet GUI"):
+        read_metadata(f)
+
+
+def test_every_load_passes_weights_only_true(monkeypatch, good_file):
+    seen = []
+    real = torch.load
+
+    def spy(*a, **k):
+        seen.append(k.get("weights_only"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(pth.torch, "load", spy)
+    load_checkpoint(good_file)
+    read_metadata(good_file)
+    safe_torch_load(good_file)
+    assert seen and all(v is True for v in seen)

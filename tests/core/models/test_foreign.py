@@ -1,0 +1,161 @@
+"""Importing state dicts saved by the usual training scripts."""
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from resnet_gui.core.errors import CheckpointError
+from resnet_gui.core.models.checkpoint import load_model
+from resnet_gui.core.models.import_foreign import CIFAR10_CLASSES, import_file, infer_arch
+from resnet_gui.core.models.registry import Registry
+
+
+# --- the classic CIFAR ResNet-18 tutorial, as it is usually written -----------------------------
+class ResidualBlock(nn.Module):
+    def __init__(self, inchannel, outchannel, stride=1):
+        super().__init__()
+        self.left = nn.Sequential(
+            nn.Conv2d(inchannel, outchannel, kernel_size=3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(outchannel),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(outchannel, outchannel, kernel_size=3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(outchannel),
+        )
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inchannel != outchannel:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(inchannel, outchannel, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(outchannel),
+            )
+
+    def forward(self, x):
+        out = self.left(x)
+        out = out + self.shortcut(x)
+        return F.relu(out)
+
+
+class TutorialResNet18(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.inchannel = 64
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False),
+                                   nn.BatchNorm2d(64), nn.ReLU())
+        self.layer1 = self.make_layer(64, 2, stride=1)
+        self.layer2 = self.make_layer(128, 2, stride=2)
+        self.layer3 = self.make_layer(256, 2, stride=2)
+        self.layer4 = self.make_layer(512, 2, stride=2)
+        self.fc = nn.Linear(512, num_classes)
+
+    def make_layer(self, channels, num_blocks, stride):
+        layers = []
+        for s in [stride] + [1] * (num_blocks - 1):
+            layers.append(ResidualBlock(self.inchannel, channels, s))
+            self.inchannel = channels
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = F.avg_pool2d(out, 4)
+        return self.fc(out.view(out.size(0), -1))
+
+
+def randomise_bn(model, seed=0):
+    """Give BatchNorm non-trivial statistics so the logits comparison means something."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def logits_match(original, path, size, **kw):
+    ckpt = import_file(path, **kw)
+    model = ckpt.build_model()
+    x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(model(x), original(x), atol=1e-5, rtol=0)
+    return ckpt
+
+
+def test_cifar_tutorial_layout_imports_with_identical_logits(tmp_path):
+    torch.manual_seed(0)
+    original = randomise_bn(TutorialResNet18())
+    f = tmp_path / "resnet18_cifar_tutorial.pth"
+    torch.save(original.state_dict(), f)
+    ckpt = logits_match(original, f, 32)
+    assert ckpt.arch == "resnet18_cifar"
+    assert ckpt.class_names == CIFAR10_CLASSES  # 10 classes at 32x32: CIFAR-10 names by default
+    assert ckpt.preprocess.input_size == 32
+
+
+@pytest.mark.parametrize("wrapper", ["state_dict", "model", "net"])
+def test_wrapped_and_dataparallel_state_dicts(tmp_path, wrapper):
+    torch.manual_seed(1)
+    original = randomise_bn(torchvision.models.resnet18(num_classes=3))
+    state = {f"module.{k}": v for k, v in original.state_dict().items()}
+    f = tmp_path / "wrapped.pth"
+    torch.save({wrapper: state, "epoch": 7, "acc": 91.5}, f)
+    ckpt = logits_match(original, f, 64, class_names=["cat", "dog", "bird"])
+    assert ckpt.arch == "resnet18" and ckpt.class_names == ["cat", "dog", "bird"]
+
+
+def test_torchvision_layout_with_replaced_fc_and_class_names_from_a_file(tmp_path):
+    torch.manual_seed(2)
+    original = torchvision.models.resnet34()
+    original.fc = nn.Linear(original.fc.in_features, 4)
+    randomise_bn(original)
+    f = tmp_path / "finetuned.pth"
+    torch.save(original.state_dict(), f)
+    names = tmp_path / "classes.txt"
+    names.write_text("alpha\nbeta\n\ngamma\ndelta\n")
+    ckpt = logits_match(original, f, 64, class_names=str(names))
+    assert ckpt.arch == "resnet34" and ckpt.class_names == ["alpha", "beta", "gamma", "delta"]
+    assert ckpt.preprocess.input_size == 224
+
+
+@pytest.mark.parametrize("builder", ["resnet50", "resnext50_32x4d", "wide_resnet50_2", "resnet101",
+                                     "resnext101_32x8d", "resnet152"])
+def test_architecture_is_inferred_from_keys_and_shapes(builder):
+    with torch.device("meta"):
+        model = getattr(torchvision.models, builder)(num_classes=12)
+    arch, n = infer_arch(model.state_dict())
+    assert (arch, n) == (builder, 12)
+
+
+def test_without_names_a_non_cifar_model_gets_numbered_classes(tmp_path):
+    f = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), f)
+    assert import_file(f).class_names == ["class_0", "class_1", "class_2"]
+
+
+def test_wrong_number_of_class_names(tmp_path):
+    f = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), f)
+    with pytest.raises(CheckpointError, match="3 classes but 2 class names"):
+        import_file(f, class_names="a,b")
+
+
+def test_not_a_resnet(tmp_path):
+    f = tmp_path / "vgg.pth"
+    torch.save(nn.Sequential(nn.Linear(4, 4)).state_dict(), f)
+    with pytest.raises(CheckpointError, match="not a ResNet"):
+        import_file(f)
+
+
+def test_converted_file_is_stored_in_our_format(tmp_path):
+    torch.manual_seed(4)
+    original = randomise_bn(TutorialResNet18(num_classes=10))
+    f = tmp_path / "tut.pth"
+    torch.save({"net": original.state_dict(), "acc": 93.1}, f)
+    entry = Registry().import_file(f, name="tutorial")
+    raw = torch.load(entry.path, weights_only=True)
+    assert raw["format"] == "resnet-gui-checkpoint" and raw["arch"] == "resnet18_cifar"
+    _, model = load_model(entry.path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), original(x), atol=1e-5, rtol=0)

@@ -1,0 +1,81 @@
+"""workers.Task and TaskSlot: nothing arrives after cancel(), a Cancelled exception is a quiet end, failures
+become one sentence (and are logged), and a superseded task can never deliver."""
+import logging
+import threading
+
+from resnet_gui.core.errors import Cancelled, DatasetError
+from resnet_gui.ui.common.workers import Task, TaskSlot, running_tasks
+
+
+def gated(report, stop, gate: threading.Event, value):
+    report(f"started {value}")
+    gate.wait(30)
+    report(f"late event {value}")
+    return value
+
+
+def test_no_result_and_no_event_after_cancel(qtbot):
+    gate = threading.Event()
+    task = Task(gated, gate, "old")
+    got = []
+    task.event.connect(got.append)
+    task.succeeded.connect(lambda v: got.append(("result", v)))
+    with qtbot.waitSignal(task.event, timeout=10_000):
+        task.start()
+    task.cancel()
+    assert task.stop.is_set()
+    with qtbot.waitSignal(task.finished, timeout=10_000):
+        gate.set()
+    qtbot.waitUntil(lambda: not running_tasks(), timeout=10_000)
+    assert got == ["started old"]
+
+
+def test_request_stop_still_delivers_the_result(qtbot):
+    gate = threading.Event()
+    task = Task(gated, gate, "kept")
+    with qtbot.waitSignal(task.event, timeout=10_000):
+        task.start()
+    task.request_stop()
+    with qtbot.waitSignal(task.succeeded, timeout=10_000) as blocker:
+        gate.set()
+    assert blocker.args == ["kept"]
+    qtbot.waitUntil(lambda: not running_tasks(), timeout=10_000)
+
+
+def test_cancelled_exception_is_a_quiet_end_and_errors_are_sentences(qtbot, caplog):
+    def stops(report, stop):
+        raise Cancelled()
+
+    def fails(report, stop):
+        raise DatasetError("class folder /x has no images")
+
+    quiet = Task(stops)
+    heard = []
+    quiet.failed.connect(heard.append)
+    quiet.succeeded.connect(heard.append)
+    with qtbot.waitSignal(quiet.finished, timeout=10_000):
+        quiet.start()
+    qtbot.waitUntil(lambda: not running_tasks(), timeout=10_000)
+    assert heard == []
+    failing = Task(fails, name="scan")
+    with caplog.at_level(logging.WARNING), qtbot.waitSignal(failing.failed, timeout=10_000) as blocker:
+        failing.start()
+    assert blocker.args == ["Class folder /x has no images."]
+    assert any(r.exc_info and "scan" in r.getMessage() for r in caplog.records)  # with its traceback
+    qtbot.waitUntil(lambda: not running_tasks(), timeout=10_000)
+
+
+def test_slot_cancels_and_disconnects_the_superseded_task(qtbot):
+    slot = TaskSlot("test")
+    first_gate, second_gate = threading.Event(), threading.Event()
+    results, events = [], []
+    slot.start(gated, first_gate, "first", on_done=results.append, on_event=events.append)
+    qtbot.waitUntil(lambda: events == ["started first"], timeout=10_000)
+    second = slot.start(gated, second_gate, "second", on_done=results.append, on_event=events.append)
+    first_gate.set()  # the first one finishes after it was superseded
+    qtbot.waitUntil(lambda: len(running_tasks()) == 1, timeout=10_000)
+    with qtbot.waitSignal(second.finished, timeout=10_000):
+        second_gate.set()
+    qtbot.waitUntil(lambda: not slot.busy(), timeout=10_000)
+    assert results == ["second"]
+    assert "late event first" not in events and events[-1] == "late event second"

@@ -1,0 +1,183 @@
+"""The Evaluate tab: figures, confusion matrix with its gallery, per-class table, reliability diagram, export,
+cancel; and the ways other tabs open it (Predict's folder view, a finished run's verdict)."""
+import csv
+
+from helpers import make_folder_dataset
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+
+from resnet_gui.ui.evaluate.confusion_matrix_view import ConfusionMatrixView
+
+CLASSES = ("zero", "one", "two", "three")
+
+
+def evaluated(qtbot, tab):
+    qtbot.waitUntil(lambda: tab.outcome is not None and not tab.busy(), timeout=120_000)
+    return tab.outcome
+
+
+def test_evaluate_a_class_folder_shows_figures_matrix_table_and_reliability(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "labelled", classes=("zero", "one", "two"), per_class=4)
+    (data / "cats").mkdir()
+    make_folder_dataset(tmp_path / "other", classes=("cats",), per_class=2)
+    for f in (tmp_path / "other" / "cats").iterdir():
+        f.rename(data / "cats" / f.name)
+    tab = window.evaluate_tab
+    window.tabs.setCurrentWidget(tab)
+    assert tab.current_model_name() == "digits"
+    tab.data_combo.setCurrentIndex(tab.data_combo.findData("folder"))
+    tab.folder_edit.setText(str(data))
+    qtbot.mouseClick(tab.evaluate_button, Qt.MouseButton.LeftButton)
+    outcome = evaluated(qtbot, tab)
+    f = outcome.evaluation.figures
+    assert f.n == 12 and abs(f.accuracy - 1 / 3) < 1e-6  # the model calls everything "two"
+    assert tab.cards.value("accuracy") == "33.3%" and tab.cards.value("images") == "12"
+    assert tab.matrix.count(0, 2) == 4 and tab.matrix.count(2, 2) == 4 and tab.matrix.count(0, 0) == 0
+    assert "cats (2)" in tab.banner.text()  # a folder that is not a class is reported, not guessed
+    assert "mostly answers 'two'" in tab.verdict_banner.text()  # the honest verdict
+    assert tab.per_class.rowCount() == 4
+    recalls = {tab.per_class.item(r, 0).text(): tab.per_class.item(r, 2).text() for r in range(4)}
+    assert recalls["two"] == "100.0%"
+    assert tab.reliability.stack.currentIndex() == 1 and tab.reliability.bins
+    assert "calibration error" in tab.reliability.caption.text().lower()
+    # the gallery starts with the mistakes, most confident first
+    qtbot.waitUntil(lambda: tab.gallery.count() == 8, timeout=30_000)
+    assert all(tab.gallery.row(i)["predicted"] == "two" for i in range(8))
+    assert not tab.gallery.list.item(0).icon().isNull()
+
+
+def test_clicking_a_cell_shows_its_images_and_double_click_opens_predict(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "labelled", classes=("zero", "two"), per_class=3)
+    tab = window.evaluate_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.evaluate_folder("digits", str(data))
+    evaluated(qtbot, tab)
+    rect = tab.matrix.cell_rect(2, 2)
+    assert tab.matrix.cell_at(rect.center().toPoint()) == (2, 2)
+    qtbot.mouseClick(tab.matrix, Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
+    assert tab.matrix.selected == (2, 2)
+    assert "two, recognised: 3 images" in tab.gallery.title.text()
+    qtbot.waitUntil(lambda: tab.gallery.count() == 3, timeout=30_000)
+    assert {tab.gallery.row(i)["true"] for i in range(3)} == {"two"}
+    item = tab.gallery.list.item(0)
+    tab.gallery.list.itemDoubleClicked.emit(item)
+    assert window.tabs.currentWidget() is window.predict_tab
+    qtbot.waitUntil(lambda: window.predict_tab.single.class_label.text() == "two", timeout=60_000)
+    assert window.predict_tab.single.shown_name == tab.gallery.row(0)["path"]
+
+
+def test_export_writes_the_csv_and_a_png_of_the_matrix(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "labelled", classes=("one", "two"), per_class=3)
+    tab = window.evaluate_tab
+    assert not tab.export_button.isEnabled()
+    tab.evaluate_folder("digits", str(data))
+    evaluated(qtbot, tab)
+    assert tab.export_button.isEnabled()
+    csv_path, png_path = tab.export(str(tmp_path / "out" / "eval.csv"))
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 6 and {r["predicted"] for r in rows} == {"two"}
+    assert sum(int(r["correct"]) for r in rows) == 3
+    image = QImage(str(png_path))
+    assert png_path.name == "eval-confusion-matrix.png" and image.width() == 1200
+    assert "Saved 6 rows" in tab.banner.text()
+
+
+def test_cancel_stops_an_evaluation_and_nothing_arrives(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "labelled", classes=("one", "two"), per_class=60)
+    tab = window.evaluate_tab
+    tab.evaluate_folder("digits", str(data))
+    assert tab.busy() and tab.cancel_button.isVisible() if tab.isVisible() else tab.busy()
+    tab.cancel()
+    assert not tab.busy() and "cancelled" in tab.banner.text()
+    qtbot.waitUntil(lambda: not window.predict_tab.busy(), timeout=10_000)
+    from resnet_gui.ui.common.workers import running_tasks, wait_for_all
+
+    wait_for_all(60_000)
+    assert not running_tasks() and tab.outcome is None  # the cancelled result never arrived
+
+
+def test_bad_data_is_a_sentence(qtbot, digits_model, window, tmp_path):
+    empty = tmp_path / "nothing"
+    (empty / "cats").mkdir(parents=True)
+    tab = window.evaluate_tab
+    tab.evaluate_folder("digits", str(empty))
+    qtbot.waitUntil(lambda: tab.banner.kind() == "error", timeout=60_000)
+    assert "sub-folder named after one of the model's classes" in tab.banner.text()
+    tab.data_combo.setCurrentIndex(tab.data_combo.findData("validation"))
+    assert not tab.folder_edit.isVisible()
+    tab.evaluate()
+    qtbot.waitUntil(lambda: tab.banner.kind() == "error" and "no longer" in tab.banner.text(), timeout=60_000)
+
+
+def test_predict_folder_laid_out_by_class_shows_accuracy_and_offers_evaluation(qtbot, digits_model, window,
+                                                                               tmp_path):
+    data = make_folder_dataset(tmp_path / "labelled", classes=("one", "two"), per_class=2)
+    pt = window.predict_tab
+    pt.open_path(str(data))
+    qtbot.waitUntil(lambda: pt.folder.table_model.rowCount() == 4 and not pt.busy(), timeout=60_000)
+    note = pt.folder.accuracy_note
+    assert note.isVisible() and "50.0% right (2 of 4 images)" in note.text()
+    button = note.buttons()[0]
+    assert button.text() == "Evaluate this folder"
+    button.click()
+    assert window.tabs.currentWidget() is window.evaluate_tab
+    outcome = evaluated(qtbot, window.evaluate_tab)
+    assert outcome.request.data == str(data) and abs(outcome.evaluation.figures.accuracy - 0.5) < 1e-6
+
+
+def test_a_plain_folder_shows_no_accuracy(qtbot, digits_model, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "pets", classes=("cats", "dogs"), per_class=2)
+    pt = window.predict_tab
+    pt.open_path(str(data))
+    qtbot.waitUntil(lambda: pt.folder.table_model.rowCount() == 4 and not pt.busy(), timeout=60_000)
+    assert not pt.folder.accuracy_note.isVisible() and pt.folder.accuracy() is None
+
+
+def test_matrix_view_draws_counts_describes_cells_and_renders_a_png(qtbot):
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    names = ["a very long class name that must be cut", "b", "c"]
+    view.set_matrix(names, [[5, 1, 0], [0, 6, 0], [2, 0, 4]])
+    with qtbot.waitSignal(view.cell_clicked) as signal:
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.cell_rect(2, 0).center().toPoint())
+    assert signal.args == [2, 0]
+    assert view.describe(2, 0) == "c, called a very long class name that must be cut: 2 images (33.3% of the 6 " \
+                                  "images of c)"
+    assert view.cell_at(QPoint(1, 1)) is None
+    image = view.to_image(600)
+    assert image.width() == 600 and not image.isNull()
+    many = [f"class {i}" for i in range(60)]
+    view.set_matrix(many, [[int(i == j) * 3 for j in range(60)] for i in range(60)])
+    assert view.cell_at(view.cell_rect(59, 59).center().toPoint()) == (59, 59)
+
+
+def test_cifar10_test_set_with_mirror_images(qtbot, registry_dir, make_window, settings, monkeypatch):
+    import torchvision
+    from helpers import CIFAR_NAMES, make_checkpoint, make_cifar
+
+    from resnet_gui.core.data.cifar import default_cifar_root
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)  # generated batches
+
+    make_cifar(default_cifar_root(), n_test=30)
+    make_checkpoint(registry_dir / "cifar.pth", class_names=CIFAR_NAMES, favour=3)
+    window = make_window()
+    tab = window.evaluate_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.select_model("cifar")
+    tab.data_combo.setCurrentIndex(tab.data_combo.findData("cifar10"))
+    tab.tta_check.setChecked(True)
+    tab.evaluate()
+    outcome = evaluated(qtbot, tab)
+    assert outcome.request.tta and outcome.evaluation.tta and outcome.evaluation.figures.n == 30
+    assert tab.cards.value("images") == "30" and tab.matrix.count(3, 3) == 3
+    assert settings.get("evaluate.tta") is True and settings.get("evaluate.data") == "cifar10"
+    # test images are not files: the gallery names them, without thumbnails, and does not open them
+    qtbot.waitUntil(lambda: tab.gallery.count() == 27, timeout=30_000)
+    assert tab.gallery.row(0)["path"].startswith("test image ")
+    opened = []
+    tab.open_image.connect(opened.append)
+    tab.gallery.list.itemDoubleClicked.emit(tab.gallery.list.item(0))
+    assert opened == [] and window.tabs.currentWidget() is tab

@@ -1,0 +1,77 @@
+"""Models tab: dialogs go away after use, each operation replaces the previous message, duplicates are named,
+class names can be corrected after an import, and the table starts A to Z."""
+import torch
+import torchvision
+from helpers import make_checkpoint
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QApplication, QDialog, QInputDialog
+
+from resnet_gui.core.models.registry import Registry
+from resnet_gui.ui.models import tab as mt
+
+
+def foreign_file(path):
+    torch.save({"model_state_dict": torchvision.models.resnet18(num_classes=3).state_dict()}, path)
+    return path
+
+
+def accept_names(names):
+    def fake_exec(dialog):
+        dialog.edit.setPlainText("\n".join(names))
+        return QDialog.DialogCode.Accepted
+
+    return fake_exec
+
+
+def test_import_rename_duplicate_and_the_dialog_is_gone(qtbot, window, tmp_path, monkeypatch):
+    f = foreign_file(tmp_path / "tut.pth")
+    monkeypatch.setattr(mt.ClassNamesDialog, "exec", accept_names(["cat", "dog", "bird"]))
+    tab = window.models_tab
+    tab.import_file(str(f))
+    qtbot.waitUntil(lambda: tab.banner.kind() == "success", timeout=60_000)
+    assert "Imported as “tut”" in tab.banner.text()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not tab.findChildren(mt.ClassNamesDialog)
+    qtbot.waitUntil(lambda: tab.selected() == "tut", timeout=30_000)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("pets", True))
+    tab.rename()
+    qtbot.waitUntil(lambda: window.registry.entry("pets") is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: "Renamed “tut” to “pets”" in tab.banner.text(), timeout=10_000)
+    assert "Imported as" not in tab.banner.text()
+    tab.import_file(str(f))  # the same file again
+    qtbot.waitUntil(lambda: tab.banner.kind() == "error", timeout=60_000)
+    assert "already in the registry as 'pets'" in tab.banner.text() and "--" not in tab.banner.text()
+    assert [b.text() for b in tab.banner.buttons()] == ["Import it again anyway"]
+    tab.banner.buttons()[0].click()
+    qtbot.waitUntil(lambda: len(Registry().names()) == 2, timeout=60_000)
+
+
+def test_class_names_and_preprocessing_can_be_corrected_after_an_import(qtbot, window, tmp_path, monkeypatch):
+    f = foreign_file(tmp_path / "pets.pth")
+    monkeypatch.setattr(mt.ClassNamesDialog, "exec", accept_names(["cat", "dog", "bird"]))
+    tab = window.models_tab
+    tab.import_file(str(f))
+    qtbot.waitUntil(lambda: window.registry.entry("pets") is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: tab.selected() == "pets", timeout=30_000)
+    dialog = tab.show_details()
+    assert "3 classes: cat, dog, bird" in dialog.value_labels["Classes"].text()
+    assert "224×224 px" in dialog.value_labels["Input"].text()
+    monkeypatch.setattr(mt.ClassNamesDialog, "exec", accept_names(["kitten", "puppy", "chick"]))
+    dialog.edit_class_names()
+    qtbot.waitUntil(lambda: window.registry.entry("pets").meta["class_names"] == ["kitten", "puppy", "chick"],
+                    timeout=60_000)
+    assert "Saved the class names of “pets”" in tab.banner.text()
+    dialog.edit_requested.emit("pets", {"preprocess": {"input_size": 160, "resize": 182}})
+    qtbot.waitUntil(lambda: window.registry.entry("pets").meta["preprocess"]["input_size"] == 160, timeout=60_000)
+    dialog.reject()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not tab.findChildren(QDialog)
+
+
+def test_models_table_starts_a_to_z(qtbot, registry_dir, make_window):
+    for name in ("zeta", "alpha", "mid"):
+        make_checkpoint(registry_dir / f"{name}.pth", class_names=["a", "b"])
+    window = make_window()
+    table = window.models_tab.table
+    names = [table.item(r, 0).data(mt.NAME_ROLE) for r in range(table.rowCount())]
+    assert names == ["alpha", "mid", "zeta"]

@@ -1,0 +1,203 @@
+"""Predict's three answer states (sure, not sure, unfamiliar), the persisted threshold, the folder table's
+status column and filter, and the Grad-CAM overlay."""
+from dataclasses import dataclass, field
+
+import pytest
+from helpers import make_folder_dataset, write_image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+
+from resnet_gui.ui.predict.answer import THRESHOLD_SETTING, UNFAMILIAR, UNSURE, answer_state, candidates, knows_summary
+from resnet_gui.ui.predict.session import ImageResult
+from resnet_gui.ui.predict.single_image_view import UNFAMILIAR_TITLE, SingleImageView
+
+
+@dataclass
+class FakePrediction:
+    label: str = "8"
+    confidence: float = 0.988
+    top_k: list = field(default_factory=lambda: [("8", 0.988), ("3", 0.01), ("0", 0.002)])
+    path: str = "cat.jpg"
+    error: str | None = None
+    unfamiliar: bool | None = None
+    familiarity: float | None = None
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+def fake_result(**kw):
+    image = QImage(64, 48, QImage.Format.Format_RGB888)
+    image.fill(Qt.GlobalColor.darkGreen)
+    return ImageResult(name="/photos/cat.jpg", model_name="demo", prediction=FakePrediction(**kw), preview=image,
+                       size=(64, 48))
+
+
+def test_words_for_the_states():
+    assert knows_summary([str(i) for i in range(10)]) == "0–9 digits"
+    assert knows_summary(["cat", "dog", "owl"]) == "cat, dog and owl"
+    assert knows_summary([f"c{i}" for i in range(120)]) == "c0, c1, c2, … (120 classes)"
+    assert answer_state(FakePrediction(confidence=0.59), 0.6) == UNSURE
+    assert answer_state(FakePrediction(unfamiliar=True), 0.6) == UNFAMILIAR
+    top = [("3", 0.42), ("8", 0.31), ("5", 0.1)]
+    assert candidates(FakePrediction(top_k=top)) == "3 (42.0%), 8 (31.0%) or 5 (10.0%)"
+
+
+def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
+    view = SingleImageView()
+    qtbot.addWidget(view)
+    view.show()
+    view.show_result(fake_result(), threshold=0.6, knows="0–9 digits")
+    assert view.state == "sure" and view.class_label.text() == "8" and "98.8% sure" in view.confidence_label.text()
+    assert view.topk.isVisible() and not view.guess_label.isVisible()
+    view.set_threshold(0.99)  # nothing runs again: the same answer, read with the new threshold
+    assert view.state == "unsure" and view.class_label.text() == "Not sure"
+    assert view.confidence_label.text() == "Maybe 8 (98.8%) or 3 (1.0%). No class reaches 99%, the threshold set above."
+    assert view.topk_title.text() == "Top candidates" and view.topk.isVisible()
+    view.show_result(fake_result(unfamiliar=True, familiarity=0.01), threshold=0.6)
+    assert view.state == "unfamiliar" and view.class_label.text() == UNFAMILIAR_TITLE
+    assert view.confidence_label.text() == "(it knows: 0–9 digits)"
+    assert view.guess_label.isVisible() and view.guess_label.text().startswith("Top guess: 8 (98.8%)")
+    assert "familiarity 1%" in view.guess_label.text() and not view.topk.isVisible()
+    assert view.class_label.textFormat() == Qt.TextFormat.PlainText
+
+
+def test_not_sure_then_sure_with_the_threshold_persisted(qtbot, vague_model, make_window, settings, tmp_path):
+    window = make_window()
+    tab = window.predict_tab
+    tab.select_model("vague")
+    assert tab.threshold_spin.value() == 60
+    tab.open_path(str(write_image(tmp_path / "a.png", seed=1)))
+    qtbot.waitUntil(lambda: tab.single.state is not None and not tab.busy(), timeout=60_000)
+    assert tab.single.state == "unsure" and tab.single.class_label.text() == "Not sure"
+    assert tab.single.confidence_label.text().startswith("Maybe two (29.")
+    model = tab.session.model
+    assert model.name == "vague" and not model.calibrated and not model.has_familiarity
+    assert model.class_names == ("zero", "one", "two", "three")
+    assert tab.single.topk_title.text() == "Top candidates" and len(tab.single.topk.rows()) == 4
+    tab.threshold_spin.setValue(20)  # the same answer, read again: now sure enough
+    assert tab.single.state == "sure" and tab.single.class_label.text() == "two"
+    assert settings.get(THRESHOLD_SETTING) == 0.2 and tab.session.unsure_below == 0.2
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
+    again = make_window()
+    assert again.predict_tab.threshold_spin.value() == 20 and again.predict_tab.folder.threshold == 0.2
+
+
+def test_folder_status_column_and_filter(qtbot, vague_model, window, tmp_path):
+    folder = tmp_path / "batch"
+    for i in range(3):
+        write_image(folder / f"img{i}.png", seed=i)
+    (folder / "zz_bad.jpg").write_bytes(b"\xff\xd8 broken jpeg")
+    tab = window.predict_tab
+    tab.select_model("vague")
+    tab.open_path(str(folder))
+    view = tab.folder
+    qtbot.waitUntil(lambda: view.table_model.rowCount() == 4 and not tab.busy(), timeout=60_000)
+    statuses = sorted(view.table_model.item(r, 4).text() for r in range(4))
+    assert statuses == ["Error", "Not sure", "Not sure", "Not sure"]
+    view.filter_combo.setCurrentIndex(view.filter_combo.findData("unsure"))
+    assert view.proxy.rowCount() == 3 and {view.row_status(r) for r in range(3)} == {"unsure"}
+    view.filter_combo.setCurrentIndex(view.filter_combo.findData("error"))
+    assert view.proxy.rowCount() == 1 and view.proxy.index(0, 1).data() == "zz_bad.jpg"
+    view.filter_combo.setCurrentIndex(view.filter_combo.findData("sure"))
+    assert view.proxy.rowCount() == 0
+    tab.threshold_spin.setValue(20)  # statuses are read again, and the filter follows
+    assert view.status_counts() == {"sure": 3, "unsure": 0, "unfamiliar": 0, "error": 1}
+    assert view.proxy.rowCount() == 3
+    view.filter_combo.setCurrentIndex(0)
+    assert view.proxy.rowCount() == 4
+    view.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)  # errors first, then unfamiliar, not sure, sure
+    assert view.row_status(0) == "error"
+
+
+def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot, digits_model, window, tmp_path):
+    from resnet_gui.core.inference.predictor import Prediction
+
+    if "unfamiliar" not in Prediction.__dataclass_fields__:
+        pytest.skip("core.predict.Prediction has no `unfamiliar` field yet (the lead is adding it)")
+    from resnet_gui.core.evaluation.fit_imported import add_familiarity
+    from resnet_gui.core.models.registry import Registry
+
+    data = make_folder_dataset(tmp_path / "digits", classes=("zero", "one", "two", "three"), per_class=12)
+    add_familiarity(Registry().get("digits").path, data)
+    window.registry.refresh()
+    qtbot.waitUntil(lambda: window.registry.entry("digits") is not None
+                    and window.registry.entry("digits").meta.get("familiarity") is not None, timeout=60_000)
+    tab = window.predict_tab
+    tab.open_path(str(write_image(tmp_path / "noise.png", size=(200, 200), seed=99)))  # a new file: a new model
+    qtbot.waitUntil(lambda: tab.single.state is not None and not tab.busy(), timeout=60_000)
+    pred = tab.single.result.prediction
+    assert pred.unfamiliar in (True, False)
+    if pred.unfamiliar:
+        assert tab.single.class_label.text() == UNFAMILIAR_TITLE
+        assert tab.single.confidence_label.text() == "(it knows: zero, one, two and three)"
+
+
+def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_model, window, tmp_path):
+    tab = window.predict_tab
+    single = tab.single
+    assert not single.explain_toggle.isEnabled()
+    tab.open_path(str(write_image(tmp_path / "wide.png", size=(120, 60), seed=3)))
+    qtbot.waitUntil(lambda: single.state == "sure" and not tab.busy(), timeout=60_000)
+    original = single.preview.image()
+    assert single.explain_toggle.isEnabled() and single.explain_combo.currentData() == "two"
+    with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000) as signal:
+        qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)
+    cam = signal.args[0]
+    assert cam.label == "two" and single.overlay_label == "two"
+    shown = single.preview.image()
+    assert shown.width() == 4 * original.width() and shown.height() == 4 * original.height()  # enlarged: 480 px
+    # the model saw the centre 60 x 60: the edges are only dimmed, never coloured
+    edge, source = QImage(shown).pixelColor(8, 120), QImage(original).pixelColor(2, 30)
+    assert abs(edge.red() - round(source.red() * 0.45)) <= 2 and abs(edge.blue() - round(source.blue() * 0.45)) <= 2
+    assert "evidence for “two”" in single.explain_caption.text() and cam.cropped
+    assert "dimmed edges were cropped" in single.explain_caption.text()
+    assert 0.25 <= cam.peak[0] <= 0.75  # the map lies over the part the model saw
+    # a class picked from the top classes (a click on its bar)
+    with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000):
+        row = [label for label, _ in single.topk.rows()].index("zero")
+        qtbot.mouseClick(single.topk, Qt.MouseButton.LeftButton,
+                         pos=QPoint(10, int((row + 0.5) * single.topk._row_height())))
+    qtbot.waitUntil(lambda: single.overlay_label == "zero", timeout=10_000)
+    assert single.explain_combo.currentData() == "zero"
+    qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)  # off: the image as it is
+    assert single.overlay_label is None and single.preview.image() == original
+    assert not single.explain_caption.isVisible()
+
+
+def test_workers_sharing_a_model_take_turns(qtbot, digits_model, window, tmp_path):
+    """An image asked for while the model is busy waits for it (a Predictor is not safe in two threads)."""
+    from resnet_gui.ui.predict.model_cache import get_predictor, using
+
+    tab = window.predict_tab
+    qtbot.waitUntil(lambda: tab.session.model is not None, timeout=60_000)
+    predictor = get_predictor(tab.session.model_path, tab.session.device)  # the cached one the workers use
+    with using(predictor):
+        tab.open_path(str(write_image(tmp_path / "a.png", seed=1)))
+        with pytest.raises(qtbot.TimeoutError):
+            qtbot.waitUntil(lambda: tab.single.state is not None, timeout=1500)
+    qtbot.waitUntil(lambda: tab.single.state == "sure" and not tab.busy(), timeout=60_000)
+
+
+def test_a_folder_and_single_images_at_once_keep_their_familiarity(qtbot, digits_model, window, tmp_path):
+    from resnet_gui.core.evaluation.fit_imported import add_familiarity
+    from resnet_gui.core.models.registry import Registry
+
+    data = make_folder_dataset(tmp_path / "digits", classes=("zero", "one", "two", "three"), per_class=12)
+    add_familiarity(Registry().get("digits").path, data)
+    tab = window.predict_tab
+    folder = tmp_path / "many"
+    for i in range(64):
+        write_image(folder / f"img{i:02d}.png", seed=i)
+    tab.open_path(str(folder))
+    for i in range(3):  # single images while the folder runs on the same model
+        tab.set_source(str(write_image(tmp_path / f"single{i}.png", seed=100 + i)), None)
+        qtbot.waitUntil(lambda: tab.single.result is not None and not tab.session._image_slot.busy(),
+                        timeout=60_000)
+        assert tab.single.result.prediction.familiarity is not None
+    # the folder asked for while the model was loading was not dropped by the images asked for after it
+    qtbot.waitUntil(lambda: tab.folder.table_model.rowCount() == 64 and not tab.busy(), timeout=120_000)
+    preds = tab.folder.results
+    assert all(p.ok and p.familiarity is not None and p.unfamiliar in (True, False) for p in preds)

@@ -1,0 +1,192 @@
+"""The Runs tab: every run with its figures; two selected runs overlaid with their differing settings highlighted;
+Resume, Train more epochs, Open model, Delete state, Clean up finished runs; Open in TensorBoard (with a fake
+TensorBoard) and the command to type when TensorBoard is missing."""
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from resnet_gui.core.paths import runs_dir
+from resnet_gui.ui.runs.table import COLUMNS
+
+FAKE_TENSORBOARD = str(Path(__file__).parent.parent / "fakes" / "fake_tensorboard.py")
+
+
+def open_runs(qtbot, window, count=2):
+    tab = window.runs_tab
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.table.rowCount() == count and not tab.session.listing(), timeout=30_000)
+    return tab
+
+
+def cell(tab, name, column):
+    for row in range(tab.table.rowCount()):
+        if tab.table.item(row, 0).text() == name:
+            return tab.table.item(row, COLUMNS.index(column)).text()
+    raise KeyError(name)
+
+
+def test_no_runs_yet_says_where_they_come_from(qtbot, window):
+    tab = open_runs(qtbot, window, count=0)
+    qtbot.waitUntil(lambda: "No training runs yet" in tab.summary.text(), timeout=30_000)
+    assert not tab.clean_button.isEnabled() and not tab.resume_button.isEnabled()
+
+
+def test_every_run_is_listed_with_its_figures(qtbot, two_runs, window):
+    tab = open_runs(qtbot, window)
+    assert cell(tab, "quick-a", "Status") == "finished" and cell(tab, "quick-b", "Status") == "stopped, resumable"
+    assert cell(tab, "quick-a", "Epochs") == "1 of 1" and cell(tab, "quick-b", "Epochs") == "1 of 2"
+    assert cell(tab, "quick-a", "Dataset") == "shapes" and cell(tab, "quick-a", "Architecture") == "resnet18_cifar"
+    assert cell(tab, "quick-a", "Settings") == "sgd lr 0.05 · batch 4 · cosine"
+    assert cell(tab, "quick-a", "Best val. acc.").endswith("%") and cell(tab, "quick-a", "Duration") != "–"
+    assert cell(tab, "quick-a", "Disk").endswith("MB")
+    assert tab.summary.text().startswith("2 runs · ") and "resumable states" in tab.summary.text()
+    tab.table.sortByColumn(COLUMNS.index("Disk"), tab.table.horizontalHeader().sortIndicatorOrder())
+    assert tab.table.rowCount() == 2  # numbers sort as numbers, nothing lost
+
+
+def test_two_runs_overlaid_with_the_differences_highlighted(qtbot, two_runs, window):
+    tab = open_runs(qtbot, window)
+    tab.table.select_names(["quick-a"])
+    assert tab.curves.point_counts() == {"quick-a": 1} and tab.diff.table.columnCount() == 1
+    assert not tab.diff.highlighted_keys()
+    tab.table.select_names(two_runs)
+    assert tab.curves.point_counts() == {"quick-a": 1, "quick-b": 1}
+    assert "quick-a" in tab.curves.key_label.text() and "quick-b" in tab.curves.key_label.text()
+    qtbot.waitUntil(lambda: bool(tab.diff.differing) and not tab.session.comparing(), timeout=30_000)
+    assert {"lr", "batch_size", "epochs", "name"} <= set(tab.diff.differing)
+    assert "arch" not in tab.diff.differing
+    assert tab.diff.highlighted_keys() == tab.diff.differing == tab.diff.keys[:len(tab.diff.differing)]
+    assert "settings differ" in tab.diff.summary.text()
+    tab.diff.only_differences.setChecked(True)
+    arch_row = tab.diff.keys.index("arch")
+    assert tab.diff.table.isRowHidden(arch_row) and not tab.diff.table.isRowHidden(0)
+    tab.table.clearSelection()
+    assert tab.curves.stack.currentIndex() == 0 and tab.diff.table.rowCount() == 0
+
+
+def test_delete_state_frees_the_space_and_keeps_the_model(qtbot, two_runs, window, monkeypatch):
+    tab = open_runs(qtbot, window)
+    state = runs_dir() / "quick-a" / "last.pth"
+    size = state.stat().st_size
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda _parent, _title, text, *a: asked.append(text) or QMessageBox.StandardButton.Cancel)
+    tab.table.select_names(["quick-a"])
+    tab.delete_button.click()
+    assert asked and "free" in asked[0] and "quick-a" in asked[0] and "stays in the registry" in asked[0]
+    assert state.exists()  # Cancel keeps it
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    tab.delete_button.click()
+    qtbot.waitUntil(lambda: tab.banner.kind() == "success", timeout=30_000)
+    assert "Freed" in tab.banner.text() and "Models tab" in tab.banner.text()
+    assert not state.exists() and (runs_dir() / "quick-a" / "summary.json").exists()
+    qtbot.waitUntil(lambda: cell(tab, "quick-a", "Status") == "finished, state removed", timeout=30_000)
+    assert window.registry.entry("quick-a") is not None and size > 1_000_000
+    tab.table.select_names(["quick-a"])
+    assert not tab.delete_button.isEnabled() and not tab.more_button.isEnabled()  # nothing left to resume
+
+
+def test_clean_up_asks_with_a_dry_run_then_frees_only_finished_runs(qtbot, two_runs, window, monkeypatch):
+    tab = open_runs(qtbot, window)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda _parent, _title, text, *a: asked.append(text) or QMessageBox.StandardButton.Cancel)
+    tab.clean_button.click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=30_000)
+    assert "1 finished run" in asked[0] and "quick-a" in asked[0] and "quick-b" not in asked[0]
+    assert (runs_dir() / "quick-a" / "last.pth").exists()  # the dry run removed nothing
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    tab.clean_button.click()
+    qtbot.waitUntil(lambda: tab.banner.kind() == "success", timeout=30_000)
+    assert not (runs_dir() / "quick-a" / "last.pth").exists() and (runs_dir() / "quick-b" / "last.pth").exists()
+    qtbot.waitUntil(lambda: not tab.session.changing() and cell(tab, "quick-a", "Status") == "finished, state removed",
+                    timeout=30_000)
+    assert not tab.clean_button.isEnabled()
+    tab.clean_up()  # nothing left: says so instead of asking
+    qtbot.waitUntil(lambda: "No finished run" in tab.banner.text(), timeout=30_000)
+
+
+def test_open_model_in_predict_models_and_evaluate(qtbot, two_runs, window):
+    tab = open_runs(qtbot, window)
+    qtbot.waitUntil(lambda: window.registry.entry("quick-a") is not None, timeout=30_000)
+    tab.table.select_names(["quick-a"])
+    tab.open_button.click()
+    assert window.tabs.currentWidget() is window.predict_tab
+    qtbot.waitUntil(lambda: window.predict_tab.current_model_name() == "quick-a", timeout=30_000)
+    window.tabs.setCurrentWidget(tab)
+    _use, show, evaluate = tab.open_button.menu().actions()
+    show.trigger()
+    assert window.tabs.currentWidget() is window.models_tab and window.models_tab.selected() == "quick-a"
+    window.tabs.setCurrentWidget(tab)
+    evaluate.trigger()
+    assert window.tabs.currentWidget() is window.evaluate_tab
+    qtbot.waitUntil(lambda: not window.evaluate_tab.busy(), timeout=120_000)
+
+
+def test_resume_and_train_more_epochs_from_the_runs_tab(qtbot, two_runs, window, monkeypatch):
+    tab = open_runs(qtbot, window)
+    train = window.train_tab
+    tab.table.select_names(["quick-a"])
+    assert not tab.resume_button.isEnabled() and tab.more_button.isEnabled()  # finished: only more epochs
+    tab.table.select_names(["quick-b"])
+    assert tab.resume_button.isEnabled()
+    tab.resume_button.click()
+    assert window.tabs.currentWidget() is train
+    qtbot.waitUntil(lambda: train.last_result is not None and not train.is_training(), timeout=180_000)
+    assert train.last_result.status == "finished" and train.last_result.epochs_done == 2
+    assert "resuming after epoch 1" in train.monitor.log.toPlainText()
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: cell(tab, "quick-b", "Epochs") == "2 of 2", timeout=30_000)
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getInt", lambda _parent, _title, text, *a: asked.append(text) or (1, True))
+    tab.table.select_names(["quick-a"])
+    tab.more_button.click()
+    assert asked and "has trained 1 epoch" in asked[0]
+    qtbot.waitUntil(train.is_training, timeout=10_000)
+    assert not tab.more_button.isEnabled() and not tab.delete_button.isEnabled()  # not while training
+    train.stop()
+    qtbot.waitUntil(lambda: not train.is_training(), timeout=120_000)
+
+
+def test_open_in_tensorboard_starts_it_opens_the_browser_and_stops_with_the_app(qtbot, two_runs, window, monkeypatch):
+    import os
+
+    tab = open_runs(qtbot, window)
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url).toString()) or True)
+    tab.tensorboard.program = lambda: [sys.executable, FAKE_TENSORBOARD]
+    tab.table.select_names(two_runs)
+    tab.tensorboard_button.click()
+    qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
+    assert opened[0].startswith("http://127.0.0.1:") and tab.banner.kind() == "success"
+    arguments = tab.tensorboard.process.arguments()
+    assert "--logdir_spec" in arguments and "quick-a:" in arguments[arguments.index("--logdir_spec") + 1]
+    pid = tab.tensorboard.process.processId()
+    tab.tensorboard_button.click()  # the same runs again: the browser again, no second TensorBoard
+    qtbot.waitUntil(lambda: len(opened) == 2, timeout=30_000)
+    assert tab.tensorboard.process.processId() == pid
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
+    assert tab.tensorboard.process is None
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    qtbot.waitUntil(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+                    .split()[2], timeout=10_000)
+
+
+def test_tensorboard_missing_shows_what_to_install_and_the_command(qtbot, two_runs, window, monkeypatch):
+    from resnet_gui.core.train import tensorboard
+
+    tab = open_runs(qtbot, window)
+    monkeypatch.setattr(tensorboard, "available", lambda: False)
+    tab.table.select_names(["quick-a"])
+    tab.tensorboard_button.click()
+    qtbot.waitUntil(lambda: "not installed" in tab.banner.text(), timeout=30_000)
+    text = tab.banner.text()
+    assert 'pip install "resnet-gui[tensorboard]"' in text and "tensorboard --logdir" in text and "quick-a" in text
+    assert tab.tensorboard.process is None and tab.tensorboard_button.isEnabled()

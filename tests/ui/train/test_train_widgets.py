@@ -1,0 +1,115 @@
+"""Train tab widgets on their own: the curves' empty state and axes, the image-size and thread fields, and the
+buttons an offline fine-tune failure offers."""
+from helpers import make_folder_dataset
+
+from resnet_gui.core.train import events as E
+from resnet_gui.ui.train.form import TrainForm, automatic_threads
+from resnet_gui.ui.train.live_plots import TrainingPlots
+
+
+def test_plots_empty_state_axes_and_no_legend_over_the_curves(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 300)
+    plots.show()
+    assert plots.stack.currentWidget() is plots.empty_label and "once training starts" in plots.empty_label.text()
+    plots.start(steps_per_epoch=4, epochs=1)
+    assert plots.stack.currentIndex() == 1
+    for plot in (plots.loss_plot, plots.acc_plot):
+        item = plot.getPlotItem()
+        assert item.legend is None  # the curves are named in a line above the plots instead
+        assert not item.getAxis("left").autoSIPrefix and not item.getAxis("bottom").autoSIPrefix
+        x_min, x_max = item.viewRange()[0]
+        assert -0.1 <= x_min <= 0.0 and 1.0 <= x_max <= 1.1  # a 1-epoch run spans 0 to 1, not -10 to 15
+    assert "training" in plots.key_label.text() and "validation" in plots.key_label.text()
+    plots.add_batches([(1, 700.0), (2, 800.0), (3, 900.0)])
+    plots.add_epoch(E.Epoch(epoch=1, epochs=1, train_loss=800.0, train_accuracy=0.5, val_loss=850.0,
+                            val_accuracy=0.5, lr=0.1, images_per_s=10.0, epoch_time_s=1.0, eta_s=0.0, best=True))
+    assert plots.loss_plot.getPlotItem().getAxis("left").labelString().count("(x") == 0
+    assert plots.point_counts() == {"batch": 3, "epochs": 1}
+    plots.clear()
+    assert plots.stack.currentIndex() == 0
+
+
+def test_a_longer_run_after_a_short_one_gets_the_whole_epoch_axis(qtbot):
+    """The second run's range was clamped to the first run's limits: epochs 2-4 were drawn off the edge."""
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 300)
+    plots.show()
+    for epochs in (1, 4, 2):
+        plots.start(steps_per_epoch=4, epochs=epochs)
+        for plot in (plots.loss_plot, plots.acc_plot):
+            x_min, x_max = plot.getPlotItem().viewRange()[0]
+            assert -0.2 <= x_min <= 0.0 and epochs <= x_max <= epochs + 0.2, (epochs, x_min, x_max)
+
+
+def test_image_size_and_threads_are_form_fields(qtbot, settings):
+    form = TrainForm(settings)
+    qtbot.addWidget(form)
+    form.load_settings()
+    form.mode_combo.setCurrentIndex(2)
+    form.set_devices([("cpu", "CPU (2 cores)")])
+    cfg = form.config("/data")
+    assert cfg.image_size is None and cfg.threads == automatic_threads()
+    form.image_size_spin.setValue(96)
+    form.threads_spin.setValue(1)
+    cfg = form.config("/data")
+    assert cfg.image_size == 96 and cfg.threads == 1
+    assert form.threads_spin.specialValueText() == f"Automatic ({automatic_threads()})"
+    for placeholder in (form.weights_edit.placeholderText(), form.name_edit.placeholderText()):
+        assert form.weights_edit.fontMetrics().horizontalAdvance(placeholder) < 200  # fits the field
+
+
+def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "pets", per_class=4)
+    tab = window.train_tab
+    tab.form.mode_combo.setCurrentIndex(1)
+    tab.data.folder_edit.setText(str(data))
+    tab.form.epochs_spin.setValue(1)
+    tab.form.batch_spin.setValue(4)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.last_result is not None and not tab.is_training(), timeout=120_000)
+    banner = tab.monitor.banner
+    assert tab.last_result.status == "failed" and banner.kind() == "error"
+    assert "ImageNet weights" in banner.text() and "--weights-file" not in banner.text()
+    assert banner.text()[0].isupper() and "[Errno" not in banner.text()
+    assert [b.text() for b in banner.buttons()] == ["Choose file…", "Open cache folder"]
+
+
+def test_a_finished_run_with_verdict_warnings_is_amber_and_lists_them(qtbot):
+    from resnet_gui.core.train import TrainResult
+    from resnet_gui.ui.train.monitor import TrainingMonitor
+
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    monitor.begin("Training…")
+    pressed = []
+    verdicts = ["the model mostly answers 'face' (100% of its answers); its 90.9% validation accuracy is about the "
+                "share of the largest class", "Class 'other' is recognised far less often than the others"]
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="faces", best_val_accuracy=0.909,
+                                  epochs_done=1, warnings=verdicts), [("Evaluate it…", lambda: pressed.append(1))])
+    assert monitor.banner.kind() == "warning"  # amber, not green
+    text = monitor.banner.text()
+    assert text.startswith("Finished, but read this before trusting “faces” (90.9% validation accuracy)")
+    assert "• The model mostly answers 'face'" in text and "• Class 'other' is recognised" in text
+    monitor.banner.buttons()[0].click()
+    assert pressed == [1]
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="good", best_val_accuracy=0.97,
+                                  epochs_done=3))
+    assert monitor.banner.kind() == "success" and monitor.banner.buttons() == []
+
+
+def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model, window):
+    from resnet_gui.core.train import TrainResult
+
+    tab = window.train_tab
+    tab._on_result(TrainResult(status="finished", message="done", best_name="digits", best_val_accuracy=0.5,
+                               epochs_done=1, warnings=["the model mostly answers 'two'"]))
+    assert tab.monitor.banner.kind() == "warning"
+    tab.monitor.banner.buttons()[0].click()
+    evaluate = window.evaluate_tab
+    assert window.tabs.currentWidget() is evaluate and evaluate.data_kind() == "validation"
+    # this generated model does not say where its images are: a sentence, not a crash
+    qtbot.waitUntil(lambda: evaluate.banner.kind() == "error", timeout=60_000)
+    assert "no longer" in evaluate.banner.text()
