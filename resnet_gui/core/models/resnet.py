@@ -17,6 +17,8 @@ TorchScript export reads these annotations.
 import torch
 from torch import Tensor, nn
 
+from .archs import TOPOLOGIES
+
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False)
@@ -123,16 +125,11 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-# builder name (archs.ArchInfo.builder, torchvision's function name) -> block, layers, groups, width per group
+# builder name (archs.ArchInfo.builder, torchvision's function name) -> block, layers, groups, width per group;
+# the topology itself is data in archs.py, which inference/onnx_graph.py builds the same network from without torch
 SPECS: dict[str, tuple[type, list[int], int, int]] = {
-    "resnet18": (BasicBlock, [2, 2, 2, 2], 1, 64),
-    "resnet34": (BasicBlock, [3, 4, 6, 3], 1, 64),
-    "resnet50": (Bottleneck, [3, 4, 6, 3], 1, 64),
-    "resnet101": (Bottleneck, [3, 4, 23, 3], 1, 64),
-    "resnet152": (Bottleneck, [3, 8, 36, 3], 1, 64),
-    "resnext50_32x4d": (Bottleneck, [3, 4, 6, 3], 32, 4),
-    "resnext101_32x8d": (Bottleneck, [3, 4, 23, 3], 32, 8),
-    "wide_resnet50_2": (Bottleneck, [3, 4, 6, 3], 1, 128),
+    name: (Bottleneck if t.bottleneck else BasicBlock, list(t.layers), t.groups, t.width_per_group)
+    for name, t in TOPOLOGIES.items()
 }
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from .archs import check_fits
 
 # Limits checked before torch.load allocates anything (see README "Reliability"): the pickle that holds the
 # structure is small for any real checkpoint, and torch stores tensor data uncompressed, so a member that
@@ -157,24 +158,6 @@ def check_dense_tensors(state: dict, path: os.PathLike | str) -> dict[str, torch
             raise CheckpointError(f"{path}: entry {key[:200]!r} is a {type(value).__name__}, not a tensor")
         check_tensor(key[:200], value, path)
     return state
-
-
-def check_fits(state: dict, expected: dict[str, tuple], path: os.PathLike | str, arch: str) -> None:
-    """Names and shapes of `state` against what `arch` needs (`expected`: name -> shape), before any data is
-    converted or copied."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k}: {tuple(state[k].shape)} instead of {expected[k]}" for k in expected
-             if k in state and tuple(state[k].shape) != tuple(expected[k])]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(k[:80] for k in unexpected[:3])}{' …' if len(unexpected) > 3 else ''}")
-        if wrong:
-            parts.append(f"wrong shape {'; '.join(wrong[:3])}{' …' if len(wrong) > 3 else ''}")
-        raise CheckpointError(f"{path}: the weights do not fit architecture {arch} ({'; '.join(parts)[:400]})")
 
 
 def check_finite(state: dict, path: os.PathLike | str) -> None:

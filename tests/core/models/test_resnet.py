@@ -3,10 +3,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torchvision
 
+from resnet_gui.core.errors import CheckpointError
+from resnet_gui.core.models.archs import ARCHS, check_fits, feature_dim_of, state_dict_shapes
 from resnet_gui.core.models.resnet import SPECS, resnet
 
 
@@ -76,3 +79,31 @@ assert not loaded, loaded
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "x.jpg" in proc.stdout  # the CLI's line for the photo
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_the_topology_as_data_gives_torchs_state_dict_names_shapes_and_order(arch):
+    """archs.state_dict_shapes (no torch: what the ONNX graph builder and the torch-free reader check weights
+    against) lists exactly the keys of the torch model's state dict, in its order, with its shapes."""
+    from resnet_gui.core.models.build import build_model
+    from resnet_gui.core.models.checkpoint import feature_dim
+
+    for classes in (1, 7):
+        with torch.device("meta"):
+            model = build_model(arch, classes)
+        assert state_dict_shapes(arch, classes) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        assert list(state_dict_shapes(arch, classes)) == list(model.state_dict())
+    assert feature_dim_of(arch) == feature_dim(arch) == model.fc.in_features
+
+
+def test_weights_that_do_not_fit_are_named():
+    shapes = state_dict_shapes("resnet18", 3)
+    state = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+    check_fits(state, shapes, "m.pth", "resnet18")
+    del state["layer3.1.bn2.running_var"]
+    state["fc.weight"] = np.zeros((4, 512), np.float32)
+    state["head.extra"] = np.zeros(1, np.float32)
+    with pytest.raises(CheckpointError, match=r"m\.pth: the weights do not fit architecture resnet18 \(missing "
+                       r"layer3\.1\.bn2\.running_var; unexpected head\.extra; wrong shape fc\.weight: \(4, 512\) "
+                       r"instead of \(3, 512\)\)"):
+        check_fits(state, shapes, "m.pth", "resnet18")
