@@ -5,4 +5,5 @@ predictor.py    Predictor: one image or many in batches; the Prediction record; 
 calibration.py  temperature scaling and reliability bins
 familiarity.py  "unlike anything I was trained on": distances in the penultimate features
 gradcam.py      why the model answered: Grad-CAM at the last residual stage
+onnx_graph.py   the network as an ONNX graph built from numpy weights (no torch): folded, normalisation inside
 """
