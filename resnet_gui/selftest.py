@@ -82,7 +82,7 @@ class SelfTest:
 
     def predict(self) -> str:
         from resnet_gui import resources
-        from resnet_gui.core.inference.predictor import Predictor
+        from resnet_gui.core.engines.choose import open_predictor
 
         samples = sorted(resources.path("samples").glob("digit_*.png")) if resources.path("samples").is_dir() else []
         if not samples:
@@ -91,14 +91,15 @@ class SelfTest:
             sample = Path(self.state["tmp"]) / "sample.png"
             Image.new("RGB", (32, 32), (200, 40, 40)).save(sample)
             samples = [sample]
-        predictor = Predictor.from_file(self.state["model_path"], device="cpu")
+        predictor = open_predictor(self.state["model_path"], device="cpu")
         pred = predictor.predict_file(samples[0])
         if not pred.ok:
             raise RuntimeError(pred.error)
         m = re.match(r"digit_(\d)_", samples[0].name)
         if self.state.get("bundled") and m and pred.label != m.group(1):
             raise RuntimeError(f"{samples[0].name} classified as {pred.label}, expected {m.group(1)}")
-        return f"{samples[0].name} -> {pred.label} ({pred.confidence:.1%})"
+        return (f"{samples[0].name} -> {pred.label} ({pred.confidence:.1%}; {predictor.backend.name}, "
+                f"{predictor.backend.precision})")
 
     def export(self) -> str:
         """TorchScript export, loaded back and compared: it compiles the model from its Python source, which a

@@ -213,7 +213,7 @@ def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> 
     """Give the demo model familiarity data from its validation digits (Models tab: Add familiarity data…; not
     the training digits, which it knows by heart and which would make its calibration too sure), then show it
     a photo (scikit-image's cat)."""
-    from resnet_gui.core.inference.predictor import Prediction
+    from resnet_gui.core.inference.prediction import Prediction
 
     if "unfamiliar" not in getattr(Prediction, "__dataclass_fields__", {}):
         print("skipped predict-unfamiliar: core.predict.Prediction has no `unfamiliar` yet")

@@ -11,6 +11,7 @@ accuracy, the seed and this script's command in its metadata.
 
     .venv/bin/python scripts/train_demo_model.py   # writes resnet_gui/resources/models/…, …/resources/samples/
     .venv/bin/python scripts/train_demo_model.py --subset 300 --epochs 1 --out /tmp/demo.pth --samples /tmp/s
+    .venv/bin/python scripts/train_demo_model.py --int8-only   # rebuild only the verified int8 version
 
 scikit-learn is a development dependency only; the app never needs it at run time.
 """
@@ -132,10 +133,10 @@ def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path)
     from sklearn.metrics import roc_auc_score, roc_curve
 
     from resnet_gui.core.inference.calibration import ECE_BINS, reliability
-    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.models.checkpoint import load_checkpoint
 
-    predictor = Predictor(load_checkpoint(model_path), device="cpu")
+    predictor = open_predictor(load_checkpoint(model_path), device="cpu", precision="fp32")
     t = predictor.temperature
 
     def run(paths):
@@ -169,6 +170,27 @@ def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path)
     return out
 
 
+def add_int8_version(model_path: Path, images, labels, train_idx, held_idx, seed: int) -> dict:
+    """The demo's verified int8 version (core/evaluation/int8_version.py): calibrated on 64 of its training digits,
+    verified against fp32 on the validation and held-out test digits; stored in the checkpoint when it passes."""
+    import numpy as np
+
+    from resnet_gui.core.evaluation.int8_version import build_int8
+    from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
+    from resnet_gui.core.models.preprocess import resize_and_crop
+
+    ckpt = load_checkpoint(model_path)
+
+    def pixels(indices):
+        return np.stack([np.asarray(resize_and_crop(digit_image(images[i]), ckpt.preprocess)) for i in indices])
+
+    chosen = np.random.default_rng(seed).permutation(np.asarray(train_idx))[:64]
+    record, blob = build_int8(ckpt, pixels(chosen), pixels(held_idx), np.asarray(labels)[list(held_idx)])
+    ckpt.int8, ckpt.int8_model = record, blob
+    save_checkpoint(ckpt, model_path, half=True)
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
@@ -178,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES, help="where the sample images go")
     parser.add_argument("--samples-per-class", type=int, default=2)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--int8-only", action="store_true",
+                        help="only (re)build the verified int8 version of the model at --out (seconds, no training)")
     args = parser.parse_args(argv)
     command = "python scripts/train_demo_model.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None
                                                                                           else sys.argv[1:]))
@@ -190,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = digits.images, digits.target.astype(int)
     train_idx, val_idx, test_idx = split_indices(labels, args.seed, args.subset)
     print(f"digits: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} held-out test", flush=True)
+    if args.int8_only:
+        record = add_int8_version(args.out, images, labels, train_idx, list(val_idx) + list(test_idx), args.seed)
+        print("int8 version: " + json.dumps({k: v for k, v in record.items() if k != "fingerprint"}), flush=True)
+        return 0 if record.get("kept") else 1
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -199,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         export(data / "val", images, labels, val_idx)
         test_paths = export(tmp / "test", images, labels, test_idx)
 
-        from resnet_gui.core.inference.predictor import Predictor
+        from resnet_gui.core.engines.choose import open_predictor
         from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
         from resnet_gui.core.train import events as E
         from resnet_gui.core.train import recipe, train
@@ -221,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"training failed: {result.message}", file=sys.stderr)
             return 1
         ckpt = load_checkpoint(result.best_path)
-        predictor = Predictor(load_checkpoint(result.best_path), device="cpu")
+        predictor = open_predictor(load_checkpoint(result.best_path), device="cpu", precision="fp32")
         correct = 0
         for batch in predictor.predict_paths(test_paths, batch_size=128):
             correct += sum(p.label == Path(p.path).parent.name for p in batch)
@@ -243,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         ckpt.train_config = {**ckpt.train_config, "data": "<temporary export of sklearn digits>"}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(ckpt, args.out, half=True)
+        record = add_int8_version(args.out, images, labels, train_idx, list(val_idx) + list(test_idx), args.seed)
+        print("int8 version: " + json.dumps({k: v for k, v in record.items() if k != "fingerprint"}), flush=True)
         print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MB)")
 
         if args.samples_per_class > 0:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from resnet_gui import APP_ID, __version__
 
+from .options import add_engine_options
 from .output import err
 
 
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, metavar="OUT", help="also write the results to this CSV file")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    add_engine_options(p)
     p.add_argument("--batch-size", type=batch_size, default=32, help=argparse.SUPPRESS)
     p.add_argument("--unsure-below", type=fraction, default=0.6, metavar="P",
                    help="answers with a (calibrated) confidence below P are marked 'not sure' (default 0.6)")
@@ -119,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     mx.add_argument("--output", "-o", type=Path, required=True, metavar="FILE",
                     help="the file to write (for example model.onnx or model.pt)")
     mx.add_argument("--logits", action="store_true", help="output raw logits instead of probabilities")
+    mc = msub.add_parser("calibrate", help="give a model familiarity data, a temperature and a verified int8 version",
+                         description="With --data (a folder with one sub-folder per class, named like the model's "
+                         "classes, of images it was NOT trained on): fit familiarity data ('unlike anything it was "
+                         "trained on'), a temperature when the model has none, and build its int8 version, verified "
+                         "against fp32 on part of the folder. Without --data: build the int8 version from the "
+                         "images the model was trained on (a model trained by this app). The same as Add "
+                         "familiarity data… in the Models tab.")
+    mc.add_argument("name", help="registry name")
+    mc.add_argument("--data", metavar="FOLDER", help="a folder of class folders (see above)")
+    mc.add_argument("--no-int8", action="store_true", help="fit familiarity data and a temperature only")
     t = sub.add_parser("train", help="train a model (CIFAR-10 from scratch, or on a folder of class folders)",
                        description="Train ResNet-18 on CIFAR-10 from scratch (--dataset cifar10), fine-tune an "
                        "ImageNet-pretrained model on a folder of class folders (--dataset folder --pretrained), "

@@ -7,6 +7,7 @@ import sys
 
 from resnet_gui.text import plural
 
+from .options import add_engine_options
 from .output import safe
 
 
@@ -23,6 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", metavar="OUT", help="also write one row per image (path, true, predicted, confidence)")
     p.add_argument("--tta", action="store_true", help="average each image with its mirror image")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    add_engine_options(p)
     p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
 
 
@@ -59,7 +61,8 @@ def _table(ev) -> None:
 def run(args: argparse.Namespace) -> int:
     from resnet_gui.core.evaluation.evaluate import evaluate
 
-    ev = evaluate(args.model, args.data, device=args.device, batch_size=args.batch_size, tta=args.tta)
+    ev = evaluate(args.model, args.data, device=args.device, batch_size=args.batch_size, tta=args.tta,
+                  engine=args.engine, precision=args.precision)
     if args.csv:
         from resnet_gui.core.evaluation.evaluate import write_rows_csv
 

@@ -1,4 +1,4 @@
-"""`resnet-gui models list|show|import|edit|remove|default|rename|export`."""
+"""`resnet-gui models list|show|import|edit|remove|default|rename|export|calibrate`."""
 from __future__ import annotations
 
 import argparse
@@ -133,7 +133,38 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "export":
         return _export(registry, args)
+    if action == "calibrate":
+        return _calibrate(registry, args)
     raise AssertionError(action)
+
+
+def _calibrate(registry, args: argparse.Namespace) -> int:
+    from resnet_gui.core.errors import ResnetGuiError
+    from resnet_gui.core.evaluation.int8_version import add_int8
+    from resnet_gui.core.inference.int8 import describe
+
+    path = registry.get(args.name).path
+    if args.data is not None:
+        from resnet_gui.core.evaluation.fit_imported import add_familiarity
+
+        summary = add_familiarity(path, args.data, calibrate=True, int8_version=False)
+        print(f"Familiarity data for {safe(repr(args.name))} from {plural(summary['images'], 'image')}"
+              + ("; a temperature was fitted" if summary["calibrated"] else "") + ".")
+        for folder, count in summary["unknown_classes"].items():
+            print(f"  left out: {safe(folder)} ({plural(count, 'image')}, not one of the model's classes)")
+    if args.no_int8:
+        return 0
+    try:
+        record = add_int8(path, folder=args.data)
+    except ResnetGuiError as exc:
+        print(f"No int8 version: {safe(exc)}", file=sys.stderr)
+        return 1
+    if record.get("kept"):
+        print(f"int8 version kept: {safe(describe(record))}.")
+        return 0
+    print(f"No int8 version: {safe(record.get('reason') or 'it did not pass verification')}; predictions stay in "
+          "fp32.", file=sys.stderr)
+    return 1
 
 
 def _export(registry, args: argparse.Namespace) -> int:

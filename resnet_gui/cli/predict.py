@@ -1,5 +1,6 @@
 """`resnet-gui predict`: classify image files and folders; the answer, how sure, and whether the image looks
-like anything the model was trained on; optionally why (Grad-CAM)."""
+like anything the model was trained on; optionally why (the heat map). ONNX Runtime on the CPU unless told
+otherwise (--engine, --precision: core/engines/choose.py)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,7 @@ from resnet_gui.text import plural
 from .output import err, safe
 
 
-def _line(pred) -> str:
+def _line(pred, threshold: float) -> str:
     """One line a person reads: the answer, or "not sure", or "unlike the training images"."""
     if not pred.ok:
         return f"{safe(pred.path)}: ERROR {safe(pred.error.removeprefix(str(pred.path) + ': '))}"
@@ -22,7 +23,7 @@ def _line(pred) -> str:
     if pred.unfamiliar:
         return (f"{safe(pred.path)}: unlike anything this model was trained on (top guess {safe(pred.label)} "
                 f"{pred.confidence:.1%}{familiar})")
-    if pred.unsure:
+    if pred.unsure(threshold):
         return f"{safe(pred.path)}: not sure: {safe(pred.label)} ({pred.confidence:.1%}{familiar}){tail}"
     return f"{safe(pred.path)}: {safe(pred.label)} ({pred.confidence:.1%}{familiar}){tail}"
 
@@ -32,11 +33,11 @@ def _overlay(image, cam):
     import numpy as np
     from PIL import Image
 
-    from resnet_gui.core.inference.gradcam import upsample
+    from resnet_gui.core.inference.cam import upsample
 
     small = image.copy()
     small.thumbnail((640, 640))
-    heat = upsample(cam, (small.height, small.width)).numpy()[..., None]
+    heat = upsample(cam, (small.height, small.width))[..., None]
     base = np.asarray(small, dtype=np.float32)
     colour = np.concatenate([np.ones_like(heat), heat, np.zeros_like(heat)], axis=2) * 255.0
     alpha = 0.55 * heat
@@ -48,7 +49,7 @@ def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list
     from resnet_gui.core.images import load_image
 
     image = load_image(pred.path, name=pred.path)
-    cam, _ = predictor.explain(image, predictor.class_names.index(pred.label))
+    cam, _ = predictor.explain(image, pred.class_index)
     if out_dir is not None:
         stem = Path(pred.path).stem[:80] or "image"
         name, n = f"{stem}_cam.png", 2
@@ -61,16 +62,18 @@ def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.images import list_images
-    from resnet_gui.core.inference.predictor import Predictor, write_csv
+    from resnet_gui.core.inference.prediction import write_csv
     from resnet_gui.core.models.demo import ensure_demo_model
     from resnet_gui.core.models.registry import Registry
 
     registry = Registry()
     if args.model is None:
         ensure_demo_model(registry)
-    path = registry.resolve(args.model)
-    predictor = Predictor.from_file(path, device=args.device, unsure_below=args.unsure_below)
+    threshold = args.unsure_below
+    predictor = open_predictor(args.model, engine=args.engine, device=args.device, precision=args.precision,
+                               registry=registry)
     top_k = min(args.top_k, len(predictor.class_names))  # never more columns than the model has classes
     files = list_images(args.paths)
     if not files:
@@ -90,14 +93,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if pred.ok and (args.explain or args.explain_dir is not None):
                 cam = _explain(predictor, pred, args.explain_dir, used)
             if args.json:
-                row = pred.to_json()
+                row = pred.to_json(threshold)
                 if args.explain and cam is not None:
                     row["cam"] = cam
                 print(json.dumps(row, allow_nan=False), flush=True)
             else:
-                print(_line(pred), flush=True)
+                print(_line(pred, threshold), flush=True)
     if args.csv:
-        write_csv(collected, args.csv, top_k=top_k)
+        write_csv(collected, args.csv, top_k=top_k, threshold=threshold)
         if not args.json:
             print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
     if args.explain_dir is not None and not args.json:

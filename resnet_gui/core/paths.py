@@ -1,7 +1,7 @@
 """Where the app keeps its files: platformdirs folders, or one folder given by RESNET_GUI_HOME.
 
 RESNET_GUI_HOME (tests, portable installs) puts everything under one folder:
-models/, data/, runs/, logs/ and settings.json.
+models/, data/, runs/, logs/, cache/ and settings.json.
 """
 from __future__ import annotations
 
@@ -61,6 +61,14 @@ def runs_dir() -> Path:
 def log_dir() -> Path:
     home = _home()
     path = home / "logs" if home else _platform("log")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """Files the app can always make again (ONNX graphs built from checkpoints); safe to delete."""
+    home = _home()
+    path = home / "cache" if home else _platform("cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

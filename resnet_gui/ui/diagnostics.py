@@ -8,7 +8,7 @@ from importlib import metadata
 from resnet_gui import APP_NAME, __version__
 from resnet_gui.text import plural
 
-PACKAGES = ("torch", "torchvision", "PySide6-Essentials", "pyqtgraph", "pillow", "numpy")
+PACKAGES = ("onnxruntime", "onnx", "torch", "torchvision", "PySide6-Essentials", "pyqtgraph", "pillow", "numpy")
 
 
 def _version(package: str) -> str:
@@ -48,8 +48,10 @@ def diagnostics_text(torch_info: dict | None) -> str:
         lines.append(f"Device: {torch_info.get('device_label', '?')} (PyTorch {torch_info.get('torch', '?')}, "
                      f"CUDA {torch_info.get('cuda') or 'none'})")
         lines.append("Devices: " + "; ".join(label for _, label in torch_info.get("devices", [])))
+    elif torch_info is None:
+        lines.append("Device: classifying on the CPU (ONNX Runtime); PyTorch has not loaded yet")
     else:
-        lines.append("Device: PyTorch has not loaded yet")
+        lines.append("Device: classifying on the CPU (ONNX Runtime); PyTorch is not available")
     for name, fn in (("Data folder", paths.data_dir), ("Models", paths.models_dir), ("Logs", paths.log_dir),
                      ("Settings", paths.settings_file)):
         try:

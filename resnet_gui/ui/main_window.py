@@ -1,5 +1,5 @@
-"""The main window: Predict, Train, Runs, Evaluate and Models tabs, menus, status bar; PyTorch loads in the
-background."""
+"""The main window: Predict, Train, Runs, Evaluate and Models tabs, menus, status bar. Classifying is ready as
+soon as the window shows (ONNX Runtime); PyTorch, for training, loads in the background where it is installed."""
 from __future__ import annotations
 
 import base64
@@ -26,14 +26,13 @@ TABS = ("&Predict", "&Train", "&Runs", "&Evaluate", "&Models")
 
 
 def load_torch_task(report, stop) -> dict:
-    """Import torch and the core modules (seconds), off the GUI thread. Not torchvision: predicting never needs it
-    (core/resnet.py), and training imports it when it starts."""
+    """Import torch and the training modules (seconds), off the GUI thread, for the Train and Runs tabs and the
+    device list. Classifying never waits for this: it runs in ONNX Runtime (core/engines/choose.py). Not
+    torchvision: training imports it when it starts."""
     import os
 
     import torch
 
-    import resnet_gui.core.inference.predictor  # noqa: F401
-    import resnet_gui.core.models.registry  # noqa: F401
     import resnet_gui.core.train  # noqa: F401
     from resnet_gui.core.devices import available_devices, resolve_device
 
@@ -49,7 +48,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings, parent=None):
         super().__init__(parent)
         self.settings = settings
-        self.torch_info: dict | None = None
+        self.torch_info: dict | None = None    # PyTorch's devices once loaded; {} when absent or failed
+        self.classify_ready = False
         self._closing = False
         self._waiting_to_close = False
         self.setWindowTitle(APP_NAME)
@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.status_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # what is left
         self.model_label = ElidedLabel("Model: –")
         self.model_label.setMaximumWidth(320)
-        self.device_label = ElidedLabel("Loading PyTorch…")
+        self.device_label = ElidedLabel("Starting…")
         self.device_label.setMaximumWidth(260)
         self.statusBar().addWidget(self.status_line, 1)
         self.statusBar().addPermanentWidget(self.model_label)
@@ -127,7 +127,22 @@ class MainWindow(QMainWindow):
 
     # ---- start-up ---------------------------------------------------------------------------------
     def start_background_loading(self) -> None:
-        """Called once the window is shown: import torch in a worker, then list the registry."""
+        """Called once the window is shown: classifying is ready at once (ONNX Runtime needs no PyTorch), the
+        registry is listed, and PyTorch (training, devices) loads in a worker where it is installed."""
+        from resnet_gui.core.engines.choose import torch_installed
+
+        self.classify_ready = True
+        self.predict_tab.set_ready("auto")
+        self.evaluate_tab.set_ready("auto")
+        self.models_tab.set_ready()
+        self.registry.refresh()
+        if not torch_installed():
+            self.torch_info = {}
+            self.device_label.setText("Device: CPU (ONNX Runtime)")
+            self.device_label.setToolTip("PyTorch is not installed: models classify on the CPU; training needs the "
+                                         "full edition")
+            return
+        self.device_label.setText("Device: CPU (ONNX Runtime); loading PyTorch…")
         self._loader = Task(load_torch_task, name="load-torch")
         self._loader.succeeded.connect(self._torch_ready)
         self._loader.failed.connect(self._torch_failed)
@@ -136,20 +151,19 @@ class MainWindow(QMainWindow):
     def _torch_ready(self, info: dict) -> None:
         self.torch_info = info
         self.device_label.setText(f"Device: {info['device_label']}")
-        self.device_label.setToolTip(f"PyTorch {info['torch']}")
-        self.predict_tab.set_ready(info["device"])
+        self.device_label.setToolTip(f"PyTorch {info['torch']}; classifying on the CPU runs in ONNX Runtime")
         self.train_tab.set_ready(info["devices"], info.get("gpus", 0))
         self.runs_tab.set_ready()
-        self.evaluate_tab.set_ready(info["device"])
-        self.models_tab.set_ready()
-        self.registry.refresh()
 
     def _torch_failed(self, message: str) -> None:
-        self.device_label.setText("PyTorch failed to load")
-        QMessageBox.critical(self, APP_NAME, f"PyTorch could not be loaded, so models cannot run.\n\n{message}")
+        self.torch_info = {}
+        self.device_label.setText("Device: CPU (ONNX Runtime); PyTorch failed to load")
+        QMessageBox.critical(self, APP_NAME, "PyTorch could not be loaded, so models cannot be trained here; "
+                             f"classifying still works.\n\n{message}")
 
     def is_ready(self) -> bool:
-        return self.torch_info is not None
+        """Everything has loaded: classifying, and PyTorch for training where it is installed."""
+        return self.classify_ready and self.torch_info is not None
 
     # ---- menus ------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -233,10 +247,13 @@ class MainWindow(QMainWindow):
         return text
 
     def _about(self) -> None:
-        torch_v = self.torch_info["torch"] if self.torch_info else "loading"
+        import onnxruntime
+
+        torch_v = (self.torch_info or {}).get("torch") or ("loading" if self.torch_info is None else "not installed")
         QMessageBox.about(self, f"About {APP_NAME}",
                           f"<b>{APP_NAME}</b> {__version__}<br>Image classification with ResNet models: predict, "
-                          f"train on CIFAR-10 or your own folders, manage models.<br><br>PyTorch {torch_v}")
+                          f"train on CIFAR-10 or your own folders, manage models.<br><br>ONNX Runtime "
+                          f"{onnxruntime.__version__}, PyTorch {torch_v}")
 
     # ---- coordination -----------------------------------------------------------------------------
     def show_status(self, message: str) -> None:

@@ -36,7 +36,8 @@ def test_predict_folder_json_with_one_bad_file(registry_with_model, tmp_path, ca
     assert len(rows) == 3
     good = [r for r in rows if "error" not in r]
     assert {r["label"] for r in good} == {"two"} and all(len(r["top_k"]) == 2 for r in good)
-    assert set(good[0]) == {"path", "label", "confidence", "top_k", "unsure", "familiarity", "unfamiliar"}
+    assert set(good[0]) == {"path", "label", "confidence", "top_k", "state", "unsure", "familiarity", "unfamiliar"}
+    assert good[0]["state"] in ("sure", "unsure")
     bad = [r for r in rows if "error" in r]
     assert len(bad) == 1 and bad[0]["path"].endswith("c.png") and "c.png" in bad[0]["error"]
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 4

@@ -18,7 +18,7 @@ from helpers import make_checkpoint, write_image
 from resnet_gui.cli import main
 from resnet_gui.core.atomic import remove_stale_temporaries
 from resnet_gui.core.errors import CheckpointError, RegistryError
-from resnet_gui.core.inference.predictor import Prediction, write_csv
+from resnet_gui.core.inference.prediction import Prediction, write_csv
 from resnet_gui.core.models.checkpoint import load_checkpoint, read_metadata
 from resnet_gui.core.models.registry import Registry
 from resnet_gui.core.names import validate_name

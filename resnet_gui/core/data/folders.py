@@ -1,20 +1,21 @@
-"""Folder datasets (ImageFolder layout): scan, stratified split, decode into memory."""
+"""Folder datasets (ImageFolder layout): scan, stratified split, decode into memory.
+
+Scanning and splitting need no torch (the Predict and Evaluate tabs list a model's validation images in the
+classify-only edition): the split's shuffle is `torch.randperm` reproduced in numpy, bit for bit, so splits made
+by earlier versions (and by training) are the same files.
+"""
 from __future__ import annotations
 
 import os
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 
-from ..errors import DatasetError, ImageLoadError
-from ..images import load_image, walk_images
-from ..models.preprocess import Preprocess, resize_and_crop_uint8
-from ..progress import NO_PROGRESS, Progress
-from .arrays import ArrayData
+from ..errors import DatasetError
+from ..images import walk_images
 
 VAL_NAMES = ("val", "valid", "validation")
 IMBALANCE_RATIO = 5.0
@@ -59,6 +60,20 @@ def _scan_classes(folder: Path, class_names: list[str] | None = None,
     return names, items
 
 
+def seeded_permutation(n: int, seed: int) -> list[int]:
+    """What `torch.randperm(n, generator=torch.Generator().manual_seed(seed))` returns on the CPU, without torch:
+    torch seeds a Mersenne Twister (MT19937) with the seed's low 32 bits and, for n below 2**32 / 20, shuffles
+    with one 32-bit draw per position (tests/core/data compares the two for many seeds and sizes)."""
+    if n >= 2**32 // 20:
+        raise ValueError("too many images to split in one class")
+    draws = np.random.RandomState(int(seed) & 0xFFFFFFFF).randint(0, 2**32, size=max(n - 1, 0), dtype=np.uint32)
+    order = list(range(n))
+    for i in range(n - 1):
+        z = int(draws[i]) % (n - i) + i
+        order[i], order[z] = order[z], order[i]
+    return order
+
+
 def stratified_split(items: list[tuple[Path, int]], val_split: float, seed: int):
     """Per class, a seeded shuffle; round(n * val_split) images (at least 1 when n >= 2) go to val."""
     by_class: dict[int, list[tuple[Path, int]]] = {}
@@ -67,8 +82,7 @@ def stratified_split(items: list[tuple[Path, int]], val_split: float, seed: int)
     train, val = [], []
     for label in sorted(by_class):
         group = by_class[label]
-        g = torch.Generator().manual_seed(int(seed) * 1000 + label)
-        order = torch.randperm(len(group), generator=g).tolist()
+        order = seeded_permutation(len(group), int(seed) * 1000 + label)
         n_val = min(len(group) - 1, max(1 if len(group) >= 2 else 0, round(len(group) * val_split)))
         val.extend(group[i] for i in order[:n_val])
         train.extend(group[i] for i in order[n_val:])
@@ -117,38 +131,3 @@ def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 
     if missing_val:
         split.warnings.append(f"no validation images for: {', '.join(missing_val)}")
     return split
-
-
-def decode_all(items, transform, progress: Progress = NO_PROGRESS, what: str = "Loading images"):
-    """Decode every image with 2 threads; return (tensors or None per item, failures). Raises Cancelled."""
-    out: list[torch.Tensor | None] = [None] * len(items)
-    failures: list[str] = []
-
-    def one(i):
-        try:
-            return i, transform(load_image(items[i][0])), None
-        except ImageLoadError as exc:
-            return i, None, str(exc)
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
-        step = max(1, len(items) // 100)
-        for n, (i, tensor, err) in enumerate(pool.map(one, range(len(items))), 1):
-            out[i] = tensor
-            if err:
-                failures.append(err)
-            if n % step == 0 or n == len(items):
-                progress.check()
-                progress.update(what, n, len(items))
-    return out, failures
-
-
-def folder_to_arrays(items, pre: Preprocess, progress: Progress = NO_PROGRESS, what: str = "Loading images"):
-    """Decode a folder split into one uint8 tensor at pre.input_size (eval resize + center crop)."""
-    tensors, failures = decode_all(items, lambda img: resize_and_crop_uint8(img, pre), progress, what)
-    keep = [i for i, t in enumerate(tensors) if t is not None]
-    if not keep:
-        return ArrayData(torch.empty(0, 3, pre.input_size, pre.input_size, dtype=torch.uint8),
-                         torch.empty(0, dtype=torch.long)), failures
-    images = torch.stack([tensors[i] for i in keep])
-    labels = torch.tensor([items[i][1] for i in keep], dtype=torch.long)
-    return ArrayData(images, labels), failures

@@ -12,7 +12,8 @@ from ..errors import ImageLoadError
 from ..images import load_image
 from ..models.preprocess import Preprocess, interpolation_mode
 from ..progress import NO_PROGRESS, Progress
-from .folders import FolderSplit, decode_all
+from .arrays import decode_all
+from .folders import FolderSplit
 from .shard import train_shard
 from .tensor_data import Normalizer, epoch_generator
 

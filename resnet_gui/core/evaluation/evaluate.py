@@ -2,8 +2,9 @@
 split of the run that made the model.
 
 Files go through exactly the decode, preprocessing and batching path of folder prediction
-(`Predictor.predict_paths`), so every figure agrees with what `predict` says about the same images.
-Classes the model does not know are reported, never guessed; a subset of the model's classes is fine.
+(`Predictor.predict_paths`, the same engine: core/engines/choose.py), so every figure agrees with what `predict`
+says about the same images. Classes the model does not know are reported, never guessed; a subset of the model's
+classes is fine. Folders and validation splits need no torch; the CIFAR-10 test set is read with torchvision.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from ..data.folders import scan_folder
 from ..errors import DatasetError
@@ -60,43 +61,32 @@ def run_validation_files(ckpt) -> LabelledFiles:
 
 def _tta_batches(predictor: Predictor, paths: list[Path], batch_size: int, cancelled):
     """Like predict_paths, but each image's probabilities are the mean of the image and its mirror image."""
-    from concurrent.futures import ThreadPoolExecutor
+    from ..inference.prediction import Prediction
 
-    from ..errors import ImageLoadError
-    from ..inference.predictor import Prediction
-
-    def load(path: Path):
-        try:
-            return predictor.load(str(path), name=str(path))
-        except ImageLoadError as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evaluate-decode") as pool:
-        for start in range(0, len(paths), batch_size):
-            if cancelled():
-                return
-            chunk = [str(p) for p in paths[start:start + batch_size]]
-            loaded = list(pool.map(load, chunk))
-            good = [t for t in loaded if isinstance(t, torch.Tensor)]
-            probs = iter([])
-            if good:
-                x = torch.stack(good)
-                probs = iter((predictor.probabilities(x) + predictor.probabilities(x.flip(3))) / 2)
-            batch = []
-            for path, t in zip(chunk, loaded):
-                if isinstance(t, torch.Tensor):
-                    p = next(probs)
-                    order = p.argsort(descending=True).tolist()
-                    top = [(predictor.class_names[i], float(p[i])) for i in order]
-                    batch.append(Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top))
-                else:
-                    batch.append(Prediction(path=path, error=str(t)))
-            yield batch
+    for batch in predictor.batches(paths, batch_size=batch_size, cancelled=cancelled):
+        if cancelled():
+            return
+        probs = iter([])
+        if batch.decoded:
+            x = batch.pixels
+            probs = iter((predictor.probabilities(x) + predictor.probabilities(x[:, :, ::-1])) / 2)
+        out = []
+        for i, path in enumerate(batch.paths):
+            if i in batch.errors:
+                out.append(Prediction(path=path, error=batch.errors[i]))
+                continue
+            p = next(probs)
+            order = np.argsort(-p, kind="stable")
+            top = [(predictor.class_names[j], float(p[j])) for j in order]
+            out.append(Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top,
+                                  class_index=int(order[0])))
+        yield out
 
 
 def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: int, progress: Progress,
                     tta: bool = False):
     c = len(predictor.class_names)
+    index = {name: i for i, name in enumerate(predictor.class_names)}
     probs, labels, paths, failed = [], [], [], []
     label_of = dict(zip(map(str, files.paths), files.labels))
     done = 0
@@ -108,49 +98,53 @@ def _evaluate_files(predictor: Predictor, files: LabelledFiles, *, batch_size: i
             if not pred.ok:
                 failed.append({"path": pred.path, "error": pred.error})
                 continue
-            row = torch.zeros(c)
+            row = np.zeros(c, dtype=np.float32)
             for name, p in pred.top_k:
-                row[predictor.class_names.index(name)] = p
+                row[index[name]] = p
             probs.append(row)
             labels.append(label_of[pred.path])
             paths.append(pred.path)
         progress.update("Evaluating", done, len(files.paths))
     progress.check()
-    return (torch.stack(probs) if probs else torch.empty(0, c)), torch.tensor(labels, dtype=torch.long), paths, failed
+    return (np.stack(probs) if probs else np.empty((0, c), np.float32)), np.asarray(labels, dtype=np.int64), \
+        paths, failed
 
 
-def _evaluate_arrays(predictor: Predictor, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int,
+def _evaluate_arrays(predictor: Predictor, images: np.ndarray, labels: np.ndarray, *, batch_size: int,
                      progress: Progress, tta: bool = False):
-    from torchvision.transforms.v2 import functional as TF
+    """uint8 images N x H x W x 3 (CIFAR-10's test set) through the model's eval preprocessing."""
+    from PIL import Image
 
-    from ..models.preprocess import interpolation_mode
+    from ..models.preprocess import resize_and_crop
 
     pre = predictor.preprocess
     out = []
     for start in range(0, len(images), batch_size):
         progress.check()
         x = images[start:start + batch_size]
-        if x.shape[-1] != pre.input_size:  # the eval preset, as for files: shorter side to resize, center crop
-            x = TF.center_crop(TF.resize(x, [pre.resize], interpolation=interpolation_mode(pre.interpolation),
-                                         antialias=True), [pre.input_size, pre.input_size])
+        if x.shape[1] != pre.input_size:  # the eval preset, as for files: shorter side to resize, center crop
+            x = np.stack([np.asarray(resize_and_crop(Image.fromarray(img), pre)) for img in x])
         probs = predictor.probabilities(x)
-        out.append((probs + predictor.probabilities(x.flip(3))) / 2 if tta else probs)
+        out.append((probs + predictor.probabilities(x[:, :, ::-1])) / 2 if tta else probs)
         progress.update("Evaluating", min(start + batch_size, len(images)), len(images))
     paths = [f"test image {i}" for i in range(len(images))]
-    return torch.cat(out), labels.long(), paths, []
+    return np.concatenate(out), np.asarray(labels, dtype=np.int64), paths, []
 
 
 def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch_size: int = 64,
-             tta: bool = False, progress: Progress = NO_PROGRESS, registry=None) -> Evaluation:
+             tta: bool = False, progress: Progress = NO_PROGRESS, registry=None, engine: str = "auto",
+             precision: str = "auto") -> Evaluation:
     """Evaluate the model `model` (registry name or file) on `data`: a folder, "cifar10" (the test set, looked
     for where training looks), or "validation" (the split of the run that made the model)."""
+    from ..engines.choose import open_predictor
     from ..models.checkpoint import load_checkpoint
     from ..models.registry import Registry
 
     registry = registry or Registry()
     path = registry.resolve(model)
     ckpt = load_checkpoint(path)
-    predictor = Predictor(ckpt, device=device, source=path)
+    files = run_validation_files(ckpt) if data == "validation" else None
+    predictor = open_predictor(ckpt, engine=engine, device=device, precision=precision, path=path)
     if data == "cifar10":
         from ..data.cifar import load_cifar10, locate_cifar10
 
@@ -158,26 +152,24 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
         index = {n: i for i, n in enumerate(predictor.class_names)}
         if [n for n in names if n not in index]:
             raise DatasetError(f"the model's classes ({', '.join(predictor.class_names[:10])}) are not CIFAR-10's")
-        labels = torch.tensor([index[names[i]] for i in test.labels.tolist()])
-        probs, true, paths, failed = _evaluate_arrays(predictor, test.images, labels, batch_size=batch_size,
+        labels = np.asarray([index[names[i]] for i in test.labels.tolist()], dtype=np.int64)
+        pixels = np.ascontiguousarray(test.images.permute(0, 2, 3, 1).numpy())
+        probs, true, paths, failed = _evaluate_arrays(predictor, pixels, labels, batch_size=batch_size,
                                                       progress=progress, tta=tta)
         unknown, described = {}, "CIFAR-10 test set (10,000 images)"
     else:
-        files = run_validation_files(ckpt) if data == "validation" else folder_files(data, predictor.class_names)
+        files = files or folder_files(data, predictor.class_names)
         probs, true, paths, failed = _evaluate_files(predictor, files, batch_size=batch_size, progress=progress,
                                                      tta=tta)
         unknown, described = files.unknown_classes, files.description
     f = figures(probs, true, predictor.class_names)
-    conf, pred = probs.max(1) if len(true) else (torch.empty(0), torch.empty(0, dtype=torch.long))
-    wrong = (pred != true).nonzero().flatten().tolist()
-    wrong.sort(key=lambda i: -float(conf[i]))
-    misclassified = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
-                      "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])}
-                     for i in wrong[:MAX_MISCLASSIFIED]]
+    conf, pred = (probs.max(1), probs.argmax(1)) if len(true) else (np.empty(0), np.empty(0, dtype=np.int64))
+    wrong = sorted(np.flatnonzero(pred != true).tolist(), key=lambda i: -float(conf[i]))
     rows = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
              "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])} for i in range(len(true))]
+    misclassified = [rows[i] for i in wrong[:MAX_MISCLASSIFIED]]
     return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
-                      failed=failed, unknown_classes=unknown, calibrated=bool(ckpt.calibration), rows=rows)
+                      failed=failed, unknown_classes=unknown, calibrated=predictor.calibrated, rows=rows)
 
 
 def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:
@@ -186,7 +178,7 @@ def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:
     import io
 
     from ..atomic import atomic_write_bytes
-    from ..inference.predictor import csv_cell
+    from ..inference.prediction import csv_cell
 
     buf = io.StringIO()
     writer = csv.writer(buf)

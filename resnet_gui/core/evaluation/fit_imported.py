@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from ..data.folders import stratified_split
+from ..engines.choose import open_predictor
 from ..errors import DatasetError
 from ..inference import familiarity
 from ..inference.calibration import calibration_report
@@ -25,40 +26,36 @@ MIN_IMAGES = 10
 
 
 def _features(predictor: Predictor, paths: list[Path], progress: Progress, what: str, offset: int, total: int):
-    """Penultimate features and log-probabilities (logits up to a constant) of the readable images, through the
-    prediction path (one forward pass per batch); the indices of the images that could be read."""
-    from ..errors import ImageLoadError
-
+    """Penultimate features and logits of the readable images, through the prediction path (one forward pass per
+    batch, decoded ahead in threads); the indices of the images that could be read."""
     feats, logits, kept = [], [], []
-    with familiarity.penultimate_features(predictor.model) as box:
-        for start in range(0, len(paths), 32):
-            progress.check()
-            batch, idx = [], []
-            for i, path in enumerate(paths[start:start + 32]):
-                try:
-                    batch.append(predictor.load(str(path), name=str(path)))
-                    idx.append(start + i)
-                except ImageLoadError:
-                    continue  # an unreadable file is simply left out
-            if batch:
-                probs = predictor.probabilities(torch.stack(batch))
-                feats.append(box["features"].cpu())
-                logits.append(probs.clamp_min(1e-12).log())
-                kept.extend(idx)
-            progress.update(what, offset + min(start + 32, len(paths)), total)
+    done = 0
+    for batch in predictor.batches(paths, batch_size=32, cancelled=progress.cancelled):
+        progress.check()
+        if batch.decoded:  # an unreadable file is simply left out
+            out = predictor.outputs(batch.pixels, ("logits", "features"))
+            feats.append(out["features"])
+            logits.append(out["logits"])
+            kept.extend(done + i for i in batch.decoded)
+        done += len(batch.paths)
+        progress.update(what, offset + done, total)
+    progress.check()
     if not feats:
-        return torch.empty(0, 0), torch.empty(0, 0), []
-    return torch.cat(feats), torch.cat(logits), kept
+        return np.empty((0, 0), np.float32), np.empty((0, 0), np.float32), []
+    return np.concatenate(feats), np.concatenate(logits), kept
 
 
 def add_familiarity(checkpoint_path: os.PathLike | str, folder: os.PathLike | str, *,
-                    progress: Progress = NO_PROGRESS, calibrate: bool = False) -> dict:
+                    progress: Progress = NO_PROGRESS, calibrate: bool = False, int8_version: bool = True) -> dict:
     """Fit familiarity data for the model in `checkpoint_path` from the labelled images in `folder`; save it in
     place. Returns a summary for the user.
 
     calibrate=True also fits a temperature (when the model has none) on a fifth of the folder: only sound when
     the folder holds images the model was NOT trained on -- on its own training images a model looks far more
-    certain than it is, and the temperature would make it overconfident."""
+    certain than it is, and the temperature would make it overconfident.
+
+    int8_version=True then builds and verifies the model's int8 version from the same folder (int8_version.py):
+    the summary's "int8" says whether it was kept, and why not."""
     path = Path(checkpoint_path)
     ckpt = load_checkpoint(path)
     files = folder_files(folder, ckpt.class_names)
@@ -66,15 +63,15 @@ def add_familiarity(checkpoint_path: os.PathLike | str, folder: os.PathLike | st
         raise DatasetError(f"{folder} has {len(files.paths)} images of the model's classes; at least {MIN_IMAGES} "
                            "are needed to describe what it knows")
     fit_part, held_part = stratified_split(list(zip(files.paths, files.labels)), 0.2, 0)
-    predictor = Predictor(load_checkpoint(path), device="cpu", source=path)
+    predictor = open_predictor(load_checkpoint(path), device="cpu", precision="fp32", path=path)
     total = len(fit_part) + len(held_part)
     fit_feats, _, fit_kept = _features(predictor, [p for p, _ in fit_part], progress, "Reading images", 0, total)
     held_feats, held_logits, held_kept = _features(predictor, [p for p, _ in held_part], progress,
                                                    "Reading images", len(fit_part), total)
     if len(fit_kept) < 2 or len(held_kept) < 2:
         raise DatasetError(f"too few readable images in {folder} to describe what the model knows")
-    fit_labels = torch.tensor([fit_part[i][1] for i in fit_kept])
-    held_labels = torch.tensor([held_part[i][1] for i in held_kept])
+    fit_labels = np.asarray([fit_part[i][1] for i in fit_kept], dtype=np.int64)
+    held_labels = np.asarray([held_part[i][1] for i in held_kept], dtype=np.int64)
     source = f"{len(fit_kept)} images of {Path(folder).name}; threshold from {len(held_kept)} more"
     fam = familiarity.fit(fit_feats, fit_labels, held_feats, len(ckpt.class_names), source=source)
     ckpt.familiarity = fam.to_checkpoint()
@@ -85,4 +82,9 @@ def add_familiarity(checkpoint_path: os.PathLike | str, folder: os.PathLike | st
                                               f"{Path(folder).name}")
         summary["calibrated"] = True
     save_checkpoint(ckpt, path, half=ckpt.notes.get("weights_dtype") == "float16")
+    if int8_version:
+        from .int8_version import add_int8
+
+        record = add_int8(path, folder=folder, progress=progress)
+        summary["int8"] = {k: record.get(k) for k in ("kept", "reason", "agreement", "sure_agreement", "images")}
     return summary

@@ -1,6 +1,6 @@
 """Figures that tell the truth about a classifier, from its probabilities and the true labels.
 
-Plain functions of tensors (no model, no files): accuracy, balanced accuracy, per-class precision /
+Plain functions of arrays (numpy; no model, no files, no torch): accuracy, balanced accuracy, per-class precision /
 recall / F1 / support, the confusion matrix (rows = true class, columns = predicted), top-k accuracy,
 expected calibration error with its reliability bins, the majority-class baseline, and the honest
 verdicts a training run ends with.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import torch
+import numpy as np
 
 from ..inference.calibration import ECE_BINS, reliability
 
@@ -53,22 +53,23 @@ class Figures:
                 "mean_confidence": self.mean_confidence, **self.extra}
 
 
-def confusion_matrix(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
+def confusion_matrix(pred, true, num_classes: int) -> np.ndarray:
     """num_classes x num_classes counts; rows are true classes, columns predicted ones."""
-    index = true.long() * num_classes + pred.long()
-    return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    index = np.asarray(true, dtype=np.int64).reshape(-1) * num_classes + np.asarray(pred, dtype=np.int64).reshape(-1)
+    return np.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def figures(probs: torch.Tensor, true: torch.Tensor, class_names: list[str]) -> Figures:
-    """All figures for N x C probabilities and N true labels (indices into class_names)."""
+def figures(probs, true, class_names: list[str]) -> Figures:
+    """All figures for N x C probabilities and N true labels (indices into class_names); arrays or tensors."""
     c = len(class_names)
-    probs, true = probs.float().cpu(), true.long().cpu()
-    n = int(true.numel())
-    conf, pred = probs.max(1) if n else (torch.empty(0), torch.empty(0, dtype=torch.long))
+    probs = np.asarray(probs, dtype=np.float32).reshape(-1, c)
+    true = np.asarray(true, dtype=np.int64).reshape(-1)
+    n = int(true.size)
+    conf, pred = (probs.max(1), probs.argmax(1)) if n else (np.empty(0), np.empty(0, dtype=np.int64))
     cm = confusion_matrix(pred, true, c)
-    tp = cm.diag().double()
-    support = cm.sum(1).double()
-    predicted = cm.sum(0).double()
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(1).astype(np.float64)
+    predicted = cm.sum(0).astype(np.float64)
     per_class = []
     recalls = []
     for i, name in enumerate(class_names):
@@ -81,8 +82,9 @@ def figures(probs: torch.Tensor, true: torch.Tensor, class_names: list[str]) -> 
     top_k = {}
     for k in (3, 5):
         if k < c and n:
-            top_k[k] = float((probs.topk(k, dim=1).indices == true[:, None]).any(1).double().mean())
-    ece, table = reliability(conf, (pred == true), ECE_BINS) if n else (0.0, [])
+            top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            top_k[k] = float((top == true[:, None]).any(1).mean())
+    ece, table = reliability(conf, pred == true, ECE_BINS) if n else (0.0, [])
     return Figures(class_names=list(class_names), n=n, accuracy=float(tp.sum() / max(n, 1)),
                    balanced_accuracy=sum(recalls) / len(recalls) if recalls else 0.0, per_class=per_class,
                    confusion_matrix=cm.tolist(), top_k_accuracy=top_k, ece=ece, reliability=table,

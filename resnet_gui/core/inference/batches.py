@@ -27,12 +27,6 @@ class DecodedBatch:
     errors: dict[int, str] = field(default_factory=dict)  # position in `paths` -> why it could not be used
     thumbnails: dict[int, Image.Image] = field(default_factory=dict)  # position -> thumbnail, when asked for
 
-    def tensor(self):
-        """The pixels as a uint8 torch tensor N x 3 x S x S, without a copy (its memory is channels_last)."""
-        import torch
-
-        return torch.from_numpy(self.pixels).permute(0, 3, 1, 2)
-
 
 def decode_for_model(path: str, pre: Preprocess, thumbnail: int | None = None):
     """One file -> (uint8 S x S x 3 array: resized and center-cropped as `pre` says, thumbnail or None).

@@ -1,4 +1,4 @@
-"""Calibrated confidence: temperature scaling (Guo et al., 2017), fitted on a validation split.
+"""Calibrated confidence: temperature scaling (Guo et al., 2017), fitted on a validation split. numpy only.
 
 A trained network's softmax is usually over- or under-confident. One number T, fitted so that
 softmax(logits / T) minimises the negative log-likelihood of held-out labels, fixes most of that without
@@ -11,18 +11,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
+import numpy as np
 
 MIN_T, MAX_T = 0.05, 20.0
 ECE_BINS = 15
 
 
-def reliability(confidence: torch.Tensor, correct: torch.Tensor, bins: int = ECE_BINS) -> tuple[float, list[dict]]:
+def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of N x C scores divided by `temperature` (float64 inside, float32 out)."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def reliability(confidence: Any, correct: Any, bins: int = ECE_BINS) -> tuple[float, list[dict]]:
     """Expected calibration error over `bins` equal-width confidence bins, and the bins themselves
     (lower, upper, count, mean confidence, accuracy) for a reliability diagram."""
-    confidence, correct = confidence.double(), correct.double()
-    n = max(1, confidence.numel())
-    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=np.float64).reshape(-1)
+    n = max(1, confidence.size)
+    edges = np.linspace(0, 1, bins + 1)
     ece, table = 0.0, []
     for i in range(bins):
         lo, hi = float(edges[i]), float(edges[i + 1])
@@ -37,25 +46,31 @@ def reliability(confidence: torch.Tensor, correct: torch.Tensor, bins: int = ECE
     return ece, table
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, steps: int = 200) -> float:
+def _nll(logits: np.ndarray, labels: np.ndarray, t: float) -> float:
+    z = logits / t
+    z = z - z.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1))
+    return float(np.mean(log_norm - z[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: Any, labels: Any, *, steps: int = 200) -> float:
     """The T > 0 minimising NLL(softmax(logits / T), labels); 1.0 when there is nothing to fit."""
-    logits, labels = logits.detach().double().cpu(), labels.long().cpu()
-    if logits.numel() == 0 or logits.shape[1] < 2 or not torch.isfinite(logits).all():
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if logits.size == 0 or logits.ndim != 2 or logits.shape[1] < 2 or not np.isfinite(logits).all():
         return 1.0
     best_t, best_nll = 1.0, float("inf")
-    # a coarse log-spaced search, then a few Newton-free refinements by golden section on log T
+    # a coarse log-spaced search, then golden-section refinement on log T
     lo, hi = math.log(MIN_T), math.log(MAX_T)
-    for log_t in torch.linspace(lo, hi, 60).tolist():
-        nll = float(torch.nn.functional.cross_entropy(logits / math.exp(log_t), labels))
+    for log_t in np.linspace(lo, hi, 60):
+        nll = _nll(logits, labels, math.exp(log_t))
         if nll < best_nll:
             best_t, best_nll = math.exp(log_t), nll
     a, b = math.log(best_t) - (hi - lo) / 59, math.log(best_t) + (hi - lo) / 59
     g = (math.sqrt(5) - 1) / 2
     for _ in range(steps // 4):
         c, d = b - g * (b - a), a + g * (b - a)
-        fc = float(torch.nn.functional.cross_entropy(logits / math.exp(c), labels))
-        fd = float(torch.nn.functional.cross_entropy(logits / math.exp(d), labels))
-        if fc < fd:
+        if _nll(logits, labels, math.exp(c)) < _nll(logits, labels, math.exp(d)):
             b = d
         else:
             a = c
@@ -63,16 +78,17 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, *, steps: int = 
     return float(min(MAX_T, max(MIN_T, t)))
 
 
-def calibration_report(logits: torch.Tensor, labels: torch.Tensor, *, source: str) -> dict[str, Any]:
+def calibration_report(logits: Any, labels: Any, *, source: str) -> dict[str, Any]:
     """Fit T and measure ECE (15 bins) before and after; the dict stored as the checkpoint's "calibration"."""
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     t = fit_temperature(logits, labels)
-    before = torch.softmax(logits.double(), 1)
-    after = torch.softmax(logits.double() / t, 1)
-    correct = before.argmax(1) == labels.long()
-    ece_before, _ = reliability(before.max(1).values, correct, ECE_BINS)
-    ece_after, _ = reliability(after.max(1).values, correct, ECE_BINS)
+    before, after = softmax(logits), softmax(logits, t)
+    correct = before.argmax(1) == labels
+    ece_before, _ = reliability(before.max(1), correct, ECE_BINS)
+    ece_after, _ = reliability(after.max(1), correct, ECE_BINS)
     return {"method": "temperature scaling", "temperature": t, "ece_before": ece_before, "ece_after": ece_after,
-            "bins": ECE_BINS, "fitted_on": source, "images": int(labels.numel())}
+            "bins": ECE_BINS, "fitted_on": source, "images": int(labels.size)}
 
 
 def temperature_of(calibration: Any) -> float:

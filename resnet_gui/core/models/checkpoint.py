@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,8 +26,9 @@ FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
 METADATA_KEYS = (
     "format", "format_version", "arch", "num_classes", "class_names", "preprocess", "metrics",
-    "train_config", "dataset", "created", "app_version", "torch_version", "notes", "calibration",
+    "train_config", "dataset", "created", "app_version", "torch_version", "notes", "calibration", "int8",
 )
+MAX_INT8_MODEL_BYTES = 1 << 30   # the int8 graph of the largest architecture (resnext101_32x8d) is about 90 MB
 FEATURE_DIMS = {"resnet18_cifar": 512, "resnet18": 512, "resnet34": 512}  # input of fc; 2048 for the others
 
 
@@ -50,6 +52,8 @@ class Checkpoint:
     calibration: dict[str, Any] | None = None   # optional: {"temperature", "ece_before", "ece_after", ...}
     familiarity: dict[str, Any] | None = None   # optional: see familiarity.py (tensors)
     familiarity_error: str | None = field(default=None, compare=False)  # why stored familiarity data was unusable
+    int8: dict[str, Any] | None = None          # optional: how its int8 version was verified (inference/int8.py)
+    int8_model: Any = field(default=None, repr=False, compare=False)  # that version's ONNX graph, uint8 bytes
     created: str = field(default_factory=_now)
     app_version: str = __version__
     torch_version: str = field(default_factory=lambda: torch.__version__.split("+")[0])
@@ -75,6 +79,7 @@ class Checkpoint:
             "torch_version": self.torch_version,
             "notes": dict(self.notes),
             **({"calibration": dict(self.calibration)} if self.calibration else {}),
+            **({"int8": dict(self.int8)} if self.int8 else {}),
         }
 
     def build_model(self, path: os.PathLike | str = "<checkpoint>") -> nn.Module:
@@ -87,6 +92,49 @@ class Checkpoint:
             raise CheckpointError(f"{path}: {exc}") from None
         load_weights_strict(model, self.state_dict, path, self.arch)
         return model.eval()
+
+
+def weights_fingerprint(arch: str, state: dict, preprocess: Preprocess, *, half: bool = False) -> str:
+    """sha256 of what a model computes from: its architecture, its weights as float32 values as they are read back
+    (after float16 storage when half), and its preprocessing. An int8 version is kept with the checkpoint only
+    while this is unchanged (save_checkpoint)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps([arch, preprocess.to_dict()], sort_keys=True).encode())
+    for key in sorted(state):
+        value = state[key]
+        if isinstance(value, torch.Tensor):
+            value = value.detach().to("cpu")
+            value = (value.half() if half and value.is_floating_point() else value).numpy()
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f":
+            arr = (arr.astype(np.float16) if half else arr).astype(np.float32)
+        h.update(key.encode() + b"\0" + str(arr.dtype).encode() + b"\0" + np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, torch.Tensor | None]:
+    """The int8 record and graph to write with `ckpt`: the graph only while the weights and preprocessing it was
+    built from are unchanged; otherwise the record says why it was dropped."""
+    if not ckpt.int8:
+        return None, None
+    info = dict(ckpt.int8)
+    if ckpt.int8_model is None or not info.get("kept"):
+        return info, None
+    if info.get("fingerprint") != weights_fingerprint(ckpt.arch, ckpt.state_dict, ckpt.preprocess, half=half):
+        info.update(kept=False, reason="the weights or the preprocessing changed after it was built; build it again")
+        return info, None
+    blob = ckpt.int8_model
+    data = blob if isinstance(blob, (bytes, bytearray)) else np.asarray(blob, dtype=np.uint8).tobytes()
+    return info, torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
+def _float_tensor(value) -> torch.Tensor:
+    """A float32 CPU tensor from a tensor or a numpy array (familiarity data is computed in numpy)."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+    return value.detach().cpu().float().contiguous()
 
 
 def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = False, overwrite: bool = True) -> Path:
@@ -105,10 +153,16 @@ def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = F
     obj = ckpt.metadata()
     obj["state_dict"] = state
     if ckpt.familiarity:
-        obj["familiarity"] = {k: (v.detach().cpu().float().contiguous() if isinstance(v, torch.Tensor) else v)
+        obj["familiarity"] = {k: _float_tensor(v) if isinstance(v, (torch.Tensor, np.ndarray)) else v
                               for k, v in ckpt.familiarity.items()}
     if half:
         obj["notes"] = {**obj["notes"], "weights_dtype": "float16"}
+    info, blob = _int8_to_save(ckpt, half)
+    obj.pop("int8", None)
+    if info:
+        obj["int8"] = info
+    if blob is not None:
+        obj["int8_model"] = blob
     return atomic_write(path, lambda fh: torch.save(obj, fh), overwrite=overwrite)
 
 
@@ -157,6 +211,8 @@ def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
         meta[key] = meta[key] if isinstance(meta[key], str) else ""
     if not isinstance(meta.get("calibration"), dict):
         meta.pop("calibration", None)
+    if not isinstance(meta.get("int8"), dict):
+        meta.pop("int8", None)
     raw = obj.get("familiarity")
     if isinstance(raw, dict):  # a summary only: the tensors are read when the model is loaded
         meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
@@ -188,6 +244,7 @@ def _from_metadata(meta: dict, state: dict | None) -> Checkpoint:
         dataset=meta["dataset"],
         notes=meta["notes"],
         calibration=meta["calibration"] if isinstance(meta.get("calibration"), dict) else None,
+        int8=meta["int8"] if isinstance(meta.get("int8"), dict) else None,
         created=str(meta.get("created") or ""),
         app_version=str(meta.get("app_version") or ""),
         torch_version=str(meta.get("torch_version") or ""),
@@ -219,8 +276,10 @@ def check_familiarity(obj: Any, *, num_classes: int, feature_dim: int) -> None:
     for name, shape in (("class_means", (num_classes, feature_dim)), ("precision", (feature_dim, feature_dim)),
                         ("quantiles", (FAMILIARITY_QUANTILES,))):
         t = obj.get(name)
-        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or not t.is_floating_point() \
-                or t.layout != torch.strided or not bool(torch.isfinite(t).all()):
+        if isinstance(t, torch.Tensor) and t.layout != torch.strided:
+            t = None
+        arr = np.asarray(t) if isinstance(t, (torch.Tensor, np.ndarray)) else None
+        if arr is None or arr.shape != shape or arr.dtype.kind != "f" or not np.isfinite(arr).all():
             raise ValueError(f"familiarity {name} must be finite numbers of shape {shape}")
     threshold = obj.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
@@ -243,7 +302,26 @@ def checkpoint_from_object(obj: Any, path: os.PathLike | str) -> Checkpoint:
             ckpt.familiarity = raw
         except (ValueError, CheckpointError) as exc:
             ckpt.familiarity_error = str(exc).removeprefix(f"{path}: ")
+    ckpt.int8_model = _int8_model(obj.get("int8_model"), ckpt, path)
     return ckpt
+
+
+def _int8_model(raw: Any, ckpt: Checkpoint, path) -> Any:
+    """The stored int8 graph (1-D uint8, within a size limit) when the record says it was kept; else None, and
+    the record says why (a damaged or missing graph only loses the int8 version, never the model)."""
+    if raw is None or not ckpt.int8 or not ckpt.int8.get("kept"):
+        return None
+    try:
+        if not isinstance(raw, torch.Tensor):
+            raise CheckpointError("not a tensor")
+        check_tensor("int8_model", raw, path)
+        if raw.dtype != torch.uint8 or raw.dim() != 1 or not 0 < raw.numel() <= MAX_INT8_MODEL_BYTES:
+            raise CheckpointError("not a 1-D byte array of a sensible size")
+    except CheckpointError as exc:
+        ckpt.int8 = {**ckpt.int8, "kept": False,
+                     "reason": f"its stored int8 version is damaged ({str(exc).removeprefix(f'{path}: ')})"}
+        return None
+    return raw
 
 
 def feature_dim(arch: str) -> int:

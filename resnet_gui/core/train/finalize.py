@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..engines.torch_backend import penultimate_features
 from ..evaluation.metrics import figures, verdicts
 from ..inference import familiarity
-from ..inference.calibration import calibration_report
+from ..inference.calibration import calibration_report, softmax
 from ..progress import StopFlag
 from .config import TrainConfig
 from .loop import Trainer
@@ -38,7 +39,7 @@ def outputs(t: Trainer, batches: Iterable, stop: StopFlag, limit: int | None = N
     model = t.model.module if hasattr(t.model, "module") else t.model
     model.eval()
     logits, feats, labels, seen = [], [], [], 0
-    with familiarity.penultimate_features(model) as box:
+    with penultimate_features(model) as box:
         for batch in batches:
             if batch is None:
                 continue
@@ -72,9 +73,9 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
     result = Finalized()
     if not len(labels):
         return result
-    cal = calibration_report(logits, labels, source=f"validation split ({len(labels)} images)")
-    probs = torch.softmax(logits.double() / cal["temperature"], 1).float()
-    f = figures(probs, labels, class_names)
+    cal = calibration_report(logits.numpy(), labels.numpy(), source=f"validation split ({len(labels)} images)")
+    probs = softmax(logits.numpy(), cal["temperature"])
+    f = figures(probs, labels.numpy(), class_names)
     result.calibration = cal
     result.metrics = {"balanced_accuracy": f.balanced_accuracy, "per_class": [c.to_json() for c in f.per_class],
                       "confusion_matrix": f.confusion_matrix, "majority_baseline": f.majority_baseline,
@@ -89,7 +90,7 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
             return None
         _, train_feats, train_labels = seen
         if len(train_labels) >= 2 and train_feats.shape[1] <= familiarity.MAX_FEATURE_DIM:
-            fam = familiarity.fit(train_feats, train_labels, feats, len(class_names),
+            fam = familiarity.fit(train_feats.numpy(), train_labels.numpy(), feats.numpy(), len(class_names),
                                   source=f"{len(train_labels)} training images; threshold from "
                                          f"{len(labels)} validation images")
             result.familiarity = fam.to_checkpoint()
@@ -122,4 +123,22 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
         ckpt.calibration = found.calibration
         ckpt.familiarity = found.familiarity
         save_checkpoint(ckpt, best_path)
+        _add_int8(best_path, stop)  # rank 0 (the only one with a best_path)
     return list(found.warnings)
+
+
+def _add_int8(best_path: str, stop: StopFlag) -> None:
+    """The model's verified int8 version (evaluation/int8_version.py), built from its own training and validation
+    images; a failure costs only the int8 version (fp32 is always there), and the log says why."""
+    import logging
+
+    from ..errors import Cancelled, ResnetGuiError
+    from ..evaluation.int8_version import add_int8
+    from ..progress import Progress
+
+    try:
+        add_int8(best_path, progress=Progress(lambda *_: None, stop))
+    except Cancelled:
+        pass
+    except (ResnetGuiError, OSError, ValueError, RuntimeError):
+        logging.getLogger(__name__).warning("no int8 version for %s", best_path, exc_info=True)

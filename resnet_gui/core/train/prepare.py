@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from ..data import TrainData
+from ..data.arrays import folder_to_arrays
 from ..data.cifar import load_cifar10, locate_cifar10
-from ..data.folders import folder_to_arrays, scan_folder
+from ..data.folders import scan_folder
 from ..data.loader_data import LoaderData
 from ..data.tensor_data import TensorData
 from ..errors import DatasetError

@@ -186,7 +186,7 @@ class EvaluateTab(QWidget):
         has_data = self.data_kind() != "folder" or bool(self.folder_edit.text().strip())
         self.evaluate_button.setEnabled(self.session.ready and not running and bool(self.current_model_name())
                                         and has_data)
-        self.evaluate_button.setToolTip("" if self.session.ready else "PyTorch is still loading…")
+        self.evaluate_button.setToolTip("" if self.session.ready else "Starting up…")
         self.export_button.setEnabled(self.outcome is not None and not running)
         self._show_running(running)
 
@@ -221,7 +221,7 @@ class EvaluateTab(QWidget):
             self.banner.show_message("Choose a model to evaluate.", "info")
             return
         if not self.session.ready:
-            self.banner.show_message("PyTorch is still loading; press Evaluate again in a moment.", "info")
+            self.banner.show_message("Still starting up; press Evaluate again in a moment.", "info")
             return
         data = self.data_kind()
         if data == "folder":

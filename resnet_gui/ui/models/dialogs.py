@@ -176,6 +176,18 @@ def familiarity_words(familiarity) -> str:
     return "flagged: it has familiarity data" + (f" ({'; '.join(parts)})" if parts else "")
 
 
+def int8_words(record) -> str:
+    """The details view's sentence on the int8 version (core/inference/int8.py)."""
+    from resnet_gui.core.inference.int8 import describe
+
+    if not isinstance(record, dict):
+        return ("none: it classifies in fp32 (Add familiarity data… builds and verifies an int8 version, about 3× "
+                "faster on the CPU)")
+    if record.get("kept"):
+        return f"kept and used on the CPU: {describe(record)}"
+    return f"not kept, so it classifies in fp32: {record.get('reason') or 'it did not pass verification'}"
+
+
 def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(label, value)]) describing a registry entry in words; empty values left out."""
     meta = entry.meta or {}
@@ -234,6 +246,7 @@ def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
             figures.append((label, _pct(metrics[key])))
     figures.append(("Confidence", calibration_words(meta.get("calibration"))))
     figures.append(("Unfamiliar images", familiarity_words(meta.get("familiarity"))))
+    figures.append(("int8 version", int8_words(meta.get("int8"))))
     created = str(meta.get("created") or _dt.datetime.fromtimestamp(entry.modified).isoformat(timespec="minutes"))
     file_rows = [("File", str(entry.path)), ("Size", decimal_size(entry.size)),
                  ("Created", created[:16].replace("T", " ")),

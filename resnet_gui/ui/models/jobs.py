@@ -109,6 +109,12 @@ class ModelJobs(QWidget):
                     else f"Added familiarity data to “{name}”.")
             if summary.get("calibrated"):
                 text += " Its confidences are now calibrated too."
+            int8 = summary.get("int8") or {}
+            if int8.get("kept"):
+                text += (f" Its int8 version agreed with fp32 on {int8.get('agreement', 0):.1%} of "
+                         f"{plural(int(int8.get('images') or 0), 'held-out image')} and is used from now on.")
+            elif int8:
+                text += f" No int8 version was kept ({int8.get('reason') or 'it did not pass verification'})."
             unknown = summary.get("unknown_classes") or {}
             if unknown:
                 text += f" Folders that are not its classes were left out: {', '.join(list(unknown)[:5])}."

@@ -1,32 +1,19 @@
-"""The answer a person reads: one of three states for a prediction, in words.
-
-* sure: the (calibrated) confidence reaches the threshold set in the Predict tab (60 % by default);
-* not sure: it does not; the top candidates are shown instead of one answer;
-* unfamiliar: the image is unlike anything the model saw in training (core familiarity data); the top guess
-  is shown small. Models without familiarity data are never called unfamiliar (they cannot tell).
-
-Plain functions of core.predict.Prediction values: the single-image view and the folder table use the same
-rule, so a threshold change re-labels what is on screen without running the model again.
+"""The answer a person reads, in the window's words. Which state an answer is in (sure, not sure, unfamiliar,
+error) is decided by core's `Prediction.state(threshold)`, the one rule for the window, the CLI and the CSV: the
+single-image view and the folder table use it with the Predict tab's threshold, so a threshold change re-labels
+what is on screen without running the model again.
 """
 from __future__ import annotations
 
 import re
 
-SURE, UNSURE, UNFAMILIAR, ERROR = "sure", "unsure", "unfamiliar", "error"
-STATES = (SURE, UNSURE, UNFAMILIAR, ERROR)
+from resnet_gui.core.inference.prediction import DEFAULT_THRESHOLD, ERROR, STATES, SURE, UNFAMILIAR, UNSURE
+
+__all__ = ["DEFAULT_THRESHOLD", "ERROR", "STATES", "SURE", "UNFAMILIAR", "UNSURE"]
+
 STATUS_WORDS = {SURE: "Sure", UNSURE: "Not sure", UNFAMILIAR: "Unfamiliar", ERROR: "Error"}
-DEFAULT_THRESHOLD = 0.60
 THRESHOLD_SETTING = "predict.unsure_below"
 MAX_NAMED = 4
-
-
-def answer_state(pred, threshold: float = DEFAULT_THRESHOLD) -> str:
-    """SURE, UNSURE, UNFAMILIAR or ERROR for one prediction."""
-    if not getattr(pred, "ok", True) or pred.confidence is None:
-        return ERROR
-    if getattr(pred, "unfamiliar", None) is True:
-        return UNFAMILIAR
-    return UNSURE if pred.confidence < threshold else SURE
 
 
 def threshold_from(settings) -> float:

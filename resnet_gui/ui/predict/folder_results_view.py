@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import Banner, ElidedLabel, plain_tip
-from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE, answer_state
+from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE
 from .session import TOP_K, FolderDone, FolderLabels, FolderRows
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
@@ -274,9 +274,7 @@ class FolderResultsView(QWidget):
         self.table_model.appendRow([icon_item, file_item, class_item, conf_item, status_item])
 
     def _set_status(self, item: QStandardItem, pred) -> None:
-        state = answer_state(pred, self.threshold)
-        if hasattr(pred, "unsure") and pred.ok:  # the CSV's "unsure" follows the threshold on screen
-            pred.unsure = pred.confidence < self.threshold
+        state = pred.state(self.threshold)
         item.setText(STATUS_WORDS[state])
         item.setData(state, STATUS_ROLE)
         item.setData(STATUS_ORDER[state], SORT_ROLE)
@@ -304,7 +302,7 @@ class FolderResultsView(QWidget):
     def status_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
         for pred in self.results:
-            counts[answer_state(pred, self.threshold)] += 1
+            counts[pred.state(self.threshold)] += 1
         return counts
 
     # ---- a folder laid out by class -----------------------------------------------------------------
@@ -369,10 +367,10 @@ class FolderResultsView(QWidget):
 
     def write_csv(self, out: str) -> None:
         from resnet_gui.core.errors import user_message
-        from resnet_gui.core.inference.predictor import write_csv
+        from resnet_gui.core.inference.prediction import write_csv
 
         try:
-            write_csv(self.results, out, top_k=TOP_K)
+            write_csv(self.results, out, top_k=TOP_K, threshold=self.threshold)
         except OSError as exc:
             self.folder_errors.show_message(f"The results could not be saved. {user_message(exc)}", "error")
             return

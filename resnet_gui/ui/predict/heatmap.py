@@ -1,10 +1,9 @@
-"""Why the model answered: the Grad-CAM heat map for one class, laid over the image, made in a worker.
+"""Why the model answered: the heat map for one class (core/inference/cam.py; the same as Grad-CAM for these
+networks), laid over the image, made in a worker.
 
 The map covers the region the model actually saw (the centre crop of the resized image); the rest of the
 image is dimmed. Colours run from blue (no evidence) through green and yellow to red (strongest evidence),
-and stronger evidence is drawn more opaque so that the picture stays readable. The explaining model is a
-Predictor of its own (Grad-CAM hooks layer4 and runs a backward pass, which must not meet a folder
-prediction running on the shared one).
+and stronger evidence is drawn more opaque so that the picture stays readable.
 """
 from __future__ import annotations
 
@@ -49,51 +48,27 @@ def overlay(image_rgb: np.ndarray, cam: np.ndarray, box: tuple[float, float, flo
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _crop_box(width: int, height: int, pre) -> tuple[float, float, float, float]:
-    try:
-        from resnet_gui.core.models.preprocess import crop_box
-    except ImportError:  # an older core: the same rule (shorter side to `resize`, centre crop)
-        scale = pre.resize / min(width, height)
-        side = pre.input_size / scale
-        return (width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2
-    return crop_box(width, height, pre)
-
-
-def compute_cam(predictor, image, class_index: int | None):
-    """(map at layer4's resolution in [0, 1], class explained): Predictor.explain, or core.gradcam directly."""
-    explain = getattr(predictor, "explain", None)
-    if explain is not None:
-        return explain(image, class_index)
-    import torch
-
-    from resnet_gui.core.inference.gradcam import grad_cam
-
-    pre = predictor.preprocess
-    x = predictor.prepare(image).unsqueeze(0).to(predictor.device).float()
-    mean = torch.tensor(pre.mean, device=x.device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(pre.std, device=x.device).view(1, 3, 1, 1) * 255.0
-    return grad_cam(predictor.model, (x - mean) / std, class_index)
-
-
 def explain_task(report, stop, model_path: str, source, name: str, device: str, class_index: int | None) -> CamResult:
     from resnet_gui.core.images import load_image
-    from resnet_gui.core.inference.gradcam import upsample
+    from resnet_gui.core.inference.cam import upsample
+    from resnet_gui.core.models.preprocess import crop_box
 
-    from .model_cache import get_predictor
+    from .model_cache import get_predictor, using
 
-    predictor = get_predictor(model_path, device, purpose="explain")
+    predictor = get_predictor(model_path, device)
     image = load_image(source, name=name)
-    cam, index = compute_cam(predictor, image, class_index)
+    with using(predictor):
+        cam, index = predictor.explain(image, class_index)
     preview = image.copy()
     preview.thumbnail((PREVIEW_PX, PREVIEW_PX))
     if max(preview.size) < MIN_OVERLAY_PX:
         factor = -(-MIN_OVERLAY_PX // max(preview.size))
         preview = preview.resize((preview.width * factor, preview.height * factor), resample=0)  # nearest
     sx, sy = preview.width / image.width, preview.height / image.height
-    left, top, right, bottom = _crop_box(image.width, image.height, predictor.preprocess)
+    left, top, right, bottom = crop_box(image.width, image.height, predictor.preprocess)
     box = (left * sx, top * sy, right * sx, bottom * sy)
     w, h = int(round(box[2])) - int(round(box[0])), int(round(box[3])) - int(round(box[1]))
-    big = upsample(cam.float(), (max(1, h), max(1, w))).numpy()
+    big = upsample(cam, (max(1, h), max(1, w)))
     pixels = overlay(np.asarray(preview.convert("RGB")), big, box)
     py, px = np.unravel_index(int(big.argmax()), big.shape)
     peak = ((box[0] + px + 0.5) / preview.width, (box[1] + py + 0.5) / preview.height)

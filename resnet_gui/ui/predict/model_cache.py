@@ -1,10 +1,11 @@
-"""Predictors for the GUI's workers, cached by (file, modification time, device) and kept one per purpose:
-"predict" (classifying images and folders, shared by those workers) and "explain" (Grad-CAM: hooks and a
-backward pass, so a model of its own). Built in the calling (worker) thread.
+"""Predictors for the GUI's workers, cached by (file, modification time, device): one model in memory at a
+time, built in the calling (worker) thread.
 
-A Predictor is not safe to call from two threads at once (its familiarity hook keeps the last batch's
-features on the instance), so the workers that share one run each forward pass inside `using(predictor)`:
-an image asked for while a folder runs is classified between two of the folder's batches."""
+A Predictor is read-only and safe to call from several threads (core/inference/predictor.py). The workers that
+share one still run each forward pass inside `using(predictor)`, for fairness rather than safety: an image asked
+for while a folder runs is classified between two of the folder's batches instead of competing with them for the
+same cores.
+"""
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 _lock = threading.Lock()
-_cache: dict[str, tuple[tuple, Any]] = {}   # purpose -> (key, Predictor)
+_cached: tuple[tuple, Any] | None = None              # (key, Predictor)
 _model_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Predictor -> its lock
 
 
@@ -27,15 +28,17 @@ def using(predictor):
         yield predictor
 
 
-def get_predictor(model_path: str, device: str = "auto", purpose: str = "predict"):
-    from resnet_gui.core.inference.predictor import Predictor
+def get_predictor(model_path: str, device: str = "auto"):
+    """The Predictor of `model_path` on `device` (engine and precision chosen by core.engines.choose)."""
+    global _cached
+    from resnet_gui.core.engines.choose import open_predictor
 
     key = (model_path, os.path.getmtime(model_path), device)
     with _lock:
-        cached = _cache.get(purpose)
+        cached = _cached
     if cached is not None and cached[0] == key:
         return cached[1]
-    predictor = Predictor.from_file(model_path, device=device)
+    predictor = open_predictor(model_path, device=device)
     with _lock:
-        _cache[purpose] = (key, predictor)  # one model per purpose in memory
+        _cached = (key, predictor)
     return predictor

@@ -2,7 +2,7 @@
 
 PredictSession owns three task slots (model loading, single image, folder), so a newer request
 always supersedes an older one of the same kind and a superseded result never arrives. Requests made
-before PyTorch or the model is ready wait (the latest one wins) and run once it is; when the model
+before the window is up or the model has loaded wait (the latest one wins) and run once it is; when the model
 failed to load, a new request tries again and reports the failure instead of waiting forever.
 Results are typed values (LoadedModel, ImageResult, FolderRows, FolderDone), never tensors.
 """
@@ -20,7 +20,6 @@ from resnet_gui import resources
 
 from ..common.widgets import pil_to_qimage
 from ..common.workers import TaskSlot
-from .answer import DEFAULT_THRESHOLD
 from .model_cache import get_predictor, using
 
 TOP_K = 5
@@ -117,16 +116,15 @@ def load_model_task(report, stop, name: str, model_path: str, device: str) -> Lo
 
     predictor = get_predictor(model_path, device)
     samples, reason = model_samples(read_metadata(model_path))
-    ckpt = predictor.checkpoint
-    return LoadedModel(name=name, path=model_path, arch=ckpt.arch, num_classes=len(predictor.class_names),
+    facts = predictor.facts
+    return LoadedModel(name=name, path=model_path, arch=facts.arch, num_classes=len(predictor.class_names),
                        device=str(predictor.device), class_names=tuple(predictor.class_names),
-                       calibrated=bool(getattr(ckpt, "calibration", None)),
-                       has_familiarity=getattr(ckpt, "familiarity", None) is not None,
+                       calibrated=predictor.calibrated, has_familiarity=predictor.familiarity is not None,
                        samples=tuple(samples), no_samples_reason=reason)
 
 
-def predict_image_task(report, stop, model_name: str, model_path: str, source, name: str, device: str,
-                       unsure_below: float) -> ImageResult:
+def predict_image_task(report, stop, model_name: str, model_path: str, source, name: str,
+                       device: str) -> ImageResult:
     from resnet_gui.core.errors import ImageLoadError
     from resnet_gui.core.images import load_image
 
@@ -135,8 +133,7 @@ def predict_image_task(report, stop, model_name: str, model_path: str, source, n
     except ImageLoadError as exc:
         return ImageResult(name=name, model_name=model_name, error=str(exc))
     predictor = get_predictor(model_path, device)
-    with using(predictor):  # a folder may be running on the same model
-        predictor.unsure_below = unsure_below  # Prediction.unsure follows the Predict tab's threshold
+    with using(predictor):  # a folder may be running on the same model: classified between two of its batches
         prediction = predictor.predict_image(image, top_k=TOP_K, path=name)
     return ImageResult(name=name, model_name=model_name, prediction=prediction,
                        preview=pil_to_qimage(image, 1600), size=image.size)
@@ -155,7 +152,7 @@ def folder_labels(folder: str, class_names: list[str]) -> FolderLabels | None:
                         dict(files.unknown_classes))
 
 
-def predict_folder_task(report, stop, model_path: str, folder: str, device: str, unsure_below: float) -> int:
+def predict_folder_task(report, stop, model_path: str, folder: str, device: str) -> int:
     """Report FolderLabels when the folder is laid out by class, then FolderRows (throttled to about 20 a
     second); return how many files were classified."""
     from contextlib import closing
@@ -175,7 +172,7 @@ def predict_folder_task(report, stop, model_path: str, folder: str, device: str,
     # predict_paths' steps, with the model held only for each batch's forward pass (images decode meanwhile)
     with closing(predictor.batches(files, batch_size=FOLDER_BATCH, cancelled=stop.is_set,
                                    thumbnail=THUMBNAIL_PX)) as decoded:
-        for batch in _predicted(predictor, decoded, stop, unsure_below):
+        for batch in _predicted(predictor, decoded, stop):
             for pred in batch:
                 thumb, pred.thumbnail = pred.thumbnail, None  # the GUI gets a QImage, not a PIL image
                 rows.append((pred, pil_to_qimage(thumb) if thumb is not None else None))
@@ -188,12 +185,11 @@ def predict_folder_task(report, stop, model_path: str, folder: str, device: str,
     return done
 
 
-def _predicted(predictor, decoded, stop, unsure_below: float):
+def _predicted(predictor, decoded, stop):
     for batch in decoded:
         if stop.is_set():
             return
         with using(predictor):  # released before the batch is handed on
-            predictor.unsure_below = unsure_below
             predictions = predictor.predict_batch(batch, top_k=TOP_K)
         yield predictions
 
@@ -231,7 +227,6 @@ class PredictSession(QObject):
         self.model_path: str | None = None
         self.model: LoadedModel | None = None
         self.model_error: str | None = None
-        self.unsure_below = DEFAULT_THRESHOLD   # the Predict tab's "not sure below" threshold (a fraction)
         self._pending: dict[str, _Request] = {}   # kind -> the latest request of that kind waiting to run
         self._folder: tuple[str, str] | None = None  # (folder, model name) of the run in progress
         self._folder_counts = (0, 0)                  # (done, total) of that run
@@ -251,7 +246,7 @@ class PredictSession(QObject):
         return bool(self._pending)
 
     def set_ready(self, device: str) -> None:
-        """PyTorch is imported: models can load."""
+        """The window is up: models can load (the engine is chosen per model, core/engines/choose.py)."""
         self.ready = True
         self.device = device
         if self.model_path is not None:
@@ -300,7 +295,7 @@ class PredictSession(QObject):
     def _submit(self, request: _Request) -> None:
         if not self.ready:
             self._pending[request.kind] = request
-            self.waiting.emit(request.kind, "Starting up: PyTorch is loading…")
+            self.waiting.emit(request.kind, "Starting up…")
             return
         if self.model_path is None:
             self._pending.pop(request.kind, None)
@@ -319,7 +314,6 @@ class PredictSession(QObject):
             self.image_started.emit(name)
             self._explain_slot.cancel()  # a map of the image before must not arrive over this one
             self._image_slot.start(predict_image_task, self.model_name, self.model_path, source, name, self.device,
-                                   self.unsure_below,
                                    on_done=self.image_ready.emit,
                                    on_failed=lambda message: self.image_failed.emit(name, message))
 
@@ -331,7 +325,7 @@ class PredictSession(QObject):
             model_name = self.model_name or ""
             self._folder, self._folder_counts = (folder, model_name), (0, 0)
             self.folder_started.emit(folder, model_name)
-            self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device, self.unsure_below,
+            self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device,
                                     on_event=self._folder_event, on_done=lambda _n: self._finish_folder(False),
                                     on_failed=self._folder_failed)
 

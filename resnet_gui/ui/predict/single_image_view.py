@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ..common.widgets import Banner, ImagePreview, ToggleButton, TopKBars, big_font
-from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, answer_state, candidates
+from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates
 from .session import ImageResult
 
 HINT = "Drop an image or a folder here,\npaste one (Ctrl+V), or use Open image…"
@@ -137,7 +137,7 @@ class SingleImageView(QSplitter):
 
     def _show_answer(self) -> None:
         pred = self.result.prediction
-        state = answer_state(pred, self.threshold)
+        state = pred.state(self.threshold)
         self.state = state
         w, h = self.result.size
         self.class_label.show()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import ToggleButton
-from .answer import THRESHOLD_SETTING, answer_state, knows_summary, threshold_from
+from .answer import THRESHOLD_SETTING, knows_summary, threshold_from
 from .folder_results_view import FolderResultsView
 from .session import FolderDone, ImageResult, LoadedModel, PredictSession
 from .single_image_view import SingleImageView
@@ -97,7 +97,6 @@ class PredictTab(QWidget):
                                        "candidates instead of one class")
         self.threshold_spin.setAccessibleName("Not sure below")
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
-        self.session.unsure_below = self.threshold()
         views.addWidget(self.threshold_spin)
         root.addLayout(views)
 
@@ -159,12 +158,11 @@ class PredictTab(QWidget):
     def _threshold_changed(self, _value: int) -> None:
         value = self.threshold()
         self.settings.set(THRESHOLD_SETTING, value)
-        self.session.unsure_below = value
         self.single.set_threshold(value)
         self.folder.set_threshold(value)
 
     def set_ready(self, device: str) -> None:
-        """PyTorch is imported: models can load."""
+        """The window is up: models can load (the engine is chosen per model, core/engines/choose.py)."""
         self.session.set_ready(device)
         self._update_buttons()
 
@@ -284,7 +282,7 @@ class PredictTab(QWidget):
             if self._sample_wanted:
                 self._show_view(SINGLE)
                 self.single.show_waiting(None, "Loading the model…" if self.session.ready
-                                         else "Starting up: PyTorch is loading…")
+                                         else "Starting up…")
             return
         self._sample_wanted = False
         if not model.samples:
@@ -333,7 +331,7 @@ class PredictTab(QWidget):
         else:
             pred = result.prediction
             state = {"unsure": " — not sure", "unfamiliar": " — unlike its training images"}.get(
-                answer_state(pred, self.threshold()), "")
+                pred.state(self.threshold()), "")
             self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}){state}.")
 
     def _explain(self, label: str) -> None:

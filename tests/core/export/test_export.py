@@ -16,9 +16,10 @@ import torch
 from helpers import class_image, make_checkpoint
 
 from resnet_gui.cli import main
+from resnet_gui.core.engines.choose import open_predictor
 from resnet_gui.core.errors import ExportError
 from resnet_gui.core.export import exporter as export
-from resnet_gui.core.inference.predictor import Predictor
+from resnet_gui.core.models.checkpoint import load_checkpoint
 from resnet_gui.resources import path as resource_path
 
 # torch.jit is deprecated in favour of torch.export, but TorchScript is what the issue asks for and what LibTorch loads
@@ -83,9 +84,14 @@ def exported(request, tmp_path_factory):
 
 def reference(source: Path, images: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     """The app's own prediction: decoded, resized, cropped uint8 batch and Predictor's probabilities for it."""
-    predictor = Predictor.from_file(source, device="cpu")
-    batch = torch.stack([predictor.load(p) for p in images])
-    return batch, predictor.probabilities(batch)
+    predictor = open_predictor(source, device="cpu", precision="fp32")
+    pixels = np.stack([predictor.load(p) for p in images])
+    return nchw(pixels), torch.from_numpy(predictor.probabilities(pixels))
+
+
+def nchw(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 N x S x S x 3 rows (as the app decodes them) -> the exported models' N x 3 x S x S input."""
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
 
 
 def run_exported(fmt: str, path: Path, batch: torch.Tensor) -> torch.Tensor:
@@ -120,10 +126,10 @@ def test_exported_model_gives_the_same_probabilities_as_predict_on_real_images(e
 
 
 def test_predict_paths_and_the_torchscript_export_agree_on_every_image(exported):
-    predictor = Predictor.from_file(exported["source"], device="cpu")
+    predictor = open_predictor(exported["source"], device="cpu", precision="fp32")
     names = predictor.class_names
     predictions = [p for batch in predictor.predict_paths(exported["images"], top_k=len(names)) for p in batch]
-    batch = torch.stack([predictor.load(p) for p in exported["images"]])
+    batch = nchw(np.stack([predictor.load(p) for p in exported["images"]]))
     got = run_exported("torchscript", exported["results"]["torchscript"].path, batch)
     for pred, row in zip(predictions, got):
         probs = dict(pred.top_k)
@@ -143,7 +149,7 @@ def test_the_exports_carry_their_class_names_and_preprocessing(exported):
         proto = onnx.load(str(exported["results"]["onnx"].path), load_external_data=False)
         props = {p.key: p.value for p in proto.metadata_props}
         assert json.loads(props["class_names"]) == result.class_names
-        assert json.loads(props["preprocess"])["mean"] == list(Predictor.from_file(exported["source"]).preprocess.mean)
+        assert json.loads(props["preprocess"])["mean"] == list(load_checkpoint(exported["source"]).preprocess.mean)
 
 
 def test_the_model_card_lists_classes_preprocessing_training_data_figures_calibration_and_limits(tmp_path):
@@ -161,8 +167,6 @@ def test_the_model_card_lists_classes_preprocessing_training_data_figures_calibr
 
 
 def test_a_calibrated_model_divides_its_logits_by_the_temperature_and_its_card_says_so(tmp_path):
-    from resnet_gui.core.models.checkpoint import load_checkpoint
-
     source = make_checkpoint(tmp_path / "cal.pth", metrics={"val_accuracy": 0.9, "ece": 0.12},
                              class_names=["a|b", "<c>", "d_e"], seed=1)
     ckpt = load_checkpoint(source)
@@ -176,11 +180,10 @@ def test_a_calibrated_model_divides_its_logits_by_the_temperature_and_its_card_s
         assert text in card, text
     assert "Not calibrated" not in card
     assert "| 0 | a\\|b |" in card and "&lt;c&gt;" in card and "<c>" not in card
-    predictor = Predictor.from_file(source, device="cpu")
-    batch = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        x = (batch.float() - predictor._mean) * predictor._inv_std
-        logits = predictor.model(x)
+    predictor = open_predictor(source, engine="torch", device="cpu", precision="fp32")
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    batch = nchw(pixels)
+    logits = torch.from_numpy(predictor.outputs(pixels, ("logits",))["logits"])
     got = run_exported("torchscript", result.path, batch)
     assert float((got - (logits / 2.5).softmax(dim=1)).abs().max()) <= TOLERANCE
 

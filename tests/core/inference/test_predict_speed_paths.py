@@ -11,10 +11,11 @@ import torch
 from helpers import make_checkpoint, write_image
 from PIL import Image
 
+from resnet_gui.core.engines.torch_backend import fold_batch_norms, inference_dtype
 from resnet_gui.core.images import draft_scale, load_image
 from resnet_gui.core.inference import batches as batch_decoding
 from resnet_gui.core.inference.batches import DecodedBatch, decode_batches, decode_for_model
-from resnet_gui.core.inference.predictor import Predictor, fold_batch_norms, inference_dtype, top1_agreement
+from resnet_gui.core.inference.predictor import top1_agreement
 from resnet_gui.core.models.checkpoint import load_checkpoint
 from resnet_gui.core.models.preprocess import Preprocess, crop_box, resize_and_crop, resized_size
 
@@ -123,17 +124,6 @@ def test_decode_batches_keeps_input_order_and_reports_each_bad_file(tmp_path, ba
     assert seen_rows == 5
 
 
-def test_batch_tensor_is_nchw_in_channels_last_without_a_copy(tmp_path):
-    pre = Preprocess(input_size=32, resize=32)
-    files = [write_image(tmp_path / f"{i}.png", size=(40, 32), seed=i) for i in range(3)]
-    (batch,) = decode_batches(files, pre, batch_size=8)
-    t = batch.tensor()
-    assert t.shape == (3, 3, 32, 32) and t.dtype == torch.uint8
-    assert t.is_contiguous(memory_format=torch.channels_last)
-    assert t.data_ptr() == batch.pixels.__array_interface__["data"][0]
-    assert torch.equal(t[1], torch.from_numpy(batch.pixels[1]).permute(2, 0, 1))
-
-
 def test_empty_and_all_bad_batches(tmp_path):
     pre = Preprocess(input_size=32, resize=32)
     assert list(decode_batches([], pre)) == []
@@ -142,7 +132,6 @@ def test_empty_and_all_bad_batches(tmp_path):
     (batch,) = decode_batches([bad, tmp_path / "missing.png"], pre)
     assert batch.pixels.shape == (0, 32, 32, 3) and batch.decoded == [] and set(batch.errors) == {0, 1}
     assert "file not found" in batch.errors[1]
-    assert batch.tensor().shape == (0, 3, 32, 32)
 
 
 def test_thumbnails_sit_at_their_files_positions(tmp_path):
@@ -208,8 +197,8 @@ def test_a_failure_that_is_not_a_bad_image_is_raised(tmp_path, monkeypatch):
 
 
 # ---- predict_paths on top of it ----------------------------------------------------------------------------
-def test_predict_paths_equals_one_file_at_a_time(cifar_checkpoint_file, tmp_path):
-    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+def test_predict_paths_equals_one_file_at_a_time(cifar_checkpoint_file, tmp_path, open_model):
+    p = open_model(cifar_checkpoint_file)
     files = files_with_errors(tmp_path, n=9, bad=(0, 5, 8))
     singles = [p.predict_file(f) for f in files]
     for batch_size in (1, 4, 64):
@@ -223,13 +212,13 @@ def test_predict_paths_equals_one_file_at_a_time(cifar_checkpoint_file, tmp_path
                 assert [label for label, _ in b.top_k] == [label for label, _ in s.top_k]
 
 
-def test_predict_paths_matches_the_plain_torchvision_way(tmp_path):
+def test_predict_paths_matches_the_plain_torchvision_way(tmp_path, open_model):
     """An ImageNet-style model on photos that need no draft: the same probabilities as torchvision's own
     eval preset on PIL images, within float tolerance."""
     from torchvision import transforms as T
 
     ckpt = make_checkpoint(tmp_path / "r.pth", arch="resnet18", class_names=[f"k{i}" for i in range(6)])
-    p = Predictor.from_file(ckpt, device="cpu")
+    p = open_model(ckpt)
     files = [photo(tmp_path / f"{i}.jpg", (500, 375) if i % 2 else (375, 500), seed=i) for i in range(4)]
     preset = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
                         T.Normalize(mean=p.preprocess.mean, std=p.preprocess.std)])
@@ -243,8 +232,8 @@ def test_predict_paths_matches_the_plain_torchvision_way(tmp_path):
         assert r.confidence == pytest.approx(float(row.max()), abs=2e-3)   # 1-level rounding at the crop's edge
 
 
-def test_predict_paths_cancel_yields_no_further_batches(cifar_checkpoint_file, tmp_path):
-    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+def test_predict_paths_cancel_yields_no_further_batches(cifar_checkpoint_file, tmp_path, open_model):
+    p = open_model(cifar_checkpoint_file)
     files = [write_image(tmp_path / f"{i}.png", size=(40, 30), seed=i) for i in range(12)]
     stop = threading.Event()
     seen = []
@@ -255,8 +244,8 @@ def test_predict_paths_cancel_yields_no_further_batches(cifar_checkpoint_file, t
     assert not [t for t in threading.enumerate() if t.name.startswith("image-decode")]
 
 
-def test_predict_batch_puts_thumbnails_and_errors_in_place(cifar_checkpoint_file, tmp_path):
-    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+def test_predict_batch_puts_thumbnails_and_errors_in_place(cifar_checkpoint_file, tmp_path, open_model):
+    p = open_model(cifar_checkpoint_file)
     files = files_with_errors(tmp_path, n=4, bad=(1,))
     (batch,) = p.batches(files, batch_size=4, thumbnail=24)
     preds = p.predict_batch(batch, top_k=2)
@@ -265,12 +254,12 @@ def test_predict_batch_puts_thumbnails_and_errors_in_place(cifar_checkpoint_file
     assert all(len(r.top_k) == 2 for r in preds if r.ok)
 
 
-def test_probabilities_accept_both_layouts(cifar_checkpoint_file):
-    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
-    x = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
-    a = p.probabilities(x)
-    b = p.probabilities(x.contiguous(memory_format=torch.channels_last))
-    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a.sum(dim=1), torch.ones(3))
+def test_probabilities_are_a_distribution_per_image(cifar_checkpoint_file, open_model):
+    p = open_model(cifar_checkpoint_file)
+    x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    probs = p.probabilities(x)
+    assert probs.shape == (3, 10) and probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.allclose(p.probabilities(x[1]), probs[1:2], atol=1e-5)   # one image: the same row
 
 
 # ---- precision -------------------------------------------------------------------------------------------------
@@ -288,16 +277,18 @@ def test_inference_dtype_rules(monkeypatch):
         inference_dtype(cpu, "fp8")
 
 
-def test_fp32_is_the_default(cifar_checkpoint_file, monkeypatch):
+def test_fp32_is_the_torch_engines_default(cifar_checkpoint_file, monkeypatch):
     from resnet_gui.core import devices
+    from resnet_gui.core.engines.choose import open_predictor
 
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
-    assert Predictor.from_file(cifar_checkpoint_file, device="cpu").amp_dtype is None
+    assert open_predictor(cifar_checkpoint_file, engine="torch", device="cpu", precision="fp32").backend.amp_dtype \
+        is None
 
 
 def test_top1_agreement_counts_rows_with_the_same_class():
-    fp32 = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.5, 0.4]])
-    other = torch.tensor([[0.2, 0.8], [0.3, 0.7], [0.6, 0.3]])
+    fp32 = np.array([[0.1, 0.9], [0.8, 0.2], [0.5, 0.4]])
+    other = np.array([[0.2, 0.8], [0.3, 0.7], [0.6, 0.3]])
     assert top1_agreement(fp32, other) == (2, 3)
     assert top1_agreement(fp32, fp32) == (3, 3)
     with pytest.raises(ValueError, match="differ in shape"):
@@ -307,12 +298,14 @@ def test_top1_agreement_counts_rows_with_the_same_class():
 def test_bf16_autocast_keeps_a_clear_answer(tmp_path):
     ckpt = make_checkpoint(tmp_path / "f.pth", favour=2, class_names=["a", "b", "c", "d"])
     files = [write_image(tmp_path / f"{i}.png", size=(40, 30), seed=i) for i in range(4)]
-    fp32 = Predictor.from_file(ckpt, device="cpu")
-    bf16 = Predictor.from_file(ckpt, device="cpu", precision="bf16")
-    assert bf16.amp_dtype is torch.bfloat16
+    from resnet_gui.core.engines.choose import open_predictor
+
+    fp32 = open_predictor(ckpt, engine="torch", device="cpu", precision="fp32")
+    bf16 = open_predictor(ckpt, engine="torch", device="cpu", precision="bf16")
+    assert bf16.backend.amp_dtype is torch.bfloat16 and bf16.backend.precision == "bf16"
     (batch,) = fp32.batches(files, batch_size=8)
-    a, b = fp32.probabilities(batch.tensor()), bf16.probabilities(batch.tensor())
-    assert b.dtype == torch.float32 and top1_agreement(a, b) == (4, 4)
+    a, b = fp32.probabilities(batch.pixels), bf16.probabilities(batch.pixels)
+    assert b.dtype == np.float32 and top1_agreement(a, b) == (4, 4)
     assert [r.label for r in bf16.predict_batch(batch)] == ["c"] * 4
 
 
@@ -348,28 +341,33 @@ def test_folding_refuses_a_training_model():
         fold_batch_norms(build_model("resnet18_cifar", 3).train())
 
 
-def test_explain_still_works_on_the_folded_model(cifar_checkpoint_file):
-    p = Predictor.from_file(cifar_checkpoint_file, device="cpu")
+def test_explain_works_on_both_engines(cifar_checkpoint_file, open_model):
+    p = open_model(cifar_checkpoint_file)
     cam, index = p.explain(Image.new("RGB", (40, 30), (200, 30, 30)))
     assert cam.shape == (4, 4) and 0 <= index < 10 and float(cam.max()) <= 1.0
 
 
-def test_explain_on_a_model_with_familiarity_data_keeps_no_autograd_graph():
-    """The features kept for the familiarity score are detached: a Grad-CAM pass used to leave its autograd
-    graph in a thread-local, and the GUI's explain worker crashed when its thread ended."""
+def test_explain_leaves_nothing_behind_in_the_thread(open_model):
+    """Features and maps are kept per call, in the calling thread's own box: nothing survives the call (the GUI's
+    explain worker once crashed when a thread-local holding an autograd graph was freed at thread exit)."""
     import threading
 
     from resnet_gui import resources
 
-    p = Predictor.from_file(resources.path("models/digits-resnet18_cifar.pth"), device="cpu")
+    p = open_model(resources.path("models/digits-resnet18_cifar.pth"))
     assert p.familiarity is not None
-    kept = []
+    errors = []
 
     def work():
-        p.explain(Image.new("RGB", (40, 30), (200, 30, 30)))
-        kept.append(p._local.features)
+        try:
+            p.explain(Image.new("RGB", (40, 30), (200, 30, 30)))
+            p.predict_image(Image.new("RGB", (40, 30), (20, 30, 200)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
     thread = threading.Thread(target=work)
     thread.start()
     thread.join()
-    assert kept and not kept[0].requires_grad and kept[0].grad_fn is None
+    assert not errors
+    if p.backend.name == "torch":
+        assert getattr(p.backend._local, "box", None) is None

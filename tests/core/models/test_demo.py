@@ -35,13 +35,14 @@ def test_bundled_demo_checkpoint_is_honest():
     assert model.conv1.weight.dtype == torch.float32  # used as float32
 
 
-def test_samples_are_held_out_digits_and_the_demo_gets_them_right():
-    from resnet_gui.core.inference.predictor import Predictor
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_samples_are_held_out_digits_and_the_demo_gets_them_right(engine):
+    from resnet_gui.core.engines.choose import open_predictor
 
     samples = digit_samples()
     assert len(samples) >= 10
     assert len(list(resources.path("samples").glob("not_a_digit_*.png"))) >= 2
-    predictor = Predictor.from_file(resources.path(DEMO_RESOURCE), device="cpu")
+    predictor = open_predictor(resources.path(DEMO_RESOURCE), engine=engine, device="cpu")
     for path in samples:
         expected = re.match(r"digit_(\d)_", path.name).group(1)
         assert predictor.predict_file(path).label == expected, path.name

@@ -51,7 +51,7 @@ from PIL import Image
 from resnet_gui.core.models.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
 from resnet_gui.core.models.demo import demo_checkpoint_path
 from resnet_gui.core.models.build import build_model
-from resnet_gui.core.inference.predictor import Predictor
+from resnet_gui.core.engines.choose import open_predictor
 from resnet_gui.core.models.preprocess import Preprocess
 from resnet_gui.core.models.registry import Registry
 pre = Preprocess(input_size=32, resize=36, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -62,7 +62,7 @@ for arch in ("resnet18", "resnet18_cifar"):
     save_checkpoint(Checkpoint(arch=arch, class_names=["a", "b"], preprocess=pre,
                                state_dict=build_model(arch, 2).state_dict()), path)
     read_metadata(path)
-    predictor = Predictor(load_checkpoint(path))
+    predictor = open_predictor(load_checkpoint(path), engine="torch", device="cpu")
     assert predictor.predict_file(image).label in ("a", "b")
     assert len([p for batch in predictor.predict_paths([image] * 3) for p in batch]) == 3
 assert read_metadata(demo_checkpoint_path())["arch"] == "resnet18_cifar"

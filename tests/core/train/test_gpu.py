@@ -144,14 +144,15 @@ def test_cuda_out_of_memory_names_the_batch_size_and_frees_memory(tmp_path, monk
 @pytest.mark.gpu
 @needs_cuda
 def test_prediction_on_cuda_equals_the_cpu_top1():
-    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.models.demo import demo_checkpoint_path
 
     samples = sorted((ROOT / "resnet_gui" / "resources" / "samples").glob("*.png"))
     assert len(samples) >= 10
-    on_cpu = Predictor.from_file(demo_checkpoint_path(), device="cpu")
-    on_gpu = Predictor.from_file(demo_checkpoint_path(), device="cuda")
-    assert on_gpu.device.type == "cuda"
+    on_cpu = open_predictor(demo_checkpoint_path(), device="cpu", precision="fp32")
+    on_gpu = open_predictor(demo_checkpoint_path(), device="cuda", precision="fp32")
+    assert on_cpu.backend.name == "onnxruntime" and on_gpu.backend.name == "torch"
+    assert on_gpu.device.startswith("cuda")
     cpu = [on_cpu.predict_file(path, top_k=3) for path in samples]
     gpu = [on_gpu.predict_file(path, top_k=3) for path in samples]
     assert all(p.ok for p in cpu + gpu)

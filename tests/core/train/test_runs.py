@@ -117,14 +117,14 @@ def test_a_run_folder_without_state_takes_its_duration_from_file_times(home):
 
 
 def test_removing_a_state_frees_its_space_keeps_the_model_and_a_summary_for_listing_and_comparing(home):
-    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.models.registry import Registry
 
     before = by_name()["alpha"]
     removed = runs.remove_run_state("alpha")
     assert removed.bytes_freed == before.state_bytes and removed.best_name == "alpha"
     assert not (home / "runs" / "alpha" / "last.pth").exists()
-    assert Predictor.from_file(Registry().get("alpha").path, device="cpu").class_names == ["cats", "dogs", "owls"]
+    assert open_predictor(Registry().get("alpha").path, device="cpu").class_names == ["cats", "dogs", "owls"]
     after = by_name()["alpha"]
     assert after.status == "finished" and not after.has_state and after.error is None
     assert after.disk_bytes < 100_000 and after.state_removed

@@ -26,7 +26,7 @@ def test_a_folder_fills_the_table_progressively(qtbot, digits_model, window, tmp
 
 
 def test_rows_are_added_a_slice_at_a_time_and_the_run_ends_after_the_last(qtbot, monkeypatch, settings):
-    from resnet_gui.core.inference.predictor import Prediction
+    from resnet_gui.core.inference.prediction import Prediction
     from resnet_gui.ui.predict import folder_results_view
     from resnet_gui.ui.predict.session import FolderDone, FolderLabels, FolderRows
 
@@ -56,7 +56,7 @@ def test_rows_are_added_a_slice_at_a_time_and_the_run_ends_after_the_last(qtbot,
 
 
 def test_a_new_run_drops_the_rows_still_queued(qtbot, monkeypatch, settings):
-    from resnet_gui.core.inference.predictor import Prediction
+    from resnet_gui.core.inference.prediction import Prediction
     from resnet_gui.ui.predict import folder_results_view
     from resnet_gui.ui.predict.session import FolderDone, FolderRows
 

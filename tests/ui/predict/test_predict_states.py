@@ -1,30 +1,22 @@
 """Predict's three answer states (sure, not sure, unfamiliar), the persisted threshold, the folder table's
 status column and filter, and the Grad-CAM overlay."""
-from dataclasses import dataclass, field
-
 import pytest
 from helpers import make_folder_dataset, write_image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 
-from resnet_gui.ui.predict.answer import THRESHOLD_SETTING, UNFAMILIAR, UNSURE, answer_state, candidates, knows_summary
+from resnet_gui.core.inference.prediction import Prediction
+from resnet_gui.ui.predict.answer import THRESHOLD_SETTING, UNFAMILIAR, UNSURE, candidates, knows_summary
 from resnet_gui.ui.predict.session import ImageResult
 from resnet_gui.ui.predict.single_image_view import UNFAMILIAR_TITLE, SingleImageView
 
 
-@dataclass
-class FakePrediction:
-    label: str = "8"
-    confidence: float = 0.988
-    top_k: list = field(default_factory=lambda: [("8", 0.988), ("3", 0.01), ("0", 0.002)])
-    path: str = "cat.jpg"
-    error: str | None = None
-    unfamiliar: bool | None = None
-    familiarity: float | None = None
-
-    @property
-    def ok(self):
-        return self.error is None
+def FakePrediction(**kw) -> Prediction:  # noqa: N802 - reads like the record it makes
+    """A core Prediction with the demo's answer for a cat photo unless told otherwise."""
+    values = {"path": "cat.jpg", "label": "8", "confidence": 0.988, "class_index": 8,
+              "top_k": [("8", 0.988), ("3", 0.01), ("0", 0.002)]}
+    values.update(kw)
+    return Prediction(**values)
 
 
 def fake_result(**kw):
@@ -38,8 +30,8 @@ def test_words_for_the_states():
     assert knows_summary([str(i) for i in range(10)]) == "0–9 digits"
     assert knows_summary(["cat", "dog", "owl"]) == "cat, dog and owl"
     assert knows_summary([f"c{i}" for i in range(120)]) == "c0, c1, c2, … (120 classes)"
-    assert answer_state(FakePrediction(confidence=0.59), 0.6) == UNSURE
-    assert answer_state(FakePrediction(unfamiliar=True), 0.6) == UNFAMILIAR
+    assert FakePrediction(confidence=0.59).state(0.6) == UNSURE
+    assert FakePrediction(unfamiliar=True).state(0.6) == UNFAMILIAR
     top = [("3", 0.42), ("8", 0.31), ("5", 0.1)]
     assert candidates(FakePrediction(top_k=top)) == "3 (42.0%), 8 (31.0%) or 5 (10.0%)"
 
@@ -78,7 +70,7 @@ def test_not_sure_then_sure_with_the_threshold_persisted(qtbot, vague_model, mak
     assert tab.single.topk_title.text() == "Top candidates" and len(tab.single.topk.rows()) == 4
     tab.threshold_spin.setValue(20)  # the same answer, read again: now sure enough
     assert tab.single.state == "sure" and tab.single.class_label.text() == "two"
-    assert settings.get(THRESHOLD_SETTING) == 0.2 and tab.session.unsure_below == 0.2
+    assert settings.get(THRESHOLD_SETTING) == 0.2 and tab.single.threshold == tab.folder.threshold == 0.2
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
     again = make_window()
@@ -113,7 +105,7 @@ def test_folder_status_column_and_filter(qtbot, vague_model, window, tmp_path):
 
 
 def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot, digits_model, window, tmp_path):
-    from resnet_gui.core.inference.predictor import Prediction
+    from resnet_gui.core.inference.prediction import Prediction
 
     if "unfamiliar" not in Prediction.__dataclass_fields__:
         pytest.skip("core.predict.Prediction has no `unfamiliar` field yet (the lead is adding it)")
@@ -168,7 +160,7 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
 
 
 def test_workers_sharing_a_model_take_turns(qtbot, digits_model, window, tmp_path):
-    """An image asked for while the model is busy waits for it (a Predictor is not safe in two threads)."""
+    """An image asked for while the model is busy waits for its turn (one forward pass at a time per model)."""
     from resnet_gui.ui.predict.model_cache import get_predictor, using
 
     tab = window.predict_tab

@@ -90,7 +90,7 @@ def test_image_opened_before_torch_is_ready_runs_when_it_is(qtbot, digits_model,
     w.show()
     try:
         w.predict_tab.open_path(str(write_image(tmp_path / "early.png")))
-        assert "PyTorch is loading" in w.predict_tab.single.confidence_label.text()
+        assert "Starting up" in w.predict_tab.single.confidence_label.text()
         w.start_background_loading()
         wait_for_label(qtbot, w.predict_tab, "two")
     finally:

@@ -1,4 +1,5 @@
-"""Why the model answered: Grad-CAM (Selvaraju et al., 2017) at the last residual stage (`layer4`).
+"""Grad-CAM (Selvaraju et al., 2017) at the last residual stage (`layer4`) in PyTorch: the reference the app's
+class activation maps (core/inference/cam.py, no gradients needed) are tested against.
 
 About thirty lines of hooks rather than captum: captum's LayerGradCam computes the same thing, but brings a
 dependency (and its own import time) for one function; these hooks work for every architecture of the zoo,
