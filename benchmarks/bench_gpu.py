@@ -12,7 +12,7 @@ Measures, on --device (default: CUDA when present, else the CPU):
   * ResNet-50 fine-tuning at 224 (finetune recipe: AdamW, batch 32; also batch 256): images/s on
     images held on the device (random-resized crop on the device). Real folders add JPEG decoding in
     DataLoader workers on the CPU, which this does not measure.
-  * Prediction through core.predict.Predictor (uint8 from the CPU, softmax back on the CPU): latency at
+  * Prediction through the app's Predictor, PyTorch engine (uint8 from the CPU, softmax back on the CPU): latency at
     batch 1 and images/s at batch 256, for ResNet-18 CIFAR at 32 and ResNet-50 at 224.
   * Peak GPU memory of each, and the fraction of the GPU's bf16 peak that training uses: model FLOPs
     (counted by torch.utils.flop_counter on one step) x images/s, against the rate of a large bf16
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from resnet_gui.core.data.arrays import ArrayData  # noqa: E402
 from resnet_gui.core.data.tensor_data import TensorData  # noqa: E402
-from resnet_gui.core.inference.predictor import Predictor  # noqa: E402
+from resnet_gui.core.engines.choose import open_predictor  # noqa: E402
 from resnet_gui.core.models.build import build_model, default_preprocess  # noqa: E402
 from resnet_gui.core.models.checkpoint import Checkpoint  # noqa: E402
 from resnet_gui.core.models.preprocess import cifar_preprocess, with_overrides  # noqa: E402
@@ -242,9 +242,9 @@ def prediction(device: torch.device, sizes: Sizes, report: Report) -> None:
         ckpt = Checkpoint(arch=arch, class_names=[f"c{i}" for i in range(10)], preprocess=pre,
                           state_dict=model.state_dict(), metrics={}, train_config={}, dataset={})
         reset_peak(device)
-        predictor = Predictor(ckpt, device=device)
-        one = torch.randint(0, 256, (1, 3, size, size), dtype=torch.uint8)
-        many = torch.randint(0, 256, (sizes.predict_batch, 3, size, size), dtype=torch.uint8)
+        predictor = open_predictor(ckpt, engine="torch", device=str(device), precision="auto")
+        one = torch.randint(0, 256, (1, size, size, 3), dtype=torch.uint8).numpy()
+        many = torch.randint(0, 256, (sizes.predict_batch, size, size, 3), dtype=torch.uint8).numpy()
         for _ in range(sizes.warmup):
             predictor.probabilities(one)
             predictor.probabilities(many)

@@ -1,4 +1,4 @@
-"""Prediction overhead: Predictor.predict_image(PIL image) against a bare model(tensor) call.
+"""Prediction overhead: Predictor.predict_image(PIL image, PyTorch engine) against a bare model(tensor) call.
 
 Both run on the same model in the same process, interleaved, on the CPU (warm). Prints median
 latencies and the ratio; also the registry listing time for 20 ResNet-18 checkpoints, and what the
@@ -32,7 +32,7 @@ def cpu_name() -> str:
 
 
 def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
-    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.models.build import build_model, default_preprocess
     from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
 
@@ -40,11 +40,11 @@ def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
     path = save_checkpoint(Checkpoint(arch=arch, class_names=[str(i) for i in range(10)],
                                       preprocess=default_preprocess(arch), state_dict=model.state_dict()),
                            folder / f"{arch}.pth")
-    predictor = Predictor.from_file(path, device="cpu")
+    predictor = open_predictor(path, engine="torch", device="cpu", precision="fp32")
     pre = predictor.preprocess
     image = Image.new("RGB", (pre.input_size, pre.input_size), (120, 60, 200))
     tensor = torch.randn(1, 3, pre.input_size, pre.input_size)
-    bare_model = predictor.model
+    bare_model = model.eval()
 
     def bare():
         with torch.inference_mode():
@@ -93,19 +93,19 @@ def bench_listing(folder: Path, count: int = 20) -> None:
 
 def bench_familiarity(repeats: int) -> None:
     from resnet_gui import resources
-    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.models.checkpoint import load_checkpoint
 
     path = resources.path("models/digits-resnet18_cifar.pth")
-    with_data = Predictor(load_checkpoint(path), device="cpu", source=path)
+    with_data = open_predictor(load_checkpoint(path), device="cpu", precision="fp32", path=path)
     plain_ckpt = load_checkpoint(path)
     plain_ckpt.familiarity = None
-    without = Predictor(plain_ckpt, device="cpu", source=path)
+    without = open_predictor(plain_ckpt, device="cpu", precision="fp32", path=path)
     if with_data.familiarity is None:
         print("familiarity: the bundled demo model has no familiarity data; nothing to measure")
         return
     for n in (1, 64):
-        batch = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
+        batch = torch.randint(0, 256, (n, 32, 32, 3), dtype=torch.uint8).numpy()
         for _ in range(5):
             with_data.scores(batch), without.scores(batch)
         t_with, t_without = [], []
