@@ -196,7 +196,7 @@ def test_the_demo_model_gives_torchs_top1_on_the_samples_and_the_held_out_digits
     samples and on the 360 held-out digits of scripts/train_demo_model.py's split."""
     from sklearn.datasets import load_digits
 
-    from resnet_gui.core.inference.predictor import Predictor
+    from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.models.checkpoint import load_checkpoint
     from resnet_gui.core.models.demo import demo_checkpoint_path
 
@@ -206,11 +206,11 @@ def test_the_demo_model_gives_torchs_top1_on_the_samples_and_the_held_out_digits
     digits = load_digits()
     _, _, test = script.split_indices(digits.target, 0, None)
     assert len(test) == 360
-    predictor = Predictor.from_file(demo_checkpoint_path(), device="cpu")
+    predictor = open_predictor(demo_checkpoint_path(), engine="torch", device="cpu", precision="fp32")
     pre = predictor.preprocess
     held_out = [script.digit_image(digits.images[i]) for i in test]
     batch = batch_of(real_images()[:-len(PHOTOS)] + held_out, pre)
-    expected = predictor.probabilities(torch.from_numpy(batch)).numpy()
+    expected = predictor.probabilities(batch.transpose(0, 2, 3, 1))  # the predictor takes NHWC
     checkpoint = load_checkpoint(demo_checkpoint_path())
     assert checkpoint.state_dict["conv1.weight"].dtype == torch.float16
     state = {k: v.float().numpy() for k, v in checkpoint.state_dict.items()}
