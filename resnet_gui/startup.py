@@ -5,10 +5,12 @@ std streams, logging to a rotating file, and the display check that runs before 
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import logging.handlers
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +19,7 @@ from pathlib import Path
 
 LOG_FILE = "resnet-gui.log"
 LOG_BYTES, LOG_BACKUPS = 2_000_000, 3
-# soname -> (Debian/Ubuntu package, Fedora package) for what Qt's xcb platform plugin loads
+# soname -> (Debian/Ubuntu package, Fedora package) for what Qt's xcb and wayland platform plugins load
 XCB_PACKAGES: dict[str, tuple[str, str]] = {
     "libxcb-icccm.so.4": ("libxcb-icccm4", "xcb-util-wm"),
     "libxcb-keysyms.so.1": ("libxcb-keysyms1", "xcb-util-keysyms"),
@@ -48,10 +50,14 @@ XCB_PACKAGES: dict[str, tuple[str, str]] = {
     "libfreetype.so.6": ("libfreetype6", "freetype"),
     "libdbus-1.so.3": ("libdbus-1-3", "dbus-libs"),
     "libglib-2.0.so.0": ("libglib2.0-0", "glib2"),
+    "libwayland-client.so.0": ("libwayland-client0", "libwayland-client"),
+    "libwayland-cursor.so.0": ("libwayland-cursor0", "libwayland-cursor"),
+    "libwayland-egl.so.1": ("libwayland-egl1", "libwayland-egl"),
 }
 NO_DISPLAY = ("No display was found ($DISPLAY and $WAYLAND_DISPLAY are not set), so the window cannot open. Start "
               "the app from a desktop session, or use the command line (resnet-gui --help lists predict, train and "
               "models).")
+CONNECT_TIMEOUT_S = 10.0  # how long a display may take to answer (Qt would wait as long, or longer)
 WINDOWLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 
 
@@ -132,17 +138,10 @@ def prepare_process() -> None:
 
 
 # ---- can a window open? --------------------------------------------------------------------------------
-def xcb_plugin() -> Path | None:
-    """Qt's X11 platform plugin inside the installed PySide6 (found without importing Qt)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("PySide6")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
-    return path if path.is_file() else None
-
-
+# Qt picks its platform plugin from $QT_QPA_PLATFORM ("name[:options];fallback;..."), else "wayland;xcb" when
+# $WAYLAND_DISPLAY is set (even empty) or $XDG_SESSION_TYPE is "wayland", else "xcb" (measured on PySide6
+# 6.11), and aborts the process (exit 134) when none of them starts. Each candidate is tried here the way Qt
+# will: its plugin exists, its display answers, its libraries are installed.
 def run_ldd(path: Path) -> str:
     try:
         return subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=30).stdout
@@ -156,11 +155,12 @@ def missing_libraries(ldd_output: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def install_advice(missing: list[str]) -> str:
+def install_advice(missing: list[str], plugin: str = "xcb") -> str:
     debian = list(dict.fromkeys(XCB_PACKAGES[m][0] for m in missing if m in XCB_PACKAGES))
     fedora = list(dict.fromkeys(XCB_PACKAGES[m][1] for m in missing if m in XCB_PACKAGES))
     unknown = [m for m in missing if m not in XCB_PACKAGES]
-    lines = [f"The window cannot open: Qt's X11 (xcb) platform plugin needs system libraries that are not "
+    kind = "X11 (xcb)" if plugin == "xcb" else plugin
+    lines = [f"The window cannot open: Qt's {kind} platform plugin needs system libraries that are not "
              f"installed: {', '.join(missing)}. Install them, then start the app again:"]
     if debian:
         lines.append(f"  Debian/Ubuntu: sudo apt install {' '.join(debian)}")
@@ -171,29 +171,146 @@ def install_advice(missing: list[str]) -> str:
     return "\n".join(lines)
 
 
+def platform_candidates(env: Mapping[str, str]) -> list[str]:
+    """The platform plugins Qt will try, in order."""
+    names = [part.split(":")[0].strip().lower() for part in env.get("QT_QPA_PLATFORM", "").split(";")]
+    names = [name for name in names if name]
+    if names:
+        return names
+    return ["wayland", "xcb"] if "WAYLAND_DISPLAY" in env or env.get("XDG_SESSION_TYPE") == "wayland" else ["xcb"]
+
+
+def platform_plugins(env: Mapping[str, str]) -> dict[str, Path] | None:
+    """Qt's platform plugins by key ("xcb", "wayland-egl", ...) -> file, from the folders Qt searches (its
+    metadata is read without loading the library), or None when that cannot be found out."""
+    try:
+        from PySide6.QtCore import QLibraryInfo, QPluginLoader
+    except ImportError:
+        return None
+    folders = [Path(env["QT_QPA_PLATFORM_PLUGIN_PATH"])] if env.get("QT_QPA_PLATFORM_PLUGIN_PATH") else []
+    folders += [Path(p) / "platforms" for p in env.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p]
+    folders += [Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms",
+                Path(sys.executable).parent / "platforms"]
+    plugins: dict[str, Path] = {}
+    for folder in folders:
+        try:
+            files = sorted(f for f in folder.iterdir() if f.suffix in (".so", ".dll", ".dylib"))
+        except OSError:
+            continue
+        for file in files:
+            meta = QPluginLoader(str(file)).metaData()
+            if str(meta.get("IID", "")).startswith("org.qt-project.Qt.QPA.QPlatformIntegrationFactoryInterface"):
+                for key in meta.get("MetaData", {}).get("Keys", []):
+                    plugins.setdefault(str(key).lower(), file)
+    return plugins or None
+
+
+def _within(seconds: float, attempt: Callable[[], str | None], what: str) -> str | None:
+    """attempt() in a thread (a display on an unreachable host can block for minutes in connect)."""
+    answer: list[str | None] = []
+    thread = threading.Thread(target=lambda: answer.append(attempt()), name="display-check", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return answer[0] if answer else f"{what} did not answer within {seconds:g} s"
+
+
+# xcb_connection_has_error() codes (xcb.h) that say more than "nothing answers"
+XCB_ERRORS = {5: "is not a valid display name", 6: "names a screen that display does not have"}
+
+
+def x_connection_problem(display: str | None, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """Why no X server can be reached at `display` (xcb_connect, as Qt's xcb plugin does), or None."""
+    if not display:
+        return "$DISPLAY is not set"
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None  # the plugin's library check names it
+    xcb.xcb_connect.restype = xcb.xcb_get_setup.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    xcb.xcb_connection_has_error.argtypes = xcb.xcb_disconnect.argtypes = xcb.xcb_get_setup.argtypes = \
+        xcb.xcb_setup_roots_length.argtypes = [ctypes.c_void_p]
+
+    def attempt() -> str | None:
+        screen = ctypes.c_int(0)
+        connection = xcb.xcb_connect(display.encode(), ctypes.byref(screen))
+        code = xcb.xcb_connection_has_error(connection)
+        if code == 0 and screen.value >= xcb.xcb_setup_roots_length(xcb.xcb_get_setup(connection)):
+            code = 6  # Qt refuses a screen number the server does not have
+        xcb.xcb_disconnect(connection)
+        if code == 0:
+            return None
+        return f"$DISPLAY={display} {XCB_ERRORS.get(code, 'has no X server answering (or refuses this user)')}"
+    return _within(timeout, attempt, f"the X server on $DISPLAY={display}")
+
+
+def wayland_connection_problem(env: Mapping[str, str], timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """Why no Wayland compositor can be reached (its socket, found as libwayland-client finds it), or None."""
+    if env.get("WAYLAND_SOCKET"):
+        return None  # a connection handed over by the parent process
+    name = env.get("WAYLAND_DISPLAY") or "wayland-0"  # libwayland-client's default
+    if not os.path.isabs(name):
+        if not env.get("XDG_RUNTIME_DIR"):
+            return "$XDG_RUNTIME_DIR is not set, so the Wayland compositor's socket cannot be found"
+        name = os.path.join(env["XDG_RUNTIME_DIR"], name)
+
+    def attempt() -> str | None:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(name)
+            return None
+        except OSError:
+            unset = "" if env.get("WAYLAND_DISPLAY") else " (the default: $WAYLAND_DISPLAY is not set)"
+            return f"no Wayland compositor answers at {name}{unset}"
+    return _within(timeout, attempt, f"the Wayland compositor at {name}")
+
+
 def display_problem(env: Mapping[str, str] | None = None, platform: str | None = None,
-                    ldd: Callable[[Path], str] = run_ldd, plugin: Path | None = None) -> str | None:
-    """Why no window can open here (no display, or libraries Qt's xcb plugin needs are missing), or None.
-    Only Linux is checked; offscreen and other windowless Qt platforms are always fine."""
+                    ldd: Callable[[Path], str] = run_ldd, plugins: Mapping[str, Path] | None = None,
+                    x_server: Callable[[str | None], str | None] = x_connection_problem,
+                    wayland: Callable[[Mapping[str, str]], str | None] = wayland_connection_problem) -> str | None:
+    """Why no window can open here, in sentences that say what to do, or None. Only Linux is checked; a
+    windowless Qt platform (offscreen, minimal, ...) needs no display."""
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
     if not platform.startswith("linux"):
         return None
-    qpa = env.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip().lower()
-    if qpa in WINDOWLESS_PLATFORMS:
-        return None
-    display, wayland = env.get("DISPLAY"), env.get("WAYLAND_DISPLAY")
-    if qpa.startswith("wayland"):
-        return None if wayland else NO_DISPLAY
-    if not display and not wayland:
+    plugins = platform_plugins(env) if plugins is None else plugins
+    unknown: list[str] = []
+    unreachable: list[str] = []
+    advice = None
+    for name in platform_candidates(env):
+        if plugins is not None and name not in plugins:
+            unknown.append(name)
+            continue
+        if name in WINDOWLESS_PLATFORMS:
+            return None
+        if name == "xcb":
+            reason = x_server(env.get("DISPLAY"))
+        elif name.startswith("wayland"):
+            reason = wayland(env)
+        else:
+            return None  # a plugin of its own: let Qt try it
+        if reason is not None:
+            unreachable.append(reason)
+            continue
+        missing = missing_libraries(ldd(plugins[name])) if plugins is not None else []
+        if not missing:
+            return None
+        advice = advice or install_advice(missing, name)
+    if advice:
+        return advice
+    if not unknown and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         return NO_DISPLAY
-    if not qpa and wayland:
-        return None  # Qt uses its Wayland plugin
-    plugin = plugin or xcb_plugin()
-    if plugin is None:
-        return None
-    missing = missing_libraries(ldd(plugin))
-    return install_advice(missing) if missing else None
+    reasons = [f"Qt has no platform plugin named {', '.join(map(repr, unknown))} ($QT_QPA_PLATFORM; it has "
+               f"{', '.join(sorted(plugins or ()))})"] if unknown else []
+    reasons += dict.fromkeys(unreachable)
+    todo = ("Unset $QT_QPA_PLATFORM or set it to one of those plugins" if not unreachable else
+            "Start the app from a working desktop session (or correct $DISPLAY, $WAYLAND_DISPLAY or "
+            "$QT_QPA_PLATFORM)")
+    return (f"The window cannot open: {' and '.join(reasons)}. {todo}, or use the command line (resnet-gui "
+            "--help lists predict, train and models).")
 
 
 def main(argv: list[str]) -> int:

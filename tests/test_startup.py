@@ -1,4 +1,5 @@
-"""Process start-up pieces shared with the frozen app: self-test, std streams, resources."""
+"""Process start-up pieces shared with the frozen app: self-test, std streams, resources, display check."""
+import ctypes.util
 import os
 import subprocess
 import sys
@@ -77,27 +78,125 @@ LDD_MISSING = """\tlinux-vdso.so.1 (0x00007ffd)
 """
 
 
+def reachable(*_args):
+    return None
+
+
 def test_missing_xcb_libraries_become_package_names_for_debian_and_fedora(tmp_path):
     from resnet_gui.startup import display_problem, missing_libraries
 
     assert missing_libraries(LDD_MISSING) == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libweird.so.9"]
-    plugin = tmp_path / "libqxcb.so"
-    problem = display_problem({"DISPLAY": ":0"}, "linux", ldd=lambda path: LDD_MISSING, plugin=plugin)
+    plugins = {"xcb": tmp_path / "libqxcb.so"}
+    problem = display_problem({"DISPLAY": ":0"}, "linux", ldd=lambda path: LDD_MISSING, plugins=plugins,
+                              x_server=reachable)
     assert "sudo apt install libxcb-icccm4 libxcb-keysyms1" in problem
     assert "sudo dnf install xcb-util-wm xcb-util-keysyms" in problem
     assert "libweird.so.9" in problem and "libxcb-cursor0" not in problem  # not Qt's misleading suggestion
     assert display_problem({"DISPLAY": ":0"}, "linux", ldd=lambda path: "\tlibc.so.6 => /lib/libc.so.6",
-                           plugin=plugin) is None
+                           plugins=plugins, x_server=reachable) is None
+
+
+PLUGINS = {"xcb": Path("libqxcb.so"), "wayland": Path("libqwayland.so"), "offscreen": Path("libqoffscreen.so"),
+           "minimal": Path("libqminimal.so")}
+
+
+def unreachable_x(display):
+    return f"$DISPLAY={display} has no X server answering"
+
+
+def unreachable_wayland(env):
+    return "no Wayland compositor answers"
 
 
 def test_no_display_is_said_and_windowless_platforms_pass():
     from resnet_gui.startup import display_problem
 
-    assert "No display was found" in display_problem({}, "linux")
-    assert "No display was found" in display_problem({"QT_QPA_PLATFORM": "wayland"}, "linux")
-    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    def check(env, **kw):
+        return display_problem(env, "linux", ldd=lambda path: "", plugins=PLUGINS,
+                               **{"x_server": unreachable_x, "wayland": unreachable_wayland, **kw})
+
+    assert "No display was found" in check({})
+    assert "No display was found" in check({"QT_QPA_PLATFORM": "wayland"})
+    assert check({"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert check({"QT_QPA_PLATFORM": "minimal:enable_fonts"}) is None
     assert display_problem({}, "win32") is None
-    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert check({"WAYLAND_DISPLAY": "wayland-0"}, wayland=reachable) is None
+
+
+def test_qt_tries_the_same_platforms_in_the_same_order():
+    from resnet_gui.startup import platform_candidates
+
+    assert platform_candidates({"DISPLAY": ":0"}) == ["xcb"]
+    assert platform_candidates({"WAYLAND_DISPLAY": ""}) == ["wayland", "xcb"]  # set, even empty (as Qt 6.11)
+    assert platform_candidates({"XDG_SESSION_TYPE": "wayland"}) == ["wayland", "xcb"]
+    assert platform_candidates({"XDG_SESSION_TYPE": "x11"}) == ["xcb"]
+    assert platform_candidates({"QT_QPA_PLATFORM": "Wayland:opt=1; xcb"}) == ["wayland", "xcb"]
+
+
+def test_a_display_that_does_not_answer_is_named_with_what_to_do():
+    from resnet_gui.startup import display_problem
+
+    def check(env, **kw):
+        return display_problem(env, "linux", ldd=lambda path: "", plugins=PLUGINS,
+                               **{"x_server": unreachable_x, "wayland": unreachable_wayland, **kw})
+
+    x = check({"DISPLAY": ":93"})
+    assert "$DISPLAY=:93 has no X server answering" in x and "desktop session" in x and "resnet-gui --help" in x
+    both = check({"DISPLAY": ":93", "WAYLAND_DISPLAY": "w"})
+    assert "no Wayland compositor answers and $DISPLAY=:93" in both
+    assert check({"DISPLAY": ":93", "WAYLAND_DISPLAY": "w"}, wayland=reachable) is None  # Qt falls back: fine
+    assert check({"DISPLAY": ":1", "WAYLAND_DISPLAY": "w"}, x_server=reachable) is None
+    named = check({"QT_QPA_PLATFORM": "nosuch", "DISPLAY": ":1"}, x_server=reachable)
+    assert "no platform plugin named 'nosuch'" in named and "minimal, offscreen, wayland, xcb" in named
+    assert "Unset $QT_QPA_PLATFORM" in named
+    assert check({"QT_QPA_PLATFORM": "nosuch;xcb", "DISPLAY": ":1"}, x_server=reachable) is None
+
+
+def test_missing_wayland_libraries_are_named_once_the_compositor_answers():
+    from resnet_gui.startup import display_problem
+
+    ldd = "\tlibwayland-cursor.so.0 => not found\n"
+    problem = display_problem({"WAYLAND_DISPLAY": "w", "QT_QPA_PLATFORM": "wayland"}, "linux", ldd=lambda p: ldd,
+                              plugins=PLUGINS, wayland=reachable)
+    assert "wayland platform plugin" in problem and "sudo apt install libwayland-cursor0" in problem
+
+
+def test_the_wayland_socket_is_found_where_libwayland_looks(tmp_path):
+    import socket
+
+    from resnet_gui.startup import wayland_connection_problem
+
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "WAYLAND_DISPLAY": "wayland-7"}
+    assert "no Wayland compositor answers at " + str(tmp_path / "wayland-7") == wayland_connection_problem(env)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(tmp_path / "wayland-7"))
+        server.listen(1)
+        assert wayland_connection_problem(env) is None
+        assert wayland_connection_problem({"WAYLAND_DISPLAY": str(tmp_path / "wayland-7")}) is None  # absolute
+    assert "$XDG_RUNTIME_DIR is not set" in wayland_connection_problem({"WAYLAND_DISPLAY": "wayland-7"})
+    assert "(the default: $WAYLAND_DISPLAY is not set)" in wayland_connection_problem({"XDG_RUNTIME_DIR": "/nope"})
+
+
+def test_a_display_that_hangs_is_given_up_on(monkeypatch):
+    import threading
+
+    from resnet_gui import startup
+
+    release = threading.Event()
+    try:
+        answer = startup._within(0.2, lambda: release.wait(30) and None, "the X server on $DISPLAY=far:0")
+    finally:
+        release.set()
+    assert answer == "the X server on $DISPLAY=far:0 did not answer within 0.2 s"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not ctypes.util.find_library("xcb"),
+                    reason="needs libxcb")
+def test_bad_display_names_are_told_apart_by_libxcb():
+    from resnet_gui.startup import x_connection_problem
+
+    assert x_connection_problem(None) == "$DISPLAY is not set"
+    assert x_connection_problem("!!") == "$DISPLAY=!! is not a valid display name"
 
 
 def test_the_app_without_a_display_exits_1_with_a_sentence_not_a_qt_abort(isolated_home):
