@@ -89,3 +89,11 @@ def pad_pickle(src: Path, dst: Path, pad_bytes: int) -> Path:
 def write_json(path: Path, obj) -> Path:
     path.write_text(json.dumps(obj), encoding="utf-8")
     return path
+
+
+def free_display() -> str:
+    """An X display number nothing serves (no socket, no lock file)."""
+    for n in range(93, 200):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            return f":{n}"
+    raise RuntimeError("no free X display number")

@@ -78,6 +78,12 @@ def test_built_executable_passes_its_self_test(tmp_path_factory, request):
             assert f"PASS {check}" in proc.stdout, proc.stdout
         assert "(frozen" in proc.stdout and "self-test passed" in proc.stdout
         assert elapsed < 120
+        from hostile_helpers import free_display
+
+        no_x = {k: v for k, v in env.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+        no_x["DISPLAY"] = free_display()  # the frozen app checks the display the same way: a sentence, exit 1
+        unreachable = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=no_x, cwd=out)
+        assert unreachable.returncode == 1 and "has no X server answering" in unreachable.stderr, unreachable.stderr
         deadline = time.monotonic() + 10
         while processes_using(dist) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -10,19 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_helpers import no_traceback
+from hostile_helpers import free_display, no_traceback
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 and Wayland are Linux's")
 DISPLAY_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "QT_QPA_PLATFORM", "XDG_SESSION_TYPE",
                      "XDG_RUNTIME_DIR")
-
-
-def free_display() -> str:
-    """An X display number nothing serves (no socket, no lock file)."""
-    for n in range(93, 200):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-            return f":{n}"
-    pytest.skip("no free X display number")
 
 
 def start_app(home: Path, runtime: Path, **variables: str) -> subprocess.CompletedProcess:
