@@ -92,12 +92,10 @@ class MainWindow(QMainWindow):
         self.registry.demo_installed.connect(
             lambda name: self.show_status(f"Installed the demo model “{name}”: press Try a sample on the Predict tab."))
 
-        geometry = settings.get("window.geometry")
-        if geometry:
-            self.restoreGeometry(QByteArray(base64.b64decode(geometry)))
-        else:
+        geometry = settings.get("window.geometry")  # base64, checked by the settings schema
+        if not (geometry and self.restoreGeometry(QByteArray(base64.b64decode(geometry)))):
             self.resize(1200, 800)
-        self.tabs.setCurrentIndex(settings.get("window.tab", 0, int))
+        self.tabs.setCurrentIndex(settings.get("window.tab", 0))
 
     def _tabs(self) -> tuple:
         return self.predict_tab, self.train_tab, self.runs_tab, self.evaluate_tab, self.models_tab

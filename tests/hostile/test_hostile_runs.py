@@ -201,12 +201,12 @@ def test_generated_run_names_stay_short_for_long_folder_names(tmp_path):
     assert result.status == "finished" and len(result.run_name) <= 100
 
 
-@pytest.mark.parametrize("key,value,kind,expected", [
-    ("window.tab", "abc", int, 0),
-    ("train.forms", [1, 2], dict, {}),
-    ("window.geometry", 12, str, None),
-    ("predict.threshold", True, float, 0.6),
+@pytest.mark.parametrize("key,value,expected", [
+    ("window.tab", "abc", 0),
+    ("train.forms", [1, 2], {}),
+    ("window.geometry", 12, None),
+    ("predict.unsure_below", True, 0.6),
 ])
-def test_settings_of_the_wrong_type_are_ignored(isolated_home, key, value, kind, expected):
+def test_settings_of_the_wrong_type_are_ignored(isolated_home, key, value, expected):
     paths.settings_file().write_text(json.dumps({key: value}))
-    assert Settings().get(key, expected, kind) == expected
+    assert Settings().get(key, expected) == expected

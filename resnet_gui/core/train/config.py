@@ -203,3 +203,44 @@ def recipe(recipe_name: str, /, **overrides) -> TrainConfig:
     else:
         raise TrainingError(f"unknown recipe {recipe_name!r}; use one of: {', '.join(RECIPES)}")
     return base.replace(**overrides)
+
+
+# Python types a field's annotation allows ("bool", "int | None", "list[str] | None", ...): validate() checks
+# ranges and choices; the types of the fields it does not look at (bool, str) are checked here.
+_ANNOTATION_TYPES: dict[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,), "float": (int, float),
+                                                  "str": (str,), "list[str]": (list,)}
+MAX_FORM_TEXT = 4096  # characters in a path or a device name
+
+
+def _has_annotated_type(annotation: str, value: Any) -> bool:
+    for part in (p.strip() for p in str(annotation).split("|")):
+        if part == "None" and value is None:
+            return True
+        kinds = _ANNOTATION_TYPES.get(part, ())
+        if isinstance(value, kinds) and (part == "bool" or not isinstance(value, bool)):
+            return not isinstance(value, str) or (len(value) <= MAX_FORM_TEXT and "\x00" not in value)
+    return False
+
+
+def usable_form(values: dict[str, Any], recipe_name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The fields of a saved training form (the app's settings file) that TrainConfig accepts, each checked
+    alone on top of the recipe's defaults (its annotated type, then validate()), and why each other one was
+    dropped: one odd value never costs the rest of the form."""
+    base = recipe(recipe_name)
+    if base.dataset == "folder":
+        base = dataclasses.replace(base, data=".")  # a stand-in: the form never holds the data folder
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    kept: dict[str, Any] = {}
+    dropped: dict[str, str] = {}
+    for name, value in values.items():
+        if name not in types:
+            dropped[str(name)[:40]] = "not a training setting"
+        elif not _has_annotated_type(types[name], value):
+            dropped[name] = f"expected {types[name]}, found {repr(value)[:60]}"
+        else:
+            try:
+                dataclasses.replace(base, **{name: value}).validate()
+                kept[name] = value
+            except TrainingError as exc:
+                dropped[name] = str(exc)
+    return kept, dropped

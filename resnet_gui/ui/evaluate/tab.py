@@ -129,9 +129,9 @@ class EvaluateTab(QWidget):
         splitter.setStretchFactor(1, 1)
         root.addWidget(splitter, 1)
         self.data_combo.setCurrentIndex(max(0, self.data_combo.findData(
-            self.settings.get("evaluate.data", "folder", str))))
-        self.folder_edit.setText(self.settings.get("evaluate.folder", "", str))
-        self.tta_check.setChecked(self.settings.get("evaluate.tta", False, bool))
+            self.settings.get("evaluate.data", "folder"))))
+        self.folder_edit.setText(self.settings.get("evaluate.folder", ""))
+        self.tta_check.setChecked(self.settings.get("evaluate.tta", False))
         self._data_kind_changed()
         self._show_running(False)
 
@@ -155,7 +155,7 @@ class EvaluateTab(QWidget):
             self.model_combo.setCurrentIndex(index)
 
     def _registry_changed(self) -> None:
-        wanted = self.current_model_name() or self.settings.get("evaluate.model", None, str) \
+        wanted = self.current_model_name() or self.settings.get("evaluate.model") \
             or self.registry.default_name
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
@@ -324,7 +324,7 @@ class EvaluateTab(QWidget):
     def export_dialog(self) -> None:
         if self.outcome is None:
             return
-        start = Path(self.settings.get("evaluate.export_dir", str(Path.home()), str)) / \
+        start = Path(self.settings.get("evaluate.export_dir", str(Path.home()))) / \
             f"{self.outcome.request.model_name}-evaluation.csv"
         out, _ = QFileDialog.getSaveFileName(self, "Export the evaluation", str(start), "CSV files (*.csv)")
         if out:

@@ -353,7 +353,7 @@ class ModelsTab(QWidget):
         name = self.selected()
         if not name:
             return
-        dialog = ExportDialog(name, self.settings.get("models.export_dir", str(Path.home()), str), self)
+        dialog = ExportDialog(name, self.settings.get("models.export_dir", str(Path.home())), self)
         try:
             if dialog.exec() == QDialog.DialogCode.Accepted:
                 self.settings.set("models.export_dir", str(Path(dialog.output()).expanduser().parent))
@@ -373,7 +373,7 @@ class ModelsTab(QWidget):
             return
         folder = QFileDialog.getExistingDirectory(
             self, f"Images of the classes of “{name}” (one sub-folder per class)",
-            self.settings.get("models.familiarity_dir", str(Path.home()), str))
+            self.settings.get("models.familiarity_dir", str(Path.home())))
         if not folder:
             return
         self.settings.set("models.familiarity_dir", folder)

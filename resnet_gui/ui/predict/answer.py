@@ -18,8 +18,7 @@ MAX_NAMED = 4
 
 def threshold_from(settings) -> float:
     """The persisted threshold (a fraction), or the default when missing or odd."""
-    value = settings.get(THRESHOLD_SETTING, DEFAULT_THRESHOLD, (int, float))
-    return float(value) if 0.0 <= float(value) <= 1.0 else DEFAULT_THRESHOLD
+    return float(settings.get(THRESHOLD_SETTING, DEFAULT_THRESHOLD))  # the schema keeps it within 0-1
 
 
 def knows_summary(class_names) -> str:

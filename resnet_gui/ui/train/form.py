@@ -4,6 +4,7 @@ Each recipe keeps its own edits: switching recipes and back restores what was ty
 them between sessions). The device choice is kept until the devices are known, then restored."""
 from __future__ import annotations
 
+import logging
 import os
 
 from PySide6.QtCore import Qt, Signal
@@ -25,7 +26,15 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.core.models.archs import ARCHS
-from resnet_gui.core.train.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, OPTIMIZERS, SCHEDULES, TrainConfig, recipe
+from resnet_gui.core.train.config import (
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    recipe,
+    usable_form,
+)
 
 MODES = [
     ("cifar10", "ResNet-18 on CIFAR-10 (from scratch)",
@@ -46,10 +55,24 @@ PER_RUN = ("name", "recipe", "dataset", "data")  # never taken from a saved form
 # GUI training on the CPU uses every core by default: benchmarks/bench_gui.py measured the worst GUI-thread
 # stall with all cores busy well under 100 ms (see the README); the Threads field can leave some free.
 RESERVED_CORES = 0
+log = logging.getLogger(__name__)
 
 
 def automatic_threads() -> int:
     return max(1, (os.cpu_count() or 1) - RESERVED_CORES)
+
+
+def saved_forms(settings) -> dict[str, dict]:
+    """Each recipe's saved form, with only the fields TrainConfig accepts (the others dropped with a log line)."""
+    forms = {}
+    for mode, form in (settings.get("train.forms") or {}).items():
+        if mode not in MODE_KEYS:
+            log.warning("ignoring the saved training form of unknown recipe %r", mode[:40])
+            continue
+        forms[mode], dropped = usable_form({k: v for k, v in form.items() if k not in PER_RUN}, mode)
+        for name, why in dropped.items():
+            log.warning("ignoring saved training setting %s of recipe %s: %s", name, mode, why)
+    return forms
 
 
 class TrainForm(QWidget):
@@ -61,10 +84,7 @@ class TrainForm(QWidget):
         self.devices: list[tuple[str, str]] = []
         self._wanted_device = "auto"
         self._mode: str | None = None
-        saved = settings.get("train.forms")
-        self._forms: dict[str, dict] = {mode: {k: v for k, v in form.items() if k not in PER_RUN}
-                                        for mode, form in (saved.items() if isinstance(saved, dict) else ())
-                                        if isinstance(form, dict)}
+        self._forms = saved_forms(settings)
         self._build()
 
     # ---- layout -----------------------------------------------------------------------------------
@@ -216,11 +236,8 @@ class TrainForm(QWidget):
         self.mode_help.setText(dict((k, h) for k, _, h in MODES)[mode])
         cfg = recipe(mode)
         saved = self._forms.get(mode)
-        if saved:
-            try:
-                cfg = TrainConfig.from_dict({**cfg.to_dict(), **saved, "recipe": mode})
-            except (TypeError, ValueError):
-                pass
+        if saved:  # fields TrainConfig accepted one by one (saved_forms)
+            cfg = TrainConfig.from_dict({**cfg.to_dict(), **saved, "recipe": mode})
         self._apply(cfg)
         self.mode_changed.emit(mode)
 
@@ -241,7 +258,7 @@ class TrainForm(QWidget):
         self.warmup_spin.setValue(-0.1 if cfg.warmup_epochs is None else cfg.warmup_epochs)
         self.freeze_spin.setValue(cfg.freeze_backbone_epochs)
         self.val_spin.setValue(cfg.val_split)
-        self.seed_spin.setValue(cfg.seed)
+        self.seed_spin.setValue(min(cfg.seed, self.seed_spin.maximum()))  # the CLI allows seeds up to 2**63-1
         self.augment_combo.setCurrentIndex(max(0, self.augment_combo.findData(cfg.augment)))
         self.flip_check.setChecked(cfg.hflip)
         self.image_size_spin.setValue(cfg.image_size or self.image_size_spin.minimum())
@@ -273,7 +290,7 @@ class TrainForm(QWidget):
         several = self.gpu_count > 1
         self.gpus_spin.setMaximum(max(1, self.gpu_count))
         self.gpus_spin.setSuffix(f" of {self.gpu_count}" if several else "")
-        saved = self.settings.get("train.gpus", 1, int)
+        saved = self.settings.get("train.gpus", 1)
         self.gpus_spin.setValue(min(max(1, saved), max(1, self.gpu_count)))
         self.hp_form.setRowVisible(self.gpus_spin, several)
         self._gpus_changed()
