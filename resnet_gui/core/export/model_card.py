@@ -34,13 +34,35 @@ def calibration_of(ckpt: Checkpoint) -> dict[str, Any]:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+# what would open a block at the start of a line: heading, quote, list, setext underline, numbered list
+_LEADING_MARKER = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
 
 
 def md(text: object) -> str:
-    """Text safe inside a Markdown paragraph or table cell: one line, specials escaped, no HTML."""
-    value = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]+", " ", str(text))
+    """Text safe inside a Markdown paragraph or table cell: one line, no leading or trailing blanks (four
+    spaces would make a code block), specials and a leading block marker escaped, no HTML."""
+    value = _LINE_BREAKS.sub(" ", str(text)).strip()
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", value)
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    match = _LEADING_MARKER.match(value)
+    if match is None:
+        return value
+    if match.group(1)[0].isdigit():  # "1. x": escape the dot, "1\\. x"
+        end = match.end()
+        return value[:end] + "\\" + value[end:]
+    return "\\" + value
+
+
+def code(text: object) -> str:
+    """Text shown as a code span: one line; no backtick can end the span early (inside one, HTML and Markdown
+    are shown as written)."""
+    return "`" + _LINE_BREAKS.sub(" ", str(text)).replace("`", "'") + "`"
+
+
+def _count(value: Any) -> str:
+    """An image count from the checkpoint: a whole number as it is, anything else escaped."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else md(value)
 
 
 def _setting(value: Any) -> str:
@@ -116,7 +138,7 @@ def _classes(ckpt: Checkpoint) -> list[str]:
     val = ckpt.dataset.get("val_class_counts") if isinstance(ckpt.dataset.get("val_class_counts"), dict) else {}
     if train:
         lines = ["| index | class | training images | validation images |", "|---:|---|---:|---:|"]
-        lines += [f"| {i} | {md(c)} | {train.get(c, '-')} | {val.get(c, '-')} |"
+        lines += [f"| {i} | {md(c)} | {_count(train.get(c, '-'))} | {_count(val.get(c, '-'))} |"
                   for i, c in enumerate(ckpt.class_names)]
     else:
         lines = ["| index | class |", "|---:|---|"]
@@ -173,7 +195,7 @@ def model_card(ckpt: Checkpoint, result: ExportFacts, label: str, *, checked: bo
         f"# Model card: {md(label)}",
         "",
         *([md(ckpt.notes["description"]), ""] if isinstance(ckpt.notes.get("description"), str) else []),
-        f"`{ckpt.arch}` image classifier for {n} classes, exported to {fmt_name} "
+        f"{code(ckpt.arch)} image classifier for {n} classes, exported to {fmt_name} "
         f"({md(result.path.name)}) by ResNet GUI {__version__} on {now}.{check}",
         "",
         "## Input and output",
@@ -188,7 +210,7 @@ def model_card(ckpt: Checkpoint, result: ExportFacts, label: str, *, checked: bo
         "",
         "1. Decode the image to 8-bit RGB (grey and palette images converted to RGB, transparency composited "
         "on white).",
-        f"2. Resize so that the shorter side is {pre.resize} pixels, {pre.interpolation} with antialiasing "
+        f"2. Resize so that the shorter side is {md(pre.resize)} pixels, {md(pre.interpolation)} with antialiasing "
         "(torchvision's `resize(..., antialias=True)` on the uint8 tensor gives exactly the app's pixels; "
         "Pillow's resize is very close).",
         f"3. Center-crop {size} x {size}.",
