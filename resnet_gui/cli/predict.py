@@ -44,25 +44,37 @@ def _overlay(image, cam):
     return Image.fromarray((base * (1 - alpha) + colour * alpha).clip(0, 255).astype(np.uint8))
 
 
+HEAT_MAP_STEM_BYTES = 150  # of the image's name kept in its heat map's: room for "_cam-N.png" and more
+
+
+def heat_map_name(image_path: str, used: set[str]) -> str:
+    """The file name of one image's heat map, new in `used` (and added to it): the image's name cut by bytes,
+    never inside a character (a 245-byte name of 81 characters is valid), then "_cam.png" or "_cam-N.png"."""
+    from resnet_gui.core.names import fit_bytes
+
+    stem = fit_bytes(Path(image_path).stem, HEAT_MAP_STEM_BYTES) or "image"
+    name, n = f"{stem}_cam.png", 2
+    while name in used:
+        name, n = f"{stem}_cam-{n}.png", n + 1
+    used.add(name)
+    return name
+
+
 def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list[float]] | None:
     from resnet_gui.core.atomic import atomic_write
     from resnet_gui.core.images import load_image
 
     image = load_image(pred.path, name=pred.path)
-    cam, _ = predictor.explain(image, pred.class_index)
+    cam, _ = predictor.explain(image, pred.class_index)  # by index: class names may repeat
     if out_dir is not None:
-        stem = Path(pred.path).stem[:80] or "image"
-        name, n = f"{stem}_cam.png", 2
-        while name in used:
-            name, n = f"{stem}_cam-{n}.png", n + 1
-        used.add(name)
         overlay = _overlay(image, cam)
-        atomic_write(out_dir / name, lambda fh: overlay.save(fh, format="PNG"))
+        atomic_write(out_dir / heat_map_name(pred.path, used), lambda fh: overlay.save(fh, format="PNG"))
     return [[round(float(v), 4) for v in row] for row in cam.tolist()]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnet_gui.core.engines.choose import open_predictor
+    from resnet_gui.core.errors import ResnetGuiError, user_message
     from resnet_gui.core.images import list_images
     from resnet_gui.core.inference.prediction import write_csv
     from resnet_gui.core.models.demo import ensure_demo_model
@@ -81,7 +93,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 1
     if args.explain_dir is not None:
         args.explain_dir.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    failed = unexplained = written = 0
     collected = []
     used: set[str] = set()
     for batch in predictor.predict_paths(files, top_k=top_k, batch_size=args.batch_size):
@@ -91,7 +103,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed += not pred.ok
             cam = None
             if pred.ok and (args.explain or args.explain_dir is not None):
-                cam = _explain(predictor, pred, args.explain_dir, used)
+                try:
+                    cam = _explain(predictor, pred, args.explain_dir, used)
+                    written += args.explain_dir is not None
+                except (OSError, ResnetGuiError) as exc:  # this image's heat map only: the others go on
+                    unexplained += 1
+                    err(f"{pred.path}: no heat map: {user_message(exc)}")
             if args.json:
                 row = pred.to_json(threshold)
                 if args.explain and cam is not None:
@@ -104,9 +121,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
     if args.explain_dir is not None and not args.json:
-        print(f"Wrote {plural(len(used), 'heat map')} to {safe(args.explain_dir)}.", file=sys.stderr)
+        print(f"Wrote {plural(written, 'heat map')} to {safe(args.explain_dir)}.", file=sys.stderr)
     if not predictor.calibrated and not args.json:
         print("(This model is not calibrated: its confidences may be too high or too low.)", file=sys.stderr)
     if failed:
         print(f"{failed} of {plural(len(files), 'file')} could not be classified.", file=sys.stderr)
-    return 1 if failed else 0
+    if unexplained:
+        print(f"{unexplained} of {plural(len(files) - failed, 'heat map')} could not be made.", file=sys.stderr)
+    return 1 if failed or unexplained else 0

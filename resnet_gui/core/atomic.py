@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .names import NAME_MAX_BYTES, fit_bytes
+
 TMP_SUFFIX = ".tmp"
+TMP_EXTRA_BYTES = len("." + "." + "x" * 8 + TMP_SUFFIX)  # mkstemp's "." + name + "." + 8 random + ".tmp"
 STALE_AFTER_S = 15 * 60
 _umask: int | None = None
 
@@ -43,7 +46,9 @@ def atomic_writer(path: os.PathLike | str, *, overwrite: bool = True) -> Iterato
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        # the temporary's name holds the target's, shortened so that it fits whatever the target's fits in
+        prefix = f".{fit_bytes(path.name, NAME_MAX_BYTES - TMP_EXTRA_BYTES)}."
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=TMP_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise _naming(exc, path) from None
     tmp = Path(tmp_name)

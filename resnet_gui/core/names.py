@@ -5,11 +5,13 @@ no name can point outside its folder (no separators, no '..', no leading dot).
 """
 from __future__ import annotations
 
+import os
 import re
 
 from .errors import RegistryError
 
 SUFFIX = ".pth"
+NAME_MAX_BYTES = 255  # one path component on Linux and macOS file systems (ext4, XFS, btrfs, APFS)
 MAX_NAME = 100
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\- ]{0,99}$")
 # Names Windows reserves for devices, with or without an extension ("aux.txt" too): refused everywhere so a
@@ -40,3 +42,19 @@ def name_from(text: str, *, fallback: str = "model", max_length: int = MAX_NAME)
         return validate_name(cleaned)
     except RegistryError:  # a reserved device name
         return validate_name(f"{fallback}-{cleaned}"[:max_length].rstrip(" ."))
+
+
+def fit_bytes(text: str, max_bytes: int) -> str:
+    """`text` cut to at most max_bytes in the file-system encoding (a 245-byte name can be 81 characters),
+    never inside a character."""
+    kept, used = [], 0
+    for ch in text:
+        try:
+            size = len(os.fsencode(ch))
+        except UnicodeEncodeError:  # a lone surrogate no file name can hold
+            ch, size = "_", 1
+        if used + size > max_bytes:
+            break
+        kept.append(ch)
+        used += size
+    return "".join(kept)

@@ -53,3 +53,81 @@ def test_the_model_card_escapes_every_value_from_the_checkpoint(tmp_path, descri
         assert tag not in html, tag
     assert html.count("<ol>") == 1  # the card's own preprocessing steps
     assert html.count("<tr>") == 4  # the header and three classes
+
+
+# ---- file names ---------------------------------------------------------------------------------------------
+LONG_NAME = "0" + "猫" * 80 + ".png"  # 245 bytes in UTF-8: a valid name, 81 characters
+
+
+def test_a_long_image_name_gets_its_heat_map_and_so_do_the_others(tmp_path, capsys):
+    from helpers import write_image
+
+    from resnet_gui.cli import main
+    from resnet_gui.core.names import NAME_MAX_BYTES
+
+    assert len(LONG_NAME.encode()) == 245
+    for name in (LONG_NAME, "a.png", "b.png"):
+        write_image(tmp_path / "images" / name, seed=len(name))
+    out = tmp_path / "maps"
+    code = main(["predict", str(tmp_path / "images"), "--explain-dir", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 3 and "a_cam.png" in names and "b_cam.png" in names, names
+    long = next(n for n in names if n.startswith("0猫"))
+    assert long.endswith("_cam.png") and len(long.encode()) <= NAME_MAX_BYTES
+    assert "Wrote 3 heat maps" in captured.err
+
+
+def test_a_heat_map_that_cannot_be_written_does_not_stop_the_others(tmp_path, capsys):
+    from helpers import write_image
+
+    from resnet_gui.cli import main
+
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(tmp_path / "images" / name, seed=ord(name[0]))
+    out = tmp_path / "maps"
+    (out / "b_cam.png").mkdir(parents=True)  # in the way of b's heat map
+    code = main(["predict", str(tmp_path / "images"), "--explain-dir", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert (out / "a_cam.png").is_file() and (out / "c_cam.png").is_file()
+    assert "b.png: no heat map:" in captured.err and "1 of 3 heat maps could not be made" in captured.err
+    assert "Wrote 2 heat maps" in captured.err
+    assert sum(line.startswith(str(tmp_path)) for line in captured.out.splitlines()) == 3  # every answer given
+
+
+def test_heat_map_names_are_cut_by_bytes_never_inside_a_character():
+    from resnet_gui.cli.predict import HEAT_MAP_STEM_BYTES, heat_map_name
+
+    used: set[str] = set()
+    first = heat_map_name("/x/" + LONG_NAME, used)
+    second = heat_map_name("/y/" + LONG_NAME, used)
+    assert first.endswith("_cam.png") and second.endswith("_cam-2.png") and first[:-8] == second[:-10]
+    assert len(first[:-8].encode()) <= HEAT_MAP_STEM_BYTES and set(first[1:-8]) == {"猫"}
+    assert heat_map_name("", set()) == "image_cam.png"
+
+
+def test_explain_uses_the_predicted_index_when_class_names_repeat(tmp_path, capsys, monkeypatch):
+    from helpers import write_image
+
+    from resnet_gui.cli import main
+    from resnet_gui.core.inference.predictor import Predictor
+
+    model = make_checkpoint(tmp_path / "dup.pth", class_names=["same", "same", "other"], favour=1)
+    write_image(tmp_path / "x.png")
+    asked = []
+    real = Predictor.explain
+    monkeypatch.setattr(Predictor, "explain", lambda self, image, index=None: asked.append(index) or
+                        real(self, image, index))
+    assert main(["predict", str(tmp_path / "x.png"), "--model", str(model), "--explain", "--json"]) == 0
+    assert asked == [1]  # class_names.index("same") would have explained class 0
+
+
+def test_an_atomic_write_works_for_any_name_the_file_system_takes(tmp_path):
+    from resnet_gui.core.atomic import atomic_write_bytes
+
+    for name in ("a" * 255, LONG_NAME, "é" * 127):
+        atomic_write_bytes(tmp_path / name, b"x")
+        assert (tmp_path / name).read_bytes() == b"x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a" * 255, LONG_NAME, "é" * 127])  # no temporaries
