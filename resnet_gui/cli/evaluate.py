@@ -61,6 +61,11 @@ def _table(ev) -> None:
 def run(args: argparse.Namespace) -> int:
     from resnet_gui.core.evaluation.evaluate import evaluate
 
+    if args.csv:  # refused before the evaluation, not after minutes of it
+        from resnet_gui.core.models.registry import Registry
+        from resnet_gui.core.paths import check_output
+
+        check_output(args.csv, model=Registry().resolve(args.model))
     ev = evaluate(args.model, args.data, device=args.device, batch_size=args.batch_size, tta=args.tta,
                   engine=args.engine, precision=args.precision)
     if args.csv:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -72,6 +73,26 @@ def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list
     return [[round(float(v), 4) for v in row] for row in cam.tolist()]
 
 
+def _check_outputs(args: argparse.Namespace, model: Path, files: list[str]) -> set[str]:
+    """Refuse (OutputError) a CSV or heat-map folder that would replace the model, an image being read, or a
+    file among the app's models and runs, before any work; make the folder. The heat-map names already taken:
+    those of the images being read in that folder (a heat map never replaces one)."""
+    from resnet_gui.core.paths import check_output
+
+    if args.csv:
+        check_output(args.csv, model=model, reading=files)
+    if args.explain_dir is None:
+        return set()
+    check_output(args.explain_dir, model=model)
+    args.explain_dir.mkdir(parents=True, exist_ok=True)
+    folder, parents = args.explain_dir.resolve(), {}
+    for f in files:
+        parent = os.path.dirname(f)
+        if parent not in parents:
+            parents[parent] = Path(parent).resolve() == folder
+    return {os.path.basename(f) for f in files if parents[os.path.dirname(f)]}
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.errors import ResnetGuiError, user_message
@@ -84,18 +105,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.model is None:
         ensure_demo_model(registry)
     threshold = args.unsure_below
-    predictor = open_predictor(args.model, engine=args.engine, device=args.device, precision=args.precision,
+    path = registry.resolve(args.model)
+    predictor = open_predictor(path, engine=args.engine, device=args.device, precision=args.precision,
                                registry=registry)
     top_k = min(args.top_k, len(predictor.class_names))  # never more columns than the model has classes
     files = list_images(args.paths)
     if not files:
         err("No images found in " + ", ".join(args.paths) + " (JPEG, PNG, BMP, GIF, TIFF or WebP).")
         return 1
-    if args.explain_dir is not None:
-        args.explain_dir.mkdir(parents=True, exist_ok=True)
+    used = _check_outputs(args, path, files)
     failed = unexplained = written = 0
     collected = []
-    used: set[str] = set()
     for batch in predictor.predict_paths(files, top_k=top_k, batch_size=args.batch_size):
         for pred in batch:
             if args.csv:
@@ -117,7 +137,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             else:
                 print(_line(pred, threshold), flush=True)
     if args.csv:
-        write_csv(collected, args.csv, top_k=top_k, threshold=threshold)
+        write_csv(collected, args.csv, top_k=top_k, threshold=threshold, model=path)
         if not args.json:
             print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
     if args.explain_dir is not None and not args.json:

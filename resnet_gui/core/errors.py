@@ -52,6 +52,10 @@ class ExportError(ResnetGuiError):
     """A model could not be exported (a missing optional package, an output that would overwrite app files)."""
 
 
+class OutputError(ResnetGuiError):
+    """An output file the user named would replace a model, a run, or a file being read (core.paths.check_output)."""
+
+
 class Cancelled(Exception):
     """The user asked to stop (a download, data preparation, a prediction run, training).
 

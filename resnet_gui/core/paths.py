@@ -6,6 +6,7 @@ models/, data/, runs/, logs/, cache/ and settings.json.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from resnet_gui import APP_ID
@@ -78,3 +79,48 @@ def settings_file() -> Path:
     folder = home if home else _platform("config")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / "settings.json"
+
+
+# ---- files the user names for the app to write ------------------------------------------------------------
+def _places(path: Path) -> set[Path]:
+    """Where writing `path` lands: the path with its folder's links resolved (an atomic write replaces a link
+    itself), and with the link followed too (to be safe either way)."""
+    out = set()
+    for attempt in (lambda: path.parent.resolve() / path.name, path.resolve):
+        try:
+            out.add(attempt())
+        except (OSError, RuntimeError):  # a link loop: the write itself will fail and say so
+            continue
+    return out
+
+
+def output_problem(output: os.PathLike | str, *, model: os.PathLike | str | None = None,
+                   reading: Iterable[os.PathLike | str] = ()) -> str | None:
+    """Why the app must not write the file or folder `output` that a user named, or None: it is inside the
+    app's models or runs folder (it could replace a model or a run's state), it is the model's own checkpoint,
+    or one of the files the command reads (`reading`: the images). The one check of every command and dialog
+    that writes such a file: models export, evaluate's CSV and PNG, predict's CSV and --explain-dir, the GUI's."""
+    path = Path(output).expanduser()
+    places = _places(path)
+    for folder in (models_dir(), runs_dir()):
+        inside = _places(folder)
+        if any(place.is_relative_to(f) for place in places for f in inside):
+            return (f"{path} is inside the app's {folder.name} folder ({folder}); write it somewhere else so it "
+                    "cannot replace a model or a run")
+    if model is not None and places & _places(Path(model).expanduser()):
+        return f"{path} is the model's own checkpoint; choose another file to write"
+    for source in reading:  # thousands of images: only those of the same name are looked up
+        if Path(source).name == path.name and places & _places(Path(source).expanduser()):
+            return f"{path} is one of the files being read ({source}); choose another file to write"
+    return None
+
+
+def check_output(output: os.PathLike | str, *, model: os.PathLike | str | None = None,
+                 reading: Iterable[os.PathLike | str] = ()) -> Path:
+    """`output` as a Path, or OutputError saying why it must not be written (see output_problem)."""
+    from .errors import OutputError
+
+    problem = output_problem(output, model=model, reading=reading)
+    if problem:
+        raise OutputError(problem)
+    return Path(output).expanduser()

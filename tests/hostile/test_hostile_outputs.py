@@ -131,3 +131,69 @@ def test_an_atomic_write_works_for_any_name_the_file_system_takes(tmp_path):
         atomic_write_bytes(tmp_path / name, b"x")
         assert (tmp_path / name).read_bytes() == b"x"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a" * 255, LONG_NAME, "é" * 127])  # no temporaries
+
+
+# ---- output files that would replace a model, a run or an input ---------------------------------------------
+@pytest.fixture
+def registry(isolated_home):
+    folder = isolated_home / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    make_checkpoint(folder / "M.pth", class_names=["zero", "one"])
+    return folder
+
+
+def refused(capsys, args, needle):
+    from resnet_gui.cli import main
+
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_evaluate_never_writes_its_csv_over_the_model_or_into_the_app_folders(registry, tmp_path, capsys):
+    from helpers import make_folder_dataset
+
+    from resnet_gui.core.paths import runs_dir
+
+    data = make_folder_dataset(tmp_path / "data", classes=("zero", "one"), per_class=2)
+    model = registry / "M.pth"
+    before = model.read_bytes()
+    refused(capsys, ["evaluate", "--model", "M", "--data", str(data), "--csv", str(model)], "inside the app's models")
+    refused(capsys, ["evaluate", "--model", "M", "--data", str(data), "--csv", str(runs_dir() / "r" / "x.csv")],
+            "inside the app's runs folder")
+    outside = make_checkpoint(tmp_path / "own.pth", class_names=["zero", "one"])
+    mine = outside.read_bytes()
+    refused(capsys, ["evaluate", "--model", str(outside), "--data", str(data), "--csv", str(outside)],
+            "the model's own checkpoint")
+    assert model.read_bytes() == before and outside.read_bytes() == mine
+
+
+def test_predict_never_writes_over_the_model_an_image_or_into_the_app_folders(registry, tmp_path, capsys):
+    from helpers import write_image
+
+    from resnet_gui.cli import main
+
+    images = tmp_path / "images"
+    for name in ("a.png", "a_cam.png"):
+        write_image(images / name, seed=len(name))
+    model = registry / "M.pth"
+    kept = {p: p.read_bytes() for p in (model, images / "a.png", images / "a_cam.png")}
+    refused(capsys, ["predict", str(images), "--model", "M", "--csv", str(model)], "inside the app's models")
+    refused(capsys, ["predict", str(images), "--model", "M", "--csv", str(images / "a.png")],
+            "one of the files being read")
+    refused(capsys, ["predict", str(images), "--model", "M", "--explain-dir", str(registry)], "models folder")
+    # heat maps written beside the images never replace one: a.png's goes to a_cam-2.png
+    assert main(["predict", str(images), "--model", "M", "--explain-dir", str(images)]) == 0
+    assert {p.name for p in images.iterdir()} == {"a.png", "a_cam.png", "a_cam-2.png", "a_cam_cam.png"}
+    assert all(p.read_bytes() == data for p, data in kept.items())
+
+
+def test_the_shared_check_follows_links_and_passes_ordinary_files(registry, tmp_path):
+    from resnet_gui.core.errors import OutputError
+    from resnet_gui.core.paths import check_output, output_problem
+
+    (tmp_path / "link").symlink_to(registry, target_is_directory=True)
+    assert "models folder" in output_problem(tmp_path / "link" / "M.pth")
+    assert output_problem(tmp_path / "out.csv", model=registry / "M.pth", reading=[tmp_path / "a.png"]) is None
+    with pytest.raises(OutputError, match="own checkpoint"):
+        check_output(tmp_path / "x" / ".." / "m.pth", model=tmp_path / "m.pth")

@@ -35,6 +35,7 @@ class Evaluation:
     unknown_classes: dict[str, int]
     calibrated: bool
     rows: list[dict] = field(default_factory=list)  # every image: path, true, predicted, confidence
+    model_path: str | None = None      # the checkpoint file: an export must never replace it
 
     def to_json(self) -> dict:
         return {**self.figures.to_json(), "model": self.model, "data": self.data, "tta": self.tta,
@@ -169,16 +170,21 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
              "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])} for i in range(len(true))]
     misclassified = [rows[i] for i in wrong[:MAX_MISCLASSIFIED]]
     return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
-                      failed=failed, unknown_classes=unknown, calibrated=predictor.calibrated, rows=rows)
+                      failed=failed, unknown_classes=unknown, calibrated=predictor.calibrated, rows=rows,
+                      model_path=str(path))
 
 
 def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:
-    """One row per image (path, true, predicted, confidence, correct), spreadsheet-safe; written atomically."""
+    """One row per image (path, true, predicted, confidence, correct), spreadsheet-safe; written atomically.
+    Refused (OutputError) where it would replace the model or land among the app's models and runs."""
     import csv
     import io
 
     from ..atomic import atomic_write_bytes
     from ..inference.prediction import csv_cell
+    from ..paths import check_output
+
+    check_output(out, model=ev.model_path)
 
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -44,7 +44,7 @@ from ..atomic import atomic_write, atomic_write_bytes
 from ..errors import ExportError
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..models.registry import Registry
-from ..paths import models_dir, runs_dir
+from ..paths import output_problem
 from .model_card import calibration_of, model_card
 
 log = logging.getLogger(__name__)
@@ -144,14 +144,9 @@ def _output(output: os.PathLike | str, source: Path) -> Path:
         raise ExportError(f"{str(output)!r} is not a file name; give the file to write, for example model.onnx")
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give the file to write inside it, for example {path / 'model.onnx'}")
-    target = path.resolve()
-    for place in (models_dir(), runs_dir()):
-        if target.is_relative_to(place.resolve()):
-            raise ExportError(f"{path} is inside the app's {place.name} folder ({place}); write the export "
-                              "somewhere else so it cannot replace a model or a run")
-    with contextlib.suppress(OSError):
-        if target == source.resolve():
-            raise ExportError(f"{path} is the model's own checkpoint; choose another output file")
+    problem = output_problem(path, model=source)
+    if problem:
+        raise ExportError(problem)
     return path
 
 

@@ -81,14 +81,19 @@ def csv_cell(value: object) -> str:
 
 
 def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: int = 5,
-              threshold: float = DEFAULT_THRESHOLD) -> Path:
+              threshold: float = DEFAULT_THRESHOLD, model: os.PathLike | str | None = None) -> Path:
     """path, label, confidence, error, the top-k as label/probability column pairs, then status (sure, not sure,
     unfamiliar or error, at `threshold`), unsure, unfamiliar (empty when the model has no familiarity data) and
-    familiarity; written atomically."""
+    familiarity; written atomically. Refused (OutputError) where it would replace the model, one of the images or
+    a file among the app's models and runs."""
     import csv
     import io
 
     from ..atomic import atomic_write_bytes
+    from ..paths import check_output
+
+    predictions = list(predictions)
+    check_output(out, model=model, reading=[p.path for p in predictions if p.path])
 
     buf = io.StringIO()
     writer = csv.writer(buf)

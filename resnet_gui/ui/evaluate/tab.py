@@ -335,12 +335,17 @@ class EvaluateTab(QWidget):
         from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
         from resnet_gui.core.atomic import atomic_write_bytes
-        from resnet_gui.core.errors import user_message
+        from resnet_gui.core.errors import ResnetGuiError, user_message
         from resnet_gui.core.evaluation.evaluate import write_rows_csv
+        from resnet_gui.core.paths import output_problem
 
         ev = self.outcome.evaluation
         csv_path = Path(out)
         png_path = csv_path.with_name(csv_path.stem + "-confusion-matrix.png")
+        problem = output_problem(csv_path, model=ev.model_path) or output_problem(png_path, model=ev.model_path)
+        if problem:  # neither file is written
+            self.banner.show_message(f"The evaluation was not saved: {problem}.", "error")
+            return None
         data = QByteArray()
         png = QBuffer(data)
         png.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -349,7 +354,7 @@ class EvaluateTab(QWidget):
         try:
             write_rows_csv(ev, csv_path)  # the same CSV as `resnet-gui evaluate --csv`
             atomic_write_bytes(png_path, bytes(data.data()))
-        except OSError as exc:
+        except (OSError, ResnetGuiError) as exc:
             self.banner.show_message(f"The evaluation could not be saved. {user_message(exc)}", "error")
             return None
         self.settings.set("evaluate.export_dir", str(csv_path.parent))

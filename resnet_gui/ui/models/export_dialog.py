@@ -107,11 +107,16 @@ class ExportDialog(QDialog):
     def accept(self) -> None:
         """Export only once replacing an existing file (a path typed in, not chosen) has been agreed to."""
         from resnet_gui.core.export.exporter import card_path_for
+        from resnet_gui.core.paths import output_problem
 
         out = self.output()
         target = Path(out).expanduser()
         if target.is_dir():
             self.note.setText(f"{out} is a folder; give the file's name too.")
+            return
+        problem = output_problem(target)  # the exporter checks again (and against the model's own file)
+        if problem:
+            self.note.setText(problem[:1].upper() + problem[1:] + ".")
             return
         if target.exists() and out != self._confirmed:
             card = card_path_for(target)

@@ -366,12 +366,12 @@ class FolderResultsView(QWidget):
             self.write_csv(out)
 
     def write_csv(self, out: str) -> None:
-        from resnet_gui.core.errors import user_message
+        from resnet_gui.core.errors import ResnetGuiError, user_message
         from resnet_gui.core.inference.prediction import write_csv
 
-        try:
+        try:  # refuses the app's models and runs, and the images read
             write_csv(self.results, out, top_k=TOP_K, threshold=self.threshold)
-        except OSError as exc:
+        except (OSError, ResnetGuiError) as exc:
             self.folder_errors.show_message(f"The results could not be saved. {user_message(exc)}", "error")
             return
         self.status_message.emit(f"Exported {plural(len(self.results), 'result')} to {out}.")

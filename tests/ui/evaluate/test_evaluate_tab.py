@@ -80,6 +80,13 @@ def test_export_writes_the_csv_and_a_png_of_the_matrix(qtbot, digits_model, wind
     image = QImage(str(png_path))
     assert png_path.name == "eval-confusion-matrix.png" and image.width() == 1200
     assert "Saved 6 rows" in tab.banner.text()
+    from resnet_gui.core.paths import models_dir
+
+    model = models_dir() / "digits.pth"
+    before = model.read_bytes()
+    assert tab.export(str(model)) is None  # would replace the model it evaluated
+    assert "The evaluation was not saved" in tab.banner.text() and "models folder" in tab.banner.text()
+    assert model.read_bytes() == before and not (models_dir() / "digits-confusion-matrix.png").exists()
 
 
 def test_cancel_stops_an_evaluation_and_nothing_arrives(qtbot, digits_model, window, tmp_path):

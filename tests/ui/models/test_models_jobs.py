@@ -104,6 +104,12 @@ def test_export_dialog_asks_before_replacing_a_file_typed_in(qtbot, tmp_path, mo
     dialog.path_edit.setText(str(tmp_path / "new.pt"))
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted and len(asked) == 2  # a new file: nothing to ask
+    from resnet_gui.core.paths import runs_dir
+
+    dialog = opened()
+    dialog.path_edit.setText(str(runs_dir() / "some-run" / "x.pt"))
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted and "inside the app's runs folder" in dialog.note.text()
 
 
 def test_export_dialog_offers_onnx_when_installed(qtbot, tmp_path):

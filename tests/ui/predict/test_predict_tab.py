@@ -53,6 +53,10 @@ def test_folder_with_one_bad_file(qtbot, digits_model, window, tmp_path):
     tab.folder.write_csv(str(out))
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 4 and sum(1 for r in rows if r["error"]) == 1
+    before = (folder / "img1.png").read_bytes()
+    tab.folder.write_csv(str(folder / "img1.png"))  # an image it read: refused, as the app's folders are
+    assert "one of the files being read" in tab.folder.folder_errors.text()
+    assert (folder / "img1.png").read_bytes() == before
     # double-clicking a row shows that image
     tab.folder._row_activated(tab.folder.proxy.index(1, 1))
     wait_for_label(qtbot, tab, "two")
