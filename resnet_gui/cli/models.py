@@ -27,21 +27,23 @@ def _list(registry, as_json: bool) -> int:
               "('resnet-gui models import FILE').")
         return 0
     default = registry.default_name()
-    rows = [["", "NAME", "ARCHITECTURE", "CLASSES", "VAL. ACC.", "SIZE"]]
+    rows = [["", "NAME", "ARCHITECTURE", "CLASSES", "ACCURACY", "SIZE"]]
     for e in entries:
         mark = "*" if e.name == default else ""
         if e.broken:
             rows.append([mark, safe(e.name), "BROKEN", "-", "-", binary_size(e.size)])
             continue
         meta = e.meta or {}
-        acc = f"{e.val_accuracy:.1%}" if e.val_accuracy is not None else "-"
+        figure = e.accuracy()  # test accuracy where the model has one
+        acc = f"{figure[0]:.1%} {'test' if figure[1] == 'test accuracy' else 'val.'}" if figure is not None else "-"
         rows.append([mark, safe(e.name), meta["arch"], str(meta["num_classes"]), acc, binary_size(e.size)])
     for line in _table(rows, right={3, 4, 5}):
         print(line)
     for e in entries:
         if e.broken:
             print(f"  {safe(e.name)}: {safe(e.error)}")
-    print(f"\n{plural(len(entries), 'model')} in {safe(registry.root)}; * = default")
+    print(f"\n{plural(len(entries), 'model')} in {safe(registry.root)}; * = default; accuracy on held-out test "
+          "images where the model has them (test), else on the validation split that chose its best epoch (val.)")
     return 0
 
 

@@ -7,6 +7,10 @@ def test_first_run_selects_the_demo_and_try_a_sample_gives_the_right_digit(qtbot
     tab = window.predict_tab
     assert window.registry.default_name == DEMO_NAME  # installed on this first run, as the default
     assert tab.current_model_name() == DEMO_NAME
+    assert tab.model_combo.currentText().endswith("(test accuracy 98.9%)")  # not the validation split's 99.4%
+    table = window.models_tab.table
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=60_000)
+    assert table.item(0, 3).text() == "98.9% test" and "held-out" in table.item(0, 3).toolTip()
     assert tab.sample_button.isEnabled()
     for _ in range(3):
         tab.single.class_label.setText("—")

@@ -56,6 +56,16 @@ class ModelEntry:
     def val_accuracy(self) -> float | None:
         return finite_fraction((self.meta or {}).get("metrics", {}).get("val_accuracy"))
 
+    def accuracy(self) -> tuple[float, str] | None:
+        """The figure to show for the model, and its name: "test accuracy" when it carries one measured on
+        held-out images that chose nothing (the validation split chose the best epoch, fitted the temperature
+        and set the familiarity threshold, so its figure is optimistic), else "validation accuracy"; None when
+        it has neither."""
+        test = finite_fraction((self.meta or {}).get("metrics", {}).get("test_accuracy"))
+        if test is not None:
+            return test, "test accuracy"
+        return (self.val_accuracy, "validation accuracy") if self.val_accuracy is not None else None
+
     def to_json(self) -> dict[str, Any]:
         base = {"name": self.name, "path": str(self.path), "size_bytes": self.size,
                 "modified": _dt.datetime.fromtimestamp(self.modified).astimezone().isoformat(timespec="seconds"),

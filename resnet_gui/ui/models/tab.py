@@ -33,7 +33,10 @@ from .dialogs import ClassNamesDialog, ModelDetailsDialog
 from .export_dialog import ExportDialog
 from .jobs import ModelJobs
 
-COLUMNS = ["Name", "Architecture", "Classes", "Val. accuracy", "Dataset", "Created", "Size"]
+COLUMNS = ["Name", "Architecture", "Classes", "Accuracy", "Dataset", "Created", "Size"]
+ACCURACY_TIPS = {"test accuracy": "Test accuracy: measured on held-out images that chose nothing during training",
+                 "validation accuracy": "Validation accuracy: measured on the split that chose the best epoch, so "
+                                        "somewhat optimistic; this model has no held-out test figure"}
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 BROKEN_COLOR = QColor(190, 30, 45)
 
@@ -191,9 +194,11 @@ class ModelsTab(QWidget):
                 c.setForeground(BROKEN_COLOR)
                 c.setToolTip(plain_tip(f"This file cannot be used: {entry.error}"))
             return cells
-        acc = entry.val_accuracy
-        acc_item = SortItem(f"{acc:.1%}" if acc is not None else "—")
-        acc_item.setData(Qt.ItemDataRole.UserRole, acc if acc is not None else -1.0)
+        figure = entry.accuracy()
+        acc_item = SortItem(f"{figure[0]:.1%} {figure[1].split()[0]}" if figure is not None else "—")
+        acc_item.setData(Qt.ItemDataRole.UserRole, figure[0] if figure is not None else -1.0)
+        if figure is not None:
+            acc_item.setToolTip(ACCURACY_TIPS[figure[1]])
         dataset = meta.get("dataset", {})
         classes = SortItem(str(meta["num_classes"]))
         classes.setData(Qt.ItemDataRole.UserRole, meta["num_classes"])

@@ -185,9 +185,9 @@ class PredictTab(QWidget):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for e in self.registry.working_entries():
-            acc = e.val_accuracy
+            figure = e.accuracy()  # test accuracy where the model has one
             label = e.name + (" ★" if e.name == self.registry.default_name else "") + \
-                (f"  (validation accuracy {acc:.1%})" if acc is not None else "")
+                (f"  ({figure[1]} {figure[0]:.1%})" if figure is not None else "")
             self.model_combo.addItem(label, e.name)
             self.model_combo.setItemData(self.model_combo.count() - 1,
                                          f"{e.meta['arch']}, {plural(e.meta['num_classes'], 'class', 'classes')}",
