@@ -256,10 +256,15 @@ class ToggleButton(QToolButton):
         role = QPalette.ColorRole
         mid, button, text = (pal.color(r).name() for r in (role.Mid, role.Button, role.ButtonText))
         highlight, highlighted_text = pal.color(role.Highlight).name(), pal.color(role.HighlightedText).name()
+        greyed = pal.color(QPalette.ColorGroup.Disabled, role.ButtonText).name()
+        # a style sheet's colours apply in every state: without the :disabled rule a disabled button looked
+        # exactly like an enabled one ("Show why" before any image was shown)
         css = (f"QToolButton {{ padding: 3px 10px; border: 1px solid {mid}; border-radius: 3px; background: {button};"
                f" color: {text}; }}"
                f"QToolButton:checked {{ background: {highlight}; color: {highlighted_text};"
-               f" border-color: {highlight}; }}")
+               f" border-color: {highlight}; }}"
+               f"QToolButton:disabled {{ background: {pal.color(role.Window).name()}; color: {greyed};"
+               f" border-style: dashed; }}")
         if css != self.styleSheet():
             self.setStyleSheet(css)
 

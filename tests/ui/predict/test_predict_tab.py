@@ -23,14 +23,29 @@ def test_pick_an_image_shows_class_confidence_and_runners_up(qtbot, digits_model
     assert not tab.single.error_banner.isVisible()
 
 
+def looks(widget) -> QImage:
+    return widget.grab().toImage()
+
+
 def test_bad_image_shows_an_inline_error_naming_the_file(qtbot, digits_model, window, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not really a png")
     tab = window.predict_tab
+    toggle = tab.single.explain_toggle
+    # "Show why (heat map)" before any image: disabled, and it looks it (its style sheet made both states alike)
+    assert not toggle.isEnabled()
+    idle = looks(toggle)
+    toggle.setEnabled(True)
+    assert looks(toggle) != idle
+    toggle.setEnabled(False)
+    tab.open_path(str(write_image(tmp_path / "good.png", seed=3)))
+    wait_for_label(qtbot, tab, "two")
+    assert toggle.isEnabled() and tab.single.explain_combo.isEnabled()
     tab.open_path(str(bad))
     qtbot.waitUntil(lambda: tab.single.error_banner.isVisible(), timeout=60_000)
     assert "broken.png" in tab.single.error_banner.text() and "not an image" in tab.single.error_banner.text()
     assert not tab.single.class_label.isVisible()  # no class is shown for a file that failed
+    assert not toggle.isEnabled() and looks(toggle) == idle  # nothing to explain after an unreadable file
 
 
 def test_folder_with_one_bad_file(qtbot, digits_model, window, tmp_path):
