@@ -1,20 +1,27 @@
 """Open in TensorBoard: start `tensorboard --logdir <run>/tensorboard --port <free port> --host 127.0.0.1` as a
 child process, wait until it answers, open the browser; stop it when the app closes.
 
-Several runs at once go to one TensorBoard through --logdir_spec name:folder,… (each run under its own name).
+Several runs at once go to one TensorBoard through --logdir_spec name:folder,… (each run under its own name);
+TensorBoard splits that at every comma and cannot quote one, so when a folder's path holds a comma it gets one
+folder instead: a temporary folder of links named after the runs.
 When the tensorboard package is missing, `missing` carries what to install and the command to run by hand.
 One TensorBoard at a time: asking for the same runs again only opens the browser again.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
+
+from resnet_gui.core.paths import runs_dir
 
 from ..common.workers import TaskSlot
 
@@ -40,9 +47,24 @@ def plan_task(report, stop, names: list[str]) -> Plan:
     missing = tuple(name for name in names if name not in existing)
     if len(names) == 1:
         command = tensorboard.command(names[0])
+    elif any("," in str(folder) for folder in folders.values()):  # a spec would split there: all the runs
+        command = f"tensorboard --logdir \"{runs_dir()}\""
     else:
         command = "tensorboard --logdir_spec \"" + ",".join(f"{n}:{folders[n]}" for n in names) + "\""
     return Plan(tensorboard.available(), existing, missing, command)
+
+
+def logdir_arguments(logdirs: dict[str, str], links: Callable[[], Path]) -> list[str]:
+    """TensorBoard's arguments for these runs (name -> folder). Run names never hold a comma or a colon
+    (core.names); a folder's path may: then `links()` gives an empty folder, filled with one link per run."""
+    if len(logdirs) == 1:
+        return ["--logdir", next(iter(logdirs.values()))]
+    if not any("," in folder for folder in logdirs.values()):
+        return ["--logdir_spec", ",".join(f"{name}:{folder}" for name, folder in logdirs.items())]
+    folder = links()
+    for name, target in logdirs.items():
+        (folder / name).symlink_to(target, target_is_directory=True)
+    return ["--logdir", str(folder), "--load_fast", "false"]  # the Python loader follows the links
 
 
 def wait_task(report, stop, port: int, timeout_s: float) -> str:
@@ -96,6 +118,7 @@ class TensorBoardLauncher(QObject):
         self._plan = TaskSlot("tensorboard-plan", self)
         self._wait = TaskSlot("tensorboard-wait", self)
         self._busy = False
+        self._links: Path | None = None   # the folder of links given to TensorBoard, when one was needed
 
     def busy(self) -> bool:
         return self._busy
@@ -133,10 +156,13 @@ class TensorBoardLauncher(QObject):
             return
         self.stop()
         port = free_port()
-        if len(plan.logdirs) == 1:
-            where = ["--logdir", next(iter(plan.logdirs.values()))]
-        else:
-            where = ["--logdir_spec", ",".join(f"{name}:{folder}" for name, folder in plan.logdirs.items())]
+        try:
+            where = logdir_arguments(plan.logdirs, self._links_folder)
+        except OSError as exc:  # links not allowed here (Windows without the privilege)
+            self._remove_links()
+            self._fail(f"A run's folder holds a comma, which TensorBoard cannot take in a list of runs, and no links "
+                       f"could be made ({exc.strerror or exc}): open the runs one at a time.")
+            return
         argv = [*self.program(), *where, "--port", str(port), "--host", "127.0.0.1"]
         process = QProcess(self)
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
@@ -183,9 +209,19 @@ class TensorBoardLauncher(QObject):
             why = self._output[-1] if self._output else f"exit status {exit_code}"
             self._fail(f"TensorBoard ended before it answered: {why}")
 
+    def _links_folder(self) -> Path:
+        self._links = Path(tempfile.mkdtemp(prefix="resnet-gui-tensorboard-"))
+        return self._links
+
+    def _remove_links(self) -> None:
+        if self._links is not None:
+            shutil.rmtree(self._links, ignore_errors=True)  # the links only: rmtree never follows them
+            self._links = None
+
     def _forget(self) -> QProcess | None:
         """Stop listening to the child (and waiting for it); the caller ends it when it still runs."""
         self._wait.cancel()
+        self._remove_links()
         process, self.process, self.url, self._logdirs = self.process, None, None, {}
         if process is not None:
             process.finished.disconnect(self._ended)

@@ -7,6 +7,7 @@ import time
 parser = argparse.ArgumentParser()
 parser.add_argument("--logdir")
 parser.add_argument("--logdir_spec")
+parser.add_argument("--load_fast")
 parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--host", default="127.0.0.1")
 args = parser.parse_args()

@@ -4,6 +4,7 @@ TensorBoard) and the command to type when TensorBoard is missing."""
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMessageBox
@@ -177,6 +178,36 @@ def test_open_in_tensorboard_starts_it_opens_the_browser_and_stops_with_the_app(
         pass
     qtbot.waitUntil(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
                     .split()[2], timeout=10_000)
+
+
+def test_runs_whose_folder_holds_a_comma_get_one_folder_of_links_not_a_split_spec(qtbot, tmp_path, monkeypatch):
+    """TensorBoard splits --logdir_spec at every comma (and has no quoting): /home/Smith, John/... became two
+    wrong folders and no runs were shown."""
+    from resnet_gui.ui.runs.tensorboard import Plan, TensorBoardLauncher, logdir_arguments
+
+    folders = {}
+    for name in ("run-a", "run-b"):
+        folders[name] = str(tmp_path / "Smith, John" / name / "tensorboard")
+        Path(folders[name]).mkdir(parents=True)
+    plain = {"run-a": "/x/a", "run-b": "/x/b"}
+    assert logdir_arguments(plain, links=lambda: None) == ["--logdir_spec", "run-a:/x/a,run-b:/x/b"]
+    assert logdir_arguments({"run-a": folders["run-a"]}, links=lambda: None) == ["--logdir", folders["run-a"]]
+
+    launcher = TensorBoardLauncher(program=lambda: [sys.executable, FAKE_TENSORBOARD])
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    launcher._planned(Plan(True, folders, (), "tensorboard ..."))
+    qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
+    arguments = launcher.process.arguments()
+    assert "--logdir_spec" not in arguments
+    links = Path(arguments[arguments.index("--logdir") + 1])
+    assert sorted(p.name for p in links.iterdir()) == ["run-a", "run-b"]
+    assert all(str((links / name).resolve()) == folder for name, folder in folders.items())
+    tensorboard = pytest.importorskip("tensorboard.backend.event_processing.data_ingester")
+    spec = ",".join(f"{name}:{folder}" for name, folder in folders.items())
+    assert sorted(tensorboard._parse_event_files_spec(spec)) != sorted(folders.values())  # the old way: split
+    launcher.stop()
+    assert not links.exists() and all(Path(f).is_dir() for f in folders.values())  # links gone, runs kept
 
 
 def test_tensorboard_missing_shows_what_to_install_and_the_command(qtbot, two_runs, window, monkeypatch):
