@@ -155,6 +155,7 @@ def imported_model(home: Path, env: dict) -> Path:
     import torch
     import torchvision
 
+    home.mkdir(parents=True, exist_ok=True)
     plain = home / "imported_plain.pth"
     if not (home / "models" / "bench-imported.pth").is_file():
         torch.manual_seed(0)
