@@ -86,7 +86,11 @@ def parse_class_names(value: str | Sequence[str] | None) -> list[str] | None:
         return None
     if isinstance(value, str):
         path = Path(value).expanduser()
-        if path.is_file():
+        try:
+            is_file = path.is_file()
+        except (OSError, ValueError):  # a list too long to be a file name (ENAMETOOLONG), or a NUL in it
+            is_file = False
+        if is_file:
             try:
                 text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:

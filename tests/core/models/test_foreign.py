@@ -159,3 +159,11 @@ def test_converted_file_is_stored_in_our_format(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(model(x), original(x), atol=1e-5, rtol=0)
+
+
+def test_a_long_comma_separated_list_of_names_is_a_list_not_a_file_name():
+    """1,000 names on the command line: too long for a file name (ENAMETOOLONG from stat), still a list."""
+    from resnet_gui.core.models.import_foreign import parse_class_names
+
+    names = [f"class{i}" for i in range(1000)]
+    assert parse_class_names(",".join(names)) == names
