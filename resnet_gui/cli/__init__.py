@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from resnet_gui import APP_ID, __version__
+from resnet_gui import APP_ID, __version__, edition
 
 from .options import add_engine_options
 from .output import err
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, the desktop app starts.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--self-test", action="store_true",
-                        help="check that this installation can show its window, predict and train, then exit")
+                        help="check that this installation can show its window, predict (and train, where it "
+                        "can), then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("gui", help="start the desktop app (the default)")
@@ -187,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that need PyTorch: the classify-only edition says where training lives instead (edition.py)
+TRAINING_COMMANDS = ("train", "runs")
+
 # Commands in modules of their own: each defines add_parser(subparsers) and run(args) -> exit status, and
 # imports nothing heavy at module level (`--help` must not import torch).
 PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs"}
@@ -230,6 +234,9 @@ def main(argv: list[str]) -> int:
 
         return run_self_test()
     command = args.command or "gui"
+    if command in TRAINING_COMMANDS and not edition.can_train():
+        err(edition.TRAINING_ELSEWHERE)
+        return 2
     from resnet_gui.core.errors import Cancelled, ResnetGuiError, user_message
 
     try:

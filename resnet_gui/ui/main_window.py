@@ -6,12 +6,12 @@ import base64
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSizePolicy, QTabWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSizePolicy, QTabWidget, QWidget
 
-from resnet_gui import APP_NAME, __version__
+from resnet_gui import APP_NAME, __version__, edition
 
 from .common import theme
-from .common.widgets import ElidedLabel
+from .common.widgets import ElidedLabel, empty_state_stack
 from .common.workers import Task, request_stop_all, running_tasks, tracker
 from .diagnostics import device_choices, device_label, diagnostics_text
 from .evaluate.tab import EvaluateTab
@@ -23,6 +23,7 @@ from .train.tab import TrainTab
 
 STATUS_MS = 10_000
 TABS = ("&Predict", "&Train", "&Runs", "&Evaluate", "&Models")
+CLASSIFY_TABS = ("&Predict", "&Train", "&Evaluate", "&Models")  # Train: where training lives (edition.py)
 
 
 def load_torch_task(report, stop) -> dict:
@@ -57,12 +58,21 @@ class MainWindow(QMainWindow):
         self.registry = RegistryModel(self)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.can_train = edition.can_train()  # the classify-only edition has no PyTorch: no Train and Runs tabs
         self.predict_tab = PredictTab(self.registry, settings)
-        self.train_tab = TrainTab(settings)
-        self.runs_tab = RunsTab()
+        self.train_tab = TrainTab(settings) if self.can_train else None
+        self.runs_tab = RunsTab() if self.can_train else None
         self.evaluate_tab = EvaluateTab(self.registry, settings)
         self.models_tab = ModelsTab(self.registry, settings)
-        for tab, name in zip(self._tabs(), TABS):
+        self.training_elsewhere = None
+        if not self.can_train:  # one sentence where the Train and Runs tabs would be
+            self.training_elsewhere = QWidget()
+            _stack, label = empty_state_stack(self.training_elsewhere, edition.TRAINING_ELSEWHERE)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tab_names = TABS if self.can_train else CLASSIFY_TABS
+        pages = self._tabs() if self.can_train else (self.predict_tab, self.training_elsewhere, self.evaluate_tab,
+                                                     self.models_tab)
+        for tab, name in zip(pages, self.tab_names):
             self.tabs.addTab(tab, name.replace("&", ""))
         self.setCentralWidget(self.tabs)
 
@@ -83,12 +93,11 @@ class MainWindow(QMainWindow):
         for tab in self._tabs():
             tab.status_message.connect(self.show_status)
         self.predict_tab.active_model_changed.connect(self._active_model)
-        self.train_tab.model_saved.connect(lambda name: self.registry.refresh())
         self.models_tab.use_model.connect(self._use_model)
         self.evaluate_tab.open_image.connect(self._open_in_predict)
-        self.train_tab.evaluate_requested.connect(self._evaluate_model)
         self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
-        self._connect_runs()
+        if self.can_train:
+            self._connect_runs()
         self.registry.demo_installed.connect(
             lambda name: self.show_status(f"Installed the demo model “{name}”: press Try a sample on the Predict tab."))
 
@@ -98,10 +107,14 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(settings.get("window.tab", 0))
 
     def _tabs(self) -> tuple:
-        return self.predict_tab, self.train_tab, self.runs_tab, self.evaluate_tab, self.models_tab
+        """The feature tabs this edition has."""
+        return tuple(tab for tab in (self.predict_tab, self.train_tab, self.runs_tab, self.evaluate_tab,
+                                     self.models_tab) if tab is not None)
 
     def _connect_runs(self) -> None:
         runs, train = self.runs_tab, self.train_tab
+        train.model_saved.connect(lambda name: self.registry.refresh())
+        train.evaluate_requested.connect(self._evaluate_model)
         train.training_changed.connect(runs.set_training)
         train.run_started.connect(runs.set_current_run)
         runs.resume_requested.connect(lambda name: self._train_run(name, more=False))
@@ -127,14 +140,12 @@ class MainWindow(QMainWindow):
     def start_background_loading(self) -> None:
         """Called once the window is shown: classifying is ready at once (ONNX Runtime needs no PyTorch), the
         registry is listed, and PyTorch (training, devices) loads in a worker where it is installed."""
-        from resnet_gui.core.engines.choose import torch_installed
-
         self.classify_ready = True
         self.predict_tab.set_ready("auto")
         self.evaluate_tab.set_ready("auto")
         self.models_tab.set_ready()
         self.registry.refresh()
-        if not torch_installed():
+        if not self.can_train:
             self.torch_info = {}
             self.device_label.setText("Device: CPU (ONNX Runtime)")
             self.device_label.setToolTip("PyTorch is not installed: models classify on the CPU; training needs the "
@@ -177,7 +188,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         view = bar.addMenu("&View")
         self.tab_actions = []
-        for i, name in enumerate(TABS):
+        for i, name in enumerate(self.tab_names):
             # triggered(checked) would fill a lambda's first default: take it explicitly
             self.tab_actions.append(self._action(view, name, QKeySequence(f"Ctrl+{i + 1}"),
                                                  lambda _checked=False, i=i: self.tabs.setCurrentIndex(i)))
@@ -286,7 +297,7 @@ class MainWindow(QMainWindow):
 
     # ---- closing ----------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
-        if self.train_tab.is_training() and not self._closing:
+        if self.can_train and self.train_tab.is_training() and not self._closing:
             answer = QMessageBox.question(
                 self, "Training is running",
                 "A training run is in progress. Stop it and quit?\n\nThe best model and the last completed epoch "
@@ -296,7 +307,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._closing = True
-        if running_tasks() or self.train_tab.session.child_running():
+        if running_tasks() or self._child_training():
             # stop everything, then close for real once the last worker thread has ended
             event.ignore()
             self.show_status("Stopping background work…")
@@ -305,22 +316,29 @@ class MainWindow(QMainWindow):
                 # connected before looking again: a task that ends from now on is always heard
                 tracker().all_finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
                 self._waiting_to_close = True
-                self.train_tab.session.child.running_changed.connect(self._close_when_idle,
-                                                                     Qt.ConnectionType.QueuedConnection)
+                if self.can_train:
+                    self.train_tab.session.child.running_changed.connect(self._close_when_idle,
+                                                                         Qt.ConnectionType.QueuedConnection)
             request_stop_all()
-            self.train_tab.session.stop()  # a several-GPU run: the stop file, then a grace period
+            if self.can_train:
+                self.train_tab.session.stop()  # a several-GPU run: the stop file, then a grace period
             self._close_when_idle()
             return
         if self._waiting_to_close:
             tracker().all_finished.disconnect(self._close_when_idle)
-            self.train_tab.session.child.running_changed.disconnect(self._close_when_idle)
+            if self.can_train:
+                self.train_tab.session.child.running_changed.disconnect(self._close_when_idle)
             self._waiting_to_close = False
-        self.runs_tab.shutdown()
+        if self.can_train:
+            self.runs_tab.shutdown()
         self.save_settings()
         event.accept()
 
+    def _child_training(self) -> bool:
+        return self.can_train and self.train_tab.session.child_running()
+
     def _close_when_idle(self, *_args) -> None:
-        if running_tasks() or self.train_tab.session.child_running():
+        if running_tasks() or self._child_training():
             request_stop_all()  # tasks started while stopping (a final refresh) are stopped too
             return              # all_finished calls again
         if self.isVisible():
@@ -329,5 +347,6 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self.settings.set("window.geometry", base64.b64encode(bytes(self.saveGeometry().data())).decode("ascii"))
         self.settings.set("window.tab", self.tabs.currentIndex())
-        self.train_tab.save_settings()
+        if self.can_train:
+            self.train_tab.save_settings()
         self.settings.save()

@@ -1,0 +1,36 @@
+"""Which edition this installation is, decided by what is installed: the same package runs in both.
+
+* full: PyTorch and torchvision are installed; the app classifies (ONNX Runtime), trains and shows runs.
+* classify: they are not (the classify-only executable, or a light install): everything that does not train
+  works; the Train and Runs tabs, and `resnet-gui train` / `runs`, say where training lives instead.
+
+Deciding imports nothing: it only asks whether the packages are there (importlib's find_spec).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+from resnet_gui import APP_ID
+
+FULL, CLASSIFY = "full", "classify"
+EDITIONS = (FULL, CLASSIFY)
+TRAINING_ELSEWHERE = ("Training needs PyTorch, which this classify-only edition leaves out: train in the full edition "
+                      "of ResNet GUI, or after “pip install resnet-gui”; the models trained there open here unchanged.")
+
+
+def current() -> str:
+    """FULL when PyTorch and torchvision can be imported here, else CLASSIFY."""
+    try:
+        found = all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision"))
+    except (ImportError, ValueError):  # a broken or half-removed install counts as absent
+        found = False
+    return FULL if found else CLASSIFY
+
+
+def can_train() -> bool:
+    return current() == FULL
+
+
+def executable_name(edition: str) -> str:
+    """The built folder's and executable's name: resnet-gui, resnet-gui-classify."""
+    return APP_ID if edition == FULL else f"{APP_ID}-{edition}"
