@@ -15,11 +15,12 @@ n_val still count the whole set, and steps_per_epoch is the per-process count.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:  # scanning and splitting folders (data.folders) must not import torch: the classify edition has none
+    import torch
 
-Batch = tuple[torch.Tensor, torch.Tensor]
+    Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class TrainData(Protocol):
