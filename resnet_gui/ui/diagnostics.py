@@ -5,7 +5,7 @@ import platform
 import sys
 from importlib import metadata
 
-from resnet_gui import APP_NAME, __version__
+from resnet_gui import APP_NAME, __version__, edition
 from resnet_gui.text import plural
 
 PACKAGES = ("onnxruntime", "onnx", "torch", "torchvision", "PySide6-Essentials", "pyqtgraph", "pillow", "numpy")
@@ -39,7 +39,7 @@ def diagnostics_text(torch_info: dict | None) -> str:
 
     from resnet_gui.core import paths
 
-    lines = [f"{APP_NAME} {__version__}",
+    lines = [f"{APP_NAME} {__version__} ({edition.current()} edition)",
              f"Python {sys.version.split()[0]} ({sys.executable})",
              f"Platform {platform.platform()} ({platform.machine()})",
              f"Qt {qVersion()}, PySide6 {pyside_version}"]

@@ -124,7 +124,8 @@ def test_switching_to_dark_while_running_keeps_text_readable(qtbot, window):
 def test_copy_diagnostics_has_versions_device_and_folders(qtbot, window, isolated_home):
     text = window.copy_diagnostics()
     assert QApplication.clipboard().text() == text
-    for needed in ("ResNet GUI", "Python", "torch", "Qt", "Device: CPU", f"Models: {isolated_home / 'models'}",
+    for needed in ("ResNet GUI", "(full edition)", "Python", "torch", "Qt", "Device: CPU",
+                   f"Models: {isolated_home / 'models'}",
                    f"Logs: {isolated_home / 'logs'}"):
         assert needed in text
     assert "threads)" in window.device_label.full_text() and "(1 threads)" not in window.device_label.full_text()
