@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from resnet_gui.core.data.arrays import ArrayData  # noqa: E402
 from resnet_gui.core.data.tensor_data import TensorData  # noqa: E402
 from resnet_gui.core.engines.choose import open_predictor  # noqa: E402
-from resnet_gui.core.models.build import build_model, default_preprocess  # noqa: E402
+from resnet_gui.core.models.archs import default_preprocess  # noqa: E402
+from resnet_gui.core.models.build import build_model  # noqa: E402
 from resnet_gui.core.models.checkpoint import Checkpoint  # noqa: E402
 from resnet_gui.core.models.preprocess import cifar_preprocess, with_overrides  # noqa: E402
 from resnet_gui.core.progress import NO_PROGRESS  # noqa: E402

@@ -291,10 +291,10 @@ def make_image_folder(root: Path, n: int, classes: list[str], size: int = 32) ->
 
 def folder(n_images: int, trace_ms: float = 0) -> None:
     home = app_home()
-    from resnet_gui.core.models.checkpoint import read_metadata
+    from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
     from resnet_gui.core.models.demo import demo_checkpoint_path
 
-    classes = [str(c) for c in read_metadata(demo_checkpoint_path())["class_names"]]
+    classes = [str(c) for c in read_checkpoint_metadata(demo_checkpoint_path())["class_names"]]
     t = time.perf_counter()
     data = make_image_folder(Path(tempfile.mkdtemp(dir=home)) / "many", n_images, classes)
     made = time.perf_counter() - t

@@ -47,7 +47,8 @@ def photos(pre, n: int) -> np.ndarray:
 
 
 def checkpoint(arch: str):
-    from resnet_gui.core.models.build import build_model, default_preprocess
+    from resnet_gui.core.models.archs import default_preprocess
+    from resnet_gui.core.models.build import build_model
     from resnet_gui.core.models.checkpoint import Checkpoint
 
     torch.manual_seed(0)
@@ -110,6 +111,7 @@ def bench(arch: str, batch_size: int, repeats: int) -> None:
     from resnet_gui.core.inference.onnx_graph import build_graph
     from resnet_gui.core.inference.ort_backend import OrtBackend
     from resnet_gui.core.inference.predictor import ModelFacts, Predictor
+    from resnet_gui.core.models.build import model_from_checkpoint
 
     ckpt = checkpoint(arch)
     facts = ModelFacts.of(ckpt)
@@ -120,10 +122,10 @@ def bench(arch: str, batch_size: int, repeats: int) -> None:
     t0 = time.perf_counter()
     int8_graph = quantize(fp32_graph, photos(pre, 64).transpose(0, 2, 3, 1))
     quantize_s = time.perf_counter() - t0
-    sides = {"torch fp32": Predictor(facts, TorchBackend(ckpt.build_model(), pre, device="cpu")),
+    sides = {"torch fp32": Predictor(facts, TorchBackend(model_from_checkpoint(ckpt), pre, device="cpu")),
              "onnxruntime fp32": Predictor(facts, OrtBackend(fp32_graph)),
              "onnxruntime int8": Predictor(facts, OrtBackend(int8_graph, precision="int8"))}
-    bf16 = TorchBackend(ckpt.build_model(), pre, device="cpu", precision="bf16")
+    bf16 = TorchBackend(model_from_checkpoint(ckpt), pre, device="cpu", precision="bf16")
     if bf16.precision == "bf16":
         sides = {"torch bf16": Predictor(facts, bf16), **sides}
     probs = {name: p.probabilities(batch) for name, p in sides.items()}
@@ -141,11 +143,11 @@ def bench(arch: str, batch_size: int, repeats: int) -> None:
 def bench_demo(batch_size: int, repeats: int) -> None:
     from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.inference.int8 import describe, int8_status
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
     from resnet_gui.core.models.demo import demo_checkpoint_path
 
     path = demo_checkpoint_path()
-    status = int8_status(load_checkpoint(path))
+    status = int8_status(read_checkpoint(path))
     sides = {p: open_predictor(path, engine="onnxruntime", precision=p) for p in ("fp32", "int8")}
     batch = photos(sides["fp32"].preprocess, batch_size).transpose(0, 2, 3, 1)
     result = rates({name: p.probabilities for name, p in sides.items()}, batch, repeats)

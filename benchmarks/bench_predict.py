@@ -47,11 +47,12 @@ def cpu_flags() -> str:
 
 def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
     from resnet_gui.core.engines.choose import open_predictor
-    from resnet_gui.core.models.build import build_model, default_preprocess
-    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
+    from resnet_gui.core.models.archs import default_preprocess
+    from resnet_gui.core.models.build import build_model
+    from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
 
     model = build_model(arch, 10)
-    path = save_checkpoint(Checkpoint(arch=arch, class_names=[str(i) for i in range(10)],
+    path = write_checkpoint(Checkpoint(arch=arch, class_names=[str(i) for i in range(10)],
                                       preprocess=default_preprocess(arch), state_dict=model.state_dict()),
                            folder / f"{arch}.pth")
     predictor = open_predictor(path, engine="torch", device="cpu", precision="fp32")
@@ -81,13 +82,14 @@ def bench_arch(arch: str, size: int, repeats: int, folder: Path) -> None:
 
 
 def bench_listing(folder: Path, count: int = 20) -> None:
-    from resnet_gui.core.models.build import build_model, default_preprocess
-    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
+    from resnet_gui.core.models.archs import default_preprocess
+    from resnet_gui.core.models.build import build_model
+    from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
     from resnet_gui.core.models.registry import Registry
 
     reg_dir = folder / "registry"
     model = build_model("resnet18", 10)
-    first = save_checkpoint(Checkpoint(arch="resnet18", class_names=[str(i) for i in range(10)],
+    first = write_checkpoint(Checkpoint(arch="resnet18", class_names=[str(i) for i in range(10)],
                                        preprocess=default_preprocess("resnet18"), state_dict=model.state_dict()),
                             reg_dir / "m00.pth")
     data = first.read_bytes()
@@ -108,11 +110,11 @@ def bench_listing(folder: Path, count: int = 20) -> None:
 def bench_familiarity(repeats: int) -> None:
     from resnet_gui import resources
     from resnet_gui.core.engines.choose import open_predictor
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
 
     path = resources.path("models/digits-resnet18_cifar.pth")
-    with_data = open_predictor(load_checkpoint(path), device="cpu", precision="fp32", path=path)
-    plain_ckpt = load_checkpoint(path)
+    with_data = open_predictor(read_checkpoint(path), device="cpu", precision="fp32", path=path)
+    plain_ckpt = read_checkpoint(path)
     plain_ckpt.familiarity = None
     without = open_predictor(plain_ckpt, device="cpu", precision="fp32", path=path)
     if with_data.familiarity is None:

@@ -174,7 +174,7 @@ def trained_model(home: Path, env: dict, epochs: int) -> Path:
     from PIL import Image
 
     from resnet_gui.core.inference.int8 import int8_status
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
 
     path, plain = home / "models" / "bench-trained.pth", home / "trained_plain.pth"
     if not path.is_file():
@@ -188,12 +188,13 @@ def trained_model(home: Path, env: dict, epochs: int) -> Path:
         run_cli(["train", "--dataset", "folder", "--data", str(data), "--arch", "resnet18", "--epochs", str(epochs),
                  "--batch-size", "32", "--lr", "0.01", "--name", "bench-trained", "--seed", "0"], env)
         print(f"trained bench-trained ({epochs} epochs, {time.perf_counter() - t0:.0f} s)")
-    checkpoint = load_checkpoint(path)
+    checkpoint = read_checkpoint(path)
     status = int8_status(checkpoint)
     print(f"trained model ({checkpoint.metrics.get('val_acc', float('nan')):.1%} validation accuracy): int8 version "
           + ("kept, " if status.usable else "NOT kept: ") + status.reason)
     if not plain.is_file():
-        torch.save({k: v.float() if v.is_floating_point() else v for k, v in checkpoint.state_dict.items()}, plain)
+        torch.save({k: torch.from_numpy(v.astype(np.float32) if v.dtype.kind == "f" else v)
+                    for k, v in checkpoint.state_dict.items()}, plain)  # read as numpy arrays
     return plain
 
 

@@ -71,13 +71,14 @@ def main() -> None:
         if not args.no_resnet18:
             import torch
 
-            from resnet_gui.core.models.build import build_model, default_preprocess
-            from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
+            from resnet_gui.core.models.archs import default_preprocess
+            from resnet_gui.core.models.build import build_model
+            from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
             torch.manual_seed(0)
-            save_checkpoint(Checkpoint(arch="resnet18", class_names=[f"c{i}" for i in range(1000)],
-                                       preprocess=default_preprocess("resnet18"),
-                                       state_dict=build_model("resnet18", 1000).state_dict()),
-                            base / "home" / "models" / "r18.pth")
+            write_checkpoint(Checkpoint(arch="resnet18", class_names=[f"c{i}" for i in range(1000)],
+                                        preprocess=default_preprocess("resnet18"),
+                                        state_dict=build_model("resnet18", 1000).state_dict()),
+                             base / "home" / "models" / "r18.pth")
             models.append(("ResNet-18 at 224 (fp32)", ["--model", "r18"]))
         torch_cmd = [sys.executable, "-c", "import torch"]
         run(torch_cmd, env)  # the disk cache, for both sides

@@ -61,8 +61,9 @@ class SelfTest:
         return f"main window built with tabs {', '.join(tabs)}"
 
     def model(self) -> str:
-        from resnet_gui.core.models.build import build_model, default_preprocess
-        from resnet_gui.core.models.checkpoint import Checkpoint, load_model, save_checkpoint
+        from resnet_gui.core.models.archs import default_preprocess
+        from resnet_gui.core.models.build import build_model, load_model
+        from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
         from resnet_gui.core.models.demo import demo_checkpoint_path
 
         path = demo_checkpoint_path()
@@ -72,7 +73,7 @@ class SelfTest:
             bundled = False
             path = Path(self.state["tmp"]) / "created.pth"
             model = build_model("resnet18_cifar", 10)
-            save_checkpoint(Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
+            write_checkpoint(Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
                                        preprocess=default_preprocess("resnet18_cifar"),
                                        state_dict=model.state_dict()), path)
         ckpt, _ = load_model(path)
@@ -144,7 +145,7 @@ class SelfTest:
         return f"{steps} training steps with 2 DataLoader worker processes (last loss {loss:.3f})"
 
     def checkpoint(self) -> str:
-        from resnet_gui.core.models.checkpoint import load_model
+        from resnet_gui.core.models.build import load_model
         from resnet_gui.core.models.registry import Registry
 
         result = self.state["trained"]

@@ -134,9 +134,9 @@ def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path)
 
     from resnet_gui.core.engines.choose import open_predictor
     from resnet_gui.core.inference.calibration import ECE_BINS, reliability
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
 
-    predictor = open_predictor(load_checkpoint(model_path), device="cpu", precision="fp32")
+    predictor = open_predictor(read_checkpoint(model_path), device="cpu", precision="fp32")
     t = predictor.temperature
 
     def run(paths):
@@ -176,10 +176,10 @@ def add_int8_version(model_path: Path, images, labels, train_idx, held_idx, seed
     import numpy as np
 
     from resnet_gui.core.evaluation.int8_version import build_int8
-    from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
     from resnet_gui.core.models.preprocess import resize_and_crop
 
-    ckpt = load_checkpoint(model_path)
+    ckpt = read_checkpoint(model_path)
 
     def pixels(indices):
         return np.stack([np.asarray(resize_and_crop(digit_image(images[i]), ckpt.preprocess)) for i in indices])
@@ -187,7 +187,7 @@ def add_int8_version(model_path: Path, images, labels, train_idx, held_idx, seed
     chosen = np.random.default_rng(seed).permutation(np.asarray(train_idx))[:64]
     record, blob = build_int8(ckpt, pixels(chosen), pixels(held_idx), np.asarray(labels)[list(held_idx)])
     ckpt.int8, ckpt.int8_model = record, blob
-    save_checkpoint(ckpt, model_path, half=True)
+    write_checkpoint(ckpt, model_path, half=True)
     return record
 
 
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         test_paths = export(tmp / "test", images, labels, test_idx)
 
         from resnet_gui.core.engines.choose import open_predictor
-        from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
+        from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
         from resnet_gui.core.train import events as E
         from resnet_gui.core.train import recipe, train
 
@@ -248,8 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.status != "finished":
             print(f"training failed: {result.message}", file=sys.stderr)
             return 1
-        ckpt = load_checkpoint(result.best_path)
-        predictor = open_predictor(load_checkpoint(result.best_path), device="cpu", precision="fp32")
+        ckpt = read_checkpoint(result.best_path)
+        predictor = open_predictor(read_checkpoint(result.best_path), device="cpu", precision="fp32")
         correct = 0
         for batch in predictor.predict_paths(test_paths, batch_size=128):
             correct += sum(p.label == Path(p.path).parent.name for p in batch)
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                       "description": "Demo model bundled with ResNet GUI: classifies handwritten digits 0-9."}
         ckpt.train_config = {**ckpt.train_config, "data": "<temporary export of sklearn digits>"}
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(ckpt, args.out, half=True)
+        write_checkpoint(ckpt, args.out, half=True)
         record = add_int8_version(args.out, images, labels, train_idx, list(val_idx) + list(test_idx), args.seed)
         print("int8 version: " + json.dumps({k: v for k, v in record.items() if k != "fingerprint"}), flush=True)
         print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MB)")

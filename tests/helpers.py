@@ -19,8 +19,9 @@ def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favou
     """Save a checkpoint in our format. favour=i biases the head so every image is classed as i."""
     import torch
 
-    from resnet_gui.core.models.build import build_model, default_preprocess
-    from resnet_gui.core.models.checkpoint import Checkpoint, save_checkpoint
+    from resnet_gui.core.models.archs import default_preprocess
+    from resnet_gui.core.models.build import build_model
+    from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
 
     names = class_names or [f"c{i}" for i in range(10)]
     torch.manual_seed(seed)
@@ -33,7 +34,7 @@ def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favou
     ckpt = Checkpoint(arch=arch, class_names=list(names), preprocess=default_preprocess(arch),
                       state_dict=model.state_dict(), metrics=metrics or {"val_accuracy": 0.5},
                       dataset={"description": "generated"})
-    save_checkpoint(ckpt, path)
+    write_checkpoint(ckpt, path)
     return Path(path)
 
 

@@ -19,7 +19,7 @@ from resnet_gui.cli import main
 from resnet_gui.core.atomic import remove_stale_temporaries
 from resnet_gui.core.errors import CheckpointError, RegistryError
 from resnet_gui.core.inference.prediction import Prediction, write_csv
-from resnet_gui.core.models.checkpoint import load_checkpoint, read_metadata
+from resnet_gui.core.models.checkpoint import read_checkpoint, read_checkpoint_metadata
 from resnet_gui.core.models.registry import Registry
 from resnet_gui.core.names import validate_name
 
@@ -138,7 +138,7 @@ def test_a_file_dropped_in_under_an_odd_name_is_usable_from_the_cli(models, caps
 def test_names_that_could_leave_the_folder_or_break_windows_are_refused(models, name):
     with pytest.raises(RegistryError):
         validate_name(name)
-    ckpt = load_checkpoint(models / "good.pth")
+    ckpt = read_checkpoint(models / "good.pth")
     with pytest.raises(RegistryError):
         Registry().add(ckpt, name)
     assert sorted(p.name for p in models.iterdir()) == ["good.pth"]
@@ -294,7 +294,7 @@ def test_misleading_messages_now_say_what_is_wrong(tmp_path, case, needle):
 def test_format_version_one_point_zero_is_not_called_newer(models):
     path = tamper(models, "v10", lambda o: o.update(format_version=1.0))
     with pytest.raises(CheckpointError) as info:
-        read_metadata(path)
+        read_checkpoint_metadata(path)
     assert "newer" not in str(info.value) and "whole number" in str(info.value)
 
 

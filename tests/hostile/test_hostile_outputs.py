@@ -21,7 +21,7 @@ CARD_HEADINGS = {"Input and output", "Preprocessing (do this before the model)",
 
 def hostile_card(tmp_path: Path, description: str) -> str:
     from resnet_gui.core.export.model_card import model_card
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
 
     path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"])
     obj = torch.load(path, weights_only=True)
@@ -31,7 +31,7 @@ def hostile_card(tmp_path: Path, description: str) -> str:
     torch.save(obj, path)
     facts = SimpleNamespace(path=tmp_path / "m.onnx", fmt="onnx", input_name="images", output_name="probabilities",
                             input_size=32, temperature=1.0, max_abs_diff=None, checked_with=None)
-    return model_card(load_checkpoint(path), facts, "m")
+    return model_card(read_checkpoint(path), facts, "m")
 
 
 @pytest.mark.parametrize("description", ["# Owned heading", "   ## indented heading", "> quoted", "1. a list",

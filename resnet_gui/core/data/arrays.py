@@ -8,8 +8,9 @@ import torch
 
 from ..errors import ImageLoadError
 from ..images import load_image
-from ..models.preprocess import Preprocess, resize_and_crop_uint8
+from ..models.preprocess import Preprocess
 from ..progress import NO_PROGRESS, Progress
+from .transforms import resize_and_crop_uint8
 
 
 @dataclass

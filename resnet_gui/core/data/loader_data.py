@@ -10,12 +10,13 @@ import torch
 
 from ..errors import ImageLoadError
 from ..images import load_image
-from ..models.preprocess import Preprocess, interpolation_mode
+from ..models.preprocess import Preprocess
 from ..progress import NO_PROGRESS, Progress
 from .arrays import decode_all
 from .folders import FolderSplit
 from .shard import train_shard
 from .tensor_data import Normalizer, epoch_generator
+from .transforms import interpolation_mode
 
 
 def _random_resized_crop_params(h: int, w: int, gen: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):

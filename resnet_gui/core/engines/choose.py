@@ -69,7 +69,7 @@ def open_predictor(source, *, engine: str = "auto", device: str | None = "auto",
                    registry=None, path: os.PathLike | str | None = None) -> Predictor:
     """A Predictor for `source`: a registry name, a .pth file, None (the default model) or a loaded checkpoint
     (then `path`, the file it was read from, lets its ONNX graph come from the cache)."""
-    from ..models.checkpoint import load_checkpoint
+    from ..models.checkpoint import read_checkpoint
 
     precision = (precision or "auto").strip().lower()
     if precision not in PRECISIONS:
@@ -81,7 +81,7 @@ def open_predictor(source, *, engine: str = "auto", device: str | None = "auto",
 
             registry = Registry()
         path = registry.resolve(source)
-        ckpt = load_checkpoint(path)
+        ckpt = read_checkpoint(path)
     else:
         ckpt, path = source, path or "<checkpoint>"
     facts = ModelFacts.of(ckpt)

@@ -96,7 +96,9 @@ class TorchBackend:
 
     @classmethod
     def for_checkpoint(cls, ckpt, *, device="auto", precision: str = "fp32", source: str = "<checkpoint>"):
-        return cls(ckpt.build_model(source), ckpt.preprocess, device=device, precision=precision)
+        from ..models.build import model_from_checkpoint
+
+        return cls(model_from_checkpoint(ckpt, source), ckpt.preprocess, device=device, precision=precision)
 
     def _keep(self, name: str, pick):
         def hook(module, args, output=None):

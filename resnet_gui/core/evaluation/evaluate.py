@@ -138,12 +138,12 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
     """Evaluate the model `model` (registry name or file) on `data`: a folder, "cifar10" (the test set, looked
     for where training looks), or "validation" (the split of the run that made the model)."""
     from ..engines.choose import open_predictor
-    from ..models.checkpoint import load_checkpoint
+    from ..models.checkpoint import read_checkpoint
     from ..models.registry import Registry
 
     registry = registry or Registry()
     path = registry.resolve(model)
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     files = run_validation_files(ckpt) if data == "validation" else None
     predictor = open_predictor(ckpt, engine=engine, device=device, precision=precision, path=path)
     if data == "cifar10":

@@ -18,7 +18,7 @@ from ..errors import DatasetError
 from ..inference import familiarity
 from ..inference.calibration import calibration_report
 from ..inference.predictor import Predictor
-from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.checkpoint import read_checkpoint, write_checkpoint
 from ..progress import NO_PROGRESS, Progress
 from .labelled import folder_files
 
@@ -57,13 +57,13 @@ def add_familiarity(checkpoint_path: os.PathLike | str, folder: os.PathLike | st
     int8_version=True then builds and verifies the model's int8 version from the same folder (int8_version.py):
     the summary's "int8" says whether it was kept, and why not."""
     path = Path(checkpoint_path)
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     files = folder_files(folder, ckpt.class_names)
     if len(files.paths) < MIN_IMAGES:
         raise DatasetError(f"{folder} has {len(files.paths)} images of the model's classes; at least {MIN_IMAGES} "
                            "are needed to describe what it knows")
     fit_part, held_part = stratified_split(list(zip(files.paths, files.labels)), 0.2, 0)
-    predictor = open_predictor(load_checkpoint(path), device="cpu", precision="fp32", path=path)
+    predictor = open_predictor(read_checkpoint(path), device="cpu", precision="fp32", path=path)
     total = len(fit_part) + len(held_part)
     fit_feats, _, fit_kept = _features(predictor, [p for p, _ in fit_part], progress, "Reading images", 0, total)
     held_feats, held_logits, held_kept = _features(predictor, [p for p, _ in held_part], progress,
@@ -81,7 +81,7 @@ def add_familiarity(checkpoint_path: os.PathLike | str, folder: os.PathLike | st
         ckpt.calibration = calibration_report(held_logits, held_labels, source=f"{len(held_kept)} images of "
                                               f"{Path(folder).name}")
         summary["calibrated"] = True
-    save_checkpoint(ckpt, path, half=ckpt.notes.get("weights_dtype") == "float16")
+    write_checkpoint(ckpt, path, half=ckpt.notes.get("weights_dtype") == "float16")
     if int8_version:
         from .int8_version import add_int8
 

@@ -26,7 +26,7 @@ from ..errors import DatasetError, ResnetGuiError
 from ..inference import int8
 from ..inference.calibration import temperature_of
 from ..inference.ort_backend import OrtBackend
-from ..models.checkpoint import load_checkpoint, save_checkpoint, weights_fingerprint
+from ..models.checkpoint import read_checkpoint, weights_fingerprint, write_checkpoint
 from ..progress import NO_PROGRESS, Progress
 from .labelled import folder_files
 
@@ -143,7 +143,7 @@ def add_int8(checkpoint_path: os.PathLike | str, *, folder: os.PathLike | str | 
     """Build, verify and store the int8 version of the model in `checkpoint_path` (see the module docstring).
     Returns the stored record. Data that cannot be found is recorded as the reason, never raised."""
     path = Path(checkpoint_path)
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     try:
         cal, held, labels = images_for_int8(ckpt, folder, progress)
         record, blob = build_int8(ckpt, cal, held, labels, progress)
@@ -153,5 +153,5 @@ def add_int8(checkpoint_path: os.PathLike | str, *, folder: os.PathLike | str | 
         text = str(exc) if isinstance(exc, ResnetGuiError) else f"its images could not be read ({exc})"
         record, blob = {"kept": False, "images": 0, "reason": text}, None
     ckpt.int8, ckpt.int8_model = record, blob
-    save_checkpoint(ckpt, path, half=ckpt.notes.get("weights_dtype") == "float16")
+    write_checkpoint(ckpt, path, half=ckpt.notes.get("weights_dtype") == "float16")
     return record

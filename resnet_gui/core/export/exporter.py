@@ -42,7 +42,8 @@ from resnet_gui import __version__
 
 from ..atomic import atomic_write, atomic_write_bytes
 from ..errors import ExportError
-from ..models.checkpoint import Checkpoint, load_checkpoint
+from ..models.build import model_from_checkpoint
+from ..models.checkpoint import Checkpoint, read_checkpoint
 from ..models.registry import Registry
 from ..paths import output_problem
 from .model_card import calibration_of, model_card
@@ -261,9 +262,9 @@ def export_model(checkpoint: os.PathLike | str | Checkpoint, fmt: str, output: o
     else:
         source = (registry or Registry()).resolve(checkpoint)
         path = _output(output, source)  # before the (possibly slow) load
-        ckpt = load_checkpoint(source)
+        ckpt = read_checkpoint(source)
     label = name or (source.stem if source.suffix else str(source))
-    model = ckpt.build_model(source).float().cpu()
+    model = model_from_checkpoint(ckpt, source).float().cpu()
     temperature = temperature_of(ckpt)
     module = ExportModule(model, ckpt.preprocess.mean, ckpt.preprocess.std, temperature=temperature,
                           logits=outputs == "logits").eval()

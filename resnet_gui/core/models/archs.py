@@ -1,10 +1,12 @@
-"""The architectures the app offers (no torch import: the GUI lists them before torch has loaded)."""
+"""The architectures the app offers, their topology, state-dict shapes and default preprocessing, as data (no torch
+import: the GUI lists them before torch has loaded; the torch-free reader and the ONNX graph builder use them)."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
 from ..errors import CheckpointError, ModelError
+from .preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, cifar_preprocess
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,7 @@ class ArchInfo:
     builder: str  # torchvision.models function name
     summary: str
     cifar_stem: bool = False
+    resize: int = 256  # the shorter side before the 224 crop in its ImageNet weights' preset (torchvision's DEFAULT)
 
     @property
     def has_imagenet_weights(self) -> bool:
@@ -32,12 +35,12 @@ ARCHS: dict[str, ArchInfo] = {
         ArchInfo("resnet18_cifar", "resnet18", "ResNet-18 for 32x32 images (3x3 stem, no max-pool)", cifar_stem=True),
         ArchInfo("resnet18", "resnet18", "ResNet-18, 11.7M parameters"),
         ArchInfo("resnet34", "resnet34", "ResNet-34, 21.8M parameters"),
-        ArchInfo("resnet50", "resnet50", "ResNet-50, 25.6M parameters"),
-        ArchInfo("resnet101", "resnet101", "ResNet-101, 44.5M parameters"),
-        ArchInfo("resnet152", "resnet152", "ResNet-152, 60.2M parameters"),
-        ArchInfo("resnext50_32x4d", "resnext50_32x4d", "ResNeXt-50 32x4d, 25.0M parameters"),
-        ArchInfo("resnext101_32x8d", "resnext101_32x8d", "ResNeXt-101 32x8d, 88.8M parameters"),
-        ArchInfo("wide_resnet50_2", "wide_resnet50_2", "Wide ResNet-50-2, 68.9M parameters"),
+        ArchInfo("resnet50", "resnet50", "ResNet-50, 25.6M parameters", resize=232),
+        ArchInfo("resnet101", "resnet101", "ResNet-101, 44.5M parameters", resize=232),
+        ArchInfo("resnet152", "resnet152", "ResNet-152, 60.2M parameters", resize=232),
+        ArchInfo("resnext50_32x4d", "resnext50_32x4d", "ResNeXt-50 32x4d, 25.0M parameters", resize=232),
+        ArchInfo("resnext101_32x8d", "resnext101_32x8d", "ResNeXt-101 32x8d, 88.8M parameters", resize=232),
+        ArchInfo("wide_resnet50_2", "wide_resnet50_2", "Wide ResNet-50-2, 68.9M parameters", resize=232),
     ]
 }
 
@@ -49,6 +52,14 @@ def arch_info(arch: str) -> ArchInfo:
         raise ModelError(f"unknown architecture {arch!r}; supported: {', '.join(ARCHS)}") from None
 
 
+
+def default_preprocess(arch: str) -> Preprocess:
+    """The eval preprocessing for `arch`: CIFAR statistics at 32x32, else its ImageNet weights' own preset
+    (tests/core/models/test_models.py compares it with torchvision's `weights.transforms()`)."""
+    info = arch_info(arch)
+    if info.cifar_stem:
+        return cifar_preprocess()
+    return Preprocess(input_size=info.input_size, resize=info.resize, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 # ---------------------------------------------------------------------------------------------

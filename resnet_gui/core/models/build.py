@@ -1,9 +1,9 @@
-"""The model zoo: torchvision's ResNet family (built by `resnet.py`, the same networks without the cost of
-importing torchvision), plus `resnet18_cifar` for 32x32 inputs.
+"""The model zoo as torch networks: torchvision's ResNet family (built by `resnet.py`, the same networks without the
+cost of importing torchvision), plus `resnet18_cifar` for 32x32 inputs; a checkpoint's network with its weights.
 
 `resnet18_cifar` is ResNet-18 with the 7x7 stride-2 stem replaced by a 3x3 stride-1 convolution and no
 max-pool -- the topology of the classic CIFAR ResNet-18 tutorials. torchvision itself is imported only for
-the ImageNet weights' metadata (address, preprocessing).
+the ImageNet weights' address.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from ..download import download
-from ..errors import DownloadError, ModelError
+from ..errors import CheckpointError, DownloadError, ModelError
 from ..progress import NO_PROGRESS, Progress
 from .archs import arch_info
-from .preprocess import Preprocess, cifar_preprocess
+from .checkpoint import Checkpoint, read_checkpoint
 from .resnet import resnet
 from .safe_load import load_state_dict_file, load_weights_strict
 
@@ -33,20 +33,6 @@ def _imagenet_weights(arch: str):
     import torchvision.models  # only here: its import costs seconds (see resnet.py)
 
     return torchvision.models.get_model_weights(info.builder).DEFAULT
-
-
-def default_preprocess(arch: str) -> Preprocess:
-    """The eval preprocessing for `arch`: CIFAR statistics at 32x32, else its ImageNet weights' own preset."""
-    if arch_info(arch).cifar_stem:
-        return cifar_preprocess()
-    t = _imagenet_weights(arch).transforms()
-    return Preprocess(
-        input_size=int(t.crop_size[0]),
-        resize=int(t.resize_size[0]),
-        mean=tuple(t.mean),
-        std=tuple(t.std),
-        interpolation=t.interpolation.value,
-    )
 
 
 def weights_cache_dir() -> Path:
@@ -65,7 +51,7 @@ def new_model(arch: str, num_classes: int) -> nn.Module:
     if info.cifar_stem:
         model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
-        if not model.conv1.weight.is_meta:  # checkpoint.expected_shapes builds on meta; see resnet.py
+        if not model.conv1.weight.is_meta:  # built on meta by tests of archs.state_dict_shapes
             nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     return model
 
@@ -127,3 +113,21 @@ def build_model(
         base.fc = nn.Linear(base.fc.in_features, int(num_classes))
     return base
 
+
+
+def model_from_checkpoint(ckpt: Checkpoint, path: os.PathLike | str = "<checkpoint>") -> nn.Module:
+    """A freshly built model with the checkpoint's weights (numpy arrays or tensors) loaded strictly, in eval
+    mode, float32."""
+    if ckpt.state_dict is None:
+        raise CheckpointError(f"{path}: metadata only, no weights were loaded")
+    try:
+        model = build_model(ckpt.arch, ckpt.num_classes)
+    except ModelError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    load_weights_strict(model, ckpt.state_dict, path, ckpt.arch)
+    return model.eval()
+
+
+def load_model(path: os.PathLike | str) -> tuple[Checkpoint, nn.Module]:
+    ckpt = read_checkpoint(path)
+    return ckpt, model_from_checkpoint(ckpt, path)

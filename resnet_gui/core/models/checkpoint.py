@@ -1,26 +1,36 @@
-"""The one checkpoint format (see docs/checkpoint-format.md): the Checkpoint record, atomic saving,
-validated loading. Every read goes through `pth.safe_torch_load` (weights_only=True, always)."""
+"""The one checkpoint format (see docs/checkpoint-format.md): the Checkpoint record, reading it and writing it,
+with no torch import.
+
+- `read_checkpoint(path)`: THE reader of our files, for every use (prediction, training, export, the registry):
+  the record with its weights as numpy arrays (float32 for floating-point ones), validated as a whole:
+  metadata types and bounds, dense tensors, names and shapes against the architecture, finite values, the
+  familiarity data. Torch code makes tensors of them with `torch.from_numpy` (build.model_from_checkpoint).
+- `read_checkpoint_metadata(path)`: the metadata only, for listing the registry (data.pkl and the classifier
+  head are read, no other weights).
+- `write_checkpoint(ckpt, path, half=False, overwrite=True)`: THE writer, atomic; numpy arrays or torch
+  tensors; the file loads with `torch.load(weights_only=True)`.
+"""
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from resnet_gui import __version__
 
 from ..atomic import atomic_write
-from ..errors import CheckpointError, ModelError
+from ..errors import CheckpointError
 from ..jsonsafe import TooLarge, to_plain
-from .archs import ARCHS
-from .build import build_model
+from .archs import ARCHS, check_fits, feature_dim_of, state_dict_shapes
 from .preprocess import Preprocess
-from .safe_load import check_dense_tensors, check_finite, check_fits, check_tensor, load_weights_strict, safe_torch_load
+from .pth_read import PthFile, is_tensor, tensor_checker, too_large
+from .pth_write import write_pth
+from .weights import check_entries, check_finite
 
 FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
@@ -28,15 +38,27 @@ METADATA_KEYS = (
     "format", "format_version", "arch", "num_classes", "class_names", "preprocess", "metrics",
     "train_config", "dataset", "created", "app_version", "torch_version", "notes", "calibration", "int8",
 )
+MAX_CLASSES = 25_000          # ImageNet-21k has 21,841; the head of a bigger one would not fit the memory budget
+MAX_CLASS_NAME = 200
+FAMILIARITY_QUANTILES = 201   # distances of validation images stored per model (inference/familiarity.py)
 MAX_INT8_MODEL_BYTES = 1 << 30   # the int8 graph of the largest architecture (resnext101_32x8d) is about 90 MB
-FEATURE_DIMS = {"resnet18_cifar": 512, "resnet18": 512, "resnet34": 512}  # input of fc; 2048 for the others
 
 
-# --------------------------------------------------------------------------------------------
-# Our format
-# --------------------------------------------------------------------------------------------
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def torch_version() -> str:
+    """The PyTorch version of this environment ("" without PyTorch), found without importing torch."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "__version__"):
+        return str(torch.__version__).split("+")[0]
+    import importlib.metadata  # here: its import costs more than the rest of this module's
+
+    try:
+        return importlib.metadata.version("torch").split("+")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 @dataclass
@@ -44,19 +66,19 @@ class Checkpoint:
     arch: str
     class_names: list[str]
     preprocess: Preprocess
-    state_dict: dict[str, torch.Tensor] | None = None
+    state_dict: dict[str, Any] | None = None   # name -> numpy array (as read) or torch tensor (from training)
     metrics: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None   # optional: {"temperature", "ece_before", "ece_after", ...}
-    familiarity: dict[str, Any] | None = None   # optional: see familiarity.py (tensors)
+    familiarity: dict[str, Any] | None = None   # optional: see inference/familiarity.py (arrays or tensors)
     familiarity_error: str | None = field(default=None, compare=False)  # why stored familiarity data was unusable
     int8: dict[str, Any] | None = None          # optional: how its int8 version was verified (inference/int8.py)
     int8_model: Any = field(default=None, repr=False, compare=False)  # that version's ONNX graph, uint8 bytes
     created: str = field(default_factory=_now)
     app_version: str = __version__
-    torch_version: str = field(default_factory=lambda: torch.__version__.split("+")[0])
+    torch_version: str = field(default_factory=torch_version)
 
     @property
     def num_classes(self) -> int:
@@ -82,39 +104,41 @@ class Checkpoint:
             **({"int8": dict(self.int8)} if self.int8 else {}),
         }
 
-    def build_model(self, path: os.PathLike | str = "<checkpoint>") -> nn.Module:
-        """A freshly built model with these weights loaded strictly, in eval mode, float32."""
-        if self.state_dict is None:
-            raise CheckpointError(f"{path}: metadata only, no weights were loaded")
-        try:
-            model = build_model(self.arch, self.num_classes)
-        except ModelError as exc:
-            raise CheckpointError(f"{path}: {exc}") from None
-        load_weights_strict(model, self.state_dict, path, self.arch)
-        return model.eval()
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+def as_array(value: Any) -> np.ndarray:
+    """A numpy array of a numpy array or a torch tensor (on any device; bfloat16 as float32), no torch import."""
+    if isinstance(value, np.ndarray):
+        return value
+    value = value.detach().to("cpu")
+    if str(value.dtype) == "torch.bfloat16":
+        value = value.float()
+    return value.numpy()
+
+
+def _stored(value: Any, half: bool) -> np.ndarray:
+    """A weight as write_checkpoint stores it: numpy, floating point as float16 when half."""
+    value = as_array(value)
+    return value.astype(np.float16) if half and value.dtype.kind == "f" else value
 
 
 def weights_fingerprint(arch: str, state: dict, preprocess: Preprocess, *, half: bool = False) -> str:
     """sha256 of what a model computes from: its architecture, its weights as float32 values as they are read back
     (after float16 storage when half), and its preprocessing. An int8 version is kept with the checkpoint only
-    while this is unchanged (save_checkpoint)."""
+    while this is unchanged (write_checkpoint)."""
     import hashlib
     import json
 
     h = hashlib.sha256(json.dumps([arch, preprocess.to_dict()], sort_keys=True).encode())
     for key in sorted(state):
-        value = state[key]
-        if isinstance(value, torch.Tensor):
-            value = value.detach().to("cpu")
-            value = (value.half() if half and value.is_floating_point() else value).numpy()
-        arr = np.asarray(value)
-        if arr.dtype.kind == "f":
-            arr = (arr.astype(np.float16) if half else arr).astype(np.float32)
+        arr = _float32(_stored(state[key], half))
         h.update(key.encode() + b"\0" + str(arr.dtype).encode() + b"\0" + np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
 
 
-def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, torch.Tensor | None]:
+def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, np.ndarray | None]:
     """The int8 record and graph to write with `ckpt`: the graph only while the weights and preprocessing it was
     built from are unchanged; otherwise the record says why it was dropped."""
     if not ckpt.int8:
@@ -126,34 +150,23 @@ def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, torch.Tens
         info.update(kept=False, reason="the weights or the preprocessing changed after it was built; build it again")
         return info, None
     blob = ckpt.int8_model
-    data = blob if isinstance(blob, (bytes, bytearray)) else np.asarray(blob, dtype=np.uint8).tobytes()
-    return info, torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    if isinstance(blob, (bytes, bytearray, memoryview)):
+        return info, np.frombuffer(bytes(blob), dtype=np.uint8)
+    return info, as_array(blob).astype(np.uint8, copy=False).reshape(-1)
 
 
-def _float_tensor(value) -> torch.Tensor:
-    """A float32 CPU tensor from a tensor or a numpy array (familiarity data is computed in numpy)."""
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-    return value.detach().cpu().float().contiguous()
-
-
-def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = False, overwrite: bool = True) -> Path:
-    """Write `ckpt` atomically. half=True stores floating-point weights as float16 (loaded as float32).
+def write_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = False, overwrite: bool = True) -> Path:
+    """Write `ckpt` atomically. half=True stores floating-point weights as float16 (read back as float32).
     overwrite=False raises FileExistsError instead of replacing an existing file (exclusive creation)."""
     if ckpt.state_dict is None:
         raise ValueError("checkpoint has no state_dict")
     if len(ckpt.class_names) < 1:
         raise ValueError("checkpoint needs at least one class name")
-    state = {}
-    for key, value in ckpt.state_dict.items():
-        value = value.detach().to("cpu", copy=False).contiguous()
-        if half and value.is_floating_point():
-            value = value.half()
-        state[key] = value
+    state = {key: _stored(value, half) for key, value in ckpt.state_dict.items()}
     obj = ckpt.metadata()
     obj["state_dict"] = state
     if ckpt.familiarity:
-        obj["familiarity"] = {k: _float_tensor(v) if isinstance(v, (torch.Tensor, np.ndarray)) else v
+        obj["familiarity"] = {k: (v if isinstance(v, (str, int, float)) else as_array(v).astype(np.float32))
                               for k, v in ckpt.familiarity.items()}
     if half:
         obj["notes"] = {**obj["notes"], "weights_dtype": "float16"}
@@ -163,14 +176,13 @@ def save_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = F
         obj["int8"] = info
     if blob is not None:
         obj["int8_model"] = blob
-    return atomic_write(path, lambda fh: torch.save(obj, fh), overwrite=overwrite)
+    return atomic_write(path, lambda fh: write_pth(obj, fh), overwrite=overwrite)
 
 
-MAX_CLASSES = 25_000          # ImageNet-21k has 21,841; the head of a bigger one would not fit the memory budget
-MAX_CLASS_NAME = 200
-
-
-def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+def parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
     """Validate the header of one of our files; return its metadata as plain, bounded JSON values."""
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file (import it as a foreign state dict instead)")
@@ -203,8 +215,7 @@ def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
     try:
         meta = {k: to_plain(obj.get(k)) for k in METADATA_KEYS}
     except TooLarge as exc:
-        raise CheckpointError(f"{path}: its metadata is too large or too deeply nested ({exc}); this is not a "
-                              "normal checkpoint and was not loaded") from None
+        raise CheckpointError(f"{path}: {too_large(exc)}") from None
     for key in ("metrics", "train_config", "dataset", "notes"):
         meta[key] = meta[key] if isinstance(meta[key], dict) else {}
     for key in ("created", "app_version", "torch_version"):
@@ -214,126 +225,110 @@ def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
     if not isinstance(meta.get("int8"), dict):
         meta.pop("int8", None)
     raw = obj.get("familiarity")
-    if isinstance(raw, dict):  # a summary only: the tensors are read when the model is loaded
+    if isinstance(raw, dict):  # a summary only: the arrays are read with the weights
         meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
                                if isinstance(raw.get(k), (str, int, float))}
     return meta
 
 
-_SHAPES: dict[tuple[str, int], dict[str, tuple]] = {}
+def _weights(pth: PthFile, meta: dict) -> dict:
+    """The state dict's tensor records, checked (dense, within their storage) and fitted to the architecture."""
+    state = check_entries(pth.obj.get("state_dict"), pth.path, is_tensor, tensor_checker(pth.path))
+    check_fits(state, state_dict_shapes(meta["arch"], len(meta["class_names"])), pth.path, meta["arch"])
+    return state
 
 
-def expected_shapes(arch: str, num_classes: int) -> dict[str, tuple]:
-    """Parameter names and shapes of `arch` with a num_classes head (built on the meta device: no memory)."""
-    key = (arch, num_classes)
-    if key not in _SHAPES:
-        with torch.device("meta"):
-            model = build_model(arch, num_classes)
-        _SHAPES[key] = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    return _SHAPES[key]
+def _float32(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float32) if values.dtype.kind == "f" and values.dtype != np.float32 else values
 
 
-def _from_metadata(meta: dict, state: dict | None) -> Checkpoint:
-    return Checkpoint(
-        arch=meta["arch"],
-        class_names=list(meta["class_names"]),
-        preprocess=Preprocess.from_dict(meta["preprocess"]),
-        state_dict=state,
-        metrics=meta["metrics"],
-        train_config=meta["train_config"],
-        dataset=meta["dataset"],
-        notes=meta["notes"],
-        calibration=meta["calibration"] if isinstance(meta.get("calibration"), dict) else None,
-        int8=meta["int8"] if isinstance(meta.get("int8"), dict) else None,
-        created=str(meta.get("created") or ""),
-        app_version=str(meta.get("app_version") or ""),
-        torch_version=str(meta.get("torch_version") or ""),
-    )
-
-
-def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
-    """The metadata of one of our checkpoints, memory-mapped so no weights are read from disk; the weights'
-    names and shapes are checked against the architecture, so a file listed as working really loads."""
-    obj = safe_torch_load(path, mmap=True)
-    meta = _parse_metadata(obj, path)
-    state = obj.get("state_dict")
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: holds no weights")
-    check_dense_tensors(state, path)
-    check_fits(state, expected_shapes(meta["arch"], len(meta["class_names"])), path, meta["arch"])
-    check_finite({k: v for k, v in state.items() if k.startswith("fc.")}, path)  # the head: a few KB to read
+def read_checkpoint_metadata(path: os.PathLike | str) -> dict[str, Any]:
+    """The metadata of one of our checkpoints, without reading the weights: the weights' names and shapes are
+    checked against the architecture and the classifier head's values are read to check they are finite, so a
+    file listed as working really loads."""
+    with PthFile(path) as pth:
+        meta = parse_metadata(pth.obj, path)
+        state = _weights(pth, meta)
+        check_finite({k: pth.array(ref, k) for k, ref in state.items() if k.startswith("fc.")}, path)
     return meta
 
 
-FAMILIARITY_QUANTILES = 201  # distances of validation images stored per model (inference/familiarity.py)
+def read_checkpoint(path: os.PathLike | str) -> Checkpoint:
+    """One of our checkpoints with its weights as numpy arrays (floating point as float32), validated: metadata,
+    dense tensors, names and shapes against the architecture (before any conversion), finite values. Unusable
+    familiarity data is dropped, with the reason in `familiarity_error`; the model still loads."""
+    with PthFile(path) as pth:
+        return checkpoint_from(pth)
 
 
-def check_familiarity(obj: Any, *, num_classes: int, feature_dim: int) -> None:
-    """The stored familiarity record (inference/familiarity.py) fits the model: shapes, finite values, a
-    threshold in [0, 1]. Raises ValueError."""
-    if not isinstance(obj, dict) or obj.get("method") != "mahalanobis":
-        raise ValueError("unknown familiarity data")
-    for name, shape in (("class_means", (num_classes, feature_dim)), ("precision", (feature_dim, feature_dim)),
-                        ("quantiles", (FAMILIARITY_QUANTILES,))):
-        t = obj.get(name)
-        if isinstance(t, torch.Tensor) and t.layout != torch.strided:
-            t = None
-        arr = np.asarray(t) if isinstance(t, (torch.Tensor, np.ndarray)) else None
-        if arr is None or arr.shape != shape or arr.dtype.kind != "f" or not np.isfinite(arr).all():
-            raise ValueError(f"familiarity {name} must be finite numbers of shape {shape}")
-    threshold = obj.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ValueError("familiarity threshold must be between 0 and 1")
-
-
-def checkpoint_from_object(obj: Any, path: os.PathLike | str) -> Checkpoint:
-    """A validated Checkpoint from what safe_torch_load returned for one of our files."""
-    meta = _parse_metadata(obj, path)
-    ckpt = _from_metadata(meta, check_dense_tensors(obj.get("state_dict"), path))
-    raw = obj.get("familiarity")
+def checkpoint_from(pth: PthFile) -> Checkpoint:
+    """read_checkpoint of a file already open (import_foreign.py opens ours and foreign state dicts alike)."""
+    path = pth.path
+    meta = parse_metadata(pth.obj, path)
+    state = {k: _float32(pth.array(ref, k)) for k, ref in _weights(pth, meta).items()}
+    check_finite(state, path)
+    ckpt = Checkpoint(
+        arch=meta["arch"], class_names=list(meta["class_names"]), preprocess=Preprocess.from_dict(meta["preprocess"]),
+        state_dict=state, metrics=meta["metrics"], train_config=meta["train_config"], dataset=meta["dataset"],
+        notes=meta["notes"], calibration=meta.get("calibration"), int8=meta.get("int8"), created=meta["created"],
+        app_version=meta["app_version"], torch_version=meta["torch_version"])
+    raw = pth.obj.get("familiarity")
     if raw is not None:
         try:
             if not isinstance(raw, dict):
                 raise ValueError("not a mapping")
+            check = tensor_checker(path)
             for key, value in raw.items():
-                if isinstance(value, torch.Tensor):
-                    check_tensor(f"familiarity.{key}", value, path)
-            check_familiarity(raw, num_classes=ckpt.num_classes, feature_dim=feature_dim(ckpt.arch))
-            ckpt.familiarity = raw
+                if is_tensor(value):
+                    check(f"familiarity.{key}", value)
+            fam = {k: _float32(pth.array(v, k)) if is_tensor(v) else v for k, v in raw.items()}
+            check_familiarity(fam, num_classes=ckpt.num_classes, feature_dim=feature_dim_of(ckpt.arch))
+            ckpt.familiarity = fam
         except (ValueError, CheckpointError) as exc:
             ckpt.familiarity_error = str(exc).removeprefix(f"{path}: ")
-    ckpt.int8_model = _int8_model(obj.get("int8_model"), ckpt, path)
+    ckpt.int8_model = _int8_model(pth, ckpt)
     return ckpt
 
 
-def _int8_model(raw: Any, ckpt: Checkpoint, path) -> Any:
+def _int8_model(pth: PthFile, ckpt: Checkpoint) -> np.ndarray | None:
     """The stored int8 graph (1-D uint8, within a size limit) when the record says it was kept; else None, and
     the record says why (a damaged or missing graph only loses the int8 version, never the model)."""
+    raw = pth.obj.get("int8_model")
     if raw is None or not ckpt.int8 or not ckpt.int8.get("kept"):
         return None
     try:
-        if not isinstance(raw, torch.Tensor):
+        if not is_tensor(raw):
             raise CheckpointError("not a tensor")
-        check_tensor("int8_model", raw, path)
-        if raw.dtype != torch.uint8 or raw.dim() != 1 or not 0 < raw.numel() <= MAX_INT8_MODEL_BYTES:
+        tensor_checker(pth.path)("int8_model", raw)
+        if raw.dtype.name != "uint8" or len(raw.shape) != 1 or not 0 < raw.shape[0] <= MAX_INT8_MODEL_BYTES:
             raise CheckpointError("not a 1-D byte array of a sensible size")
+        return pth.array(raw, "int8_model")
     except CheckpointError as exc:
         ckpt.int8 = {**ckpt.int8, "kept": False,
-                     "reason": f"its stored int8 version is damaged ({str(exc).removeprefix(f'{path}: ')})"}
+                     "reason": f"its stored int8 version is damaged ({str(exc).removeprefix(f'{pth.path}: ')})"}
         return None
-    return raw
 
 
-def feature_dim(arch: str) -> int:
-    """Width of the penultimate layer (the input of fc) of `arch`."""
-    return FEATURE_DIMS.get(arch, 2048)
+def _floats(value: Any) -> np.ndarray | None:
+    """`value` as a floating-point numpy array (a numpy array, or a CPU torch tensor through .numpy()), or None."""
+    if not isinstance(value, np.ndarray):
+        try:
+            value = value.detach().numpy()
+        except (AttributeError, TypeError, RuntimeError):  # not a tensor; bfloat16, sparse, on a GPU
+            return None
+    return value if value.dtype.kind == "f" else None
 
 
-def load_checkpoint(path: os.PathLike | str) -> Checkpoint:
-    """Load one of our checkpoints with its weights, validated (dense tensors only)."""
-    return checkpoint_from_object(safe_torch_load(path), path)
-
-
-def load_model(path: os.PathLike | str) -> tuple[Checkpoint, nn.Module]:
-    ckpt = load_checkpoint(path)
-    return ckpt, ckpt.build_model(path)
+def check_familiarity(obj: Any, *, num_classes: int, feature_dim: int) -> None:
+    """The stored familiarity record (inference/familiarity.py) fits the model: shapes, finite values, a
+    threshold in [0, 1]; its arrays are numpy arrays or torch tensors. Raises ValueError."""
+    if not isinstance(obj, dict) or obj.get("method") != "mahalanobis":
+        raise ValueError("unknown familiarity data")
+    for name, shape in (("class_means", (num_classes, feature_dim)), ("precision", (feature_dim, feature_dim)),
+                        ("quantiles", (FAMILIARITY_QUANTILES,))):
+        values = _floats(obj.get(name))
+        if values is None or values.shape != shape or not np.isfinite(values).all():
+            raise ValueError(f"familiarity {name} must be finite numbers of shape {shape}")
+    threshold = obj.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError("familiarity threshold must be between 0 and 1")

@@ -5,7 +5,8 @@ tutorial layout (`conv1` a Sequential of conv/bn/relu, blocks with `left`/`short
 `fc`) and the kuangliu/pytorch-cifar layout (`shortcut`, `linear`); wrappers such as
 {"state_dict": ...}, {"model": ...}, {"net": ...}; DataParallel `module.` and torch.compile
 `_orig_mod.` prefixes. The architecture and number of classes are inferred by matching key names and
-tensor shapes against every model of the zoo.
+tensor shapes against every model of the zoo. No torch import: files are read by pth_read.py, and only the
+tensors the architecture needs are read, once their names and shapes fit.
 """
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import torch
+import numpy as np
 
 from ..errors import CheckpointError
-from .archs import ARCHS
-from .build import default_preprocess, new_model
-from .checkpoint import FORMAT, MAX_CLASSES, Checkpoint, checkpoint_from_object
+from .archs import ARCHS, check_fits, default_preprocess, state_dict_shapes
+from .checkpoint import FORMAT, MAX_CLASSES, Checkpoint, checkpoint_from
 from .preprocess import with_overrides
-from .safe_load import check_dense_tensors, load_weights_strict, safe_torch_load, unwrap_state_dict
+from .pth_read import PthFile, is_tensor, tensor_checker
+from .weights import check_entries, check_finite, unwrap_state_dict
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -30,7 +32,7 @@ _TUTORIAL_BLOCK = {"left.0": "conv1", "left.1": "bn1", "left.3": "conv2", "left.
                    "shortcut.0": "downsample.0", "shortcut.1": "downsample.1"}
 
 
-def to_torchvision_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def to_torchvision_layout(state: dict[str, Any]) -> dict[str, Any]:
     """Rename the CIFAR tutorial layouts' keys to torchvision's ResNet names; others pass through."""
     keys = list(state)
     tutorial = any(".left." in k for k in keys)
@@ -54,16 +56,10 @@ def to_torchvision_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
-def _shapes(arch: str, num_classes: int) -> dict[str, tuple]:
-    with torch.device("meta"):
-        model = new_model(arch, num_classes)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def infer_arch(state: dict[str, torch.Tensor], path: os.PathLike | str = "<state dict>") -> tuple[str, int]:
-    """(arch, num_classes) whose parameter names and shapes match `state` exactly."""
+def infer_arch(state: dict[str, Any], path: os.PathLike | str = "<state dict>") -> tuple[str, int]:
+    """(arch, num_classes) whose parameter names and shapes match `state` (tensors or records) exactly."""
     fc = state.get("fc.weight")
-    if fc is None or fc.dim() != 2:
+    if fc is None or len(fc.shape) != 2:
         raise CheckpointError(f"{path}: not a ResNet state dict (no 'fc.weight' classifier layer found)")
     num_classes = int(fc.shape[0])
     if not 1 <= num_classes <= MAX_CLASSES:
@@ -71,7 +67,8 @@ def infer_arch(state: dict[str, torch.Tensor], path: os.PathLike | str = "<state
                               "supported")
     given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     for arch in ARCHS:
-        expected = {k: s for k, s in _shapes(arch, num_classes).items() if not k.endswith("num_batches_tracked")}
+        expected = {k: s for k, s in state_dict_shapes(arch, num_classes).items()
+                    if not k.endswith("num_batches_tracked")}
         if expected == given:
             return arch, num_classes
     conv1 = state.get("conv1.weight")
@@ -113,14 +110,13 @@ def default_class_names(arch: str, num_classes: int) -> list[str]:
     return [f"class_{i}" for i in range(num_classes)]
 
 
-def convert_state_dict(
-    state: dict[str, torch.Tensor],
-    path: os.PathLike | str,
-    *,
-    class_names: Sequence[str] | None = None,
-    arch: str | None = None,
-) -> Checkpoint:
-    state = to_torchvision_layout(check_dense_tensors(state, path))
+def convert_state_dict(pth: PthFile, state: dict[str, Any], *, class_names: Sequence[str] | None = None,
+                       arch: str | None = None) -> Checkpoint:
+    """Our checkpoint from a foreign state dict of `pth` (tensor records): names and shapes are fitted to the
+    architecture before anything is read; the values become float32 (the BatchNorm counters int64), as the
+    model's own state dict holds them."""
+    path = pth.path
+    state = to_torchvision_layout(check_entries(state, path, is_tensor, tensor_checker(path)))
     inferred, num_classes = infer_arch(state, path)
     if arch is not None and arch != inferred:
         raise CheckpointError(f"{path}: the weights are a {inferred}, not a {arch}")
@@ -128,17 +124,20 @@ def convert_state_dict(
     names = list(class_names) if class_names else default_class_names(arch, num_classes)
     if len(names) != num_classes:
         raise CheckpointError(f"{path}: the model has {num_classes} classes but {len(names)} class names were given")
-    model = new_model(arch, num_classes)
-    own = model.state_dict()
-    for key in own:  # old saves may lack BatchNorm's counter
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = torch.zeros((), dtype=torch.long)
-    load_weights_strict(model, state, path, arch)
+    expected = state_dict_shapes(arch, num_classes)
+    counters = {k for k in expected if k.endswith("num_batches_tracked")}
+    state = {**{k: np.zeros((), dtype=np.int64) for k in counters}, **state}  # old saves may lack BatchNorm's counter
+    check_fits(state, expected, path, arch)
+    weights = {}
+    for key in expected:
+        value = state[key] if isinstance(state[key], np.ndarray) else pth.array(state[key], key)
+        weights[key] = value.astype(np.int64 if key in counters else np.float32, copy=False)
+    check_finite(weights, path)
     return Checkpoint(
         arch=arch,
         class_names=names,
         preprocess=default_preprocess(arch),
-        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+        state_dict=weights,
         dataset={"description": "imported"},
         notes={"imported_from": str(path), "source_format": "foreign state dict"},
     )
@@ -162,16 +161,16 @@ def import_file(
 
 
 def _import(path: os.PathLike | str, names: list[str] | None, arch: str | None) -> Checkpoint:
-    obj = safe_torch_load(path)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        ckpt = checkpoint_from_object(obj, path)
-        if arch is not None and arch != ckpt.arch:
-            raise CheckpointError(f"{path}: the checkpoint is a {ckpt.arch}, not a {arch}")
-        if names is not None:
-            if len(names) != ckpt.num_classes:
-                raise CheckpointError(f"{path}: the model has {ckpt.num_classes} classes but "
-                                      f"{len(names)} class names were given")
-            ckpt.class_names = names
-        ckpt.build_model(path)  # proves the weights fit
-        return ckpt
-    return convert_state_dict(unwrap_state_dict(obj, path), path, class_names=names, arch=arch)
+    with PthFile(path) as pth:
+        obj = pth.obj
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            ckpt = checkpoint_from(pth)  # validated whole: shapes against its architecture, finite values
+            if arch is not None and arch != ckpt.arch:
+                raise CheckpointError(f"{path}: the checkpoint is a {ckpt.arch}, not a {arch}")
+            if names is not None:
+                if len(names) != ckpt.num_classes:
+                    raise CheckpointError(f"{path}: the model has {ckpt.num_classes} classes but "
+                                          f"{len(names)} class names were given")
+                ckpt.class_names = names
+            return ckpt
+        return convert_state_dict(pth, unwrap_state_dict(obj, path, is_tensor), class_names=names, arch=arch)

@@ -92,13 +92,6 @@ def cifar_preprocess() -> Preprocess:
     return Preprocess(input_size=32, resize=32, mean=CIFAR10_MEAN, std=CIFAR10_STD)
 
 
-def interpolation_mode(name: str):
-    from torchvision.transforms import InterpolationMode
-
-    return {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
-            "nearest": InterpolationMode.NEAREST}[name]
-
-
 def resized_size(width: int, height: int, resize: int) -> tuple[int, int]:
     """(width, height) once the shorter side is `resize` (torchvision's rule: the longer side truncated)."""
     if width <= height:
@@ -135,16 +128,3 @@ def resize_and_crop(image, pre: Preprocess):
     left, top = int(round((new_w - pre.input_size) / 2.0)), int(round((new_h - pre.input_size) / 2.0))
     resized = image if (new_w, new_h) == (width, height) else image.resize((new_w, new_h), resample)
     return resized.crop((left, top, left + pre.input_size, top + pre.input_size))
-
-
-def resize_and_crop_uint8(image, pre: Preprocess):
-    """PIL RGB image -> uint8 tensor 3 x input_size x input_size (resize shorter side, center crop), with
-    torchvision's tensor resize (faster than PIL's on full-size images; training decodes those)."""
-    from torchvision.transforms.v2 import functional as F
-
-    t = F.pil_to_tensor(image)
-    if min(t.shape[-2:]) != pre.resize:
-        t = F.resize(t, [pre.resize], interpolation=interpolation_mode(pre.interpolation), antialias=True)
-    if tuple(t.shape[-2:]) != (pre.input_size, pre.input_size):
-        t = F.center_crop(t, [pre.input_size, pre.input_size])
-    return t

@@ -23,7 +23,7 @@ from ..errors import CheckpointError, RegistryError
 from ..jsonsafe import finite_fraction
 from ..names import MAX_NAME, SUFFIX, name_from, validate_name
 from ..paths import models_dir
-from .checkpoint import Checkpoint, read_metadata, save_checkpoint
+from .checkpoint import Checkpoint, read_checkpoint_metadata, write_checkpoint
 
 INDEX_FILE = "registry.json"
 MAX_INDEX_BYTES = 1 << 20
@@ -150,7 +150,7 @@ class Registry:
             cached = self._cache.get(key)
         if cached is None:
             try:
-                cached = (read_metadata(path), None)
+                cached = (read_checkpoint_metadata(path), None)
             except CheckpointError as exc:
                 cached = (None, str(exc).removeprefix(f"{path}: "))
             except Exception as exc:  # noqa: BLE001 - one bad file never breaks the listing
@@ -230,7 +230,7 @@ class Registry:
         same name at once, one succeeds and the other gets a RegistryError, never a silent replacement."""
         path = self.path_for(name)
         try:
-            save_checkpoint(ckpt, path, half=half, overwrite=overwrite)
+            write_checkpoint(ckpt, path, half=half, overwrite=overwrite)
         except FileExistsError:
             raise RegistryError(f"a model named {path.stem!r} already exists; choose another name") from None
         return self.get(path.stem)
@@ -276,12 +276,12 @@ class Registry:
     def update(self, name: str, *, class_names: Sequence[str] | None = None,
                preprocess: dict | None = None) -> ModelEntry:
         """Change the class names or the preprocessing of a model (after an import); saved atomically."""
-        from .checkpoint import load_checkpoint
+        from .checkpoint import read_checkpoint
         from .import_foreign import parse_class_names
         from .preprocess import with_overrides
 
         entry = self.get(name)
-        ckpt = load_checkpoint(entry.path)
+        ckpt = read_checkpoint(entry.path)
         if class_names is not None:
             names = parse_class_names(list(class_names))
             if len(names) != ckpt.num_classes:
@@ -292,7 +292,7 @@ class Registry:
                 ckpt.preprocess = with_overrides(ckpt.preprocess, **preprocess)
             except (TypeError, ValueError) as exc:
                 raise RegistryError(f"bad preprocessing: {exc}") from None
-        save_checkpoint(ckpt, entry.path, half=ckpt.notes.get("weights_dtype") == "float16")  # same size as before
+        write_checkpoint(ckpt, entry.path, half=ckpt.notes.get("weights_dtype") == "float16")  # same size as before
         return self.get(entry.name)
 
     def rename(self, old: str, new: str) -> ModelEntry:

@@ -107,10 +107,11 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
                history: list[dict], best_path: str | None, world, stop: StopFlag, batch_size: int) -> list[str]:
     """With the best epoch's weights back in the model: finalize() and store its findings in the best model's
     checkpoint (rank 0, atomically). Returns the verdict sentences; [] when stopped (nothing is changed)."""
-    from ..models.checkpoint import load_checkpoint, save_checkpoint
+    from ..models.checkpoint import read_checkpoint, write_checkpoint
+    from ..models.safe_load import as_tensors
 
-    if best_state is not None:
-        t.model.load_state_dict(best_state)
+    if best_state is not None:  # tensors, or numpy arrays read back from the best model's file
+        t.model.load_state_dict(as_tensors(best_state))
     several = bool(getattr(world, "enabled", False))
     found = finalize(t, cfg, val_batches=data.val_batches(batch_size), train_batches=data.seen_batches(batch_size),
                      class_names=class_names, history=history, train_images=data.n_train,
@@ -118,11 +119,11 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
     if found is None:
         return []
     if best_path is not None:
-        ckpt = load_checkpoint(best_path)
+        ckpt = read_checkpoint(best_path)
         ckpt.metrics = {**ckpt.metrics, **found.metrics, "warnings": list(found.warnings)}
         ckpt.calibration = found.calibration
         ckpt.familiarity = found.familiarity
-        save_checkpoint(ckpt, best_path)
+        write_checkpoint(ckpt, best_path)
         _add_int8(best_path, stop)  # rank 0 (the only one with a best_path)
     return list(found.warnings)
 

@@ -20,7 +20,7 @@ from ..data.folders import scan_folder
 from ..data.loader_data import LoaderData
 from ..data.tensor_data import TensorData
 from ..errors import DatasetError
-from ..models.build import default_preprocess
+from ..models.archs import default_preprocess
 from ..models.preprocess import Preprocess, cifar_preprocess, with_overrides
 from ..progress import Progress
 from .config import TrainConfig

@@ -29,7 +29,7 @@ from torch import nn
 from ..devices import describe_device
 from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
 from ..models.build import build_model
-from ..models.checkpoint import Checkpoint, load_checkpoint
+from ..models.checkpoint import Checkpoint, read_checkpoint
 from ..models.registry import Registry
 from ..progress import Progress, StopFlag, Throttle
 from .compiling import CompiledStep, compile_step
@@ -283,7 +283,7 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
                    eta_s=(stats["train_time_s"] + val["eval_time_s"]) * left, best=is_best))
     best_path = str(registry.path_for(record.best_name)) if registry is not None and record.saved_best else None
     if best_state is None and record.saved_best:  # the best epoch was in an earlier session of a resumed run
-        best_state = world.from_main(lambda: load_checkpoint(best_path).state_dict)
+        best_state = world.from_main(lambda: read_checkpoint(best_path).state_dict)
     emit(Status("Evaluating the best model on the validation images"))
     warnings = finish_run(t, cfg, data, best_state=best_state, class_names=class_names, history=record.history,
                           best_path=best_path, world=world, stop=stop, batch_size=eval_batch)

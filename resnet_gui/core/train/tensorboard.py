@@ -110,9 +110,9 @@ class TensorBoardLogger:
         w, self.writer = self.writer, None
         if ev.best_path:
             try:
-                from ..models.checkpoint import read_metadata
+                from ..models.checkpoint import read_checkpoint_metadata
 
-                matrix = read_metadata(ev.best_path).get("metrics", {}).get("confusion_matrix")
+                matrix = read_checkpoint_metadata(ev.best_path).get("metrics", {}).get("confusion_matrix")
                 if isinstance(matrix, list) and matrix:
                     w.add_image("confusion_matrix (rows: true class)", confusion_image(matrix), 0)
             except Exception:  # noqa: BLE001 - the image is optional

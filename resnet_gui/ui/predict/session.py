@@ -87,12 +87,12 @@ def model_samples(meta: dict) -> tuple[list[str], str]:
     validation images it was trained with when they still exist. Returns (files, reason when none)."""
     from resnet_gui.core.data.folders import scan_folder
     from resnet_gui.core.errors import ResnetGuiError
-    from resnet_gui.core.models.checkpoint import read_metadata
+    from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
     from resnet_gui.core.models.demo import demo_checkpoint_path
 
     demo = demo_checkpoint_path()
     if demo.is_file():
-        demo_meta = read_metadata(demo)
+        demo_meta = read_checkpoint_metadata(demo)
         if (meta.get("created"), meta.get("class_names")) == (demo_meta.get("created"), demo_meta.get("class_names")):
             return [str(p) for p in bundled_samples()], ""
     dataset = meta.get("dataset") or {}
@@ -112,10 +112,10 @@ def model_samples(meta: dict) -> tuple[list[str], str]:
 
 # ---- worker functions (run in Task threads) ------------------------------------------------------
 def load_model_task(report, stop, name: str, model_path: str, device: str) -> LoadedModel:
-    from resnet_gui.core.models.checkpoint import read_metadata
+    from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 
     predictor = get_predictor(model_path, device)
-    samples, reason = model_samples(read_metadata(model_path))
+    samples, reason = model_samples(read_checkpoint_metadata(model_path))
     facts = predictor.facts
     return LoadedModel(name=name, path=model_path, arch=facts.arch, num_classes=len(predictor.class_names),
                        device=str(predictor.device), class_names=tuple(predictor.class_names),

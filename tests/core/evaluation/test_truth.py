@@ -171,24 +171,24 @@ def test_grad_cam_peaks_where_the_evidence_is():
 def test_calibration_and_familiarity_round_trip_in_the_checkpoint(tmp_path):
     from helpers import make_checkpoint
 
-    from resnet_gui.core.models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint, read_checkpoint_metadata, write_checkpoint
 
     path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"])
-    ckpt = load_checkpoint(path)
-    old = read_metadata(path)
+    ckpt = read_checkpoint(path)
+    old = read_checkpoint_metadata(path)
     assert "calibration" not in old and "familiarity" not in old and ckpt.familiarity is None  # old files work
     fam = familiarity.fit(torch.randn(60, 512), torch.randint(0, 3, (60,)), torch.randn(20, 512), 3, source="t")
     ckpt.calibration = {"method": "temperature scaling", "temperature": 1.7, "ece_before": 0.1, "ece_after": 0.02}
     ckpt.familiarity = fam.to_checkpoint()
-    save_checkpoint(ckpt, path)
-    meta = read_metadata(path)
+    write_checkpoint(ckpt, path)
+    meta = read_checkpoint_metadata(path)
     assert meta["calibration"]["temperature"] == 1.7 and meta["familiarity"]["method"] == "mahalanobis"
-    again = load_checkpoint(path)
+    again = read_checkpoint(path)
     assert again.familiarity_error is None and np.array_equal(np.asarray(again.familiarity["precision"]), fam.precision)
     broken = torch.load(path, weights_only=True)
     broken["familiarity"]["class_means"] = torch.zeros(2, 2)
     torch.save(broken, path)
-    damaged = load_checkpoint(path)  # the model still loads; only the familiarity data is refused
+    damaged = read_checkpoint(path)  # the model still loads; only the familiarity data is refused
     assert damaged.familiarity is None and "class_means" in damaged.familiarity_error
 
 
@@ -196,7 +196,7 @@ def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tm
     from helpers import make_checkpoint, make_folder_dataset
 
     from resnet_gui.core.evaluation.fit_imported import add_familiarity
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
     from resnet_gui.core.models.registry import Registry
 
     (isolated_home / "models").mkdir(parents=True, exist_ok=True)
@@ -204,6 +204,6 @@ def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tm
     data = make_folder_dataset(tmp_path / "d", per_class=8, size=(40, 32))
     summary = add_familiarity(Registry().get("imported").path, data, calibrate=True)
     assert summary["images"] == 24 and summary["calibrated"]
-    ckpt = load_checkpoint(isolated_home / "models" / "imported.pth")
+    ckpt = read_checkpoint(isolated_home / "models" / "imported.pth")
     assert ckpt.familiarity is not None and "images of d" in ckpt.calibration["fitted_on"]
     assert Registry().get("imported").meta["familiarity"]["method"] == "mahalanobis"

@@ -19,7 +19,7 @@ from resnet_gui.cli import main
 from resnet_gui.core.engines.choose import open_predictor
 from resnet_gui.core.errors import ExportError
 from resnet_gui.core.export import exporter as export
-from resnet_gui.core.models.checkpoint import load_checkpoint
+from resnet_gui.core.models.checkpoint import read_checkpoint
 from resnet_gui.resources import path as resource_path
 
 # torch.jit is deprecated in favour of torch.export, but TorchScript is what the issue asks for and what LibTorch loads
@@ -149,7 +149,7 @@ def test_the_exports_carry_their_class_names_and_preprocessing(exported):
         proto = onnx.load(str(exported["results"]["onnx"].path), load_external_data=False)
         props = {p.key: p.value for p in proto.metadata_props}
         assert json.loads(props["class_names"]) == result.class_names
-        assert json.loads(props["preprocess"])["mean"] == list(load_checkpoint(exported["source"]).preprocess.mean)
+        assert json.loads(props["preprocess"])["mean"] == list(read_checkpoint(exported["source"]).preprocess.mean)
 
 
 def test_the_model_card_lists_classes_preprocessing_training_data_figures_calibration_and_limits(tmp_path):
@@ -169,7 +169,7 @@ def test_the_model_card_lists_classes_preprocessing_training_data_figures_calibr
 def test_a_calibrated_model_divides_its_logits_by_the_temperature_and_its_card_says_so(tmp_path):
     source = make_checkpoint(tmp_path / "cal.pth", metrics={"val_accuracy": 0.9, "ece": 0.12},
                              class_names=["a|b", "<c>", "d_e"], seed=1)
-    ckpt = load_checkpoint(source)
+    ckpt = read_checkpoint(source)
     ckpt.calibration = {"method": "temperature scaling", "temperature": 2.5, "ece_before": 0.12, "ece_after": 0.031,
                         "fitted_on": "validation split", "images": 300}
     result = export.export_model(ckpt, "torchscript", tmp_path / "cal.pt", name="cal")

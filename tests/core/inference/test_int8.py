@@ -8,7 +8,7 @@ from resnet_gui.core.engines.choose import open_predictor
 from resnet_gui.core.errors import ModelError
 from resnet_gui.core.inference import int8
 from resnet_gui.core.inference.int8 import int8_status, verify
-from resnet_gui.core.models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from resnet_gui.core.models.checkpoint import read_checkpoint, read_checkpoint_metadata, write_checkpoint
 
 DEMO = "models/digits-resnet18_cifar.pth"
 
@@ -68,7 +68,7 @@ def test_too_few_held_out_images_prove_nothing():
 
 
 def test_the_demo_ships_with_its_verified_int8_version_and_uses_it():
-    status = int8_status(load_checkpoint(resources.path(DEMO)))
+    status = int8_status(read_checkpoint(resources.path(DEMO)))
     assert status.usable and status.verification["sure_agreement"] >= int8.MIN_SURE_AGREEMENT
     assert status.verification["images"] >= 500 and status.verification["agreement"] >= int8.MIN_AGREEMENT
     auto = open_predictor(resources.path(DEMO), device="cpu")
@@ -87,13 +87,13 @@ def test_an_int8_version_is_dropped_when_the_weights_or_preprocessing_change(iso
     models.mkdir(parents=True, exist_ok=True)
     (models / "digits.pth").write_bytes(resources.path(DEMO).read_bytes())
     registry = Registry()
-    assert int8_status(load_checkpoint(models / "digits.pth")).usable
+    assert int8_status(read_checkpoint(models / "digits.pth")).usable
     registry.update("digits", class_names=[f"d{i}" for i in range(10)])   # names only: the graph still fits
-    assert int8_status(load_checkpoint(models / "digits.pth")).usable
+    assert int8_status(read_checkpoint(models / "digits.pth")).usable
     registry.update("digits", preprocess={"resize": 40})                   # what the graph computes changed
-    status = int8_status(load_checkpoint(models / "digits.pth"))
+    status = int8_status(read_checkpoint(models / "digits.pth"))
     assert not status.usable and "changed after it was built" in status.reason
-    assert read_metadata(models / "digits.pth")["int8"]["kept"] is False
+    assert read_checkpoint_metadata(models / "digits.pth")["int8"]["kept"] is False
     assert open_predictor("digits", device="cpu").backend.precision == "fp32"
     with pytest.raises(ModelError, match="no verified int8 version .*changed after it was built"):
         open_predictor("digits", device="cpu", precision="int8")
@@ -115,7 +115,7 @@ def test_a_damaged_int8_graph_costs_only_the_int8_version(tmp_path):
     obj = torch.load(path, weights_only=True)
     obj["int8_model"] = torch.zeros(3, 3)   # not bytes
     torch.save(obj, path)
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     status = int8_status(ckpt)
     assert not status.usable and "damaged" in status.reason
     pred = open_predictor(path, device="cpu").predict_file(sorted(resources.path("samples").glob("digit_3*"))[0])
@@ -128,7 +128,7 @@ def test_a_model_without_weights_or_labels_gets_a_reason_not_a_crash(tmp_path):
     path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"])  # no dataset recorded in it
     record = add_int8(path)
     assert record["kept"] is False and "does not say which images it was trained on" in record["reason"]
-    assert read_metadata(path)["int8"]["reason"] == record["reason"]
+    assert read_checkpoint_metadata(path)["int8"]["reason"] == record["reason"]
 
 
 @pytest.mark.slow
@@ -138,11 +138,11 @@ def test_adding_familiarity_data_builds_and_verifies_the_int8_version(isolated_h
     from resnet_gui.core.evaluation.fit_imported import add_familiarity
 
     path = tmp_path / "m.pth"
-    save_checkpoint(load_checkpoint(make_checkpoint(path, class_names=["cats", "dogs", "owls"], favour=1)), path)
+    write_checkpoint(read_checkpoint(make_checkpoint(path, class_names=["cats", "dogs", "owls"], favour=1)), path)
     data = make_folder_dataset(tmp_path / "d", per_class=30, size=(40, 32))
     summary = add_familiarity(path, data)
     assert summary["int8"]["images"] >= int8.MIN_VERIFY_IMAGES
-    record = read_metadata(path)["int8"]
+    record = read_checkpoint_metadata(path)["int8"]
     assert record["kept"] == summary["int8"]["kept"] and record["calibration_images"] == 36  # half of 72
     if record["kept"]:
         got = open_predictor(path, device="cpu").predict_file(write_image(tmp_path / "x.png"))

@@ -197,7 +197,7 @@ def test_the_demo_model_gives_torchs_top1_on_the_samples_and_the_held_out_digits
     from sklearn.datasets import load_digits
 
     from resnet_gui.core.engines.choose import open_predictor
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
     from resnet_gui.core.models.demo import demo_checkpoint_path
 
     spec = importlib.util.spec_from_file_location("train_demo_model", ROOT / "scripts" / "train_demo_model.py")
@@ -210,10 +210,10 @@ def test_the_demo_model_gives_torchs_top1_on_the_samples_and_the_held_out_digits
     pre = predictor.preprocess
     held_out = [script.digit_image(digits.images[i]) for i in test]
     batch = batch_of(real_images()[:-len(PHOTOS)] + held_out, pre)
-    expected = predictor.probabilities(batch.transpose(0, 2, 3, 1))  # the predictor takes NHWC
-    checkpoint = load_checkpoint(demo_checkpoint_path())
-    assert checkpoint.state_dict["conv1.weight"].dtype == torch.float16
-    state = {k: v.float().numpy() for k, v in checkpoint.state_dict.items()}
+    expected = predictor.probabilities(batch.transpose(0, 2, 3, 1))
+    checkpoint = read_checkpoint(demo_checkpoint_path())  # stored as float16, read as float32 numpy arrays
+    assert checkpoint.state_dict["conv1.weight"].dtype == np.float32
+    state = checkpoint.state_dict
     graph = onnx_graph.build_graph("resnet18_cifar", state, 10, pre, outputs=("logits",))
     logits = session(graph).run(None, {"images": batch})[0]
     assert (logits.argmax(1) == expected.argmax(1)).all()

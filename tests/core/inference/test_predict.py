@@ -6,7 +6,7 @@ from helpers import make_checkpoint, write_image
 from PIL import Image
 
 from resnet_gui.core.inference.prediction import write_csv
-from resnet_gui.core.models.checkpoint import load_checkpoint
+from resnet_gui.core.models.checkpoint import read_checkpoint
 from resnet_gui.core.models.preprocess import Preprocess
 
 
@@ -60,7 +60,7 @@ def test_eval_preprocessing_matches_torchvisions_preset(tmp_path, open_model):
 
 def test_checkpoint_preprocessing_is_used(tmp_path, open_model):
     ckpt_path = make_checkpoint(tmp_path / "r.pth", class_names=["a", "b"])
-    ckpt = load_checkpoint(ckpt_path)
+    ckpt = read_checkpoint(ckpt_path)
     ckpt.preprocess = Preprocess(input_size=40, resize=48, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     p = open_model(ckpt)
     assert p.prepare(Image.new("RGB", (96, 64))).shape == (40, 40, 3)
@@ -101,7 +101,7 @@ def test_temperature_familiarity_and_the_four_states(tmp_path, open_model):
     training images; the reader's threshold decides "not sure"."""
     from resnet_gui.core.inference import familiarity
     from resnet_gui.core.inference.prediction import ERROR, SURE, UNFAMILIAR, UNSURE, Prediction
-    from resnet_gui.core.models.checkpoint import save_checkpoint
+    from resnet_gui.core.models.checkpoint import write_checkpoint
 
     path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b", "c"], seed=1)
     img = write_image(tmp_path / "x.png", size=(32, 32))
@@ -109,14 +109,14 @@ def test_temperature_familiarity_and_the_four_states(tmp_path, open_model):
     plain = plain_predictor.predict_file(img)
     assert plain.unfamiliar is None and plain.familiarity is None and plain.state(0.0) == SURE
     assert plain.state(1.01) == UNSURE and plain.to_json(1.01)["unsure"] is True
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     ckpt.calibration = {"method": "temperature scaling", "temperature": 4.0}
     features = plain_predictor.outputs(plain_predictor.load(str(img)), ("features",))["features"]
     rng = np.random.default_rng(0)
     seen = np.repeat(features, 30, axis=0) + rng.normal(size=(30, 512)).astype(np.float32) * 0.01
     fam = familiarity.fit(seen, np.arange(30) % 3, seen[:10], 3)
     ckpt.familiarity = fam.to_checkpoint()
-    save_checkpoint(ckpt, path)
+    write_checkpoint(ckpt, path)
     calibrated = open_model(path)
     pred = calibrated.predict_file(img)
     assert pred.label == plain.label and pred.confidence < plain.confidence  # softer, same answer

@@ -16,7 +16,8 @@ from resnet_gui.core.images import draft_scale, load_image
 from resnet_gui.core.inference import batches as batch_decoding
 from resnet_gui.core.inference.batches import DecodedBatch, decode_batches, decode_for_model
 from resnet_gui.core.inference.predictor import top1_agreement
-from resnet_gui.core.models.checkpoint import load_checkpoint
+from resnet_gui.core.models.build import model_from_checkpoint
+from resnet_gui.core.models.checkpoint import read_checkpoint
 from resnet_gui.core.models.preprocess import Preprocess, crop_box, resize_and_crop, resized_size
 
 
@@ -71,7 +72,7 @@ def test_png_is_not_drafted(tmp_path):
 def test_crop_region_resize_equals_torchvision_resize_and_center_crop(tmp_path, size, interpolation):
     from torchvision import transforms as T
 
-    from resnet_gui.core.models.preprocess import interpolation_mode
+    from resnet_gui.core.data.transforms import interpolation_mode
 
     pre = Preprocess(interpolation=interpolation)
     img = Image.open(write_image(tmp_path / "x.png", size=size, seed=sum(size))).convert("RGB")
@@ -224,7 +225,7 @@ def test_predict_paths_matches_the_plain_torchvision_way(tmp_path, open_model):
                         T.Normalize(mean=p.preprocess.mean, std=p.preprocess.std)])
     x = torch.stack([preset(Image.open(f).convert("RGB")) for f in files])
     ours = [r for b in p.predict_paths(files, top_k=6) for r in b]
-    unfolded = load_checkpoint(ckpt).build_model().eval()
+    unfolded = model_from_checkpoint(read_checkpoint(ckpt)).eval()
     with torch.inference_mode():
         theirs = unfolded(x).softmax(dim=1)
     for row, r in zip(theirs, ours):

@@ -7,8 +7,9 @@ from helpers import hostile_checkpoint, make_checkpoint, plain_pickle
 
 from resnet_gui.core.errors import CheckpointError
 from resnet_gui.core.models import safe_load as pth
-from resnet_gui.core.models.build import build_model, default_preprocess
-from resnet_gui.core.models.checkpoint import Checkpoint, load_checkpoint, load_model, read_metadata, save_checkpoint
+from resnet_gui.core.models.archs import default_preprocess
+from resnet_gui.core.models.build import build_model, load_model
+from resnet_gui.core.models.checkpoint import Checkpoint, read_checkpoint, read_checkpoint_metadata, write_checkpoint
 from resnet_gui.core.models.safe_load import safe_torch_load
 
 
@@ -27,7 +28,7 @@ def test_round_trip_keeps_every_documented_field(tmp_path):
 
 def test_metadata_is_read_without_weights(tmp_path):
     path = make_checkpoint(tmp_path / "m.pth")
-    meta = read_metadata(path)
+    meta = read_checkpoint_metadata(path)
     assert "state_dict" not in meta and meta["arch"] == "resnet18_cifar"
 
 
@@ -35,7 +36,7 @@ def test_half_precision_storage_loads_as_float32(tmp_path):
     model = build_model("resnet18_cifar", 10)
     ckpt = Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
                       preprocess=default_preprocess("resnet18_cifar"), state_dict=model.state_dict())
-    path = save_checkpoint(ckpt, tmp_path / "h.pth", half=True)
+    path = write_checkpoint(ckpt, tmp_path / "h.pth", half=True)
     assert torch.load(path, weights_only=True)["state_dict"]["conv1.weight"].dtype == torch.float16
     _, loaded = load_model(path)
     assert loaded.conv1.weight.dtype == torch.float32
@@ -44,21 +45,22 @@ def test_half_precision_storage_loads_as_float32(tmp_path):
 
 
 def test_failed_save_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    import resnet_gui.core.models.checkpoint as checkpoint
+
     path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"])
     before = path.read_bytes()
-    real_save = torch.save
 
-    def half_then_fail(obj, fh, *a, **k):
+    def half_then_fail(obj, fh):
         fh.write(b"PK\x03\x04 partial data")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", half_then_fail)
-    ckpt = load_checkpoint(path)
+    monkeypatch.setattr(checkpoint, "write_pth", half_then_fail)
+    ckpt = read_checkpoint(path)
     with pytest.raises(OSError, match="No space"):
-        save_checkpoint(ckpt, path)
-    monkeypatch.setattr(torch, "save", real_save)
+        write_checkpoint(ckpt, path)
+    monkeypatch.undo()
     assert path.read_bytes() == before
-    assert load_checkpoint(path).class_names == ["a", "b"]
+    assert read_checkpoint(path).class_names == ["a", "b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pth"]
 
 
@@ -71,21 +73,21 @@ def test_zero_byte_file(tmp_path):
     f = tmp_path / "empty.pth"
     f.write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"empty\.pth.*empty \(0 bytes\)"):
-        load_checkpoint(f)
+        read_checkpoint(f)
 
 
 def test_truncated_file(tmp_path, good_file):
     f = tmp_path / "cut.pth"
     f.write_bytes(good_file.read_bytes()[: good_file.stat().st_size // 2])
     with pytest.raises(CheckpointError, match=r"cut\.pth.*truncated"):
-        load_checkpoint(f)
+        read_checkpoint(f)
 
 
 def test_non_zip_garbage(tmp_path):
     f = tmp_path / "text.pth"
     f.write_text("this is not a model\n" * 20)
     with pytest.raises(CheckpointError, match=r"text\.pth.*not a PyTorch checkpoint"):
-        load_checkpoint(f)
+        read_checkpoint(f)
 
 
 def test_zip_that_is_not_torch(tmp_path):
@@ -93,7 +95,7 @@ def test_zip_that_is_not_torch(tmp_path):
     with zipfile.ZipFile(f, "w") as z:
         z.writestr("hello.txt", "hi")
     with pytest.raises(CheckpointError, match=r"other\.pth"):
-        load_checkpoint(f)
+        read_checkpoint(f)
 
 
 @pytest.mark.parametrize("force_env", [False, True])
@@ -103,10 +105,10 @@ def test_pickle_with_code_is_rejected_and_never_runs(tmp_path, monkeypatch, forc
     marker = tmp_path / "PWNED"
     for f in (hostile_checkpoint(tmp_path / "evil.pth", marker), plain_pickle(tmp_path / "evil2.pth", marker)):
         with pytest.raises(CheckpointError, match=str(f.name)) as err:
-            load_checkpoint(f)
+            read_checkpoint(f)
         assert "refused" in str(err.value) or "not a PyTorch checkpoint" in str(err.value)
         with pytest.raises(CheckpointError):
-            read_metadata(f)
+            read_checkpoint_metadata(f)
     assert not marker.exists()
 
 
@@ -135,7 +137,7 @@ def test_only_dense_tensors_are_accepted(tmp_path, good_file):
     f = tmp_path / "sparse.pth"
     torch.save(raw, f)
     with pytest.raises(CheckpointError, match="not a dense tensor"):
-        load_checkpoint(f)
+        read_checkpoint(f)
 
 
 def test_newer_format_version_asks_for_an_update(tmp_path, good_file):
@@ -144,10 +146,10 @@ def test_newer_format_version_asks_for_an_update(tmp_path, good_file):
     f = tmp_path / "future.pth"
     torch.save(raw, f)
     with pytest.raises(CheckpointError, match="update ResNet GUI"):
-        read_metadata(f)
+        read_checkpoint_metadata(f)
 
 
-def test_every_load_passes_weights_only_true(monkeypatch, good_file):
+def test_checkpoints_are_read_without_torch_load_and_torch_load_always_passes_weights_only(monkeypatch, good_file):
     seen = []
     real = torch.load
 
@@ -156,7 +158,9 @@ def test_every_load_passes_weights_only_true(monkeypatch, good_file):
         return real(*a, **k)
 
     monkeypatch.setattr(pth.torch, "load", spy)
-    load_checkpoint(good_file)
-    read_metadata(good_file)
-    safe_torch_load(good_file)
-    assert seen and all(v is True for v in seen)
+    read_checkpoint(good_file)
+    read_checkpoint_metadata(good_file)
+    load_model(good_file)
+    assert seen == []  # pth_read.py: no torch.load at all
+    safe_torch_load(good_file)  # what train-state files use
+    assert seen == [True]

@@ -10,7 +10,8 @@ import torch
 
 from resnet_gui import resources
 from resnet_gui.cli import main
-from resnet_gui.core.models.checkpoint import load_model, read_metadata
+from resnet_gui.core.models.build import load_model
+from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 from resnet_gui.core.models.demo import DEMO_NAME, DEMO_RESOURCE, ensure_demo_model
 from resnet_gui.core.models.registry import Registry
 
@@ -23,7 +24,7 @@ def digit_samples():
 
 def test_bundled_demo_checkpoint_is_honest():
     path = resources.path(DEMO_RESOURCE)
-    meta = read_metadata(path)
+    meta = read_checkpoint_metadata(path)
     assert meta["arch"] == "resnet18_cifar" and meta["class_names"] == [str(i) for i in range(10)]
     notes = meta["notes"]
     assert "train_demo_model.py" in notes["command"] and isinstance(notes["seed"], int)
@@ -92,7 +93,7 @@ def test_demo_script_still_works_on_a_subset(tmp_path):
                            "--epochs", "1", "--out", str(out), "--samples", str(samples), "--samples-per-class", "1",
                            "--device", "cpu"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    meta = read_metadata(out)
+    meta = read_checkpoint_metadata(out)
     assert meta["notes"]["command"].endswith("--device cpu") and meta["notes"]["seed"] == 0
     assert 0 <= meta["metrics"]["test_accuracy"] <= 1 and meta["dataset"]["test_images"] == 40
     assert len(list(samples.glob("*digit_[0-9]_*.png"))) == 10 and len(list(samples.glob("not_a_digit_*"))) == 2

@@ -6,7 +6,7 @@ import torchvision
 from torch import nn
 
 from resnet_gui.core.errors import CheckpointError
-from resnet_gui.core.models.checkpoint import load_model
+from resnet_gui.core.models.build import load_model, model_from_checkpoint
 from resnet_gui.core.models.import_foreign import CIFAR10_CLASSES, import_file, infer_arch
 from resnet_gui.core.models.registry import Registry
 
@@ -75,7 +75,7 @@ def randomise_bn(model, seed=0):
 
 def logits_match(original, path, size, **kw):
     ckpt = import_file(path, **kw)
-    model = ckpt.build_model()
+    model = model_from_checkpoint(ckpt)
     x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.allclose(model(x), original(x), atol=1e-5, rtol=0)

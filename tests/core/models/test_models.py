@@ -3,8 +3,8 @@ import torch
 import torchvision
 
 from resnet_gui.core.errors import ModelError
-from resnet_gui.core.models.archs import ARCHS
-from resnet_gui.core.models.build import build_model, default_preprocess, imagenet_weights_path, weights_cache_dir
+from resnet_gui.core.models.archs import ARCHS, default_preprocess
+from resnet_gui.core.models.build import build_model, imagenet_weights_path, weights_cache_dir
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))

@@ -88,25 +88,28 @@ def test_empty_registry_resolve_explains_what_to_do():
         Registry().resolve(None)
 
 
-def test_listing_uses_memory_mapped_loads(registry, monkeypatch):
-    calls = []
-    real = torch.load
+def test_listing_reads_the_metadata_and_the_classifier_head_only(registry, monkeypatch):
+    from resnet_gui.core.models.pth_read import PthFile
 
-    def spy(*a, **k):
-        calls.append(k.get("mmap"))
-        return real(*a, **k)
+    read, loads = [], []
+    real = PthFile.array
 
-    monkeypatch.setattr(torch, "load", spy)
+    def spy(self, ref, key="tensor"):
+        read.append(key)
+        return real(self, ref, key)
+
+    monkeypatch.setattr(PthFile, "array", spy)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a))
     Registry._cache.clear()
-    registry.list()
-    assert calls and all(calls)
+    assert [e.name for e in registry.list() if not e.broken] == ["alpha", "beta"]
+    assert sorted(set(read)) == ["fc.bias", "fc.weight"] and not loads
 
 
 def test_editing_class_names_keeps_a_half_precision_file_small(registry, tmp_path):
-    from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
 
-    ckpt = load_checkpoint(make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"]))
-    save_checkpoint(ckpt, registry.root / "half.pth", half=True)
+    ckpt = read_checkpoint(make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"]))
+    write_checkpoint(ckpt, registry.root / "half.pth", half=True)
     before = (registry.root / "half.pth").stat().st_size
     entry = registry.update("half", class_names=["cat", "dog"])
     assert entry.meta["class_names"] == ["cat", "dog"]

@@ -48,7 +48,7 @@ def test_classifying_never_imports_torchvision_or_torchs_compiler(tmp_path):
     code = f"""
 import sys
 from PIL import Image
-from resnet_gui.core.models.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
+from resnet_gui.core.models.checkpoint import Checkpoint, read_checkpoint, read_checkpoint_metadata, write_checkpoint
 from resnet_gui.core.models.demo import demo_checkpoint_path
 from resnet_gui.core.models.build import build_model
 from resnet_gui.core.engines.choose import open_predictor
@@ -59,13 +59,13 @@ image = {str(tmp_path / "x.jpg")!r}
 Image.new("RGB", (50, 40), "red").save(image)
 for arch in ("resnet18", "resnet18_cifar"):
     path = {str(tmp_path)!r} + f"/{{arch}}.pth"
-    save_checkpoint(Checkpoint(arch=arch, class_names=["a", "b"], preprocess=pre,
+    write_checkpoint(Checkpoint(arch=arch, class_names=["a", "b"], preprocess=pre,
                                state_dict=build_model(arch, 2).state_dict()), path)
-    read_metadata(path)
-    predictor = open_predictor(load_checkpoint(path), engine="torch", device="cpu")
+    read_checkpoint_metadata(path)
+    predictor = open_predictor(read_checkpoint(path), engine="torch", device="cpu")
     assert predictor.predict_file(image).label in ("a", "b")
     assert len([p for batch in predictor.predict_paths([image] * 3) for p in batch]) == 3
-assert read_metadata(demo_checkpoint_path())["arch"] == "resnet18_cifar"
+assert read_checkpoint_metadata(demo_checkpoint_path())["arch"] == "resnet18_cifar"
 from resnet_gui.cli import main
 try:
     main(["predict", image])  # a fresh home: the demo model (resnet18_cifar) is the default
@@ -86,14 +86,13 @@ def test_the_topology_as_data_gives_torchs_state_dict_names_shapes_and_order(arc
     """archs.state_dict_shapes (no torch: what the ONNX graph builder and the torch-free reader check weights
     against) lists exactly the keys of the torch model's state dict, in its order, with its shapes."""
     from resnet_gui.core.models.build import build_model
-    from resnet_gui.core.models.checkpoint import feature_dim
 
     for classes in (1, 7):
         with torch.device("meta"):
             model = build_model(arch, classes)
         assert state_dict_shapes(arch, classes) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
         assert list(state_dict_shapes(arch, classes)) == list(model.state_dict())
-    assert feature_dim_of(arch) == feature_dim(arch) == model.fc.in_features
+    assert feature_dim_of(arch) == model.fc.in_features
 
 
 def test_weights_that_do_not_fit_are_named():

@@ -25,8 +25,8 @@ from resnet_gui.core.data.arrays import ArrayData
 from resnet_gui.core.data.loader_data import EpochSampler
 from resnet_gui.core.data.shard import interleave, train_shard
 from resnet_gui.core.data.tensor_data import TensorData
-from resnet_gui.core.models.build import build_model
-from resnet_gui.core.models.checkpoint import load_model, read_metadata
+from resnet_gui.core.models.build import build_model, load_model
+from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 from resnet_gui.core.models.preprocess import cifar_preprocess
 from resnet_gui.core.progress import NO_PROGRESS
 from resnet_gui.core.train import recipe
@@ -148,7 +148,7 @@ def test_two_processes_train_one_model(two_processes):
     # the recipe's lr is per process batch; SGD scales it linearly: 0.01 x 2
     assert state["config"]["lr"] == 0.01
     assert state["optimizer"]["param_groups"][0]["initial_lr"] == pytest.approx(0.02)
-    assert read_metadata(run.home / "models/dist.pth")["train_config"]["world_size"] == 2
+    assert read_checkpoint_metadata(run.home / "models/dist.pth")["train_config"]["world_size"] == 2
 
 
 def test_stored_val_accuracy_equals_a_single_process_evaluation(two_processes):

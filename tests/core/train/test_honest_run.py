@@ -6,7 +6,7 @@ import json
 from helpers import make_folder_dataset
 
 from resnet_gui.cli import main
-from resnet_gui.core.models.checkpoint import load_checkpoint, read_metadata
+from resnet_gui.core.models.checkpoint import read_checkpoint, read_checkpoint_metadata
 from resnet_gui.core.train import recipe, train
 
 
@@ -21,13 +21,13 @@ def test_an_imbalanced_run_is_told_it_only_learned_the_larger_class(tmp_path, ca
     words = " ".join(result.warnings)
     assert "mostly answers 'face'" in words and "share of the largest class" in words
     assert events[-1].kind == "finished" and events[-1].warnings == tuple(result.warnings)
-    meta = read_metadata(result.best_path)
+    meta = read_checkpoint_metadata(result.best_path)
     metrics = meta["metrics"]
     assert {"balanced_accuracy", "per_class", "confusion_matrix", "majority_baseline", "ece"} <= set(metrics)
     assert metrics["majority_baseline"] > 0.85 and metrics["warnings"] == list(result.warnings)
     assert [c["class"] for c in metrics["per_class"]] == ["face", "not face"]
     assert meta["calibration"]["method"] == "temperature scaling" and meta["familiarity"]["method"] == "mahalanobis"
-    ckpt = load_checkpoint(result.best_path)
+    ckpt = read_checkpoint(result.best_path)
     assert ckpt.familiarity is not None and ckpt.familiarity_error is None
 
 

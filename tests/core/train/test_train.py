@@ -9,8 +9,8 @@ import torch
 import torchvision
 from helpers import make_cifar, make_folder_dataset
 
-from resnet_gui.core.models.build import imagenet_weights_path
-from resnet_gui.core.models.checkpoint import load_model, read_metadata
+from resnet_gui.core.models.build import imagenet_weights_path, load_model
+from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 from resnet_gui.core.models.registry import Registry
 from resnet_gui.core.train import TrainConfig, list_runs, recipe, resume_config, train
 from resnet_gui.core.train import loop as loop_mod
@@ -57,7 +57,7 @@ def test_cifar_recipe_end_to_end(cifar_dir):
     assert batches and all(b.losses for b in batches) and batches[-1].step == batches[-1].steps == 4
     assert events[-1].kind == "finished"
     # the best model is in the registry, in the core format, with metrics and preprocessing
-    meta = read_metadata(result.best_path)
+    meta = read_checkpoint_metadata(result.best_path)
     assert meta["arch"] == "resnet18_cifar" and meta["class_names"][0] == "airplane"
     assert meta["metrics"]["val_accuracy"] == result.best_val_accuracy <= 1
     assert {"val_loss", "epoch", "images_per_s"} <= set(meta["metrics"])

@@ -4,7 +4,7 @@ from helpers import make_checkpoint, make_folder_dataset, write_image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
+from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
 
 
 def wait_ready(qtbot, tab):
@@ -88,10 +88,10 @@ def test_try_a_sample_uses_the_models_validation_images_or_says_there_are_none(q
     data = make_folder_dataset(tmp_path / "shapes", classes=("cats", "dogs"), per_class=10)
     trained = registry_dir / "trained.pth"
     make_checkpoint(trained, class_names=["cats", "dogs"])
-    ckpt = load_checkpoint(trained)
+    ckpt = read_checkpoint(trained)
     ckpt.dataset = {"name": "shapes", "path": str(data)}
     ckpt.train_config = {"dataset": "folder", "val_split": 0.2, "seed": 0}
-    save_checkpoint(ckpt, trained)
+    write_checkpoint(ckpt, trained)
     make_checkpoint(registry_dir / "imported.pth", class_names=["a", "b"])
     window.registry.refresh()
     tab = window.predict_tab
