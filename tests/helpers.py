@@ -151,3 +151,42 @@ def run_without_torch(code: str, *, timeout: float = 300, env: dict | None = Non
 def app_without_torch(*argv: str) -> str:
     """Code for run_without_torch: the `resnet-gui` command with these arguments; its exit status is the process's."""
     return f"from resnet_gui.__main__ import main\nsys.exit(main({list(argv)!r}))\n"
+
+
+# no_torch_env: the same, for a process and every process it starts (a sitecustomize first on PYTHONPATH); it also
+# writes, at exit, the torch modules that got loaded anyway to $RESNET_GUI_TEST_TORCH_REPORT.
+_REPORT_AT_EXIT = """
+import atexit, json, os
+
+def _report():
+    with open(os.environ["RESNET_GUI_TEST_TORCH_REPORT"], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(sorted(m for m, module in sys.modules.items()
+                                   if m.split(".")[0] in ("torch", "torchvision") and module is not None)) + "\\n")
+
+if os.environ.get("RESNET_GUI_TEST_TORCH_REPORT"):
+    atexit.register(_report)
+"""
+
+
+def no_torch_env(folder) -> dict:
+    """os.environ for a subprocess in which torch cannot be imported (WITHOUT_TORCH as the sitecustomize in
+    `folder`, first on PYTHONPATH, so the processes it starts inherit it); each process appends the torch modules
+    it ended with to folder/torch-modules.jsonl (see torch_modules_loaded)."""
+    import os
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(WITHOUT_TORCH + _REPORT_AT_EXIT, encoding="utf-8")
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), root, os.environ.get("PYTHONPATH", "")]),
+               RESNET_GUI_TEST_TORCH_REPORT=str(folder / "torch-modules.jsonl"), QT_QPA_PLATFORM="offscreen")
+    return env
+
+
+def torch_modules_loaded(folder) -> list[list[str]]:
+    """Per process run with no_torch_env(folder): the torch modules it had loaded at exit (each list empty when
+    none got in)."""
+    import json
+
+    report = Path(folder) / "torch-modules.jsonl"
+    return [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()] if report.exists() else []

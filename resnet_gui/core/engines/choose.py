@@ -28,7 +28,12 @@ TORCH_MISSING = ("PyTorch is not installed here (the classify-only edition, or a
 
 
 def torch_installed() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    """Whether PyTorch can be imported here, found without importing it (an import hook or a damaged install
+    that refuses it counts as not installed)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def nvidia_gpu_present() -> bool:
