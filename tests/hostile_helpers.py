@@ -23,11 +23,18 @@ sys.exit(code)
 """
 
 
+EDITIONS = ("full", "without torch")  # the app with PyTorch installed, and the classify-only edition
+
+
 def run_limited(args: list[str], home: Path, *, limit_mb: int = MEMORY_LIMIT_MB, timeout: float = 180,
-                stdin=None) -> subprocess.CompletedProcess:
+                stdin=None, edition: str = "full") -> subprocess.CompletedProcess:
     """`resnet-gui ARGS` in a subprocess whose data segment (heap and anonymous mappings) is capped: an
-    attempt to allocate gigabytes fails there instead of swapping this machine."""
-    env = dict(os.environ, RESNET_GUI_HOME=str(home), TORCH_HOME=str(home / "torch"), PYTHONUNBUFFERED="1")
+    attempt to allocate gigabytes fails there instead of swapping this machine. edition "without torch": a
+    process in which `import torch` fails (helpers.no_torch_env), so only the torch-free reader can answer."""
+    from helpers import no_torch_env
+
+    env = no_torch_env(home.parent / f"{home.name}-no-torch") if edition == "without torch" else dict(os.environ)
+    env.update(RESNET_GUI_HOME=str(home), TORCH_HOME=str(home / "torch"), PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-c", _LIMITED.format(limit=limit_mb), *args], capture_output=True,
                           text=True, env=env, timeout=timeout, stdin=stdin if stdin is not None else subprocess.DEVNULL)
 
@@ -97,3 +104,32 @@ def free_display() -> str:
         if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
             return f":{n}"
     raise RuntimeError("no free X display number")
+
+
+def torch_read_checkpoint(path) -> dict:
+    """The torch path to one of our checkpoints, as the app read them before its own reader: torch.load
+    (weights_only, after the same file and zip checks), then the same validation (metadata, dense tensors,
+    names and shapes against the architecture, finite values). The red-team suites compare read_checkpoint
+    with it: a bad file must get the same message from both."""
+    from resnet_gui.core.models.archs import check_fits, state_dict_shapes
+    from resnet_gui.core.models.checkpoint import parse_metadata
+    from resnet_gui.core.models.safe_load import check_dense_tensors, safe_torch_load
+    from resnet_gui.core.models.weights import check_finite
+
+    obj = safe_torch_load(path)
+    meta = parse_metadata(obj, path)
+    state = check_dense_tensors(obj.get("state_dict"), path)
+    check_fits(state, state_dict_shapes(meta["arch"], len(meta["class_names"])), path, meta["arch"])
+    check_finite(state, path)
+    return meta
+
+
+def torch_read_state_dict(path) -> dict:
+    """The torch path to a foreign state dict: torch.load, unwrapped, dense tensors only."""
+    import torch
+
+    from resnet_gui.core.models.safe_load import check_dense_tensors, safe_torch_load
+    from resnet_gui.core.models.weights import unwrap_state_dict
+
+    state = unwrap_state_dict(safe_torch_load(path), path, lambda v: isinstance(v, torch.Tensor))
+    return check_dense_tensors(state, path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import threading
 import zipfile
@@ -14,6 +15,7 @@ import zipfile
 import pytest
 import torch
 from helpers import make_checkpoint, write_image
+from hostile_helpers import torch_read_checkpoint, torch_read_state_dict
 
 from resnet_gui.cli import main
 from resnet_gui.core.atomic import remove_stale_temporaries
@@ -90,6 +92,23 @@ def test_a_bad_file_is_listed_as_broken_and_the_rest_keeps_working(models, capsy
         registry.set_default(case)
     code, out, _ = run(capsys, "predict", str(write_image(tmp_path / "x.png")), "--json")
     assert code == 0 and json.loads(out)["label"] in ("a", "b", "c")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_METADATA))
+def test_a_bad_file_gets_the_same_message_from_our_reader_and_from_torch_load(models, case):
+    """Every checkpoint is read by our own reader (pth_read.py); the torch path (torch.load, then the same checks)
+    must refuse the same files in the same words, so the reader lost none of its guarantees."""
+    path = tamper(models, case, BAD_METADATA[case])
+    messages = {}
+    for reader, read in (("ours", read_checkpoint), ("metadata only", read_checkpoint_metadata),
+                         ("torch.load", torch_read_checkpoint)):
+        with pytest.raises(CheckpointError) as info:
+            read(path)
+        messages[reader] = str(info.value)
+    # the same sentence; the details in brackets may be more precise in ours ("a value that contains itself"
+    # where torch.load's objects can only be found "nested more than 32 levels deep")
+    assert len({re.sub(r" \([^()]*\)", "", m) for m in messages.values()}) == 1, messages
+    assert messages["ours"].startswith(f"{path}: ") and "\n" not in messages["ours"]
 
 
 @pytest.mark.parametrize("case", sorted(ODD_BUT_USABLE))
@@ -257,6 +276,7 @@ def test_json_output_never_holds_a_bare_nan():
     assert json.loads(text)["confidence"] is None
 
 
+@pytest.mark.parametrize("reader", ["ours", "torch.load"])
 @pytest.mark.parametrize("case,needle", [
     ("empty_zip", "empty zip archive"),
     ("zip_without_pickle", "no data.pkl"),
@@ -264,7 +284,7 @@ def test_json_output_never_holds_a_bare_nan():
     ("meta", "meta"),
     ("nested", "nested"),
 ])
-def test_misleading_messages_now_say_what_is_wrong(tmp_path, case, needle):
+def test_misleading_messages_now_say_what_is_wrong(tmp_path, case, needle, reader):
     path = tmp_path / f"{case}.pth"
     if case == "empty_zip":
         zipfile.ZipFile(path, "w").close()
@@ -283,10 +303,10 @@ def test_misleading_messages_now_say_what_is_wrong(tmp_path, case, needle):
             torch.save(sd, path)
         except (RuntimeError, NotImplementedError):
             pytest.skip(f"this torch cannot save a {case} tensor")
-    with pytest.raises(CheckpointError) as info:
-        from resnet_gui.core.models.safe_load import load_state_dict_file
+    from resnet_gui.core.models.safe_load import load_state_dict_file
 
-        load_state_dict_file(path)
+    with pytest.raises(CheckpointError) as info:
+        (load_state_dict_file if reader == "ours" else torch_read_state_dict)(path)
     assert needle in str(info.value) and "Python objects or code" not in str(info.value)
     assert "torch.strided" not in str(info.value)
 

@@ -2,7 +2,9 @@
 
 Each case runs the real command in a subprocess whose data segment is capped at 1.5 GiB (the memory
 budget): before the fixes these attempts failed there with an allocation error and a traceback; now
-each ends with a sentence naming the file, well inside the budget.
+each ends with a sentence naming the file, well inside the budget. The cases that read checkpoints run twice:
+in the full app and in the classify-only edition (a process where `import torch` fails), where only the app's
+own reader (core/models/pth_read.py) can answer.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import json
 import pytest
 import torch
 from helpers import make_checkpoint, write_image
-from hostile_helpers import MEMORY_LIMIT_MB, no_traceback, pad_pickle, peak_mb, png_header_only, run_limited
+from hostile_helpers import EDITIONS, MEMORY_LIMIT_MB, no_traceback, pad_pickle, peak_mb, png_header_only, run_limited
 
 pytestmark = pytest.mark.slow
 
@@ -69,20 +71,23 @@ def test_image_over_the_budget_names_the_limit(tmp_path, home, good_model):
     assert "too large to open safely" in proc.stdout and f"{MAX_DECODE_BYTES // 2**20:,} MiB" in proc.stdout
 
 
-def test_pickle_padded_with_a_gigabyte_of_deflated_zeros_is_listed_as_broken(tmp_path, home, good_model):
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_pickle_padded_with_a_gigabyte_of_deflated_zeros_is_listed_as_broken(tmp_path, home, good_model, edition):
     src = make_checkpoint(tmp_path / "src.pth")
     pad_pickle(src, home / "models" / "padded.pth", 1 << 30)
-    proc = run_limited(["models", "list", "--json"], home)
+    proc = run_limited(["models", "list", "--json"], home, edition=edition)
     assert proc.returncode == 0 and no_traceback(proc), proc.stderr
     entries = {e["name"]: e for e in json.loads(proc.stdout)}
     assert "error" not in entries["good"] and "unpack" in entries["padded"]["error"]
     assert peak_mb(proc) < 1200
-    proc = run_limited(["predict", str(write_image(tmp_path / "x.png")), "--json"], home)  # the default model
+    proc = run_limited(["predict", str(write_image(tmp_path / "x.png")), "--json"], home,  # the default model
+                       edition=edition)
     assert proc.returncode == 0 and json.loads(proc.stdout)["label"] in ("a", "b", "c")
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("where", ["ours", "foreign"])
-def test_zero_stride_tensor_claiming_thirty_thousand_squared_is_refused(tmp_path, home, where):
+def test_zero_stride_tensor_claiming_thirty_thousand_squared_is_refused(tmp_path, home, where, edition):
     state = make_checkpoint(tmp_path / "m.pth", arch="resnet18_cifar", class_names=["a", "b"])
     obj = torch.load(state, weights_only=True)
     bomb = torch.zeros(1, dtype=torch.float16).expand(30000, 30000)  # 2 bytes of storage
@@ -90,20 +95,21 @@ def test_zero_stride_tensor_claiming_thirty_thousand_squared_is_refused(tmp_path
         obj["state_dict"]["conv1.weight"] = bomb
         path = home / "models" / "bomb.pth"
         torch.save(obj, path)
-        proc = run_limited(["models", "show", "bomb"], home)
+        proc = run_limited(["models", "show", "bomb"], home, edition=edition)
     else:
         sd = dict(obj["state_dict"])
         sd["fc.weight"] = bomb
         path = tmp_path / "bomb.pth"
         torch.save(sd, path)
-        proc = run_limited(["models", "import", str(path), "--classes", "a,b"], home)
+        proc = run_limited(["models", "import", str(path), "--classes", "a,b"], home, edition=edition)
     assert proc.returncode != 0 and no_traceback(proc), proc.stderr
     assert "overlapping strides" in proc.stdout + proc.stderr
     assert peak_mb(proc) < MEMORY_LIMIT_MB
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("classes,needle", [(2_000_000, "overlapping strides"), (30_000, "30,000 classes")])
-def test_state_dict_with_a_huge_head_is_refused(tmp_path, home, classes, needle):
+def test_state_dict_with_a_huge_head_is_refused(tmp_path, home, classes, needle, edition):
     import torchvision
 
     sd = torchvision.models.resnet18(num_classes=2).state_dict()
@@ -113,12 +119,13 @@ def test_state_dict_with_a_huge_head_is_refused(tmp_path, home, classes, needle)
         sd["fc.weight"], sd["fc.bias"] = torch.zeros(classes, 512), torch.zeros(classes)
     path = tmp_path / "wide_head.pth"
     torch.save(sd, path)
-    proc = run_limited(["models", "import", str(path), "--classes", "x.txt"], home)
+    proc = run_limited(["models", "import", str(path), "--classes", "x.txt"], home, edition=edition)
     assert proc.returncode == 2 and no_traceback(proc)
     assert needle in proc.stderr and peak_mb(proc) < 1000
 
 
-def test_billion_laughs_in_notes_is_refused_quickly(tmp_path, home, good_model):
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_billion_laughs_in_notes_is_refused_quickly(tmp_path, home, good_model, edition):
     path = make_checkpoint(tmp_path / "m.pth")
     obj = torch.load(path, weights_only=True)
     laugh = ["lol" * 100]
@@ -127,18 +134,20 @@ def test_billion_laughs_in_notes_is_refused_quickly(tmp_path, home, good_model):
     obj["notes"] = {"laughs": laugh}
     torch.save(obj, home / "models" / "laughs.pth")
     for args in (["models", "show", "laughs"], ["models", "list", "--json"]):
-        proc = run_limited(args, home, timeout=120)
+        proc = run_limited(args, home, timeout=120, edition=edition)
         assert no_traceback(proc), proc.stderr
         assert "too large or too deeply nested" in proc.stdout + proc.stderr
         assert peak_mb(proc) < 1200
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("value", ["3000", "100000"])
-def test_input_size_out_of_range_is_refused_before_allocating(tmp_path, home, value):
+def test_input_size_out_of_range_is_refused_before_allocating(tmp_path, home, value, edition):
     import torchvision
 
     path = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), path)
-    proc = run_limited(["models", "import", str(path), "--classes", "a,b", "--input-size", value], home)
+    proc = run_limited(["models", "import", str(path), "--classes", "a,b", "--input-size", value], home,
+                       edition=edition)
     assert proc.returncode == 2 and no_traceback(proc)
     assert f"input size {value} is outside 16-1024" in proc.stderr

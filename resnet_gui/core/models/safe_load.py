@@ -52,7 +52,8 @@ def check_tensor(key: str, value: torch.Tensor, path: os.PathLike | str) -> None
     """A dense, real, non-overlapping tensor whose storage really holds what its shape claims."""
     kind = _tensor_kind(value)
     dense = kind == "dense"  # the others have no strides or storage to ask about
-    check_layout(path, key, kind=kind, dtype=str(value.dtype).removeprefix("torch."), shape=tuple(value.shape),
+    check_layout(path, key, kind=kind, dtype=str(value.dtype).removeprefix("torch."),
+                 shape=tuple(value.shape) if dense else (),  # a nested tensor has no single shape
                  stride=tuple(value.stride()) if dense else (), offset=value.storage_offset() if dense else 0,
                  itemsize=value.element_size(), storage_bytes=value.untyped_storage().nbytes() if dense else 0)
 
