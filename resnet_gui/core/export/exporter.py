@@ -17,10 +17,11 @@ deployment that forgets or swaps them still runs and silently gives wrong answer
 input is just the decoded, cropped pixels. Resizing and cropping stay outside: they depend on each image's
 size, and every runtime has its own image library.
 
-The file is written atomically, then loaded back (onnxruntime when installed, torch.jit.load) and checked
-against the PyTorch model on a test batch (max abs difference <= 1e-4). ONNX needs the optional packages
-onnx and onnxscript (``pip install resnet-gui[export]``, which also brings onnxruntime); TorchScript needs
-nothing beyond PyTorch.
+The ONNX file is the graph prediction runs (core/inference/onnx_graph.py: built from the weights, BatchNorm
+folded) with the softmax and temperature after it; it needs the onnx package (``pip install
+resnet-gui[export]``, which also brings onnxruntime). TorchScript (torch.jit.script) needs nothing beyond
+PyTorch. The file is written atomically, then loaded back (onnxruntime when installed, torch.jit.load) and
+checked against the PyTorch model on a test batch (max abs difference <= 1e-4).
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT_NAME = "images"
 TOLERANCE = 1e-4
 INSTALL_HINT = "pip install resnet-gui[export]"
-ONNX_PACKAGES = ("onnx", "onnxscript")  # the exporter; onnxruntime is used to check the file when installed
+ONNX_PACKAGES = ("onnx",)  # the graph builder; onnxruntime checks the file when installed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def _require(fmt: str) -> None:
         raise ExportError(f"exporting to ONNX needs the {' and '.join(missing)} package"
                           f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} not "
                           f"installed; install the export extra with '{INSTALL_HINT}' (or 'pip install onnx "
-                          "onnxscript onnxruntime'), or export to TorchScript, which needs nothing more")
+                          "onnxruntime'), or export to TorchScript, which needs nothing more")
 
 
 def _format(fmt: str) -> str:
@@ -189,19 +190,17 @@ def _example(size: int, n: int = 2) -> torch.Tensor:
     return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
 
 
-def _onnx_bytes(module: ExportModule, size: int, output_name: str, metadata: dict[str, str]) -> bytes:
+def _onnx_bytes(ckpt: Checkpoint, model: nn.Module, output_name: str, temperature: float,
+                metadata: dict[str, str]) -> bytes:
+    """The graph prediction runs, from the weights `model` holds (float32, checked and loaded strictly), with
+    `output_name` as its one output."""
     import onnx
 
-    batch = torch.export.Dim("batch", min=1, max=65_536)
-    try:
-        with _quiet(), torch.no_grad():
-            program = torch.onnx.export(module, (_example(size),), dynamo=True, input_names=[INPUT_NAME],
-                                        output_names=[output_name], dynamic_shapes={INPUT_NAME: {0: batch}},
-                                        verbose=False, optimize=True)
-    except ImportError as exc:  # a dependency of the exporter itself
-        raise ExportError(f"the ONNX exporter could not start ({exc}); install the export extra with "
-                          f"'{INSTALL_HINT}'") from None
-    proto = program.model_proto
+    from ..inference.onnx_graph import build_graph
+
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    proto = build_graph(ckpt.arch, state, ckpt.num_classes, ckpt.preprocess, outputs=(output_name,),
+                        temperature=temperature)
     onnx.helper.set_model_props(proto, metadata)
     proto.doc_string = metadata["description"]
     return proto.SerializeToString()
@@ -282,7 +281,7 @@ def export_model(checkpoint: os.PathLike | str | Checkpoint, fmt: str, output: o
                 "producer": f"resnet-gui {__version__}"}
     log.info("exporting %s (%s) to %s as %s", label, ckpt.arch, path, fmt)
     if fmt == "onnx":
-        atomic_write_bytes(path, _onnx_bytes(module, size, output_name, metadata))
+        atomic_write_bytes(path, _onnx_bytes(ckpt, model, output_name, temperature, metadata))
     else:
         extra = {"class_names.json": metadata["class_names"], "preprocess.json": metadata["preprocess"],
                  "model_card.md": card}

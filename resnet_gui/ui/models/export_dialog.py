@@ -37,7 +37,7 @@ def missing_task(report, stop) -> dict:
 def install_sentence(missing: list[str]) -> str:
     names = " and ".join(missing)
     return (f"Exporting to ONNX needs {names}, which {'is' if len(missing) == 1 else 'are'} not installed. Install "
-            f"{'it' if len(missing) == 1 else 'them'} with “{INSTALL}” (or “pip install onnx onnxscript onnxruntime”) "
+            f"{'it' if len(missing) == 1 else 'them'} with “{INSTALL}” (or “pip install onnx onnxruntime”) "
             "and open this dialog again, or export to TorchScript.")
 
 

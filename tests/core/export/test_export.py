@@ -196,16 +196,46 @@ def test_a_calibrated_model_divides_its_logits_by_the_temperature_and_its_card_s
 
 
 def test_missing_onnx_packages_name_what_to_install(tmp_path, monkeypatch, capsys, cifar_checkpoint_file):
-    monkeypatch.setitem(sys.modules, "onnxscript", None)  # import onnxscript now raises ImportError
-    assert export.missing_packages("onnx") in (["onnxscript"], ["onnx", "onnxscript"])
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert export.missing_packages("onnx") == ["onnx"]
     assert export.missing_packages("torchscript") == []
-    with pytest.raises(ExportError, match=r"pip install resnet-gui\[export\]"):
+    with pytest.raises(ExportError, match=r"needs the onnx package, which is not installed; .*pip install "
+                                          r"resnet-gui\[export\]"):
         export.export_model(cifar_checkpoint_file, "onnx", tmp_path / "m.onnx")
     assert main(["models", "export", str(cifar_checkpoint_file), "--format", "onnx", "--output",
                  str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
-    assert "onnxscript" in err and "pip install resnet-gui[export]" in err and "TorchScript" in err
+    assert "onnx" in err and "pip install resnet-gui[export]" in err and "TorchScript" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_onnx_export_is_the_graph_prediction_runs_and_needs_no_onnxscript(tmp_path, monkeypatch):
+    """The file comes from core/inference/onnx_graph.py (BatchNorm folded, nodes named after the modules), not
+    from torch.onnx.export: onnxscript (PyTorch's exporter) is not needed. A calibrated model's temperature is
+    inside, and --logits gives the network's raw scores."""
+    ort = pytest.importorskip("onnxruntime")
+    import onnx
+
+    from resnet_gui.core.models.checkpoint import read_checkpoint
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    assert export.missing_packages("onnx") == []
+    ckpt = read_checkpoint(resource_path(DEMO))
+    ckpt.calibration = {"temperature": 2.5}
+    probabilities = export.export_model(ckpt, "onnx", tmp_path / "p.onnx", name="digits")
+    logits = export.export_model(ckpt, "onnx", tmp_path / "l.onnx", name="digits", outputs="logits")
+    assert probabilities.max_abs_diff <= TOLERANCE and logits.max_abs_diff <= TOLERANCE
+    proto = onnx.load(str(probabilities.path))
+    assert {"conv1", "layer4.1.conv2", "fc"} <= {n.name for n in proto.graph.node}
+    assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)
+    assert [o.name for o in proto.graph.output] == ["probabilities"]
+    images = [Path(p) for p in sorted(resource_path("samples").glob("digit_*.png"))[:4]]
+    batch, _ = reference(resource_path(DEMO), images)
+    raw = ort.InferenceSession(str(logits.path), providers=["CPUExecutionProvider"]).run(
+        None, {"images": batch.numpy()})[0]
+    got = run_exported("onnx", probabilities.path, batch)
+    assert float((got - torch.from_numpy(raw / 2.5).softmax(dim=1)).abs().max()) <= 1e-5
+    assert float(got.max()) > 0.3 and float(torch.from_numpy(raw).softmax(dim=1).max()) > float(got.max()) + 0.2
 
 
 def test_outputs_that_would_replace_app_files_or_are_folders_are_refused(tmp_path, cifar_checkpoint_file):

@@ -45,12 +45,12 @@ def test_an_export_that_fails_says_why(qtbot, digits_model, window, registry_dir
 def test_export_dialog_names_what_to_install_when_onnx_is_missing(qtbot, tmp_path, monkeypatch):
     import resnet_gui.core.export.exporter as export
 
-    monkeypatch.setattr(export, "missing_packages", lambda fmt: ["onnx", "onnxscript"] if fmt == "onnx" else [])
+    monkeypatch.setattr(export, "missing_packages", lambda fmt: ["onnx", "onnxruntime"] if fmt == "onnx" else [])
     dialog = ExportDialog("my pets", str(tmp_path))
     qtbot.addWidget(dialog)
     assert dialog.output() == str(tmp_path / "my pets.onnx") and not dialog.export_button.isEnabled()
     qtbot.waitUntil(lambda: dialog.missing is not None, timeout=30_000)
-    assert "needs onnx and onnxscript" in dialog.note.text() and "pip install resnet-gui[export]" in dialog.note.text()
+    assert "needs onnx and onnxruntime" in dialog.note.text() and "pip install resnet-gui[export]" in dialog.note.text()
     assert not dialog.export_button.isEnabled()
     dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("torchscript"))
     assert dialog.output() == str(tmp_path / "my pets.pt") and dialog.export_button.isEnabled()
@@ -113,7 +113,7 @@ def test_export_dialog_asks_before_replacing_a_file_typed_in(qtbot, tmp_path, mo
 
 
 def test_export_dialog_offers_onnx_when_installed(qtbot, tmp_path):
-    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnx")
     dialog = ExportDialog("digits", str(tmp_path))
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.missing is not None, timeout=60_000)
