@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,17 +33,29 @@ def cli_head() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "resnet_gui"]
 
 
+# Started from this (large: it may have imported torch) process, a command's peak RSS would include this
+# process's own: Linux counts the memory a child shares with its parent until exec (vfork, fork) in the child's
+# ru_maxrss (it read 583 MB for a 167 MB command). So a small Python starts each command and times it, like
+# /usr/bin/time does.
+_MEASURE = """
+import resource, subprocess, sys, time
+t0 = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+seconds = time.perf_counter() - t0
+print("MEASURED", seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def run(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB and stderr of one whole process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, err
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _MEASURE, *cmd], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    err, _, measured = proc.stderr.rstrip("\n").rpartition("\n")
+    if proc.returncode != 0 or not measured.startswith("MEASURED "):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    _, seconds, peak_kb = measured.split()
+    return float(seconds), int(peak_kb) / 1024, err
 
 
 def main() -> None:
@@ -67,7 +78,13 @@ def main() -> None:
             Image.fromarray(skimage.data.chelsea()).save(image, quality=90)
         except ImportError:
             Image.fromarray(rng.integers(0, 256, (300, 451, 3), dtype=np.uint8)).save(image, quality=90)
-        models = [("demo (int8)", [])]
+        from resnet_gui.core.models.demo import DEMO_NAME, ensure_demo_model
+        from resnet_gui.core.models.registry import Registry
+
+        # installed as the app's first start does (it installs none into a registry that has a model), and named:
+        # the registry's default is its newest model, r18 once it is saved below
+        ensure_demo_model(Registry(base / "home" / "models"))
+        models = [("demo (int8)", ["--model", DEMO_NAME])]
         if not args.no_resnet18:
             import torch
 
