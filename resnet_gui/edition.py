@@ -18,13 +18,18 @@ TRAINING_ELSEWHERE = ("Training needs PyTorch, which this classify-only edition 
                       "of ResNet GUI, or after “pip install resnet-gui”; the models trained there open here unchanged.")
 
 
+def installed(*names: str) -> bool:
+    """Whether every package named can be imported here, found without importing it (an import hook or a broken,
+    half-removed install that refuses one counts as absent)."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in names)
+    except (ImportError, ValueError):
+        return False
+
+
 def current() -> str:
     """FULL when PyTorch and torchvision can be imported here, else CLASSIFY."""
-    try:
-        found = all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision"))
-    except (ImportError, ValueError):  # a broken or half-removed install counts as absent
-        found = False
-    return FULL if found else CLASSIFY
+    return FULL if installed("torch", "torchvision") else CLASSIFY
 
 
 def can_train() -> bool:

@@ -13,10 +13,11 @@ Windows: the driver's DLL), and PyTorch is only imported when it is the engine.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
+
+from resnet_gui import edition
 
 from ..errors import ModelError
 from ..inference.predictor import ModelFacts, Predictor
@@ -28,12 +29,8 @@ TORCH_MISSING = ("PyTorch is not installed here (the classify-only edition, or a
 
 
 def torch_installed() -> bool:
-    """Whether PyTorch can be imported here, found without importing it (an import hook or a damaged install
-    that refuses it counts as not installed)."""
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):
-        return False
+    """Whether PyTorch can be imported here, found without importing it (edition.installed)."""
+    return edition.installed("torch")
 
 
 def nvidia_gpu_present() -> bool:
