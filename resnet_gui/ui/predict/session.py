@@ -112,11 +112,9 @@ def model_samples(meta: dict) -> tuple[list[str], str]:
 
 # ---- worker functions (run in Task threads) ------------------------------------------------------
 def load_model_task(report, stop, name: str, model_path: str, device: str) -> LoadedModel:
-    from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
-
     predictor = get_predictor(model_path, device)
-    samples, reason = model_samples(read_checkpoint_metadata(model_path))
     facts = predictor.facts
+    samples, reason = model_samples(facts.metadata)  # what the predictor read: the file is not opened again
     return LoadedModel(name=name, path=model_path, arch=facts.arch, num_classes=len(predictor.class_names),
                        device=str(predictor.device), class_names=tuple(predictor.class_names),
                        calibrated=predictor.calibrated, has_familiarity=predictor.familiarity is not None,
