@@ -132,6 +132,24 @@ def test_flat_patches_and_a_dark_gradient_in_lfw_are_not_grouped_but_its_copies_
     assert sum(p in found for p in planted) >= 0.95 * len(planted)
 
 
+def test_three_percent_crops_of_faces_and_nearest_upscaled_digits_meet_their_originals(lfw, digits):
+    """A 3 % crop moves a few hash neighbours by several grey levels: counted as strong disagreements (> 4
+    levels) they hid 14 % of lfw's crops and 13 % of nearest-upscaled digits' from the candidate search (now
+    10 % and 9 %; the rest of the 95 % comes from the other kinds of copies, found near 100 %)."""
+    rng = np.random.default_rng(3)
+    met = total = 0
+    for images in ([Image.fromarray((a * 255).astype(np.uint8), "L") for a in lfw],
+                   [_digit(px, Image.Resampling.NEAREST) for px in digits.images[:400]]):
+        looks = [_looks(_png(im)) for im in images]
+        planted = []
+        for i in range(len(images)):
+            looks.append(_looks(_copies(images[i], rng)[2]))
+            planted.append((i, len(looks) - 1))
+        candidates = {tuple(p) for p in nd.candidate_pairs(looks).tolist()}
+        met, total = met + sum(p in candidates for p in planted), total + len(planted)
+    assert met >= 0.89 * total
+
+
 def test_candidate_search_meets_only_close_hashes():
     """Random noise images have unrelated hashes: no candidate pairs at all; a JPEG copy is one."""
     rng = np.random.default_rng(0)
