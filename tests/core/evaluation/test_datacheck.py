@@ -214,7 +214,12 @@ def test_excluded_files_are_left_out_of_the_run_without_touching_the_folder(tmp_
     split = scan_folder(data, exclude=leave_out)
     kept = {str(p) for p, _ in split.train + split.val}
     assert not kept & set(leave_out) and len(kept) == 24
+    relabel = {str(data / "dogs" / "dogs_001.png"): "owls"}   # a label mistake, trained as the class it shows
     result = train(recipe("scratch", data=str(data), arch="resnet18_cifar", epochs=1, batch_size=4, device="cpu",
-                          augment="pad_crop", exclude=leave_out))
+                          augment="pad_crop", exclude=leave_out, relabel=relabel))
     assert result.status == "finished", result.message
-    assert (data / "cats" / "copy.png").exists()
+    assert (data / "cats" / "copy.png").exists() and (data / "dogs" / "dogs_001.png").exists()
+    from resnet_gui.core.models.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(result.best_path)
+    assert ckpt.train_config["relabel"] == relabel and ckpt.dataset["relabelled_files"] == 1
