@@ -30,8 +30,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="1280x820")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="predict folder states gradcam evaluate health train train-empty models details runs "
-                             "train-lr-finder, separated by spaces or commas (default: all but train-empty)")
+                        help="predict folder states gradcam evaluate health labels train train-empty models details "
+                             "runs train-lr-finder, separated by spaces or commas (default: all but train-empty)")
     parser.add_argument("--switch-theme", action="store_true",
                         help="start in the other theme and switch to --theme once the window is up (a live change)")
     args = parser.parse_args()
@@ -62,8 +62,8 @@ def main() -> int:
         + ("-switched" if args.switch_theme else "")
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = {name for item in args.only for name in item.split(",") if name} if args.only else \
-        {"predict", "folder", "states", "gradcam", "evaluate", "health", "train", "models", "details", "runs",
-         "train-lr-finder"}
+        {"predict", "folder", "states", "gradcam", "evaluate", "health", "labels", "train", "models", "details",
+         "runs", "train-lr-finder"}
 
     def wait_until(cond, timeout_s=600):
         loop_timer = QTimer()
@@ -133,6 +133,8 @@ def main() -> int:
         shot("evaluate-reliability")
     if "health" in wanted:
         health_shot(window, digits, labels, Path(tmp), wait_until, shot)
+    if "labels" in wanted:
+        label_shots(window, digits, labels, Path(tmp), wait_until, shot)
     tiny = tiny_digits(digits, labels, Path(tmp) / "digits-tiny") \
         if "runs" in wanted or "train-lr-finder" in wanted else None
     if "train-lr-finder" in wanted:  # before training, as one would: the monitor below it still empty
@@ -241,6 +243,18 @@ def unfamiliar_shot(window, pt, digits, labels, tmp: Path, wait_until, shot) -> 
     shot("predict-unfamiliar")
 
 
+def scanned_in_train_tab(window, data: Path, wait_until):
+    """The Train tab, from scratch on `data` with resnet18_cifar, once its health check is done."""
+    tt = window.train_tab
+    window.tabs.setCurrentWidget(tt)
+    tt.form.mode_combo.setCurrentIndex(2)
+    tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
+    tt.data.folder_edit.setText(str(data))
+    tt.data.scan_folder()
+    wait_until(lambda: tt.health.result is not None and not tt.health.busy())
+    return tt
+
+
 def health_shot(window, digits, labels, tmp: Path, wait_until, shot) -> None:
     """The Train tab's health check on 400 digits with planted problems: a copy across the split, a duplicate,
     a broken file, a tiny image."""
@@ -257,19 +271,60 @@ def health_shot(window, digits, labels, tmp: Path, wait_until, shot) -> None:
     shutil.copy(train[5], train[5].with_name("second_copy.png"))
     (data / "train" / "7" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
     Image.new("RGB", (8, 8), (30, 30, 30)).save(data / "train" / "1" / "tiny_scan.png")
-    tt = window.train_tab
-    window.tabs.setCurrentWidget(tt)
-    tt.form.mode_combo.setCurrentIndex(2)
-    tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
-    tt.data.folder_edit.setText(str(data))
-    tt.data.scan_folder()
-    wait_until(lambda: tt.health.result is not None and not tt.health.busy())
+    tt = scanned_in_train_tab(window, data, wait_until)
     report = tt.health.result.report  # tick what is plainly wrong: the broken file and the exact copies
     tt.health.set_excluded([u["path"] for u in report.unreadable] + [g[-1] for g in report.exact_duplicates])
     scroll = tt.form.parentWidget().parentWidget()  # the form's scroll area
     scroll.ensureWidgetVisible(tt.health, 0, 0)
     shot("train-health")
     tt.health.include_all()
+
+
+def noisy_export(folder: Path, digits, labels, indices, share: float, seed: int) -> None:
+    """The digits of `indices` as class folders, `share` of them filed under another class (seeded)."""
+    import numpy as np
+    from train_demo_model import digit_image
+
+    rng = np.random.default_rng(seed)
+    wrong = set(rng.choice(len(indices), round(share * len(indices)), replace=False).tolist())
+    for n, i in enumerate(indices):
+        label = (labels[i] + int(rng.integers(1, 10))) % 10 if n in wrong else labels[i]
+        target = folder / str(label) / f"digit_{i:04d}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digit_image(digits.images[i]).save(target)
+
+
+def label_shots(window, digits, labels, tmp: Path, wait_until, shot) -> None:
+    """Likely label mistakes: in the Train tab's health panel on 600 digits with 5 % of them filed under another
+    class (three decisions taken), and in the Evaluate tab with the demo model on its held-out digits (5 %
+    misfiled)."""
+    from train_demo_model import split_indices
+
+    data = tmp / "digits-misfiled"
+    noisy_export(data, digits, labels, list(range(600)), 0.05, 0)
+    tt = scanned_in_train_tab(window, data, wait_until)
+    tt.health.find_label_mistakes()
+    wait_until(lambda: tt.health.labels.outcome is not None and not tt.health.busy())
+    view = tt.health.labels
+    for index, act in ((0, view.relabel_selected), (1, view.exclude_selected), (2, view.confirm_selected)):
+        view.list.clearSelection()
+        view.items()[index].setSelected(True)
+        act()
+    view.list.clearSelection()
+    view.items()[3].setSelected(True)
+    scroll = tt.form.parentWidget().parentWidget()  # the form's scroll area
+    scroll.ensureWidgetVisible(view, 0, 0)
+    shot("train-labels")
+    _, _, test_idx = split_indices(labels, 0, None)
+    held_out = tmp / "digits-test-misfiled"
+    noisy_export(held_out, digits, labels, test_idx, 0.05, 1)
+    et = window.evaluate_tab
+    window.tabs.setCurrentWidget(et)
+    et.data_combo.setCurrentIndex(et.data_combo.findData("folder"))
+    et.folder_edit.setText(str(held_out))
+    et.find_label_mistakes()
+    wait_until(lambda: et.labels.outcome is not None and not et._labels_slot.busy())
+    shot("evaluate-labels")
 
 
 def tiny_digits(digits, labels, folder: Path) -> Path:

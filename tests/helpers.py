@@ -190,3 +190,22 @@ def torch_modules_loaded(folder) -> list[list[str]]:
 
     report = Path(folder) / "torch-modules.jsonl"
     return [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()] if report.exists() else []
+
+
+def make_distinct_folder(root, classes=("cats", "dogs", "owls"), per_class=8, size=(40, 32)):
+    """Class folders of PNGs that look different from each other (a smooth random colour field each, with a
+    class-dependent bar): unlike make_folder_dataset's images (a class colour plus pixel noise, alike to the
+    eye and to the health check's near-duplicate search)."""
+    from PIL import Image
+
+    root = Path(root)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            rng = np.random.default_rng(c * 1000 + i)
+            field = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)
+            arr = np.array(field)
+            band = max(1, size[1] // len(classes))
+            arr[c * band:(c + 1) * band] = 255
+            Image.fromarray(arr).save(root / name / f"{name}_{i:03d}.png")
+    return root

@@ -95,6 +95,8 @@ class MainWindow(QMainWindow):
         self.predict_tab.active_model_changed.connect(self._active_model)
         self.models_tab.use_model.connect(self._use_model)
         self.evaluate_tab.open_image.connect(self._open_in_predict)
+        if self.can_train:  # label decisions made in Evaluate apply to the Train tab's next run
+            self.evaluate_tab.label_decisions.connect(self.train_tab.health.apply_decisions)
         self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
         if self.can_train:
             self._connect_runs()

@@ -89,13 +89,27 @@ def stratified_split(items: list[tuple[Path, int]], val_split: float, seed: int)
     return sorted(train), sorted(val)
 
 
+def _relabelled(items: list[tuple[Path, int]], names: list[str], relabel: dict[str, str]) -> list[tuple[Path, int]]:
+    if not relabel:
+        return items
+    index = {n: i for i, n in enumerate(names)}
+    unknown = sorted({c for c in relabel.values() if c not in index})
+    if unknown:
+        raise DatasetError(f"relabelled files name {'classes' if len(unknown) > 1 else 'a class'} the folder does not "
+                           f"have: {', '.join(unknown[:5])}; the classes are {', '.join(names[:10])}")
+    return [(p, index[relabel[str(p)]]) if str(p) in relabel else (p, label) for p, label in items]
+
+
 def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 0,
-                exclude: list[str] | None = None) -> FolderSplit:
+                exclude: list[str] | None = None, relabel: dict[str, str] | None = None) -> FolderSplit:
     """Read the layout: root/{train,val[,test]}/<class>/..., or root/<class>/... split by val_split.
-    `exclude`: files to leave out (absolute paths, e.g. duplicates found by the health check); the user's folder
-    is never touched. The split of the remaining files is seeded like any other."""
+    `exclude`: files to leave out (absolute paths, e.g. duplicates found by the health check); `relabel`: files
+    to train under another class than their folder's (absolute path -> class name, e.g. label mistakes the
+    health check found). The user's folder is never touched. The split of the remaining files is seeded like
+    any other, each file with the class it is trained under."""
     root = Path(root).expanduser()
     skip = frozenset(str(Path(p).expanduser()) for p in exclude or [])
+    moved = {str(Path(p).expanduser()): c for p, c in (relabel or {}).items()}
     if not root.exists():
         raise DatasetError(f"dataset folder {root} does not exist")
     if not root.is_dir():
@@ -105,13 +119,14 @@ def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 
         names, train = _scan_classes(root / "train", exclude=skip)
         _, val = _scan_classes(val_dir, names, skip)
         test = _scan_classes(root / "test", names, skip)[1] if (root / "test").is_dir() else []
-        split = FolderSplit(names, train, val, test, layout="split")
+        split = FolderSplit(names, sorted(_relabelled(train, names, moved)), sorted(_relabelled(val, names, moved)),
+                            sorted(_relabelled(test, names, moved)), layout="split")
     else:
         if not _class_dirs(root):
             raise DatasetError(f"{root} has no class folders; put the images of each class in its own sub-folder "
                                f"(for example {root / 'cats'} and {root / 'dogs'})")
         names, items = _scan_classes(root, exclude=skip)
-        train, val = stratified_split(items, val_split, seed)
+        train, val = stratified_split(_relabelled(items, names, moved), val_split, seed)
         split = FolderSplit(names, train, val, layout="single")
     if len(split.class_names) < 2:
         n = len(split.class_names)
@@ -131,3 +146,25 @@ def scan_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 
     if missing_val:
         split.warnings.append(f"no validation images for: {', '.join(missing_val)}")
     return split
+
+
+def move_to_class(path: os.PathLike | str, given: str, target: str) -> Path:
+    """Move a file from its class folder `given` into the sibling class folder `target` (same place inside it),
+    by one rename: never half-moved. Returns the new path. Undo: move_to_class(new, target, given)."""
+    src = Path(path)
+    folder = next((p for p in src.parents if p.name == given), None)
+    if folder is None:
+        raise DatasetError(f"{src} is not inside a class folder named {given!r}; it was not moved")
+    if not target or Path(target).name != target or target.startswith("."):
+        raise DatasetError(f"{target!r} is not a class folder name; {src.name} was not moved")
+    dst = folder.parent / target / src.relative_to(folder)
+    if not (folder.parent / target).is_dir():
+        raise DatasetError(f"there is no class folder {folder.parent / target}; {src.name} was not moved")
+    if dst.exists():
+        raise DatasetError(f"{dst} already exists; {src.name} was not moved (rename one of them first)")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dst)
+    except OSError as exc:
+        raise DatasetError(f"{src.name} could not be moved to {dst.parent}: {exc.strerror or exc}") from None
+    return dst

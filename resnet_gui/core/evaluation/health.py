@@ -1,30 +1,39 @@
 """Dataset health check: what is wrong with a folder of class folders before a model is trained on it.
 
-Reports unreadable files, class counts with an imbalance warning, exact duplicates (same bytes),
-near-duplicates (a 64-bit difference hash within a few bits, found through hash bands: no pairwise
-comparison), duplicates that cross the train/validation split (leakage: validation accuracy then
-measures memory, not learning), and images much smaller than the model's input size.
+Reports unreadable files, class counts with an imbalance warning and a remedy, exact duplicates (same
+bytes), near-duplicates (near_duplicates.py: difference-hash bands find candidates, a look at the pixels
+decides), duplicates that cross the train/validation split (leakage: validation accuracy then measures
+memory, not learning), and images much smaller than the model's input size.
 
-Every file is decoded once, in threads, with progress and cancel; the comparison afterwards is linear
-in the number of files.
+Every file is read once, in threads, with progress and cancel (hashed in chunks, at most MAX_FILE_BYTES);
+the comparison afterwards is linear in the number of files plus a small cost per candidate pair.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.folders import IMBALANCE_RATIO, FolderSplit, scan_folder
+from resnet_gui.text import binary_size
+
+from ..data.folders import FolderSplit, scan_folder
 from ..errors import ImageLoadError
 from ..images import load_image
 from ..progress import NO_PROGRESS, Progress
+from .near_duplicates import Looks, looks_of, near_pairs, star_groups
 
-NEAR_BITS = 3          # near-duplicates differ in at most this many of the 64 hash bits
-BANDS = NEAR_BITS + 1  # pigeonhole: two hashes within NEAR_BITS bits share at least one whole band
 SMALL_FRACTION = 0.5   # "much smaller": shorter side below half the model's input size
+BALANCE_RATIO = 3.0    # a remedy is suggested when the largest class has more than this x the smallest's images
+MAX_FILE_BYTES = 2**30  # larger files are reported, not read (no image the app can decode is this large)
+CHUNK_BYTES = 2**20
+# The remedy named when classes are imbalanced. Training has no balancing option yet (issue 25.3 adds
+# --balance weighted-loss|weighted-sampler): until it does, the advice names what to do, not a control.
+BALANCE_ADVICE = ("add images of the smaller classes, or weight the classes in training (a class-weighted loss "
+                  "or sampler)")
 
 
 @dataclass
@@ -33,7 +42,7 @@ class ImageFacts:
     label: int
     split: str                    # "train", "val" or "test"
     sha1: str = ""
-    dhash: int | None = None
+    looks: Looks | None = None
     size: tuple[int, int] | None = None
     error: str | None = None
 
@@ -71,23 +80,33 @@ class DataReport:
         return sorted(set(out))
 
 
-def difference_hash(image) -> int:
-    """64-bit dHash: a 9x8 grey thumbnail, one bit per horizontal neighbour comparison."""
-    small = image.convert("L").resize((9, 8))
-    px = small.tobytes()
-    bits = 0
-    for row in range(8):
-        for col in range(8):
-            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
-    return bits
+def file_sha1(path: os.PathLike | str, limit: int = MAX_FILE_BYTES) -> str:
+    """The SHA-1 of a regular file, read in 1 MiB chunks; ImageLoadError for anything else or anything larger
+    than `limit` (a 1.8 GB sparse "jpg" once exhausted memory here)."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageLoadError(f"{path}: not a regular file (a pipe, socket or device)")
+        if info.st_size > limit:
+            raise ImageLoadError(f"{path}: too large to check ({binary_size(info.st_size)}; the limit is "
+                                 f"{binary_size(limit)}); no image the app can open is that large")
+        digest, read = hashlib.sha1(), 0
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                read += len(chunk)
+                if read > limit:  # it grew while being read
+                    raise ImageLoadError(f"{path}: too large to check (more than {binary_size(limit)})")
+                digest.update(chunk)
+        return digest.hexdigest()
+    except OSError as exc:
+        raise ImageLoadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _facts(item: ImageFacts) -> ImageFacts:
     try:
-        with open(item.path, "rb") as fh:
-            item.sha1 = hashlib.sha1(fh.read()).hexdigest()
+        item.sha1 = file_sha1(item.path)
         image = load_image(item.path, min_side=32)
-        item.dhash = difference_hash(image)
+        item.looks = looks_of(image)
         item.size = image.size
         from PIL import Image
 
@@ -104,35 +123,15 @@ def _groups(keys: dict[str, list[ImageFacts]]) -> list[list[ImageFacts]]:
     return [sorted(group, key=lambda f: str(f.path)) for group in keys.values() if len(group) > 1]
 
 
-def _near_groups(items: list[ImageFacts], exact_pairs: set[frozenset]) -> list[list[ImageFacts]]:
-    """Groups of images within NEAR_BITS bits of the group's first image (in path order), candidates found
-    through shared 64/BANDS-bit bands. Star-shaped, not transitive: a chain of slightly different images (a
-    slow pan, a series of scans) never becomes one huge group."""
-    width, mask = 64 // BANDS, (1 << (64 // BANDS)) - 1
+def _near_groups(items: list[ImageFacts], progress: Progress = NO_PROGRESS) -> list[list[ImageFacts]]:
+    """Near-duplicate groups (near_duplicates.py), exact copies left to the exact list; star-shaped in path
+    order."""
+    progress.update("Comparing similar images", 0, 0)
+    pairs, _ = near_pairs([f.looks for f in items], progress.cancelled)
+    progress.check()
+    pairs = pairs[[items[i].sha1 != items[j].sha1 for i, j in pairs.tolist()]].reshape(-1, 2)
     order = sorted(range(len(items)), key=lambda i: str(items[i].path))
-    keys = [[(b, (f.dhash >> (b * width)) & mask) for b in range(BANDS)] for f in items]
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i in order:
-        for key in keys[i]:
-            buckets[key].append(i)
-    taken: set[int] = set()
-    groups = []
-    for i in order:
-        if i in taken:
-            continue
-        members: set[int] = set()
-        for key in keys[i]:
-            bucket = buckets[key]
-            if 1 < len(bucket) <= 200:  # a band shared by hundreds: flat images, not duplicates
-                members.update(bucket)
-        close = [j for j in members if j != i and j not in taken
-                 and bin(items[i].dhash ^ items[j].dhash).count("1") <= NEAR_BITS
-                 and frozenset((i, j)) not in exact_pairs]
-        if close:
-            group = [i, *sorted(close, key=lambda j: str(items[j].path))]
-            taken.update(group)
-            groups.append([items[j] for j in group])
-    return groups
+    return [[items[i] for i in group] for group in star_groups(len(items), pairs, order)]
 
 
 def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int = 0, input_size: int | None = None,
@@ -166,16 +165,14 @@ def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int =
     lo = min(train_counts.items(), key=lambda kv: kv[1])
     if lo[1] == 0:
         report.warnings.append(f"Class '{lo[0]}' has no readable training images.")
-    elif hi[1] >= IMBALANCE_RATIO * lo[1]:
-        report.warnings.append(f"Strong class imbalance: '{hi[0]}' has {hi[1]} training images, '{lo[0]}' only "
-                               f"{lo[1]}; accuracy will favour the larger classes (add images or rebalance).")
+    elif hi[1] > BALANCE_RATIO * lo[1]:
+        report.warnings.append(f"Class imbalance: '{hi[0]}' has {hi[1]} training images, '{lo[0]}' only {lo[1]} "
+                               f"({hi[1] / lo[1]:.1f}x); accuracy will favour the larger classes: {BALANCE_ADVICE}.")
     by_sha: dict[str, list[ImageFacts]] = defaultdict(list)
     for f in readable:
         by_sha[f.sha1].append(f)
     exact = _groups(by_sha)
-    index = {id(f): i for i, f in enumerate(readable)}
-    exact_pairs = {frozenset((index[id(a)], index[id(b)])) for g in exact for a in g for b in g if a is not b}
-    near = _near_groups(readable, exact_pairs)
+    near = _near_groups(readable, progress)
     report.exact_duplicates = [[str(f.path) for f in g] for g in exact]
     report.near_duplicates = [[str(f.path) for f in g] for g in near]
     for kind, groups in (("exact", exact), ("near", near)):

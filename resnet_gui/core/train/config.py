@@ -52,6 +52,7 @@ class TrainConfig:
     download: bool = False            # CIFAR-10: download when no local copy is found
     val_split: float = 0.2            # folder datasets without val/: fraction held out, stratified
     exclude: list[str] | None = None  # files left out of a folder dataset (the health check's duplicates, ...)
+    relabel: dict[str, str] | None = None  # file -> class it is trained under (the label check's mistakes)
     # the model
     arch: str = "resnet18_cifar"
     pretrained: bool = False          # ImageNet weights (torch hub cache, or weights_file)
@@ -143,6 +144,10 @@ class TrainConfig:
         if self.exclude is not None and (not isinstance(self.exclude, list) or len(self.exclude) > 1_000_000
                                          or not all(isinstance(p, str) for p in self.exclude)):
             bad("exclude must be a list of file paths")
+        if self.relabel is not None and (not isinstance(self.relabel, dict) or len(self.relabel) > 1_000_000
+                                         or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in self.relabel.items())):
+            bad("relabel must map file paths to class names")
         if self.dataset == "folder" and not self.data:
             bad("a folder dataset needs a folder (--data PATH)")
         if self.arch not in ARCHS:

@@ -78,7 +78,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device, channels_last: bool, em
     else:
         root = Path(cfg.data).expanduser()
         emit(Status(f"Scanning {root}"))
-        split = scan_folder(root, val_split=cfg.val_split, seed=cfg.seed, exclude=cfg.exclude)
+        split = scan_folder(root, val_split=cfg.val_split, seed=cfg.seed, exclude=cfg.exclude, relabel=cfg.relabel)
         for message in split.warnings:
             emit(WarningEvent(message))
         class_names = split.class_names
@@ -87,6 +87,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device, channels_last: bool, em
                        else f"{cfg.val_split:.0%} stratified split (seed {cfg.seed})"}
         if cfg.exclude:
             description["excluded_files"] = len(cfg.exclude)
+        if cfg.relabel:
+            description["relabelled_files"] = len(cfg.relabel)
         est_bytes = (len(split.train) + len(split.val)) * 3 * pre.input_size ** 2
         if pre.input_size <= TENSOR_PATH_MAX_SIZE and est_bytes <= cfg.cache_mb * 2**20:
             train, bad_t = folder_to_arrays(split.train, pre, progress, "Loading training images")

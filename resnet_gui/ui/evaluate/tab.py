@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
 from ..common.widgets import Banner
 from ..common.wording import for_screen
+from ..common.workers import TaskSlot
 from .confusion_matrix_view import ConfusionMatrixView
 from .figure_cards import FigureCards
 from .image_gallery import ImageGallery
@@ -35,19 +37,22 @@ from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
-GALLERY, PER_CLASS, RELIABILITY = 0, 1, 2
+GALLERY, PER_CLASS, RELIABILITY, LABELS = 0, 1, 2, 3
 MAX_LISTED = 5
 
 
 class EvaluateTab(QWidget):
     status_message = Signal(str)
     open_image = Signal(str)         # show this image in the Predict tab
+    label_decisions = Signal(str, dict, set)   # folder, relabel (path -> class), exclude: for the Train tab
 
     def __init__(self, registry, settings, parent=None):
         super().__init__(parent)
         self.registry = registry
         self.settings = settings
         self.session = EvaluateSession(self)
+        self._labels_slot = TaskSlot("label-check", self)
+        self._labels_slot.busy_changed.connect(lambda _busy: self._update_buttons())
         self.outcome: EvalOutcome | None = None
         self._build()
         self.session.progress.connect(self._progress)
@@ -100,7 +105,11 @@ class EvaluateTab(QWidget):
         self.export_button.setToolTip("Save one CSV row per image (path, true, predicted, confidence) and a PNG "
                                       "of the confusion matrix next to it")
         self.export_button.clicked.connect(self.export_dialog)
-        for w in (self.tta_check, self.evaluate_button, self.cancel_button, self.progress):
+        self.labels_button = QPushButton("Find label mistakes")
+        self.labels_button.setToolTip("Rank the folder's images whose class this model doubts (confident learning "
+                                      "on its answers): meaningful on images the model did not train on")
+        self.labels_button.clicked.connect(self.find_label_mistakes)
+        for w in (self.tta_check, self.evaluate_button, self.labels_button, self.cancel_button, self.progress):
             second.addWidget(w)
         second.addStretch(1)
         second.addWidget(self.export_button)
@@ -124,6 +133,9 @@ class EvaluateTab(QWidget):
         self.details.addTab(self.gallery, "Images")
         self.details.addTab(self.per_class, "Per class")
         self.details.addTab(self.reliability, "Reliability")
+        self.labels = LabelIssuesView(training_decisions=True)
+        self.labels.decisions_changed.connect(self._label_decisions)
+        self.details.addTab(self.labels, "Label mistakes")
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -182,15 +194,18 @@ class EvaluateTab(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        running = self.session.busy()
+        running = self.session.busy() or self._labels_slot.busy()
         has_data = self.data_kind() != "folder" or bool(self.folder_edit.text().strip())
         self.evaluate_button.setEnabled(self.session.ready and not running and bool(self.current_model_name())
                                         and has_data)
+        self.labels_button.setEnabled(self.session.ready and not running and bool(self.current_model_name())
+                                      and self.data_kind() == "folder" and has_data)
         self.evaluate_button.setToolTip("" if self.session.ready else "Starting up…")
         self.export_button.setEnabled(self.outcome is not None and not running)
         self._show_running(running)
 
     def _show_running(self, running: bool) -> None:
+        running = running or self._labels_slot.busy()
         self.cancel_button.setVisible(running)
         self.progress.setVisible(running)
 
@@ -241,9 +256,40 @@ class EvaluateTab(QWidget):
         self._update_buttons()
 
     def cancel(self) -> None:
-        self.session.cancel()
-        self.banner.show_message("Evaluation cancelled.", "info")
+        if self._labels_slot.busy():
+            self._labels_slot.cancel()
+            self.banner.show_message("The search for label mistakes was cancelled; nothing was changed.", "info")
+        else:
+            self.session.cancel()
+            self.banner.show_message("Evaluation cancelled.", "info")
         self._update_buttons()
+
+    def find_label_mistakes(self) -> None:
+        """The chosen folder's likely label mistakes, judged by the chosen model (in a worker)."""
+        name = self.current_model_name()
+        entry = self.registry.entry(name) if name else None
+        folder = self.folder_edit.text().strip()
+        if entry is None or self.data_kind() != "folder" or not folder:
+            self.banner.show_message("Choose a model and a folder of class folders to look for label mistakes in.",
+                                     "info")
+            return
+        self.banner.clear_message()
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting…")
+        self._labels_slot.start(label_task, folder, str(entry.path), on_event=lambda v: self._progress(*v),
+                                on_done=self._labels_done, on_failed=self._failed)
+        self.status_message.emit(f"Looking for label mistakes in {folder} with “{name}”…")
+        self._update_buttons()
+
+    def _labels_done(self, outcome: LabelOutcome) -> None:
+        self.labels.set_outcome(outcome)
+        self.details.setCurrentIndex(LABELS)
+        self._update_buttons()
+        self.status_message.emit(f"{plural(len(outcome.report.issues), 'likely label mistake')} in {outcome.folder}.")
+
+    def _label_decisions(self) -> None:
+        if self.labels.outcome is not None:
+            self.label_decisions.emit(self.labels.outcome.folder, dict(self.labels.relabel), set(self.labels.excluded))
 
     def _progress(self, what: str, done: int, total: int) -> None:
         if total:

@@ -4,7 +4,8 @@ duplicates, duplicates that cross the train/validation split, images much smalle
 
 Ticking a file leaves it out of the training run (the run's "exclude" list); the user's folder is never
 touched. "Leave out the usual" ticks what core suggests: unreadable files and all but one of each
-duplicate group."""
+duplicate group. "Find label mistakes" lists the images whose class looks wrong (common.label_issues_view):
+relabelled ones go into the run's "relabel" map, excluded ones into "exclude"."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
 from ..common.widgets import pil_to_qimage, show_progress
 from ..common.workers import TaskSlot
 
@@ -83,8 +85,13 @@ class DataHealthPanel(QGroupBox):
         super().__init__("Dataset health", parent)
         self.result: HealthResult | None = None
         self.excluded: set[str] = set()
+        self.folder: str | None = None
+        self._summary_before = ""
+        self._outside: tuple[dict[str, str], set[str]] = ({}, set())   # label decisions from the Evaluate tab
         self._slot = TaskSlot("data-health", self)
         self._slot.busy_changed.connect(self._busy)
+        self._label_slot = TaskSlot("label-check", self)
+        self._label_slot.busy_changed.connect(self._busy)
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         self.summary = QLabel("Choose a folder: its images are checked for problems before training.")
@@ -115,17 +122,39 @@ class DataHealthPanel(QGroupBox):
         self.include_button.clicked.connect(self.include_all)
         self.excluded_label = QLabel("")
         self.excluded_label.setWordWrap(True)
+        self.labels_button = QPushButton("Find label mistakes")
+        self.labels_button.setToolTip("Look for images filed under the wrong class (5-fold logistic regression on "
+                                      "small thumbnails: good for digits and scans; for photographs, use a model "
+                                      "in the Evaluate tab)")
+        self.labels_button.clicked.connect(self.find_label_mistakes)
         buttons.addWidget(self.suggest_button)
         buttons.addWidget(self.include_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.labels_button)
         layout.addLayout(buttons)
+        self.labels = LabelIssuesView(training_decisions=True)
+        self.labels.setMinimumHeight(340)
+        self.labels.decisions_changed.connect(self._update_excluded)
+        self.labels.file_moved.connect(self._file_moved)
+        self.labels.hide()
+        layout.addWidget(self.labels, 1)
         layout.addWidget(self.excluded_label)
         self._busy(False)
         self._show_lists(False)
+        self.labels_button.hide()
 
     # ---- running ----------------------------------------------------------------------------------
     def check(self, folder: str, val_split: float, seed: int, arch: str, image_size: int | None) -> None:
         if self.result is None or self.result.folder != folder:
             self.excluded = set()  # a choice about another folder's files
+        if self.folder != folder:
+            self._label_slot.cancel()
+            self.labels.hide()
+            self.labels.outcome = None
+            self.labels.relabel, self.labels.excluded = {}, set()
+            self._outside = ({}, set())
+        self.folder = folder
+        self.labels_button.show()
         self.summary.setText(f"Checking every image in {folder}…")
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
@@ -133,25 +162,76 @@ class DataHealthPanel(QGroupBox):
                          on_done=self._done, on_failed=self._failed)
 
     def cancel(self) -> None:
+        if self._label_slot.busy():
+            self._label_slot.cancel()
+            self.summary.setText("The search for label mistakes was cancelled; nothing was changed.")
+            return
         self._slot.cancel()
         self.summary.setText("The health check was cancelled; training can still start (press Check again to "
                              "look later).")
 
+    def find_label_mistakes(self) -> None:
+        if not self.folder or self.busy():
+            return
+        self._summary_before = self.summary.text()
+        self.summary.setText(f"Looking for images filed under the wrong class in {self.folder}…")
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting…")
+        self._label_slot.start(label_task, self.folder, None, on_event=self._progress, on_done=self._labels_done,
+                               on_failed=self._labels_failed)
+
+    def _labels_done(self, outcome: LabelOutcome) -> None:
+        if outcome.folder != self.folder:
+            return
+        self.labels.set_outcome(outcome)
+        self.labels.show()
+        self.excluded_label.show()
+        self.summary.setText(self._summary_before)   # the list says what it found
+        self._update_excluded()
+
+    def _labels_failed(self, message: str) -> None:
+        self.summary.setText(f"Label mistakes could not be looked for: {message}")
+
+    def _file_moved(self, _old: str, _new: str) -> None:
+        self.summary.setText("A file was moved between class folders: scan the folder again to update the counts "
+                             "and the checks.")
+
+    def apply_decisions(self, folder: str, relabel: dict[str, str], exclude: set[str]) -> None:
+        """Label decisions taken elsewhere (the Evaluate tab) for files of `folder`."""
+        if self.folder is None or Path(folder).expanduser() != Path(self.folder).expanduser():
+            return
+        self._outside = (dict(relabel), set(exclude))
+        self._update_excluded()
+
+    def relabel_map(self, folder: str | None) -> dict[str, str]:
+        """The files of `folder` to train under another class (absolute path -> class); none for another folder."""
+        if self.folder is None or folder is None or Path(folder).expanduser() != Path(self.folder).expanduser():
+            return {}
+        chosen = {**self._outside[0], **self.labels.relabel}
+        return {str(Path(p).expanduser().absolute()): c for p, c in sorted(chosen.items())}
+
     def clear(self) -> None:
         self._slot.cancel()
+        self._label_slot.cancel()
         self.result = None
+        self.folder = None
         self.excluded = set()
+        self.labels.relabel, self.labels.excluded = {}, set()
+        self.labels.hide()
+        self.labels_button.hide()
         self.tree.clear()
         self._show_lists(False)
         self.summary.setText("Choose a folder: its images are checked for problems before training.")
         self.excluded_changed.emit(0)
 
     def busy(self) -> bool:
-        return self._slot.busy()
+        return self._slot.busy() or self._label_slot.busy()
 
-    def _busy(self, busy: bool) -> None:
+    def _busy(self, _busy: bool) -> None:
+        busy = self.busy()
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
+        self.labels_button.setEnabled(not busy)
 
     def _progress(self, value) -> None:
         show_progress(self.progress, *value)
@@ -253,11 +333,15 @@ class DataHealthPanel(QGroupBox):
         self.set_excluded(set())
 
     def excluded_paths(self, folder: str | None) -> list[str]:
-        """The files to leave out of a run on `folder` (absolute paths); none for another folder."""
-        if self.result is None or folder is None or \
-                Path(folder).expanduser() != Path(self.result.folder).expanduser():
+        """The files to leave out of a run on `folder` (absolute paths): ticked in the health list or excluded in
+        the label list; none for another folder."""
+        if self.folder is None or folder is None or Path(folder).expanduser() != Path(self.folder).expanduser():
             return []
-        return sorted(str(Path(p).expanduser().absolute()) for p in self.excluded)
+        ticked = self.excluded if self.result is not None and self.result.folder == self.folder else set()
+        return sorted({str(Path(p).expanduser().absolute()) for p in ticked | self._label_excluded()})
+
+    def _label_excluded(self) -> set[str]:
+        return (self._outside[1] - set(self.labels.relabel)) | self.labels.excluded
 
     def _update_excluded(self) -> None:
         self.tree.blockSignals(True)
@@ -266,9 +350,13 @@ class DataHealthPanel(QGroupBox):
             if item.checkState(0) != wanted:
                 item.setCheckState(0, wanted)
         self.tree.blockSignals(False)
-        n = len(self.excluded)
+        n = len(self.excluded | self._label_excluded())
         text = (f"{plural(n, 'file')} will be left out of the training run; your folder is not changed." if n
                 else "Tick a file to leave it out of the training run (your folder is not changed).")
+        relabelled = len(self.relabel_map(self.folder))
+        if relabelled:
+            text += (f"\n{plural(relabelled, 'file')} will be trained as the class "
+                     f"{'it looks' if relabelled == 1 else 'they look'} like; your folder is not changed.")
         images = self.result.report.images if self.result is not None else 0
         if images and n > MANY_EXCLUDED * images:
             text += (f"\n⚠ That is {n / images:.0%} of the images: look through the near-duplicate groups before "

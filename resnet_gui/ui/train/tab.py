@@ -301,9 +301,18 @@ class TrainTab(QWidget):
                     f"{plural(len(config['exclude']), 'file is', 'files are')} ticked in the dataset health list, but "
                     "a run on several GPUs cannot leave files out yet. Untick them, or train on one GPU.", "error")
                 return
+            config["relabel"] = self.health.relabel_map(cfg.data) or None
+            if config["relabel"] and gpus > 1:
+                self.monitor.banner.show_message(
+                    f"{plural(len(config['relabel']), 'file is', 'files are')} relabelled in the dataset health "
+                    "list, but a run on several GPUs cannot relabel files yet. Train on one GPU.", "error")
+                return
             if config["exclude"]:
                 self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
                                              "dataset health list.")
+            if config["relabel"]:
+                self.monitor.log.append_line(f"Training {plural(len(config['relabel']), 'file')} as the class "
+                                             "chosen in the label mistakes list.")
         if gpus > 1:
             self.monitor.log.append_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
         self.session.start(config, gpus=gpus)
@@ -364,6 +373,7 @@ class TrainTab(QWidget):
         config = cfg.to_dict()
         if cfg.dataset == "folder":
             config["exclude"] = self.health.excluded_paths(cfg.data)
+            config["relabel"] = self.health.relabel_map(cfg.data) or None
         self.lr_panel.begin(self.session.lr_find_steps)
         if self.session.find_lr(config):
             self.status_message.emit("Finding a learning rate…")

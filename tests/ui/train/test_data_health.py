@@ -2,7 +2,7 @@
 folder untouched), progress and Cancel."""
 import shutil
 
-from helpers import make_folder_dataset
+from helpers import make_distinct_folder, make_folder_dataset
 from PIL import Image
 from PySide6.QtCore import Qt
 
@@ -69,7 +69,7 @@ def test_health_check_lists_problems_and_leaves_ticked_files_out_of_the_run(qtbo
 
 
 def test_a_clean_folder_lists_nothing_and_cifar_hides_the_check(qtbot, window, tmp_path):
-    data = make_folder_dataset(tmp_path / "clean", classes=("a", "b"), per_class=4, size=(40, 40))
+    data = make_distinct_folder(tmp_path / "clean", classes=("a", "b"), per_class=4, size=(40, 40))
     tab = window.train_tab
     scan(qtbot, tab, data)
     qtbot.waitUntil(lambda: tab.health.result is not None and not tab.health.busy(), timeout=120_000)
