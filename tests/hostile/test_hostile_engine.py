@@ -198,3 +198,32 @@ def test_a_device_name_the_app_does_not_know_is_refused_not_ignored(isolated_hom
         assert main(["predict", str(sample), "--engine", engine, "--device", device]) == 2
         err = capsys.readouterr().err
         assert f"Unknown device {device!r}" in err and "cuda:N" in err and "Traceback" not in err
+
+
+# ---- weights that pass every check and still overflow ------------------------------------------------------
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_outputs_that_are_not_finite_numbers_are_an_error_for_that_image_not_nan_percent(isolated_home, capsys,
+                                                                                        engine):
+    """fc weights of 3e38 are finite, so the checkpoint loads; the logits overflow. Was: 'not sure: c0 (nan%)',
+    exit 0, numpy's RuntimeWarnings on the terminal, and a heat map of NaN."""
+    import json
+    import warnings
+
+    from resnet_gui.cli import main
+
+    path = make_checkpoint(isolated_home / "m.pth")
+    obj = torch.load(path, weights_only=True)
+    obj["state_dict"]["fc.weight"].fill_(3e38)
+    obj["state_dict"]["fc.bias"].fill_(3e38)
+    torch.save(obj, path)
+    image = write_image(isolated_home / "x.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["predict", str(image), "--model", str(path), "--engine", engine, "--json"]) == 1
+    row = json.loads(capsys.readouterr().out)
+    assert "outputs were not finite numbers" in row["error"] and "label" not in row
+    assert main(["predict", str(image), "--model", str(path), "--engine", engine,
+                 "--explain-dir", str(isolated_home / "maps")]) == 1
+    out, err = capsys.readouterr()
+    assert "nan" not in out.lower() and "could not be classified" in err
+    assert not list((isolated_home / "maps").iterdir())
