@@ -13,15 +13,13 @@ import binascii
 import json
 import logging
 import math
-import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_bytes
-from .paths import settings_file
+from .paths import read_regular_file, settings_file
 
 log = logging.getLogger(__name__)
 
@@ -107,36 +105,6 @@ def _declared(key: str) -> Key:
         return SCHEMA[key]
     except KeyError:
         raise KeyError(f"setting {key!r} is not declared in core/settings.py SCHEMA") from None
-
-
-def read_regular_file(path: Path, limit: int, what: str) -> bytes | None:
-    """The bytes of `path` when it is a regular file of at most `limit` bytes; None (with a log line) for
-    anything else: checked on the open file itself, which is opened without blocking (a FIFO) and never read
-    beyond the limit (a link to /dev/zero)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("ignoring %s %s: %s", what, path, exc.strerror or exc)
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            log.warning("ignoring %s %s: not a regular file", what, path)
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
-            log.warning("ignoring %s %s: larger than %d bytes", what, path, limit)
-            return None
-        return data
-    except OSError as exc:
-        log.warning("ignoring %s %s: %s", what, path, exc.strerror or exc)
-        return None
-    finally:
-        os.close(fd)
 
 
 class Settings:

@@ -13,16 +13,20 @@ Windows: the driver's DLL), and PyTorch is only imported when it is the engine.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 from resnet_gui import edition
 
-from ..errors import ModelError
+from ..errors import DeviceError, ModelError
 from ..inference.predictor import ModelFacts, Predictor
 
+log = logging.getLogger(__name__)
 ENGINES = ("auto", "onnxruntime", "torch")
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"  # as core/devices.py, which needs torch
 PRECISIONS = ("auto", "fp32", "int8", "bf16")
 TORCH_MISSING = ("PyTorch is not installed here (the classify-only edition, or a light install); the ONNX Runtime "
                  "engine runs every model on the CPU: leave the engine on auto")
@@ -52,6 +56,8 @@ def resolve_engine(engine: str = "auto", device: str | None = "auto") -> str:
     device = (device or "auto").strip().lower()
     if engine not in ENGINES:
         raise ModelError(f"unknown engine {engine[:40]!r}; one of {', '.join(ENGINES)}")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,4})?", device):  # "gpu" ran on the CPU without a word
+        raise DeviceError(f"unknown device {device[:40]!r}; use {DEVICE_CHOICES}")
     wants_gpu = device.startswith("cuda") or device == "mps"
     if engine == "onnxruntime":
         if wants_gpu:
@@ -104,6 +110,15 @@ def open_predictor(source, *, engine: str = "auto", device: str | None = "auto",
         if precision == "int8" and not status.usable:
             raise ModelError(f"this model has no verified int8 version ({status.reason}); use --precision fp32")
         use = "int8" if precision in ("auto", "int8") and status.usable else "fp32"
-        backend = OrtBackend.for_checkpoint(ckpt, precision=use, source=path if path != "<checkpoint>" else None)
+        try:
+            backend = OrtBackend.for_checkpoint(ckpt, precision=use, source=path)
+        except ModelError as exc:
+            if use != "int8":
+                raise
+            if precision == "int8":
+                raise ModelError(f"{exc}; use --precision fp32") from None
+            # auto: a damaged int8 version only loses the int8 version, never the model
+            log.warning("%s: classifying in fp32: %s", path, exc)
+            backend = OrtBackend.for_checkpoint(ckpt, precision="fp32", source=path)
     ckpt.state_dict = None  # the backend holds the weights now; don't keep a second copy
     return Predictor(facts, backend, source=path)

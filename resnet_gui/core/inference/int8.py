@@ -55,8 +55,8 @@ def int8_status(ckpt) -> Int8Status:
     blob = getattr(ckpt, "int8_model", None)
     if not isinstance(info, dict):
         return Int8Status(False, "no int8 version was built for it")
-    if not info.get("kept"):
-        return Int8Status(False, str(info.get("reason") or "its int8 version did not pass verification"), info)
+    if info.get("kept") is not True:  # exactly true: "no", 1 or a list from a file is not a verification
+        return Int8Status(False, str(info.get("reason") or "its int8 version did not pass verification")[:300], info)
     if blob is None or not len(blob):
         return Int8Status(False, "its int8 version is missing from the file", info)
     return Int8Status(True, describe(info), info)
@@ -80,7 +80,7 @@ def _count(value) -> int | None:
 
 def describe(info: dict) -> str:
     """One sentence: what the verification found (values from a file: anything odd is left out)."""
-    if not info.get("kept"):
+    if info.get("kept") is not True:
         return str(info.get("reason") or "not verified")[:300]
     parts = []
     if _share(info.get("agreement")) and _count(info.get("images")) is not None:

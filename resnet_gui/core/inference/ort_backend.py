@@ -57,33 +57,68 @@ class OrtBackend:
             raise ModelError(f"the ONNX model has no {missing[0]!r} output")
         self._input = self.session.get_inputs()[0].name
 
+    def check_interface(self, input_size: int, num_classes: int, feature_dim: int) -> None:
+        """Raise ModelError unless the graph is one of this model: one uint8 input [N, 3, S, S] and outputs
+        logits [N, num_classes], features [N, feature_dim] (a graph from a file, or from another model, must
+        not give answers under this model's class names)."""
+        def fits(shape, expected) -> bool:
+            return len(shape) == len(expected) and all(e is None or d == e for d, e in zip(shape, expected))
+
+        inputs = self.session.get_inputs()
+        wrong = []
+        if len(inputs) != 1 or inputs[0].type != "tensor(uint8)" \
+                or not fits(inputs[0].shape, (None, 3, input_size, input_size)):
+            wrong.append(f"input {[(i.type, i.shape) for i in inputs]}"[:120])
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        for name, expected in (("logits", (None, num_classes)), ("features", (None, feature_dim))):
+            if name in outputs and not fits(outputs[name], expected):
+                wrong.append(f"{name} {outputs[name]}"[:80])
+        if wrong:
+            raise ModelError(f"the ONNX graph is not one of this model ({'; '.join(wrong)}; expected images "
+                             f"[N, 3, {input_size}, {input_size}] and {num_classes} classes)")
+
     @classmethod
     def for_checkpoint(cls, ckpt, *, precision: str = "fp32", threads: int | None = None,
                        source: os.PathLike | str | None = None) -> OrtBackend:
-        """fp32: the graph built from the checkpoint's weights (cached per checkpoint file `source`, see
-        graph_cache.py); int8: the verified int8 graph the checkpoint carries."""
+        """fp32: the graph built from the checkpoint's weights (cached by what it is built from, see
+        graph_cache.py; `source` names the file in errors); int8: the verified int8 graph the checkpoint
+        carries."""
+        from ..models.archs import feature_dim_of
+
+        expected = (ckpt.preprocess.input_size, len(ckpt.class_names), feature_dim_of(ckpt.arch))
         if precision == "int8":
             from .int8 import stored_int8_model
 
-            return cls(stored_int8_model(ckpt), precision="int8", threads=threads)
+            try:
+                backend = cls(stored_int8_model(ckpt), precision="int8", threads=threads)
+                backend.check_interface(*expected)
+            except ModelError as exc:
+                raise ModelError(f"its stored int8 version cannot be used ({exc})") from None
+            return backend
         from . import graph_cache
-        from .onnx_graph import BUILDER_VERSION
+        from .onnx_graph import build_graph, graph_key
+
+        stored = {key: np.asarray(value) for key, value in ckpt.state_dict.items()}  # numpy, or CPU tensors
+        num_classes = len(ckpt.class_names)
+        key = graph_key(ckpt.arch, stored, num_classes, ckpt.preprocess)
+        # a graph holds each weight once, as float32, plus names and nodes
+        max_bytes = 4 * sum(int(v.size) for v in stored.values()) + (16 << 20)
 
         def build() -> bytes:
-            from .onnx_graph import build_graph
+            state = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in stored.items()}
+            return build_graph(ckpt.arch, state, num_classes, ckpt.preprocess,
+                               source=str(source or "<checkpoint>")).SerializeToString()
 
-            state = {key: np.asarray(value, dtype=np.float32) if np.asarray(value).dtype.kind == "f"
-                     else np.asarray(value) for key, value in ckpt.state_dict.items()}  # numpy, or CPU tensors
-            return build_graph(ckpt.arch, state, len(ckpt.class_names), ckpt.preprocess).SerializeToString()
-
-        data, key = graph_cache.graph_bytes(source, BUILDER_VERSION, build)
+        data = graph_cache.graph_bytes(key, build, max_bytes)
         try:
-            return cls(data, precision="fp32", threads=threads)
+            backend = cls(data, precision="fp32", threads=threads)
+            backend.check_interface(*expected)
         except ModelError:
-            if key is None:
-                raise
-            graph_cache.forget(key)  # a damaged cache entry: build it again
-            return cls(build(), precision="fp32", threads=threads)
+            graph_cache.forget(key)  # an entry this runtime cannot load: build it again, and keep that one
+            data = build()
+            backend = cls(data, precision="fp32", threads=threads)
+            graph_cache.store(key, data)
+        return backend
 
     def run(self, images: np.ndarray, outputs: Sequence[str]) -> dict[str, np.ndarray]:
         """uint8 N x S x S x 3 -> the named outputs (float32)."""

@@ -34,6 +34,8 @@ from .familiarity import Familiarity
 from .prediction import Prediction
 
 OUTPUTS = ("logits", "features", "feature_maps")
+NOT_FINITE = ("the model gave no usable answer for this image (its outputs were not finite numbers: its weights "
+              "may be damaged); retrain it, or use another model")
 
 
 class Backend(Protocol):
@@ -106,8 +108,9 @@ class Predictor:
         """(calibrated class probabilities N x C, familiarity N or None), float32, from one pass."""
         want = ("logits", "features") if self.familiarity is not None else ("logits",)
         out = self.outputs(images, want)
-        probs = softmax(out["logits"], self.temperature)
-        familiar = self.familiarity.scores(out["features"]) if self.familiarity is not None else None
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite outputs become errors (_results)
+            probs = softmax(out["logits"], self.temperature)
+            familiar = self.familiarity.scores(out["features"]) if self.familiarity is not None else None
         return probs, familiar
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
@@ -118,8 +121,12 @@ class Predictor:
                  familiar: np.ndarray | None = None) -> list[Prediction]:
         k = max(1, min(int(k), probs.shape[1]))
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        finite = np.isfinite(probs).all(axis=1)
         out = []
         for row, path in enumerate(paths):
+            if not finite[row]:  # finite weights can still overflow (3e38 in fc): no answer, never "nan%"
+                out.append(Prediction(path=path, error=NOT_FINITE))
+                continue
             top = [(self.class_names[i], float(probs[row, i])) for i in order[row]]
             pred = Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top,
                               class_index=int(order[row, 0]))

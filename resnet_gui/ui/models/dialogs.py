@@ -183,7 +183,7 @@ def int8_words(record) -> str:
     if not isinstance(record, dict):
         return ("none: it classifies in fp32 (Add familiarity data… builds and verifies an int8 version, about 3× "
                 "faster on the CPU)")
-    if record.get("kept"):
+    if record.get("kept") is True:
         return f"kept and used on the CPU: {describe(record)}"
     return f"not kept, so it classifies in fp32: {record.get('reason') or 'it did not pass verification'}"
 
