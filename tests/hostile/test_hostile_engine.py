@@ -138,11 +138,11 @@ def other_int8_graph(obj, tmp_path) -> torch.Tensor:
 
     from resnet_gui.core.inference.int8 import quantize
     from resnet_gui.core.inference.onnx_graph import build_graph
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
     from resnet_gui.core.models.preprocess import Preprocess
 
-    ckpt = load_checkpoint(make_checkpoint(tmp_path / "four.pth", class_names=["a", "b", "c", "d"], favour=1))
-    state = {k: v.float().numpy() for k, v in ckpt.state_dict.items()}
+    ckpt = read_checkpoint(make_checkpoint(tmp_path / "four.pth", class_names=["a", "b", "c", "d"], favour=1))
+    state = {k: np.asarray(v, dtype=np.float32) for k, v in ckpt.state_dict.items()}
     graph = build_graph(ckpt.arch, state, 4, Preprocess.from_dict(obj["preprocess"])).SerializeToString()
     calibration = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     return torch.frombuffer(bytearray(quantize(graph, calibration)), dtype=torch.uint8)
