@@ -120,11 +120,11 @@ def check_labels(folder: os.PathLike | str, *, model: str | None = None, registr
     paths, labels = [paths[i] for i in keep], labels[keep]
     if model is not None:
         from ..engines.choose import open_predictor
-        from ..models.checkpoint import load_checkpoint
+        from ..models.checkpoint import read_checkpoint
         from ..models.registry import Registry
 
         model_path = (registry or Registry()).resolve(model)
-        ckpt = load_checkpoint(model_path)
+        ckpt = read_checkpoint(model_path)
         trained = _trained_on(ckpt, folder)
         if trained:
             held = [i for i, p in enumerate(paths) if p not in trained]

@@ -219,7 +219,7 @@ def test_excluded_files_are_left_out_of_the_run_without_touching_the_folder(tmp_
                           augment="pad_crop", exclude=leave_out, relabel=relabel))
     assert result.status == "finished", result.message
     assert (data / "cats" / "copy.png").exists() and (data / "dogs" / "dogs_001.png").exists()
-    from resnet_gui.core.models.checkpoint import load_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint
 
-    ckpt = load_checkpoint(result.best_path)
+    ckpt = read_checkpoint(result.best_path)
     assert ckpt.train_config["relabel"] == relabel and ckpt.dataset["relabelled_files"] == 1

@@ -84,15 +84,15 @@ def test_a_model_trained_on_the_folder_judges_only_its_held_out_images(tmp_path,
     its run's validation split, recomputed from the run's settings, are judged by its answers."""
     import dataclasses
 
-    from resnet_gui.core.models.checkpoint import load_checkpoint, save_checkpoint
+    from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
 
     labels, _ = flipped_labels(digits.target[:200], 0.05, 4, 10)
     folder = tmp_path / "own"
     write_classes(folder, digits.images[:200], labels, digit)
-    ckpt = load_checkpoint(DEMO)
+    ckpt = read_checkpoint(DEMO)
     ckpt = dataclasses.replace(ckpt, dataset={**ckpt.dataset, "path": str(folder)},
                                train_config={**ckpt.train_config, "dataset": "folder", "val_split": 0.25, "seed": 3})
-    model = save_checkpoint(ckpt, tmp_path / "own.pth")
+    model = write_checkpoint(ckpt, tmp_path / "own.pth")
     held = {str(p) for p, _ in scan_folder(folder, val_split=0.25, seed=3).val}
     report = check_labels(folder, model=str(model))
     assert report.checked == len(held) == 51 and report.method.endswith("on the images it did not train on")
