@@ -5,7 +5,8 @@
     python3 tasks.py test    set up .venv when missing or stale, then run the whole test suite
 
 Extra arguments after the command go to the app or to pytest.
-(`tasks.py package` builds the PyInstaller folder, see packaging/build.py.)
+(`tasks.py package [--edition classify]` builds the PyInstaller folder: the full app, or the classify-only
+edition without PyTorch; see packaging/build.py.)
 """
 from __future__ import annotations
 

@@ -76,10 +76,11 @@ def cifar_checkpoint_file(tmp_path_factory) -> Path:
     return path
 
 
-# ---- the PyInstaller build starts in the background at once ---------------------------------------------
-# The build is mostly one Python process analysing imports and copying files; run at the lowest priority
-# while the rest of the suite runs, it uses the CPU time the tests leave idle (subprocess start-ups, file
-# work, Qt waits) instead of adding its minutes at the end. tests/test_packaging.py waits for it.
+# ---- the PyInstaller builds start in the background at once ---------------------------------------------
+# Each build is mostly one Python process analysing imports and copying files; run at the lowest priority
+# while the rest of the suite runs, they use the CPU time the tests leave idle (subprocess start-ups, file
+# work, Qt waits) instead of adding their minutes at the end. One process builds the classify edition, then
+# the full one; tests/test_packaging.py waits for it.
 
 
 def _lowest_priority() -> None:
@@ -109,8 +110,8 @@ def pytest_collection_modifyitems(session, config, items):
         return
     out = Path(tempfile.mkdtemp(prefix="resnet-gui-build-"))
     log = open(out / "build.log", "w")  # noqa: SIM115 - closed when the build is collected
-    cmd = [sys.executable, str(ROOT / "packaging" / "build.py"), "--dist", str(out / "dist"),
-           "--work", str(out / "work")]
+    cmd = [sys.executable, str(ROOT / "packaging" / "build.py"), "--edition", "classify", "--edition", "full",
+           "--dist", str(out / "dist"), "--work", str(out / "work")]
     posix = hasattr(os, "killpg")  # its own process group: PyInstaller and its helpers go with it
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=posix,
                             preexec_fn=_lowest_priority if posix else None)

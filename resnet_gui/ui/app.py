@@ -62,14 +62,22 @@ def run_app(argv: list[str] | None = None) -> int:
     theme.apply(app, settings.get("theme") or "system")
     window = MainWindow(settings)
     window.show()
-    if os.environ.get("RESNET_GUI_STARTUP_PROBE"):
-        # benchmarks/bench_gui.py: report once the first frame is on screen
+    probe = os.environ.get("RESNET_GUI_STARTUP_PROBE")
+    if probe:
+        # benchmarks/bench_gui.py and bench_frozen.py: report once the first frame is on screen ("exit": then quit),
+        # or ("ready") once the Predict tab has its model loaded, ready to classify, then quit
         def shown():
             print(f"RESNET_GUI_WINDOW_SHOWN {time.perf_counter() - START:.3f} s after app import, "
                   f"torch_loaded={'torch' in sys.modules}", flush=True)
-            if os.environ.get("RESNET_GUI_STARTUP_PROBE") == "exit":
+            if probe == "exit":
                 app.quit()
+
+        def ready(*_model):
+            print(f"RESNET_GUI_MODEL_READY {time.perf_counter() - START:.3f} s after app import", flush=True)
+            app.quit()
         QTimer.singleShot(0, shown)
+        if probe == "ready":
+            window.predict_tab.session.model_ready.connect(ready)
     QTimer.singleShot(0, window.start_background_loading)
     code = app.exec()
     wait_for_all()
