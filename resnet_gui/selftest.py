@@ -1,15 +1,26 @@
 """`resnet-gui --self-test`: prove this installation (frozen or not) can do its jobs.
 
-Runs in a temporary RESNET_GUI_HOME, with offscreen Qt, and prints one line per check:
-  qt          the main window builds (offscreen)
-  model       the bundled demo checkpoint loads (or, without one, a freshly created checkpoint)
+Runs in a temporary RESNET_GUI_HOME, with offscreen Qt, and prints one line per check. Both editions:
+  qt          the main window builds (offscreen), with this edition's tabs
+  model       the bundled demo checkpoint loads (or, in the full edition without one, a freshly created checkpoint)
   predict     a bundled sample image is classified (right digit when the demo model is bundled)
+  import      the model's weights saved as a tutorial script saves them (a plain state dict with the
+              kuangliu/pytorch-cifar names `linear` and `shortcut`) are imported into the registry and answer alike
+  folder      `predict FOLDER --csv` over the bundled samples, as the command line runs it: one CSV row per image,
+              every digit right when the demo model is bundled
+The full edition (edition.py) then checks what needs PyTorch:
+  export      a TorchScript export, loaded back and compared
   train       two training steps on a tiny generated dataset, with DataLoader worker processes
   checkpoint  the trained model was saved atomically into the temporary registry and loads back
+and the classify edition that it never needed PyTorch:
+  no-torch    no torch, torchvision or triton module was loaded by any check
 Exit status 0 only when every check passed.
 """
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import os
 import re
 import shutil
@@ -20,12 +31,22 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from resnet_gui import edition
+
+TORCH_MODULES = ("torch", "torchvision", "triton")
+DIGIT = re.compile(r"digit_(\d)_")
+
+
+def torch_modules_loaded() -> list[str]:
+    return sorted(name for name in sys.modules if name.split(".")[0] in TORCH_MODULES and sys.modules[name])
+
 
 class SelfTest:
     def __init__(self, out=None):
         self.out = out or sys.stdout
         self.results: list[tuple[str, bool]] = []
         self.state: dict = {}
+        self.edition = edition.current()
 
     def check(self, name: str, fn: Callable[[], str]) -> bool:
         t0 = time.perf_counter()
@@ -42,7 +63,11 @@ class SelfTest:
         self.results.append((name, ok))
         return ok
 
-    # ---- checks ---------------------------------------------------------------------------------
+    def skip(self, *names: str) -> None:
+        """Checks that cannot run because one they build on failed: they count as failed."""
+        self.results += [(name, False) for name in names]
+
+    # ---- checks of both editions ----------------------------------------------------------------
     def qt(self) -> str:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         from PySide6.QtWidgets import QApplication
@@ -58,50 +83,115 @@ class SelfTest:
         window.hide()
         window.deleteLater()
         app.processEvents()
-        return f"main window built with tabs {', '.join(tabs)}"
+        return f"main window built with tabs {', '.join(tabs)} ({self.edition} edition)"
 
     def model(self) -> str:
-        from resnet_gui.core.models.archs import default_preprocess
-        from resnet_gui.core.models.build import build_model, load_model
-        from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
+        from resnet_gui.core.models.checkpoint import read_checkpoint
         from resnet_gui.core.models.demo import demo_checkpoint_path
 
         path = demo_checkpoint_path()
-        if path.is_file():
-            bundled = True
-        else:
-            bundled = False
-            path = Path(self.state["tmp"]) / "created.pth"
-            model = build_model("resnet18_cifar", 10)
-            write_checkpoint(Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
-                                       preprocess=default_preprocess("resnet18_cifar"),
-                                       state_dict=model.state_dict()), path)
-        ckpt, _ = load_model(path)
-        self.state.update(model_path=path, bundled=bundled)
+        bundled = path.is_file()
+        if not bundled:
+            if self.edition != edition.FULL:
+                raise RuntimeError(f"the demo model is not bundled (looked for {path})")
+            path = self._created_checkpoint()
+        ckpt = read_checkpoint(path)
+        self.state.update(model_path=path, bundled=bundled, checkpoint=ckpt)
         kind = "bundled demo" if bundled else "created"
         return f"{kind} checkpoint {path.name}: {ckpt.arch}, {ckpt.num_classes} classes"
 
-    def predict(self) -> str:
-        from resnet_gui import resources
-        from resnet_gui.core.engines.choose import open_predictor
+    def _created_checkpoint(self) -> Path:
+        from resnet_gui.core.models.archs import default_preprocess
+        from resnet_gui.core.models.build import build_model
+        from resnet_gui.core.models.checkpoint import Checkpoint, write_checkpoint
 
-        samples = sorted(resources.path("samples").glob("digit_*.png")) if resources.path("samples").is_dir() else []
+        path = Path(self.state["tmp"]) / "created.pth"
+        model = build_model("resnet18_cifar", 10)
+        write_checkpoint(Checkpoint(arch="resnet18_cifar", class_names=[str(i) for i in range(10)],
+                                    preprocess=default_preprocess("resnet18_cifar"),
+                                    state_dict=model.state_dict()), path)
+        return path
+
+    def _samples(self) -> list[Path]:
+        from resnet_gui import resources
+
+        folder = resources.path("samples")
+        samples = sorted(folder.glob("digit_*.png")) if folder.is_dir() else []
         if not samples:
             from PIL import Image
 
             sample = Path(self.state["tmp"]) / "sample.png"
             Image.new("RGB", (32, 32), (200, 40, 40)).save(sample)
             samples = [sample]
+        return samples
+
+    def predict(self) -> str:
+        from resnet_gui.core.engines.choose import open_predictor
+
+        sample = self._samples()[0]
         predictor = open_predictor(self.state["model_path"], device="cpu")
-        pred = predictor.predict_file(samples[0])
+        pred = predictor.predict_file(sample)
         if not pred.ok:
             raise RuntimeError(pred.error)
-        m = re.match(r"digit_(\d)_", samples[0].name)
-        if self.state.get("bundled") and m and pred.label != m.group(1):
-            raise RuntimeError(f"{samples[0].name} classified as {pred.label}, expected {m.group(1)}")
-        return (f"{samples[0].name} -> {pred.label} ({pred.confidence:.1%}; {predictor.backend.name}, "
+        m = DIGIT.match(sample.name)
+        if self.state["bundled"] and m and pred.label != m.group(1):
+            raise RuntimeError(f"{sample.name} classified as {pred.label}, expected {m.group(1)}")
+        self.state["answer"] = pred.label
+        return (f"{sample.name} -> {pred.label} ({pred.confidence:.1%}; {predictor.backend.name}, "
                 f"{predictor.backend.precision})")
 
+    def import_(self) -> str:
+        """A plain state dict in the kuangliu/pytorch-cifar layout, as `torch.save(net.state_dict(), f)` writes it
+        (written here by our own writer: no torch needed), imported as `models import` does."""
+        from resnet_gui.core.engines.choose import open_predictor
+        from resnet_gui.core.models.pth_write import write_pth
+        from resnet_gui.core.models.registry import Registry
+
+        ckpt = self.state["checkpoint"]
+        renamed = {}
+        for key, value in ckpt.state_dict.items():
+            key = "linear." + key[len("fc."):] if key.startswith("fc.") else key.replace(".downsample.", ".shortcut.")
+            renamed[key] = value
+        tutorial = Path(self.state["tmp"]) / "tutorial_resnet18.pth"
+        with open(tutorial, "wb") as fh:
+            write_pth(renamed, fh)
+        entry = Registry().import_file(tutorial, name="selftest-import", class_names=list(ckpt.class_names))
+        sample = self._samples()[0]
+        fp32 = {"precision": "fp32"}
+        imported = open_predictor(entry.path, device="cpu", **fp32).predict_file(sample)
+        original = open_predictor(self.state["model_path"], device="cpu", **fp32).predict_file(sample)
+        if not imported.ok:
+            raise RuntimeError(imported.error)
+        if imported.label != original.label:
+            raise RuntimeError(f"the imported copy says {imported.label}, the original {original.label}")
+        return f"{tutorial.name} ({len(renamed)} tensors) imported as “{entry.name}”: {sample.name} -> {imported.label}"
+
+    def folder(self) -> str:
+        from resnet_gui.cli import main as cli_main
+
+        samples = self._samples()
+        out = Path(self.state["tmp"]) / "results.csv"
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+            code = cli_main(["predict", str(samples[0].parent), "--model", str(self.state["model_path"]),
+                             "--csv", str(out)])
+        if code != 0:
+            raise RuntimeError(f"predict FOLDER exited {code}: {printed.getvalue()[-300:]}")
+        with open(out, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        images = sorted(p for p in samples[0].parent.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if len(rows) != len(images):
+            raise RuntimeError(f"{len(rows)} CSV rows for {len(images)} images")
+        wrong = []
+        for row in rows:
+            m = DIGIT.match(Path(row["path"]).name)
+            if self.state["bundled"] and m and row["label"] != m.group(1):
+                wrong.append(f"{Path(row['path']).name}: {row['label']}")
+        if wrong:
+            raise RuntimeError(f"wrong digits: {', '.join(wrong)}")
+        return f"{len(rows)} images of {samples[0].parent.name}/ classified, {out.name} written"
+
+    # ---- the full edition: what needs PyTorch -----------------------------------------------------
     def export(self) -> str:
         """TorchScript export, loaded back and compared: it compiles the model from its Python source, which a
         frozen app has only when the spec ships resnet_gui's .py files (module_collection_mode)."""
@@ -157,6 +247,13 @@ class SelfTest:
         name = Path(result.best_path).name
         return f"{name} in the temporary registry loads ({ckpt.arch}, {ckpt.num_classes} classes)"
 
+    # ---- the classify edition: no PyTorch ----------------------------------------------------------
+    def no_torch(self) -> str:
+        loaded = torch_modules_loaded()
+        if loaded:
+            raise RuntimeError(f"{len(loaded)} PyTorch modules were loaded: {', '.join(loaded[:5])}")
+        return f"none of {', '.join(TORCH_MODULES)} loaded ({len(sys.modules)} modules in all)"
+
     # ---- run ------------------------------------------------------------------------------------
     def run(self) -> int:
         tmp = tempfile.mkdtemp(prefix="resnet-gui-selftest-")
@@ -165,20 +262,26 @@ class SelfTest:
         os.environ["RESNET_GUI_HOME"] = str(Path(tmp) / "home")
         from resnet_gui import __version__
 
-        print(f"resnet-gui {__version__} self-test ({'frozen' if getattr(sys, 'frozen', False) else 'from source'}, "
-              f"Python {sys.version.split()[0]})", file=self.out, flush=True)
+        print(f"resnet-gui {__version__} self-test, {self.edition} edition "
+              f"({'frozen' if getattr(sys, 'frozen', False) else 'from source'}, Python {sys.version.split()[0]})",
+              file=self.out, flush=True)
         try:
             self.check("qt", self.qt)
-            model_ok = self.check("model", self.model)
-            if model_ok:
+            if self.check("model", self.model):
                 self.check("predict", self.predict)
-                self.check("export", self.export)
+                self.check("import", self.import_)
+                self.check("folder", self.folder)
+                if self.edition == edition.FULL:
+                    self.check("export", self.export)
             else:
-                self.results += [("predict", False), ("export", False)]
-            if self.check("train", self.train):
-                self.check("checkpoint", self.checkpoint)
+                self.skip("predict", "import", "folder", *(("export",) if self.edition == edition.FULL else ()))
+            if self.edition == edition.FULL:
+                if self.check("train", self.train):
+                    self.check("checkpoint", self.checkpoint)
+                else:
+                    self.skip("checkpoint")
             else:
-                self.results.append(("checkpoint", False))
+                self.check("no-torch", self.no_torch)
         finally:
             if old_home is None:
                 os.environ.pop("RESNET_GUI_HOME", None)
