@@ -74,3 +74,28 @@ def test_the_classify_self_test_passes_with_torch_unimportable():
         assert f"PASS {check} " in proc.stdout, proc.stdout
     assert "classify edition (from source" in proc.stdout
     assert "main window built with tabs Predict, Train, Evaluate, Models" in proc.stdout
+
+
+def test_onnx_export_needs_no_torch_and_torchscript_says_what_is_missing(tmp_path):
+    """Models → Export… in the classify edition: ONNX is built from the weights and checked in ONNX Runtime against
+    the engine's logits; the same file as with PyTorch installed. TorchScript names what it needs and exits 2."""
+    import numpy as np
+    import onnxruntime
+
+    from resnet_gui.cli import main
+    from resnet_gui.core.models.demo import demo_checkpoint_path
+
+    demo = str(demo_checkpoint_path())
+    with_torch, without = tmp_path / "with.onnx", tmp_path / "without.onnx"
+    assert main(["models", "export", demo, "--format", "onnx", "-o", str(with_torch)]) == 0
+    proc = run_without_torch(app_without_torch("models", "export", demo, "--format", "onnx", "-o", str(without)))
+    assert proc.returncode == 0, proc.stderr
+    assert "Checked with onnxruntime: the same outputs as the prediction engine's logits" in proc.stdout
+    assert "the prediction engine's logits" in (tmp_path / "without.onnx.md").read_text()
+    images = np.random.default_rng(1).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    outputs = [onnxruntime.InferenceSession(str(f)).run(None, {"images": images})[0] for f in (with_torch, without)]
+    assert np.array_equal(outputs[0], outputs[1])
+    proc = run_without_torch(app_without_torch("models", "export", demo, "--format", "torchscript", "-o",
+                                               str(tmp_path / "m.pt")))
+    assert proc.returncode == 2 and "needs PyTorch" in proc.stderr and "export to ONNX" in proc.stderr, proc.stderr
+    assert not (tmp_path / "m.pt").exists()

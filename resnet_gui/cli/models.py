@@ -178,7 +178,7 @@ def _export(registry, args: argparse.Namespace) -> int:
     print(f"Exported {safe(repr(args.name))} to {safe(result.path)} ({kind}); model card: {safe(result.card_path)}.")
     print(safe(describe_input(result)))
     if result.max_abs_diff is not None:
-        print(f"Checked with {result.checked_with}: the same outputs as PyTorch (max abs difference "
+        print(f"Checked with {result.checked_with}: the same outputs as {result.reference} (max abs difference "
               f"{result.max_abs_diff:.1e}).")
     else:
         print("Not checked against PyTorch: install onnxruntime ('pip install resnet-gui[export]') to check exports.")

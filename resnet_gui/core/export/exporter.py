@@ -19,32 +19,30 @@ size, and every runtime has its own image library.
 
 The ONNX file is the graph prediction runs (core/inference/onnx_graph.py: built from the weights, BatchNorm
 folded) with the softmax and temperature after it; it needs the onnx package (``pip install
-resnet-gui[export]``, which also brings onnxruntime). TorchScript (torch.jit.script) needs nothing beyond
-PyTorch. The file is written atomically, then loaded back (onnxruntime when installed, torch.jit.load) and
-checked against the PyTorch model on a test batch (max abs difference <= 1e-4).
+resnet-gui[export]``, which also brings onnxruntime) and no PyTorch, so the classify-only edition exports it too.
+TorchScript (torch.jit.script, torch_module.py) needs PyTorch. The file is written atomically, then loaded back
+(onnxruntime when installed, torch.jit.load) and checked on a test batch (max abs difference <= 1e-4) against the
+PyTorch model, or, where PyTorch is not installed, against the logits of the graph prediction runs with the
+softmax and temperature computed apart (calibration.softmax).
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
+import numpy as np
 
 from resnet_gui import __version__
 
 from ..atomic import atomic_write, atomic_write_bytes
 from ..errors import ExportError
-from ..models.build import model_from_checkpoint
-from ..models.checkpoint import Checkpoint, read_checkpoint
+from ..models.checkpoint import Checkpoint, as_array, read_checkpoint
 from ..models.registry import Registry
 from ..paths import output_problem
 from .model_card import calibration_of, model_card
@@ -57,32 +55,8 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT_NAME = "images"
 TOLERANCE = 1e-4
 INSTALL_HINT = "pip install resnet-gui[export]"
+ENGINE_REFERENCE = "the prediction engine's logits"  # the check's reference where PyTorch is not installed
 ONNX_PACKAGES = ("onnx",)  # the graph builder; onnxruntime checks the file when installed
-
-
-# ---------------------------------------------------------------------------------------------
-# the exported module
-# ---------------------------------------------------------------------------------------------
-class ExportModule(nn.Module):
-    """uint8 images [N, 3, S, S] -> probabilities (or logits) [N, C], normalisation inside."""
-
-    def __init__(self, model: nn.Module, mean: tuple[float, float, float], std: tuple[float, float, float],
-                 *, temperature: float = 1.0, logits: bool = False):
-        super().__init__()
-        self.model = model.eval()
-        # the same arithmetic as Predictor.probabilities: (x - 255 mean) * 1 / (255 std)
-        self.register_buffer("mean255", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("inv_std255",
-                             1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0))
-        self.inv_temperature = 1.0 / float(temperature)
-        self.logits = bool(logits)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images.float() - self.mean255) * self.inv_std255
-        out = self.model(x)
-        if self.logits:
-            return out
-        return (out * self.inv_temperature).softmax(dim=1)
 
 
 @dataclass
@@ -97,6 +71,7 @@ class ExportResult:
     temperature: float
     max_abs_diff: float | None        # exported vs PyTorch on a test batch; None when it could not be run
     checked_with: str | None          # "onnxruntime", "torch.jit.load", or None (onnxruntime missing)
+    reference: str = "PyTorch"        # what it was checked against: PyTorch, or (without it) the prediction engine
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "card_path": str(self.card_path), "format": self.fmt,
@@ -112,8 +87,8 @@ class ExportResult:
 def missing_packages(fmt: str) -> list[str]:
     """The optional packages `fmt` needs that are not installed (empty: it can be exported)."""
     fmt = _format(fmt)
-    if fmt != "onnx":
-        return []
+    if fmt == "torchscript":
+        return [] if _torch_installed() else ["torch"]
     missing = []
     for name in ONNX_PACKAGES:
         try:
@@ -123,8 +98,15 @@ def missing_packages(fmt: str) -> list[str]:
     return missing
 
 
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
 def _require(fmt: str) -> None:
     missing = missing_packages(fmt)
+    if missing and fmt == "torchscript":
+        raise ExportError("exporting to TorchScript needs PyTorch, which is not installed here (the classify-only "
+                          "edition leaves it out); export to ONNX, which needs no PyTorch, or use the full edition")
     if missing:
         raise ExportError(f"exporting to ONNX needs the {' and '.join(missing)} package"
                           f"{'s' if len(missing) > 1 else ''}, which {'are' if len(missing) > 1 else 'is'} not "
@@ -175,30 +157,27 @@ def temperature_of(ckpt: Checkpoint) -> float:
 # ---------------------------------------------------------------------------------------------
 # export
 # ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """torch.jit's deprecation notices and the exporters' tracing warnings are not the user's business here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        yield
+def _example(size: int, n: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, 3, size, size), dtype=np.uint8)
 
 
-def _example(size: int, n: int = 2) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+def _float_weights(ckpt: Checkpoint) -> dict[str, np.ndarray]:
+    """The checkpoint's weights as numpy, floating point ones as float32 (a model saved in float16 included)."""
+    state = {}
+    for key, value in (ckpt.state_dict or {}).items():
+        array = as_array(value)
+        state[key] = array.astype(np.float32) if array.dtype.kind == "f" else array
+    return state
 
 
-def _onnx_bytes(ckpt: Checkpoint, model: nn.Module, output_name: str, temperature: float,
+def _onnx_bytes(ckpt: Checkpoint, state: dict[str, np.ndarray], output_name: str, temperature: float,
                 metadata: dict[str, str]) -> bytes:
-    """The graph prediction runs, from the weights `model` holds (float32, checked and loaded strictly), with
-    `output_name` as its one output."""
+    """The graph prediction runs, from the checkpoint's weights (float32; build_graph checks them against the
+    architecture), with `output_name` as its one output."""
     import onnx
 
     from ..inference.onnx_graph import build_graph
 
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     proto = build_graph(ckpt.arch, state, ckpt.num_classes, ckpt.preprocess, outputs=(output_name,),
                         temperature=temperature)
     onnx.helper.set_model_props(proto, metadata)
@@ -206,22 +185,20 @@ def _onnx_bytes(ckpt: Checkpoint, model: nn.Module, output_name: str, temperatur
     return proto.SerializeToString()
 
 
-def _torchscript_writer(module: ExportModule, extra: dict[str, str]):
-    with _quiet():
-        scripted = torch.jit.script(module)
+def _engine_reference(ckpt: Checkpoint, state: dict[str, np.ndarray], images: np.ndarray, output_name: str,
+                      temperature: float) -> np.ndarray:
+    """Without PyTorch: the logits of the graph prediction runs, then the softmax and temperature computed apart."""
+    from ..inference.calibration import softmax
+    from ..inference.onnx_graph import build_graph
+    from ..inference.ort_backend import make_session
 
-    def write(fh) -> None:
-        with _quiet():
-            torch.jit.save(scripted, fh, _extra_files=extra)
-
-    return write
+    proto = build_graph(ckpt.arch, state, ckpt.num_classes, ckpt.preprocess, outputs=("logits",))
+    logits = make_session(proto.SerializeToString(), threads=1).run(None, {INPUT_NAME: images})[0]
+    return logits if output_name == "logits" else softmax(logits, temperature)
 
 
-def _check(path: Path, fmt: str, module: ExportModule, size: int) -> tuple[float | None, str | None]:
-    """Load the written file back and compare it with the PyTorch module on a test batch of 3."""
-    x = _example(size, 3)
-    with torch.no_grad():
-        expected = module(x)
+def _check(path: Path, fmt: str, images: np.ndarray, expected: np.ndarray) -> tuple[float | None, str | None]:
+    """Load the written file back and compare its outputs on `images` with `expected`."""
     if fmt == "onnx":
         try:
             import onnxruntime
@@ -231,18 +208,17 @@ def _check(path: Path, fmt: str, module: ExportModule, size: int) -> tuple[float
             onnx.checker.check_model(str(path))
             return None, None
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
+        got = session.run(None, {INPUT_NAME: images})[0]
         checked_with = "onnxruntime"
     else:
-        with _quiet():
-            loaded = torch.jit.load(str(path), map_location="cpu")
-        with torch.no_grad():
-            got = loaded(x)
+        from .torch_module import run_torchscript
+
+        got = run_torchscript(path, images)
         checked_with = "torch.jit.load"
-    diff = float((got.float() - expected.float()).abs().max())
+    diff = float(np.abs(got.astype(np.float64) - expected.astype(np.float64)).max())
     if not diff <= TOLERANCE:
-        raise ExportError(f"{path}: the exported model's outputs differ from PyTorch's by {diff:.2g} (more than "
-                          f"{TOLERANCE:g}); the file was written but should not be used. Please report this")
+        raise ExportError(f"{path}: the exported model's outputs differ from the reference's by {diff:.2g} (more "
+                          f"than {TOLERANCE:g}); the file was written but should not be used. Please report this")
     return diff, checked_with
 
 
@@ -263,10 +239,13 @@ def export_model(checkpoint: os.PathLike | str | Checkpoint, fmt: str, output: o
         path = _output(output, source)  # before the (possibly slow) load
         ckpt = read_checkpoint(source)
     label = name or (source.stem if source.suffix else str(source))
-    model = model_from_checkpoint(ckpt, source).float().cpu()
     temperature = temperature_of(ckpt)
-    module = ExportModule(model, ckpt.preprocess.mean, ckpt.preprocess.std, temperature=temperature,
-                          logits=outputs == "logits").eval()
+    module = None
+    if fmt == "torchscript" or _torch_installed():  # with PyTorch, the file is checked against PyTorch's model
+        from .torch_module import export_module
+
+        module = export_module(ckpt, source, temperature=temperature, logits=outputs == "logits")
+    state = _float_weights(ckpt)
     size = ckpt.preprocess.input_size
     output_name = outputs
     result = ExportResult(path=path, card_path=card_path_for(path), fmt=fmt, input_name=INPUT_NAME,
@@ -281,12 +260,22 @@ def export_model(checkpoint: os.PathLike | str | Checkpoint, fmt: str, output: o
                 "producer": f"resnet-gui {__version__}"}
     log.info("exporting %s (%s) to %s as %s", label, ckpt.arch, path, fmt)
     if fmt == "onnx":
-        atomic_write_bytes(path, _onnx_bytes(ckpt, model, output_name, temperature, metadata))
+        atomic_write_bytes(path, _onnx_bytes(ckpt, state, output_name, temperature, metadata))
     else:
+        from .torch_module import torchscript_writer
+
         extra = {"class_names.json": metadata["class_names"], "preprocess.json": metadata["preprocess"],
                  "model_card.md": card}
-        atomic_write(path, _torchscript_writer(module, extra))
-    result.max_abs_diff, result.checked_with = _check(path, fmt, module, size)
+        atomic_write(path, torchscript_writer(module, extra))
+    images = _example(size)
+    if module is not None:
+        from .torch_module import run_module
+
+        expected = run_module(module, images)
+    else:
+        expected = _engine_reference(ckpt, state, images, output_name, temperature)
+        result.reference = ENGINE_REFERENCE
+    result.max_abs_diff, result.checked_with = _check(path, fmt, images, expected)
     atomic_write_bytes(result.card_path, model_card(ckpt, result, label).encode("utf-8"))
     return result
 

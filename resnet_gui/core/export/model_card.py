@@ -23,6 +23,7 @@ class ExportFacts(Protocol):
     temperature: float
     max_abs_diff: float | None
     checked_with: str | None
+    reference: str
 
 
 def calibration_of(ckpt: Checkpoint) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def model_card(ckpt: Checkpoint, result: ExportFacts, label: str, *, checked: bo
     if not checked:
         check = ""
     elif result.max_abs_diff is not None:
-        check = (f" Checked after writing: {result.checked_with} gives the same outputs as PyTorch (max abs "
+        check = (f" Checked after writing: {result.checked_with} gives the same outputs as {result.reference} (max abs "
                  f"difference {result.max_abs_diff:.1e}).")
     else:
         check = " Not checked against PyTorch after writing (onnxruntime is not installed)."

@@ -1,6 +1,7 @@
 """Export… in the Models tab: choose the format (ONNX or TorchScript) and the file. Whether the ONNX packages
 are installed is found out in a worker when the dialog opens (importing them takes seconds); when they are
-missing the dialog names what to install, and TorchScript, which needs nothing more, stays available."""
+missing the dialog names what to install, and TorchScript stays available where PyTorch is installed (the
+classify-only edition has none: the dialog says to export to ONNX)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,10 @@ def missing_task(report, stop) -> dict:
     return {fmt: missing_packages(fmt) for fmt in FORMATS}
 
 
-def install_sentence(missing: list[str]) -> str:
+def install_sentence(missing: list[str], fmt: str = "onnx") -> str:
+    if fmt == "torchscript":
+        return ("Exporting to TorchScript needs PyTorch, which this classify-only edition leaves out: export to ONNX, "
+                "which needs no PyTorch, or use the full edition.")
     names = " and ".join(missing)
     return (f"Exporting to ONNX needs {names}, which {'is' if len(missing) == 1 else 'are'} not installed. Install "
             f"{'it' if len(missing) == 1 else 'them'} with “{INSTALL}” (or “pip install onnx onnxruntime”) "
@@ -149,7 +153,7 @@ class ExportDialog(QDialog):
         if self.missing is None:
             self.note.setText("Checking which formats can be exported…")
         elif missing:
-            self.note.setText(install_sentence(missing))
+            self.note.setText(install_sentence(missing, self.fmt()))
         elif self.fmt() == "onnx":
             self.note.setText("ONNX export is available; the file is checked with onnxruntime after writing.")
         else:

@@ -36,7 +36,8 @@ def export_sentence(name: str, result) -> str:
     from resnet_gui.core.export.exporter import describe_input
 
     fmt = "ONNX" if result.fmt == "onnx" else "TorchScript"
-    checked = (f", checked with {result.checked_with} (largest difference from PyTorch {result.max_abs_diff:.1e})"
+    checked = (f", checked with {result.checked_with} (largest difference from {result.reference} "
+               f"{result.max_abs_diff:.1e})"
                if result.checked_with and result.max_abs_diff is not None
                else " (not checked: onnxruntime is not installed)")
     return (f"Exported “{name}” as {fmt} to {result.path}{checked}. Model card: {result.card_path}.\n"
