@@ -42,7 +42,11 @@ def torch_modules_loaded() -> list[str]:
 
 
 class SelfTest:
-    def __init__(self, out=None):
+    """`cli_main` is the `resnet-gui` command's main(argv) -> exit status (given by the CLI, which imports this
+    module: the folder check runs the command a user would type)."""
+
+    def __init__(self, cli_main: Callable[[list[str]], int], out=None):
+        self.cli_main = cli_main
         self.out = out or sys.stdout
         self.results: list[tuple[str, bool]] = []
         self.state: dict = {}
@@ -167,13 +171,11 @@ class SelfTest:
         return f"{tutorial.name} ({len(renamed)} tensors) imported as “{entry.name}”: {sample.name} -> {imported.label}"
 
     def folder(self) -> str:
-        from resnet_gui.cli import main as cli_main
-
         samples = self._samples()
         out = Path(self.state["tmp"]) / "results.csv"
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
-            code = cli_main(["predict", str(samples[0].parent), "--model", str(self.state["model_path"]),
+            code = self.cli_main(["predict", str(samples[0].parent), "--model", str(self.state["model_path"]),
                              "--csv", str(out)])
         if code != 0:
             raise RuntimeError(f"predict FOLDER exited {code}: {printed.getvalue()[-300:]}")
@@ -293,5 +295,5 @@ class SelfTest:
         return 0 if not failed else 1
 
 
-def run_self_test() -> int:
-    return SelfTest().run()
+def run_self_test(cli_main: Callable[[list[str]], int]) -> int:
+    return SelfTest(cli_main).run()

@@ -30,7 +30,9 @@ def test_self_test_reports_failures_and_exits_non_zero(monkeypatch, capsys):
 
     monkeypatch.setattr(selftest.SelfTest, "train", broken)
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    assert selftest.SelfTest().run() == 1
+    from resnet_gui.cli import main
+
+    assert selftest.SelfTest(main).run() == 1
     out = capsys.readouterr().out
     assert "FAIL train" in out and "simulated failure" in out and "self-test FAILED: train, checkpoint" in out
 

@@ -232,7 +232,7 @@ def main(argv: list[str]) -> int:
     if args.self_test:
         from resnet_gui.selftest import run_self_test
 
-        return run_self_test()
+        return run_self_test(main)
     command = args.command or "gui"
     if command in TRAINING_COMMANDS and not edition.can_train():
         err(edition.TRAINING_ELSEWHERE)
