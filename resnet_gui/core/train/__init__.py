@@ -1,6 +1,7 @@
 """Training as a package, in the style of torchvision's classification references:
 
-config.py    TrainConfig (one flat dataclass, saved in every checkpoint) and the recipes
+config.py    TrainConfig (one flat dataclass, saved in every checkpoint; each field declares its flag, type
+             and range), the settings file and the recipes
 events.py    typed events (frozen dataclasses with to_json()) and TrainResult
 schedule.py  optimizer and learning-rate schedule builders
 state.py     the resumable train-state file: save, load with validation, list, resume config

@@ -34,7 +34,7 @@ from ..models.registry import Registry
 from ..progress import Progress, StopFlag, Throttle
 from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
-from .distributed import SINGLE, OtherProcessFailed, World, join
+from .distributed import SINGLE, OtherProcessFailed, World, join, launcher_rank_and_size
 from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
 from .finalize import finish_run
 from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
@@ -198,8 +198,7 @@ def _train_epoch(t: Trainer, cfg: TrainConfig, data, epoch: int, world: World, s
 def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, progress: Progress,
          registry: Registry | None, resume: str | Path | None, holder: dict, world: World,
          device: torch.device) -> TrainResult:
-    shared = world.from_main(lambda: cfg)  # rank 0's settings for every rank
-    cfg = shared.replace(world_size=world.size).validate()  # recorded in the checkpoints; scales the lr
+    cfg = world.from_main(lambda: cfg)  # rank 0's settings (validated there) for every rank
     state = world.from_main(lambda: load_state(resolve_resume(resume)) if resume is not None else None)
     if state is not None:
         if state.epoch >= cfg.epochs:
@@ -315,9 +314,10 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
     old_threads = torch.get_num_threads()
     failed_here = False
     try:
-        config.validate()
+        # the one check of the settings; world_size is recorded in the checkpoints and scales the lr
+        config = config.replace(world_size=launcher_rank_and_size()[1]).validate()
         if config.threads:
-            torch.set_num_threads(max(1, int(config.threads)))
+            torch.set_num_threads(config.threads)
         world, device = join(config)
         if not world.is_main:
             emit = lambda event: None  # quiet ranks; a failure of their own is reported below

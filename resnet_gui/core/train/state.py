@@ -167,13 +167,14 @@ def resolve_resume(name_or_file: str | Path) -> Path:
 
 
 def resume_config(name_or_file: str | Path, **overrides) -> tuple[TrainConfig, Path]:
-    """The saved config of a run (with e.g. epochs/device/workers/data overridden) and its state file."""
+    """The saved config of a run (with e.g. epochs/device/workers/data overridden) and its state file. The saved
+    config is checked; the overrides are checked with the rest when train() starts."""
     path = resolve_resume(name_or_file)
     obj = _header(safe_torch_load(path, mmap=True), path)
-    config = _config(obj, path).replace(**overrides)
+    config = _config(obj, path)
     _epoch(obj, path, config.epochs)
     _run_name(obj, path)
-    return config.validate(), path
+    return config.replace(**overrides), path
 
 
 def list_runs() -> list[dict]:

@@ -5,9 +5,9 @@ Each kind of work has its own task slot, so a folder scan never waits for (or is
 download, and a newer scan or status check supersedes an older one whose result can no longer arrive.
 Results are typed values; training events are core.train.events objects, passed on as they come.
 
-With several GPUs a run is a torchrun child process (torchrun_launcher.TorchrunRun) instead of a worker
-thread; its events and result arrive through the same signals. The learning-rate finder never runs at the
-same time as training: each refuses to start while the other runs.
+With several GPUs a run is a torchrun child process (torchrun.TorchrunRun, handed the settings as a file)
+instead of a worker thread; its events and result arrive through the same signals. The learning-rate
+finder never runs at the same time as training: each refuses to start while the other runs.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from ..common.workers import TaskSlot
-from .torchrun import TorchrunRun, cli_options, resume_options, torchrun_command
+from .torchrun import TorchrunRun, resume_options, torchrun_command
 
 LR_FIND_STEPS = 100
 
@@ -195,7 +195,9 @@ class TrainSession(QObject):
             return False
         self.last_result = None
         if gpus > 1:
-            return self.child.start(gpus, cli_options(config))
+            from resnet_gui.core.train.config import TrainConfig
+
+            return self.child.start(gpus, config=TrainConfig.from_dict(config))
         self._train.start(train_task, config, on_event=self.event.emit, on_done=self._ended, on_failed=self.failed.emit)
         return True
 

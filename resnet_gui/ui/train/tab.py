@@ -296,11 +296,6 @@ class TrainTab(QWidget):
         gpus = self.form.gpus()
         if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
             config["exclude"] = self.health.excluded_paths(cfg.data)
-            if config["exclude"] and gpus > 1:
-                self.monitor.banner.show_message(
-                    f"{plural(len(config['exclude']), 'file is', 'files are')} ticked in the dataset health list, but "
-                    "a run on several GPUs cannot leave files out yet. Untick them, or train on one GPU.", "error")
-                return
             if config["exclude"]:
                 self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
                                              "dataset health list.")
