@@ -9,6 +9,7 @@ prepare.py   the dataset of a run, checked before any step
 loop.py      train_one_epoch() and evaluate(): the math, with explicit parameters
 distributed.py  several processes under torchrun: DDP, shards, agreed stop, exact reductions
 compiling.py torch.compile of the training step (CUDA), with the eager fallback
+checkpointer.py  what a run keeps after each epoch: the best model, the resumable state
 finalize.py  the end of a run: evaluation, calibration and familiarity of the best model
 run.py       train(): the whole run, top to bottom
 
