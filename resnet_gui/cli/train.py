@@ -125,9 +125,14 @@ def _find_lr(config, args: argparse.Namespace, stop) -> int:
     found = find_lr(config, printer, stop, steps=args.find_lr_steps)
     if not args.json:
         printer._clear_bar()
-        low, high = found.lrs[0], found.lrs[-1]
-        print(f"Suggested learning rate: {found.lr:.3g} ({found.method}; tried {low:.0e} to {high:.2g} in "
-              f"{len(found.lrs)} steps). Train with --lr {found.lr:.3g}.")
+        tried = f"tried {found.lrs[0]:.0e} to {found.lrs[-1]:.2g} in {len(found.lrs)} steps"
+        if found.lr is None:
+            print(f"No learning rate suggested: {found.method} ({tried}), so any rate would be a guess. The images may "
+                  "hold nothing this model can learn at this size (check the folders and their labels), or the "
+                  "curve is too noisy (a larger --batch-size or more --find-lr-steps). Without --lr, training uses "
+                  f"the recipe's rate ({config.lr:g}).")
+        else:
+            print(f"Suggested learning rate: {found.lr:.3g} ({found.method}; {tried}). Train with --lr {found.lr:.3g}.")
     return 0
 
 

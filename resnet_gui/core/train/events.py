@@ -142,9 +142,10 @@ class Ended(TrainEvent):
 
 @dataclass(frozen=True)
 class LrFound(TrainEvent):
-    """The learning-rate range test's result: the suggestion and the curve (smoothed loss per rate)."""
+    """The learning-rate range test's result: the suggestion and the curve (smoothed loss per rate). lr is None
+    when the curve shows no clear descent (method says so): any rate would be a guess."""
     kind: ClassVar[str] = "lr_found"
-    lr: float
+    lr: float | None
     lrs: tuple[float, ...]
     losses: tuple[float, ...]
     method: str = "steepest descent of the smoothed loss"

@@ -44,7 +44,7 @@ from .config import TrainConfig
 from .distributed import SINGLE, OtherProcessFailed, World, join, launcher_rank_and_size
 from .events import Batch, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
 from .finalize import finish_run
-from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
+from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, not_finite_from_the_start, train_one_epoch
 from .prepare import PreparedData, prepare_data, skipped_warning
 from .schedule import build_optimizer, build_scheduler, restore_scheduler
 from .state import TrainState, load_state, resolve_resume, restore_rng
@@ -122,6 +122,18 @@ def opened_data(cfg: TrainConfig, env: Env) -> Iterator[PreparedData]:
             prepared.data.close()
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's CPU threads set to `threads` (None: left as they are) for the block, then restored."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit: EventFn,
                   progress: Progress, steps_per_epoch: int) -> Trainer:
     torch.manual_seed(cfg.seed)
@@ -172,6 +184,8 @@ class BatchReporter:
         losses = self.world.mean_losses(losses)  # every rank sees the same losses and stops at the same step
         seen *= self.world.size
         for step, value in losses:
+            if not math.isfinite(value) and epoch == 0 and step == 0:
+                raise TrainingError(not_finite_from_the_start(value, "training", self.cfg.precision) + ".")
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch {epoch + 1}, step "
@@ -318,22 +332,20 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
     stop = stop or _NoStop()
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
     record, world = RunRecord(), SINGLE
-    old_threads = torch.get_num_threads()
     failed_here = False
     try:
         # the one check of the settings; world_size is recorded in the checkpoints and scales the lr
         config = config.replace(world_size=launcher_rank_and_size()[1]).validate()
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        world, device = join(config)
-        if not world.is_main:
-            emit = lambda event: None  # quiet ranks; a failure of their own is reported below
-        registry = (registry or Registry()) if world.is_main else None
-        if world.is_main:  # TensorBoard event files under the run's folder, when tensorboard is installed
-            emit = _tee(report, TensorBoardLogger())
-        env = Env(emit=emit, stop=world.collective_stop(stop), progress=progress, world=world, device=device,
-                  registry=registry)
-        result = _run(config, env, record, resume or None)
+        with torch_threads(config.threads):
+            world, device = join(config)
+            if not world.is_main:
+                emit = lambda event: None  # quiet ranks; a failure of their own is reported below
+            registry = (registry or Registry()) if world.is_main else None
+            if world.is_main:  # TensorBoard event files under the run's folder, when tensorboard is installed
+                emit = _tee(report, TensorBoardLogger())
+            env = Env(emit=emit, stop=world.collective_stop(stop), progress=progress, world=world, device=device,
+                      registry=registry)
+            result = _run(config, env, record, resume or None)
     except Cancelled:
         result = record.result("cancelled", "Stopped before training started; nothing was saved.", registry)
     except Exception as exc:  # noqa: BLE001 - every failure ends as a message; user_message logs the unexpected
@@ -344,7 +356,6 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
             result.message += (f" The best model so far is saved as {record.best_name!r} "
                                f"({record.best_acc:.1%}).")
     finally:
-        torch.set_num_threads(old_threads)
         world.close()
     if world.is_main:
         emit(result.event())

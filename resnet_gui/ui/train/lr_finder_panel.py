@@ -156,16 +156,26 @@ class LrFinderPanel(QWidget):
 
     def show_result(self, found) -> None:
         self.lrs, self.losses = list(found.lrs), list(found.losses)
-        self.suggested = float(found.lr)
+        self.suggested = None if found.lr is None else float(found.lr)
         self.curve.setData(self.lrs, self.losses)
+        low = min(self.losses)
+        self.plot.setYRange(low, min(max(self.losses), low * 4), padding=0.05)
+        tried = f"{len(self.lrs)} steps from {format_lr(self.lrs[0])} to {format_lr(self.lrs[-1])}"
+        if self.suggested is None:  # no clear descent: no mark, nothing to use; the curve can still be clicked
+            for item in (self.mark, self.chosen_mark):
+                item.setData([], [])
+            self.mark_line.hide()
+            self.note.setText(f"No learning rate suggested: {found.method} ({tried}), so any rate would be a "
+                              "guess. The images may hold nothing this model can learn (check the folders and their "
+                              "labels), or the curve is too noisy (try a larger batch size). The learning rate was "
+                              "not changed.")
+            self._idle()
+            return
         y = self._loss_at(self.suggested)
         self.mark.setData([self.suggested], [y])
         self.mark_line.setValue(math.log10(self.suggested))
         self.mark_line.show()
-        low = min(self.losses)
-        self.plot.setYRange(low, min(max(self.losses), low * 4), padding=0.05)
-        self.note.setText(f"Suggested learning rate {format_lr(self.suggested)} ({found.method}; "
-                          f"{len(self.lrs)} steps from {format_lr(self.lrs[0])} to {format_lr(self.lrs[-1])}). "
+        self.note.setText(f"Suggested learning rate {format_lr(self.suggested)} ({found.method}; {tried}). "
                           "Click the curve to choose another rate.")
         self.use_button.setText(f"Use {format_lr(self.suggested)}")
         self._idle()

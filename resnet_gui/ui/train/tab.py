@@ -375,7 +375,11 @@ class TrainTab(QWidget):
 
     def _lr_found(self, found) -> None:
         self.lr_panel.show_result(found)
-        self.status_message.emit(f"Suggested learning rate: {format_lr(found.lr)}. Click the curve to choose a rate.")
+        if found.lr is None:
+            self.status_message.emit("No learning rate suggested: the loss shows no clear descent.")
+        else:
+            self.status_message.emit(f"Suggested learning rate: {format_lr(found.lr)}. Click the curve to choose a "
+                                     "rate.")
 
     def set_learning_rate(self, lr: float) -> None:
         if self.is_training():

@@ -113,3 +113,24 @@ def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model
     # this generated model does not say where its images are: a sentence, not a crash
     qtbot.waitUntil(lambda: evaluate.banner.kind() == "error", timeout=60_000)
     assert "no longer" in evaluate.banner.text()
+
+
+def test_the_finder_panel_shows_a_curve_without_a_suggestion(qtbot):
+    """No clear descent: the curve, no mark, no Use button, and why (the rate field is left alone)."""
+    from resnet_gui.ui.train.lr_finder_panel import LrFinderPanel
+
+    panel = LrFinderPanel()
+    qtbot.addWidget(panel)
+    panel.begin(40)
+    lrs = tuple(1e-6 * 1e7 ** (i / 39) for i in range(40))
+    chosen = []
+    panel.lr_chosen.connect(chosen.append)
+    panel.show_result(E.LrFound(lr=None, lrs=lrs, losses=tuple(2.3 + 0.001 * (i % 3) for i in range(40)),
+                                method="no clear descent of the smoothed loss (it fell 0.4% below its starting level)"))
+    assert panel.suggested is None and panel.use_button.isHidden() and panel.cancel_button.isHidden()
+    marked = panel.mark.getData()[0]  # pyqtgraph gives None for an emptied plot item
+    assert len(panel.curve.getData()[0]) == 40 and (marked is None or len(marked) == 0)
+    assert not panel.mark_line.isVisible()
+    assert "No learning rate suggested: no clear descent" in panel.note.text()
+    panel.use_suggestion()
+    assert chosen == []  # nothing to use
