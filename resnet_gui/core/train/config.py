@@ -88,7 +88,7 @@ class Setting:
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` for this setting, as a sentence fragment; None when it is fine."""
-        shown = repr(value)[:80]
+        shown = shown_value(value)
         if value is None:
             return None if self.optional else f"{self.label} must be set"
         if self.kind is bool:
@@ -108,7 +108,7 @@ class Setting:
             return f"{self.label} must be a {'whole ' if self.kind is int else ''}number, got {shown}"
         if self.kind is int and not isinstance(value, int):
             return f"{self.label} must be a whole number, got {shown}"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return f"{self.label} must be a finite number, got {shown}"
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
@@ -123,6 +123,14 @@ class Setting:
         if self.high_open:
             return f"at least {low} and below {high}"
         return f"between {low} and {high}"
+
+
+def shown_value(value: Any) -> str:
+    """A value from a file or a form, short enough for a message (a whole number of thousands of digits cannot
+    even be turned into text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a whole number of more than 30 digits"
+    return repr(value)[:80]
 
 
 def _number_text(value: float | None) -> str:

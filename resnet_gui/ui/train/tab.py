@@ -25,7 +25,7 @@ from .data_panel import DataPanel
 from .form import TrainForm
 from .lr_finder_panel import LrFinderPanel, format_lr
 from .monitor import TrainingMonitor
-from .session import SavedRun, TrainSession
+from .session import TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
@@ -221,7 +221,7 @@ class TrainTab(QWidget):
             self._scanned(self._last_scan)  # which leaves CIFAR-10 alone
 
     # ---- runs -------------------------------------------------------------------------------------
-    def _runs_listed(self, runs: list[SavedRun]) -> None:
+    def _runs_listed(self, runs: list) -> None:
         self.resume_menu.clear()
         for run in runs:
             best = f", best {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
@@ -243,7 +243,7 @@ class TrainTab(QWidget):
         else:
             self.resume_button.showMenu()
 
-    def _run(self, name: str) -> SavedRun | None:
+    def _run(self, name: str):
         return next((r for r in self.session.runs if r.name == name), None)
 
     def resume(self, run_name: str, more_epochs: int = 0, epochs_done: int | None = None) -> None:

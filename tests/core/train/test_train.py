@@ -12,10 +12,11 @@ from helpers import make_cifar, make_folder_dataset
 from resnet_gui.core.models.build import imagenet_weights_path
 from resnet_gui.core.models.checkpoint import load_model, read_metadata
 from resnet_gui.core.models.registry import Registry
-from resnet_gui.core.train import TrainConfig, list_runs, recipe, resume_config, train
+from resnet_gui.core.train import TrainConfig, recipe, resume_config, train
 from resnet_gui.core.train import loop as loop_mod
 from resnet_gui.core.train import run as run_mod
 from resnet_gui.core.train import state as state_mod
+from resnet_gui.core.train.runs import list_run_infos
 from resnet_gui.core.train.schedule import lr_factor
 
 
@@ -82,7 +83,7 @@ def test_resume_gives_identical_weights(cifar_dir):
 
     first = train(tiny_cifar(cifar_dir, name="split"), stop_after_first_epoch, stop)
     assert first.status == "cancelled" and first.epochs_done == 1
-    assert [r["run_name"] for r in list_runs()].count("split") == 1
+    assert [r.name for r in list_run_infos()].count("split") == 1
     config, path = resume_config("split")
     resumed = train(config, resume=path)
     assert resumed.status == "finished" and resumed.epochs_done == 2
