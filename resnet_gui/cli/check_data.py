@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
           [f"{safe(s['path'])} ({s['size'][0]}x{s['size'][1]})" for s in report.small_images])
     for w in report.warnings:
         print(f"\nwarning: {safe(w)}")
+    if report.imbalance:
+        print(f"\nTo balance the classes in training: resnet-gui train ... --balance {report.imbalance['remedy']}")
     if not report.problems and not report.warnings:
         print("\nNo problems found.")
     return 0 if not report.problems else 1

@@ -1,6 +1,6 @@
 """Dataset health check: what is wrong with a folder of class folders before a model is trained on it.
 
-Reports unreadable files, class counts with an imbalance warning, exact duplicates (same bytes),
+Reports unreadable files, class counts with an imbalance warning and a remedy, exact duplicates (same bytes),
 near-duplicates (a 64-bit difference hash within a few bits, found through hash bands: no pairwise
 comparison), duplicates that cross the train/validation split (leakage: validation accuracy then
 measures memory, not learning), and images much smaller than the model's input size.
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.folders import IMBALANCE_RATIO, FolderSplit, scan_folder
+from ..data.folders import FolderSplit, scan_folder
 from ..errors import ImageLoadError
 from ..images import load_image
 from ..progress import NO_PROGRESS, Progress
@@ -25,6 +25,9 @@ from ..progress import NO_PROGRESS, Progress
 NEAR_BITS = 3          # near-duplicates differ in at most this many of the 64 hash bits
 BANDS = NEAR_BITS + 1  # pigeonhole: two hashes within NEAR_BITS bits share at least one whole band
 SMALL_FRACTION = 0.5   # "much smaller": shorter side below half the model's input size
+BALANCE_RATIO = 3.0    # a remedy is suggested when the largest class has more than this x the smallest's images
+# The remedy suggested for class imbalance (TrainConfig.balance; benchmarks/bench_balance.py measured it)
+SUGGESTED_BALANCE = "weighted-sampler"
 
 
 @dataclass
@@ -51,6 +54,8 @@ class DataReport:
     small_images: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     images: int = 0
+    # above BALANCE_RATIO: {"largest", "largest_images", "smallest", "smallest_images", "ratio", "remedy"}
+    imbalance: dict | None = None
 
     @property
     def problems(self) -> int:
@@ -61,7 +66,7 @@ class DataReport:
         return {"root": self.root, "layout": self.layout, "images": self.images, "class_names": self.class_names,
                 "counts": self.counts, "unreadable": self.unreadable, "exact_duplicates": self.exact_duplicates,
                 "near_duplicates": self.near_duplicates, "leakage": self.leakage, "small_images": self.small_images,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "imbalance": self.imbalance}
 
     def exclusions(self) -> list[str]:
         """Files a user would usually leave out: unreadable ones and all but the first of each duplicate group."""
@@ -166,9 +171,12 @@ def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int =
     lo = min(train_counts.items(), key=lambda kv: kv[1])
     if lo[1] == 0:
         report.warnings.append(f"Class '{lo[0]}' has no readable training images.")
-    elif hi[1] >= IMBALANCE_RATIO * lo[1]:
-        report.warnings.append(f"Strong class imbalance: '{hi[0]}' has {hi[1]} training images, '{lo[0]}' only "
-                               f"{lo[1]}; accuracy will favour the larger classes (add images or rebalance).")
+    elif hi[1] > BALANCE_RATIO * lo[1]:
+        report.imbalance = {"largest": hi[0], "largest_images": hi[1], "smallest": lo[0], "smallest_images": lo[1],
+                            "ratio": round(hi[1] / lo[1], 2), "remedy": SUGGESTED_BALANCE}
+        report.warnings.append(f"Class imbalance: '{hi[0]}' has {hi[1]} training images, '{lo[0]}' only {lo[1]} "
+                               f"({hi[1] / lo[1]:.1f}x); accuracy will favour the larger classes: add images of the "
+                               f"smaller classes, or balance them in training ({SUGGESTED_BALANCE} remedy).")
     by_sha: dict[str, list[ImageFacts]] = defaultdict(list)
     for f in readable:
         by_sha[f.sha1].append(f)

@@ -115,7 +115,7 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
         balanced = f"balanced accuracy {f.balanced_accuracy:.1%} (chance {1 / c:.1%} for {c} classes)"
         advice = ("Add images of the other classes, train longer, or fine-tune a pretrained model" if remedy else
                   "Add images of the other classes, train longer, fine-tune a pretrained model, or use a remedy for "
-                  "class imbalance (the Balance setting, or --balance on the command line)")
+                  "class imbalance (the Balance classes setting, or --balance on the command line)")
         if remedy and below_majority and not near_chance:
             # the remedy's trade: some of the largest class's accuracy for the others'
             out.append(f"Its {f.accuracy:.1%} {accuracy_words} is below the {f.majority_baseline:.1%} of always "

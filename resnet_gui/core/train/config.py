@@ -51,6 +51,9 @@ RECIPES = ("cifar10", "finetune", "scratch")
 # RandomResizedCrop(scale 0.08-1); none: the eval resize + center crop. A horizontal flip is added
 # when hflip is set. Both data paths implement all three.
 AUGMENTS = ("pad_crop", "random_resized_crop", "none")
+# Remedies for class imbalance (data/balance.py): none; weighted-loss (class weights in the cross entropy);
+# weighted-sampler (each epoch draws the classes about equally often, with replacement).
+BALANCES = ("none", "weighted-loss", "weighted-sampler")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024
 MAX_CONFIG_FILE_BYTES = 64 * 2**20  # a settings file with a long exclude list (1,000,000 paths at most)
 MAX_EXCLUDED = 1_000_000
@@ -193,6 +196,10 @@ class TrainConfig:
     label_smoothing: float = setting(0.1, "label smoothing", float, flag="--label-smoothing", low=0, high=1,
                                      high_open=True, group=OPTIMISATION,
                                      help="share of the target spread over all classes")
+    balance: str = setting("none", "balance", str, flag="--balance", choices=BALANCES, group=OPTIMISATION,
+                           help="remedy for class imbalance: weighted-loss (each class weighs in the loss inversely "
+                                "to its training images) or weighted-sampler (each epoch draws every class about "
+                                "equally often, with replacement); default none")
     freeze_backbone_epochs: int = setting(0, "frozen backbone epochs", int, flag="--freeze-backbone-epochs", low=0,
                                           high=10_000, group=OPTIMISATION,
                                           help="train only the new head for the first N epochs")

@@ -134,6 +134,8 @@ class Ended(TrainEvent):
     last_path: str | None = None
     epochs_done: int = 0
     warnings: tuple[str, ...] = ()
+    balanced_accuracy: float | None = None   # the best model's, measured at the end of a finished run
+    balance: str = "none"                    # the remedy for class imbalance it was trained with
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -164,11 +166,14 @@ class TrainResult:
     epochs_done: int = 0
     history: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    balanced_accuracy: float | None = None
+    balance: str = "none"
 
     def event(self) -> Ended:
         return Ended(status=self.status, message=self.message, run_name=self.run_name, best_name=self.best_name,
                      best_path=self.best_path, best_val_accuracy=self.best_val_accuracy, last_path=self.last_path,
-                     epochs_done=self.epochs_done, warnings=tuple(self.warnings))
+                     epochs_done=self.epochs_done, warnings=tuple(self.warnings),
+                     balanced_accuracy=self.balanced_accuracy, balance=self.balance)
 
 
 EVENT_TYPES = (Status, Prepare, DatasetSummary, Warning, Started, Batch, Epoch, CheckpointSaved, Ended, LrFound)

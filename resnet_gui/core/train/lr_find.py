@@ -187,7 +187,8 @@ def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None =
         with opened_data(cfg, env) as prepared:
             data = prepared.data
             t = build_trainer(cfg, len(prepared.class_names), device, emit, progress,
-                              max(1, data.steps_per_epoch(cfg.batch_size)))
+                              max(1, data.steps_per_epoch(cfg.batch_size)),
+                              train_counts=list(prepared.description["class_counts"].values()))
             sweep = Sweep(steps, start_lr, end_lr, stop, progress)
             t.scheduler, t.readback, t.freeze_backbone_epochs = sweep.schedule(t.optimizer), 1, 0
             emit(Status(f"Trying learning rates from {start_lr:g} to {end_lr:g}"))

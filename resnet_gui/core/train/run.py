@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..data.balance import loss_weights
 from ..devices import describe_device
 from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
 from ..models.build import build_model
@@ -135,7 +136,9 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit: EventFn,
-                  progress: Progress, steps_per_epoch: int) -> Trainer:
+                  progress: Progress, steps_per_epoch: int, *, train_counts: list[int] | None = None) -> Trainer:
+    """Model, optimizer, schedule and loss of a run. train_counts (images per class) weighs the loss when
+    cfg.balance is weighted-loss."""
     torch.manual_seed(cfg.seed)
     weights = (cfg.weights_file or "imagenet") if cfg.pretrained else None
     if weights is not None:
@@ -149,7 +152,12 @@ def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = autocast_dtype(device, cfg.precision)
     optimizer = build_optimizer(model, cfg)
-    return Trainer(model=model, criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+    weight = None
+    if cfg.balance == "weighted-loss":
+        if not train_counts:
+            raise TrainingError("the weighted loss needs the training set's class counts")
+        weight = loss_weights(train_counts).to(device)
+    return Trainer(model=model, criterion=nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing),
                    optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps_per_epoch),
                    scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16), device=device,
                    amp_dtype=amp_dtype, freeze_backbone_epochs=cfg.freeze_backbone_epochs)
@@ -289,7 +297,8 @@ def _run(cfg: TrainConfig, env: Env, record: RunRecord, resume: str | Path | Non
             raise TrainingError(f"the dataset's classes changed since this run was saved "
                                 f"({', '.join(state.class_names)} before, {', '.join(class_names)} now)")
         steps = data.steps_per_epoch(cfg.batch_size)
-        t = build_trainer(cfg, len(class_names), env.device, env.emit, env.progress, steps)
+        t = build_trainer(cfg, len(class_names), env.device, env.emit, env.progress, steps,
+                          train_counts=list(prepared.description["class_counts"].values()))
         if state is not None:
             restore(t, state, steps)
             del state
@@ -305,11 +314,18 @@ def _run(cfg: TrainConfig, env: Env, record: RunRecord, resume: str | Path | Non
         if stopped_in is not None:
             return _cancelled(record, stopped_in, env.registry)
         env.emit(Status("Evaluating the best model on the validation images"))
-        record.warnings = finish_run(t, cfg, data, best_state=saver.best_weights(), class_names=class_names,
-                                     history=record.history, best_path=saver.best_path(), world=env.world,
-                                     stop=env.stop, batch_size=eval_batch_size(cfg, data))
-    return record.result("finished", f"Finished {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; best validation "
-                                      f"accuracy {record.best_acc:.2%}, saved as {record.best_name!r}", env.registry)
+        found = finish_run(t, cfg, data, best_state=saver.best_weights(), class_names=class_names,
+                           history=record.history, best_path=saver.best_path(), world=env.world, stop=env.stop,
+                           batch_size=eval_batch_size(cfg, data))
+    record.warnings = list(found.warnings)
+    balanced = found.metrics.get("balanced_accuracy")
+    remedy = (f" (balanced accuracy {balanced:.2%}, with the {cfg.balance} remedy for class imbalance)"
+              if cfg.balance != "none" and balanced is not None else "")
+    result = record.result("finished", f"Finished {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; best "
+                                       f"validation accuracy {record.best_acc:.2%}{remedy}, saved as "
+                                       f"{record.best_name!r}", env.registry)
+    result.balanced_accuracy, result.balance = balanced, cfg.balance
+    return result
 
 
 def _cancelled(record: RunRecord, epoch: int, registry: Registry | None) -> TrainResult:

@@ -240,7 +240,7 @@ class TorchrunRun(QObject):
             return TrainResult(status=ev.status, message=ev.message, run_name=ev.run_name, best_name=ev.best_name,
                                best_path=ev.best_path, best_val_accuracy=ev.best_val_accuracy,
                                last_path=ev.last_path, epochs_done=ev.epochs_done, history=list(self._history),
-                               warnings=list(ev.warnings))
+                               warnings=list(ev.warnings), balanced_accuracy=ev.balanced_accuracy, balance=ev.balance)
         done = len(self._history)
         if self._forced or self._stopping:
             message = (f"Stopped the training processes by force after {self.stop_grace_ms // 1000} s"

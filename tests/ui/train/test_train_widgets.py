@@ -98,6 +98,10 @@ def test_a_finished_run_with_verdict_warnings_is_amber_and_lists_them(qtbot):
     monitor.on_result(TrainResult(status="finished", message="done", best_name="good", best_val_accuracy=0.97,
                                   epochs_done=3))
     assert monitor.banner.kind() == "success" and monitor.banner.buttons() == []
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="balanced", best_val_accuracy=0.9,
+                                  epochs_done=3, balanced_accuracy=0.85, balance="weighted-sampler"))
+    assert "reached 90.0% validation accuracy, balanced accuracy 85.0% with the weighted-sampler remedy" in \
+        monitor.banner.text()
 
 
 def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model, window):
@@ -134,3 +138,22 @@ def test_the_finder_panel_shows_a_curve_without_a_suggestion(qtbot):
     assert "No learning rate suggested: no clear descent" in panel.note.text()
     panel.use_suggestion()
     assert chosen == []  # nothing to use
+
+
+def test_the_form_offers_the_imbalance_remedies_for_folders(qtbot, settings):
+    form = TrainForm(settings)
+    qtbot.addWidget(form)
+    form.load_settings()
+    form.mode_combo.setCurrentIndex(2)  # from scratch on a folder
+    assert form.hp_form.isRowVisible(form.balance_combo) and form.config("/data").balance == "none"
+    assert "weighted-loss" in form.balance_combo.toolTip()  # the setting's own help
+    form.balance_combo.setCurrentIndex(form.balance_combo.findData("weighted-sampler"))
+    assert form.config("/data").balance == "weighted-sampler"
+    form.save_settings()
+    form.mode_combo.setCurrentIndex(0)  # CIFAR-10's classes are balanced: no remedy offered
+    assert not form.hp_form.isRowVisible(form.balance_combo) and form.config(None).balance == "none"
+    again = TrainForm(settings)
+    qtbot.addWidget(again)
+    again.load_settings()
+    again.mode_combo.setCurrentIndex(2)
+    assert again.config("/data").balance == "weighted-sampler"  # kept with the recipe's other edits
