@@ -43,6 +43,13 @@ class _TrainPrinter:
                 self.err.flush()
                 self.bar_shown = True
             return
+        if isinstance(ev, E.LrStep):
+            if self.tty:
+                self.err.write(f"\rFinding a learning rate: step {ev.step} of at most {ev.steps}, ETA "
+                               f"{clock(ev.eta_s)}\033[K")
+                self.err.flush()
+                self.bar_shown = True
+            return
         if isinstance(ev, E.Prepare):
             if self.tty:
                 pct = f"{ev.done / ev.total:.0%}" if ev.total else f"{ev.done / 1e6:.1f} MB"
@@ -132,7 +139,7 @@ def _find_lr(config, args: argparse.Namespace, stop) -> int:
                   "curve is too noisy (a larger --batch-size or more --find-lr-steps). Without --lr, training uses "
                   f"the recipe's rate ({config.lr:g}).")
         else:
-            print(f"Suggested learning rate: {found.lr:.3g} ({found.method}; {tried}). Train with --lr {found.lr:.3g}.")
+            print(f"{found.explained(config.lr)} ({found.method}; {tried}.) Train with --lr {found.lr:.3g}.")
     return 0
 
 

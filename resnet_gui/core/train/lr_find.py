@@ -20,6 +20,7 @@ are not touched.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -27,10 +28,10 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import Cancelled, TrainingError
-from ..progress import Progress, StopFlag
+from ..progress import Progress, StopFlag, Throttle
 from .config import TrainConfig
 from .distributed import SINGLE
-from .events import LrFound, Prepare, Status, TrainEvent
+from .events import LrFound, LrStep, Prepare, Status, TrainEvent
 from .loop import not_finite_from_the_start, train_one_epoch
 
 START_LR, END_LR, STEPS = 1e-6, 10.0, 100
@@ -100,13 +101,21 @@ def suggestion(lrs: list[float], losses: list[float]) -> tuple[float, str]:
     return float(lrs[skip + int(np.argmin(slope[skip:]))]), STEEPEST
 
 
+# What each way of suggesting means, in words (LrFound.meaning)
+MEANINGS = {STEEPEST: "where the smoothed loss fell fastest as the rate rose",
+            MINIMUM: "a tenth of the rate where the smoothed loss was lowest (it fell too early to find where it "
+                     "fell fastest)",
+            LOWEST: "the lowest rate tried (the loss fell from the first step)"}
+
+
 class Sweep:
     """The range test's bookkeeping around the training step: its schedule raises the rate every step, its
-    on_losses callback keeps the smoothed loss, and it is the stop flag train_one_epoch sees (set once the sweep
-    is done, or when the user asks)."""
+    on_losses callback keeps the smoothed loss and reports the new points (LrStep, throttled, with the time
+    left), and it is the stop flag train_one_epoch sees (set once the sweep is done, or when the user asks)."""
 
-    def __init__(self, steps: int, start_lr: float, end_lr: float, stop: StopFlag, progress: Progress):
-        self.steps, self.start_lr, self.stop, self.progress = steps, start_lr, stop, progress
+    def __init__(self, steps: int, start_lr: float, end_lr: float, stop: StopFlag,
+                 emit: Callable[[TrainEvent], None]):
+        self.steps, self.start_lr, self.stop, self.emit = steps, start_lr, stop, emit
         self.factor = (end_lr / start_lr) ** (1 / max(1, steps - 1))
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.lrs: list[float] = []
@@ -115,6 +124,9 @@ class Sweep:
         self.taken = 0                                    # steps whose loss was read
         self.not_finite: tuple[int, float, float] | None = None   # (step, rate, loss) of a NaN or infinite loss
         self.done = False
+        self.reported = 0                                 # points already sent in an LrStep
+        self.throttle = Throttle()
+        self.first_step_at: float | None = None           # the pace is measured from the end of the first step
 
     def schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
         """start_lr x factor^step: exponential from start_lr to end_lr over `steps` steps."""
@@ -133,7 +145,6 @@ class Sweep:
                 return
             lr = self.start_lr * self.factor ** (self.scheduler.last_epoch - 1)  # the rate this step used
             self.taken += 1
-            self.progress.update("Finding a learning rate", self.taken, self.steps)
             if not math.isfinite(value):
                 self.not_finite, self.done = (self.taken, lr, value), True
                 return
@@ -145,6 +156,19 @@ class Sweep:
             if self.taken == SETTLED:
                 self.start = smoothed
             self.done = self.taken >= self.steps or diverged(self.taken, smoothed, self.best, self.start)
+            self._report()
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        if self.first_step_at is None:
+            self.first_step_at = now
+        if not self.throttle.ready(force=self.done):
+            return
+        pace = (now - self.first_step_at) / (self.taken - 1) if self.taken > 1 else None
+        self.emit(LrStep(step=self.taken, steps=self.steps, lrs=tuple(self.lrs[self.reported:]),
+                         losses=tuple(self.losses[self.reported:]),
+                         eta_s=0.0 if self.done else None if pace is None else pace * (self.steps - self.taken)))
+        self.reported = len(self.lrs)
 
     def result(self, cfg: TrainConfig) -> LrFound:
         """The suggestion; no rate when the loss shows no clear descent; an error when too few steps had a
@@ -167,7 +191,7 @@ class Sweep:
                            method=f"{NO_DESCENT} (it fell {fell:.1%} below its starting level; a clear descent is "
                                   f"{MIN_DESCENT:.0%} or more)")
         lr, method = suggestion(self.lrs, self.losses)
-        return LrFound(lr=lr, lrs=tuple(self.lrs), losses=tuple(self.losses), method=method)
+        return LrFound(lr=lr, lrs=tuple(self.lrs), losses=tuple(self.losses), method=method, meaning=MEANINGS[method])
 
 
 def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None = None,
@@ -189,7 +213,7 @@ def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None =
             t = build_trainer(cfg, len(prepared.class_names), device, emit, progress,
                               max(1, data.steps_per_epoch(cfg.batch_size)),
                               train_counts=list(prepared.description["class_counts"].values()))
-            sweep = Sweep(steps, start_lr, end_lr, stop, progress)
+            sweep = Sweep(steps, start_lr, end_lr, stop, emit)
             t.scheduler, t.readback, t.freeze_backbone_epochs = sweep.schedule(t.optimizer), 1, 0
             emit(Status(f"Trying learning rates from {start_lr:g} to {end_lr:g}"))
             epoch = 0

@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.text import plural
+from resnet_gui.text import learning_rate, plural
 
 from ..common.wording import screen_sentence
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .form import TrainForm
-from .lr_finder_panel import LrFinderPanel, format_lr
+from .lr_finder_panel import LrFinderPanel
 from .monitor import TrainingMonitor
 from .session import TrainSession
 
@@ -362,7 +362,7 @@ class TrainTab(QWidget):
         config = cfg.to_dict()
         if cfg.dataset == "folder":
             config["exclude"] = self.health.excluded_paths(cfg.data)
-        self.lr_panel.begin(self.session.lr_find_steps)
+        self.lr_panel.begin(self.session.lr_find_steps, cfg.lr)
         if self.session.find_lr(config):
             self.status_message.emit("Finding a learning rate…")
 
@@ -381,14 +381,14 @@ class TrainTab(QWidget):
         if found.lr is None:
             self.status_message.emit("No learning rate suggested: the loss shows no clear descent.")
         else:
-            self.status_message.emit(f"Suggested learning rate: {format_lr(found.lr)}. Click the curve to choose a "
+            self.status_message.emit(f"Suggested learning rate: {learning_rate(found.lr)}. Click the curve to choose a "
                                      "rate.")
 
     def set_learning_rate(self, lr: float) -> None:
         if self.is_training():
             return
         self.form.lr_spin.setValue(lr)
-        self.status_message.emit(f"Learning rate set to {format_lr(self.form.lr_spin.value())}.")
+        self.status_message.emit(f"Learning rate set to {learning_rate(self.form.lr_spin.value())}.")
 
     def _fixes(self, message: str) -> list:
         """Buttons for the fix a failure names."""

@@ -75,7 +75,8 @@ def test_every_event_comes_back_from_its_json_as_it_was():
                 images_per_s=9.0, epoch_time_s=1.0, eta_s=1.0, best=True),
         E.CheckpointSaved(which="best", path="p", epoch=1, name="r", val_accuracy=0.4),
         E.Ended(status="cancelled", message="Stopped", run_name="r", epochs_done=1, warnings=("w",)),
-        E.LrFound(lr=0.01, lrs=(0.001, 0.01), losses=(2.0, 1.0)),
+        E.LrStep(step=2, steps=100, lrs=(0.001, 0.01), losses=(2.0, 1.0), eta_s=9.5),
+        E.LrFound(lr=0.01, lrs=(0.001, 0.01), losses=(2.0, 1.0), meaning="where it fell fastest"),
     ]
     assert {type(ev) for ev in events} == set(E.EVENT_TYPES)  # a new event kind needs a case here
     for ev in events:

@@ -157,3 +157,27 @@ def test_the_form_offers_the_imbalance_remedies_for_folders(qtbot, settings):
     again.load_settings()
     again.mode_combo.setCurrentIndex(2)
     assert again.config("/data").balance == "weighted-sampler"  # kept with the recipe's other edits
+
+
+def test_the_finder_panel_draws_points_as_they_come_with_the_time_left_and_the_current_rate(qtbot):
+    """The range test's curve grows with each report, the bar says the step and the time left, the current rate
+    is a line, and the rate axis writes every tick alike (it mixed "10⁻⁶" and "0.0001")."""
+    import math
+
+    import pytest
+
+    from resnet_gui.ui.train.lr_finder_panel import LrFinderPanel, RateAxis
+
+    panel = LrFinderPanel()
+    qtbot.addWidget(panel)
+    panel.begin(40, current=0.05)
+    assert panel.current_line.isVisible() and panel.current_line.value() == pytest.approx(math.log10(0.05))
+    assert "current 0.05" in panel.current_line.label.toPlainText()
+    panel.on_event(E.LrStep(step=2, steps=40, lrs=(1e-6, 1.5e-6), losses=(2.3, 2.3), eta_s=None))
+    assert len(panel.curve.getData()[0]) == 2 and panel.progress.format() == "Step 2 of at most 40"
+    panel.on_event(E.LrStep(step=5, steps=40, lrs=(2e-6, 3e-6, 4e-6), losses=(2.2, 2.1, 2.0), eta_s=70.0))
+    assert len(panel.curve.getData()[0]) == 5 and panel.progress.value() == 5
+    assert panel.progress.format() == "Step 5 of at most 40 · about 1 min 10 s left"
+    assert not panel.cancel_button.isHidden()
+    assert RateAxis("bottom").logTickStrings([-6, -4, -1, 0], 1, 1) == ["1.0e-06", "1.0e-04", "0.1", "1"]
+    assert isinstance(panel.plot.getPlotItem().getAxis("bottom"), RateAxis)
