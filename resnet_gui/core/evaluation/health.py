@@ -27,7 +27,7 @@ BANDS = NEAR_BITS + 1  # pigeonhole: two hashes within NEAR_BITS bits share at l
 SMALL_FRACTION = 0.5   # "much smaller": shorter side below half the model's input size
 BALANCE_RATIO = 3.0    # a remedy is suggested when the largest class has more than this x the smallest's images
 # The remedy suggested for class imbalance (TrainConfig.balance; benchmarks/bench_balance.py measured it)
-SUGGESTED_BALANCE = "weighted-sampler"
+SUGGESTED_BALANCE = "weighted-loss"
 
 
 @dataclass
