@@ -2,7 +2,8 @@
 
 plural(3, "epoch") -> "3 epochs"; sentence("stopped") -> "Stopped."; decimal_size(45_000_000) -> "45 MB"
 (file managers' units); binary_size(3 * 2**20) -> "3.0 MiB" (labelled as binary); duration(125) ->
-"2 min 05 s"; clock(125) -> "02:05" (a progress bar's ETA).
+"2 min 05 s"; clock(125) -> "02:05" (a progress bar's ETA); learning_rate(0.0025) -> "0.0025",
+learning_rate(2.5e-5) -> "2.5e-05".
 """
 from __future__ import annotations
 
@@ -64,3 +65,8 @@ def clock(seconds: float | None) -> str:
     s = int(seconds)
     h, rem = divmod(s, 3600)
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+def learning_rate(lr: float) -> str:
+    """A learning rate as people write it: 0.003, 0.05, 2.5e-05 (two significant digits)."""
+    return f"{lr:.2g}" if lr >= 1e-3 else f"{lr:.1e}"

@@ -132,57 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("name", help="registry name")
     mc.add_argument("--data", metavar="FOLDER", help="a folder of class folders (see above)")
     mc.add_argument("--no-int8", action="store_true", help="fit familiarity data and a temperature only")
-    t = sub.add_parser("train", help="train a model (CIFAR-10 from scratch, or on a folder of class folders)",
-                       description="Train ResNet-18 on CIFAR-10 from scratch (--dataset cifar10), fine-tune an "
-                       "ImageNet-pretrained model on a folder of class folders (--dataset folder --pretrained), "
-                       "or train from scratch on a folder. Unset options take the recipe's defaults.")
-    t.add_argument("--dataset", choices=["cifar10", "folder"])
-    t.add_argument("--data", metavar="PATH", help="folder dataset root; for CIFAR-10, where the files are")
-    t.add_argument("--download", action="store_true", help="CIFAR-10: download it when no local copy is found")
-    t.add_argument("--arch", help="architecture (resnet18_cifar, resnet18, resnet34, resnet50, ...)")
-    t.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (fine-tuning)")
-    t.add_argument("--weights-file", metavar="F", help="local ImageNet weights file (offline; implies --pretrained)")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float, help="peak learning rate")
-    t.add_argument("--optimizer", choices=["sgd", "adamw"])
-    t.add_argument("--schedule", choices=["onecycle", "cosine", "step"])
-    t.add_argument("--label-smoothing", type=float)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--warmup-epochs", type=float)
-    t.add_argument("--freeze-backbone-epochs", type=int, help="train only the new head for the first N epochs")
-    t.add_argument("--image-size", type=int, help="input size (folder datasets; default: the model's preset)")
-    t.add_argument("--augment", choices=["pad_crop", "random_resized_crop", "none"],
-                   help="training augmentation (default: the recipe's; pad_crop for CIFAR-10, random_resized_crop "
-                   "for folders)")
-    t.add_argument("--no-hflip", action="store_true", help="no horizontal flips (digits, text)")
-    t.add_argument("--val-split", type=float, help="validation fraction for a folder without val/ (default 0.2)")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help="auto (default): bf16 autocast on GPUs and on CPUs with native bf16, else fp32")
-    t.add_argument("--workers", type=int, help="DataLoader workers for folder datasets (default: automatic)")
-    t.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all)")
-    t.add_argument("--compile", action="store_true",
-                   help="torch.compile the training step (CUDA only; falls back to eager with a warning if it fails)")
-    t.add_argument("--name", help="registry name of the trained model")
-    t.add_argument("--resume", metavar="NAME_OR_FILE", help="continue a stopped run (its name, or a last.pth)")
-    t.add_argument("--stop-file", metavar="PATH",
-                   help="stop after the current batch once this file exists (like Ctrl+C; for launchers)")
-    t.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
-    t.add_argument("--find-lr", action="store_true",
-                   help="only run a learning-rate range test on this data and model (100 steps, stopped early "
-                   "when the loss diverges; nothing is saved) and suggest a learning rate")
-    t.add_argument("--find-lr-steps", type=positive_int, default=100, metavar="N",
-                   help="with --find-lr: N steps instead of 100 (fewer take less time, but show less of the descent)")
-    d = t.add_argument_group(
-        "several processes", "Under torchrun (torchrun --nproc_per_node=N -m resnet_gui train ...) every process "
-        "trains on its shard with DistributedDataParallel; --batch-size is per process. See docs/distributed.md.")
-    d.add_argument("--sync-bn", action="store_true",
-                   help="BatchNorm statistics over all processes' batches (CUDA GPUs only)")
-    d.add_argument("--no-scale-lr", action="store_true",
-                   help="use --lr as it is; by default it is multiplied by the number of processes (SGD) or its "
-                   "square root (AdamW)")
     for module in _plugin_modules():
         module.add_parser(sub)
     return parser
@@ -193,7 +142,7 @@ TRAINING_COMMANDS = ("train", "runs")
 
 # Commands in modules of their own: each defines add_parser(subparsers) and run(args) -> exit status, and
 # imports nothing heavy at module level (`--help` must not import torch).
-PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs"}
+PLUGIN_COMMANDS = {"train": "train", "evaluate": "evaluate", "check-data": "check_data", "runs": "runs"}
 
 
 def _plugin_modules():
@@ -220,9 +169,6 @@ def _command(name: str):
     if name == "models":
         from .models import cmd_models
         return cmd_models
-    if name == "train":
-        from .train import cmd_train
-        return cmd_train
     return cmd_gui
 
 

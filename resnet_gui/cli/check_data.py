@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
           [f"{safe(s['path'])} ({s['size'][0]}x{s['size'][1]})" for s in report.small_images])
     for w in report.warnings:
         print(f"\nwarning: {safe(w)}")
+    if report.imbalance:
+        print(f"\nTo balance the classes in training: resnet-gui train ... --balance {report.imbalance['remedy']}")
     if labels is not None:
         _show(f"Likely label mistakes ({plural(len(labels.issues), 'image')} of {labels.checked:,}; judged by "
               f"{labels.method})", [f"{safe(i.path)}: labelled {safe(i.given)}, looks like {safe(i.suggested)} "

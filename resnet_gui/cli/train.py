@@ -43,6 +43,13 @@ class _TrainPrinter:
                 self.err.flush()
                 self.bar_shown = True
             return
+        if isinstance(ev, E.LrStep):
+            if self.tty:
+                self.err.write(f"\rFinding a learning rate: step {ev.step} of at most {ev.steps}, ETA "
+                               f"{clock(ev.eta_s)}\033[K")
+                self.err.flush()
+                self.bar_shown = True
+            return
         if isinstance(ev, E.Prepare):
             if self.tty:
                 pct = f"{ev.done / ev.total:.0%}" if ev.total else f"{ev.done / 1e6:.1f} MB"
@@ -125,53 +132,110 @@ def _find_lr(config, args: argparse.Namespace, stop) -> int:
     found = find_lr(config, printer, stop, steps=args.find_lr_steps)
     if not args.json:
         printer._clear_bar()
-        low, high = found.lrs[0], found.lrs[-1]
-        print(f"Suggested learning rate: {found.lr:.3g} ({found.method}; tried {low:.0e} to {high:.2g} in "
-              f"{len(found.lrs)} steps). Train with --lr {found.lr:.3g}.")
+        tried = f"tried {found.lrs[0]:.0e} to {found.lrs[-1]:.2g} in {len(found.lrs)} steps"
+        if found.lr is None:
+            print(f"No learning rate suggested: {found.method} ({tried}), so any rate would be a guess. The images may "
+                  "hold nothing this model can learn at this size (check the folders and their labels), or the "
+                  "curve is too noisy (a larger --batch-size or more --find-lr-steps). Without --lr, training uses "
+                  f"the recipe's rate ({config.lr:g}).")
+        else:
+            print(f"{found.explained(config.lr)} ({found.method}; {tried}.) Train with --lr {found.lr:.3g}.")
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from resnet_gui.core.errors import TrainingError
-    from resnet_gui.core.train import TrainConfig, recipe, resume_config, train
-    from resnet_gui.core.train.distributed import launcher_rank_and_size
+METAVARS = {int: "N", float: "X"}
 
-    data = str(Path(args.data).expanduser().resolve()) if args.data else None  # resumable from any folder
-    overrides = dict(data=data, arch=args.arch, augment=args.augment, weights_file=args.weights_file,
-                     epochs=args.epochs,
-                     batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, schedule=args.schedule,
-                     label_smoothing=args.label_smoothing, val_split=args.val_split, seed=args.seed,
-                     device=args.device, name=args.name, workers=args.workers, weight_decay=args.weight_decay,
-                     warmup_epochs=args.warmup_epochs, freeze_backbone_epochs=args.freeze_backbone_epochs,
-                     image_size=args.image_size, threads=args.threads, precision=args.precision)
-    if args.pretrained or args.weights_file:
+
+def add_parser(subparsers) -> None:
+    from resnet_gui.core.train.config import GROUPS
+
+    from . import positive_int
+
+    t = subparsers.add_parser(
+        "train", help="train a model (CIFAR-10 from scratch, or on a folder of class folders)",
+        description="Train ResNet-18 on CIFAR-10 from scratch (--dataset cifar10), fine-tune an ImageNet-pretrained "
+        "model on a folder of class folders (--dataset folder --pretrained), or train from scratch on a folder. "
+        "Unset options take the recipe's defaults.")
+    groups = {title: t.add_argument_group(title, description) for title, description in GROUPS.items()}
+    for name, spec in _flagged():
+        group = groups[spec.group]
+        if spec.kind is bool:
+            group.add_argument(spec.flag, dest=name, action="store_const", const=spec.switch, default=None,
+                               help=_escaped(spec.help or spec.label))
+        else:
+            limits = f"; {spec.range_text()}" if spec.low is not None and spec.high is not None \
+                and spec.high < 2**31 else ""
+            group.add_argument(spec.flag, dest=name, type=spec.kind, choices=spec.choices or None, default=None,
+                               metavar=spec.metavar or METAVARS.get(spec.kind),
+                               help=_escaped(spec.help or spec.label) + limits)
+
+    r = t.add_argument_group("the run")
+    r.add_argument("--config", metavar="FILE",
+                   help="read the settings from this JSON file (the app writes one for torchrun); options given "
+                   "as well override it")
+    r.add_argument("--resume", metavar="NAME_OR_FILE", help="continue a stopped run (its name, or a last.pth)")
+    r.add_argument("--stop-file", metavar="PATH",
+                   help="stop after the current batch once this file exists (like Ctrl+C; for launchers)")
+    r.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    r.add_argument("--find-lr", action="store_true",
+                   help="only run a learning-rate range test on this data and model (100 steps, stopped early "
+                   "when the loss diverges; nothing is saved) and suggest a learning rate")
+    r.add_argument("--find-lr-steps", type=positive_int, default=100, metavar="N",
+                   help="with --find-lr: N steps instead of 100 (fewer take less time, but show less of the descent)")
+
+
+def _escaped(text: str) -> str:
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+def _flagged():
+    """The TrainConfig settings that have a command-line flag."""
+    from resnet_gui.core.train.config import settings
+
+    return [(name, spec) for name, spec in settings() if spec.flag]
+
+
+def config_from_args(args: argparse.Namespace, rank: int = 0):
+    """(TrainConfig, resume) from the command line: a resumed run's saved settings with the flags a resume may
+    change, a --config file's settings with every flag given, or the recipe the flags choose. Not validated:
+    train() and find_lr() do that, once."""
+    from resnet_gui.core.errors import TrainingError
+    from resnet_gui.core.train import TrainConfig, recipe, resume_config
+
+    overrides = {name: getattr(args, name) for name, _ in _flagged() if getattr(args, name, None) is not None}
+    if overrides.get("data"):
+        overrides["data"] = str(Path(overrides["data"]).expanduser().resolve())  # resumable from any folder
+    if overrides.get("weights_file"):
         overrides["pretrained"] = True
-    if args.download:
-        overrides["download"] = True
-    if args.no_hflip:
-        overrides["hflip"] = False
-    for flag, field, value in (("compile", "compile", True), ("sync_bn", "sync_bn", True),
-                               ("no_scale_lr", "scale_lr", False)):
-        if getattr(args, flag):
-            overrides[field] = value
-    rank, world_size = launcher_rank_and_size()
-    resume = None
+    if args.resume and args.config:
+        raise TrainingError("--config and --resume cannot be used together: a resumed run keeps its own settings")
     if args.resume:
-        allowed = {k: overrides.get(k) for k in ("epochs", "device", "workers", "threads", "precision", "data",
-                                                 "compile", "sync_bn", "scale_lr")}
+        allowed = {name: overrides[name] for name, spec in _flagged() if spec.on_resume and name in overrides}
         try:
-            config, resume = resume_config(args.resume, **allowed)
+            return resume_config(args.resume, **allowed)
         except TrainingError:
             if rank == 0:
                 raise
             # another machine's process: rank 0 reads the state and sends it (and its settings) to every rank
-            config, resume = TrainConfig().replace(**allowed), args.resume
-    else:
-        if args.dataset is None:
-            err("choose a dataset: --dataset cifar10, or --dataset folder --data PATH (or --resume NAME)")
-            return 2
-        name = "cifar10" if args.dataset == "cifar10" else "finetune" if overrides.get("pretrained") else "scratch"
-        config = recipe(name, **overrides)
+            return TrainConfig().replace(**allowed), args.resume
+    if args.config:
+        return TrainConfig.from_file(args.config).replace(**overrides), None
+    if overrides.get("dataset") is None:
+        return None, None
+    name = "cifar10" if overrides["dataset"] == "cifar10" else "finetune" if overrides.get("pretrained") else "scratch"
+    return recipe(name, **overrides), None
+
+
+def run(args: argparse.Namespace) -> int:
+    from resnet_gui.core.train import train
+    from resnet_gui.core.train.distributed import launcher_rank_and_size
+
+    rank, world_size = launcher_rank_and_size()
+    config, resume = config_from_args(args, rank)
+    if config is None:
+        err("choose a dataset: --dataset cifar10, or --dataset folder --data PATH (or --resume NAME, or --config "
+            "FILE)")
+        return 2
     stop = _StopRequest(args.stop_file)
     if args.find_lr:
         return _find_lr(config, args, stop)

@@ -18,7 +18,8 @@ from helpers import make_folder_dataset
 from resnet_gui.cli import main
 from resnet_gui.core import paths
 from resnet_gui.core.settings import Settings
-from resnet_gui.core.train import list_runs, recipe, resume_config, train
+from resnet_gui.core.train import recipe, resume_config, train
+from resnet_gui.core.train.runs import list_run_infos
 
 
 @pytest.fixture
@@ -125,9 +126,9 @@ def test_one_unreadable_state_never_hides_the_others(saved_run, data, capsys):
     bad = paths.runs_dir() / "broken"
     bad.mkdir()
     (bad / "last.pth").write_bytes(b"garbage")
-    runs = list_runs()
-    assert {r["run_name"] for r in runs} == {"honest", "broken"}
-    assert "error" in next(r for r in runs if r["run_name"] == "broken")
+    runs = list_run_infos()
+    assert {r.name for r in runs} == {"honest", "broken"}
+    assert next(r for r in runs if r.name == "broken").error is not None
     code = main(["train", "--resume", "typo", "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 2 and "No resumable run named 'typo'" in err and "honest" in err

@@ -13,6 +13,7 @@ from ..images import load_image
 from ..models.preprocess import Preprocess
 from ..progress import NO_PROGRESS, Progress
 from .arrays import decode_all
+from .balance import epoch_order, sample_weights
 from .folders import FolderSplit
 from .shard import train_shard
 from .tensor_data import Normalizer, epoch_generator
@@ -117,9 +118,11 @@ class EpochSampler(torch.utils.data.Sampler):
     same on every rank and split into equal parts (DistributedSampler with drop_last); in fixed order
     (validation) rank r takes r, r + W, ... with no padding, so every sample is counted exactly once."""
 
-    def __init__(self, n: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1):
+    def __init__(self, n: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1,
+                 weights: torch.Tensor | None = None):
         self.n, self.seed, self.shuffle, self.epoch = n, int(seed), shuffle, 0
         self.rank, self.world_size = int(rank), int(world_size)
+        self.weights = weights  # shuffled: draws with replacement by these weights (the weighted sampler)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -131,7 +134,7 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         if self.shuffle:
-            order = torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch))
+            order = epoch_order(self.n, epoch_generator(self.seed, self.epoch), self.weights)
             order = train_shard(order, self.rank, self.world_size).tolist()
         else:
             order = range(self.rank, self.n, self.world_size)
@@ -152,7 +155,8 @@ class LoaderData:
 
     def __init__(self, split: FolderSplit, pre: Preprocess, device: torch.device, *, seed: int, batch_size: int,
                  workers: int | None, cache_mb: int, channels_last: bool, augment: str = "random_resized_crop",
-                 hflip: bool = True, rank: int = 0, world_size: int = 1, progress: Progress = NO_PROGRESS):
+                 hflip: bool = True, rank: int = 0, world_size: int = 1, progress: Progress = NO_PROGRESS,
+                 weighted_sampler: bool = False):
         self.normalize = Normalizer(pre, device, channels_last)
         self.device = device
         self.skipped: list[str] = []
@@ -183,7 +187,9 @@ class LoaderData:
         self.val_set = FolderDataset(val_items, pre, train=False, seed=seed, cache=val_cache)
         self.seen_set = FolderDataset(train_items, pre, train=False, seed=seed, cache=train_cache)
         self._rank, self._world_size = rank, world_size
-        self.train_sampler = EpochSampler(len(train_items), seed, shuffle=True, rank=rank, world_size=world_size)
+        weights = sample_weights(torch.tensor([label for _, label in train_items])) if weighted_sampler else None
+        self.train_sampler = EpochSampler(len(train_items), seed, shuffle=True, rank=rank, world_size=world_size,
+                                          weights=weights)
         self.batch_size = batch_size
         kw = {"num_workers": self.workers, "collate_fn": collate_skip_bad, "pin_memory": device.type == "cuda"}
         if self.workers > 0:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ..models.preprocess import Preprocess
 from .arrays import ArrayData
+from .balance import epoch_order, sample_weights
 from .shard import train_shard
 
 
@@ -102,6 +103,7 @@ class TensorData:
     """Whole dataset as uint8 tensors on the device; batched augmentation/normalisation on the device.
 
     augment: "pad_crop", "random_resized_crop" or "none" (TrainConfig.augment); hflip adds flips.
+    weighted_sampler: each epoch draws its samples with replacement, classes equally often (balance.py).
     rank, world_size: one process of several trains on its shard of each epoch and validates on its
     shard of the validation set (shard.py); n_train and n_val always count the whole set."""
 
@@ -109,9 +111,10 @@ class TensorData:
 
     def __init__(self, train: ArrayData, val: ArrayData, pre: Preprocess, device: torch.device, *,
                  channels_last: bool, augment: str = "pad_crop", hflip: bool = True, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, weighted_sampler: bool = False):
         self.train_x = train.images.to(device)
         self.train_y = train.labels.to(device)
+        self.weights = sample_weights(train.labels) if weighted_sampler else None  # on the CPU, with the draws
         self.rank, self.world_size = int(rank), int(world_size)
         self._n_val = int(val.labels.numel())
         self.val_x = val.images[self.rank::self.world_size].contiguous().to(device)  # this process's shard
@@ -135,7 +138,7 @@ class TensorData:
 
     def train_batches(self, epoch: int, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = epoch_generator(seed, epoch)
-        order = torch.randperm(self.n_train, generator=gen)
+        order = epoch_order(self.n_train, gen, self.weights)
         if self.world_size > 1:  # the same order on every rank; each takes its shard and draws its own crops
             order, gen = train_shard(order, self.rank, self.world_size), rank_generator(seed, epoch, self.rank)
         order = to_device(order, self.train_x.device)

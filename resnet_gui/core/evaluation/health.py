@@ -30,10 +30,8 @@ SMALL_FRACTION = 0.5   # "much smaller": shorter side below half the model's inp
 BALANCE_RATIO = 3.0    # a remedy is suggested when the largest class has more than this x the smallest's images
 MAX_FILE_BYTES = 2**30  # larger files are reported, not read (no image the app can decode is this large)
 CHUNK_BYTES = 2**20
-# The remedy named when classes are imbalanced. Training has no balancing option yet (issue 25.3 adds
-# --balance weighted-loss|weighted-sampler): until it does, the advice names what to do, not a control.
-BALANCE_ADVICE = ("add images of the smaller classes, or weight the classes in training (a class-weighted loss "
-                  "or sampler)")
+# The remedy suggested for class imbalance (TrainConfig.balance; benchmarks/bench_balance.py measured it)
+SUGGESTED_BALANCE = "weighted-loss"
 
 
 @dataclass
@@ -60,6 +58,8 @@ class DataReport:
     small_images: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     images: int = 0
+    # above BALANCE_RATIO: {"largest", "largest_images", "smallest", "smallest_images", "ratio", "remedy"}
+    imbalance: dict | None = None
 
     @property
     def problems(self) -> int:
@@ -70,7 +70,7 @@ class DataReport:
         return {"root": self.root, "layout": self.layout, "images": self.images, "class_names": self.class_names,
                 "counts": self.counts, "unreadable": self.unreadable, "exact_duplicates": self.exact_duplicates,
                 "near_duplicates": self.near_duplicates, "leakage": self.leakage, "small_images": self.small_images,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "imbalance": self.imbalance}
 
     def exclusions(self) -> list[str]:
         """Files a user would usually leave out: unreadable ones and all but the first of each duplicate group."""
@@ -166,8 +166,11 @@ def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int =
     if lo[1] == 0:
         report.warnings.append(f"Class '{lo[0]}' has no readable training images.")
     elif hi[1] > BALANCE_RATIO * lo[1]:
+        report.imbalance = {"largest": hi[0], "largest_images": hi[1], "smallest": lo[0], "smallest_images": lo[1],
+                            "ratio": round(hi[1] / lo[1], 2), "remedy": SUGGESTED_BALANCE}
         report.warnings.append(f"Class imbalance: '{hi[0]}' has {hi[1]} training images, '{lo[0]}' only {lo[1]} "
-                               f"({hi[1] / lo[1]:.1f}x); accuracy will favour the larger classes: {BALANCE_ADVICE}.")
+                               f"({hi[1] / lo[1]:.1f}x); accuracy will favour the larger classes: add images of the "
+                               f"smaller classes, or balance them in training ({SUGGESTED_BALANCE} remedy).")
     by_sha: dict[str, list[ImageFacts]] = defaultdict(list)
     for f in readable:
         by_sha[f.sha1].append(f)

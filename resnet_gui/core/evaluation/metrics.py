@@ -92,30 +92,49 @@ def figures(probs, true, class_names: list[str]) -> Figures:
                    mean_confidence=float(conf.mean()) if n else 0.0)
 
 
+REMEDIES = {"weighted-loss": "weighted-loss", "weighted-sampler": "weighted-sampler"}  # --balance values
+
+
 def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | None = None,
              warmup_epochs: float = 0.0, train_images: int | None = None, pretrained: bool = False,
-             accuracy_words: str = "validation accuracy") -> list[str]:
+             accuracy_words: str = "validation accuracy", balance: str = "none") -> list[str]:
     """Sentences for what is wrong with a trained model (empty when all is well), in words a user can act on.
-    accuracy_words names the figure ("validation accuracy" after training, "accuracy" on other data)."""
+    accuracy_words names the figure ("validation accuracy" after training, "accuracy" on other data); balance
+    is the remedy for class imbalance the model was trained with (TrainConfig.balance)."""
     out: list[str] = []
     c = len(f.class_names)
+    remedy = f"the {REMEDIES[balance]} remedy for class imbalance" if balance in REMEDIES else None
     if f.n and c > 1:
         top = max(range(c), key=lambda i: f.per_class[i].support)
+        largest = f"'{f.class_names[top]}' ({f.majority_baseline:.1%})"
         predicted_share = [sum(row[i] for row in f.confusion_matrix) / f.n for i in range(c)]
         dominant = max(range(c), key=lambda i: predicted_share[i])
         near_majority = f.accuracy <= f.majority_baseline + 0.02
+        below_majority = round(f.accuracy, 3) < round(f.majority_baseline, 3)  # as shown, to 0.1 %
         near_chance = f.balanced_accuracy <= 1 / c + 0.05
-        if near_majority or near_chance:
+        balanced = f"balanced accuracy {f.balanced_accuracy:.1%} (chance {1 / c:.1%} for {c} classes)"
+        advice = ("Add images of the other classes, train longer, or fine-tune a pretrained model" if remedy else
+                  "Add images of the other classes, train longer, fine-tune a pretrained model, or use a remedy for "
+                  "class imbalance (the Balance classes setting, or --balance on the command line)")
+        if remedy and below_majority and not near_chance:
+            # the remedy's trade: some of the largest class's accuracy for the others'
+            out.append(f"Its {f.accuracy:.1%} {accuracy_words} is below the {f.majority_baseline:.1%} of always "
+                       f"answering the largest class, '{f.class_names[top]}': {remedy} trades some of that class's "
+                       f"accuracy for the others', so judge it by its {balanced}.")
+        elif near_majority or near_chance:
             what = (f"the model mostly answers '{f.class_names[dominant]}' ({predicted_share[dominant]:.0%} of its "
                     "answers)") if predicted_share[dominant] >= 0.6 else "the model has not learned to tell the " \
                 "classes apart"
-            if near_majority:
-                out.append(f"{what[:1].upper()}{what[1:]}; its {f.accuracy:.1%} {accuracy_words} is about the "
-                           f"share of the largest class, '{f.class_names[top]}' ({f.majority_baseline:.1%}). Add "
-                           "images of the other classes, train longer, or fine-tune a pretrained model.")
+            what = what[:1].upper() + what[1:] + (f", even with {remedy}" if remedy else "")
+            if below_majority:
+                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is below the share of the largest class, "
+                           f"{largest}: it does worse than always answering '{f.class_names[top]}' would; {balanced}. "
+                           f"{advice}.")
+            elif near_majority:
+                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is about the share of the largest class, "
+                           f"{largest}. {advice}.")
             else:
-                out.append(f"{what[:1].upper()}{what[1:]}: balanced accuracy {f.balanced_accuracy:.1%} is close to "
-                           f"chance ({1 / c:.1%} for {c} classes). Train longer, add images, or fine-tune a "
+                out.append(f"{what}: {balanced} is close to chance. Train longer, add images, or fine-tune a "
                            "pretrained model.")
         recalls = [(p.recall, p.name) for p in f.per_class if p.support]
         for recall, name in recalls:

@@ -1,5 +1,10 @@
 """Training configuration: one flat dataclass, saved inside every checkpoint, and the recipes.
 
+Each setting is declared once, as a field whose metadata (a Setting) gives its label, type, range, choices,
+command-line flag, help and --help group: the CLI's flags are generated from it (cli/train.py), validate()
+checks every value against it, and a settings file (save() / from_file(), `train --config FILE`) carries
+every field, which is how the app hands torchrun a run's settings.
+
 Recipes (every value can be overridden):
 
 * ``cifar10`` -- ResNet-18 (3x3 stem) from scratch on CIFAR-10. SGD + Nesterov momentum 0.9, weight
@@ -25,10 +30,15 @@ world_size is recorded by the engine, so every checkpoint says how many processe
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from dataclasses import dataclass, fields
+import os
+import stat
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_bytes
 from ..errors import TrainingError
 from ..models.archs import ARCHS
 
@@ -41,52 +51,203 @@ RECIPES = ("cifar10", "finetune", "scratch")
 # RandomResizedCrop(scale 0.08-1); none: the eval resize + center crop. A horizontal flip is added
 # when hflip is set. Both data paths implement all three.
 AUGMENTS = ("pad_crop", "random_resized_crop", "none")
+# Remedies for class imbalance (data/balance.py): none; weighted-loss (class weights in the cross entropy);
+# weighted-sampler (each epoch draws the classes about equally often, with replacement).
+BALANCES = ("none", "weighted-loss", "weighted-sampler")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024
+MAX_CONFIG_FILE_BYTES = 64 * 2**20  # a settings file with a long exclude list (1,000,000 paths at most)
+MAX_EXCLUDED = 1_000_000
+MAX_TEXT = 4096                     # characters in a path, name or device
+
+# The groups of `resnet-gui train --help`: (title, description), in this order.
+DATA, MODEL, OPTIMISATION, AUGMENTATION, RUNNING, PROCESSES = (
+    "what to train on", "the model", "optimisation", "augmentation", "running", "several processes")
+GROUPS: dict[str, str | None] = {
+    DATA: None, MODEL: None, OPTIMISATION: None, AUGMENTATION: None, RUNNING: None,
+    PROCESSES: "Under torchrun (torchrun --nproc_per_node=N -m resnet_gui train ...) every process trains on its "
+               "shard with DistributedDataParallel; --batch-size is per process. See docs/distributed.md.",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one TrainConfig field meets people and files: its label in messages, its type and range (checked by
+    TrainConfig.validate()), and its command-line flag, help and group (the CLI's flags are generated from
+    these; see cli/train.py). A field without a flag is set through a settings file (--config) or the app."""
+    label: str
+    kind: type                      # bool, int, float, str, list (of str) or dict (str -> str)
+    flag: str | None = None
+    help: str | None = None
+    group: str = RUNNING
+    choices: tuple[str, ...] = ()   # also offered by the flag
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False          # the range excludes `low` ...
+    high_open: bool = False         # ... or `high`
+    optional: bool = False          # None is allowed (automatic, not set)
+    metavar: str | None = None
+    switch: bool | None = None      # a bool's flag: the value it sets (--pretrained: True, --no-hflip: False)
+    on_resume: bool = False         # the flag may change a resumed run (device, epochs, ...)
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with `value` for this setting, as a sentence fragment; None when it is fine."""
+        shown = shown_value(value)
+        if value is None:
+            return None if self.optional else f"{self.label} must be set"
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"{self.label} must be true or false, got {shown}"
+        if self.kind is str:
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                return f"{self.label} must be text of at most {MAX_TEXT} characters, got {shown}"
+            if self.choices and value not in self.choices:
+                return f"unknown {self.label} {shown}; use one of: {', '.join(self.choices)}"
+            return None
+        if self.kind is list:
+            if (not isinstance(value, list) or len(value) > MAX_EXCLUDED
+                    or not all(isinstance(v, str) and len(v) <= MAX_TEXT for v in value)):
+                return f"{self.label} must be a list of file paths"
+            return None
+        if self.kind is dict:
+            if (not isinstance(value, dict) or len(value) > MAX_EXCLUDED
+                    or not all(isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_TEXT
+                               and len(v) <= MAX_TEXT for k, v in value.items())):
+                return f"{self.label} must map file paths to class names"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{self.label} must be a {'whole ' if self.kind is int else ''}number, got {shown}"
+        if self.kind is int and not isinstance(value, int):
+            return f"{self.label} must be a whole number, got {shown}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.label} must be a finite number, got {shown}"
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        return f"{self.label} must be {self.range_text()}, got {shown}" if below or above else None
+
+    def range_text(self) -> str:
+        low, high = _number_text(self.low), _number_text(self.high)
+        if self.low_open and self.high_open:
+            return f"above {low} and below {high}"
+        if self.low_open:
+            return f"above {low} and at most {high}"
+        if self.high_open:
+            return f"at least {low} and below {high}"
+        return f"between {low} and {high}"
+
+
+def shown_value(value: Any) -> str:
+    """A value from a file or a form, short enough for a message (a whole number of thousands of digits cannot
+    even be turned into text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a whole number of more than 30 digits"
+    return repr(value)[:80]
+
+
+def _number_text(value: float | None) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def setting(default: Any, label: str, kind: type, **spec) -> Any:
+    """A TrainConfig field with its Setting (see above) as metadata."""
+    return field(default=default, metadata={"setting": Setting(label, kind, **spec)})
+
+
+def settings() -> list[tuple[str, Setting]]:
+    """(field name, Setting) of every TrainConfig field, in the dataclass's order."""
+    return [(f.name, f.metadata["setting"]) for f in fields(TrainConfig)]
 
 
 @dataclass
 class TrainConfig:
     # what to train on
-    dataset: str = "cifar10"          # "cifar10" or "folder"
-    data: str | None = None           # folder dataset root, or where CIFAR-10 is (None: app data folder)
-    download: bool = False            # CIFAR-10: download when no local copy is found
-    val_split: float = 0.2            # folder datasets without val/: fraction held out, stratified
-    exclude: list[str] | None = None  # files left out of a folder dataset (the health check's duplicates, ...)
-    relabel: dict[str, str] | None = None  # file -> class it is trained under (the label check's mistakes)
+    dataset: str = setting("cifar10", "dataset", str, flag="--dataset", choices=DATASETS, group=DATA,
+                           help="cifar10, or folder (class folders under --data)")
+    data: str | None = setting(None, "data folder", str, flag="--data", optional=True, group=DATA, metavar="PATH",
+                               on_resume=True, help="folder dataset root; for CIFAR-10, where the files are")
+    download: bool = setting(False, "download", bool, flag="--download", switch=True, group=DATA,
+                             help="CIFAR-10: download it when no local copy is found")
+    val_split: float = setting(0.2, "validation split", float, flag="--val-split", low=0, high=1, low_open=True,
+                               high_open=True, group=DATA,
+                               help="validation fraction for a folder without val/ (default 0.2)")
+    # files left out of a folder dataset (the health check's duplicates, ...); in a settings file only
+    exclude: list[str] | None = setting(None, "exclude", list, optional=True, group=DATA)
+    # file -> class it is trained under (the label check's mistakes); in a settings file only
+    relabel: dict[str, str] | None = setting(None, "relabel", dict, optional=True, group=DATA)
     # the model
-    arch: str = "resnet18_cifar"
-    pretrained: bool = False          # ImageNet weights (torch hub cache, or weights_file)
-    weights_file: str | None = None   # local ImageNet weights file for offline labs
-    image_size: int | None = None     # input size override (default: the arch/weights preset)
+    arch: str = setting("resnet18_cifar", "architecture", str, flag="--arch", group=MODEL,
+                        help="architecture (resnet18_cifar, resnet18, resnet34, resnet50, ...)")
+    pretrained: bool = setting(False, "pretrained", bool, flag="--pretrained", switch=True, group=MODEL,
+                               help="start from ImageNet weights (fine-tuning)")
+    weights_file: str | None = setting(None, "weights file", str, flag="--weights-file", optional=True,
+                                       group=MODEL, metavar="F",
+                                       help="local ImageNet weights file (offline; implies --pretrained)")
+    image_size: int | None = setting(None, "image size", int, flag="--image-size", low=MIN_IMAGE_SIZE,
+                                     high=MAX_IMAGE_SIZE, optional=True, group=MODEL,
+                                     help="input size (folder datasets; default: the model's preset)")
     # optimisation
-    epochs: int = 30
-    batch_size: int = 512
-    lr: float = 0.4                   # peak learning rate (after warm-up)
-    optimizer: str = "sgd"
-    momentum: float = 0.9             # SGD only
-    nesterov: bool = True             # SGD only
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"
-    warmup_epochs: float | None = None  # linear warm-up (None: 25 % of the run for one-cycle, else 0)
-    label_smoothing: float = 0.1
-    augment: str = "pad_crop"         # one of AUGMENTS (saved, so a resumed run augments the same way)
-    hflip: bool = True                # random horizontal flips (turn off for digits, text, handedness)
-    freeze_backbone_epochs: int = 0   # train only the new head for this many epochs first
+    epochs: int = setting(30, "epochs", int, flag="--epochs", low=1, high=10_000, group=OPTIMISATION,
+                          on_resume=True, help="epochs to train (with --resume: in all, to train a run for more)")
+    batch_size: int = setting(512, "batch size", int, flag="--batch-size", low=1, high=65_536, group=OPTIMISATION,
+                              help="images per step (per process under torchrun)")
+    lr: float = setting(0.4, "learning rate", float, flag="--lr", low=0, high=100, low_open=True, high_open=True,
+                        group=OPTIMISATION, help="peak learning rate (after warm-up)")
+    optimizer: str = setting("sgd", "optimizer", str, flag="--optimizer", choices=OPTIMIZERS, group=OPTIMISATION,
+                             help="SGD with Nesterov momentum 0.9, or AdamW")
+    momentum: float = setting(0.9, "momentum", float, low=0, high=1, high_open=True)      # SGD only
+    nesterov: bool = setting(True, "Nesterov momentum", bool)                            # SGD only
+    weight_decay: float = setting(5e-4, "weight decay", float, flag="--weight-decay", low=0, high=10,
+                                  group=OPTIMISATION, help="L2 penalty (decoupled for AdamW)")
+    schedule: str = setting("onecycle", "schedule", str, flag="--schedule", choices=SCHEDULES, group=OPTIMISATION,
+                            help="learning-rate schedule after the warm-up")
+    warmup_epochs: float | None = setting(None, "warm-up epochs", float, flag="--warmup-epochs", low=0,
+                                          high=10_000, optional=True, group=OPTIMISATION,
+                                          help="linear warm-up (default: 25 % of the run for one-cycle, else none)")
+    label_smoothing: float = setting(0.1, "label smoothing", float, flag="--label-smoothing", low=0, high=1,
+                                     high_open=True, group=OPTIMISATION,
+                                     help="share of the target spread over all classes")
+    balance: str = setting("none", "balance", str, flag="--balance", choices=BALANCES, group=OPTIMISATION,
+                           help="remedy for class imbalance: weighted-loss (each class weighs in the loss inversely "
+                                "to its training images) or weighted-sampler (each epoch draws every class about "
+                                "equally often, with replacement); default none")
+    freeze_backbone_epochs: int = setting(0, "frozen backbone epochs", int, flag="--freeze-backbone-epochs", low=0,
+                                          high=10_000, group=OPTIMISATION,
+                                          help="train only the new head for the first N epochs")
+    # augmentation: saved, so a resumed run augments the same way
+    augment: str = setting("pad_crop", "augmentation", str, flag="--augment", choices=AUGMENTS, group=AUGMENTATION,
+                           help="training augmentation (default: the recipe's; pad_crop for CIFAR-10, "
+                                "random_resized_crop for folders)")
+    hflip: bool = setting(True, "horizontal flips", bool, flag="--no-hflip", switch=False, group=AUGMENTATION,
+                          help="no horizontal flips (digits, text)")
     # running
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"           # auto: bf16 autocast on CUDA (fp16 + scaling on older GPUs) and on
-                                      # CPUs with native bf16 (AVX512-BF16/AMX); fp32: never; bf16: always
-    workers: int | None = None        # DataLoader workers for folder datasets (None: automatic)
-    threads: int | None = None        # CPU threads for torch (None: torch's default)
-    cache_mb: int = 2048              # decode folder images into memory when they fit in this much
-    name: str | None = None           # registry name of the best model (default: generated)
-    recipe: str = "cifar10"
-    compile: bool = False             # torch.compile the training step (CUDA only; eager if compiling fails)
+    seed: int = setting(0, "seed", int, flag="--seed", low=0, high=2**63 - 1,
+                        help="for the split, the initial weights, the order and the augmentation")
+    device: str = setting("auto", "device", str, flag="--device", on_resume=True,
+                          help="auto (default), cpu, cuda, cuda:N or mps")
+    # auto: bf16 autocast on CUDA (fp16 + scaling on older GPUs) and on CPUs with native bf16 (AVX512-BF16/AMX);
+    # fp32: never; bf16: always
+    precision: str = setting("auto", "precision", str, flag="--precision", choices=PRECISIONS, on_resume=True,
+                             help="auto (default): bf16 autocast on GPUs and on CPUs with native bf16, else fp32")
+    workers: int | None = setting(None, "loader workers", int, flag="--workers", low=0, high=64, optional=True,
+                                  on_resume=True,
+                                  help="DataLoader workers for folder datasets (default: automatic)")
+    threads: int | None = setting(None, "threads", int, flag="--threads", low=1, high=1024, optional=True,
+                                  on_resume=True, help="CPU threads for PyTorch (default: all)")
+    # decode folder images into memory when they fit in this much
+    cache_mb: int = setting(2048, "cache size (MB)", int, low=0, high=1 << 24)
+    name: str | None = setting(None, "name", str, flag="--name", optional=True,
+                               help="registry name of the trained model")
+    recipe: str = setting("cifar10", "recipe", str, choices=RECIPES)
+    compile: bool = setting(False, "compile", bool, flag="--compile", switch=True, on_resume=True,
+                            help="torch.compile the training step (CUDA only; falls back to eager with a warning "
+                                 "if it fails)")
     # several processes (torchrun); see the module docstring
-    world_size: int = 1               # recorded by the engine: how many processes train (batch_size is per process)
-    scale_lr: bool = True             # lr x world_size (SGD) or x sqrt(world_size) (AdamW) when world_size > 1
-    sync_bn: bool = False             # BatchNorm statistics over all processes' batches (CUDA only)
+    # recorded by the engine: how many processes train (batch_size is per process)
+    world_size: int = setting(1, "number of processes", int, low=1, high=65_536, group=PROCESSES)
+    scale_lr: bool = setting(True, "scale the learning rate", bool, flag="--no-scale-lr", switch=False,
+                             group=PROCESSES, on_resume=True,
+                             help="use --lr as it is; by default it is multiplied by the number of processes (SGD) "
+                                  "or its square root (AdamW)")
+    sync_bn: bool = setting(False, "synchronised BatchNorm", bool, flag="--sync-bn", switch=True, group=PROCESSES,
+                            on_resume=True, help="BatchNorm statistics over all processes' batches (CUDA GPUs only)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,6 +261,39 @@ class TrainConfig:
                 or (isinstance(values.get("image_size"), int) and values["image_size"] <= 64)
             values["augment"] = "pad_crop" if small else "random_resized_crop"
         return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> TrainConfig:
+        """The settings in a JSON file (what save() writes; the app hands torchrun its settings this way), not
+        yet validated. A file that is not a regular file, too large, not a JSON object or holding unknown
+        settings is refused with a TrainingError naming it."""
+        path = Path(path).expanduser()
+
+        def bad(what: str) -> TrainingError:
+            return TrainingError(f"{path}: not a usable settings file ({what})")
+
+        try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                raise bad("not a regular file")
+            if st.st_size > MAX_CONFIG_FILE_BYTES:
+                raise bad(f"larger than {MAX_CONFIG_FILE_BYTES // 2**20} MB")
+            with path.open("rb") as fh:
+                obj = json.loads(fh.read(MAX_CONFIG_FILE_BYTES + 1))
+        except FileNotFoundError:
+            raise TrainingError(f"{path}: no such settings file") from None
+        except (ValueError, RecursionError) as exc:
+            raise bad(f"not JSON: {str(exc)[:100]}") from None
+        if not isinstance(obj, dict):
+            raise bad("not a JSON object of settings")
+        unknown = sorted(str(k)[:40] for k in obj if k not in {f.name for f in fields(cls)})
+        if unknown:
+            raise bad(f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown[:5])}")
+        return cls.from_dict(obj)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the settings as JSON, atomically (read back by from_file)."""
+        return atomic_write_bytes(path, json.dumps(self.to_dict(), indent=1, allow_nan=False).encode("utf-8"))
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -120,77 +314,22 @@ class TrainConfig:
         return min(value, 0.5 * trainable)
 
     def validate(self) -> TrainConfig:
-        """Raise TrainingError naming the first bad value (types, ranges, finiteness)."""
-
-        def bad(msg: str):
-            raise TrainingError(msg)
-
-        def number(name: str, label: str, *, integer: bool = False, optional: bool = False):
-            value = getattr(self, name)
-            if value is None and optional:
-                return None
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                bad(f"{label} must be a number, got {value!r}")
-            if not math.isfinite(float(value)):
-                bad(f"{label} must be a finite number, got {value!r}")
-            if integer and float(value) != int(value):
-                bad(f"{label} must be a whole number, got {value!r}")
-            return int(value) if integer else float(value)
-
-        for name, choices in (("dataset", DATASETS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                              ("precision", PRECISIONS), ("augment", AUGMENTS), ("recipe", RECIPES)):
-            if getattr(self, name) not in choices:
-                bad(f"unknown {name} {getattr(self, name)!r}; use one of: {', '.join(choices)}")
-        if self.exclude is not None and (not isinstance(self.exclude, list) or len(self.exclude) > 1_000_000
-                                         or not all(isinstance(p, str) for p in self.exclude)):
-            bad("exclude must be a list of file paths")
-        if self.relabel is not None and (not isinstance(self.relabel, dict) or len(self.relabel) > 1_000_000
-                                         or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in self.relabel.items())):
-            bad("relabel must map file paths to class names")
+        """Raise TrainingError naming the first bad value: every field's type and range (its Setting), then the
+        rules that join several fields. The one check of a configuration; returns self."""
+        for name, spec in settings():
+            problem = spec.problem(getattr(self, name))
+            if problem is not None:
+                raise TrainingError(problem)
         if self.dataset == "folder" and not self.data:
-            bad("a folder dataset needs a folder (--data PATH)")
+            raise TrainingError("a folder dataset needs a folder (--data PATH)")
         if self.arch not in ARCHS:
-            bad(f"unknown architecture {self.arch!r}; supported: {', '.join(ARCHS)}")
+            raise TrainingError(f"unknown architecture {self.arch!r}; supported: {', '.join(ARCHS)}")
         if self.pretrained and ARCHS[self.arch].cifar_stem:
-            bad(f"{self.arch} has no ImageNet weights; choose resnet18 (or larger) to fine-tune")
-        if not 1 <= number("epochs", "epochs", integer=True) <= 10_000:
-            bad(f"epochs must be between 1 and 10000, got {self.epochs}")
-        if not 1 <= number("batch_size", "batch size", integer=True) <= 65_536:
-            bad(f"batch size must be between 1 and 65536, got {self.batch_size}")
-        if not 0 < number("lr", "learning rate") < 100:
-            bad(f"learning rate must be above 0 and below 100, got {self.lr}")
-        if not 0 <= number("momentum", "momentum") < 1:
-            bad(f"momentum must be in [0, 1), got {self.momentum}")
-        if not 0 <= number("weight_decay", "weight decay") <= 10:
-            bad(f"weight decay must be between 0 and 10, got {self.weight_decay}")
-        if not 0 <= number("label_smoothing", "label smoothing") < 1:
-            bad(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 < number("val_split", "validation split") < 1:
-            bad(f"validation split must be between 0 and 1, got {self.val_split}")
-        warmup = number("warmup_epochs", "warm-up epochs", optional=True)
-        if warmup is not None and not 0 <= warmup <= 10_000:
-            bad(f"warm-up epochs must be between 0 and 10000, got {self.warmup_epochs}")
-        if not 0 <= number("freeze_backbone_epochs", "frozen backbone epochs", integer=True) <= 10_000:
-            bad(f"frozen backbone epochs must be between 0 and 10000, got {self.freeze_backbone_epochs}")
-        if not 0 <= number("seed", "seed", integer=True) < 2**63:
-            bad(f"seed must be a whole number from 0 to 2**63-1, got {self.seed}")
-        workers = number("workers", "loader workers", integer=True, optional=True)
-        if workers is not None and not 0 <= workers <= 64:
-            bad(f"loader workers must be between 0 and 64, got {self.workers}")
-        threads = number("threads", "threads", integer=True, optional=True)
-        if threads is not None and not 1 <= threads <= 1024:
-            bad(f"threads must be between 1 and 1024, got {self.threads}")
-        if not 0 <= number("cache_mb", "cache size", integer=True) <= 1 << 24:
-            bad(f"cache size must be between 0 and {1 << 24} MB, got {self.cache_mb}")
-        if not 1 <= number("world_size", "number of processes", integer=True) <= 65_536:
-            bad(f"number of processes must be between 1 and 65536, got {self.world_size}")
+            raise TrainingError(f"{self.arch} has no ImageNet weights; choose resnet18 (or larger) to fine-tune")
         if not 0 < self.lr * self.lr_scale() < 100:
-            bad(f"learning rate {self.lr:g} scaled for {self.world_size} processes is {self.lr * self.lr_scale():g}, "
-                "too high; pass a lower --lr, or --no-scale-lr to use it as it is")
-        size = number("image_size", "image size", integer=True, optional=True)
-        if size is not None and not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
-            bad(f"image size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}, got {self.image_size}")
+            raise TrainingError(f"learning rate {self.lr:g} scaled for {self.world_size} processes is "
+                                f"{self.lr * self.lr_scale():g}, too high; pass a lower --lr, or --no-scale-lr to "
+                                "use it as it is")
         return self
 
 

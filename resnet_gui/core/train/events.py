@@ -12,6 +12,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from resnet_gui.text import learning_rate
+
+CLOSE = 3.0   # a current learning rate within this factor of the finder's suggestion is "close to it"
+
 
 def _plain(value: Any) -> Any:
     """JSON-safe: non-finite floats become null (bare NaN is not valid JSON), tuples become lists."""
@@ -134,6 +138,8 @@ class Ended(TrainEvent):
     last_path: str | None = None
     epochs_done: int = 0
     warnings: tuple[str, ...] = ()
+    balanced_accuracy: float | None = None   # the best model's, measured at the end of a finished run
+    balance: str = "none"                    # the remedy for class imbalance it was trained with
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -141,13 +147,51 @@ class Ended(TrainEvent):
 
 
 @dataclass(frozen=True)
+class LrStep(TrainEvent):
+    """The learning-rate range test's progress: the points (rate, smoothed loss) measured since the last LrStep
+    (reports are throttled; together they are the whole curve), `step` of at most `steps` (it stops early once
+    the loss diverges), and the time the remaining steps would take at the pace so far (None before it is known)."""
+    kind: ClassVar[str] = "lr_step"
+    step: int
+    steps: int
+    lrs: tuple[float, ...]
+    losses: tuple[float, ...]
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
 class LrFound(TrainEvent):
-    """The learning-rate range test's result: the suggestion and the curve (smoothed loss per rate)."""
+    """The learning-rate range test's result: the suggestion and the curve (smoothed loss per rate). lr is None
+    when the curve shows no clear descent (method says so): any rate would be a guess."""
     kind: ClassVar[str] = "lr_found"
-    lr: float
+    lr: float | None
     lrs: tuple[float, ...]
     losses: tuple[float, ...]
     method: str = "steepest descent of the smoothed loss"
+    meaning: str = ""   # what the suggestion is, in words ("where the smoothed loss fell fastest as the rate rose")
+
+    def explained(self, current: float | None = None) -> str:
+        """What the suggestion means, and where the current rate (the form's, or the recipe's) lies on the curve:
+        past the loss's lowest point (likely to diverge), higher where the loss still fell, close, or lower (slow).
+        Empty without a suggestion."""
+        if self.lr is None or not self.lrs:
+            return ""
+        lr = float(self.lr)
+        text = f"Suggested learning rate {learning_rate(lr)}" + (f": {self.meaning}." if self.meaning else ".")
+        if current is None or not current > 0:
+            return text
+        lowest = self.lrs[min(range(len(self.losses)), key=self.losses.__getitem__)]
+        now = f"The current rate, {learning_rate(current)},"
+        if current > lowest:
+            return (f"{text} {now} lies past the curve's lowest point ({learning_rate(lowest)}), where the loss rose "
+                    f"again: training at it may diverge; the suggestion is {current / lr:.0f}x lower.")
+        if current > CLOSE * lr:
+            return (f"{text} {now} is {current / lr:.0f}x higher, where the loss still fell: it can train faster "
+                    "(more safely with a warm-up); the suggestion is the cautious choice.")
+        if current * CLOSE < lr:
+            return (f"{text} {now} is {lr / current:.0f}x lower, where the loss fell slowly: training at it would "
+                    "be slow.")
+        return f"{text} {now} is close to it."
 
 
 @dataclass
@@ -163,11 +207,15 @@ class TrainResult:
     epochs_done: int = 0
     history: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    balanced_accuracy: float | None = None
+    balance: str = "none"
 
     def event(self) -> Ended:
         return Ended(status=self.status, message=self.message, run_name=self.run_name, best_name=self.best_name,
                      best_path=self.best_path, best_val_accuracy=self.best_val_accuracy, last_path=self.last_path,
-                     epochs_done=self.epochs_done, warnings=tuple(self.warnings))
+                     epochs_done=self.epochs_done, warnings=tuple(self.warnings),
+                     balanced_accuracy=self.balanced_accuracy, balance=self.balance)
 
 
-EVENT_TYPES = (Status, Prepare, DatasetSummary, Warning, Started, Batch, Epoch, CheckpointSaved, Ended, LrFound)
+EVENT_TYPES = (Status, Prepare, DatasetSummary, Warning, Started, Batch, Epoch, CheckpointSaved, Ended, LrStep,
+               LrFound)

@@ -83,7 +83,7 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
                       **({"top_k_accuracy": {str(k): v for k, v in f.top_k_accuracy.items()}}
                          if f.top_k_accuracy else {})}
     result.warnings = verdicts(f, history=history, epochs=cfg.epochs, warmup_epochs=float(cfg.warmup_epochs or 0),
-                               train_images=train_images, pretrained=cfg.pretrained)
+                               train_images=train_images, pretrained=cfg.pretrained, balance=cfg.balance)
     if train_batches is not None:
         seen = outputs(t, train_batches, stop, limit=MAX_FAMILIARITY_IMAGES)
         if seen is None:
@@ -104,9 +104,10 @@ class _Never:
 
 
 def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, class_names: list[str],
-               history: list[dict], best_path: str | None, world, stop: StopFlag, batch_size: int) -> list[str]:
+               history: list[dict], best_path: str | None, world, stop: StopFlag, batch_size: int) -> Finalized:
     """With the best epoch's weights back in the model: finalize() and store its findings in the best model's
-    checkpoint (rank 0, atomically). Returns the verdict sentences; [] when stopped (nothing is changed)."""
+    checkpoint (rank 0, atomically). Returns them (the verdict sentences in `warnings`); empty when stopped
+    (nothing is changed)."""
     from ..models.checkpoint import read_checkpoint, write_checkpoint
     from ..models.safe_load import as_tensors
 
@@ -117,7 +118,7 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
                      class_names=class_names, history=history, train_images=data.n_train,
                      stop=_Never() if several else stop, gather=world.gather if several else None, n_val=data.n_val)
     if found is None:
-        return []
+        return Finalized()
     if best_path is not None:
         ckpt = read_checkpoint(best_path)
         ckpt.metrics = {**ckpt.metrics, **found.metrics, "warnings": list(found.warnings)}
@@ -125,7 +126,7 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
         ckpt.familiarity = found.familiarity
         write_checkpoint(ckpt, best_path)
         _add_int8(best_path, stop)  # rank 0 (the only one with a best_path)
-    return list(found.warnings)
+    return found
 
 
 def _add_int8(best_path: str, stop: StopFlag) -> None:

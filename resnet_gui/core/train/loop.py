@@ -6,6 +6,7 @@ the non-finite-loss check live in the caller's `on_losses` callback, not in here
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,10 +53,13 @@ class Trainer:
     amp_dtype: torch.dtype | None
     freeze_backbone_epochs: int = 0
     step_model: nn.Module | None = None
+    readback: int | None = None      # read the losses back every this many steps (None: by device, below)
 
     @property
     def readback_every(self) -> int:
         """Losses are read back every step on the CPU, every 10 steps on GPUs (no sync per step)."""
+        if self.readback:
+            return self.readback
         return 1 if self.device.type == "cpu" else 10
 
     def autocast(self):
@@ -126,6 +130,16 @@ def _read_back(pending: list, correct: torch.Tensor, on_losses: LossFn, epoch: i
     correct += torch.stack([right for _, _, right, _ in pending]).sum()
     on_losses(epoch, [(step, value) for (step, *_), value in zip(pending, values)], seen, time.perf_counter() - t0)
     return sum(value * n for (*_, n), value in zip(pending, values))
+
+
+def not_finite_from_the_start(value: float, what: str, precision: str) -> str:
+    """The sentence for a loss that is NaN or infinite at the first step of `what`: computed before any update,
+    so the learning rate cannot be the cause; the data, the normalisation or the precision can."""
+    kind = "NaN" if math.isnan(value) else "infinite"
+    return (f"the loss was {kind} from the first step of {what}, before any update, so the learning rate is not the "
+            "cause. Check the images and their normalisation (broken or blank images, the model's mean and std), "
+            f"try --precision fp32 (it was {precision}), and if it still happens, a lower learning rate and a "
+            "smaller model")
 
 
 @torch.inference_mode()

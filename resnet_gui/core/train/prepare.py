@@ -65,7 +65,7 @@ def prepare_data(cfg: TrainConfig, device: torch.device, channels_last: bool, em
                  progress: Progress, *, rank: int = 0, world_size: int = 1) -> PreparedData:
     """The run's data; with world_size > 1, set up to yield process `rank`'s shard (data/shard.py)."""
     pre = eval_preprocess(cfg)
-    shard = {"rank": rank, "world_size": world_size}
+    shard = {"rank": rank, "world_size": world_size, "weighted_sampler": cfg.balance == "weighted-sampler"}
     skipped: list[str] = []
     data: TrainData
     if cfg.dataset == "cifar10":

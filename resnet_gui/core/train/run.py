@@ -1,8 +1,14 @@
 """`train()`: one training run, top to bottom.
 
-join the other processes (torchrun only) -> prepare the data -> build model, optimizer, schedule ->
-(restore a saved state) -> wrap for DDP / compile -> for each epoch: train_one_epoch, evaluate, save the
-best model into the registry and the resumable state -> report.
+    train(config)
+      check the settings, join the other processes (torchrun only)
+      start_or_resume     a new run's name, or the saved state of the run to continue
+      with opened_data    the dataset, checked before any step, closed however the run ends
+        build_trainer     model, optimizer, schedule (restored from the state), DDP, compile
+        train_epochs      for each epoch: train_one_epoch, evaluate, then the Checkpointer saves the best
+                          model into the registry and the resumable state
+        finish_run        the best model's evaluation, calibration and verdicts
+      report
 
 It knows nothing about Qt. Progress goes to `on_event(TrainEvent)` (see events.py); a `stop` object with
 `is_set()` (a threading.Event) is checked before every batch. train() never raises for user errors:
@@ -15,32 +21,34 @@ world.* call below returns its argument unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gc
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..data.balance import loss_weights
 from ..devices import describe_device
 from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
 from ..models.build import build_model
-from ..models.checkpoint import Checkpoint, read_checkpoint
 from ..models.registry import Registry
 from ..progress import Progress, StopFlag, Throttle
+from .checkpointer import Checkpointer, RunRecord
 from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
-from .distributed import SINGLE, OtherProcessFailed, World, join
-from .events import Batch, CheckpointSaved, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
+from .distributed import SINGLE, OtherProcessFailed, World, join, launcher_rank_and_size
+from .events import Batch, Epoch, Prepare, Started, Status, TrainEvent, TrainResult
 from .finalize import finish_run
-from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, train_one_epoch
+from .loop import PRECISION_NAMES, Trainer, autocast_dtype, evaluate, not_finite_from_the_start, train_one_epoch
 from .prepare import PreparedData, prepare_data, skipped_warning
 from .schedule import build_optimizer, build_scheduler, restore_scheduler
-from .state import TrainState, load_state, resolve_resume, restore_rng, run_state_path, save_state
+from .state import TrainState, load_state, resolve_resume, restore_rng
 from .tensorboard import TensorBoardLogger
 
 log = logging.getLogger(__name__)
@@ -55,26 +63,14 @@ class _NoStop:
 
 
 @dataclass
-class RunRecord:
-    """What the run has achieved so far (every field exists from the start)."""
-    run_name: str | None = None
-    best_name: str | None = None
-    best_acc: float | None = None
-    history: list[dict] = field(default_factory=list)
-    epochs_done_before: int = 0
-    saved_best: bool = False
-    warnings: list[str] = field(default_factory=list)   # the verdict on the finished model
-
-    def result(self, status: str, message: str, registry: Registry | None) -> TrainResult:
-        """registry is None on ranks other than 0, which write nothing (and name no files)."""
-        wrote = registry is not None
-        best_path = str(registry.path_for(self.best_name)) if wrote and self.saved_best and self.best_name else None
-        last = run_state_path(self.run_name) if wrote and self.run_name else None
-        return TrainResult(status=status, message=message, run_name=self.run_name,
-                           best_name=self.best_name if best_path else None, best_path=best_path,
-                           best_val_accuracy=self.best_acc if best_path else None,
-                           last_path=str(last) if last is not None and last.exists() else None,
-                           epochs_done=len(self.history), history=list(self.history), warnings=list(self.warnings))
+class Env:
+    """Where a run reports and what it runs on; the same for all of it."""
+    emit: EventFn
+    stop: StopFlag                  # the batches' stop: with several processes, agreed by all of them
+    progress: Progress              # data preparation's progress (and its own stop)
+    world: World
+    device: torch.device
+    registry: Registry | None       # None on ranks other than 0, which write nothing
 
 
 def new_run_name(cfg: TrainConfig, registry: Registry) -> str:
@@ -87,8 +83,62 @@ def new_run_name(cfg: TrainConfig, registry: Registry) -> str:
     return registry.unique_name(f"{cfg.arch}-{data[:max(8, room)]}-{stamp}")
 
 
+# ---------------------------------------------------------------------------------------------
+# the run's parts, in the order train() uses them
+# ---------------------------------------------------------------------------------------------
+def start_or_resume(cfg: TrainConfig, env: Env, record: RunRecord, resume: str | Path | None) -> TrainState | None:
+    """A new run: its name. A resumed run: its saved state (rank 0 reads it), with the record filled from it."""
+    world = env.world
+    state = world.from_main(lambda: load_state(resolve_resume(resume)) if resume is not None else None)
+    if state is None:
+        record.run_name = record.best_name = world.from_main(lambda: new_run_name(cfg, env.registry))
+        return None
+    if state.epoch >= cfg.epochs:
+        raise TrainingError(f"run {state.run_name!r} already completed {state.epoch} of {cfg.epochs} epochs; "
+                            f"to train more, resume it with more epochs (for example --epochs {state.epoch + 5})")
+    record.run_name, record.history = state.run_name, list(state.history)
+    record.best_acc, record.epochs_done_before = state.best_val_accuracy, state.epoch
+    record.best_name = state.best_name or state.run_name
+    record.saved_best = (env.registry is not None and state.best_val_accuracy is not None
+                         and env.registry.path_for(record.best_name).exists())
+    return state
+
+
+@contextlib.contextmanager
+def opened_data(cfg: TrainConfig, env: Env) -> Iterator[PreparedData]:
+    """The run's data (this process's shard), closed when the block ends, however it ends; also when this
+    process prepared its data and another one failed to."""
+    world, made = env.world, []
+
+    def prepare() -> PreparedData:
+        made.append(prepare_data(cfg, env.device, env.device.type in ("cuda", "cpu"), env.emit, env.progress,
+                                 rank=world.rank, world_size=world.size))
+        return made[-1]
+
+    in_order = world.local_first if cfg.dataset == "cifar10" else world.everywhere  # CIFAR-10 may be downloaded
+    try:
+        yield in_order(prepare)
+    finally:
+        for prepared in made:
+            prepared.data.close()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's CPU threads set to `threads` (None: left as they are) for the block, then restored."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit: EventFn,
-                  progress: Progress, steps_per_epoch: int) -> Trainer:
+                  progress: Progress, steps_per_epoch: int, *, train_counts: list[int] | None = None) -> Trainer:
+    """Model, optimizer, schedule and loss of a run. train_counts (images per class) weighs the loss when
+    cfg.balance is weighted-loss."""
     torch.manual_seed(cfg.seed)
     weights = (cfg.weights_file or "imagenet") if cfg.pretrained else None
     if weights is not None:
@@ -102,7 +152,12 @@ def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = autocast_dtype(device, cfg.precision)
     optimizer = build_optimizer(model, cfg)
-    return Trainer(model=model, criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+    weight = None
+    if cfg.balance == "weighted-loss":
+        if not train_counts:
+            raise TrainingError("the weighted loss needs the training set's class counts")
+        weight = loss_weights(train_counts).to(device)
+    return Trainer(model=model, criterion=nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing),
                    optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps_per_epoch),
                    scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16), device=device,
                    amp_dtype=amp_dtype, freeze_backbone_epochs=cfg.freeze_backbone_epochs)
@@ -137,6 +192,8 @@ class BatchReporter:
         losses = self.world.mean_losses(losses)  # every rank sees the same losses and stops at the same step
         seen *= self.world.size
         for step, value in losses:
+            if not math.isfinite(value) and epoch == 0 and step == 0:
+                raise TrainingError(not_finite_from_the_start(value, "training", self.cfg.precision) + ".")
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch {epoch + 1}, step "
@@ -174,80 +231,37 @@ def _guarded(t: Trainer, cfg: TrainConfig, fn, *args, **kwargs):
                             "checkpoints from earlier epochs are kept.")
 
 
-def _save_best(t: Trainer, cfg: TrainConfig, record: RunRecord, prepared: PreparedData, registry: Registry,
-               metrics: dict) -> Path:
-    state = {k: v.detach().to("cpu").clone() for k, v in t.model.state_dict().items()}
-    ckpt = Checkpoint(arch=cfg.arch, class_names=list(prepared.class_names), preprocess=prepared.preprocess,
-                      state_dict=state, metrics=metrics, train_config=cfg.to_dict(), dataset=prepared.description,
-                      notes={"run_name": record.run_name})
-    path = registry.add(ckpt, record.best_name, overwrite=True).path
-    record.saved_best = True
-    return path
-
-
-def _train_epoch(t: Trainer, cfg: TrainConfig, data, epoch: int, world: World, stop: StopFlag,
-                 reporter: BatchReporter, compiled: CompiledStep | None) -> dict | None:
+def _train_epoch(t: Trainer, cfg: TrainConfig, env: Env, data, epoch: int, reporter: BatchReporter,
+                 compiled: CompiledStep | None) -> dict | None:
+    """One epoch of training (compiled when asked), its figures added up over the processes; None when stopped."""
     def one_epoch():
-        batches = world.agree(data.train_batches(epoch, cfg.batch_size, cfg.seed), stop)
-        return _guarded(t, cfg, train_one_epoch, t, batches, epoch, stop=stop, on_losses=reporter)
+        batches = env.world.agree(data.train_batches(epoch, cfg.batch_size, cfg.seed), env.stop)
+        return _guarded(t, cfg, train_one_epoch, t, batches, epoch, stop=env.stop, on_losses=reporter)
 
     stats = compiled.run(one_epoch) if compiled is not None else one_epoch()
-    return world.reduce_train(stats) if stats is not None else None
+    return env.world.reduce_train(stats) if stats is not None else None
 
 
-def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, progress: Progress,
-         registry: Registry | None, resume: str | Path | None, holder: dict, world: World,
-         device: torch.device) -> TrainResult:
-    shared = world.from_main(lambda: cfg)  # rank 0's settings for every rank
-    cfg = shared.replace(world_size=world.size).validate()  # recorded in the checkpoints; scales the lr
-    state = world.from_main(lambda: load_state(resolve_resume(resume)) if resume is not None else None)
-    if state is not None:
-        if state.epoch >= cfg.epochs:
-            raise TrainingError(f"run {state.run_name!r} already completed {state.epoch} of {cfg.epochs} epochs; "
-                                f"to train more, resume it with more epochs (for example --epochs {state.epoch + 5})")
-        record.run_name, record.history = state.run_name, list(state.history)
-        record.best_acc, record.epochs_done_before = state.best_val_accuracy, state.epoch
-        record.best_name = state.best_name or state.run_name
-        record.saved_best = (registry is not None and state.best_val_accuracy is not None
-                             and registry.path_for(record.best_name).exists())
-    else:
-        record.run_name = record.best_name = world.from_main(lambda: new_run_name(cfg, registry))
-    in_order = world.local_first if cfg.dataset == "cifar10" else world.everywhere  # CIFAR-10 may be downloaded
-    prepared = in_order(lambda: holder.setdefault("prepared", prepare_data(
-        cfg, device, device.type in ("cuda", "cpu"), emit, progress, rank=world.rank, world_size=world.size)))
-    data, class_names = prepared.data, prepared.class_names
-    if state is not None and state.class_names != class_names:
-        raise TrainingError(f"the dataset's classes changed since this run was saved ({', '.join(state.class_names)}"
-                            f" before, {', '.join(class_names)} now)")
+def train_epochs(t: Trainer, cfg: TrainConfig, env: Env, prepared: PreparedData, saver: Checkpointer,
+                 compiled: CompiledStep | None) -> int | None:
+    """The epochs from where the record ends to cfg.epochs: train, evaluate, record, save, report. Returns the
+    epoch (0-based) in which the run was stopped, None when every epoch ran."""
+    data, world, stop, record = prepared.data, env.world, env.stop, saver.record
     steps = data.steps_per_epoch(cfg.batch_size)
-    t = build_trainer(cfg, len(class_names), device, emit, progress, steps)
-    if state is not None:
-        restore(t, state, steps)
-        del state
-    world.wrap(t, cfg.sync_bn)
-    compiled = compile_step(t, cfg, emit)
-    start = record.epochs_done_before
-    emit(Started(run_name=record.run_name, device=describe_device(device), precision=PRECISION_NAMES[t.amp_dtype],
-                 epochs=cfg.epochs, start_epoch=start, steps_per_epoch=steps, train_images=data.n_train,
-                 val_images=data.n_val, class_names=tuple(class_names), config=cfg.to_dict(), data_path=data.kind,
-                 history=tuple(record.history), world_size=world.size))
-    reporter = BatchReporter(cfg, t, steps, emit, world)
-    best_state: dict | None = None
+    reporter = BatchReporter(cfg, t, steps, env.emit, world)
     reported_skips = len(data.skipped)
-    eval_batch = max(cfg.batch_size, 256) if data.kind == "tensor" else cfg.batch_size
-    stop = world.collective_stop(stop)  # with several processes: set on every rank at the same step
-    for epoch in range(start, cfg.epochs):
-        stats = _train_epoch(t, cfg, data, epoch, world, stop, reporter, compiled)
+    for epoch in range(record.epochs_done_before, cfg.epochs):
+        stats = _train_epoch(t, cfg, env, data, epoch, reporter, compiled)
         if stats is None:
-            return _cancelled(record, epoch, registry)
+            return epoch
         if len(data.skipped) > reported_skips:  # found by DataLoader workers this epoch
-            emit(skipped_warning(data.skipped[reported_skips:]))
+            env.emit(skipped_warning(data.skipped[reported_skips:]))
             reported_skips = len(data.skipped)
             prepared.description["skipped_images"] = reported_skips
         world.sync_buffers(t.model)  # every rank evaluates the model rank 0 saves
-        val = _guarded(t, cfg, evaluate, t, world.agree(data.val_batches(eval_batch), stop), stop=stop)
+        val = _guarded(t, cfg, evaluate, t, world.agree(data.val_batches(eval_batch_size(cfg, data)), stop), stop=stop)
         if val is None:
-            return _cancelled(record, epoch, registry)
+            return epoch
         val = world.reduce_eval(val, data.n_val)
         reporter.eval_time = val["eval_time_s"]
         if not math.isfinite(val["val_loss"]):
@@ -257,39 +271,61 @@ def _run(cfg: TrainConfig, record: RunRecord, emit: EventFn, stop: StopFlag, pro
                                                             "train_time_s")},
                "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"], "lr": t.lr}
         record.history.append(row)
-        is_best = record.best_acc is None or val["val_accuracy"] > record.best_acc
-        if is_best:
-            record.best_acc = val["val_accuracy"]
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in t.model.state_dict().items()}
-        if is_best and registry is not None:
-            metrics = {"val_accuracy": val["val_accuracy"], "val_loss": val["val_loss"],
-                       "train_accuracy": stats["train_accuracy"], "train_loss": stats["train_loss"],
-                       "epoch": epoch + 1, "epochs": cfg.epochs, "images_per_s": stats["images_per_s"]}
-            path = _save_best(t, cfg, record, prepared, registry, metrics)
-            emit(CheckpointSaved(which="best", path=str(path), epoch=epoch + 1, name=record.best_name,
-                                 val_accuracy=val["val_accuracy"]))
-        if registry is not None:  # rank 0 (or the only process)
-            last = save_state(run_name=record.run_name, config=cfg, epoch=epoch + 1, model=t.model,
-                              optimizer=t.optimizer, scheduler=t.scheduler, scaler=t.scaler,
-                              best_val_accuracy=record.best_acc, best_name=record.best_name, history=record.history,
-                              class_names=class_names, preprocess=prepared.preprocess.to_dict(),
-                              dataset=prepared.description)
-            emit(CheckpointSaved(which="last", path=str(last), epoch=epoch + 1))
-        left = cfg.epochs - epoch - 1
-        emit(Epoch(epoch=epoch + 1, epochs=cfg.epochs, train_loss=stats["train_loss"],
-                   train_accuracy=stats["train_accuracy"], val_loss=val["val_loss"],
-                   val_accuracy=val["val_accuracy"], lr=row["lr"], images_per_s=stats["images_per_s"],
-                   epoch_time_s=stats["train_time_s"] + val["eval_time_s"],
-                   eta_s=(stats["train_time_s"] + val["eval_time_s"]) * left, best=is_best))
-    best_path = str(registry.path_for(record.best_name)) if registry is not None and record.saved_best else None
-    if best_state is None and record.saved_best:  # the best epoch was in an earlier session of a resumed run
-        best_state = world.from_main(lambda: read_checkpoint(best_path).state_dict)
-    emit(Status("Evaluating the best model on the validation images"))
-    warnings = finish_run(t, cfg, data, best_state=best_state, class_names=class_names, history=record.history,
-                          best_path=best_path, world=world, stop=stop, batch_size=eval_batch)
-    record.warnings = warnings
-    return record.result("finished", f"Finished {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; best validation "
-                                      f"accuracy {record.best_acc:.2%}, saved as {record.best_name!r}", registry)
+        is_best = saver.epoch_done(t, row)
+        seconds = stats["train_time_s"] + val["eval_time_s"]
+        env.emit(Epoch(epoch=epoch + 1, epochs=cfg.epochs, train_loss=row["train_loss"],
+                       train_accuracy=row["train_accuracy"], val_loss=row["val_loss"],
+                       val_accuracy=row["val_accuracy"], lr=row["lr"], images_per_s=row["images_per_s"],
+                       epoch_time_s=seconds, eta_s=seconds * (cfg.epochs - epoch - 1), best=is_best))
+    return None
+
+
+def eval_batch_size(cfg: TrainConfig, data) -> int:
+    """Validation needs no gradients: data on the device is evaluated in batches of at least 256."""
+    return max(cfg.batch_size, 256) if data.kind == "tensor" else cfg.batch_size
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------------
+def _run(cfg: TrainConfig, env: Env, record: RunRecord, resume: str | Path | None) -> TrainResult:
+    cfg = env.world.from_main(lambda: cfg)  # rank 0's settings (checked there) for every rank
+    state = start_or_resume(cfg, env, record, resume)
+    with opened_data(cfg, env) as prepared:
+        class_names, data = prepared.class_names, prepared.data
+        if state is not None and state.class_names != class_names:
+            raise TrainingError(f"the dataset's classes changed since this run was saved "
+                                f"({', '.join(state.class_names)} before, {', '.join(class_names)} now)")
+        steps = data.steps_per_epoch(cfg.batch_size)
+        t = build_trainer(cfg, len(class_names), env.device, env.emit, env.progress, steps,
+                          train_counts=list(prepared.description["class_counts"].values()))
+        if state is not None:
+            restore(t, state, steps)
+            del state
+        env.world.wrap(t, cfg.sync_bn)
+        compiled = compile_step(t, cfg, env.emit)
+        env.emit(Started(run_name=record.run_name, device=describe_device(env.device),
+                         precision=PRECISION_NAMES[t.amp_dtype], epochs=cfg.epochs,
+                         start_epoch=record.epochs_done_before, steps_per_epoch=steps, train_images=data.n_train,
+                         val_images=data.n_val, class_names=tuple(class_names), config=cfg.to_dict(),
+                         data_path=data.kind, history=tuple(record.history), world_size=env.world.size))
+        saver = Checkpointer(cfg, record, prepared, registry=env.registry, emit=env.emit, world=env.world)
+        stopped_in = train_epochs(t, cfg, env, prepared, saver, compiled)
+        if stopped_in is not None:
+            return _cancelled(record, stopped_in, env.registry)
+        env.emit(Status("Evaluating the best model on the validation images"))
+        found = finish_run(t, cfg, data, best_state=saver.best_weights(), class_names=class_names,
+                           history=record.history, best_path=saver.best_path(), world=env.world, stop=env.stop,
+                           batch_size=eval_batch_size(cfg, data))
+    record.warnings = list(found.warnings)
+    balanced = found.metrics.get("balanced_accuracy")
+    remedy = (f" (balanced accuracy {balanced:.2%}, with the {cfg.balance} remedy for class imbalance)"
+              if cfg.balance != "none" and balanced is not None else "")
+    result = record.result("finished", f"Finished {cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}; best "
+                                       f"validation accuracy {record.best_acc:.2%}{remedy}, saved as "
+                                       f"{record.best_name!r}", env.registry)
+    result.balanced_accuracy, result.balance = balanced, cfg.balance
+    return result
 
 
 def _cancelled(record: RunRecord, epoch: int, registry: Registry | None) -> TrainResult:
@@ -311,20 +347,21 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
     emit = report
     stop = stop or _NoStop()
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
-    record, holder, world = RunRecord(), {}, SINGLE
-    old_threads = torch.get_num_threads()
+    record, world = RunRecord(), SINGLE
     failed_here = False
     try:
-        config.validate()
-        if config.threads:
-            torch.set_num_threads(max(1, int(config.threads)))
-        world, device = join(config)
-        if not world.is_main:
-            emit = lambda event: None  # quiet ranks; a failure of their own is reported below
-        registry = (registry or Registry()) if world.is_main else None
-        if world.is_main:  # TensorBoard event files under the run's folder, when tensorboard is installed
-            emit = _tee(report, TensorBoardLogger())
-        result = _run(config, record, emit, stop, progress, registry, resume or None, holder, world, device)
+        # the one check of the settings; world_size is recorded in the checkpoints and scales the lr
+        config = config.replace(world_size=launcher_rank_and_size()[1]).validate()
+        with torch_threads(config.threads):
+            world, device = join(config)
+            if not world.is_main:
+                emit = lambda event: None  # quiet ranks; a failure of their own is reported below
+            registry = (registry or Registry()) if world.is_main else None
+            if world.is_main:  # TensorBoard event files under the run's folder, when tensorboard is installed
+                emit = _tee(report, TensorBoardLogger())
+            env = Env(emit=emit, stop=world.collective_stop(stop), progress=progress, world=world, device=device,
+                      registry=registry)
+            result = _run(config, env, record, resume or None)
     except Cancelled:
         result = record.result("cancelled", "Stopped before training started; nothing was saved.", registry)
     except Exception as exc:  # noqa: BLE001 - every failure ends as a message; user_message logs the unexpected
@@ -335,10 +372,6 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
             result.message += (f" The best model so far is saved as {record.best_name!r} "
                                f"({record.best_acc:.1%}).")
     finally:
-        prepared = holder.get("prepared")
-        if prepared is not None:
-            prepared.data.close()
-        torch.set_num_threads(old_threads)
         world.close()
     if world.is_main:
         emit(result.event())

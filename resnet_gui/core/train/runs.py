@@ -31,7 +31,7 @@ from typing import Any
 
 from ..atomic import atomic_write_bytes, remove_stale_temporaries
 from ..errors import CheckpointError, RegistryError, ResnetGuiError, TrainingError
-from ..jsonsafe import TooLarge, to_plain
+from ..jsonsafe import TooLarge, finite_fraction, to_plain
 from ..names import validate_name
 from ..paths import runs_dir
 
@@ -85,6 +85,11 @@ class RunInfo:
     @property
     def resumable(self) -> bool:
         return self.has_state and self.status == UNFINISHED
+
+    @property
+    def finished(self) -> bool:
+        """Every configured epoch completed (it can still be trained for more epochs while it has a state)."""
+        return self.status == FINISHED
 
     def to_json(self, *, history: bool = True) -> dict[str, Any]:
         """Plain JSON values (the CLI's --json, the GUI); history=False leaves out the per-epoch rows."""
@@ -180,14 +185,6 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
-def _plain_history(raw: Any) -> list[dict[str, Any]]:
-    """Per-epoch rows with plain values only (numbers that are not finite become None)."""
-    if not isinstance(raw, list):
-        return []
-    rows = to_plain(raw, max_nodes=500_000)
-    return [row for row in rows if isinstance(row, dict)]
-
-
 def _dataset_name(config: dict, dataset: dict) -> str | None:
     name = dataset.get("name") if isinstance(dataset, dict) else None
     if isinstance(name, str) and name:
@@ -198,22 +195,21 @@ def _dataset_name(config: dict, dataset: dict) -> str | None:
     return Path(data).name if isinstance(data, str) and data else None
 
 
-def _fill(info: RunInfo, obj: dict, config: dict) -> None:
-    """The fields a state and a summary share, from their (already validated) dictionary. The run keeps its
-    folder's name (what the commands take), even for a state copied from another run's folder."""
+def _fill(info: RunInfo, obj: dict, config: dict, history: list[dict]) -> None:
+    """The fields a state and a summary share, from their (already validated) dictionary and history. The run
+    keeps its folder's name (what the commands take), even for a state copied from another run's folder."""
     info.config = config
     info.arch = config.get("arch")
     info.hyperparameters = {k: config.get(k) for k in KEY_HYPERPARAMETERS if k in config}
     info.epochs = config.get("epochs")
     info.epoch = obj["epoch"]
-    best = obj.get("best_val_accuracy")
-    info.best_val_accuracy = float(best) if _number(best) and best <= 1 else None
+    info.best_val_accuracy = finite_fraction(obj.get("best_val_accuracy"))
     best_name = obj.get("best_name")
     try:
         info.best_name = validate_name(best_name) if isinstance(best_name, str) else None
     except RegistryError:
         info.best_name = None
-    info.history = _plain_history(obj.get("history"))
+    info.history = history
     dataset = to_plain(obj.get("dataset")) if isinstance(obj.get("dataset"), dict) else {}
     info.dataset_details = dataset
     info.dataset = _dataset_name(config, dataset)
@@ -222,22 +218,29 @@ def _fill(info: RunInfo, obj: dict, config: dict) -> None:
 
 def _read_state(path: Path, info: RunInfo) -> None:
     from ..models.safe_load import safe_torch_load
-    from .state import _config, _epoch, _header, _run_name
+    from .config import shown_value
+    from .state import _bad, _config, _epoch, _header, _run_name, valid_history
 
     obj = _header(safe_torch_load(path, mmap=True), path)
     config = _config(obj, path)
     _epoch(obj, path, config.epochs)
     try:
         plain = {k: to_plain(obj.get(k)) for k in ("epoch", "best_val_accuracy", "best_name", "dataset")}
-        plain["history"] = obj.get("history")
+        history = valid_history(obj.get("history") or [])
     except TooLarge as exc:
         raise TrainingError(f"{path}: its metadata is too large ({exc}); this is not a normal training state") from None
+    except ValueError as exc:
+        raise _bad(path, str(exc)) from None
+    best = obj.get("best_val_accuracy")
+    if best is not None and finite_fraction(best) is None:
+        raise _bad(path, f"best validation accuracy {shown_value(best)}")
     _run_name(obj, path)
-    _fill(info, plain, config.to_dict())
+    _fill(info, plain, config.to_dict(), history)
 
 
 def _read_summary(path: Path, info: RunInfo) -> None:
-    from .config import TrainConfig
+    from .config import TrainConfig, shown_value
+    from .state import valid_history
 
     def bad(what: str) -> TrainingError:
         return TrainingError(f"{path}: not a usable run summary ({what}); remove the run folder if it is not needed")
@@ -264,9 +267,17 @@ def _read_summary(path: Path, info: RunInfo) -> None:
         validate_name(obj.get("run_name") if isinstance(obj.get("run_name"), str) else "")
     except RegistryError:
         raise bad("run name") from None
-    _fill(info, obj, config.to_dict())
+    try:
+        history = valid_history(obj.get("history") or [])
+        plain = {k: to_plain(obj.get(k)) for k in ("best_val_accuracy", "best_name", "dataset")}
+    except (ValueError, TooLarge) as exc:
+        raise bad(str(exc)) from None
+    best = obj.get("best_val_accuracy")
+    if best is not None and finite_fraction(best) is None:
+        raise bad(f"best validation accuracy {shown_value(best)}")
+    _fill(info, {**plain, "epoch": epoch}, config.to_dict(), history)
     removed = obj.get("state_removed")
-    info.state_removed = removed if isinstance(removed, str) else None
+    info.state_removed = removed[:100] if isinstance(removed, str) else None
 
 
 def _info(folder: Path) -> RunInfo:

@@ -1,4 +1,5 @@
-"""The resumable train-state file (runs/<run name>/last.pth): save, load with validation, list, resume.
+"""The resumable train-state file (runs/<run name>/last.pth): save, load with validation, resume. (Listing
+the runs, with or without a state, is runs.py's.)
 
 A state file is data from disk like any other: every field is checked before it is used, and the run
 name it carries must be a valid registry name, so a crafted file can never make a resumed run write
@@ -17,11 +18,11 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write
-from ..errors import CheckpointError, RegistryError, ResnetGuiError, TrainingError
+from ..errors import RegistryError, ResnetGuiError, TrainingError
 from ..models.safe_load import check_dense_tensors, safe_torch_load
 from ..names import validate_name
 from ..paths import runs_dir
-from .config import TrainConfig
+from .config import TrainConfig, shown_value
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,47 @@ class TrainState:
     best_val_accuracy: float | None = None
     best_name: str | None = None
     history: list[dict] = field(default_factory=list)
+
+
+# What a history row may hold (the engine writes these per epoch; torchrun's launcher adds epoch_time_s), with
+# the range a real run can record: a value outside it, of another type, or not finite means a damaged or
+# crafted file (training stops on a non-finite loss, so no real run records one).
+MAX_SECONDS = 1e9        # for one epoch: 31 years
+HISTORY_FIELDS: dict[str, tuple[type, float, float]] = {
+    "epoch": (int, 1, 10_000),
+    "train_loss": (float, 0.0, math.inf), "val_loss": (float, 0.0, math.inf),
+    "train_accuracy": (float, 0.0, 1.0), "val_accuracy": (float, 0.0, 1.0),
+    "lr": (float, 0.0, 100.0), "images_per_s": (float, 0.0, 1e12),
+    "train_time_s": (float, 0.0, MAX_SECONDS), "eval_time_s": (float, 0.0, MAX_SECONDS),
+    "epoch_time_s": (float, 0.0, MAX_SECONDS),
+}
+MAX_HISTORY = 10_000
+
+
+def valid_history(raw: Any) -> list[dict]:
+    """A run's per-epoch history as plain rows of the known fields, each checked against HISTORY_FIELDS (other
+    keys are dropped). Raises ValueError saying which row and value is wrong."""
+    if not isinstance(raw, list) or len(raw) > MAX_HISTORY:
+        raise ValueError(f"history is not a list of at most {MAX_HISTORY} epochs")
+    rows = []
+    for i, row in enumerate(raw, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"history row {i} is not a set of named values")
+        clean = {}
+        for key, (kind, low, high) in HISTORY_FIELDS.items():
+            value = row.get(key)
+            if value is None:
+                continue
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+                  and (kind is float or isinstance(value, int))
+                  and not (isinstance(value, float) and not math.isfinite(value)) and low <= value <= high)
+            if not ok:
+                what = "whole number" if kind is int else "finite number"
+                span = f"from {low:g} to {high:g}" if math.isfinite(high) else f"of at least {low:g}"
+                raise ValueError(f"history row {i}: {key} {shown_value(value)} is not a {what} {span}")
+            clean[key] = int(value) if kind is int else float(value)
+        rows.append(clean)
+    return rows
 
 
 def _bad(path: Path, what: str) -> TrainingError:
@@ -123,9 +165,10 @@ def load_state(path: Path) -> TrainState:
             best_name = validate_name(best_name) if isinstance(best_name, str) else validate_name("")
         except RegistryError:
             raise _bad(path, f"best model name {str(best_name)[:80]!r} is not a valid name") from None
-    history = obj.get("history") or []
-    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-        raise _bad(path, "history")
+    try:
+        history = valid_history(obj.get("history") or [])
+    except ValueError as exc:
+        raise _bad(path, str(exc)) from None
     return TrainState(path=path, run_name=run_name, config=config, epoch=epoch, model=obj["model"],
                       optimizer=obj["optimizer"], scheduler=obj["scheduler"], scaler=obj.get("scaler") or {},
                       rng=obj["rng"], class_names=list(names), best_val_accuracy=best, best_name=best_name,
@@ -162,42 +205,20 @@ def resolve_resume(name_or_file: str | Path) -> Path:
         path = None
     if path is not None and path.is_file():
         return path
-    known = ", ".join(r["run_name"] for r in list_runs() if "error" not in r) or "none"
-    raise TrainingError(f"no resumable run named {str(name_or_file)[:100]!r} (runs in {runs_dir()}: {known})")
+    known = ", ".join(sorted(p.parent.name for p in runs_dir().glob(f"*/{STATE_FILE}"))[:30]) or "none"
+    raise TrainingError(f"no resumable run named {str(name_or_file)[:100]!r} (runs with a saved state in "
+                        f"{runs_dir()}: {known})")
 
 
 def resume_config(name_or_file: str | Path, **overrides) -> tuple[TrainConfig, Path]:
-    """The saved config of a run (with e.g. epochs/device/workers/data overridden) and its state file."""
+    """The saved config of a run (with e.g. epochs/device/workers/data overridden) and its state file. The saved
+    config is checked; the overrides are checked with the rest when train() starts."""
     path = resolve_resume(name_or_file)
     obj = _header(safe_torch_load(path, mmap=True), path)
-    config = _config(obj, path).replace(**overrides)
+    config = _config(obj, path)
     _epoch(obj, path, config.epochs)
     _run_name(obj, path)
-    return config.validate(), path
-
-
-def list_runs() -> list[dict]:
-    """Saved runs, newest first: run_name, epoch (completed), epochs, best_val_accuracy, path, config,
-    modified. A state that cannot be read is listed with an "error" instead, never hiding the others."""
-    runs = []
-    for folder in sorted(p for p in runs_dir().iterdir() if p.is_dir()) if runs_dir().is_dir() else []:
-        path = folder / STATE_FILE
-        try:
-            if not path.is_file():
-                continue
-            modified = path.stat().st_mtime
-            obj = _header(safe_torch_load(path, mmap=True), path)
-            config = _config(obj, path)
-            runs.append({"run_name": _run_name(obj, path), "epoch": _epoch(obj, path, config.epochs),
-                         "epochs": config.epochs, "best_val_accuracy": obj.get("best_val_accuracy")
-                         if isinstance(obj.get("best_val_accuracy"), (int, float)) else None,
-                         "path": str(path), "config": config.to_dict(), "modified": modified})
-        except (ResnetGuiError, CheckpointError, OSError) as exc:
-            log.warning("unusable run state %s: %s", path, exc)
-            with contextlib.suppress(OSError):
-                runs.append({"run_name": folder.name, "path": str(path), "error": str(exc),
-                             "modified": path.stat().st_mtime})
-    return sorted(runs, key=lambda r: r["modified"], reverse=True)
+    return config.replace(**overrides), path
 
 
 def rng_state() -> dict:

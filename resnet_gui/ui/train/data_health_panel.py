@@ -5,7 +5,8 @@ duplicates, duplicates that cross the train/validation split, images much smalle
 Ticking a file leaves it out of the training run (the run's "exclude" list); the user's folder is never
 touched. "Leave out the usual" ticks what core suggests: unreadable files and all but one of each
 duplicate group. "Find label mistakes" lists the images whose class looks wrong (common.label_issues_view):
-relabelled ones go into the run's "relabel" map, excluded ones into "exclude"."""
+relabelled ones go into the run's "relabel" map, excluded ones into "exclude". When the classes are imbalanced, a
+button sets the form's remedy (core suggests which)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ def health_task(report, stop, folder: str, val_split: float, seed: int, arch: st
 
 class DataHealthPanel(QGroupBox):
     excluded_changed = Signal(int)          # how many files are left out now
+    balance_requested = Signal(str)         # the remedy for class imbalance to train with (TrainConfig.balance)
 
     def __init__(self, parent=None):
         super().__init__("Dataset health", parent)
@@ -98,7 +100,11 @@ class DataHealthPanel(QGroupBox):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         top.addWidget(self.summary, 1)
+        self.balance_button = QPushButton("Balance the classes")
+        self.balance_button.clicked.connect(self._request_balance)
+        top.addWidget(self.balance_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(top)
+        self._balance = "none"  # the form's current remedy (set_balance)
         progress_row = QHBoxLayout()
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
@@ -142,6 +148,7 @@ class DataHealthPanel(QGroupBox):
         self._busy(False)
         self._show_lists(False)
         self.labels_button.hide()
+        self._update_balance()
 
     # ---- running ----------------------------------------------------------------------------------
     def check(self, folder: str, val_split: float, seed: int, arch: str, image_size: int | None) -> None:
@@ -221,6 +228,7 @@ class DataHealthPanel(QGroupBox):
         self.labels_button.hide()
         self.tree.clear()
         self._show_lists(False)
+        self._update_balance()
         self.summary.setText("Choose a folder: its images are checked for problems before training.")
         self.excluded_changed.emit(0)
 
@@ -253,6 +261,35 @@ class DataHealthPanel(QGroupBox):
         self._fill(report, result.thumbnails)
         self._show_lists(bool(n))
         self._update_excluded()
+        self._update_balance()
+
+    # ---- class imbalance --------------------------------------------------------------------------
+    def set_balance(self, remedy: str) -> None:
+        """The remedy the form trains with now ("none" when none)."""
+        self._balance = remedy
+        self._update_balance()
+
+    def _imbalance(self) -> dict | None:
+        return getattr(self.result.report, "imbalance", None) if self.result is not None else None
+
+    def _request_balance(self) -> None:
+        if (found := self._imbalance()) is not None:
+            self.balance_requested.emit(found["remedy"])
+
+    def _update_balance(self) -> None:
+        found = self._imbalance()
+        self.balance_button.setVisible(found is not None)
+        if found is None:
+            return
+        remedy = found["remedy"].replace("-", " ")
+        chosen = self._balance != "none"
+        self.balance_button.setEnabled(not chosen)
+        self.balance_button.setText(f"Balanced in training ({self._balance.replace('-', ' ')})" if chosen
+                                    else f"Balance the classes ({remedy})")
+        self.balance_button.setToolTip(
+            f"'{found['largest']}' has {found['ratio']:g}x the training images of '{found['smallest']}'. The "
+            f"{remedy} remedy makes the smaller classes count as much in training (the Balance classes setting); "
+            "adding images of the smaller classes helps more.")
 
     def _show_lists(self, shown: bool) -> None:
         for w in (self.tree, self.suggest_button, self.include_button, self.excluded_label):

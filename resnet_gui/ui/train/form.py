@@ -33,6 +33,7 @@ from resnet_gui.core.train.config import (
     SCHEDULES,
     TrainConfig,
     recipe,
+    settings,
     usable_form,
 )
 
@@ -51,6 +52,7 @@ MODE_KEYS = [m[0] for m in MODES]
 AUGMENT_LABELS = [("pad_crop", "Pad and random crop"), ("random_resized_crop", "Random resized crop"),
                   ("none", "None")]
 PRECISION_LABELS = [("auto", "Automatic"), ("fp32", "fp32"), ("bf16", "bf16")]
+BALANCE_LABELS = [("none", "None"), ("weighted-loss", "Weighted loss"), ("weighted-sampler", "Weighted sampler")]
 PER_RUN = ("name", "recipe", "dataset", "data")  # never taken from a saved form
 # GUI training on the CPU uses every core by default: benchmarks/bench_gui.py measured the worst GUI-thread
 # stall with all cores busy well under 100 ms (see the README); the Threads field can leave some free.
@@ -77,6 +79,7 @@ def saved_forms(settings) -> dict[str, dict]:
 
 class TrainForm(QWidget):
     mode_changed = Signal(str)
+    balance_changed = Signal(str)   # the remedy for class imbalance now chosen ("none" on CIFAR-10)
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -159,6 +162,11 @@ class TrainForm(QWidget):
         arow.setContentsMargins(0, 0, 0, 0)
         arow.addWidget(self.augment_combo, 1)
         arow.addWidget(self.flip_check)
+        self.balance_combo = QComboBox()
+        for key, label in BALANCE_LABELS:
+            self.balance_combo.addItem(label, key)
+        self.balance_combo.setToolTip(dict(settings())["balance"].help)
+        self.balance_combo.currentIndexChanged.connect(lambda: self.balance_changed.emit(self.balance()))
         self.image_size_spin = QSpinBox(minimum=MIN_IMAGE_SIZE - 1, maximum=MAX_IMAGE_SIZE)
         self.image_size_spin.setSpecialValueText("Automatic")
         self.image_size_spin.setSuffix(" px")
@@ -190,7 +198,8 @@ class TrainForm(QWidget):
                 ("Optimizer:", self.optimizer_combo), ("Schedule:", self.schedule_combo),
                 ("Weight decay:", self.wd_spin), ("Label smoothing:", self.smoothing_spin),
                 ("Warm-up epochs:", self.warmup_spin), ("Frozen backbone epochs:", self.freeze_spin),
-                ("Validation split:", self.val_spin), ("Seed:", self.seed_spin), ("Augmentation:", augment_row),
+                ("Validation split:", self.val_spin), ("Balance classes:", self.balance_combo),
+                ("Seed:", self.seed_spin), ("Augmentation:", augment_row),
                 ("Image size:", self.image_size_spin), ("Precision:", self.precision_combo),
                 ("Device:", self.device_combo), ("GPUs:", self.gpus_spin), ("CPU threads:", self.threads_spin),
                 ("Loader workers:", self.workers_spin)]
@@ -220,6 +229,12 @@ class TrainForm(QWidget):
     def mode(self) -> str:
         return self.mode_combo.currentData()
 
+    def balance(self) -> str:
+        return self.balance_combo.currentData() if self.mode() != "cifar10" else "none"
+
+    def set_balance(self, remedy: str) -> None:
+        self.balance_combo.setCurrentIndex(max(0, self.balance_combo.findData(remedy)))
+
     def load_settings(self) -> None:
         mode = self.settings.get("train.mode")
         index = MODE_KEYS.index(mode) if mode in MODE_KEYS else 0
@@ -240,6 +255,7 @@ class TrainForm(QWidget):
             cfg = TrainConfig.from_dict({**cfg.to_dict(), **saved, "recipe": mode})
         self._apply(cfg)
         self.mode_changed.emit(mode)
+        self.balance_changed.emit(self.balance())
 
     def _apply(self, cfg: TrainConfig) -> None:
         mode = self.mode()
@@ -260,6 +276,7 @@ class TrainForm(QWidget):
         self.val_spin.setValue(cfg.val_split)
         self.seed_spin.setValue(min(cfg.seed, self.seed_spin.maximum()))  # the CLI allows seeds up to 2**63-1
         self.augment_combo.setCurrentIndex(max(0, self.augment_combo.findData(cfg.augment)))
+        self.balance_combo.setCurrentIndex(max(0, self.balance_combo.findData(cfg.balance)))
         self.flip_check.setChecked(cfg.hflip)
         self.image_size_spin.setValue(cfg.image_size or self.image_size_spin.minimum())
         self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(cfg.precision)))
@@ -270,6 +287,7 @@ class TrainForm(QWidget):
         self.model_form.setRowVisible(self.weights_row, mode == "finetune")
         self.hp_form.setRowVisible(self.freeze_spin, mode == "finetune")
         self.hp_form.setRowVisible(self.val_spin, mode != "cifar10")
+        self.hp_form.setRowVisible(self.balance_combo, mode != "cifar10")  # CIFAR-10's classes are balanced
         self.hp_form.setRowVisible(self.workers_spin, mode != "cifar10")
 
     # ---- devices ----------------------------------------------------------------------------------
@@ -342,6 +360,7 @@ class TrainForm(QWidget):
             "val_split": self.val_spin.value(),
             "seed": self.seed_spin.value(),
             "augment": self.augment_combo.currentData(),
+            "balance": self.balance(),
             "hflip": self.flip_check.isChecked(),
             "image_size": None if self.image_size_spin.value() < MIN_IMAGE_SIZE else self.image_size_spin.value(),
             "precision": self.precision_combo.currentData(),

@@ -1,6 +1,8 @@
-"""The learning-rate finder's panel in the Train tab: progress and Cancel while the range test runs, then the
-smoothed loss against the learning rate (log axis) with the suggestion marked. A click on the mark, or anywhere
-on the curve, chooses that rate (the nearest rate tried); "Use" takes the suggestion."""
+"""The learning-rate finder's panel in the Train tab: while the range test runs, its curve grows point by point
+with progress, time left and Cancel; then the smoothed loss against the learning rate (log axis, every tick
+written the same way) with the suggestion marked, the current rate drawn as a line, and one sentence saying
+what the suggestion means against the current rate. A click on the mark, or anywhere on the curve, chooses that
+rate (the nearest rate tried); "Use" takes the suggestion."""
 from __future__ import annotations
 
 import math
@@ -10,6 +12,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from resnet_gui.text import duration, learning_rate
+
 from ..common import theme
 from ..common.widgets import Banner
 from ..common.wording import screen_sentence
@@ -17,11 +21,14 @@ from ..common.wording import screen_sentence
 CURVE_COLOR = (31, 119, 180)
 MARK_COLOR = (214, 39, 40)
 CHOSEN_COLOR = (44, 160, 44)
+CURRENT_COLOR = (127, 127, 127)
 
 
-def format_lr(lr: float) -> str:
-    """A learning rate as people write it: 0.003, 2.5e-05."""
-    return f"{lr:.2g}" if lr >= 1e-3 else f"{lr:.1e}"
+class RateAxis(pg.AxisItem):
+    """The log-scale rate axis with every tick written alike (pyqtgraph mixes "10⁻⁶" and "0.0001")."""
+
+    def logTickStrings(self, values, _scale, _spacing):  # noqa: N802 - pyqtgraph's name
+        return [learning_rate(10 ** v) for v in values]
 
 
 class LrFinderPanel(QWidget):
@@ -61,7 +68,7 @@ class LrFinderPanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.note)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"bottom": RateAxis("bottom")})
         self.plot.setLogMode(x=True, y=False)
         self.plot.setLabel("bottom", "learning rate (log scale)")
         self.plot.setLabel("left", "loss (smoothed)")
@@ -80,12 +87,18 @@ class LrFinderPanel(QWidget):
                                                                                 style=Qt.PenStyle.DashLine))
         self.mark_line.hide()
         self.plot.addItem(self.mark_line, ignoreBounds=True)
+        self.current_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(CURRENT_COLOR, width=1,
+                                                                                   style=Qt.PenStyle.DotLine),
+                                            label="current", labelOpts={"position": 0.9, "color": CURRENT_COLOR})
+        self.current_line.hide()
+        self.plot.addItem(self.current_line, ignoreBounds=True)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         layout.addWidget(self.plot, 1)
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.suggested: float | None = None
         self.chosen: float | None = None
+        self.current: float | None = None   # the form's learning rate when the test started
         self.apply_palette()
         theme.notifier().changed.connect(self.apply_palette)
         self._idle()
@@ -110,13 +123,19 @@ class LrFinderPanel(QWidget):
         self.cancel_button.hide()
         self.use_button.setVisible(self.suggested is not None)
 
-    def begin(self, steps: int) -> None:
-        """The range test starts: progress and Cancel; the previous curve goes."""
+    def begin(self, steps: int, current: float | None = None) -> None:
+        """The range test starts: progress and Cancel; the previous curve goes; `current` (the form's rate) is
+        drawn as a line."""
         self.banner.clear_message()
         self.lrs, self.losses, self.suggested, self.chosen = [], [], None, None
         for item in (self.curve, self.mark, self.chosen_mark):
             item.setData([], [])
         self.mark_line.hide()
+        self.current = current if current and current > 0 else None
+        self.current_line.setVisible(self.current is not None)
+        if self.current is not None:
+            self.current_line.setValue(math.log10(self.current))
+            self.current_line.label.setFormat(f"current {learning_rate(self.current)}")
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing…")
         self.progress.show()
@@ -128,8 +147,13 @@ class LrFinderPanel(QWidget):
         self.show()
 
     def on_event(self, ev) -> None:
-        """Status and Prepare events of the range test (and of its data preparation); others are not shown."""
-        if getattr(ev, "kind", None) not in ("status", "prepare"):
+        """The range test's points as they come (LrStep), and the Status and Prepare events of its data
+        preparation; others are not shown."""
+        kind = getattr(ev, "kind", None)
+        if kind == "lr_step":
+            self._step(ev)
+            return
+        if kind not in ("status", "prepare"):
             return  # the data preparation's DatasetSummary and Warning events carry no message
         total = getattr(ev, "total", 0)
         if total:
@@ -139,6 +163,21 @@ class LrFinderPanel(QWidget):
         else:
             self.progress.setRange(0, 0)
             self.progress.setFormat(f"{ev.message}…")
+
+    def _step(self, ev) -> None:
+        self.lrs.extend(ev.lrs)
+        self.losses.extend(ev.losses)
+        self._draw_curve()
+        self.progress.setRange(0, ev.steps)
+        self.progress.setValue(ev.step)
+        left = "" if ev.eta_s is None else f" · about {duration(ev.eta_s)} left"
+        self.progress.setFormat(f"Step {ev.step} of at most {ev.steps}{left}")
+
+    def _draw_curve(self) -> None:
+        self.curve.setData(self.lrs, self.losses)
+        if self.losses:  # the divergence at the end would flatten the rest of the curve
+            low = min(self.losses)
+            self.plot.setYRange(low, min(max(self.losses), low * 4), padding=0.05)
 
     def _cancel(self) -> None:
         self.cancel_button.setEnabled(False)
@@ -156,18 +195,26 @@ class LrFinderPanel(QWidget):
 
     def show_result(self, found) -> None:
         self.lrs, self.losses = list(found.lrs), list(found.losses)
-        self.suggested = float(found.lr)
-        self.curve.setData(self.lrs, self.losses)
+        self.suggested = None if found.lr is None else float(found.lr)
+        self._draw_curve()
+        tried = f"{len(self.lrs)} steps from {learning_rate(self.lrs[0])} to {learning_rate(self.lrs[-1])}"
+        if self.suggested is None:  # no clear descent: no mark, nothing to use; the curve can still be clicked
+            for item in (self.mark, self.chosen_mark):
+                item.setData([], [])
+            self.mark_line.hide()
+            self.note.setText(f"No learning rate suggested: {found.method} ({tried}), so any rate would be a "
+                              "guess. The images may hold nothing this model can learn (check the folders and their "
+                              "labels), or the curve is too noisy (try a larger batch size). The learning rate was "
+                              "not changed.")
+            self._idle()
+            return
         y = self._loss_at(self.suggested)
         self.mark.setData([self.suggested], [y])
         self.mark_line.setValue(math.log10(self.suggested))
         self.mark_line.show()
-        low = min(self.losses)
-        self.plot.setYRange(low, min(max(self.losses), low * 4), padding=0.05)
-        self.note.setText(f"Suggested learning rate {format_lr(self.suggested)} ({found.method}; "
-                          f"{len(self.lrs)} steps from {format_lr(self.lrs[0])} to {format_lr(self.lrs[-1])}). "
-                          "Click the curve to choose another rate.")
-        self.use_button.setText(f"Use {format_lr(self.suggested)}")
+        self.note.setText(f"{found.explained(self.current)} ({found.method}; {tried}.) Click the curve to choose "
+                          "another rate.")
+        self.use_button.setText(f"Use {learning_rate(self.suggested)}")
         self._idle()
 
     # ---- choosing ---------------------------------------------------------------------------------

@@ -135,11 +135,11 @@ class TrainingMonitor(QWidget):
             # the honest verdict: a finished run whose figures mislead is not a green success
             kind = "warning"
             text = (f"Finished, but read this before trusting “{result.best_name}” "
-                    f"({result.best_val_accuracy:.1%} validation accuracy):\n"
+                    f"({result.best_val_accuracy:.1%} validation accuracy{_remedy(result)}):\n"
                     + "\n".join(f"• {v}" for v in verdicts))
         elif result.status == "finished" and result.best_name:
-            text = (f"Done: “{result.best_name}” reached {result.best_val_accuracy:.1%} validation accuracy. "
-                    "It is in the Models tab and in the Predict tab's model list.")
+            text = (f"Done: “{result.best_name}” reached {result.best_val_accuracy:.1%} validation accuracy"
+                    f"{_remedy(result)}. It is in the Models tab and in the Predict tab's model list.")
         elif result.status == "cancelled" and result.epochs_done and result.best_name:
             text = (f"Stopped after {plural(result.epochs_done, 'epoch')}; the best model “{result.best_name}” "
                     f"({result.best_val_accuracy:.1%}) is saved. Use Resume to continue.")
@@ -161,3 +161,11 @@ class TrainingMonitor(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")
+
+
+def _remedy(result) -> str:
+    """", balanced accuracy 88.0% with the weighted-loss remedy for class imbalance" for a remedied run."""
+    balance, balanced = getattr(result, "balance", "none"), getattr(result, "balanced_accuracy", None)
+    if balance == "none" or balanced is None:
+        return ""
+    return f", balanced accuracy {balanced:.1%} with the {balance} remedy for class imbalance"

@@ -5,19 +5,19 @@ Each kind of work has its own task slot, so a folder scan never waits for (or is
 download, and a newer scan or status check supersedes an older one whose result can no longer arrive.
 Results are typed values; training events are core.train.events objects, passed on as they come.
 
-With several GPUs a run is a torchrun child process (torchrun_launcher.TorchrunRun) instead of a worker
-thread; its events and result arrive through the same signals. The learning-rate finder never runs at the
-same time as training: each refuses to start while the other runs.
+With several GPUs a run is a torchrun child process (torchrun.TorchrunRun, handed the settings as a file)
+instead of a worker thread; its events and result arrive through the same signals. The learning-rate
+finder never runs at the same time as training: each refuses to start while the other runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from ..common.workers import TaskSlot
-from .torchrun import TorchrunRun, cli_options, resume_options, torchrun_command
+from .torchrun import TorchrunRun, resume_options, torchrun_command
 
 LR_FIND_STEPS = 100
 
@@ -38,20 +38,6 @@ class ScanResult:
     layout: str                # "split" (train/ and val/) or "single" (split per class)
     warnings: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = ()  # files with an image name that are not readable images
-
-
-@dataclass(frozen=True)
-class SavedRun:
-    name: str
-    epoch: int                 # epochs completed
-    epochs: int                # epochs planned
-    best_val_accuracy: float | None
-    path: str
-    config: dict = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return self.epoch >= self.epochs
 
 
 # ---- worker functions ------------------------------------------------------------------------------
@@ -122,11 +108,12 @@ def scan_task(report, stop, folder: str, val_split: float, seed: int) -> ScanRes
                       split.layout, tuple(split.warnings), tuple(unreadable))
 
 
-def runs_task(report, stop) -> list[SavedRun]:
-    from resnet_gui.core.train import list_runs
+def runs_task(report, stop) -> list:
+    """The runs that can be resumed or trained for more epochs: readable, with their state (core RunInfo, as
+    the Runs tab lists them)."""
+    from resnet_gui.core.train.runs import list_run_infos
 
-    return [SavedRun(r["run_name"], r["epoch"], r["epochs"], r.get("best_val_accuracy"), r["path"], r["config"])
-            for r in list_runs() if "error" not in r]
+    return [r for r in list_run_infos() if r.has_state and r.error is None]
 
 
 # ---- the session -----------------------------------------------------------------------------------
@@ -142,7 +129,7 @@ class TrainSession(QObject):
     download_running = Signal(bool)
     scan_done = Signal(object)         # ScanResult
     scan_failed = Signal(str, str)     # (folder, message)
-    runs_listed = Signal(list)         # [SavedRun], newest first
+    runs_listed = Signal(list)         # [core.train.runs.RunInfo] with a state, newest first
     finding_changed = Signal(bool)     # the learning-rate finder runs
     lr_event = Signal(object)          # its Status and Prepare events
     lr_found = Signal(object)          # core.train.events.LrFound
@@ -152,7 +139,7 @@ class TrainSession(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.ready = False
-        self.runs: list[SavedRun] = []
+        self.runs: list = []          # RunInfo
         self.last_result = None
         self._train = TaskSlot("train", self)
         self._status = TaskSlot("cifar-status", self)
@@ -195,7 +182,9 @@ class TrainSession(QObject):
             return False
         self.last_result = None
         if gpus > 1:
-            return self.child.start(gpus, cli_options(config))
+            from resnet_gui.core.train.config import TrainConfig
+
+            return self.child.start(gpus, config=TrainConfig.from_dict(config))
         self._train.start(train_task, config, on_event=self.event.emit, on_done=self._ended, on_failed=self.failed.emit)
         return True
 

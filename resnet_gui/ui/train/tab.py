@@ -17,15 +17,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.text import plural
+from resnet_gui.text import learning_rate, plural
 
 from ..common.wording import screen_sentence
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .form import TrainForm
-from .lr_finder_panel import LrFinderPanel, format_lr
+from .lr_finder_panel import LrFinderPanel
 from .monitor import TrainingMonitor
-from .session import SavedRun, TrainSession
+from .session import TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
@@ -118,6 +118,9 @@ class TrainTab(QWidget):
         s.failed.connect(lambda message: self.monitor.on_failed(message))
         s.runs_listed.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
+        self.form.balance_changed.connect(self.health.set_balance)
+        self.health.balance_requested.connect(self.form.set_balance)
+        self.health.set_balance(self.form.balance())
         self.data.data_ok.connect(self._data_ok)
         s.scan_done.connect(self._scanned)
         s.scan_failed.connect(self._scan_failed)
@@ -221,7 +224,7 @@ class TrainTab(QWidget):
             self._scanned(self._last_scan)  # which leaves CIFAR-10 alone
 
     # ---- runs -------------------------------------------------------------------------------------
-    def _runs_listed(self, runs: list[SavedRun]) -> None:
+    def _runs_listed(self, runs: list) -> None:
         self.resume_menu.clear()
         for run in runs:
             best = f", best {run.best_val_accuracy:.1%}" if run.best_val_accuracy is not None else ""
@@ -243,7 +246,7 @@ class TrainTab(QWidget):
         else:
             self.resume_button.showMenu()
 
-    def _run(self, name: str) -> SavedRun | None:
+    def _run(self, name: str):
         return next((r for r in self.session.runs if r.name == name), None)
 
     def resume(self, run_name: str, more_epochs: int = 0, epochs_done: int | None = None) -> None:
@@ -296,17 +299,7 @@ class TrainTab(QWidget):
         gpus = self.form.gpus()
         if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
             config["exclude"] = self.health.excluded_paths(cfg.data)
-            if config["exclude"] and gpus > 1:
-                self.monitor.banner.show_message(
-                    f"{plural(len(config['exclude']), 'file is', 'files are')} ticked in the dataset health list, but "
-                    "a run on several GPUs cannot leave files out yet. Untick them, or train on one GPU.", "error")
-                return
             config["relabel"] = self.health.relabel_map(cfg.data) or None
-            if config["relabel"] and gpus > 1:
-                self.monitor.banner.show_message(
-                    f"{plural(len(config['relabel']), 'file is', 'files are')} relabelled in the dataset health "
-                    "list, but a run on several GPUs cannot relabel files yet. Train on one GPU.", "error")
-                return
             if config["exclude"]:
                 self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
                                              "dataset health list.")
@@ -374,7 +367,7 @@ class TrainTab(QWidget):
         if cfg.dataset == "folder":
             config["exclude"] = self.health.excluded_paths(cfg.data)
             config["relabel"] = self.health.relabel_map(cfg.data) or None
-        self.lr_panel.begin(self.session.lr_find_steps)
+        self.lr_panel.begin(self.session.lr_find_steps, cfg.lr)
         if self.session.find_lr(config):
             self.status_message.emit("Finding a learning rate…")
 
@@ -390,13 +383,17 @@ class TrainTab(QWidget):
 
     def _lr_found(self, found) -> None:
         self.lr_panel.show_result(found)
-        self.status_message.emit(f"Suggested learning rate: {format_lr(found.lr)}. Click the curve to choose a rate.")
+        if found.lr is None:
+            self.status_message.emit("No learning rate suggested: the loss shows no clear descent.")
+        else:
+            self.status_message.emit(f"Suggested learning rate: {learning_rate(found.lr)}. Click the curve to choose a "
+                                     "rate.")
 
     def set_learning_rate(self, lr: float) -> None:
         if self.is_training():
             return
         self.form.lr_spin.setValue(lr)
-        self.status_message.emit(f"Learning rate set to {format_lr(self.form.lr_spin.value())}.")
+        self.status_message.emit(f"Learning rate set to {learning_rate(self.form.lr_spin.value())}.")
 
     def _fixes(self, message: str) -> list:
         """Buttons for the fix a failure names."""

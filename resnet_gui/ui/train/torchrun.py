@@ -1,7 +1,11 @@
 """Training on several GPUs: torchrun as a child process, followed through its JSON events.
 
-    python -m torch.distributed.run --standalone --nproc_per_node=N -m resnet_gui train <options> --json \\
-        --stop-file PATH
+    python -m torch.distributed.run --standalone --nproc_per_node=N -m resnet_gui train --config FILE \\
+        --device cuda --json --stop-file PATH
+
+A new run's settings go in FILE (TrainConfig.save(), written atomically into the child's temporary folder),
+so every setting the form has reaches the processes, the list of files to leave out included; a resumed run
+is `--resume NAME [--epochs N]`.
 
 Rank 0 prints one JSON object per event on stdout (core.train.events' to_json()); they are rebuilt into the
 same typed events an in-process run reports, so the plots, progress, log and banners cannot tell the two
@@ -22,40 +26,23 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from resnet_gui.core.train import events as E
+from resnet_gui.core.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 STOP_GRACE_MS = 120_000      # after Stop: how long the ranks get to finish their batch and save
 TERMINATE_GRACE_MS = 10_000  # after terminate(): how long before kill()
 STDERR_LINES = 40            # kept for the failure message and the log file
 
-# TrainConfig field -> CLI option (values passed as they are); see resnet_gui/cli/__init__.py
-VALUE_OPTIONS = (("dataset", "--dataset"), ("data", "--data"), ("arch", "--arch"), ("weights_file", "--weights-file"),
-                 ("epochs", "--epochs"), ("batch_size", "--batch-size"), ("lr", "--lr"), ("optimizer", "--optimizer"),
-                 ("schedule", "--schedule"), ("label_smoothing", "--label-smoothing"),
-                 ("weight_decay", "--weight-decay"), ("warmup_epochs", "--warmup-epochs"),
-                 ("freeze_backbone_epochs", "--freeze-backbone-epochs"), ("image_size", "--image-size"),
-                 ("augment", "--augment"), ("val_split", "--val-split"), ("seed", "--seed"),
-                 ("precision", "--precision"), ("workers", "--workers"), ("name", "--name"))
-# (field, value that adds the flag, flag)
-FLAG_OPTIONS = (("pretrained", True, "--pretrained"), ("hflip", False, "--no-hflip"), ("download", True, "--download"),
-                ("compile", True, "--compile"), ("sync_bn", True, "--sync-bn"), ("scale_lr", False, "--no-scale-lr"))
-
-
-def cli_options(config: dict) -> list[str]:
-    """The form's TrainConfig (as a dict) as `resnet-gui train` options, on the GPUs (one per process)."""
-    args: list[str] = []
-    for field, option in VALUE_OPTIONS:
-        value = config.get(field)
-        if value is not None and value != "":
-            args += [option, str(value)]
-    for field, value, flag in FLAG_OPTIONS:
-        if field in config and config[field] is value:
-            args.append(flag)
-    return args + ["--device", "cuda"]
+SETTINGS_FILE = "settings.json"
 
 
 def resume_options(run_name: str, epochs: int | None = None) -> list[str]:
     return ["--resume", run_name] + (["--epochs", str(epochs)] if epochs else []) + ["--device", "cuda"]
+
+
+def config_options(path: str) -> list[str]:
+    """A new run's options: its settings (every TrainConfig field, `exclude` included) in a file, on the GPUs."""
+    return ["--config", path, "--device", "cuda"]
 
 
 def torchrun_command(nproc: int, train_options: list[str]) -> list[str]:
@@ -128,12 +115,20 @@ class TorchrunRun(QObject):
     def running(self) -> bool:
         return self.process is not None
 
-    def start(self, nproc: int, train_options: list[str]) -> bool:
+    def start(self, nproc: int, train_options: list[str] | None = None, config: TrainConfig | None = None) -> bool:
+        """Start torchrun with `train_options`, or with `config` written to a settings file (a new run)."""
         if self.running():
             return False
         self._tmp = tempfile.mkdtemp(prefix="resnet-gui-torchrun-")
         self.stop_file = str(Path(self._tmp) / "stop")
-        argv = self.command(nproc, [*train_options, "--json", "--stop-file", self.stop_file])
+        if config is not None:
+            try:
+                train_options = config_options(str(config.save(Path(self._tmp) / SETTINGS_FILE)))
+            except OSError as exc:
+                self._cleanup(announce=False)
+                self.failed.emit(f"Could not write the settings for the training processes: {exc}.")
+                return False
+        argv = self.command(nproc, [*(train_options or []), "--json", "--stop-file", self.stop_file])
         self._stdout, self._stderr, self._ended, self._history = b"", [], None, []
         self._stopping = self._forced = False
         process = QProcess(self)
@@ -245,7 +240,7 @@ class TorchrunRun(QObject):
             return TrainResult(status=ev.status, message=ev.message, run_name=ev.run_name, best_name=ev.best_name,
                                best_path=ev.best_path, best_val_accuracy=ev.best_val_accuracy,
                                last_path=ev.last_path, epochs_done=ev.epochs_done, history=list(self._history),
-                               warnings=list(ev.warnings))
+                               warnings=list(ev.warnings), balanced_accuracy=ev.balanced_accuracy, balance=ev.balance)
         done = len(self._history)
         if self._forced or self._stopping:
             message = (f"Stopped the training processes by force after {self.stop_grace_ms // 1000} s"
@@ -256,7 +251,7 @@ class TorchrunRun(QObject):
         return TrainResult(status="failed", epochs_done=done, history=list(self._history),
                            message=f"The training processes ended without a result (exit status {exit_code}): {why}")
 
-    def _cleanup(self) -> None:
+    def _cleanup(self, announce: bool = True) -> None:
         self._kill_timer.stop()
         process, self.process = self.process, None
         if process is not None:
@@ -264,4 +259,5 @@ class TorchrunRun(QObject):
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-        self.running_changed.emit(False)
+        if announce:
+            self.running_changed.emit(False)

@@ -43,8 +43,30 @@ def test_imbalance_warning_counts_only_readable_images_and_names_a_remedy(tmp_pa
     make_folder_dataset(data, classes=("small",), per_class=5, size=(16, 16))
     report = check_folder(data, input_size=16)
     [warning] = [w for w in report.warnings if "imbalance" in w]
-    assert "weight the classes in training" in warning and "6.0x" in warning
+    assert "balance them in training (weighted-loss remedy)" in warning and "6.0x" in warning
     assert report.counts["big"]["train"] + report.counts["big"]["val"] == 30
+
+
+def test_imbalance_above_three_times_suggests_a_remedy_training_has(tmp_path, capsys):
+    """The largest class with more than 3x the smallest's training images: the report names a remedy that
+    TrainConfig.balance offers (check-data prints its flag, --json carries it); 3x exactly is not flagged."""
+    from resnet_gui.core.train.config import BALANCES
+
+    data = make_folder_dataset(tmp_path / "d", classes=("many",), per_class=16, size=(16, 16), split=True)
+    make_folder_dataset(data, classes=("few",), per_class=5, size=(16, 16), split=True)  # 12 vs 3 training images
+    report = check_folder(data, input_size=16)
+    assert report.imbalance == {"largest": "many", "largest_images": 12, "smallest": "few", "smallest_images": 3,
+                                "ratio": 4.0, "remedy": report.imbalance["remedy"]}
+    assert report.imbalance["remedy"] in BALANCES and report.imbalance["remedy"] != "none"
+    assert any("(4.0x)" in w and "balance them in training" in w for w in report.warnings)
+    main(["check-data", str(data), "--input-size", "16"])
+    assert f"--balance {report.imbalance['remedy']}" in capsys.readouterr().out
+    main(["check-data", str(data), "--input-size", "16", "--json"])
+    assert json.loads(capsys.readouterr().out)["imbalance"]["remedy"] == report.imbalance["remedy"]
+    three = make_folder_dataset(tmp_path / "t", classes=("many",), per_class=12, size=(16, 16), split=True)
+    make_folder_dataset(three, classes=("few",), per_class=5, size=(16, 16), split=True)  # 9 vs 3: 3x exactly
+    report = check_folder(three, input_size=16)
+    assert report.imbalance is None and not any("imbalance" in w for w in report.warnings)
 
 
 def test_an_imbalance_of_three_to_one_or_less_gets_no_remedy(tmp_path):

@@ -207,3 +207,28 @@ def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tm
     ckpt = read_checkpoint(isolated_home / "models" / "imported.pth")
     assert ckpt.familiarity is not None and "images of d" in ckpt.calibration["fitted_on"]
     assert Registry().get("imported").meta["familiarity"]["method"] == "mahalanobis"
+
+
+def test_below_the_majority_share_the_verdict_says_it_does_worse_than_always_answering_the_largest_class():
+    """13.6 % accuracy where 'face' is 90.9 % of the images: not 'about the share of the largest class'."""
+    true = torch.tensor([0] * 100 + [1] * 10)
+    pred = torch.tensor([1] * 95 + [0] * 5 + [1] * 10)  # mostly the small class: 15 of 110 right
+    f = figures(torch.eye(2)[pred] * 0.9 + 0.05, true, ["face", "not face"])
+    assert f.accuracy == pytest.approx(15 / 110) and f.majority_baseline == pytest.approx(100 / 110)
+    words = " ".join(verdicts(f))
+    assert "13.6% validation accuracy is below the share of the largest class, 'face' (90.9%)" in words
+    assert "does worse than always answering 'face' would" in words and "about the share" not in words
+    at_share = figures(torch.tensor([[0.9, 0.1]] * 110), true, ["face", "not face"])
+    assert "about the share of the largest class" in " ".join(verdicts(at_share))
+
+
+def test_a_remedied_model_is_judged_by_its_balanced_accuracy_and_names_the_remedy():
+    true = torch.tensor([0] * 100 + [1] * 20)
+    pred = torch.tensor([0] * 80 + [1] * 20 + [1] * 18 + [0] * 2)  # 80 % of faces, 90 % of non-faces
+    f = figures(torch.eye(2)[pred] * 0.9 + 0.05, true, ["face", "not face"])
+    words = " ".join(verdicts(f, balance="weighted-loss"))
+    assert "the weighted-loss remedy for class imbalance trades" in words and "balanced accuracy 85.0%" in words
+    stuck = figures(torch.tensor([[0.9, 0.1]] * 120), true, ["face", "not face"])
+    words = " ".join(verdicts(stuck, balance="weighted-sampler"))
+    assert "mostly answers 'face'" in words and "even with the weighted-sampler remedy" in words
+    assert "--balance" in " ".join(verdicts(stuck))  # without a remedy: it suggests one

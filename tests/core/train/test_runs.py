@@ -261,3 +261,79 @@ def test_runs_help_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False") and "prune" in out
+
+
+# ---------------------------------------------------------------------------------------------
+GOOD_ROW = {"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.5, "lr": 0.1,
+            "images_per_s": 40.0, "train_time_s": 3.0}
+POISONS = {  # summary.json text edits, as an attacker or a damaged disk would make them
+    "huge-times": lambda s: s.replace('"train_time_s": 3.0', '"epoch_time_s": 1.5e308'),
+    "nan-loss": lambda s: s.replace('"val_loss": 1.1', '"val_loss": NaN'),
+    "infinite-accuracy": lambda s: s.replace('"val_accuracy": 0.5', '"val_accuracy": Infinity'),
+    "huge-int": lambda s: s.replace('"epoch": 1,', '"epoch": 1' + "0" * 400 + ","),
+    "huge-best": lambda s: s.replace('"best_val_accuracy": 0.5', '"best_val_accuracy": 1' + "0" * 400),
+    "wrong-type": lambda s: s.replace('"train_loss": 1.0', '"train_loss": "low"'),
+    "row-not-a-dict": lambda s: s.replace('"history": [{', '"history": [[1], {'),
+    "infinite-lr": lambda s: s.replace('"lr": 0.05', '"lr": 1e999'),
+    "epoch-text": lambda s: s.replace('"epoch": 2,', '"epoch": "2",'),
+}
+
+
+def write_summary(name: str, poison=None) -> None:
+    from resnet_gui.core.train import recipe
+
+    config = recipe("scratch", data="/data/shapes", arch="resnet18_cifar", lr=0.05, epochs=2).to_dict()
+    rows = [GOOD_ROW, {**GOOD_ROW, "epoch": 2}]
+    text = json.dumps({"format": runs.SUMMARY_FORMAT, "format_version": 1, "run_name": name, "config": config,
+                       "epoch": 2, "best_val_accuracy": 0.5, "best_name": name, "history": rows,
+                       "dataset": {"name": "shapes", "class_counts": {"a": 3}}, "state_removed": "2025-01-01"})
+    folder = paths.runs_dir() / name
+    folder.mkdir(parents=True)
+    (folder / runs.SUMMARY_FILE).write_text(poison(text) if poison else text)
+
+
+def strict_json(text: str):
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in JSON output")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("poison", sorted(POISONS))
+def test_a_poisoned_summary_is_listed_as_unreadable_and_hides_no_other_run(isolated_home, capsys, poison):
+    write_summary("good")
+    write_summary("other")
+    write_summary("bad", POISONS[poison])
+    infos = by_name()
+    assert infos["good"].error is None and infos["good"].status == "finished"
+    assert infos["bad"].status == runs.UNREADABLE and "summary.json" in infos["bad"].error
+
+    assert main(["runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "UNREADABLE" in out and "good" in out and "other" in out and "bad: " in out
+    assert main(["runs", "list", "--json"]) == 0
+    listed = {r["name"]: r for r in strict_json(capsys.readouterr().out)}
+    assert listed["good"]["status"] == "finished" and listed["bad"]["status"] == "unreadable"
+    assert listed["bad"]["error"]
+
+    assert main(["runs", "show", "bad"]) == 1
+    out, err = capsys.readouterr()
+    assert "error: " in out and "Traceback" not in out + err
+    assert main(["runs", "show", "bad", "--json"]) == 1
+    assert strict_json(capsys.readouterr().out)["status"] == "unreadable"
+    assert main(["runs", "show", "good", "--json"]) == 0
+    assert len(strict_json(capsys.readouterr().out)["history"]) == 2
+
+    assert main(["runs", "compare", "good", "other"]) == 0
+    assert main(["runs", "compare", "good", "other", "--json"]) == 0
+    strict_json(capsys.readouterr().out.splitlines()[-1])
+    assert main(["runs", "compare", "good", "bad"]) == 2
+    err = capsys.readouterr().err
+    assert "'bad' cannot be compared" in err and "Traceback" not in err
+
+
+def test_values_that_cannot_be_shown_become_unknown_not_errors(isolated_home, capsys):
+    write_summary("odd", lambda s: s.replace('{"a": 3}', '{"a": 1e999, "b": 1' + "0" * 400 + '}'))
+    info = by_name()["odd"]
+    assert info.error is None and info.dataset_details["class_counts"] == {"a": None, "b": None}
+    assert main(["runs", "list", "--json"]) == 0
+    assert strict_json(capsys.readouterr().out)[0]["dataset_details"]["class_counts"] == {"a": None, "b": None}

@@ -12,10 +12,11 @@ from helpers import make_cifar, make_folder_dataset
 from resnet_gui.core.models.build import imagenet_weights_path, load_model
 from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 from resnet_gui.core.models.registry import Registry
-from resnet_gui.core.train import TrainConfig, list_runs, recipe, resume_config, train
+from resnet_gui.core.train import TrainConfig, recipe, resume_config, train
 from resnet_gui.core.train import loop as loop_mod
 from resnet_gui.core.train import run as run_mod
 from resnet_gui.core.train import state as state_mod
+from resnet_gui.core.train.runs import list_run_infos
 from resnet_gui.core.train.schedule import lr_factor
 
 
@@ -82,7 +83,7 @@ def test_resume_gives_identical_weights(cifar_dir):
 
     first = train(tiny_cifar(cifar_dir, name="split"), stop_after_first_epoch, stop)
     assert first.status == "cancelled" and first.epochs_done == 1
-    assert [r["run_name"] for r in list_runs()].count("split") == 1
+    assert [r.name for r in list_run_infos()].count("split") == 1
     config, path = resume_config("split")
     resumed = train(config, resume=path)
     assert resumed.status == "finished" and resumed.epochs_done == 2
@@ -374,3 +375,28 @@ def test_cli_stop_file_stops_before_the_next_batch(tmp_path, capsys):
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 130 and events[-1]["event"] == "cancelled" and "nothing was saved" in events[-1]["message"]
     assert not [e for e in events if e["event"] == "batch"]
+
+
+@pytest.mark.parametrize("ending", ["finished", "failed", "cancelled"])
+def test_the_data_is_closed_however_the_run_ends(tmp_path, monkeypatch, ending):
+    """run.opened_data: the prepared data (a DataLoader's workers, a cache) is closed when the run finishes,
+    fails after preparing it, or is stopped."""
+    data = make_folder_dataset(tmp_path / "d", per_class=6, size=(32, 32))
+    closed, real_prepare = [], run_mod.prepare_data
+
+    def prepare(*args, **kwargs):
+        prepared = real_prepare(*args, **kwargs)
+        close = prepared.data.close
+        prepared.data.close = lambda: closed.append(1) or close()
+        return prepared
+
+    monkeypatch.setattr(run_mod, "prepare_data", prepare)
+    if ending == "failed":
+        monkeypatch.setattr(run_mod, "build_trainer", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    stop = threading.Event()
+    events = Recorder()
+    on_event = (lambda ev: events(ev) or (ev.kind == "batch" and stop.set())) if ending == "cancelled" else events
+    cfg = recipe("scratch", data=str(data), arch="resnet18_cifar", epochs=1, batch_size=4, device="cpu")
+    result = train(cfg, on_event, stop)
+    assert result.status == ending, result.message
+    assert closed == [1]

@@ -1,5 +1,5 @@
-"""A stand-in for `torchrun ... -m resnet_gui train ... --json --stop-file PATH` in GUI tests: prints recorded
-JSON events of a two-process run (rank 0's view) with small delays and watches the stop file.
+"""A stand-in for `torchrun ... -m resnet_gui train [--config FILE] ... --json --stop-file PATH` in GUI tests:
+prints recorded JSON events of a two-process run (rank 0's view) with small delays and watches the stop file.
 
     --mode finish    started, 2 epochs of 3 batches, checkpoints, finished
     --mode endless   batches until the stop file appears, then cancelled (exit 0, as torchrun does)
@@ -16,7 +16,10 @@ parser.add_argument("--mode", default="finish")
 parser.add_argument("--nproc", type=int, default=2)
 parser.add_argument("--stop-file")
 parser.add_argument("--name", default="fake-ddp")
+parser.add_argument("--config")  # a new run's settings file: its name is the run's
 args, rest = parser.parse_known_args()
+if args.config:
+    args.name = json.loads(Path(args.config).read_text()).get("name") or args.name
 STEPS, EPOCHS = 3, 2
 CONFIG = {"arch": "resnet18_cifar", "dataset": "folder", "batch_size": 4, "lr": 0.05, "optimizer": "sgd",
           "epochs": EPOCHS, "world_size": args.nproc}

@@ -221,3 +221,27 @@ def test_tensorboard_missing_shows_what_to_install_and_the_command(qtbot, two_ru
     text = tab.banner.text()
     assert 'pip install "resnet-gui[tensorboard]"' in text and "tensorboard --logdir" in text and "quick-a" in text
     assert tab.tensorboard.process is None and tab.tensorboard_button.isEnabled()
+
+
+def test_a_poisoned_summary_is_one_unreadable_row_and_both_tabs_read_the_same_runs(qtbot, two_runs, window):
+    """A summary.json whose history sums to infinity: that run is listed as unreadable with its reason, the others
+    keep their figures; the Train tab's resume menu reads the same RunInfo objects (and leaves that one out)."""
+    import json
+
+    from resnet_gui.core.train.runs import RunInfo
+
+    folder = runs_dir() / "poisoned"
+    folder.mkdir()
+    row = {"epoch": 1, "val_accuracy": 0.5, "epoch_time_s": 1.5e308}
+    (folder / "summary.json").write_text(json.dumps({
+        "format": "resnet-gui-run-summary", "format_version": 1, "run_name": "poisoned", "epoch": 2,
+        "config": {"dataset": "folder", "data": "/x", "arch": "resnet18_cifar"},
+        "history": [row, {**row, "epoch": 2}]}))
+    tab = open_runs(qtbot, window, count=3)
+    assert cell(tab, "poisoned", "Status") == "unreadable" and cell(tab, "quick-a", "Status") == "finished"
+    assert cell(tab, "quick-a", "Best val. acc.").endswith("%") and cell(tab, "poisoned", "Duration") == "–"
+    assert "epoch_time_s" in tab.table.info("poisoned").error
+    train_tab = window.train_tab
+    qtbot.waitUntil(lambda: {r.name for r in train_tab.session.runs} == set(two_runs), timeout=60_000)
+    assert all(isinstance(r, RunInfo) for r in train_tab.session.runs)
+    assert all(isinstance(r, RunInfo) for r in tab.table.infos.values())

@@ -76,6 +76,7 @@ def test_a_clean_folder_lists_nothing_and_cifar_hides_the_check(qtbot, window, t
     assert "no unreadable files, duplicates or tiny images" in tab.health.summary.text()
     assert not tab.health.tree.isVisibleTo(tab.health)
     assert tab.health.excluded_paths(str(data)) == []
+    assert not tab.health.balance_button.isVisibleTo(tab.health)  # balanced classes: no remedy offered
     tab.form.mode_combo.setCurrentIndex(0)  # CIFAR-10: nothing to check
     assert not tab.health.isVisibleTo(tab) and tab.health.result is None
 
@@ -112,3 +113,22 @@ def test_the_check_runs_again_when_the_model_input_size_changes(qtbot, window, t
     qtbot.waitUntil(lambda: health.result is not first and not health.busy(), timeout=120_000)
     assert health.result.report.small_images == [] and "smaller than the model's input" not in \
         health.summary.text()
+
+
+def test_an_imbalanced_folder_offers_the_remedy_and_the_button_sets_it(qtbot, window, tmp_path):
+    data = make_folder_dataset(tmp_path / "d", classes=("many",), per_class=20, size=(40, 40))
+    make_folder_dataset(data, classes=("few",), per_class=5, size=(40, 40))
+    tab = window.train_tab
+    window.tabs.setCurrentWidget(tab)
+    scan(qtbot, tab, data)
+    health = tab.health
+    qtbot.waitUntil(lambda: health.result is not None and not health.busy(), timeout=120_000)
+    remedy = health.result.report.imbalance["remedy"]
+    assert "Class imbalance" in health.summary.text()
+    assert health.balance_button.isVisible() and health.balance_button.isEnabled()
+    assert remedy.replace("-", " ") in health.balance_button.text() and tab.form.balance() == "none"
+    qtbot.mouseClick(health.balance_button, Qt.MouseButton.LeftButton)
+    assert tab.form.balance() == remedy and tab.config().balance == remedy
+    assert not health.balance_button.isEnabled() and health.balance_button.text().startswith("Balanced in training")
+    tab.form.set_balance("none")  # chosen back in the form: offered again
+    assert health.balance_button.isEnabled()

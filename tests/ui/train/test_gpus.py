@@ -9,18 +9,21 @@ from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
 from resnet_gui.cli import build_parser
+from resnet_gui.cli.train import config_from_args
 from resnet_gui.core.train import events as E
 from resnet_gui.core.train import recipe
 from resnet_gui.ui.train.form import TrainForm
-from resnet_gui.ui.train.torchrun import cli_options, event_from_json, resume_options, torchrun_command
+from resnet_gui.ui.train.torchrun import config_options, event_from_json, resume_options, torchrun_command
 
 FAKE = str(Path(__file__).parent.parent / "fakes" / "fake_torchrun.py")
 
 
 def fake(mode: str, seen: list | None = None):
     def command(nproc, options):
-        if seen is not None:
-            seen.append((nproc, options))
+        if seen is not None:  # with the settings file's content (the file goes with the run's temporary folder)
+            settings = json.loads(Path(options[options.index("--config") + 1]).read_text()) \
+                if "--config" in options else None
+            seen.append((nproc, options, settings))
         return [sys.executable, FAKE, "--mode", mode, "--nproc", str(nproc), *options]
     return command
 
@@ -43,16 +46,16 @@ def test_the_gpus_choice_appears_only_with_several_gpus(qtbot, settings):
     assert form.gpus() == 2
 
 
-def test_the_form_becomes_options_the_train_command_accepts():
+def test_the_form_becomes_a_settings_file_the_train_command_reads(tmp_path):
     cfg = recipe("finetune", data="/data/pets", arch="resnet50", epochs=7, batch_size=24, lr=0.0003, hflip=False,
-                 name="pets ddp", warmup_epochs=1.5, image_size=160)
-    options = cli_options(cfg.to_dict())
-    args = build_parser().parse_args(["train", *options])
-    assert (args.dataset, args.data, args.arch, args.epochs, args.batch_size) == ("folder", "/data/pets", "resnet50", 7,
-                                                                                 24)
-    assert args.lr == 0.0003 and args.no_hflip and args.pretrained and args.name == "pets ddp"
-    assert args.warmup_epochs == 1.5 and args.image_size == 160 and args.device == "cuda"
-    assert args.optimizer == cfg.optimizer and args.schedule == cfg.schedule and args.seed == cfg.seed
+                 name="pets ddp", warmup_epochs=1.5, image_size=160, exclude=["/data/pets/cat/copy.png"])
+    options = config_options(str(cfg.save(tmp_path / "settings.json")))
+    config, resume = config_from_args(build_parser().parse_args(["train", *options]))
+    assert resume is None and config == cfg.replace(device="cuda")  # every setting, the files left out too
+    assert (config.dataset, config.data, config.arch, config.epochs, config.batch_size) == ("folder", "/data/pets",
+                                                                                           "resnet50", 7, 24)
+    assert config.lr == 0.0003 and not config.hflip and config.pretrained and config.name == "pets ddp"
+    assert config.warmup_epochs == 1.5 and config.image_size == 160 and config.device == "cuda"
     resumed = build_parser().parse_args(["train", *resume_options("pets ddp", 12)])
     assert resumed.resume == "pets ddp" and resumed.epochs == 12
     argv = torchrun_command(2, options)
@@ -72,7 +75,8 @@ def test_every_event_comes_back_from_its_json_as_it_was():
                 images_per_s=9.0, epoch_time_s=1.0, eta_s=1.0, best=True),
         E.CheckpointSaved(which="best", path="p", epoch=1, name="r", val_accuracy=0.4),
         E.Ended(status="cancelled", message="Stopped", run_name="r", epochs_done=1, warnings=("w",)),
-        E.LrFound(lr=0.01, lrs=(0.001, 0.01), losses=(2.0, 1.0)),
+        E.LrStep(step=2, steps=100, lrs=(0.001, 0.01), losses=(2.0, 1.0), eta_s=9.5),
+        E.LrFound(lr=0.01, lrs=(0.001, 0.01), losses=(2.0, 1.0), meaning="where it fell fastest"),
     ]
     assert {type(ev) for ev in events} == set(E.EVENT_TYPES)  # a new event kind needs a case here
     for ev in events:
@@ -103,9 +107,8 @@ def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbo
     assert not tab.find_lr_button.isEnabled()  # never at the same time as training
     with qtbot.waitSignal(tab.training_changed, timeout=60_000, check_params_cb=lambda running: not running):
         pass
-    nproc, options = seen[0]
-    assert nproc == 2 and "--json" in options and "--stop-file" in options and options[options.index("--name") + 1] \
-        == "fake-ddp"
+    nproc, options, settings = seen[0]
+    assert nproc == 2 and "--json" in options and "--stop-file" in options and settings["name"] == "fake-ddp"
     assert tab.plots.point_counts() == {"batch": 6, "epochs": 2}
     log = tab.monitor.log.toPlainText()
     assert "Starting 2 training processes with torchrun" in log and "fake torchrun: 2 processes" in log
@@ -140,13 +143,15 @@ def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, w
     assert tab.last_result.status == "cancelled" and "by force" in tab.monitor.banner.text()
 
 
-def test_health_list_exclusions_are_refused_on_several_gpus(qtbot, window, tmp_path, monkeypatch):
+def test_health_list_exclusions_reach_every_process_on_several_gpus(qtbot, window, tmp_path, monkeypatch):
     tab = setup(window, tmp_path)
     monkeypatch.setattr(tab.health, "excluded_paths", lambda _folder: ["/x/a.png"])
-    tab.session.child.command = fake("finish")
+    seen = []
+    tab.session.child.command = fake("finish", seen)
     tab.start()
-    assert not tab.is_training() and tab.monitor.banner.kind() == "error"
-    assert "one GPU" in tab.monitor.banner.text()
+    qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
+    assert seen[0][2]["exclude"] == ["/x/a.png"] and tab.last_result.status == "finished"
+    assert "Leaving out 1 file ticked in the dataset health list" in tab.monitor.log.toPlainText()
 
 
 def test_closing_during_a_several_gpu_run_asks_then_stops_it(qtbot, window, tmp_path, monkeypatch):
@@ -169,6 +174,6 @@ def test_resume_on_several_gpus_passes_the_run_and_epochs(qtbot, window, tmp_pat
     tab.session.child.command = fake("finish", seen)
     tab.resume("old run", epochs_done=3, more_epochs=2)
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
-    nproc, options = seen[0]
+    nproc, options, _ = seen[0]
     assert nproc == 2 and options[:4] == ["--resume", "old run", "--epochs", "5"]
     assert tab.last_result.status == "finished"

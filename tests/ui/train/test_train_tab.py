@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from resnet_gui.core import paths
 from resnet_gui.core.models.registry import Registry
+from resnet_gui.text import learning_rate
 from resnet_gui.ui.train.form import automatic_threads
 
 
@@ -139,19 +140,25 @@ def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, w
     tab = window.train_tab
     window.tabs.setCurrentWidget(tab)
     setup_scratch(tab, data)
-    tab.session.lr_find_steps = 12
+    tab.session.lr_find_steps = 40  # enough for the descent to show (a shorter sweep may offer no rate)
     panel = tab.lr_panel
     models_before = sorted(p.name for p in paths.models_dir().glob("*"))
+    current = tab.form.lr_spin.value()
+    growing = []  # the points drawn while the test ran, one count per report
+    tab.session.lr_event.connect(lambda ev: ev.kind == "lr_step" and growing.append(len(panel.curve.getData()[0])))
     with qtbot.waitSignal(tab.session.lr_found, timeout=120_000) as found:
         tab.find_lr_button.click()
-        assert not panel.isHidden() and not panel.cancel_button.isHidden() and "12 steps" in panel.note.text()
+        assert not panel.isHidden() and not panel.cancel_button.isHidden() and "40 steps" in panel.note.text()
     result = found.args[0]
+    assert growing and growing == sorted(growing) and growing[0] < len(result.lrs)
+    assert panel.current_line.isVisible() and panel.current_line.value() == pytest.approx(math.log10(current))
     qtbot.waitUntil(lambda: not tab.session.is_finding_lr(), timeout=10_000)
     assert panel.curve.getData()[0] is not None and len(panel.curve.getData()[0]) == len(result.lrs) >= 5
     assert panel.suggested == result.lr  # drawn on the log axis: x is log10(rate)
     assert list(panel.mark.getData()[0]) == pytest.approx([math.log10(result.lr)])
     assert panel.cancel_button.isHidden() and panel.use_button.isVisible() and tab.find_lr_button.isEnabled()
-    assert "Suggested learning rate" in panel.note.text() and result.method in panel.note.text()
+    assert result.explained(current) in panel.note.text() and result.method in panel.note.text()
+    assert f"The current rate, {learning_rate(current)}," in panel.note.text()
     # a click on the curve's lowest point (always in view; a diverged end may lie above the plotted range)
     # takes that rate (the nearest tried); "Use" takes the suggestion
     target = result.lrs[result.losses.index(min(result.losses))]
@@ -169,7 +176,7 @@ def test_find_learning_rate_can_be_cancelled(qtbot, window, tmp_path):
     setup_scratch(tab, data)
     tab.session.lr_find_steps = 10_000
     tab.find_lr_button.click()
-    qtbot.waitUntil(lambda: "Finding a learning rate" in tab.lr_panel.progress.format(), timeout=120_000)
+    qtbot.waitUntil(lambda: "of at most 10000" in tab.lr_panel.progress.format(), timeout=120_000)
     lr_before = tab.form.lr_spin.value()
     with qtbot.waitSignal(tab.session.finding_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
         tab.lr_panel.cancel_button.click()

@@ -98,6 +98,10 @@ def test_a_finished_run_with_verdict_warnings_is_amber_and_lists_them(qtbot):
     monitor.on_result(TrainResult(status="finished", message="done", best_name="good", best_val_accuracy=0.97,
                                   epochs_done=3))
     assert monitor.banner.kind() == "success" and monitor.banner.buttons() == []
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="balanced", best_val_accuracy=0.9,
+                                  epochs_done=3, balanced_accuracy=0.85, balance="weighted-sampler"))
+    assert "reached 90.0% validation accuracy, balanced accuracy 85.0% with the weighted-sampler remedy" in \
+        monitor.banner.text()
 
 
 def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model, window):
@@ -113,3 +117,67 @@ def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model
     # this generated model does not say where its images are: a sentence, not a crash
     qtbot.waitUntil(lambda: evaluate.banner.kind() == "error", timeout=60_000)
     assert "no longer" in evaluate.banner.text()
+
+
+def test_the_finder_panel_shows_a_curve_without_a_suggestion(qtbot):
+    """No clear descent: the curve, no mark, no Use button, and why (the rate field is left alone)."""
+    from resnet_gui.ui.train.lr_finder_panel import LrFinderPanel
+
+    panel = LrFinderPanel()
+    qtbot.addWidget(panel)
+    panel.begin(40)
+    lrs = tuple(1e-6 * 1e7 ** (i / 39) for i in range(40))
+    chosen = []
+    panel.lr_chosen.connect(chosen.append)
+    panel.show_result(E.LrFound(lr=None, lrs=lrs, losses=tuple(2.3 + 0.001 * (i % 3) for i in range(40)),
+                                method="no clear descent of the smoothed loss (it fell 0.4% below its starting level)"))
+    assert panel.suggested is None and panel.use_button.isHidden() and panel.cancel_button.isHidden()
+    marked = panel.mark.getData()[0]  # pyqtgraph gives None for an emptied plot item
+    assert len(panel.curve.getData()[0]) == 40 and (marked is None or len(marked) == 0)
+    assert not panel.mark_line.isVisible()
+    assert "No learning rate suggested: no clear descent" in panel.note.text()
+    panel.use_suggestion()
+    assert chosen == []  # nothing to use
+
+
+def test_the_form_offers_the_imbalance_remedies_for_folders(qtbot, settings):
+    form = TrainForm(settings)
+    qtbot.addWidget(form)
+    form.load_settings()
+    form.mode_combo.setCurrentIndex(2)  # from scratch on a folder
+    assert form.hp_form.isRowVisible(form.balance_combo) and form.config("/data").balance == "none"
+    assert "weighted-loss" in form.balance_combo.toolTip()  # the setting's own help
+    form.balance_combo.setCurrentIndex(form.balance_combo.findData("weighted-sampler"))
+    assert form.config("/data").balance == "weighted-sampler"
+    form.save_settings()
+    form.mode_combo.setCurrentIndex(0)  # CIFAR-10's classes are balanced: no remedy offered
+    assert not form.hp_form.isRowVisible(form.balance_combo) and form.config(None).balance == "none"
+    again = TrainForm(settings)
+    qtbot.addWidget(again)
+    again.load_settings()
+    again.mode_combo.setCurrentIndex(2)
+    assert again.config("/data").balance == "weighted-sampler"  # kept with the recipe's other edits
+
+
+def test_the_finder_panel_draws_points_as_they_come_with_the_time_left_and_the_current_rate(qtbot):
+    """The range test's curve grows with each report, the bar says the step and the time left, the current rate
+    is a line, and the rate axis writes every tick alike (it mixed "10⁻⁶" and "0.0001")."""
+    import math
+
+    import pytest
+
+    from resnet_gui.ui.train.lr_finder_panel import LrFinderPanel, RateAxis
+
+    panel = LrFinderPanel()
+    qtbot.addWidget(panel)
+    panel.begin(40, current=0.05)
+    assert panel.current_line.isVisible() and panel.current_line.value() == pytest.approx(math.log10(0.05))
+    assert "current 0.05" in panel.current_line.label.toPlainText()
+    panel.on_event(E.LrStep(step=2, steps=40, lrs=(1e-6, 1.5e-6), losses=(2.3, 2.3), eta_s=None))
+    assert len(panel.curve.getData()[0]) == 2 and panel.progress.format() == "Step 2 of at most 40"
+    panel.on_event(E.LrStep(step=5, steps=40, lrs=(2e-6, 3e-6, 4e-6), losses=(2.2, 2.1, 2.0), eta_s=70.0))
+    assert len(panel.curve.getData()[0]) == 5 and panel.progress.value() == 5
+    assert panel.progress.format() == "Step 5 of at most 40 · about 1 min 10 s left"
+    assert not panel.cancel_button.isHidden()
+    assert RateAxis("bottom").logTickStrings([-6, -4, -1, 0], 1, 1) == ["1.0e-06", "1.0e-04", "0.1", "1"]
+    assert isinstance(panel.plot.getPlotItem().getAxis("bottom"), RateAxis)
