@@ -55,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RESNET_GUI_HOME"] = str(Path(tmp) / "home")  # runs and models go away with it
         from resnet_gui.core.evaluation.evaluate import evaluate
-        from resnet_gui.core.models.checkpoint import read_metadata
+        from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
         from resnet_gui.core.train import recipe, train
 
         unseen = Path(tmp) / "unseen"
@@ -70,7 +70,7 @@ def main() -> None:
                 result = train(cfg)
                 if result.status != "finished":
                     raise SystemExit(f"{mode}, seed {seed}: {result.message}")
-                metrics = read_metadata(result.best_path)["metrics"]
+                metrics = read_checkpoint_metadata(result.best_path)["metrics"]
                 recall = {c["class"]: c["recall"] for c in metrics["per_class"]}
                 found = evaluate(result.best_path, str(unseen), device=args.device).figures.accuracy
                 rows[mode].append((metrics["balanced_accuracy"], metrics["val_accuracy"], recall["not face"], found,

@@ -16,8 +16,8 @@ from resnet_gui.core.data.balance import epoch_order, loss_weights, sample_weigh
 from resnet_gui.core.data.folders import scan_folder
 from resnet_gui.core.data.loader_data import EpochSampler, LoaderData
 from resnet_gui.core.data.tensor_data import TensorData, epoch_generator
-from resnet_gui.core.models.build import default_preprocess
-from resnet_gui.core.models.checkpoint import read_metadata
+from resnet_gui.core.models.archs import default_preprocess
+from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 from resnet_gui.core.models.preprocess import cifar_preprocess
 from resnet_gui.core.train import TrainConfig, recipe, train
 from resnet_gui.core.train import run as run_mod
@@ -106,7 +106,7 @@ def test_a_run_with_a_remedy_names_it_with_the_balanced_accuracy_and_saves_it(tm
     assert result.balance == "weighted-loss" and 0 <= result.balanced_accuracy <= 1
     assert f"balanced accuracy {result.balanced_accuracy:.2%}, with the weighted-loss remedy" in result.message
     assert result.event().balanced_accuracy == result.balanced_accuracy
-    assert read_metadata(result.best_path)["train_config"]["balance"] == "weighted-loss"
+    assert read_checkpoint_metadata(result.best_path)["train_config"]["balance"] == "weighted-loss"
     code = main(["train", "--dataset", "folder", "--data", str(data), "--arch", "resnet18_cifar", "--epochs", "1",
                  "--batch-size", "8", "--device", "cpu", "--balance", "weighted-sampler", "--json", "--name", "drawn"])
     last = json.loads(capsys.readouterr().out.splitlines()[-1])
