@@ -217,6 +217,12 @@ def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
     if isinstance(raw, dict):  # a summary only: the tensors are read when the model is loaded
         meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
                                if isinstance(raw.get(k), (str, int, float))}
+        meta["familiarity"]["input_statistics"] = raw.get("input_low") is not None
+        try:
+            if isinstance(raw.get("measured"), dict):
+                meta["familiarity"]["measured"] = to_plain(raw["measured"])
+        except TooLarge:
+            pass  # an outsized record is not shown; the model still loads
     return meta
 
 
@@ -266,6 +272,8 @@ def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
 
 
 FAMILIARITY_QUANTILES = 201  # distances of validation images stored per model (inference/familiarity.py)
+FAMILIARITY_INPUT_STATS = 16  # input statistics per image (inference/input_stats.py)
+_INPUT_KEYS = ("input_low", "input_high", "input_scale", "input_margin")
 
 
 def check_familiarity(obj: Any, *, num_classes: int, feature_dim: int) -> None:
@@ -284,6 +292,29 @@ def check_familiarity(obj: Any, *, num_classes: int, feature_dim: int) -> None:
     threshold = obj.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise ValueError("familiarity threshold must be between 0 and 1")
+    _check_input_stats(obj)
+
+
+def _check_input_stats(obj: dict) -> None:
+    """The optional input statistics (files written before them have none): all four keys or none,
+    FAMILIARITY_INPUT_STATS finite numbers each, a positive scale, a margin >= 0."""
+    present = [k for k in _INPUT_KEYS if obj.get(k) is not None]
+    if not present:
+        return
+    if len(present) != len(_INPUT_KEYS):
+        raise ValueError("familiarity input statistics are incomplete")
+    for key in _INPUT_KEYS[:3]:
+        t = obj[key]
+        arr = np.asarray(t) if isinstance(t, (torch.Tensor, np.ndarray)) and getattr(t, "layout", torch.strided) \
+            == torch.strided else None
+        if arr is None or arr.shape != (FAMILIARITY_INPUT_STATS,) or arr.dtype.kind != "f" \
+                or not np.isfinite(arr).all():
+            raise ValueError(f"familiarity {key} must be {FAMILIARITY_INPUT_STATS} finite numbers")
+    if not (np.asarray(obj["input_scale"]) > 0).all():
+        raise ValueError("familiarity input_scale must be positive")
+    margin = obj["input_margin"]
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1e6:
+        raise ValueError("familiarity input_margin must be a number >= 0")
 
 
 def checkpoint_from_object(obj: Any, path: os.PathLike | str) -> Checkpoint:
