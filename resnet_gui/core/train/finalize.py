@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..engines.torch_backend import penultimate_features
-from ..evaluation.metrics import figures, verdicts
+from ..evaluation.metrics import figures, run_verdicts, verdicts
 from ..inference import familiarity, input_stats, outliers
 from ..inference.calibration import calibration_report, softmax
 from ..progress import StopFlag
@@ -128,6 +128,7 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
                          if f.top_k_accuracy else {})}
     result.warnings = verdicts(f, history=history, epochs=cfg.epochs, warmup_epochs=float(cfg.warmup_epochs or 0),
                                train_images=train_images, pretrained=cfg.pretrained)
+    result.warnings += run_verdicts(f, history)
     if train_batches is not None:
         seen = outputs(t, train_batches, stop, limit=MAX_FAMILIARITY_IMAGES, normalize=normalize)
         if seen is None:
