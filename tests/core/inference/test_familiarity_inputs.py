@@ -70,6 +70,31 @@ def test_input_statistics_round_trip_and_old_records_still_work():
             familiarity.Familiarity.from_checkpoint({**record, **broken}, num_classes=2, feature_dim=4)
 
 
+def test_input_statistics_and_the_measurement_are_written_and_read_back_by_the_torch_free_checkpoint_code(tmp_path):
+    """write_checkpoint took every familiarity value that is not a str or a number for an array, so the "measured"
+    record failed to save; read_checkpoint gives the input statistics back as numpy arrays."""
+    from helpers import make_checkpoint
+
+    from resnet_gui.core.models.checkpoint import read_checkpoint, read_checkpoint_metadata, write_checkpoint
+
+    path = make_checkpoint(tmp_path / "m.pth", class_names=["a", "b"])
+    ckpt = read_checkpoint(path)
+    train = grey_faces(60, 0)
+    rng = np.random.default_rng(0)
+    fam = familiarity.fit(rng.normal(size=(60, 512)), rng.integers(0, 2, 60), rng.normal(size=(20, 512)), 2,
+                          train_stats=input_stats.image_stats(train), val_stats=input_stats.image_stats(train[:20]))
+    fam.measured = outliers.measure(lambda px: np.ones(len(px), bool), train[:20], ckpt.preprocess)
+    ckpt.familiarity = fam.to_checkpoint()
+    write_checkpoint(ckpt, path)
+    again = read_checkpoint(path)
+    assert again.familiarity_error is None and isinstance(again.familiarity["input_low"], np.ndarray)
+    back = familiarity.Familiarity.from_checkpoint(again.familiarity, num_classes=2, feature_dim=512)
+    assert np.array_equal(back.inputs.low, fam.inputs.low) and back.measured == fam.measured
+    summary = read_checkpoint_metadata(path)["familiarity"]
+    assert summary["input_statistics"] and outliers.can_flag(summary) == "can flag unfamiliar images: weakly"
+    assert torch.load(path, weights_only=True)["familiarity"]["measured"]["rating"] == "weakly"
+
+
 def test_the_detector_is_measured_against_generated_and_bundled_outliers():
     pre = Preprocess(resize=32, input_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     val = grey_faces(30, 0)
