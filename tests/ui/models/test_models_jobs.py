@@ -126,7 +126,8 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     entry = window.registry.entry("digits")
     assert entry.meta.get("familiarity") is None and tab.familiarity_button.isEnabled()
     dialog = ModelDetailsDialog(entry, "{}", tab)
-    assert dialog.value_labels["Unfamiliar images"].text().startswith("no familiarity data")
+    assert dialog.value_labels["Unfamiliar images"].text().startswith(
+        "cannot flag unfamiliar images: it has no familiarity data")
     assert dialog.value_labels["Confidence"].text().startswith("uncalibrated")
     dialog.close()
     tab.add_familiarity("digits", str(data), calibrate=True)  # held-out digits: calibration is sound
@@ -139,7 +140,8 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     tab.select("digits")
     assert not tab.familiarity_button.isEnabled()
     details = ModelDetailsDialog(window.registry.entry("digits"), "{}", tab)
-    assert details.value_labels["Unfamiliar images"].text().startswith("flagged: it has familiarity data")
+    words = details.value_labels["Unfamiliar images"].text()  # measured against outliers as it was fitted
+    assert words.startswith("can flag unfamiliar images: ") and "test images unlike its training images" in words
     assert details.value_labels["Confidence"].text().startswith("calibrated (temperature")
     details.close()
 
