@@ -12,6 +12,7 @@ accuracy, the seed and this script's command in its metadata.
     .venv/bin/python scripts/train_demo_model.py   # writes resnet_gui/resources/models/…, …/resources/samples/
     .venv/bin/python scripts/train_demo_model.py --subset 300 --epochs 1 --out /tmp/demo.pth --samples /tmp/s
     .venv/bin/python scripts/train_demo_model.py --int8-only   # rebuild only the verified int8 version
+    .venv/bin/python scripts/train_demo_model.py --familiarity-only   # refit familiarity data, then int8
 
 scikit-learn is a development dependency only; the app never needs it at run time.
 """
@@ -170,6 +171,78 @@ def held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path)
     return out
 
 
+RESIZE_FILTERS = ("nearest", "bilinear", "bicubic")
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (2, 0), (-2, 0), (0, 2), (0, -2),
+          (2, 2), (-2, -2), (2, -2), (-2, 2))
+
+
+def digit_variants(pixels8x8):
+    """The same digit as people resize it: upscaled by each of RESIZE_FILTERS, and bilinear shifted by SHIFTS
+    (on white); what the demo's familiarity data describes, so none of these reads as unfamiliar."""
+    import numpy as np
+    from PIL import Image
+
+    grey = (255 - np.asarray(pixels8x8, dtype=np.float64) * (255 / 16)).clip(0, 255).astype(np.uint8)
+    small = Image.fromarray(grey, "L")
+    out = [small.resize((32, 32), getattr(Image.Resampling, f.upper())).convert("RGB") for f in RESIZE_FILTERS]
+    base = out[RESIZE_FILTERS.index("bilinear")]
+    for dx, dy in SHIFTS[1:]:
+        moved = Image.new("RGB", (32, 32), (255, 255, 255))
+        moved.paste(base, (dx, dy))
+        out.append(moved)
+    return out
+
+
+def fit_demo_familiarity(model_path: Path, images, labels, train_idx, val_idx) -> dict:
+    """The demo's familiarity data (core/inference/familiarity.py) on its own weights: class means and input
+    statistics from every training digit in every variant of digit_variants(), the threshold from the validation
+    digits' variants, then measured against outliers (outliers.py) as training measures every model."""
+    import numpy as np
+
+    from resnet_gui.core.engines.choose import open_predictor
+    from resnet_gui.core.inference import familiarity, input_stats, outliers
+    from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
+    from resnet_gui.core.models.preprocess import resize_and_crop
+
+    predictor = open_predictor(read_checkpoint(model_path), device="cpu", precision="fp32", path=model_path)
+    pre = predictor.preprocess
+
+    def described(indices):
+        pixels = np.stack([np.asarray(resize_and_crop(v, pre)) for i in indices for v in digit_variants(images[i])])
+        feats = np.concatenate([predictor.outputs(pixels[s:s + 256], ("features",))["features"]
+                                for s in range(0, len(pixels), 256)])
+        per = len(pixels) // len(indices)
+        return pixels, feats, input_stats.image_stats(pixels), np.repeat(np.asarray(labels)[list(indices)], per)
+
+    _, train_f, train_s, train_y = described(train_idx)
+    val_p, val_f, val_s, _ = described(val_idx)
+    fam = familiarity.fit(train_f, train_y, val_f, len(CLASS_NAMES), train_stats=train_s, val_stats=val_s,
+                          source=f"{len(train_idx)} training digits, each resized {len(RESIZE_FILTERS)} ways and "
+                                 f"shifted {len(SHIFTS) - 1} ways; threshold from {len(val_idx)} validation digits "
+                                 "the same ways")
+    val_flags = fam.judge(val_f)[1] | fam.inputs.unusual(val_s)
+    rng = np.random.default_rng(0)
+    fam.measured = outliers.measure(
+        lambda px: fam.judge(predictor.outputs(px, ("features",))["features"], px)[1],
+        val_p[rng.choice(len(val_p), 64, replace=False)], pre, val_flagged=val_flags)
+    ckpt = read_checkpoint(model_path)
+    ckpt.familiarity = fam.to_checkpoint()
+    write_checkpoint(ckpt, model_path, half=True)
+    return fam.measured
+
+
+def record_held_out_truth(model_path: Path, test_paths: list[Path], other_folder: Path) -> dict:
+    """held_out_truth() of the model at model_path, printed and stored in its notes ("held_out")."""
+    from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
+
+    truth = held_out_truth(model_path, test_paths, other_folder)
+    print("held-out calibration and familiarity: " + json.dumps(truth), flush=True)
+    ckpt = read_checkpoint(model_path)
+    ckpt.notes = {**ckpt.notes, "held_out": truth}
+    write_checkpoint(ckpt, model_path, half=True)
+    return truth
+
+
 def add_int8_version(model_path: Path, images, labels, train_idx, held_idx, seed: int) -> dict:
     """The demo's verified int8 version (core/evaluation/int8_version.py): calibrated on 64 of its training digits,
     verified against fp32 on the validation and held-out test digits; stored in the checkpoint when it passes."""
@@ -202,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--int8-only", action="store_true",
                         help="only (re)build the verified int8 version of the model at --out (seconds, no training)")
+    parser.add_argument("--familiarity-only", action="store_true",
+                        help="only refit the familiarity data of the model at --out on its own weights, then its int8 "
+                             "version (a minute, no training)")
     args = parser.parse_args(argv)
     command = "python scripts/train_demo_model.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None
                                                                                           else sys.argv[1:]))
@@ -214,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = digits.images, digits.target.astype(int)
     train_idx, val_idx, test_idx = split_indices(labels, args.seed, args.subset)
     print(f"digits: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} held-out test", flush=True)
-    if args.int8_only:
+    if args.familiarity_only:
+        measured = fit_demo_familiarity(args.out, images, labels, train_idx, val_idx)
+        print("familiarity measured when fitted: " + json.dumps(measured), flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            record_held_out_truth(args.out, export(Path(tmp) / "test", images, labels, test_idx), Path(tmp) / "o")
+    if args.int8_only or args.familiarity_only:
         record = add_int8_version(args.out, images, labels, train_idx, list(val_idx) + list(test_idx), args.seed)
         print("int8 version: " + json.dumps({k: v for k, v in record.items() if k != "fingerprint"}), flush=True)
         return 0 if record.get("kept") else 1
@@ -256,8 +337,6 @@ def main(argv: list[str] | None = None) -> int:
         test_acc = correct / len(test_paths)
         print(f"held-out test accuracy: {test_acc:.4f} ({correct}/{len(test_paths)}); "
               f"training took {time.time() - t0:.0f} s", flush=True)
-        truth = held_out_truth(result.best_path, test_paths, tmp / "other")
-        print("held-out calibration and familiarity: " + json.dumps(truth), flush=True)
 
         ckpt.metrics = {**ckpt.metrics, "test_accuracy": test_acc, "test_images": len(test_paths)}
         ckpt.dataset = {
@@ -266,11 +345,14 @@ def main(argv: list[str] | None = None) -> int:
             "val_images": len(val_idx), "test_images": len(test_idx),
             "split": "stratified 70/10/20 train/validation/test", "seed": args.seed}
         ckpt.notes = {"seed": args.seed, "command": command, "script": "scripts/train_demo_model.py",
-                      "held_out_test_accuracy": test_acc, "epochs": args.epochs, "held_out": truth,
+                      "held_out_test_accuracy": test_acc, "epochs": args.epochs,
                       "description": "Demo model bundled with ResNet GUI: classifies handwritten digits 0-9."}
         ckpt.train_config = {**ckpt.train_config, "data": "<temporary export of sklearn digits>"}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_checkpoint(ckpt, args.out, half=True)
+        measured = fit_demo_familiarity(args.out, images, labels, train_idx, val_idx)
+        print("familiarity measured when fitted: " + json.dumps(measured), flush=True)
+        record_held_out_truth(args.out, test_paths, tmp / "other")
         record = add_int8_version(args.out, images, labels, train_idx, list(val_idx) + list(test_idx), args.seed)
         print("int8 version: " + json.dumps({k: v for k, v in record.items() if k != "fingerprint"}), flush=True)
         print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MB)")

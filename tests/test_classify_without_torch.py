@@ -72,6 +72,11 @@ wait(lambda: tab.session.model is not None and tab.session.model.name == sys.arg
 tab.try_sample()  # one of the demo model's bundled samples
 wait(lambda: tab.single.result is not None and not tab.busy(), "the sample's answer")
 result["sample"] = [tab.single.result.name, tab.single.result.prediction.label]
+result["trust"] = [tab.single.trust_banner.text(), tab.single.trust_banner.kind()]
+photo = sys.argv[4]  # a colour photo: unfamiliar to the digit model, by its input statistics
+tab.open_path(photo)
+wait(lambda: tab.single.result is not None and tab.single.result.name == photo and not tab.busy(), "the photo")
+result["photo"] = [tab.single.class_label.text(), tab.single.confidence_label.text()]
 tab.open_path(image)
 wait(lambda: tab.single.result is not None and tab.single.result.name == image and not tab.busy(), "the answer")
 result["label"] = tab.single.result.prediction.label
@@ -201,15 +206,25 @@ def test_the_cli_classifies_explains_evaluates_imports_and_calibrates_without_to
 
     ckpt = read_checkpoint(home_models / f"{DEMO}.pth")
     assert ckpt.familiarity is not None and ckpt.int8["kept"] and ckpt.int8_model is not None
+    # its input statistics, and how well it flags unfamiliar images, measured without torch (outliers.py)
+    assert ckpt.familiarity["input_low"] is not None
+    assert ckpt.familiarity["measured"]["rating"] in ("well", "weakly", "not at all")
     assert json.loads(got["int8"]["out"])["label"] == "3"
 
 
 def test_the_predict_and_evaluate_tabs_work_without_torch(setup):
-    got = run_child(GUI_CHILD, [str(setup["image"]), str(setup["folder"]), DEMO], setup["env"])
+    photo = resources.path("outliers") / "coffee.jpg"
+    got = run_child(GUI_CHILD, [str(setup["image"]), str(setup["folder"]), DEMO, str(photo)], setup["env"])
     assert torch_modules_loaded(setup["root"] / "hook")[-1] == []
     assert "ONNX Runtime" in got["device"]
     sample, label = got["sample"]
     assert Path(sample).parent.name == "samples" and label in [str(i) for i in range(10)]
+    # beside every answer, the familiarity rating measured when the demo's familiarity data was fitted
+    assert got["trust"] == ["Confidence calibrated · can flag unfamiliar images: well", "info"]
+    from resnet_gui.ui.predict.single_image_view import UNFAMILIAR_TITLE
+
+    title, why = got["photo"]
+    assert title == UNFAMILIAR_TITLE and why.startswith("It is ")  # flagged by its input statistics, saying how
     assert got["label"] == "3" and got["shown"] in ("3", "Not sure") and "evidence for" in got["explained"]
     assert got["folder_rows"] == 10 * PER_CLASS
     assert got["evaluated"]["n"] == 10 * PER_CLASS and got["evaluated"]["accuracy"] >= 0.95

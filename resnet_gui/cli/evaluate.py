@@ -33,6 +33,8 @@ def _table(ev) -> None:
     print(f"{safe(ev.model)} on {safe(ev.data)}: {plural(f.n, 'image')}"
           + (" (with mirror-image averaging)" if ev.tta else "") + ("" if ev.calibrated else "; uncalibrated model"))
     print(f"  accuracy           {f.accuracy:7.2%}   (majority-class share {f.majority_baseline:.2%})")
+    for caveat in ev.caveats:
+        print(f"  note: {caveat}")
     print(f"  balanced accuracy  {f.balanced_accuracy:7.2%}   (chance {1 / max(1, len(f.class_names)):.2%})")
     for k, v in f.top_k_accuracy.items():
         print(f"  top-{k} accuracy     {v:7.2%}")

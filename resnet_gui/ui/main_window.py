@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         if self.can_train:  # label decisions made in Evaluate apply to the Train tab's next run
             self.evaluate_tab.label_decisions.connect(self.train_tab.health.apply_decisions)
         self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
+        self.predict_tab.add_familiarity_requested.connect(self._add_familiarity)
         if self.can_train:
             self._connect_runs()
         self.registry.demo_installed.connect(
@@ -137,6 +138,12 @@ class MainWindow(QMainWindow):
     def _show_model(self, name: str) -> None:
         self.models_tab.select(name)
         self.tabs.setCurrentWidget(self.models_tab)
+
+    def _add_familiarity(self, name: str) -> None:
+        """The Predict tab's trust banner asked for familiarity data: the Models tab's dialog, for that model."""
+        self._show_model(name)
+        if self.models_tab.selected() == name:
+            self.models_tab.familiarity_dialog()
 
     # ---- start-up ---------------------------------------------------------------------------------
     def start_background_loading(self) -> None:

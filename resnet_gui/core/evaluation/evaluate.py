@@ -19,7 +19,7 @@ from ..errors import DatasetError
 from ..inference.predictor import Predictor
 from ..progress import NO_PROGRESS, Progress
 from .labelled import LabelledFiles, folder_files
-from .metrics import Figures, figures
+from .metrics import INTERVAL_BELOW, Figures, accuracy_with_interval, figures
 
 MAX_MISCLASSIFIED = 2000
 
@@ -36,11 +36,12 @@ class Evaluation:
     calibrated: bool
     rows: list[dict] = field(default_factory=list)  # every image: path, true, predicted, confidence
     model_path: str | None = None      # the checkpoint file: an export must never replace it
+    caveats: list[str] = field(default_factory=list)  # why the figure is not a result (training_overlap)
 
     def to_json(self) -> dict:
         return {**self.figures.to_json(), "model": self.model, "data": self.data, "tta": self.tta,
                 "calibrated": self.calibrated, "misclassified": self.misclassified, "failed": self.failed,
-                "unknown_classes": self.unknown_classes}
+                "unknown_classes": self.unknown_classes, "caveats": list(self.caveats)}
 
 
 def run_validation_files(ckpt) -> LabelledFiles:
@@ -58,6 +59,35 @@ def run_validation_files(ckpt) -> LabelledFiles:
         raise DatasetError(f"the classes in {path} changed since the model was trained; choose a folder instead")
     return LabelledFiles([p for p, _ in split.val], [index[split.class_names[label]] for _, label in split.val],
                          f"validation split of {path}")
+
+
+def training_overlap(ckpt, paths: list[str], data: str) -> list[str]:
+    """Sentences on what the evaluated images did for the model: how many it was trained on, and that a
+    validation split chose its epoch and calibration (both make the figure optimistic); the accuracy's 95 %
+    interval when there are fewer than a thousand images is added by the caller."""
+    out: list[str] = []
+    ds, cfg = ckpt.dataset or {}, ckpt.train_config or {}
+    root = ds.get("path")
+    train_files: set[str] = set()
+    val_files: set[str] = set()
+    if isinstance(root, str) and cfg.get("dataset") == "folder" and Path(root).is_dir():
+        try:
+            split = scan_folder(root, val_split=float(cfg.get("val_split", 0.2)), seed=int(cfg.get("seed", 0)))
+            train_files = {str(Path(p).resolve()) for p, _ in split.train}
+            val_files = {str(Path(p).resolve()) for p, _ in split.val}
+        except (DatasetError, OSError, ValueError, TypeError):
+            pass
+    evaluated = [str(Path(p).resolve()) for p in paths if p]
+    trained = sum(p in train_files for p in evaluated)
+    chose = sum(p in val_files for p in evaluated)
+    if trained:
+        out.append(f"The model was trained on {trained:,} of these {len(evaluated):,} images: the figure is "
+                   "optimistic, not a result. Evaluate on images it never saw.")
+    if data == "validation" or chose:
+        what = "These are" if data == "validation" or chose == len(evaluated) else f"{chose:,} of these are"
+        out.append(f"{what} the validation split of its training run, which chose the best epoch and fitted the "
+                   "calibration: the figure is optimistic.")
+    return out
 
 
 def _tta_batches(predictor: Predictor, paths: list[Path], batch_size: int, cancelled):
@@ -169,9 +199,12 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
     rows = [{"path": paths[i], "true": predictor.class_names[int(true[i])],
              "predicted": predictor.class_names[int(pred[i])], "confidence": float(conf[i])} for i in range(len(true))]
     misclassified = [rows[i] for i in wrong[:MAX_MISCLASSIFIED]]
+    caveats = training_overlap(ckpt, paths, data) if data != "cifar10" else []
+    if 0 < f.n < INTERVAL_BELOW:
+        caveats.append(f"Accuracy {accuracy_with_interval(round(f.accuracy * f.n), f.n)} (95 % interval).")
     return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
                       failed=failed, unknown_classes=unknown, calibrated=predictor.calibrated, rows=rows,
-                      model_path=str(path))
+                      model_path=str(path), caveats=caveats)
 
 
 def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:

@@ -156,3 +156,43 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
         out.append(f"Only {train_images} training images for a model trained from scratch; fine-tuning a "
                    "pretrained model usually does much better with so few.")
     return out
+
+
+INTERVAL_BELOW = 1000   # images: an accuracy measured on fewer gets its 95 % interval
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % for z = 1.96) of a proportion `correct` / `n`; (0, 1) for n = 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_with_interval(correct: int, n: int) -> str:
+    """"97.5 % (87–100 %) on 40 images": the interval only below INTERVAL_BELOW images."""
+    text = f"{correct / n:.1%}" if n else "no images"
+    if 0 < n < INTERVAL_BELOW:
+        lo, hi = wilson_interval(correct, n)
+        text += f" ({lo:.0%}–{hi:.0%})"
+    return text + (f" on {n:,} image{'s' if n != 1 else ''}" if n else "")
+
+
+def run_verdicts(f: Figures, history: list[dict] | None = None) -> list[str]:
+    """What the end of a run adds to verdicts(): the validation accuracy's interval when the split is small, and a
+    validation loss that swung by more than a factor of 100 between epochs (its figures are then unreliable)."""
+    out: list[str] = []
+    if 0 < f.n < INTERVAL_BELOW:
+        correct = round(f.accuracy * f.n)
+        out.append(f"Validation accuracy {accuracy_with_interval(correct, f.n)} (95 % interval): this split also "
+                   "chose the best epoch and fitted the calibration, so the figure is optimistic; test on images "
+                   "the run never saw (Evaluate tab) before trusting it.")
+    losses = [h.get("val_loss") for h in history or []]
+    losses = [v for v in losses if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+    if len(losses) >= 3 and max(losses) > 100 * min(losses):
+        out.append(f"Validation loss swung between {min(losses):.3g} and {max(losses):,.3g} during the run: the "
+                   "validation figures of single epochs are unreliable (a learning rate too high for this data, or "
+                   "too few validation images); lower the learning rate or add images.")
+    return out

@@ -39,6 +39,7 @@ class Prediction:
     unfamiliar: bool | None = None       # unlike anything the model was trained on; None: no familiarity data
     familiarity: float | None = None     # 0..1: share of the model's validation images at least this far away
     class_threshold: float | None = None  # the model's own operating point for this class, when it has one
+    unfamiliar_why: str | None = None    # a few words when its input statistics flagged it ("in colour")
 
     @property
     def ok(self) -> bool:

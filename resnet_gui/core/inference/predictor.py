@@ -104,21 +104,28 @@ class Predictor:
             images = images[None]
         return self.backend.run(images, tuple(names))
 
-    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(calibrated class probabilities N x C, familiarity N or None), float32, from one pass."""
+    def judge(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, list[str | None] | None]:
+        """(calibrated class probabilities N x C, familiarity N or None, why each image is unfamiliar by its
+        input statistics or None), from one pass (familiarity.Familiarity.judge)."""
         want = ("logits", "features") if self.familiarity is not None else ("logits",)
         out = self.outputs(images, want)
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite outputs become errors (_results)
             probs = softmax(out["logits"], self.temperature)
-            familiar = self.familiarity.scores(out["features"]) if self.familiarity is not None else None
-        return probs, familiar
+            if self.familiarity is None:
+                return probs, None, None
+            familiar, _, why = self.familiarity.judge(out["features"], images)
+        return probs, familiar, why
+
+    def scores(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(calibrated class probabilities N x C, familiarity N or None), float32, from one pass."""
+        return self.judge(images)[:2]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """uint8 N x S x S x 3 -> calibrated class probabilities N x C (float32)."""
         return self.scores(images)[0]
 
     def _results(self, probs: np.ndarray, paths: Sequence[str | None], k: int,
-                 familiar: np.ndarray | None = None) -> list[Prediction]:
+                 familiar: np.ndarray | None = None, why: Sequence[str | None] | None = None) -> list[Prediction]:
         k = max(1, min(int(k), probs.shape[1]))
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         finite = np.isfinite(probs).all(axis=1)
@@ -133,8 +140,13 @@ class Predictor:
             if familiar is not None:
                 pred.familiarity = float(familiar[row])
                 pred.unfamiliar = pred.familiarity < self.familiarity.threshold
+                pred.unfamiliar_why = why[row] if why is not None else None
             out.append(pred)
         return out
+
+    def _judged(self, pixels: np.ndarray, paths: Sequence[str | None], k: int):
+        probs, familiar, why = self.judge(pixels)
+        return probs, paths, k, familiar, why
 
     def explain(self, image: Image.Image | np.ndarray, class_index: int | None = None) -> tuple[np.ndarray, int]:
         """The class activation map (cam.py) for one image (a PIL image, or a uint8 S x S x 3 array from
@@ -146,8 +158,7 @@ class Predictor:
 
     # ---- public API ----------------------------------------------------------------------
     def predict_image(self, image: Image.Image, *, top_k: int = 5, path: str | None = None) -> Prediction:
-        probs, familiar = self.scores(self.prepare(image))
-        return self._results(probs, [path], top_k, familiar)[0]
+        return self._results(*self._judged(self.prepare(image), [path], top_k))[0]
 
     def predict_file(self, source: Source, *, top_k: int = 5, name: str | None = None) -> Prediction:
         label = name or (str(source) if isinstance(source, (str, os.PathLike)) else None)
@@ -155,8 +166,7 @@ class Predictor:
             pixels = self.load(source, name=label)
         except ImageLoadError as exc:
             return Prediction(path=label, error=str(exc))
-        probs, familiar = self.scores(pixels)
-        return self._results(probs, [label], top_k, familiar)[0]
+        return self._results(*self._judged(pixels, [label], top_k))[0]
 
     def batches(self, paths: Iterable[os.PathLike | str], *, batch_size: int = 32,
                 cancelled: Callable[[], bool] | None = None, thumbnail: int | None = None) -> Iterator[DecodedBatch]:
@@ -167,9 +177,8 @@ class Predictor:
 
     def predict_batch(self, batch: DecodedBatch, *, top_k: int = 5) -> list[Prediction]:
         """Predictions for every file of `batch`, in its order; a file that could not be decoded gets `error`."""
-        probs, familiar = self.scores(batch.pixels) if batch.decoded else (None, None)
-        ok = iter(self._results(probs, [batch.paths[i] for i in batch.decoded], top_k, familiar)
-                  if probs is not None else [])
+        ok = iter(self._results(*self._judged(batch.pixels, [batch.paths[i] for i in batch.decoded], top_k))
+                  if batch.decoded else [])
         out = [Prediction(path=path, error=batch.errors[i]) if i in batch.errors else next(ok)
                for i, path in enumerate(batch.paths)]
         for i, thumb in batch.thumbnails.items():

@@ -41,6 +41,8 @@ METADATA_KEYS = (
 MAX_CLASSES = 25_000          # ImageNet-21k has 21,841; the head of a bigger one would not fit the memory budget
 MAX_CLASS_NAME = 200
 FAMILIARITY_QUANTILES = 201   # distances of validation images stored per model (inference/familiarity.py)
+FAMILIARITY_INPUT_STATS = 16  # input statistics per image (inference/input_stats.py)
+_INPUT_KEYS = ("input_low", "input_high", "input_scale", "input_margin")
 MAX_INT8_MODEL_BYTES = 1 << 30   # the int8 graph of the largest architecture (resnext101_32x8d) is about 90 MB
 
 
@@ -166,8 +168,9 @@ def write_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = 
     obj = ckpt.metadata()
     obj["state_dict"] = state
     if ckpt.familiarity:
-        obj["familiarity"] = {k: (v if isinstance(v, (str, int, float)) else as_array(v).astype(np.float32))
-                              for k, v in ckpt.familiarity.items()}
+        # arrays and tensors as float32; plain values ("fitted_on", "input_margin", the "measured" record) as they are
+        obj["familiarity"] = {k: (as_array(v).astype(np.float32) if isinstance(v, np.ndarray) or hasattr(v, "detach")
+                                  else v) for k, v in ckpt.familiarity.items()}
     if half:
         obj["notes"] = {**obj["notes"], "weights_dtype": "float16"}
     info, blob = _int8_to_save(ckpt, half)
@@ -228,6 +231,12 @@ def parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
     if isinstance(raw, dict):  # a summary only: the arrays are read with the weights
         meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
                                if isinstance(raw.get(k), (str, int, float))}
+        meta["familiarity"]["input_statistics"] = raw.get("input_low") is not None
+        try:
+            if isinstance(raw.get("measured"), dict):
+                meta["familiarity"]["measured"] = to_plain(raw["measured"])
+        except TooLarge:
+            pass  # an outsized record is not shown; the model still loads
     return meta
 
 
@@ -332,3 +341,23 @@ def check_familiarity(obj: Any, *, num_classes: int, feature_dim: int) -> None:
     threshold = obj.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise ValueError("familiarity threshold must be between 0 and 1")
+    _check_input_stats(obj)
+
+
+def _check_input_stats(obj: dict) -> None:
+    """The optional input statistics (files written before them have none): all four keys or none,
+    FAMILIARITY_INPUT_STATS finite numbers each, a positive scale, a margin >= 0."""
+    present = [k for k in _INPUT_KEYS if obj.get(k) is not None]
+    if not present:
+        return
+    if len(present) != len(_INPUT_KEYS):
+        raise ValueError("familiarity input statistics are incomplete")
+    for key in _INPUT_KEYS[:3]:
+        values = _floats(obj[key])
+        if values is None or values.shape != (FAMILIARITY_INPUT_STATS,) or not np.isfinite(values).all():
+            raise ValueError(f"familiarity {key} must be {FAMILIARITY_INPUT_STATS} finite numbers")
+    if not (_floats(obj["input_scale"]) > 0).all():
+        raise ValueError("familiarity input_scale must be positive")
+    margin = obj["input_margin"]
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1e6:
+        raise ValueError("familiarity input_margin must be a number >= 0")

@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..engines.torch_backend import penultimate_features
-from ..evaluation.metrics import figures, verdicts
-from ..inference import familiarity
+from ..evaluation.metrics import figures, run_verdicts, verdicts
+from ..inference import familiarity, input_stats, outliers
 from ..inference.calibration import calibration_report, softmax
 from ..progress import StopFlag
 from .config import TrainConfig
 from .loop import Trainer
+from .prepare import eval_preprocess
 
 MAX_FAMILIARITY_IMAGES = 20_000   # training images whose features describe "what the model saw"
+VAL_PIXELS_KEPT = 64              # validation images kept to make colour-shifted outliers from (outliers.py)
 
 
 @dataclass
@@ -32,13 +35,30 @@ class Finalized:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Seen:
+    """What one pass over some images gave: logits N x C, features N x D, labels N (CPU float32 / int64); with a
+    normalizer, each image's input statistics N x K and the first `keep` images as the model received them."""
+    logits: torch.Tensor
+    features: torch.Tensor
+    labels: torch.Tensor
+    stats: np.ndarray | None = None
+    pixels: np.ndarray | None = None   # uint8 n x S x S x 3
+
+
+def pixels_of(x: torch.Tensor, normalize) -> np.ndarray:
+    """The uint8 N x S x S x 3 images behind a normalised batch (the inverse of data's Normalizer)."""
+    raw = (x.float() / normalize.inv_std + normalize.mean).round_().clamp_(0, 255).to(torch.uint8)
+    return raw.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
 @torch.inference_mode()
-def outputs(t: Trainer, batches: Iterable, stop: StopFlag, limit: int | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """(logits N x C, features N x D, labels N) on the CPU, float32, from one pass; None when stopped."""
+def outputs(t: Trainer, batches: Iterable, stop: StopFlag, limit: int | None = None, *, normalize=None,
+            keep: int = 0) -> Seen | None:
+    """One pass over `batches` (see Seen); None when stopped."""
     model = t.model.module if hasattr(t.model, "module") else t.model
     model.eval()
-    logits, feats, labels, seen = [], [], [], 0
+    logits, feats, labels, stats, kept, seen = [], [], [], [], [], 0
     with penultimate_features(model) as box:
         for batch in batches:
             if batch is None:
@@ -51,25 +71,49 @@ def outputs(t: Trainer, batches: Iterable, stop: StopFlag, limit: int | None = N
             logits.append(out.float().cpu())
             feats.append(box["features"].float().cpu())
             labels.append(y.cpu())
+            if normalize is not None:
+                pixels = pixels_of(x, normalize)
+                stats.append(input_stats.image_stats(pixels))
+                if sum(len(k) for k in kept) < keep:
+                    kept.append(pixels[:keep - sum(len(k) for k in kept)])
             seen += len(y)
             if limit is not None and seen >= limit:
                 break
     if not logits:
-        return torch.empty(0, 0), torch.empty(0, 0), torch.empty(0, dtype=torch.long)
-    return torch.cat(logits), torch.cat(feats), torch.cat(labels)
+        return Seen(torch.empty(0, 0), torch.empty(0, 0), torch.empty(0, dtype=torch.long))
+    return Seen(torch.cat(logits), torch.cat(feats), torch.cat(labels), np.concatenate(stats) if stats else None,
+                np.concatenate(kept) if kept else None)
+
+
+def _flags(t: Trainer, fam: familiarity.Familiarity, normalize):
+    """The model's unfamiliar decision on uint8 N x S x S x 3 images, through the training model (outliers.py)."""
+    model = t.model.module if hasattr(t.model, "module") else t.model
+    device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def flags(pixels: np.ndarray) -> np.ndarray:
+        x = normalize(torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(device))
+        with penultimate_features(model) as box, t.autocast():
+            model(x)
+        return fam.judge(box["features"].float().cpu().numpy(), pixels)[1]
+    return flags
 
 
 def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batches: Iterable | None,
              class_names: list[str], history: list[dict], train_images: int, stop: StopFlag,
-             gather=None, n_val: int | None = None) -> Finalized | None:
+             gather=None, n_val: int | None = None, normalize=None, preprocess=None) -> Finalized | None:
     """Evaluate, calibrate and describe the model in `t` (the best epoch's weights). `gather(part, n)` joins
-    the validation shards of several processes (DistributedDataParallel); None when stopped."""
-    val = outputs(t, val_batches, stop)
+    the validation shards of several processes (DistributedDataParallel); None when stopped. With the data's
+    `normalize` (its Normalizer) the familiarity data gets input statistics, and with the model's `preprocess`
+    too, it is measured against outliers (outliers.py)."""
+    val = outputs(t, val_batches, stop, normalize=normalize, keep=VAL_PIXELS_KEPT)
     if val is None:
         return None
-    logits, feats, labels = val
+    logits, feats, labels, val_stats = val.logits, val.features, val.labels, val.stats
     if gather is not None and n_val is not None:
         logits, feats, labels = gather(logits, n_val), gather(feats, n_val), gather(labels, n_val)
+        if val_stats is not None:
+            val_stats = gather(torch.from_numpy(val_stats), n_val).numpy()
     result = Finalized()
     if not len(labels):
         return result
@@ -84,15 +128,22 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
                          if f.top_k_accuracy else {})}
     result.warnings = verdicts(f, history=history, epochs=cfg.epochs, warmup_epochs=float(cfg.warmup_epochs or 0),
                                train_images=train_images, pretrained=cfg.pretrained, balance=cfg.balance)
+    result.warnings += run_verdicts(f, history)
     if train_batches is not None:
-        seen = outputs(t, train_batches, stop, limit=MAX_FAMILIARITY_IMAGES)
+        seen = outputs(t, train_batches, stop, limit=MAX_FAMILIARITY_IMAGES, normalize=normalize)
         if seen is None:
             return None
-        _, train_feats, train_labels = seen
-        if len(train_labels) >= 2 and train_feats.shape[1] <= familiarity.MAX_FEATURE_DIM:
-            fam = familiarity.fit(train_feats.numpy(), train_labels.numpy(), feats.numpy(), len(class_names),
-                                  source=f"{len(train_labels)} training images; threshold from "
-                                         f"{len(labels)} validation images")
+        if len(seen.labels) >= 2 and seen.features.shape[1] <= familiarity.MAX_FEATURE_DIM:
+            fam = familiarity.fit(seen.features.numpy(), seen.labels.numpy(), feats.numpy(), len(class_names),
+                                  source=f"{len(seen.labels)} training images; threshold from "
+                                         f"{len(labels)} validation images",
+                                  train_stats=seen.stats, val_stats=val_stats)
+            if normalize is not None and preprocess is not None and val.pixels is not None:
+                val_flags = fam.judge(feats.numpy())[1]
+                if fam.inputs is not None and val_stats is not None:
+                    val_flags |= fam.inputs.unusual(val_stats)
+                fam.measured = outliers.measure(_flags(t, fam, normalize), val.pixels, preprocess,
+                                                val_flagged=val_flags)
             result.familiarity = fam.to_checkpoint()
     return result
 
@@ -116,7 +167,8 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
     several = bool(getattr(world, "enabled", False))
     found = finalize(t, cfg, val_batches=data.val_batches(batch_size), train_batches=data.seen_batches(batch_size),
                      class_names=class_names, history=history, train_images=data.n_train,
-                     stop=_Never() if several else stop, gather=world.gather if several else None, n_val=data.n_val)
+                     stop=_Never() if several else stop, gather=world.gather if several else None, n_val=data.n_val,
+                     normalize=getattr(data, "normalize", None), preprocess=eval_preprocess(cfg))
     if found is None:
         return Finalized()
     if best_path is not None:

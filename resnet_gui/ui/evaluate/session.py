@@ -62,7 +62,7 @@ def evaluate_task(report, stop, request: EvalRequest, device: str):
     words = verdicts(evaluation.figures) if evaluation.figures.n else []
     if request.data != "validation":
         words = [w.replace(" validation accuracy", " accuracy") for w in words]
-    return EvalOutcome(request, evaluation, tuple(words))
+    return EvalOutcome(request, evaluation, tuple(evaluation.caveats) + tuple(words))
 
 
 def thumbnails_task(report, stop, key: tuple, rows: list[dict]) -> int:

@@ -164,16 +164,24 @@ def calibration_words(calibration) -> str:
 
 
 def familiarity_words(familiarity) -> str:
-    """The details view's sentence on familiarity data ("no familiarity data" when the file has none)."""
+    """The details view's sentence on familiarity data: whether and how well the model can flag unfamiliar images
+    (core/inference/outliers.py measures it when the data is fitted), and what it was fitted on."""
+    from resnet_gui.core.inference.outliers import can_flag, measured_words
+
+    words = can_flag(familiarity)
     if not isinstance(familiarity, dict):
-        return ("no familiarity data: it cannot tell when an image is unlike what it was trained on (Models tab: "
-                "Add familiarity data…)")
-    parts = [str(familiarity["method"])] if familiarity.get("method") else []
+        return (f"{words}: it has no familiarity data, so it cannot tell when an image is unlike what it was trained "
+                "on (Models tab: Add familiarity data…)")
+    measured = measured_words(familiarity.get("measured"))
+    parts = [measured] if measured else ["fitted before the app measured how well it works (Add familiarity "
+                                         "data… fits and measures it again)"]
+    if familiarity.get("input_statistics"):
+        parts.append("it also compares colour, brightness, contrast and detail with its training images")
     if _number(familiarity.get("threshold"), ".3f"):
         parts.append(f"threshold {_number(familiarity['threshold'], '.3f')}")
     if familiarity.get("fitted_on"):
         parts.append(f"fitted on {familiarity['fitted_on']}")
-    return "flagged: it has familiarity data" + (f" ({'; '.join(parts)})" if parts else "")
+    return f"{words} ({'; '.join(parts)})"
 
 
 def int8_words(record) -> str:

@@ -41,3 +41,16 @@ def candidates(pred, n: int = 3) -> str:
     top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= 0.005] or \
         [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:1]]
     return top[0] if len(top) == 1 else ", ".join(top[:-1]) + " or " + top[-1]
+
+
+def trust_words(model) -> tuple[str, str, bool]:
+    """What every answer of `model` (a LoadedModel) carries: ("Confidence calibrated · can flag unfamiliar images:
+    well", the banner kind, whether Add familiarity data… would help). An info line when both hold; a warning
+    when the confidence is the network's raw one or the model cannot (or was never measured to) flag unfamiliar
+    images."""
+    calibrated = bool(getattr(model, "calibrated", False))
+    flag = str(getattr(model, "can_flag", "cannot flag unfamiliar images"))
+    text = f"{'Confidence calibrated' if calibrated else 'Confidence not calibrated'} · {flag}"
+    fine = calibrated and flag.endswith(": well")
+    helps = not calibrated or not getattr(model, "has_familiarity", False) or flag.endswith("not measured")
+    return text, "info" if fine else "warning", helps

@@ -38,6 +38,7 @@ class LoadedModel:
     class_names: tuple[str, ...] = ()
     calibrated: bool = False        # its confidences are temperature-scaled
     has_familiarity: bool = False   # it can tell an image unlike its training data
+    can_flag: str = "cannot flag unfamiliar images"  # how well, as measured when fitted (core/inference/outliers.py)
     samples: tuple[str, ...] = ()   # images to try: bundled digits for the demo, else validation images
     no_samples_reason: str = ""     # why there are none (a sentence for the user)
 
@@ -112,12 +113,16 @@ def model_samples(meta: dict) -> tuple[list[str], str]:
 
 # ---- worker functions (run in Task threads) ------------------------------------------------------
 def load_model_task(report, stop, name: str, model_path: str, device: str) -> LoadedModel:
+    from resnet_gui.core.inference.outliers import can_flag
+
     predictor = get_predictor(model_path, device)
     facts = predictor.facts
     samples, reason = model_samples(facts.metadata)  # what the predictor read: the file is not opened again
+    fam = predictor.familiarity
     return LoadedModel(name=name, path=model_path, arch=facts.arch, num_classes=len(predictor.class_names),
                        device=str(predictor.device), class_names=tuple(predictor.class_names),
-                       calibrated=predictor.calibrated, has_familiarity=predictor.familiarity is not None,
+                       calibrated=predictor.calibrated, has_familiarity=fam is not None,
+                       can_flag=can_flag({"measured": fam.measured} if fam is not None else None),
                        samples=tuple(samples), no_samples_reason=reason)
 
 

@@ -57,6 +57,8 @@ class SingleImageView(QSplitter):
         self.guess_label = _plain_label()  # the unfamiliar state's top guess, small
         self.guess_label.hide()
         self.error_banner = Banner()
+        self.trust_banner = Banner()        # how far the model's answers can be trusted, beside every answer
+        self.trust_banner.setAccessibleName("What the model's answers are worth")
         self.topk_title = QLabel("Top classes")
         self.topk_title.setFont(big_font(self, 1.0))  # bold; no style sheet, so it follows theme changes
         self.topk_title.hide()
@@ -78,8 +80,8 @@ class SingleImageView(QSplitter):
         explain_row.addWidget(self.explain_combo, 1)
         self.explain_caption = _plain_label()
         self.explain_caption.hide()
-        for w in (self.file_label, self.class_label, self.confidence_label, self.guess_label, self.error_banner,
-                  self.topk_title, self.topk):
+        for w in (self.file_label, self.class_label, self.confidence_label, self.guess_label, self.trust_banner,
+                  self.error_banner, self.topk_title, self.topk):
             layout.addWidget(w)
         layout.addSpacing(8)
         layout.addLayout(explain_row)
@@ -94,6 +96,7 @@ class SingleImageView(QSplitter):
         self.state: str | None = None       # SURE, UNSURE or UNFAMILIAR of the result on screen
         self.threshold = DEFAULT_THRESHOLD
         self.knows = ""                     # what the model knows, in a few words
+        self.trust: tuple = ()              # (text, kind, actions) of the trust banner for the model's answers
         self.overlay_label: str | None = None  # the class whose heat map is on the image
 
     def show_waiting(self, name: str | None, message: str) -> None:
@@ -103,12 +106,15 @@ class SingleImageView(QSplitter):
             self.error_banner.clear_message()
         self.confidence_label.setText(message)
 
-    def show_result(self, result: ImageResult, threshold: float | None = None, knows: str | None = None) -> None:
+    def show_result(self, result: ImageResult, threshold: float | None = None, knows: str | None = None,
+                    trust: tuple = ()) -> None:
+        """`trust`: (text, banner kind, actions) shown beside the answer (answer.trust_words)."""
         self._set_name(result.name)
         if threshold is not None:
             self.threshold = threshold
         if knows is not None:
             self.knows = knows
+        self.trust = tuple(trust)
         if result.error is not None:
             self.result = None
             self.preview.clear_image("This file could not be shown.")
@@ -116,6 +122,8 @@ class SingleImageView(QSplitter):
             return
         self.result = result
         self.error_banner.clear_message()
+        if self.trust:
+            self.trust_banner.show_message(*self.trust)
         self.overlay_label = None
         self.preview.set_image(result.preview)
         self._show_answer()
@@ -159,7 +167,9 @@ class SingleImageView(QSplitter):
         else:
             self.class_label.setFont(big_font(self, 1.5))
             self.class_label.setText(UNFAMILIAR_TITLE)
-            self.confidence_label.setText(f"(it knows: {self.knows})" if self.knows else "")
+            why = getattr(pred, "unfamiliar_why", None)
+            self.confidence_label.setText(" ".join(part for part in (
+                f"It is {why}." if why else "", f"(it knows: {self.knows})" if self.knows else "") if part))
             familiarity = getattr(pred, "familiarity", None)
             similar = f" · familiarity {familiarity:.0%}" if isinstance(familiarity, (int, float)) else ""
             self.guess_label.setText(f"Top guess: {pred.label} ({pred.confidence:.1%}){similar} · {w}×{h} px")
@@ -221,6 +231,7 @@ class SingleImageView(QSplitter):
         """The request failed: no class is shown, the message says why."""
         self.class_label.hide()
         self.guess_label.hide()
+        self.trust_banner.clear_message()
         self.confidence_label.setText("")
         self.topk.set_rows([])
         self.topk_title.hide()

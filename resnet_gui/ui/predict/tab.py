@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import ToggleButton
-from .answer import THRESHOLD_SETTING, knows_summary, threshold_from
+from .answer import THRESHOLD_SETTING, knows_summary, threshold_from, trust_words
 from .folder_results_view import FolderResultsView
 from .session import FolderDone, ImageResult, LoadedModel, PredictSession
 from .single_image_view import SingleImageView
@@ -38,6 +38,7 @@ class PredictTab(QWidget):
     status_message = Signal(str)
     active_model_changed = Signal(str)
     evaluate_folder_requested = Signal(str, str)   # (model name, folder laid out by class)
+    add_familiarity_requested = Signal(str)        # model name: the Models tab's Add familiarity data…
 
     def __init__(self, registry, settings, parent=None):
         super().__init__(parent)
@@ -317,6 +318,16 @@ class PredictTab(QWidget):
         self.session.classify_folder(folder)
         self._update_buttons()
 
+    def _trust(self, model: LoadedModel | None) -> tuple:
+        """The trust banner beside every answer of `model`: calibrated or not, how well it flags unfamiliar
+        images, and Add familiarity data… where that would help."""
+        if model is None:
+            return ()
+        text, kind, helps = trust_words(model)
+        name = model.name
+        return (text, kind, [("Add familiarity data…", lambda: self.add_familiarity_requested.emit(name))]
+                if helps else [])
+
     def _waiting(self, kind: str, message: str) -> None:
         if kind == "image":
             self.single.show_waiting(None, message)
@@ -325,7 +336,8 @@ class PredictTab(QWidget):
 
     def _image_result(self, result: ImageResult) -> None:
         model = self.session.model
-        self.single.show_result(result, self.threshold(), knows_summary(model.class_names) if model else "")
+        self.single.show_result(result, self.threshold(), knows_summary(model.class_names) if model else "",
+                                self._trust(model))
         if result.error is not None:
             self.status_message.emit(result.error.splitlines()[0][:200])
         else:

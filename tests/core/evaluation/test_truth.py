@@ -204,6 +204,7 @@ def test_an_imported_model_gets_familiarity_data_from_a_folder(isolated_home, tm
     data = make_folder_dataset(tmp_path / "d", per_class=8, size=(40, 32))
     summary = add_familiarity(Registry().get("imported").path, data, calibrate=True)
     assert summary["images"] == 24 and summary["calibrated"]
+    assert summary["measured"]["outlier_images"]["photos"] == 50  # measured against outliers as it was fitted
     ckpt = read_checkpoint(isolated_home / "models" / "imported.pth")
     assert ckpt.familiarity is not None and "images of d" in ckpt.calibration["fitted_on"]
     assert Registry().get("imported").meta["familiarity"]["method"] == "mahalanobis"

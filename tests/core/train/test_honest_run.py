@@ -29,6 +29,13 @@ def test_an_imbalanced_run_is_told_it_only_learned_the_larger_class(tmp_path, ca
     assert meta["calibration"]["method"] == "temperature scaling" and meta["familiarity"]["method"] == "mahalanobis"
     ckpt = read_checkpoint(result.best_path)
     assert ckpt.familiarity is not None and ckpt.familiarity_error is None
+    # the familiarity check has the training images' input statistics and was measured against outliers
+    summary = meta["familiarity"]
+    assert summary["input_statistics"] is True
+    measured = summary["measured"]
+    assert set(measured["outliers"]) == {"noise", "flat colours", "colour shifts", "photos"}
+    assert measured["validation_images"] == metrics["per_class"][0]["support"] + metrics["per_class"][1]["support"]
+    assert measured["rating"] in ("well", "weakly", "not at all") and 0 <= measured["caught"] <= 1
 
 
 def test_the_cli_prints_the_verdict_and_json_carries_it(tmp_path, capsys):

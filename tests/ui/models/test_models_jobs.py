@@ -126,7 +126,8 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     entry = window.registry.entry("digits")
     assert entry.meta.get("familiarity") is None and tab.familiarity_button.isEnabled()
     dialog = ModelDetailsDialog(entry, "{}", tab)
-    assert dialog.value_labels["Unfamiliar images"].text().startswith("no familiarity data")
+    assert dialog.value_labels["Unfamiliar images"].text().startswith(
+        "cannot flag unfamiliar images: it has no familiarity data")
     assert dialog.value_labels["Confidence"].text().startswith("uncalibrated")
     dialog.close()
     tab.add_familiarity("digits", str(data), calibrate=True)  # held-out digits: calibration is sound
@@ -139,7 +140,8 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     tab.select("digits")
     assert not tab.familiarity_button.isEnabled()
     details = ModelDetailsDialog(window.registry.entry("digits"), "{}", tab)
-    assert details.value_labels["Unfamiliar images"].text().startswith("flagged: it has familiarity data")
+    words = details.value_labels["Unfamiliar images"].text()  # measured against outliers as it was fitted
+    assert words.startswith("can flag unfamiliar images: ") and "test images unlike its training images" in words
     assert details.value_labels["Confidence"].text().startswith("calibrated (temperature")
     details.close()
 
@@ -179,6 +181,13 @@ def test_details_words_for_calibration_and_familiarity():
     assert calibration_words({"temperature": 1.5, "ece_before": 0.146, "ece_after": 0.021, "fitted_on": "val"}) == \
         "calibrated (temperature 1.50); calibration error 0.146 before, 0.021 after; fitted on val"
     assert calibration_words({"temperature": "x"}).startswith("uncalibrated")
-    assert familiarity_words(None).startswith("no familiarity data")
-    assert familiarity_words({"method": "mahalanobis", "threshold": 0.05}) == \
-        "flagged: it has familiarity data (mahalanobis; threshold 0.050)"
+    assert familiarity_words(None).startswith("cannot flag unfamiliar images: it has no familiarity data")
+    assert familiarity_words({"method": "mahalanobis", "threshold": 0.05}).startswith(
+        "can flag unfamiliar images: not measured (fitted before the app measured how well it works")
+    measured = {"validation_flagged": 0.0556, "validation_images": 36, "caught": 0.6,
+                "outliers": {"noise": 1.0, "photos": 0.2}, "outlier_images": {"noise": 24, "photos": 50}}
+    assert familiarity_words({"method": "mahalanobis", "threshold": 0.025, "measured": measured,
+                              "input_statistics": True}) == (
+        "can flag unfamiliar images: weakly (caught 60% of 74 test images unlike its training images (noise 100%, "
+        "photos 20%); flagged 5.6% of its 36 validation images; it also compares colour, brightness, contrast "
+        "and detail with its training images; threshold 0.025)")

@@ -124,7 +124,9 @@ def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot
     assert pred.unfamiliar in (True, False)
     if pred.unfamiliar:
         assert tab.single.class_label.text() == UNFAMILIAR_TITLE
-        assert tab.single.confidence_label.text() == "(it knows: zero, one, two and three)"
+        assert tab.single.confidence_label.text().endswith("(it knows: zero, one, two and three)")
+        if pred.unfamiliar_why:  # its input statistics flagged it: the answer says how it differs
+            assert tab.single.confidence_label.text().startswith(f"It is {pred.unfamiliar_why}.")
 
 
 def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_model, window, tmp_path):
