@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --json: add 'cam', the Grad-CAM map of the top class (rows of values in [0, 1])")
     p.add_argument("--explain-dir", type=Path, metavar="DIR",
                    help="write each image with its Grad-CAM heat map overlaid as a PNG into DIR")
+    p.add_argument("--sort-into", type=Path, metavar="OUT",
+                   help="copy the files into OUT/<class>/ for sure answers and OUT/_not_sure/, OUT/_unfamiliar/, "
+                   "OUT/_unreadable/ for the rest, logged in OUT/sorted.csv (names taken get a suffix; nothing is "
+                   "overwritten; links are not followed)")
+    p.add_argument("--move", action="store_true", help="with --sort-into: move the files instead of copying them "
+                   "('resnet-gui sort undo OUT' puts them back)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --sort-into: say where each file would go and write nothing")
 
     m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
     msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
@@ -193,7 +201,7 @@ TRAINING_COMMANDS = ("train", "runs")
 
 # Commands in modules of their own: each defines add_parser(subparsers) and run(args) -> exit status, and
 # imports nothing heavy at module level (`--help` must not import torch).
-PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs"}
+PLUGIN_COMMANDS = {"evaluate": "evaluate", "check-data": "check_data", "runs": "runs", "sort": "sort"}
 
 
 def _plugin_modules():

@@ -92,8 +92,13 @@ class FolderResultsView(QWidget):
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save every result as a CSV file (Ctrl+E)")
         self.export_button.clicked.connect(self.export_csv)
+        self.sort_button = QPushButton("Sort into folders…")
+        self.sort_button.setToolTip("Copy or move the files into one folder per class (and not sure, unfamiliar, "
+                                    "unreadable), with a preview of the counts first")
+        self.sort_button.clicked.connect(self.open_sort_dialog)
         tools.addWidget(self.folder_label, 1)
-        for w in (self.folder_progress, self.cancel_button, self.filter_combo, self.lowest_button, self.export_button):
+        for w in (self.folder_progress, self.cancel_button, self.filter_combo, self.lowest_button, self.sort_button,
+                  self.export_button):
             tools.addWidget(w)
         layout.addLayout(tools)
         self.model_note = Banner()
@@ -354,7 +359,22 @@ class FolderResultsView(QWidget):
 
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(bool(self.results) and not self.running)
+        self.sort_button.setEnabled(bool(self.results) and not self.running)
         self.lowest_button.setEnabled(bool(self.results))
+
+    # ---- sort -------------------------------------------------------------------------------------
+    def sort_dialog(self):
+        """The *Sort into folders…* dialog for the results on screen, at the current threshold (not shown)."""
+        from .sort_dialog import SortDialog
+
+        labels = sorted({p.label for p in self.results if p.ok}, key=str.lower)
+        return SortDialog(self.results, labels, self.threshold, self.folder, self.settings, self)
+
+    def open_sort_dialog(self) -> None:
+        if self.results and not self.running:
+            dialog = self.sort_dialog()
+            dialog.exec()
+            dialog.deleteLater()
 
     # ---- export -----------------------------------------------------------------------------------
     def export_csv(self) -> None:
