@@ -106,13 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--mean", type=float, nargs=3, help="normalisation mean (default: by arch)")
     mi.add_argument("--std", type=float, nargs=3, help="normalisation std (default: by arch)")
     mi.add_argument("--allow-duplicate", action="store_true", help="import a file that is already in the registry")
-    me = msub.add_parser("edit", help="change a model's class names or preprocessing (after an import)")
+    me = msub.add_parser("edit", help="change a model's class names, preprocessing or per-class thresholds")
     me.add_argument("name")
     me.add_argument("--classes", metavar="LIST_OR_FILE", help="new class names (comma-separated or a text file)")
     me.add_argument("--input-size", type=int)
     me.add_argument("--resize", type=int)
     me.add_argument("--mean", type=float, nargs=3)
     me.add_argument("--std", type=float, nargs=3)
+    me.add_argument("--threshold", action="append", metavar="CLASS=P",
+                    help="a class's own 'not sure below' (0.9, 90%%, or none to remove it); answers of that class "
+                    "below it are 'not sure' in predict and the app. Repeat for more classes")
     mr = msub.add_parser("remove", help="delete a model from the registry")
     mr.add_argument("name")
     md = msub.add_parser("default", help="make a model the default")

@@ -19,6 +19,7 @@ from ..errors import CheckpointError, ModelError
 from ..jsonsafe import TooLarge, to_plain
 from .archs import ARCHS
 from .build import build_model
+from .operating_points import clean as clean_operating_points
 from .preprocess import Preprocess
 from .safe_load import check_dense_tensors, check_finite, check_fits, check_tensor, load_weights_strict, safe_torch_load
 
@@ -27,6 +28,7 @@ FORMAT_VERSION = 1
 METADATA_KEYS = (
     "format", "format_version", "arch", "num_classes", "class_names", "preprocess", "metrics",
     "train_config", "dataset", "created", "app_version", "torch_version", "notes", "calibration", "int8",
+    "operating_points",
 )
 MAX_INT8_MODEL_BYTES = 1 << 30   # the int8 graph of the largest architecture (resnext101_32x8d) is about 90 MB
 FEATURE_DIMS = {"resnet18_cifar": 512, "resnet18": 512, "resnet34": 512}  # input of fc; 2048 for the others
@@ -54,6 +56,7 @@ class Checkpoint:
     familiarity_error: str | None = field(default=None, compare=False)  # why stored familiarity data was unusable
     int8: dict[str, Any] | None = None          # optional: how its int8 version was verified (inference/int8.py)
     int8_model: Any = field(default=None, repr=False, compare=False)  # that version's ONNX graph, uint8 bytes
+    operating_points: dict[str, Any] | None = None  # optional: each class's own threshold (operating_points.py)
     created: str = field(default_factory=_now)
     app_version: str = __version__
     torch_version: str = field(default_factory=lambda: torch.__version__.split("+")[0])
@@ -80,6 +83,7 @@ class Checkpoint:
             "notes": dict(self.notes),
             **({"calibration": dict(self.calibration)} if self.calibration else {}),
             **({"int8": dict(self.int8)} if self.int8 else {}),
+            **({"operating_points": dict(self.operating_points)} if self.operating_points else {}),
         }
 
     def build_model(self, path: os.PathLike | str = "<checkpoint>") -> nn.Module:
@@ -213,6 +217,9 @@ def _parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
         meta.pop("calibration", None)
     if not isinstance(meta.get("int8"), dict):
         meta.pop("int8", None)
+    meta["operating_points"] = clean_operating_points(meta.get("operating_points"), names)
+    if not meta["operating_points"]:
+        meta.pop("operating_points")
     raw = obj.get("familiarity")
     if isinstance(raw, dict):  # a summary only: the tensors are read when the model is loaded
         meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
@@ -245,6 +252,7 @@ def _from_metadata(meta: dict, state: dict | None) -> Checkpoint:
         notes=meta["notes"],
         calibration=meta["calibration"] if isinstance(meta.get("calibration"), dict) else None,
         int8=meta["int8"] if isinstance(meta.get("int8"), dict) else None,
+        operating_points=meta.get("operating_points") or None,
         created=str(meta.get("created") or ""),
         app_version=str(meta.get("app_version") or ""),
         torch_version=str(meta.get("torch_version") or ""),

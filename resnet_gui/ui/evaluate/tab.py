@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import Banner
-from ..common.wording import for_screen
+from ..common.wording import for_screen, threshold_from
 from .confusion_matrix_view import ConfusionMatrixView
+from .curves_panel import CurvesPanel
 from .figure_cards import FigureCards
 from .image_gallery import ImageGallery
 from .per_class_table import PerClassTable
@@ -35,7 +36,7 @@ from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
-GALLERY, PER_CLASS, RELIABILITY = 0, 1, 2
+GALLERY, PER_CLASS, RELIABILITY, THRESHOLDS = 0, 1, 2, 3
 MAX_LISTED = 5
 
 
@@ -124,6 +125,9 @@ class EvaluateTab(QWidget):
         self.details.addTab(self.gallery, "Images")
         self.details.addTab(self.per_class, "Per class")
         self.details.addTab(self.reliability, "Reliability")
+        self.curves = CurvesPanel()
+        self.curves.save_requested.connect(self.save_operating_point)
+        self.details.addTab(self.curves, "Thresholds")
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -292,6 +296,7 @@ class EvaluateTab(QWidget):
         self.matrix.set_matrix(f.class_names, f.confusion_matrix)
         self.per_class.set_classes(f.per_class)
         self.reliability.set_bins(f.reliability, f.ece)
+        self.curves.set_curves(ev.curves, ev.operating_points, threshold_from(self.settings), ev.data)
         self.show_mistakes()
         self.status_message.emit(f"“{req.model_name}” on {req.data_words()}: {f.accuracy:.1%} accuracy "
                                  f"({f.n:,} images).")
@@ -319,6 +324,23 @@ class EvaluateTab(QWidget):
         self.matrix.select((true, predicted))
         self.session.load_thumbnails((true, predicted), rows)
         self.details.setCurrentIndex(GALLERY)
+
+    # ---- a class's own threshold -----------------------------------------------------------------------
+    def save_operating_point(self, class_name: str, record: dict | None) -> None:
+        """Store (or, with None, remove) a class's own threshold in the evaluated model, in a worker."""
+        if self.outcome is None:
+            return
+        name = self.outcome.request.model_name
+
+        def saved(entry) -> None:
+            points = (entry.meta or {}).get("operating_points") or {}
+            self.curves.set_operating_points(points)
+            what = (f"“{class_name}” is now sure from {points[class_name]['threshold']:.1%}" if class_name in points
+                    else f"“{class_name}” now uses the “not sure below” threshold alone")
+            self.banner.show_message(f"{what} in the model “{name}” (Predict, sorting and the command line use "
+                                     "it; Details and the model card show it).", "success")
+
+        self.registry.run("set_operating_points", name, {class_name: record}, on_done=saved)
 
     # ---- export -----------------------------------------------------------------------------------
     def export_dialog(self) -> None:
