@@ -38,6 +38,7 @@ class LoadedModel:
     class_names: tuple[str, ...] = ()
     calibrated: bool = False        # its confidences are temperature-scaled
     has_familiarity: bool = False   # it can tell an image unlike its training data
+    familiarity_threshold: float | None = None  # below this familiarity an image counts as unfamiliar
     samples: tuple[str, ...] = ()   # images to try: bundled digits for the demo, else validation images
     no_samples_reason: str = ""     # why there are none (a sentence for the user)
 
@@ -120,6 +121,7 @@ def load_model_task(report, stop, name: str, model_path: str, device: str) -> Lo
     return LoadedModel(name=name, path=model_path, arch=facts.arch, num_classes=len(predictor.class_names),
                        device=str(predictor.device), class_names=tuple(predictor.class_names),
                        calibrated=predictor.calibrated, has_familiarity=predictor.familiarity is not None,
+                       familiarity_threshold=predictor.familiarity.threshold if predictor.familiarity else None,
                        samples=tuple(samples), no_samples_reason=reason)
 
 
