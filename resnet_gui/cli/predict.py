@@ -74,8 +74,8 @@ def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list
 
 
 def _check_outputs(args: argparse.Namespace, model: Path, files: list[str]) -> set[str]:
-    """Refuse (OutputError) a CSV, sort folder or heat-map folder that would replace the model, an image being read, or a
-    file among the app's models and runs, before any work; make the folder. The heat-map names already taken:
+    """Refuse (OutputError) a CSV, sort folder or heat-map folder that would replace the model, an image being
+    read, or a file among the app's models and runs, before any work; make the folder. The heat-map names already taken:
     those of the images being read in that folder (a heat map never replaces one)."""
     from resnet_gui.core.paths import check_output
 
