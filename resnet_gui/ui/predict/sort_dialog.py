@@ -73,11 +73,13 @@ class SortDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Sort into folders")
         self.settings = settings
+        self._problem_shown = False
         self.plan: list | None = None      # made in a worker (plan_task): the preview fills when it is ready
         self.counts: dict = {}
         self.result = None
         self.undo_result = None
         self._slot = TaskSlot("sort", self)
+        self._slot.busy_changed.connect(lambda _busy: self._check())  # Sort is enabled once the plan's task has ended
         layout = QVBoxLayout(self)
         intro = QLabel(f"{plural(len(results), 'file')} go into one folder per class for the sure answers, and "
                        f"into _not_sure, _unfamiliar and _unreadable for the rest (at “not sure below” "
@@ -193,8 +195,10 @@ class SortDialog(QDialog):
                                     and self.result is None)  # one sort per dialog: a moved file is gone
         if problem:
             self.message.show_message(problem, "warning")
-        elif self.message.kind() == "warning":
+            self._problem_shown = True
+        elif self._problem_shown:  # only the folder's problem goes away here, never a sort's outcome
             self.message.clear_message()
+            self._problem_shown = False
 
     # ---- the sort ---------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -39,6 +39,7 @@ def test_the_preview_counts_each_folder_before_anything_is_written(view, qtbot, 
     rows = dict(dialog.preview_rows())
     # 9, 19, 29, 39 unreadable; multiples of 5 at 30 % (not sure); 4 unfamiliar; the rest sure, odd ones cats
     assert rows == {"cat": 12, "dog": 15, "_not_sure": 8, "_unfamiliar": 1, "_unreadable": 4}
+    qtbot.waitUntil(dialog.sort_button.isEnabled)   # once the plan's task has ended
     assert dialog.out_edit.text() == str(tmp_path / "photos-sorted")
     assert dialog.sort_button.text() == "Copy 40 files"
     assert not (tmp_path / "photos-sorted").exists()
