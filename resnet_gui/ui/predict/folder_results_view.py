@@ -95,6 +95,7 @@ class FolderResultsView(QWidget):
         for key, label in FILTERS:
             self.filter_combo.addItem(label, key)
         self.filter_combo.setToolTip("Show only the images in one state")
+        self.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # counts are added
         self.filter_combo.currentIndexChanged.connect(self._filter_changed)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save every result as a CSV file (Ctrl+E)")

@@ -54,6 +54,8 @@ def test_rows_are_compact_and_the_filter_counts_each_state(view):
     texts = [view.filter_combo.itemText(i) for i in range(view.filter_combo.count())]
     # img07..29: multiples of 3 at 40 % (not sure): 9, 12, ..., 27 = 7 rows; the other 16 sure
     assert texts == ["All images (30)", "Sure (16)", "Not sure (7)", "Unfamiliar (6)", "Errors (1)"]
+    width = view.filter_combo.fontMetrics().horizontalAdvance(view.filter_combo.currentText())
+    assert view.filter_combo.sizeHint().width() > width   # the count is not cut off
     view.set_threshold(0.3)
     assert view.filter_combo.itemText(1) == "Sure (23)" and view.status_counts()["unsure"] == 0
 
