@@ -90,18 +90,25 @@ class ConfusionMatrixView(QWidget):
         return min(width, MAX_LABEL_W, max(60, rect.width() // 4))
 
     def _layout(self, rect: QRect, font: QFont) -> tuple[float, float, float, bool]:
-        """(left, top, cell size, rotate column labels) for drawing into `rect`."""
+        """(left, top, cell size, rotate column labels) for drawing into `rect`. A heat map whose cells are too
+        small for names keeps no room for them (they show on hover and once zoomed in)."""
         fm = QFontMetrics(font)
         n = max(1, len(self.class_names))
-        label_w = self._label_width(fm, rect) + LABEL_GAP
         title_h = fm.height() + LABEL_GAP
-        left = rect.left() + title_h + label_w
-        avail_w = rect.right() - left - 4
-        cell = min(MAX_CELL, max(0.25, avail_w / n))
-        rotate = label_w - LABEL_GAP > cell - 4
-        top = rect.top() + title_h + (label_w if rotate else fm.height() + LABEL_GAP)
-        cell = min(cell, max(0.25, (rect.bottom() - top - 4) / n))
+        for label_w in (self._label_width(fm, rect) + LABEL_GAP, 0):
+            left = rect.left() + title_h + label_w
+            avail_w = rect.right() - left - 4
+            cell = min(MAX_CELL, max(0.25, avail_w / n))
+            rotate = label_w > 0 and label_w - LABEL_GAP > cell - 4
+            top = rect.top() + title_h + (label_w if rotate else (fm.height() + LABEL_GAP if label_w else 0))
+            cell = min(cell, max(0.25, (rect.bottom() - top - 4) / n))
+            if not self.heat_map() or self.labels_fit(cell, fm):
+                break
         return left, top, cell, rotate
+
+    @staticmethod
+    def labels_fit(cell: float, fm: QFontMetrics) -> bool:
+        return cell >= fm.height() * 0.8
 
     def cell_rect(self, true: int, predicted: int) -> QRectF:
         left, top, cell, _ = self._layout(self.contentsRect(), self.font())
@@ -194,7 +201,7 @@ class ConfusionMatrixView(QWidget):
         n = len(self.class_names)
         title_h = fm.height() + LABEL_GAP
         side = cell * n
-        labels = cell >= fm.height() * 0.8 or not self.heat_map()
+        labels = not self.heat_map() or self.labels_fit(cell, fm)
         p.setPen(text)
         bold = QFont(font)
         bold.setBold(True)

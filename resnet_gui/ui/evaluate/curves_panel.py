@@ -269,15 +269,16 @@ class CurvesPanel(QWidget):
                 self._add(plot, label)
         whose = "its own threshold" if t > self.reader_threshold else "the “not sure below” threshold"
         goal = f" (found for precision ≥ {self._goal:.1%})" if self._goal is not None else ""
-        auc = "" if curve.roc_auc is None else f"; ROC area {curve.roc_auc:.3f}"
-        ap = "" if curve.average_precision is None else f"average precision {curve.average_precision:.3f}"
+        areas = [f"{what} {value:.3f}" for what, value in (("Average precision", curve.average_precision),
+                                                             ("ROC area", curve.roc_auc)) if value is not None]
+        areas_text = ("; ".join(areas) + ". ") if areas else ""
         stored = self.operating_points.get(curve.name)
         saved = (f" Saved in the model: sure from {stored['threshold']:.1%}." if stored else
                  " The model has no threshold of its own for this class.")
         self.caption.setText(
             f"“{curve.name}” is sure from {t:.1%} ({whose}){goal}: {answered:,} answers sure, precision "
             f"{_pct(precision)} (how often they are right), recall {_pct(recall)} (of its {curve.support:,} images). "
-            f"{ap}{auc}.{saved} The marked point is that threshold; the curves show every other one.")
+            f"{areas_text}{saved.strip()} The marked point is that threshold; the curves show every other one.")
 
     def _add(self, plot, item) -> None:
         if item.scene() is None:
