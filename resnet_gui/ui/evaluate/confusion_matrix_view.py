@@ -313,14 +313,16 @@ class ConfusionMatrixView(QWidget):
         margin = 24
         head = tfm.height() + 2 * LABEL_GAP
         rotate = label - LABEL_GAP > cell - 4
-        grid = int(2 * (fm.height() + LABEL_GAP) + label + cell * n + (label if rotate else fm.height()) + 8)
-        width = max(grid, tfm.horizontalAdvance(title) + 2 * margin) + 2 * margin
-        image = QImage(int(width), int(grid + head + 2 * margin), QImage.Format.Format_ARGB32)
+        axis = fm.height() + LABEL_GAP
+        grid_w = int(axis + label + cell * n + 6)
+        grid_h = int(axis + (label if rotate else axis) + cell * n + 6)
+        width = max(grid_w, tfm.horizontalAdvance(title) + 8) + 2 * margin
+        image = QImage(int(width), int(grid_h + head + 2 * margin), QImage.Format.Format_ARGB32)
         image.fill(pal.color(QPalette.ColorRole.Base))
         p = QPainter(image)
         p.setFont(title_font)
         p.setPen(pal.color(QPalette.ColorRole.WindowText))
         p.drawText(QRectF(margin, margin, width - 2 * margin, head), Qt.AlignmentFlag.AlignCenter, title)
-        self.paint(p, QRect(int((width - grid) / 2), int(margin + head), grid, grid), pal, font)
+        self.paint(p, QRect(int((width - grid_w) / 2), int(margin + head), grid_w, grid_h), pal, font)
         p.end()
         return image
