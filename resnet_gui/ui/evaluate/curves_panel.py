@@ -115,7 +115,7 @@ class CurvesPanel(QWidget):
         self.reader_threshold = 0.6
         self.data_words = ""
         self._goal: float | None = None   # the precision the threshold was found for (until moved by hand)
-        self._items: list = []
+        self._dots: dict | None = None   # the plot items (_make_items), made at the first drawing
         theme.notifier().changed.connect(self.apply_palette)
         self.apply_palette()
 
@@ -240,10 +240,23 @@ class CurvesPanel(QWidget):
         """Where the threshold sits on each plot: {"pr": (recall, precision), "roc": (fpr, tpr)} (None: no point)."""
         return dict(self._marks)
 
+    def _make_items(self) -> None:
+        """The plot items, made once: a class change or a threshold move only sets their data (making pyqtgraph
+        items costs tens of milliseconds each; setting data, well under one)."""
+        line = pg.mkPen(*CURVE_COLOR, width=2)
+        self._pr_line = self.pr_plot.plot([], [], pen=line)
+        self._diagonal = self.roc_plot.plot([0, 1], [0, 1])
+        self._roc_line = self.roc_plot.plot([], [], pen=line)
+        self._dots, self._labels = {}, {}
+        for key, plot in (("pr", self.pr_plot), ("roc", self.roc_plot)):
+            self._dots[key] = pg.ScatterPlotItem(size=11, symbol="o", brush=pg.mkBrush(*MARK_COLOR))
+            self._labels[key] = pg.TextItem("", anchor=(-0.2, 1.2))
+            plot.addItem(self._dots[key])
+            plot.addItem(self._labels[key])
+
     def _draw(self) -> None:
-        for plot, item in self._items:
-            plot.removeItem(item)
-        self._items = []
+        if self._dots is None:
+            self._make_items()
         self._marks = {"pr": None, "roc": None}
         curve = self.current_curve()
         if curve is None:
@@ -251,22 +264,19 @@ class CurvesPanel(QWidget):
         t = self.effective_threshold()
         fg = self.palette().color(QPalette.ColorRole.Text)
         pr = curve.pr_points()
-        line = pg.mkPen(*CURVE_COLOR, width=2)
-        self._add(self.pr_plot, self.pr_plot.plot(pr["recall"], pr["precision"], pen=line))
-        self._add(self.roc_plot, self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen(fg, width=1,
-                                                                                 style=Qt.PenStyle.DashLine)))
-        self._add(self.roc_plot, self.roc_plot.plot(curve.roc_fpr, curve.roc_tpr, pen=line))
+        self._pr_line.setData(pr["recall"], pr["precision"])
+        self._diagonal.setPen(pg.mkPen(fg, width=1, style=Qt.PenStyle.DashLine))
+        self._roc_line.setData(curve.roc_fpr, curve.roc_tpr)
         precision, recall, answered = curve.at(t)
         if precision is not None and recall is not None:
             self._marks["pr"] = (recall, precision)
         self._marks["roc"] = curve.roc_at(t)
-        for plot, point in ((self.pr_plot, self._marks["pr"]), (self.roc_plot, self._marks["roc"])):
-            if point is not None:
-                self._add(plot, pg.ScatterPlotItem([point[0]], [point[1]], size=11, symbol="o",
-                                                   pen=pg.mkPen(fg, width=1.5), brush=pg.mkBrush(*MARK_COLOR)))
-                label = pg.TextItem(f"{t:.0%}", color=fg, anchor=(-0.2, 1.2))
+        for key, point in self._marks.items():
+            dot, label = self._dots[key], self._labels[key]
+            dot.setData([point[0]] if point else [], [point[1]] if point else [], pen=pg.mkPen(fg, width=1.5))
+            label.setText(f"{t:.0%}" if point else "", color=fg)
+            if point:
                 label.setPos(*point)
-                self._add(plot, label)
         whose = "its own threshold" if t > self.reader_threshold else "the “not sure below” threshold"
         goal = f" (found for precision ≥ {self._goal:.1%})" if self._goal is not None else ""
         areas = [f"{what} {value:.3f}" for what, value in (("Average precision", curve.average_precision),
@@ -279,8 +289,3 @@ class CurvesPanel(QWidget):
             f"“{curve.name}” is sure from {t:.1%} ({whose}){goal}: {answered:,} answers sure, precision "
             f"{_pct(precision)} (how often they are right), recall {_pct(recall)} (of its {curve.support:,} images). "
             f"{areas_text}{saved.strip()} The marked point is that threshold; the curves show every other one.")
-
-    def _add(self, plot, item) -> None:
-        if item.scene() is None:
-            plot.addItem(item)
-        self._items.append((plot, item))
