@@ -40,6 +40,7 @@ FILTERS = [("", "All images"), (SURE, "Sure"), (UNSURE, "Not sure"), (UNFAMILIAR
 STATUS_ORDER = {state: i for i, state in enumerate((ERROR, UNFAMILIAR, UNSURE, SURE))}
 ERROR_COLOR = Qt.GlobalColor.red
 MAX_LISTED_ERRORS = 5
+COUNTS_EVERY_S = 0.25
 ROW_HEIGHT, ICON_PX = 34, 30   # compact rows: about 25 fit where 11 did
 FAMILIARITY_WORDS = ("Familiarity {value:.0%}: {value:.0%} of the model's own validation images lie at least this far "
                      "from the classes it knows. Low means unlike what it was trained on; below {limit} it counts as "
@@ -72,6 +73,7 @@ class FolderResultsView(QWidget):
         self._errors: list = []                   # the failed predictions among self.results
         self._right = self._labelled = 0          # accuracy so far, when the folder is laid out by class
         self._counts = dict.fromkeys(STATES, 0)   # rows per state at the current threshold (kept as rows come)
+        self._counts_shown = 0.0                  # when the filter's counts were last shown
         self._chosen_model: str | None = None     # the model chosen in the tab (set_current_model)
         self._drain_timer = QTimer(self)
         self._drain_timer.setSingleShot(True)
@@ -204,7 +206,8 @@ class FolderResultsView(QWidget):
             self.folder_label.setText(f"{self.folder}: {done:,} of {plural(total, 'image')}")
         if len(self._errors) != errors_before:
             self._show_errors()
-        self._show_counts()
+        if not self._queue or time.perf_counter() - self._counts_shown > COUNTS_EVERY_S:
+            self._show_counts()
         if not self._queue and self._pending_finish is not None:
             done, self._pending_finish = self._pending_finish, None
             self.finish(done)
@@ -337,7 +340,9 @@ class FolderResultsView(QWidget):
         return dict(self._counts)
 
     def _show_counts(self) -> None:
-        """The filter's entries say how many rows each shows: "Sure (812)"."""
+        """The filter's entries say how many rows each shows: "Sure (812)" (while rows pour in, a few times a
+        second: the combo box resizes with its text, which re-lays out the tool bar)."""
+        self._counts_shown = time.perf_counter()
         total = sum(self._counts.values())
         for i, (key, label) in enumerate(FILTERS):
             text = f"{label} ({self._counts[key] if key else total:,})" if total else label
