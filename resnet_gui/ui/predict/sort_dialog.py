@@ -89,7 +89,7 @@ class SortDialog(QDialog):
         layout.addWidget(intro)
         where = QHBoxLayout()
         where.addWidget(QLabel("Into:"))
-        self.out_edit = QLineEdit(settings.get("predict.sort_folder", None, str) or default_output(folder))
+        self.out_edit = QLineEdit(settings.get("predict.sort_folder") or default_output(folder))
         self.out_edit.setToolTip("The folder that receives the sorted files (made when missing)")
         self.out_edit.textChanged.connect(self._check)
         where.addWidget(self.out_edit, 1)
