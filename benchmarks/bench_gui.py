@@ -327,6 +327,8 @@ def folder(n_images: int, trace_ms: float = 0) -> None:
         worst, p99, median = clock.stop()
     total, result = done[0]
     rows = view.table_model.rowCount()
+    sorting = sort_folder(view, Path(home) / "sorted")
+    evaluating = evaluate_folder(window, str(data))
     close_window(window)
     rows_at = dict(fill)
     worst_ticks = sorted(zip(clock.lateness, clock.times), reverse=True)[:3]
@@ -348,6 +350,67 @@ def folder(n_images: int, trace_ms: float = 0) -> None:
     print(f"  {collections.summary()}")
     for stack, samples in sorted(clock.traces.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  GUI thread during stalls over {trace_ms:.0f} ms ({samples} samples of 20 ms):\n{stack}")
+    print(sorting)
+    print(evaluating)
+
+
+def evaluate_folder(window, folder: str) -> str:
+    """The same folder in the Evaluate tab (its sub-folders are the demo model's classes), then its Thresholds
+    view: every class shown and a precision goal found, while the 10 ms timer records GUI-thread stalls."""
+    tab = window.evaluate_tab
+    window.tabs.setCurrentWidget(tab)
+    clock = StallClock()
+    clock.start()
+    t = time.perf_counter()
+    tab.evaluate_folder(window.predict_tab.current_model_name(), folder)
+    while tab.outcome is None or tab.busy():
+        spin(20)
+    took = time.perf_counter() - t
+    tab.details.setCurrentIndex(tab.details.indexOf(tab.curves))
+    t = time.perf_counter()
+    for i in range(tab.curves.class_combo.count()):
+        tab.curves.class_combo.setCurrentIndex(i)
+        tab.curves.find_for_precision()
+        spin(10)
+    per_class = (time.perf_counter() - t) / max(1, tab.curves.class_combo.count())
+    worst, p99, median = clock.stop()
+    n = tab.outcome.evaluation.figures.n
+    return (f"evaluate the folder: {n:,} images in {took:.1f} s, then each class's curves and a precision goal in "
+            f"{per_class * 1000:.0f} ms (10 ms of it waiting); GUI stall: worst {worst:.1f} ms late, 99th percentile "
+            f"{p99:.1f} ms, median {median:.1f} ms ({len(clock.lateness)} ticks); goal < 100 ms: "
+            f"{'met' if worst < 100 else 'NOT met'}")
+
+
+def sort_folder(view, out: Path) -> str:
+    """*Sort into folders…* on the results: the dialog built (its plan and preview, on the GUI thread), then
+    every file moved and moved back (Undo) in the worker, while the 10 ms timer records GUI-thread stalls."""
+    clock = StallClock()
+    clock.start()
+    t0 = time.perf_counter()
+    dialog = view.sort_dialog()
+    dialog.out_edit.setText(str(out))
+    dialog.move_radio.setChecked(True)
+    dialog.show()
+    built = time.perf_counter() - t0
+    while not dialog.ready():
+        spin(10)
+    planned = time.perf_counter() - t0
+    timings = []
+    for action in (dialog.start, dialog.undo):
+        t = time.perf_counter()
+        action()
+        while dialog.busy():
+            spin(20)
+        timings.append(time.perf_counter() - t)
+    worst, p99, median = clock.stop()
+    result, undone = dialog.result, dialog.undo_result
+    dialog.close()
+    dialog.deleteLater()
+    return (f"sort into folders: dialog shown in {built * 1000:.0f} ms, its preview of {len(dialog.plan):,} files "
+            f"(made in a worker) after {planned * 1000:.0f} ms; {result.written:,} moved in {timings[0]:.1f} s, "
+            f"{undone.moved_back:,} moved back in "
+            f"{timings[1]:.1f} s; GUI stall: worst {worst:.1f} ms late, 99th percentile {p99:.1f} ms, median "
+            f"{median:.1f} ms ({len(clock.lateness)} ticks); goal < 100 ms: {'met' if worst < 100 else 'NOT met'}")
 
 
 def main() -> None:

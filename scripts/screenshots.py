@@ -30,8 +30,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--size", default="1280x820")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="predict folder states gradcam evaluate health labels train train-empty models details "
-                             "runs train-lr-finder, separated by spaces or commas (default: all but train-empty)")
+                        help="predict folder states gradcam evaluate many health labels train train-empty models "
+                             "details runs train-lr-finder, separated by spaces or commas (default: all but "
+                             "train-empty)")
     parser.add_argument("--switch-theme", action="store_true",
                         help="start in the other theme and switch to --theme once the window is up (a live change)")
     args = parser.parse_args()
@@ -62,8 +63,8 @@ def main() -> int:
         + ("-switched" if args.switch_theme else "")
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = {name for item in args.only for name in item.split(",") if name} if args.only else \
-        {"predict", "folder", "states", "gradcam", "evaluate", "health", "labels", "train", "models", "details",
-         "runs", "train-lr-finder"}
+        {"predict", "folder", "states", "gradcam", "evaluate", "many", "health", "labels", "train", "models",
+         "details", "runs", "train-lr-finder"}
 
     def wait_until(cond, timeout_s=600):
         loop_timer = QTimer()
@@ -81,10 +82,10 @@ def main() -> int:
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
 
-    def shot(name):
+    def shot(name, widget=None):
         settle()
         path = args.out / f"{name}{suffix}.png"
-        window.grab().save(str(path))
+        (widget or window).grab().save(str(path))
         print(f"wrote {path}")
 
     wait_until(lambda: window.is_ready() and window.registry.loaded)
@@ -101,6 +102,7 @@ def main() -> int:
         wait_until(lambda: pt.folder.table_model.rowCount() > 0 and not pt.busy())
         pt.folder.lowest_button.click()
         shot("predict-folder")
+        sort_shot(pt, Path(tmp), wait_until, settle, args.out / f"predict-sort{suffix}.png")
     from sklearn.datasets import load_digits
     from train_demo_model import export, split_indices
 
@@ -129,8 +131,15 @@ def main() -> int:
         et.show_cell(*(mistakes[0] if mistakes else (0, 0)))
         wait_until(lambda: et.gallery.count() > 0 and not et.session._gallery.busy())
         shot("evaluate")
-        et.details.setCurrentIndex(2)
+        et.details.setCurrentIndex(et.details.indexOf(et.reliability))
         shot("evaluate-reliability")
+        et.details.setCurrentIndex(et.details.indexOf(et.curves))
+        et.curves.class_combo.setCurrentIndex(8)
+        et.curves.precision_spin.setValue(99.5)
+        et.curves.find_for_precision()
+        shot("evaluate-thresholds")
+    if "many" in wanted:
+        many_classes_shot(window, wait_until, shot)
     if "health" in wanted:
         health_shot(window, digits, labels, Path(tmp), wait_until, shot)
     if "labels" in wanted:
@@ -180,6 +189,65 @@ def main() -> int:
     window.close()
     wait_until(lambda: not window.isVisible())
     return 0
+
+
+def sort_shot(pt, tmp: Path, wait_until, settle, path: Path) -> None:
+    """Sort into folders… on the samples folder's results: the preview of the count per folder."""
+    dialog = pt.folder.sort_dialog()
+    dialog.out_edit.setText(str(tmp / "samples-sorted"))
+    dialog.show()
+    wait_until(dialog.ready)
+    settle()
+    dialog.grab().save(str(path))
+    print(f"wrote {path}")
+    dialog.reject()
+    dialog.deleteLater()
+
+
+def many_classes_shot(window, wait_until, shot) -> None:
+    """The Evaluate tab at 200 classes (CUB-200's count): a SIMULATED evaluation (generated probabilities with
+    look-alike groups of classes, no model), heat map sorted by errors and the most confused pairs."""
+    import numpy as np
+
+    from resnet_gui.core.evaluation.curves import class_curves
+    from resnet_gui.core.evaluation.evaluate import Evaluation
+    from resnet_gui.core.evaluation.metrics import figures
+    from resnet_gui.ui.evaluate.session import EvalOutcome, EvalRequest
+
+    rng = np.random.default_rng(0)
+    n, per = 200, 20
+    names = [f"{i + 1:03d}.{kind}_{group}" for i, (group, kind) in enumerate(
+        (g, k) for g in ("Albatross", "Auklet", "Blackbird", "Bunting", "Cormorant", "Flycatcher", "Grebe", "Gull",
+                         "Hummingbird", "Jay", "Kingfisher", "Oriole", "Pelican", "Sparrow", "Swallow", "Tern",
+                         "Vireo", "Warbler", "Woodpecker", "Wren")
+        for k in ("Black", "Brown", "Common", "Crested", "Eastern", "Great", "Least", "Northern", "Red", "Western"))]
+    true = np.repeat(np.arange(n), per)
+    logits = rng.normal(0, 1, (len(true), n))
+    logits[np.arange(len(true)), true] += rng.uniform(1.5, 5, len(true))
+    group = true // 10 * 10   # look-alikes: the ten species of a family
+    for k in range(10):
+        logits[np.arange(len(true)), group + k] += rng.uniform(0, 2.2, len(true))
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    f = figures(probs, true, names)
+    pred, conf = probs.argmax(1), probs.max(1)
+    rows = [{"path": f"simulated image {i}", "true": names[t], "predicted": names[p], "confidence": float(c)}
+            for i, (t, p, c) in enumerate(zip(true, pred, conf))]
+    ev = Evaluation(figures=f, model="simulated-birds", data="simulated 200-class data (4,000 images)", tta=False,
+                    misclassified=[r for r in rows if r["true"] != r["predicted"]][:50], failed=[],
+                    unknown_classes={}, calibrated=True, rows=rows, curves=class_curves(probs, true, names))
+    et = window.evaluate_tab
+    window.tabs.setCurrentWidget(et)
+    et._done(EvalOutcome(EvalRequest("simulated-birds", "", "simulated"), ev, ()))
+    et.matrix_panel.order_combo.setCurrentIndex(1)
+    et.details.setCurrentIndex(et.details.indexOf(et.pairs))
+    # the results only (matrix and lists): the model and data fields above still name the model evaluated before
+    area = et.matrix_panel.parentWidget()
+    shot("evaluate-200-classes", area)
+    et.matrix_panel.set_zoom(12)
+    et.matrix_panel.scroll.horizontalScrollBar().setValue(0)   # the most-missed classes, names readable
+    et.matrix_panel.scroll.verticalScrollBar().setValue(0)
+    shot("evaluate-200-classes-zoomed", area)
 
 
 # held-out digits blended into one ambiguous image: (index of the first, index of the second, weight of the first)

@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --json: add 'cam', the Grad-CAM map of the top class (rows of values in [0, 1])")
     p.add_argument("--explain-dir", type=Path, metavar="DIR",
                    help="write each image with its Grad-CAM heat map overlaid as a PNG into DIR")
+    p.add_argument("--sort-into", type=Path, metavar="OUT",
+                   help="copy the files into OUT/<class>/ for sure answers and OUT/_not_sure/, OUT/_unfamiliar/, "
+                   "OUT/_unreadable/ for the rest, logged in OUT/sorted.csv (names taken get a suffix; nothing is "
+                   "overwritten; links are not followed)")
+    p.add_argument("--move", action="store_true", help="with --sort-into: move the files instead of copying them "
+                   "('resnet-gui sort undo OUT' puts them back)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --sort-into: say where each file would go and write nothing")
 
     m = sub.add_parser("models", help="list, inspect, import, rename, remove models in the registry")
     msub = m.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
@@ -98,13 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--mean", type=float, nargs=3, help="normalisation mean (default: by arch)")
     mi.add_argument("--std", type=float, nargs=3, help="normalisation std (default: by arch)")
     mi.add_argument("--allow-duplicate", action="store_true", help="import a file that is already in the registry")
-    me = msub.add_parser("edit", help="change a model's class names or preprocessing (after an import)")
+    me = msub.add_parser("edit", help="change a model's class names, preprocessing or per-class thresholds")
     me.add_argument("name")
     me.add_argument("--classes", metavar="LIST_OR_FILE", help="new class names (comma-separated or a text file)")
     me.add_argument("--input-size", type=int)
     me.add_argument("--resize", type=int)
     me.add_argument("--mean", type=float, nargs=3)
     me.add_argument("--std", type=float, nargs=3)
+    me.add_argument("--threshold", action="append", metavar="CLASS=P",
+                    help="a class's own 'not sure below' (0.9, 90%%, or none to remove it); answers of that class "
+                    "below it are 'not sure' in predict and the app. Repeat for more classes")
     mr = msub.add_parser("remove", help="delete a model from the registry")
     mr.add_argument("name")
     md = msub.add_parser("default", help="make a model the default")
@@ -142,7 +153,8 @@ TRAINING_COMMANDS = ("train", "runs")
 
 # Commands in modules of their own: each defines add_parser(subparsers) and run(args) -> exit status, and
 # imports nothing heavy at module level (`--help` must not import torch).
-PLUGIN_COMMANDS = {"train": "train", "evaluate": "evaluate", "check-data": "check_data", "runs": "runs"}
+PLUGIN_COMMANDS = {"train": "train", "evaluate": "evaluate", "check-data": "check_data", "runs": "runs",
+                   "sort": "sort"}
 
 
 def _plugin_modules():

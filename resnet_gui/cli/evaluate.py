@@ -5,8 +5,10 @@ import argparse
 import json
 import sys
 
+from resnet_gui.core.inference.prediction import DEFAULT_THRESHOLD
 from resnet_gui.text import plural
 
+from . import fraction
 from .options import add_engine_options
 from .output import safe
 
@@ -23,12 +25,19 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object with every figure")
     p.add_argument("--csv", metavar="OUT", help="also write one row per image (path, true, predicted, confidence)")
     p.add_argument("--tta", action="store_true", help="average each image with its mirror image")
+    p.add_argument("--unsure-below", type=fraction, default=DEFAULT_THRESHOLD, metavar="P",
+                   help="the 'not sure below' threshold to read the curves at (default 0.6; a class's own threshold "
+                   "counts where higher); --json gives each class's precision-recall and ROC points")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     add_engine_options(p)
     p.add_argument("--batch-size", type=int, default=64, help=argparse.SUPPRESS)
 
 
-def _table(ev) -> None:
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _table(ev, threshold: float) -> None:
     f = ev.figures
     print(f"{safe(ev.model)} on {safe(ev.data)}: {plural(f.n, 'image')}"
           + (" (with mirror-image averaging)" if ev.tta else "") + ("" if ev.calibrated else "; uncalibrated model"))
@@ -40,9 +49,16 @@ def _table(ev) -> None:
         print(f"  top-{k} accuracy     {v:7.2%}")
     print(f"  calibration error  {f.ece:7.2%}   (ECE, {len(f.reliability)} bins)")
     width = max(8, *(len(safe(c.name)) for c in f.per_class))
-    print(f"\n  {'class':<{width}}  precision  recall     F1  support")
-    for c in f.per_class:
-        print(f"  {safe(c.name):<{width}}  {c.precision:9.1%}  {c.recall:6.1%}  {c.f1:5.1%}  {c.support:7d}")
+    print(f"\n  {'class':<{width}}  precision  recall     F1  support     AP  |  sure from  precision  recall")
+    for c, curve in zip(f.per_class, ev.curves):
+        bar = ev.threshold_of(c.name, threshold)
+        precision, recall, _ = curve.at(bar)
+        ap = "    —" if curve.average_precision is None else f"{curve.average_precision:5.1%}"
+        own = "*" if c.name in ev.operating_points else " "
+        print(f"  {safe(c.name):<{width}}  {c.precision:9.1%}  {c.recall:6.1%}  {c.f1:5.1%}  {c.support:7d}  {ap}"
+              f"  |  {bar:8.1%}{own}  {_pct(precision):>9}  {_pct(recall):>6}")
+    print(f"  (AP: average precision. 'sure from': the threshold an answer of the class must reach, {threshold:.0%} "
+          "or, marked *, the class's own; precision and recall of the sure answers there)")
     if len(f.class_names) <= 12:
         print("\n  confusion matrix (rows: true class, columns: predicted)")
         cell = max(5, *(len(str(v)) for row in f.confusion_matrix for v in row))
@@ -75,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
         write_rows_csv(ev, args.csv)
     if args.json:
-        print(json.dumps(ev.to_json(), allow_nan=False))
+        print(json.dumps(ev.to_json(args.unsure_below), allow_nan=False))
     else:
-        _table(ev)
+        _table(ev, args.unsure_below)
         if args.csv:
             print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
     return 0

@@ -94,6 +94,38 @@ def _overrides(args: argparse.Namespace) -> dict:
                               "std": args.std}.items() if v is not None}
 
 
+def _edit(registry, args: argparse.Namespace) -> int:
+    from resnet_gui.core.errors import RegistryError
+    from resnet_gui.core.models.import_foreign import parse_class_names
+    from resnet_gui.core.models.operating_points import describe, parse_assignment
+
+    names = parse_class_names(args.classes) if args.classes is not None else None
+    if names is not None or _overrides(args) or not args.threshold:
+        entry = registry.update(args.name, class_names=names, preprocess=_overrides(args))
+    if args.threshold:
+        classes = list((registry.get(args.name).meta or {}).get("class_names") or [])
+        changes = {}
+        for text in args.threshold:
+            try:
+                name, value = parse_assignment(text, classes)
+            except ValueError as exc:
+                raise RegistryError(f"--threshold {text}: {exc}") from None
+            changes[name] = None if value is None else {"threshold": value, "set": _now()}
+        entry = registry.set_operating_points(args.name, changes)
+        points = (entry.meta or {}).get("operating_points") or {}
+        for name in changes:
+            print(safe(describe(name, points[name])) if name in points else
+                  f"{safe(name)}: the reader's threshold alone (own threshold removed)")
+    print(f"Updated {safe(repr(entry.name))}.")
+    return 0
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from resnet_gui.core.models.registry import Registry
 
@@ -115,12 +147,7 @@ def cmd_models(args: argparse.Namespace) -> int:
               f"{plural(meta.get('num_classes', 0), 'class', 'classes')}: {safe(shown)}).")
         return 0
     if action == "edit":
-        from resnet_gui.core.models.import_foreign import parse_class_names
-
-        names = parse_class_names(args.classes) if args.classes is not None else None
-        entry = registry.update(args.name, class_names=names, preprocess=_overrides(args))
-        print(f"Updated {safe(repr(entry.name))}.")
-        return 0
+        return _edit(registry, args)
     if action == "remove":
         registry.remove(args.name)
         print(f"Removed {safe(repr(args.name))}.")

@@ -74,13 +74,15 @@ def _explain(predictor, pred, out_dir: Path | None, used: set[str]) -> list[list
 
 
 def _check_outputs(args: argparse.Namespace, model: Path, files: list[str]) -> set[str]:
-    """Refuse (OutputError) a CSV or heat-map folder that would replace the model, an image being read, or a
-    file among the app's models and runs, before any work; make the folder. The heat-map names already taken:
+    """Refuse (OutputError) a CSV, sort folder or heat-map folder that would replace the model, an image being
+    read, or a file among the app's models and runs, before any work; make the folder. The heat-map names already taken:
     those of the images being read in that folder (a heat map never replaces one)."""
     from resnet_gui.core.paths import check_output
 
     if args.csv:
         check_output(args.csv, model=model, reading=files)
+    if args.sort_into is not None:
+        check_output(args.sort_into, model=model)
     if args.explain_dir is None:
         return set()
     check_output(args.explain_dir, model=model)
@@ -101,6 +103,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from resnet_gui.core.models.demo import ensure_demo_model
     from resnet_gui.core.models.registry import Registry
 
+    if (args.move or args.dry_run) and args.sort_into is None:
+        err("--move and --dry-run go with --sort-into OUT (the folder to sort the files into).")
+        return 2
     registry = Registry()
     if args.model is None:
         ensure_demo_model(registry)
@@ -118,7 +123,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     collected = []
     for batch in predictor.predict_paths(files, top_k=top_k, batch_size=args.batch_size):
         for pred in batch:
-            if args.csv:
+            if args.csv or args.sort_into is not None:
                 collected.append(pred)
             failed += not pred.ok
             cam = None
@@ -140,6 +145,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         write_csv(collected, args.csv, top_k=top_k, threshold=threshold, model=path)
         if not args.json:
             print(f"Wrote {safe(args.csv)}.", file=sys.stderr)
+    status = 0
+    if args.sort_into is not None:
+        from .sort import sort_predictions
+
+        status = sort_predictions(collected, predictor.class_names, args, quiet=args.json)
     if args.explain_dir is not None and not args.json:
         print(f"Wrote {plural(written, 'heat map')} to {safe(args.explain_dir)}.", file=sys.stderr)
     if not predictor.calibrated and not args.json:
@@ -148,4 +158,4 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{failed} of {plural(len(files), 'file')} could not be classified.", file=sys.stderr)
     if unexplained:
         print(f"{unexplained} of {plural(len(files) - failed, 'heat map')} could not be made.", file=sys.stderr)
-    return 1 if failed or unexplained else 0
+    return status or (1 if failed or unexplained else 0)

@@ -84,6 +84,8 @@ SCHEMA: dict[str, Key] = {
     "predict.unsure_below": Key(float, low=0.0, high=1.0),
     "predict.last_image_dir": PATH,
     "predict.last_folder": PATH,
+    "predict.export_dir": PATH,
+    "predict.sort_folder": PATH,
     "evaluate.model": Key(str),
     "evaluate.data": Key(str, choices=("folder", "cifar10", "validation")),
     "evaluate.folder": PATH,

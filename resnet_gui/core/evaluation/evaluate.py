@@ -16,8 +16,10 @@ import numpy as np
 
 from ..data.folders import scan_folder
 from ..errors import DatasetError
+from ..inference.prediction import DEFAULT_THRESHOLD
 from ..inference.predictor import Predictor
 from ..progress import NO_PROGRESS, Progress
+from .curves import class_curves
 from .labelled import LabelledFiles, folder_files
 from .metrics import INTERVAL_BELOW, Figures, accuracy_with_interval, figures
 
@@ -37,11 +39,20 @@ class Evaluation:
     rows: list[dict] = field(default_factory=list)  # every image: path, true, predicted, confidence
     model_path: str | None = None      # the checkpoint file: an export must never replace it
     caveats: list[str] = field(default_factory=list)  # why the figure is not a result (training_overlap)
+    curves: list = field(default_factory=list)      # curves.ClassCurve per class: precision-recall and ROC
+    operating_points: dict = field(default_factory=dict)  # the model's own per-class thresholds, as stored
 
-    def to_json(self) -> dict:
+    def threshold_of(self, class_name: str, threshold: float = DEFAULT_THRESHOLD) -> float:
+        """The bar an answer of this class must reach: the reader's threshold, or the class's own when higher."""
+        own = (self.operating_points.get(class_name) or {}).get("threshold")
+        return max(threshold, own) if own is not None else threshold
+
+    def to_json(self, threshold: float = DEFAULT_THRESHOLD) -> dict:
         return {**self.figures.to_json(), "model": self.model, "data": self.data, "tta": self.tta,
                 "calibrated": self.calibrated, "misclassified": self.misclassified, "failed": self.failed,
-                "unknown_classes": self.unknown_classes, "caveats": list(self.caveats)}
+                "unknown_classes": self.unknown_classes, "caveats": list(self.caveats), "threshold": threshold,
+                "operating_points": self.operating_points,
+                "curves": [c.to_json(self.threshold_of(c.name, threshold)) for c in self.curves]}
 
 
 def run_validation_files(ckpt) -> LabelledFiles:
@@ -204,7 +215,9 @@ def evaluate(model: os.PathLike | str, data: str, *, device: str = "auto", batch
         caveats.append(f"Accuracy {accuracy_with_interval(round(f.accuracy * f.n), f.n)} (95 % interval).")
     return Evaluation(figures=f, model=str(path.stem), data=described, tta=tta, misclassified=misclassified,
                       failed=failed, unknown_classes=unknown, calibrated=predictor.calibrated, rows=rows,
-                      model_path=str(path), caveats=caveats)
+                      model_path=str(path), caveats=caveats,
+                      curves=class_curves(probs, true, predictor.class_names),
+                      operating_points=dict(ckpt.operating_points or {}))
 
 
 def write_rows_csv(ev: Evaluation, out: os.PathLike | str) -> Path:

@@ -92,6 +92,23 @@ def figures(probs, true, class_names: list[str]) -> Figures:
                    mean_confidence=float(conf.mean()) if n else 0.0)
 
 
+def most_confused(confusion, class_names: list[str], *, min_count: int = 1, limit: int = 200) -> list[dict]:
+    """The off-diagonal cells with at least min_count images, most first (fastai's most_confused): {true,
+    predicted, true_index, predicted_index, count, share} where share is the part of the true class's images."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    if cm.size == 0:
+        return []
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    rows, cols = np.nonzero(off >= max(1, min_count))
+    counts = off[rows, cols]
+    order = np.lexsort((cols, rows, -counts))[:limit]
+    totals = cm.sum(1)
+    return [{"true": class_names[int(rows[i])], "predicted": class_names[int(cols[i])], "true_index": int(rows[i]),
+             "predicted_index": int(cols[i]), "count": int(counts[i]),
+             "share": float(counts[i] / totals[rows[i]]) if totals[rows[i]] else 0.0} for i in order]
+
+
 REMEDIES = {"weighted-loss": "weighted-loss", "weighted-sampler": "weighted-sampler"}  # --balance values
 
 

@@ -173,6 +173,21 @@ def _calibration(ckpt: Checkpoint, result: ExportFacts) -> list[str]:
     return lines
 
 
+def _operating_points(ckpt: Checkpoint) -> list[str]:
+    """The classes' own thresholds, when the model has some: a deployment should apply them too."""
+    from ..models.operating_points import describe
+
+    points = getattr(ckpt, "operating_points", None) or {}
+    if not points:
+        return []
+    lines = ["", "## Per-class thresholds", "",
+             "The app answers one of these classes only when its probability reaches the class's own threshold "
+             "(and the user's \"not sure below\" threshold); below it the answer is \"not sure\". Apply the same "
+             "rule to this model's output to get the same answers:", ""]
+    lines += [f"- {md(describe(name, points[name]))}" for name in ckpt.class_names if name in points]
+    return lines
+
+
 def model_card(ckpt: Checkpoint, result: ExportFacts, label: str, *, checked: bool = True) -> str:
     """The Markdown card written next to an export (checked=False: before the file was checked, for the copy
     stored inside a TorchScript file)."""
@@ -232,6 +247,7 @@ def model_card(ckpt: Checkpoint, result: ExportFacts, label: str, *, checked: bo
         "## Calibration",
         "",
         *_calibration(ckpt, result),
+        *_operating_points(ckpt),
         "",
         "## Limits",
         "",

@@ -64,10 +64,13 @@ class Prediction:
         """Plain JSON values; a non-finite number becomes null (bare NaN is not JSON)."""
         if not self.ok:
             return {"path": self.path, "error": self.error or "no answer"}
-        return {"path": self.path, "label": self.label, "confidence": _finite(self.confidence),
-                "top_k": [[label, _finite(prob)] for label, prob in self.top_k], "state": self.state(threshold),
-                "unsure": self.unsure(threshold), "unfamiliar": self.unfamiliar,
-                "familiarity": _finite(self.familiarity)}
+        out = {"path": self.path, "label": self.label, "confidence": _finite(self.confidence),
+               "top_k": [[label, _finite(prob)] for label, prob in self.top_k], "state": self.state(threshold),
+               "unsure": self.unsure(threshold), "unfamiliar": self.unfamiliar,
+               "familiarity": _finite(self.familiarity)}
+        if self.class_threshold is not None:  # the answered class has its own threshold (an operating point)
+            out["class_threshold"] = self.class_threshold
+        return out
 
 
 def _finite(value: float | None) -> float | None:
@@ -101,7 +104,7 @@ def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: 
     header = ["path", "label", "confidence", "error"]
     for i in range(1, top_k + 1):
         header += [f"top{i}_label", f"top{i}_prob"]
-    header += ["status", "unsure", "unfamiliar", "familiarity"]
+    header += ["status", "unsure", "unfamiliar", "familiarity", "class_threshold"]
     writer.writerow(header)
     for p in predictions:
         row = [csv_cell(p.path or ""), csv_cell(p.label or ""),
@@ -113,6 +116,7 @@ def write_csv(predictions: Iterable[Prediction], out: os.PathLike | str, top_k: 
                 row += ["", ""]
         row += [STATE_WORDS[p.state(threshold)], int(p.unsure(threshold)) if p.ok else "",
                 "" if p.unfamiliar is None else int(p.unfamiliar),
-                "" if _finite(p.familiarity) is None else f"{p.familiarity:.4f}"]
+                "" if _finite(p.familiarity) is None else f"{p.familiarity:.4f}",
+                "" if p.class_threshold is None else f"{p.class_threshold:.4f}"]
         writer.writerow(row)
     return atomic_write_bytes(out, buf.getvalue().encode("utf-8"))

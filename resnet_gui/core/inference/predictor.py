@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..errors import ImageLoadError
 from ..images import Source, load_image
+from ..models.operating_points import thresholds as operating_thresholds
 from ..models.preprocess import resize_and_crop
 from .batches import DecodedBatch, decode_batches
 from .calibration import softmax, temperature_of
@@ -80,6 +81,8 @@ class Predictor:
         self.preprocess = facts.preprocess
         self.temperature = temperature_of(facts.calibration)
         self.calibrated = self.temperature != 1.0 or bool(facts.calibration)
+        # each class's own "not sure below" (the model's operating points), None where it has none
+        self.class_thresholds = operating_thresholds(facts.metadata, self.class_names)
         self.familiarity: Familiarity | None = None
         if facts.familiarity is not None:
             self.familiarity = Familiarity.from_checkpoint(facts.familiarity, num_classes=len(self.class_names),
@@ -136,7 +139,7 @@ class Predictor:
                 continue
             top = [(self.class_names[i], float(probs[row, i])) for i in order[row]]
             pred = Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top,
-                              class_index=int(order[row, 0]))
+                              class_index=int(order[row, 0]), class_threshold=self.class_thresholds[order[row, 0]])
             if familiar is not None:
                 pred.familiarity = float(familiar[row])
                 pred.unfamiliar = pred.familiarity < self.familiarity.threshold

@@ -27,6 +27,7 @@ from ..atomic import atomic_write
 from ..errors import CheckpointError
 from ..jsonsafe import TooLarge, to_plain
 from .archs import ARCHS, check_fits, feature_dim_of, state_dict_shapes
+from .operating_points import clean as clean_operating_points
 from .preprocess import Preprocess
 from .pth_read import PthFile, is_tensor, tensor_checker, too_large
 from .pth_write import write_pth
@@ -37,6 +38,7 @@ FORMAT_VERSION = 1
 METADATA_KEYS = (
     "format", "format_version", "arch", "num_classes", "class_names", "preprocess", "metrics",
     "train_config", "dataset", "created", "app_version", "torch_version", "notes", "calibration", "int8",
+    "operating_points",
 )
 MAX_CLASSES = 25_000          # ImageNet-21k has 21,841; the head of a bigger one would not fit the memory budget
 MAX_CLASS_NAME = 200
@@ -78,6 +80,7 @@ class Checkpoint:
     familiarity_error: str | None = field(default=None, compare=False)  # why stored familiarity data was unusable
     int8: dict[str, Any] | None = None          # optional: how its int8 version was verified (inference/int8.py)
     int8_model: Any = field(default=None, repr=False, compare=False)  # that version's ONNX graph, uint8 bytes
+    operating_points: dict[str, Any] | None = None  # optional: each class's own threshold (operating_points.py)
     created: str = field(default_factory=_now)
     app_version: str = __version__
     torch_version: str = field(default_factory=torch_version)
@@ -104,6 +107,7 @@ class Checkpoint:
             "notes": dict(self.notes),
             **({"calibration": dict(self.calibration)} if self.calibration else {}),
             **({"int8": dict(self.int8)} if self.int8 else {}),
+            **({"operating_points": dict(self.operating_points)} if self.operating_points else {}),
         }
 
 
@@ -227,6 +231,9 @@ def parse_metadata(obj: Any, path: os.PathLike | str) -> dict[str, Any]:
         meta.pop("calibration", None)
     if not isinstance(meta.get("int8"), dict):
         meta.pop("int8", None)
+    meta["operating_points"] = clean_operating_points(meta.get("operating_points"), names)
+    if not meta["operating_points"]:
+        meta.pop("operating_points")
     raw = obj.get("familiarity")
     if isinstance(raw, dict):  # a summary only: the arrays are read with the weights
         meta["familiarity"] = {k: to_plain(raw.get(k)) for k in ("method", "threshold", "fitted_on")
@@ -279,7 +286,8 @@ def checkpoint_from(pth: PthFile) -> Checkpoint:
     ckpt = Checkpoint(
         arch=meta["arch"], class_names=list(meta["class_names"]), preprocess=Preprocess.from_dict(meta["preprocess"]),
         state_dict=state, metrics=meta["metrics"], train_config=meta["train_config"], dataset=meta["dataset"],
-        notes=meta["notes"], calibration=meta.get("calibration"), int8=meta.get("int8"), created=meta["created"],
+        notes=meta["notes"], calibration=meta.get("calibration"), int8=meta.get("int8"),
+        operating_points=meta.get("operating_points") or None, created=meta["created"],
         app_version=meta["app_version"], torch_version=meta["torch_version"])
     raw = pth.obj.get("familiarity")
     if raw is not None:

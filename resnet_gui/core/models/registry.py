@@ -286,6 +286,9 @@ class Registry:
             names = parse_class_names(list(class_names))
             if len(names) != ckpt.num_classes:
                 raise RegistryError(f"the model has {ckpt.num_classes} classes but {len(names)} names were given")
+            if ckpt.operating_points:  # a class keeps its threshold under its new name
+                renamed = dict(zip(ckpt.class_names, names))
+                ckpt.operating_points = {renamed[k]: v for k, v in ckpt.operating_points.items() if k in renamed}
             ckpt.class_names = names
         if preprocess:
             try:
@@ -293,6 +296,28 @@ class Registry:
             except (TypeError, ValueError) as exc:
                 raise RegistryError(f"bad preprocessing: {exc}") from None
         write_checkpoint(ckpt, entry.path, half=ckpt.notes.get("weights_dtype") == "float16")  # same size as before
+        return self.get(entry.name)
+
+    def set_operating_points(self, name: str, changes: dict[str, dict | None]) -> ModelEntry:
+        """Set (a dict with at least `threshold`) or remove (None) classes' own thresholds; saved atomically."""
+        from .checkpoint import read_checkpoint
+        from .operating_points import clean
+
+        entry = self.get(name)
+        ckpt = read_checkpoint(entry.path)
+        points = dict(ckpt.operating_points or {})
+        for class_name, value in changes.items():
+            if class_name not in ckpt.class_names:
+                raise RegistryError(f"the model {entry.name!r} has no class {class_name!r}")
+            if value is None:
+                points.pop(class_name, None)
+                continue
+            kept = clean({class_name: value}, ckpt.class_names)
+            if not kept:
+                raise RegistryError(f"the threshold for {class_name!r} must be a number from 0 to 1")
+            points[class_name] = kept[class_name]
+        ckpt.operating_points = points or None
+        write_checkpoint(ckpt, entry.path, half=ckpt.notes.get("weights_dtype") == "float16")
         return self.get(entry.name)
 
     def rename(self, old: str, new: str) -> ModelEntry:

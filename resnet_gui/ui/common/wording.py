@@ -34,3 +34,13 @@ def for_screen(message: str) -> str:
 def screen_sentence(message: str) -> str:
     """`message` in the window's words, as a sentence."""
     return sentence(for_screen(message))
+
+
+THRESHOLD_SETTING = "predict.unsure_below"   # the reader's "not sure below", shared by Predict and Evaluate
+
+
+def threshold_from(settings) -> float:
+    """The persisted threshold (a fraction), or the default when missing or odd."""
+    from resnet_gui.core.inference.prediction import DEFAULT_THRESHOLD
+
+    return float(settings.get(THRESHOLD_SETTING, DEFAULT_THRESHOLD))  # the schema keeps it within 0-1

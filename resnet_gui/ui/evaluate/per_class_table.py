@@ -64,3 +64,30 @@ class PerClassTable(QTableWidget):
 
     def clear_classes(self) -> None:
         self.setRowCount(0)
+
+    def filter(self, text: str) -> int:
+        """Show only the classes whose name holds `text` (any case); returns how many are shown."""
+        needle = text.strip().lower()
+        shown = 0
+        for row in range(self.rowCount()):
+            hide = bool(needle) and needle not in self.item(row, 0).text().lower()
+            self.setRowHidden(row, hide)
+            shown += not hide
+        return shown
+
+
+def with_filter(table: PerClassTable):
+    """The table under a "Find a class" field (hundreds of classes stay easy to look up)."""
+    from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
+
+    box = QWidget()
+    column = QVBoxLayout(box)
+    column.setContentsMargins(0, 0, 0, 0)
+    find = QLineEdit()
+    find.setPlaceholderText("Find a class…")
+    find.setClearButtonEnabled(True)
+    find.textChanged.connect(table.filter)
+    column.addWidget(find)
+    column.addWidget(table, 1)
+    box.find_edit = find
+    return box

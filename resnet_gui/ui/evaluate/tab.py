@@ -26,18 +26,20 @@ from resnet_gui.text import plural
 
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
 from ..common.widgets import Banner
-from ..common.wording import for_screen
+from ..common.wording import for_screen, threshold_from
 from ..common.workers import TaskSlot
-from .confusion_matrix_view import ConfusionMatrixView
+from .confused_pairs import ConfusedPairs
+from .curves_panel import CurvesPanel
 from .figure_cards import FigureCards
 from .image_gallery import ImageGallery
-from .per_class_table import PerClassTable
+from .matrix_panel import MatrixPanel
+from .per_class_table import PerClassTable, with_filter
 from .reliability_plot import ReliabilityPlot
 from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
-GALLERY, PER_CLASS, RELIABILITY, LABELS = 0, 1, 2, 3
+GALLERY, PER_CLASS, PAIRS, RELIABILITY, THRESHOLDS, LABELS = 0, 1, 2, 3, 4, 5
 MAX_LISTED = 5
 
 
@@ -102,8 +104,9 @@ class EvaluateTab(QWidget):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(320)
         self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Save one CSV row per image (path, true, predicted, confidence) and a PNG "
-                                      "of the confusion matrix next to it")
+        self.export_button.setToolTip("Save one CSV row per image (path, true, predicted, confidence), the "
+                                      "headline figures and the per-class table as CSV files, and the confusion "
+                                      "matrix as a PNG figure, side by side")
         self.export_button.clicked.connect(self.export_dialog)
         self.labels_button = QPushButton("Find label mistakes")
         self.labels_button.setToolTip("Rank the folder's images whose class this model doubts (confident learning "
@@ -122,17 +125,25 @@ class EvaluateTab(QWidget):
         root.addWidget(self.cards)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setChildrenCollapsible(False)
-        self.matrix = ConfusionMatrixView()
+        self.matrix_panel = MatrixPanel()
+        self.matrix = self.matrix_panel.view
         self.matrix.cell_clicked.connect(self.show_cell)
-        splitter.addWidget(self.matrix)
+        splitter.addWidget(self.matrix_panel)
         self.details = QTabWidget()
         self.gallery = ImageGallery()
         self.gallery.image_activated.connect(self.open_image)
         self.per_class = PerClassTable()
         self.reliability = ReliabilityPlot()
         self.details.addTab(self.gallery, "Images")
-        self.details.addTab(self.per_class, "Per class")
+        self.per_class_page = with_filter(self.per_class)
+        self.details.addTab(self.per_class_page, "Per class")
+        self.pairs = ConfusedPairs()
+        self.pairs.pair_clicked.connect(self.show_cell)
+        self.details.addTab(self.pairs, "Confused pairs")
         self.details.addTab(self.reliability, "Reliability")
+        self.curves = CurvesPanel()
+        self.curves.save_requested.connect(self.save_operating_point)
+        self.details.addTab(self.curves, "Thresholds")
         self.labels = LabelIssuesView(training_decisions=True)
         self.labels.decisions_changed.connect(self._label_decisions)
         self.details.addTab(self.labels, "Label mistakes")
@@ -335,9 +346,13 @@ class EvaluateTab(QWidget):
                       "“x % sure” is from being right x % of the time; 0 is perfect"))
         cards.append(("images", f"{f.n:,}", ev.data + (" (with mirror images)" if ev.tta else "")))
         self.cards.set_figures(cards)
-        self.matrix.set_matrix(f.class_names, f.confusion_matrix)
+        from resnet_gui.core.evaluation.metrics import most_confused
+
+        self.matrix_panel.set_matrix(f.class_names, f.confusion_matrix)
+        self.pairs.set_pairs(most_confused(f.confusion_matrix, f.class_names), f.n - round(f.accuracy * f.n))
         self.per_class.set_classes(f.per_class)
         self.reliability.set_bins(f.reliability, f.ece)
+        self.curves.set_curves(ev.curves, ev.operating_points, threshold_from(self.settings), ev.data)
         self.show_mistakes()
         self.status_message.emit(f"“{req.model_name}” on {req.data_words()}: {f.accuracy:.1%} accuracy "
                                  f"({f.n:,} images).")
@@ -366,6 +381,23 @@ class EvaluateTab(QWidget):
         self.session.load_thumbnails((true, predicted), rows)
         self.details.setCurrentIndex(GALLERY)
 
+    # ---- a class's own threshold -----------------------------------------------------------------------
+    def save_operating_point(self, class_name: str, record: dict | None) -> None:
+        """Store (or, with None, remove) a class's own threshold in the evaluated model, in a worker."""
+        if self.outcome is None:
+            return
+        name = self.outcome.request.model_name
+
+        def saved(entry) -> None:
+            points = (entry.meta or {}).get("operating_points") or {}
+            self.curves.set_operating_points(points)
+            what = (f"“{class_name}” is now sure from {points[class_name]['threshold']:.1%}" if class_name in points
+                    else f"“{class_name}” now uses the “not sure below” threshold alone")
+            self.banner.show_message(f"{what} in the model “{name}” (Predict, sorting and the command line use "
+                                     "it; Details and the model card show it).", "success")
+
+        self.registry.run("set_operating_points", name, {class_name: record}, on_done=saved)
+
     # ---- export -----------------------------------------------------------------------------------
     def export_dialog(self) -> None:
         if self.outcome is None:
@@ -376,34 +408,39 @@ class EvaluateTab(QWidget):
         if out:
             self.export(out)
 
-    def export(self, out: str) -> tuple[Path, Path] | None:
-        """Write the CSV (one row per image) and the matrix as PNG next to it; (csv, png) or None on failure."""
+    def export(self, out: str) -> tuple[Path, ...] | None:
+        """NAME.csv (one row per image), NAME-summary.csv, NAME-per-class.csv and NAME-confusion-matrix.png (a
+        framed figure, without the selection) side by side; their paths, or None on failure."""
         from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
         from resnet_gui.core.atomic import atomic_write_bytes
         from resnet_gui.core.errors import ResnetGuiError, user_message
-        from resnet_gui.core.evaluation.evaluate import write_rows_csv
+        from resnet_gui.core.evaluation.report import report_paths, write_report
         from resnet_gui.core.paths import output_problem
 
-        ev = self.outcome.evaluation
+        ev, req = self.outcome.evaluation, self.outcome.request
         csv_path = Path(out)
         png_path = csv_path.with_name(csv_path.stem + "-confusion-matrix.png")
-        problem = output_problem(csv_path, model=ev.model_path) or output_problem(png_path, model=ev.model_path)
-        if problem:  # neither file is written
+        problem = next(filter(None, (output_problem(p, model=ev.model_path)
+                                     for p in (*report_paths(csv_path), png_path))), None)
+        if problem:  # none of the files is written
             self.banner.show_message(f"The evaluation was not saved: {problem}.", "error")
             return None
+        f = ev.figures
+        title = f"{req.model_name} on {ev.data}: accuracy {f.accuracy:.1%}, {f.n:,} images"
         data = QByteArray()
         png = QBuffer(data)
         png.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.matrix.to_image().save(png, "PNG")
+        self.matrix.export_image(title).save(png, "PNG")
         png.close()
         try:
-            write_rows_csv(ev, csv_path)  # the same CSV as `resnet-gui evaluate --csv`
+            written = write_report(ev, csv_path, threshold_from(self.settings))
             atomic_write_bytes(png_path, bytes(data.data()))
         except (OSError, ResnetGuiError) as exc:
             self.banner.show_message(f"The evaluation could not be saved. {user_message(exc)}", "error")
             return None
         self.settings.set("evaluate.export_dir", str(csv_path.parent))
-        self.banner.show_message(f"Saved {plural(len(ev.rows), 'row')} to {csv_path} and the confusion matrix to "
-                                 f"{png_path}.", "success")
-        return csv_path, png_path
+        self.banner.show_message(f"Saved {plural(len(ev.rows), 'row')} to {csv_path}, the figures to "
+                                 f"{written[1].name} and {written[2].name}, and the confusion matrix to "
+                                 f"{png_path.name}.", "success")
+        return (*written, png_path)

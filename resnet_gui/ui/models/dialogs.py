@@ -196,6 +196,17 @@ def int8_words(record) -> str:
     return f"not kept, so it classifies in fp32: {record.get('reason') or 'it did not pass verification'}"
 
 
+def thresholds_words(points, class_names: list[str]) -> str:
+    """The details view's lines on the classes' own thresholds (Evaluate tab: Thresholds, or models edit)."""
+    from resnet_gui.core.models.operating_points import clean, describe
+
+    points = clean(points, class_names)
+    if not points:
+        return ("none: every class is sure from the “not sure below” threshold (Evaluate tab → Thresholds sets one "
+                "per class)")
+    return "\n".join(describe(name, points[name]) for name in class_names if name in points)
+
+
 def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(label, value)]) describing a registry entry in words; empty values left out."""
     meta = entry.meta or {}
@@ -255,6 +266,7 @@ def summary_sections(entry) -> list[tuple[str, list[tuple[str, str]]]]:
     figures.append(("Confidence", calibration_words(meta.get("calibration"))))
     figures.append(("Unfamiliar images", familiarity_words(meta.get("familiarity"))))
     figures.append(("int8 version", int8_words(meta.get("int8"))))
+    figures.append(("Own thresholds", thresholds_words(meta.get("operating_points"), names)))
     created = str(meta.get("created") or _dt.datetime.fromtimestamp(entry.modified).isoformat(timespec="minutes"))
     file_rows = [("File", str(entry.path)), ("Size", decimal_size(entry.size)),
                  ("Created", created[:16].replace("T", " ")),

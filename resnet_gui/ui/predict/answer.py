@@ -9,16 +9,13 @@ import re
 
 from resnet_gui.core.inference.prediction import DEFAULT_THRESHOLD, ERROR, STATES, SURE, UNFAMILIAR, UNSURE
 
-__all__ = ["DEFAULT_THRESHOLD", "ERROR", "STATES", "SURE", "UNFAMILIAR", "UNSURE"]
+from ..common.wording import THRESHOLD_SETTING, threshold_from
+
+__all__ = ["DEFAULT_THRESHOLD", "ERROR", "STATES", "SURE", "UNFAMILIAR", "UNSURE", "THRESHOLD_SETTING",
+           "threshold_from"]
 
 STATUS_WORDS = {SURE: "Sure", UNSURE: "Not sure", UNFAMILIAR: "Unfamiliar", ERROR: "Error"}
-THRESHOLD_SETTING = "predict.unsure_below"
 MAX_NAMED = 4
-
-
-def threshold_from(settings) -> float:
-    """The persisted threshold (a fraction), or the default when missing or odd."""
-    return float(settings.get(THRESHOLD_SETTING, DEFAULT_THRESHOLD))  # the schema keeps it within 0-1
 
 
 def knows_summary(class_names) -> str:

@@ -11,13 +11,14 @@ from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QPalette, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -39,6 +40,11 @@ FILTERS = [("", "All images"), (SURE, "Sure"), (UNSURE, "Not sure"), (UNFAMILIAR
 STATUS_ORDER = {state: i for i, state in enumerate((ERROR, UNFAMILIAR, UNSURE, SURE))}
 ERROR_COLOR = Qt.GlobalColor.red
 MAX_LISTED_ERRORS = 5
+COUNTS_EVERY_S = 0.25
+ROW_HEIGHT, ICON_PX = 34, 30   # compact rows: about 25 fit where 11 did
+FAMILIARITY_WORDS = ("Familiarity {value:.0%}: {value:.0%} of the model's own validation images lie at least this far "
+                     "from the classes it knows. Low means unlike what it was trained on; below {limit} it counts as "
+                     "unfamiliar.")
 INSERT_BUDGET_S = 0.025  # GUI time spent adding rows per event-loop turn; the rest waits for the next turn
 
 
@@ -58,6 +64,7 @@ class FolderResultsView(QWidget):
         self.running = False
         self.threshold = DEFAULT_THRESHOLD
         self.labels: FolderLabels | None = None   # true classes, when the folder is laid out by class
+        self.familiarity_limit: float | None = None  # the model's familiarity threshold, for the tooltips
         # Rows arrive about 20 times a second; they are added a slice at a time (INSERT_BUDGET_S), so that a
         # fast worker never stalls the window, and everything shown per update is counted as rows come in.
         self._queue: deque = deque()              # (Prediction, thumbnail) received, not in the table yet
@@ -65,6 +72,8 @@ class FolderResultsView(QWidget):
         self._pending_finish: FolderDone | None = None   # the run ended while rows were still queued
         self._errors: list = []                   # the failed predictions among self.results
         self._right = self._labelled = 0          # accuracy so far, when the folder is laid out by class
+        self._counts = dict.fromkeys(STATES, 0)   # rows per state at the current threshold (kept as rows come)
+        self._counts_shown = 0.0                  # when the filter's counts were last shown
         self._chosen_model: str | None = None     # the model chosen in the tab (set_current_model)
         self._drain_timer = QTimer(self)
         self._drain_timer.setSingleShot(True)
@@ -88,12 +97,18 @@ class FolderResultsView(QWidget):
         for key, label in FILTERS:
             self.filter_combo.addItem(label, key)
         self.filter_combo.setToolTip("Show only the images in one state")
+        self.filter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # counts are added
         self.filter_combo.currentIndexChanged.connect(self._filter_changed)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Save every result as a CSV file (Ctrl+E)")
         self.export_button.clicked.connect(self.export_csv)
+        self.sort_button = QPushButton("Sort into folders…")
+        self.sort_button.setToolTip("Copy or move the files into one folder per class (and not sure, unfamiliar, "
+                                    "unreadable), with a preview of the counts first")
+        self.sort_button.clicked.connect(self.open_sort_dialog)
         tools.addWidget(self.folder_label, 1)
-        for w in (self.folder_progress, self.cancel_button, self.filter_combo, self.lowest_button, self.export_button):
+        for w in (self.folder_progress, self.cancel_button, self.filter_combo, self.lowest_button, self.sort_button,
+                  self.export_button):
             tools.addWidget(w)
         layout.addLayout(tools)
         self.model_note = Banner()
@@ -116,11 +131,12 @@ class FolderResultsView(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep both ends of long file names
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(54)
-        self.table.setIconSize(QPixmap(48, 48).size())
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table.verticalHeader().setMinimumSectionSize(ROW_HEIGHT)
+        self.table.setIconSize(QPixmap(ICON_PX, ICON_PX).size())
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(0, 58)
+        header.resizeSection(0, ICON_PX + 10)
         header.setSectionResizeMode(FILE_COLUMN, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(CLASS_COLUMN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(CLASS_COLUMN, 200)
@@ -147,6 +163,8 @@ class FolderResultsView(QWidget):
         self._progress = (0, 0)
         self._errors = []
         self._right = self._labelled = 0
+        self._counts = dict.fromkeys(STATES, 0)
+        self._show_counts()
         self.folder_errors.clear_message()
         self.model_note.clear_message()
         self.accuracy_note.clear_message()
@@ -188,6 +206,8 @@ class FolderResultsView(QWidget):
             self.folder_label.setText(f"{self.folder}: {done:,} of {plural(total, 'image')}")
         if len(self._errors) != errors_before:
             self._show_errors()
+        if not self._queue or time.perf_counter() - self._counts_shown > COUNTS_EVERY_S:
+            self._show_counts()
         if not self._queue and self._pending_finish is not None:
             done, self._pending_finish = self._pending_finish, None
             self.finish(done)
@@ -258,11 +278,16 @@ class FolderResultsView(QWidget):
             conf_item = QStandardItem(f"{pred.confidence:.1%}")
             conf_item.setData(pred.confidence, SORT_ROLE)
             class_item.setToolTip(plain_tip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k)))
+            if pred.unfamiliar:  # its confidence is among classes the image does not belong to: greyed, sorted apart
+                conf_item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+                conf_item.setData(pred.confidence - 2.0, SORT_ROLE)  # below every familiar answer
+                conf_item.setToolTip("How sure it is among the classes it knows; but the image is unlike them all "
+                                     "(unfamiliar), so this number means little")
         else:
             class_item = QStandardItem("Error")
             class_item.setForeground(ERROR_COLOR)
             conf_item = QStandardItem("")
-            conf_item.setData(-1.0, SORT_ROLE)  # failures sort before the least confident
+            conf_item.setData(-3.0, SORT_ROLE)  # failures sort first, then unfamiliar, then the least confident
             for item in (icon_item, file_item, class_item, conf_item):
                 item.setToolTip(plain_tip(pred.error))
         conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -271,6 +296,7 @@ class FolderResultsView(QWidget):
         class_item.setData(class_item.text().lower(), SORT_ROLE)
         status_item = QStandardItem()
         self._set_status(status_item, pred)
+        self._counts[status_item.data(STATUS_ROLE)] += 1
         self.table_model.appendRow([icon_item, file_item, class_item, conf_item, status_item])
 
     def _set_status(self, item: QStandardItem, pred) -> None:
@@ -279,18 +305,28 @@ class FolderResultsView(QWidget):
         item.setData(state, STATUS_ROLE)
         item.setData(STATUS_ORDER[state], SORT_ROLE)
         if state == UNFAMILIAR:
-            item.setToolTip("Unlike the images this model was trained on: its answer means little")
+            tip = "Unlike the images this model was trained on: its answer means little."
         elif state == UNSURE:
-            item.setToolTip(plain_tip(f"No class reaches {self.threshold:.0%}: " + ", ".join(
-                f"{label} {p:.0%}" for label, p in pred.top_k[:3])))
+            bar = max(self.threshold, pred.class_threshold or 0.0)
+            own = " (its own threshold)" if bar > self.threshold else ""
+            tip = f"{pred.label} does not reach {bar:.1%}{own}: " + ", ".join(
+                f"{label} {p:.0%}" for label, p in pred.top_k[:3])
         else:
-            item.setToolTip("")
+            tip = ""
+        if pred.ok and pred.familiarity is not None:
+            limit = f"{self.familiarity_limit:.0%}" if self.familiarity_limit is not None else "the model's limit"
+            tip = (tip + "\n" if tip else "") + FAMILIARITY_WORDS.format(value=pred.familiarity, limit=limit)
+        item.setToolTip(plain_tip(tip))
 
     def set_threshold(self, threshold: float) -> None:
         """A new "not sure below" threshold: every row's status is read again (no new prediction)."""
         self.threshold = threshold
+        self._counts = dict.fromkeys(STATES, 0)
         for row, pred in enumerate(self.results):
-            self._set_status(self.table_model.item(row, STATUS_COLUMN), pred)
+            item = self.table_model.item(row, STATUS_COLUMN)
+            self._set_status(item, pred)
+            self._counts[item.data(STATUS_ROLE)] += 1
+        self._show_counts()
 
     def row_status(self, row: int) -> str:
         return self.proxy.index(row, STATUS_COLUMN).data(STATUS_ROLE)
@@ -300,10 +336,18 @@ class FolderResultsView(QWidget):
         self.proxy.setFilterRegularExpression(f"^{key}$" if key else "")
 
     def status_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATES, 0)
-        for pred in self.results:
-            counts[pred.state(self.threshold)] += 1
-        return counts
+        """Rows per state at the current threshold (kept up to date as rows come and the threshold moves)."""
+        return dict(self._counts)
+
+    def _show_counts(self) -> None:
+        """The filter's entries say how many rows each shows: "Sure (812)" (while rows pour in, a few times a
+        second: the combo box resizes with its text, which re-lays out the tool bar)."""
+        self._counts_shown = time.perf_counter()
+        total = sum(self._counts.values())
+        for i, (key, label) in enumerate(FILTERS):
+            text = f"{label} ({self._counts[key] if key else total:,})" if total else label
+            if self.filter_combo.itemText(i) != text:
+                self.filter_combo.setItemText(i, text)
 
     # ---- a folder laid out by class -----------------------------------------------------------------
     def set_labels(self, labels: FolderLabels) -> None:
@@ -354,24 +398,68 @@ class FolderResultsView(QWidget):
 
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(bool(self.results) and not self.running)
+        self.sort_button.setEnabled(bool(self.results) and not self.running)
         self.lowest_button.setEnabled(bool(self.results))
+
+    # ---- sort -------------------------------------------------------------------------------------
+    def sort_dialog(self):
+        """The *Sort into folders…* dialog for the results on screen, at the current threshold (not shown)."""
+        from .sort_dialog import SortDialog
+
+        labels = sorted({p.label for p in self.results if p.ok}, key=str.lower)
+        return SortDialog(self.results, labels, self.threshold, self.folder, self.settings, self)
+
+    def open_sort_dialog(self) -> None:
+        if self.results and not self.running:
+            dialog = self.sort_dialog()
+            dialog.exec()
+            dialog.deleteLater()
 
     # ---- export -----------------------------------------------------------------------------------
     def export_csv(self) -> None:
         if not self.results:
             return
-        start = os.path.join(self.settings.get("predict.last_folder") or str(Path.home()), "predictions.csv")
-        out, _ = QFileDialog.getSaveFileName(self, "Export results", start, "CSV files (*.csv)")
+        shown_only = False
+        shown = self.proxy.rowCount()
+        if shown < len(self.results):
+            shown_only = self.ask_export_scope(shown)
+            if shown_only is None:
+                return
+        # never into the folder being classified: the last export folder, else the home folder
+        folder = self.settings.get("predict.export_dir") or str(Path.home())
+        out, _ = QFileDialog.getSaveFileName(self, "Export results", os.path.join(folder, "predictions.csv"),
+                                             "CSV files (*.csv)")
         if out:
-            self.write_csv(out)
+            self.settings.set("predict.export_dir", os.path.dirname(out))
+            self.write_csv(out, shown_only=shown_only)
 
-    def write_csv(self, out: str) -> None:
+    def ask_export_scope(self, shown: int) -> bool | None:
+        """A filter hides rows: export only those shown (True), all (False), or nothing (None)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Export results",
+                          f"The filter shows {plural(shown, 'row')} of {len(self.results):,}. Export which?",
+                          parent=self)
+        only = box.addButton(f"The {shown:,} shown", QMessageBox.ButtonRole.AcceptRole)
+        every = box.addButton(f"All {len(self.results):,}", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(only)
+        box.exec()
+        return True if box.clickedButton() is only else False if box.clickedButton() is every else None
+
+    def shown_results(self) -> list:
+        """The predictions of the rows the filter shows, in the table's order."""
+        by_path = {p.path: p for p in self.results}
+        return [by_path[self.row_path(r)] for r in range(self.proxy.rowCount()) if self.row_path(r) in by_path]
+
+    def write_csv(self, out: str, shown_only: bool = False) -> None:
         from resnet_gui.core.errors import ResnetGuiError, user_message
         from resnet_gui.core.inference.prediction import write_csv
+        from resnet_gui.core.paths import check_output
 
-        try:  # refuses the app's models and runs, and the images read
-            write_csv(self.results, out, top_k=TOP_K, threshold=self.threshold)
+        rows = self.shown_results() if shown_only else self.results
+        try:  # refuses the app's models and runs, and every image of the folder (shown or not)
+            check_output(out, reading=[p.path for p in self.results if p.path])
+            write_csv(rows, out, top_k=TOP_K, threshold=self.threshold)
         except (OSError, ResnetGuiError) as exc:
             self.folder_errors.show_message(f"The results could not be saved. {user_message(exc)}", "error")
             return
-        self.status_message.emit(f"Exported {plural(len(self.results), 'result')} to {out}.")
+        self.status_message.emit(f"Exported {plural(len(rows), 'result')} to {out}.")

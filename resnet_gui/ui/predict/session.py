@@ -39,6 +39,7 @@ class LoadedModel:
     calibrated: bool = False        # its confidences are temperature-scaled
     has_familiarity: bool = False   # it can tell an image unlike its training data
     can_flag: str = "cannot flag unfamiliar images"  # how well, as measured when fitted (core/inference/outliers.py)
+    familiarity_threshold: float | None = None  # below this familiarity an image counts as unfamiliar
     samples: tuple[str, ...] = ()   # images to try: bundled digits for the demo, else validation images
     no_samples_reason: str = ""     # why there are none (a sentence for the user)
 
@@ -123,6 +124,7 @@ def load_model_task(report, stop, name: str, model_path: str, device: str) -> Lo
                        device=str(predictor.device), class_names=tuple(predictor.class_names),
                        calibrated=predictor.calibrated, has_familiarity=fam is not None,
                        can_flag=can_flag({"measured": fam.measured} if fam is not None else None),
+                       familiarity_threshold=fam.threshold if fam is not None else None,
                        samples=tuple(samples), no_samples_reason=reason)
 
 

@@ -221,6 +221,8 @@ class PredictTab(QWidget):
         self._update_buttons()
 
     def _model_ready(self, model: LoadedModel) -> None:
+        if not self.folder.running:  # the tooltips of rows made by this model say where "unfamiliar" starts
+            self.folder.familiarity_limit = model.familiarity_threshold
         limits = [word for word, missing in (("uncalibrated", not model.calibrated),
                                              ("no familiarity data", not model.has_familiarity)) if missing]
         self.status_message.emit(f"Model ready: {model.name} ({model.arch}, "

@@ -66,20 +66,30 @@ def test_clicking_a_cell_shows_its_images_and_double_click_opens_predict(qtbot, 
     assert window.predict_tab.single.shown_name == tab.gallery.row(0)["path"]
 
 
-def test_export_writes_the_csv_and_a_png_of_the_matrix(qtbot, digits_model, window, tmp_path):
+def test_export_writes_rows_figures_per_class_and_a_framed_png(qtbot, digits_model, window, tmp_path):
     data = make_folder_dataset(tmp_path / "labelled", classes=("one", "two"), per_class=3)
     tab = window.evaluate_tab
     assert not tab.export_button.isEnabled()
     tab.evaluate_folder("digits", str(data))
     evaluated(qtbot, tab)
     assert tab.export_button.isEnabled()
-    csv_path, png_path = tab.export(str(tmp_path / "out" / "eval.csv"))
+    tab.show_cell(0, 2)   # a cell selected on screen: not drawn into the export
+    csv_path, summary_path, per_class_path, png_path = tab.export(str(tmp_path / "out" / "eval.csv"))
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == 6 and {r["predicted"] for r in rows} == {"two"}
     assert sum(int(r["correct"]) for r in rows) == 3
+    summary = {r["figure"]: r["value"] for r in csv.DictReader(summary_path.open())}
+    assert summary["accuracy"] == "0.500000" and summary["images"] == "6" and summary["model"] == "digits"
+    per_class = {r["class"]: r for r in csv.DictReader(per_class_path.open())}
+    assert set(per_class) == {"zero", "one", "two", "three"} and per_class["two"]["recall"] == "1.000000"
+    assert per_class["two"]["support"] == "3" and per_class["two"]["sure_from"] == "0.6000"
     image = QImage(str(png_path))
-    assert png_path.name == "eval-confusion-matrix.png" and image.width() == 1200
-    assert "Saved 6 rows" in tab.banner.text()
+    assert png_path.name == "eval-confusion-matrix.png"
+    assert "Saved 6 rows" in tab.banner.text() and "eval-summary.csv" in tab.banner.text()
+    _assert_framed(image)
+    tab.matrix.select(None)
+    tab.export(str(tmp_path / "again" / "eval.csv"))
+    assert QImage(str(tmp_path / "again" / "eval-confusion-matrix.png")) == image   # no selection mark in it
     from resnet_gui.core.paths import models_dir
 
     model = models_dir() / "digits.pth"
@@ -87,6 +97,22 @@ def test_export_writes_the_csv_and_a_png_of_the_matrix(qtbot, digits_model, wind
     assert tab.export(str(model)) is None  # would replace the model it evaluated
     assert "The evaluation was not saved" in tab.banner.text() and "models folder" in tab.banner.text()
     assert model.read_bytes() == before and not (models_dir() / "digits-confusion-matrix.png").exists()
+    assert not (models_dir() / "digits-summary.csv").exists()
+
+
+def _assert_framed(image: QImage) -> None:
+    """Content on every side of the centre, a blank margin all around: nothing clipped, nothing in one corner."""
+    import numpy as np
+
+    rgb = image.convertToFormat(QImage.Format.Format_RGB32)   # kept: the array below views its memory
+    pixels = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine() // 4, 4)
+    pixels = pixels[:, :rgb.width()].copy()
+    ink = np.abs(pixels.astype(int) - pixels[0, 0].astype(int)).sum(2) > 30
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    edges = (rows[0], cols[0], image.height() - 1 - rows[-1], image.width() - 1 - cols[-1])
+    assert min(edges) >= 8, (edges, image.width(), image.height())
+    used = (rows[-1] - rows[0]) * (cols[-1] - cols[0]) / (image.width() * image.height())
+    assert used > 0.6, used   # the figure fills its canvas (a small matrix used to sit in one corner of 1200 x 1200)
 
 
 def test_cancel_stops_an_evaluation_and_nothing_arrives(qtbot, digits_model, window, tmp_path):

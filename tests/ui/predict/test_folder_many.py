@@ -23,6 +23,7 @@ def test_a_folder_fills_the_table_progressively(qtbot, digits_model, window, tmp
     names = [view.proxy.index(r, 1).data() for r in range(n)]
     assert names == sorted(names)   # sorted A to Z while filling
     assert f"done, {n:,} classified" in view.folder_label.full_text()
+    assert view.filter_combo.itemText(0) == f"All images ({n:,})"   # the filter counts each state
 
 
 def test_rows_are_added_a_slice_at_a_time_and_the_run_ends_after_the_last(qtbot, monkeypatch, settings):
