@@ -1,16 +1,21 @@
-"""A dataset held in memory as uint8 images and int64 labels, and decoding a folder split into one."""
+"""A dataset held in memory as uint8 images and int64 labels, and decoding a folder split into one.
+
+decode_all needs no torch (the label check, which the classify edition runs, decodes with it); torch is imported
+where tensors are made."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ImageLoadError
 from ..images import load_image
 from ..models.preprocess import Preprocess
 from ..progress import NO_PROGRESS, Progress
 from .transforms import resize_and_crop_uint8
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -21,8 +26,9 @@ class ArrayData:
 
 
 def decode_all(items, transform, progress: Progress = NO_PROGRESS, what: str = "Loading images"):
-    """Decode every image with 2 threads; return (tensors or None per item, failures). Raises Cancelled."""
-    out: list[torch.Tensor | None] = [None] * len(items)
+    """Decode every image with 2 threads; return (transform's result or None per item, failures). Raises
+    Cancelled."""
+    out: list = [None] * len(items)
     failures: list[str] = []
 
     def one(i):
@@ -45,6 +51,8 @@ def decode_all(items, transform, progress: Progress = NO_PROGRESS, what: str = "
 
 def folder_to_arrays(items, pre: Preprocess, progress: Progress = NO_PROGRESS, what: str = "Loading images"):
     """Decode a folder split into one uint8 tensor at pre.input_size (eval resize + center crop)."""
+    import torch
+
     tensors, failures = decode_all(items, lambda img: resize_and_crop_uint8(img, pre), progress, what)
     keep = [i for i, t in enumerate(tensors) if t is not None]
     if not keep:

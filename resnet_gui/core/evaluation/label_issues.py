@@ -60,24 +60,60 @@ def stratified_folds(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarra
     return fold
 
 
-def _fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float):
-    """Multinomial logistic regression (L-BFGS, L2 on the weights) on standardised features."""
-    import torch
+def _loss_and_gradient(theta: np.ndarray, x: np.ndarray, onehot: np.ndarray, l2: float):
+    """Mean cross entropy + l2 * |W|^2 of the softmax regression whose weights and biases are `theta` (flat)."""
+    d, c = x.shape[1], onehot.shape[1]
+    w, b = theta[:d * c].reshape(d, c), theta[d * c:]
+    z = x @ w + b
+    z -= z.max(1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    loss = -(onehot * log_p).sum() / len(x) + l2 * (w * w).sum()
+    residual = (np.exp(log_p) - onehot) / len(x)
+    return loss, np.concatenate([(x.T @ residual + 2 * l2 * w).ravel(), residual.sum(0)])
 
-    xs = torch.as_tensor(x, dtype=torch.float32)
-    ys = torch.as_tensor(y, dtype=torch.long)
-    w = torch.zeros(x.shape[1], classes, requires_grad=True)
-    b = torch.zeros(classes, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=100, line_search_fn="strong_wolfe")
 
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xs @ w + b, ys) + l2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return w.detach().numpy(), b.detach().numpy()
+def _fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, l2: float, *, max_iter: int = 100,
+                 history: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (L2 on the weights) on standardised features, fitted by L-BFGS (Nocedal &
+    Wright, algorithm 7.4, with a backtracking Armijo line search) in numpy: the problem is convex, so any
+    converging method finds the same answer, and the classify edition has no PyTorch."""
+    x = np.asarray(x, np.float64)
+    onehot = np.eye(classes)[np.asarray(y)]
+    theta = np.zeros(x.shape[1] * classes + classes)
+    loss, grad = _loss_and_gradient(theta, x, onehot, l2)
+    steps: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for it in range(max_iter):
+        if np.abs(grad).max() <= 1e-7:
+            break
+        q, alphas = grad.copy(), []
+        for s_k, y_k, rho in reversed(steps):      # the two-loop recursion: q becomes H^-1 grad
+            alpha = rho * (s_k @ q)
+            q -= alpha * y_k
+            alphas.append(alpha)
+        if steps:
+            s_k, y_k, _ = steps[-1]
+            q *= (s_k @ y_k) / (y_k @ y_k)
+        for (s_k, y_k, rho), alpha in zip(steps, reversed(alphas)):
+            q += s_k * (alpha - rho * (y_k @ q))
+        direction = -q
+        slope = grad @ direction
+        if slope >= 0:                             # not a descent direction: start again from the gradient
+            steps.clear()
+            direction, slope = -grad, -(grad @ grad)
+        t = 1.0 if steps or it else min(1.0, 1.0 / np.abs(grad).sum())
+        while True:
+            new_loss, new_grad = _loss_and_gradient(theta + t * direction, x, onehot, l2)
+            if new_loss <= loss + 1e-4 * t * slope or t < 1e-10:
+                break
+            t *= 0.5
+        s_k, y_k = t * direction, new_grad - grad
+        theta, grad, change, loss = theta + s_k, new_grad, loss - new_loss, new_loss
+        if s_k @ y_k > 1e-10:
+            steps = (steps + [(s_k, y_k, 1.0 / (s_k @ y_k))])[-history:]
+        if abs(change) <= 1e-9:
+            break
+    d = x.shape[1]
+    return theta[:d * classes].reshape(d, classes).astype(np.float32), theta[d * classes:].astype(np.float32)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -90,29 +126,22 @@ def cross_validated_probabilities(features: np.ndarray, labels: np.ndarray, clas
                                   seed: int = 0, cancelled=lambda: False) -> tuple[np.ndarray, float]:
     """(out-of-sample probabilities N x classes, the L2 strength chosen): k-fold logistic regression, each
     fold predicted by a model fitted on the others; the strength with the lowest held-out log-loss wins."""
-    import torch
-
     from ..errors import Cancelled
 
     fold = stratified_folds(labels, folds, seed)
     best, best_loss, best_l2 = None, np.inf, L2_CHOICES[0]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small problems: one thread is fastest, and a shared machine stays responsive
-    try:
-        for l2 in L2_CHOICES:
-            probs = np.zeros((len(labels), classes), np.float64)
-            for f in range(folds):
-                if cancelled():
-                    raise Cancelled()
-                train, held = fold != f, fold == f
-                mean, std = features[train].mean(0), features[train].std(0) + 1e-6
-                w, b = _fit_softmax((features[train] - mean) / std, labels[train], classes, l2)
-                probs[held] = _softmax(((features[held] - mean) / std) @ w + b)
-            loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1)).mean()
-            if loss < best_loss:
-                best, best_loss, best_l2 = probs, loss, l2
-    finally:
-        torch.set_num_threads(threads)
+    for l2 in L2_CHOICES:
+        probs = np.zeros((len(labels), classes), np.float64)
+        for f in range(folds):
+            if cancelled():
+                raise Cancelled()
+            train, held = fold != f, fold == f
+            mean, std = features[train].mean(0), features[train].std(0) + 1e-6
+            w, b = _fit_softmax((features[train] - mean) / std, labels[train], classes, l2)
+            probs[held] = _softmax(((features[held] - mean) / std) @ w + b)
+        loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1)).mean()
+        if loss < best_loss:
+            best, best_loss, best_l2 = probs, loss, l2
     return best, best_l2
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import make_distinct_folder
+from helpers import app_without_torch, make_distinct_folder, run_without_torch
 from PIL import Image
 
 from resnet_gui.cli import main
@@ -142,6 +142,41 @@ def test_cli_labels_json_lists_issues_best_first(tmp_path, capsys, digits):
     assert [i["score"] for i in out["label_issues"]] == sorted((i["score"] for i in out["label_issues"]), reverse=True)
     assert main(["check-data", str(tmp_path / "d"), "--model", "x"]) == 2
     assert "add --labels" in capsys.readouterr().err
+
+
+def test_label_mistakes_need_no_torch_and_match_the_fit_torch_used_to_make(tmp_path, digits):
+    """The classify edition has no PyTorch: the logistic regression is fitted in numpy (L-BFGS). With torch
+    unimportable, both routes (thumbnails; another model's features) list the flipped digits; and the numpy fit
+    reaches the optimum torch.optim.LBFGS found (probabilities within 1e-2 on 400 digits)."""
+    import torch
+
+    from resnet_gui.core.evaluation.label_issues import _fit_softmax, _softmax
+
+    labels, flipped = flipped_labels(digits.target[:400], 0.05, 3, 10)
+    where = write_classes(tmp_path / "d", digits.images[:400], labels, digit)
+    for extra in ([], ["--model", str(DEMO)]):
+        proc = run_without_torch(app_without_torch("check-data", str(tmp_path / "d"), "--labels", "--json",
+                                                   "--input-size", "32", *extra))
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        found = {where[i["path"]] for i in json.loads(proc.stdout)["label_issues"]}
+        assert len(found & flipped) >= 0.6 * len(flipped), (extra, len(found & flipped))
+    x = digits.data[:400].astype(np.float32)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    w, b = _fit_softmax(x, labels, 10, 0.01)
+    tw = torch.zeros(64, 10, requires_grad=True)
+    tb = torch.zeros(10, requires_grad=True)
+    opt = torch.optim.LBFGS([tw, tb], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(torch.as_tensor(x) @ tw + tb, torch.as_tensor(labels)) \
+            + 0.01 * (tw * tw).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    theirs = _softmax(x @ tw.detach().numpy() + tb.detach().numpy())
+    assert np.abs(_softmax(x @ w + b) - theirs).max() < 1e-2
 
 
 # ---- acting on the findings -------------------------------------------------------------------------------
