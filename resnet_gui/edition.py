@@ -36,6 +36,11 @@ def can_train() -> bool:
     return current() == FULL
 
 
+def train_one() -> str:
+    """Where a new model comes from in this edition, as a sentence's start ("…, or import one")."""
+    return "Train one in the Train tab" if can_train() else "Train one in the full edition"
+
+
 def executable_name(edition: str) -> str:
     """The built folder's and executable's name: resnet-gui, resnet-gui-classify."""
     return APP_ID if edition == FULL else f"{APP_ID}-{edition}"

@@ -20,6 +20,8 @@ def test_the_classify_window_says_where_training_lives_instead_of_train_and_runs
     window.tab_actions[3].trigger()
     assert window.tabs.currentWidget() is window.models_tab
     assert window.is_ready() and window.device_label.text() == "Device: CPU (ONNX Runtime)"
+    intro = window.models_tab.intro.text()
+    assert "Train one in the full edition, or import" in intro and "Train tab" not in intro
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert settings.get("window.tab", 0) == 3

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui import edition
 from resnet_gui.text import decimal_size, plural
 
 from ..common.widgets import Banner, plain_tip
@@ -161,7 +162,7 @@ class ModelsTab(QWidget):
         selected = self._select_after or self.selected()
         self._select_after = None
         self.intro.setText(
-            f"Models live in {self.registry.root}; every .pth there is listed. Train one in the Train tab, or "
+            f"Models live in {self.registry.root}; every .pth there is listed. {edition.train_one()}, or "
             "import a checkpoint with Import… (ours, or a state dict saved by a PyTorch script: torchvision ResNets "
             "with a new fc layer, CIFAR ResNet-18 tutorials, DataParallel files).")
         self.table.setSortingEnabled(False)

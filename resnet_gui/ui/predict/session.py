@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from resnet_gui import resources
+from resnet_gui import edition, resources
 
 from ..common.widgets import pil_to_qimage
 from ..common.workers import TaskSlot
@@ -304,7 +304,7 @@ class PredictSession(QObject):
             return
         if self.model_path is None:
             self._pending.pop(request.kind, None)
-            request.fail("No model is available. Train one in the Train tab or import one in the Models tab.")
+            request.fail(f"No model is available. {edition.train_one()} or import one in the Models tab.")
             return
         if self.model is None:
             self._pending[request.kind] = request
