@@ -319,6 +319,11 @@ def _int8_model(pth: PthFile, ckpt: Checkpoint) -> np.ndarray | None:
         tensor_checker(pth.path)("int8_model", raw)
         if raw.dtype.name != "uint8" or len(raw.shape) != 1 or not 0 < raw.shape[0] <= MAX_INT8_MODEL_BYTES:
             raise CheckpointError("not a 1-D byte array of a sensible size")
+        if ckpt.int8.get("fingerprint") != weights_fingerprint(ckpt.arch, ckpt.state_dict, ckpt.preprocess):
+            # the file was rewritten by something other than write_checkpoint (which drops a stale graph)
+            ckpt.int8 = {**ckpt.int8, "kept": False, "reason": "the weights or the preprocessing changed after it "
+                                                               "was built; build it again"}
+            return None
         return pth.array(raw, "int8_model")
     except CheckpointError as exc:
         ckpt.int8 = {**ckpt.int8, "kept": False,
