@@ -32,7 +32,7 @@ def cifar_dir(tmp_path, cifar_ok):
 
 
 def tiny_cifar(data, **kw):
-    base = dict(data=str(data), epochs=2, batch_size=25, lr=0.05, device="cpu", name="tiny")
+    base = dict(data=None if data is None else str(data), epochs=2, batch_size=25, lr=0.05, device="cpu", name="tiny")
     base.update(kw)
     return recipe("cifar10", **base)
 
