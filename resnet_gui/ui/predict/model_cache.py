@@ -1,4 +1,4 @@
-"""Predictors for the GUI's workers, cached by (file, modification time, device): one model in memory at a
+"""Predictors for the GUI's workers, cached by (file, its identity on disk, device): one model in memory at a
 time, built in the calling (worker) thread.
 
 A Predictor is read-only and safe to call from several threads (core/inference/predictor.py). The workers that
@@ -33,7 +33,10 @@ def get_predictor(model_path: str, device: str = "auto"):
     global _cached
     from resnet_gui.core.engines.choose import open_predictor
 
-    key = (model_path, os.path.getmtime(model_path), device)
+    st = os.stat(model_path)
+    # the change time and inode too: a file replaced (an atomic save renames a new inode into place) or rewritten
+    # with its old size and modification time restored (os.utime) is read again
+    key = (model_path, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size, device)
     with _lock:
         cached = _cached
     if cached is not None and cached[0] == key:

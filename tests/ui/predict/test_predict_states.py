@@ -195,3 +195,26 @@ def test_a_folder_and_single_images_at_once_keep_their_familiarity(qtbot, digits
     qtbot.waitUntil(lambda: tab.folder.table_model.rowCount() == 64 and not tab.busy(), timeout=120_000)
     preds = tab.folder.results
     assert all(p.ok and p.familiarity is not None and p.unfamiliar in (True, False) for p in preds)
+
+
+def test_the_cached_predictor_is_read_again_when_its_file_is_replaced_with_the_same_mtime(tmp_path):
+    """The cache was keyed by the modification time alone: a checkpoint replaced (here with other class names)
+    and given back its old time kept answering with the old model."""
+    import os
+    import shutil
+
+    from resnet_gui.core.models.checkpoint import read_checkpoint, write_checkpoint
+    from resnet_gui.core.models.demo import demo_checkpoint_path
+    from resnet_gui.ui.predict.model_cache import get_predictor
+
+    path = tmp_path / "m.pth"
+    shutil.copyfile(demo_checkpoint_path(), path)
+    first = get_predictor(str(path), "cpu")
+    assert get_predictor(str(path), "cpu") is first
+    before = os.stat(path)
+    ckpt = read_checkpoint(path)
+    ckpt.class_names = [f"digit {n}" for n in ckpt.class_names]
+    write_checkpoint(ckpt, path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    again = get_predictor(str(path), "cpu")
+    assert again is not first and again.class_names[0] == "digit 0"
