@@ -74,7 +74,7 @@ def plain_main(folder: str, weights: str, out: str) -> None:
     rows = []
     with torch.inference_mode():
         for x, idx in loader:
-            probs, classes = model(x).softmax(dim=1).topk(5, dim=1)
+            probs, classes = model(x).softmax(dim=1).topk(min(5, model.fc.out_features), dim=1)
             for i, p, c in zip(idx.tolist(), probs.tolist(), classes.tolist()):
                 top = [value for label, prob in zip(c, p) for value in (f"c{label}", f"{prob:.6f}")]
                 rows.append([paths[i], f"c{c[0]}", f"{p[0]:.6f}", *top])
@@ -190,7 +190,8 @@ def trained_model(home: Path, env: dict, epochs: int) -> Path:
         print(f"trained bench-trained ({epochs} epochs, {time.perf_counter() - t0:.0f} s)")
     checkpoint = read_checkpoint(path)
     status = int8_status(checkpoint)
-    print(f"trained model ({checkpoint.metrics.get('val_acc', float('nan')):.1%} validation accuracy): int8 version "
+    accuracy = checkpoint.metrics.get("val_accuracy", float("nan"))
+    print(f"trained model ({accuracy:.1%} validation accuracy): int8 version "
           + ("kept, " if status.usable else "NOT kept: ") + status.reason)
     if not plain.is_file():
         torch.save({k: torch.from_numpy(v.astype(np.float32) if v.dtype.kind == "f" else v)
