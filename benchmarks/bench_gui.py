@@ -64,7 +64,7 @@ window.show()
 def ready(_model):
     print("RESNET_GUI_MODEL_READY", flush=True)
     os._exit(0)
-window.predict_tab.session.model_ready.connect(ready)
+window.predict_tab.session.model_done.connect(ready)
 QTimer.singleShot(0, window.start_background_loading)
 app.exec()
 """

@@ -127,7 +127,7 @@ def main() -> int:
         matrix = et.outcome.evaluation.figures.confusion_matrix
         mistakes = [(t, p) for t, row in enumerate(matrix) for p, n in enumerate(row) if n and t != p]
         et.show_cell(*(mistakes[0] if mistakes else (0, 0)))
-        wait_until(lambda: et.gallery.count() > 0 and not et.session._gallery.busy())
+        wait_until(lambda: et.gallery.count() > 0 and not et.session.gallery.busy())
         shot("evaluate")
         et.details.setCurrentIndex(2)
         shot("evaluate-reliability")
@@ -321,9 +321,9 @@ def runs_shot(window, data: Path, wait_until, shot) -> None:
     names = [name for name, _, _ in RUNS]
     tab = window.runs_tab
     window.tabs.setCurrentWidget(tab)
-    wait_until(lambda: tab.table.rowCount() >= 2 and not tab.session.listing(), 120)
+    wait_until(lambda: tab.table.rowCount() >= 2 and not tab.session.listing.busy(), 120)
     tab.table.select_names(names)
-    wait_until(lambda: bool(tab.diff.differing) and not tab.session.comparing(), 120)
+    wait_until(lambda: bool(tab.diff.differing) and not tab.session.comparison.busy(), 120)
     shot("runs")
 
 

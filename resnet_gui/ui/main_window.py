@@ -93,8 +93,8 @@ class MainWindow(QMainWindow):
         for tab in self._tabs():
             tab.status_message.connect(self.show_status)
         self.predict_tab.active_model_changed.connect(self._active_model)
-        self.models_tab.use_model.connect(self._use_model)
-        self.evaluate_tab.open_image.connect(self._open_in_predict)
+        self.models_tab.use_model_requested.connect(self._use_model)
+        self.evaluate_tab.open_image_requested.connect(self._open_in_predict)
         self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
         if self.can_train:
             self._connect_runs()
@@ -115,13 +115,13 @@ class MainWindow(QMainWindow):
         runs, train = self.runs_tab, self.train_tab
         train.model_saved.connect(lambda name: self.registry.refresh())
         train.evaluate_requested.connect(self._evaluate_model)
-        train.training_changed.connect(runs.set_training)
-        train.run_started.connect(runs.set_current_run)
+        train.training_busy_changed.connect(runs.set_training)
+        train.training_started.connect(runs.set_current_run)
         runs.resume_requested.connect(lambda name: self._train_run(name, more=False))
         runs.more_epochs_requested.connect(lambda name: self._train_run(name, more=True))
-        runs.use_model.connect(self._use_model)
-        runs.show_model.connect(self._show_model)
-        runs.evaluate_model.connect(self._evaluate_model)
+        runs.use_model_requested.connect(self._use_model)
+        runs.show_model_requested.connect(self._show_model)
+        runs.evaluate_requested.connect(self._evaluate_model)
 
     def _train_run(self, name: str, more: bool) -> None:
         info = self.runs_tab.table.info(name)
@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
             return
         self.device_label.setText("Device: CPU (ONNX Runtime); loading PyTorch…")
         self._loader = Task(load_torch_task, name="load-torch")
-        self._loader.succeeded.connect(self._torch_ready)
+        self._loader.done.connect(self._torch_ready)
         self._loader.failed.connect(self._torch_failed)
         self._loader.start()
 
@@ -317,8 +317,8 @@ class MainWindow(QMainWindow):
                 tracker().all_finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
                 self._waiting_to_close = True
                 if self.can_train:
-                    self.train_tab.session.child.running_changed.connect(self._close_when_idle,
-                                                                         Qt.ConnectionType.QueuedConnection)
+                    self.train_tab.session.child.busy_changed.connect(self._close_when_idle,
+                                                                      Qt.ConnectionType.QueuedConnection)
             request_stop_all()
             if self.can_train:
                 self.train_tab.session.stop()  # a several-GPU run: the stop file, then a grace period
@@ -327,7 +327,7 @@ class MainWindow(QMainWindow):
         if self._waiting_to_close:
             tracker().all_finished.disconnect(self._close_when_idle)
             if self.can_train:
-                self.train_tab.session.child.running_changed.disconnect(self._close_when_idle)
+                self.train_tab.session.child.busy_changed.disconnect(self._close_when_idle)
             self._waiting_to_close = False
         if self.can_train:
             self.runs_tab.shutdown()

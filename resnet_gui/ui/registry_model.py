@@ -45,7 +45,7 @@ class RegistryModel(QObject):
     default and import in workers, then lists again."""
 
     changed = Signal()                 # entries, default_name and root are up to date
-    error = Signal(str)                # an operation failed (a message for the user)
+    failed = Signal(str)               # an operation failed (a message for the user)
     demo_installed = Signal(str)       # the demo model was installed (once per registry, ever)
 
     def __init__(self, parent=None):
@@ -59,7 +59,7 @@ class RegistryModel(QObject):
 
     def refresh(self) -> None:
         """List again in the background; an older listing still running is cancelled."""
-        self._listing.start(list_task, self._install_demo, on_done=self._listed, on_failed=self.error.emit)
+        self._listing.start(list_task, self._install_demo, on_done=self._listed, on_failed=self.failed.emit)
 
     def _listed(self, listing: Listing) -> None:
         self._install_demo = False
@@ -71,7 +71,7 @@ class RegistryModel(QObject):
         if listing.demo_installed:
             self.demo_installed.emit(listing.demo_installed)
         if listing.demo_problem:
-            self.error.emit(listing.demo_problem)
+            self.failed.emit(listing.demo_problem)
 
     def working_entries(self) -> list:
         return [e for e in self.entries if not e.broken]
@@ -84,8 +84,8 @@ class RegistryModel(QObject):
         actions: none supersedes another."""
         task = Task(operation_task, op, args, kwargs, name=f"registry-{op}")
         if on_done is not None:
-            task.succeeded.connect(on_done)
-        task.failed.connect(self.error.emit)
+            task.done.connect(on_done)
+        task.failed.connect(self.failed.emit)
         task.finished.connect(self.refresh)
         task.start()
         return task

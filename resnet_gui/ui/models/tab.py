@@ -68,7 +68,7 @@ class SortItem(QTableWidgetItem):
 
 class ModelsTab(QWidget):
     status_message = Signal(str)
-    use_model = Signal(str)
+    use_model_requested = Signal(str)
 
     def __init__(self, registry, settings, parent=None):
         super().__init__(parent)
@@ -80,7 +80,7 @@ class ModelsTab(QWidget):
         self._inspect = TaskSlot("models-inspect", self)
         self._build()
         registry.changed.connect(self._refresh_table)
-        registry.error.connect(self._registry_error)
+        registry.failed.connect(self._registry_error)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -94,7 +94,9 @@ class ModelsTab(QWidget):
         self.banner = Banner()
         layout.addWidget(self.banner)
         self.jobs = ModelJobs()
-        self.jobs.outcome.connect(self._say)
+        self.jobs.done.connect(lambda text, actions: self._say(text, "success", actions))
+        self.jobs.failed.connect(lambda message: self._say(for_screen(message), "error"))
+        self.jobs.cancelled.connect(lambda: self._say("Cancelled; the model is unchanged.", "info"))
         self.jobs.changed.connect(self.registry.refresh)
         self.jobs.busy_changed.connect(lambda _busy: self._update_buttons())
         layout.addWidget(self.jobs)
@@ -150,7 +152,7 @@ class ModelsTab(QWidget):
     def _use_selected(self) -> None:
         name = self.selected()
         if name:
-            self.use_model.emit(name)
+            self.use_model_requested.emit(name)
 
     def set_ready(self) -> None:
         self.ready = True

@@ -204,18 +204,18 @@ class _Request:
 
 class PredictSession(QObject):
     waiting = Signal(str, str)          # (kind, message): a request waits for PyTorch or the model
-    model_loading = Signal(str)         # model name
-    model_ready = Signal(object)        # LoadedModel
+    model_started = Signal(str)         # model name
+    model_done = Signal(object)         # LoadedModel
     model_failed = Signal(str, str)     # (model name, message)
     image_started = Signal(str)         # name
-    image_ready = Signal(object)        # ImageResult
+    image_done = Signal(object)         # ImageResult
     image_failed = Signal(str, str)     # (name, message): the model could not run
     folder_started = Signal(str, str)   # (folder, model name)
-    folder_rows = Signal(object)        # FolderRows
+    folder_progress = Signal(object)    # FolderRows
     folder_done = Signal(object)        # FolderDone
     folder_failed = Signal(str)         # message
     folder_labels = Signal(object)      # FolderLabels: the folder is laid out by class
-    explain_ready = Signal(object)      # explain.CamResult
+    explain_done = Signal(object)       # heatmap.CamResult
     explain_failed = Signal(str, str)   # (name, message)
     busy_changed = Signal(bool)
 
@@ -270,13 +270,13 @@ class PredictSession(QObject):
         if not self.ready or self.model_path is None:
             return
         self.model, self.model_error = None, None
-        self.model_loading.emit(self.model_name or "")
+        self.model_started.emit(self.model_name or "")
         self._model_slot.start(load_model_task, self.model_name, self.model_path, self.device,
                                on_done=self._loaded, on_failed=self._load_failed)
 
     def _loaded(self, model: LoadedModel) -> None:
         self.model = model
-        self.model_ready.emit(model)
+        self.model_done.emit(model)
         self._run_pending()
 
     def _load_failed(self, message: str) -> None:
@@ -314,7 +314,7 @@ class PredictSession(QObject):
             self.image_started.emit(name)
             self._explain_slot.cancel()  # a map of the image before must not arrive over this one
             self._image_slot.start(predict_image_task, self.model_name, self.model_path, source, name, self.device,
-                                   on_done=self.image_ready.emit,
+                                   on_done=self.image_done.emit,
                                    on_failed=lambda message: self.image_failed.emit(name, message))
 
         self._submit(_Request("image", start, lambda message: self.image_failed.emit(name, message)))
@@ -326,7 +326,7 @@ class PredictSession(QObject):
             self._folder, self._folder_counts = (folder, model_name), (0, 0)
             self.folder_started.emit(folder, model_name)
             self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device,
-                                    on_event=self._folder_event, on_done=lambda _n: self._finish_folder(False),
+                                    on_progress=self._folder_progress, on_done=lambda _n: self._finish_folder(False),
                                     on_failed=self._folder_failed)
 
         self._submit(_Request("folder", start, self.folder_failed.emit))
@@ -335,12 +335,12 @@ class PredictSession(QObject):
         self._pending.pop("folder", None)
         self._finish_folder(cancelled=True)
 
-    def _folder_event(self, value) -> None:
+    def _folder_progress(self, value) -> None:
         if isinstance(value, FolderLabels):
             self.folder_labels.emit(value)
             return
         self._folder_counts = (value.done, value.total)
-        self.folder_rows.emit(value)
+        self.folder_progress.emit(value)
 
     def explain(self, source, name: str, class_index: int | None) -> None:
         """The Grad-CAM map of `class_index` (None: the top class) over the image, in a worker."""
@@ -349,7 +349,7 @@ class PredictSession(QObject):
         from .heatmap import explain_task
 
         self._explain_slot.start(explain_task, self.model_path, source, name, self.device, class_index,
-                                 on_done=self.explain_ready.emit,
+                                 on_done=self.explain_done.emit,
                                  on_failed=lambda message: self.explain_failed.emit(name, message))
 
     def cancel_explain(self) -> None:

@@ -127,18 +127,18 @@ class PredictTab(QWidget):
     def _connect_session(self) -> None:
         s = self.session
         s.waiting.connect(self._waiting)
-        s.model_loading.connect(lambda name: self.status_message.emit(f"Loading the model “{name}”…"))
-        s.model_ready.connect(self._model_ready)
+        s.model_started.connect(lambda name: self.status_message.emit(f"Loading the model “{name}”…"))
+        s.model_done.connect(self._model_ready)
         s.model_failed.connect(self._model_failed)
         s.image_started.connect(lambda name: self.single.show_waiting(name, "Classifying…"))
-        s.image_ready.connect(self._image_result)
+        s.image_done.connect(self._image_result)
         s.image_failed.connect(lambda name, message: self._show_error(message))
         s.folder_started.connect(self.folder.start)
-        s.folder_rows.connect(self.folder.add_rows)
+        s.folder_progress.connect(self.folder.add_rows)
         s.folder_done.connect(self._folder_done)
         s.folder_failed.connect(self.folder.fail)
         s.folder_labels.connect(self.folder.set_labels)
-        s.explain_ready.connect(self.single.show_explanation)
+        s.explain_done.connect(self.single.show_explanation)
         s.explain_failed.connect(lambda _name, message: self.single.explanation_failed(message))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
 

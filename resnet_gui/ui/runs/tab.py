@@ -36,9 +36,9 @@ class RunsTab(QWidget):
     status_message = Signal(str)
     resume_requested = Signal(str)        # run name
     more_epochs_requested = Signal(str)   # run name
-    use_model = Signal(str)               # registry name: open it in Predict
-    show_model = Signal(str)              # registry name: select it in the Models tab
-    evaluate_model = Signal(str)          # registry name: the Evaluate tab, on its validation split
+    use_model_requested = Signal(str)     # registry name: open it in Predict
+    show_model_requested = Signal(str)    # registry name: select it in the Models tab
+    evaluate_requested = Signal(str)      # registry name: the Evaluate tab, on its validation split
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -66,12 +66,12 @@ class RunsTab(QWidget):
         self.open_button.setToolTip("Use the run's best model in the Predict tab")
         self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.open_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        self.open_button.clicked.connect(lambda: self._open_model(self.use_model))
+        self.open_button.clicked.connect(lambda: self._open_model(self.use_model_requested))
         menu = QMenu(self)
-        menu.addAction("Use in Predict").triggered.connect(lambda: self._open_model(self.use_model))
-        menu.addAction("Show in the Models tab").triggered.connect(lambda: self._open_model(self.show_model))
+        menu.addAction("Use in Predict").triggered.connect(lambda: self._open_model(self.use_model_requested))
+        menu.addAction("Show in the Models tab").triggered.connect(lambda: self._open_model(self.show_model_requested))
         menu.addAction("Evaluate on its validation images").triggered.connect(
-            lambda: self._open_model(self.evaluate_model))
+            lambda: self._open_model(self.evaluate_requested))
         self.open_button.setMenu(menu)
         self.tensorboard_button = self._button("Open in TensorBoard", self.open_tensorboard,
                                                "Start TensorBoard on this computer for the selected runs (or the "
@@ -120,16 +120,16 @@ class RunsTab(QWidget):
 
     def _connect(self) -> None:
         s = self.session
-        s.listed.connect(self._listed)
-        s.list_failed.connect(lambda message: self._say(message, "error"))
-        s.compared.connect(self._compared)
-        s.compare_failed.connect(self._compare_failed)
-        s.freed.connect(self._freed)
-        s.free_failed.connect(lambda message: self._say(message, "error"))
+        s.listing.done.connect(self._listed)
+        s.listing.failed.connect(lambda message: self._say(message, "error"))
+        s.comparison.done.connect(self._compared)
+        s.comparison.failed.connect(self._compare_failed)
+        s.removal_done.connect(self._freed)
+        s.removal_failed.connect(lambda message: self._say(message, "error"))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
         self.table.selection_changed.connect(self._selected)
         tb = self.tensorboard
-        tb.opened.connect(lambda url: self._say(f"TensorBoard is open in your browser at {url}. It stops when the "
+        tb.done.connect(lambda url: self._say(f"TensorBoard is open in your browser at {url}. It stops when the "
                                                 "app closes.", "success"))
         tb.missing.connect(lambda text: self._say(text, "info"))
         tb.failed.connect(lambda message: self._say(message, "error"))
@@ -170,7 +170,7 @@ class RunsTab(QWidget):
     def _update_buttons(self) -> None:
         ready, infos, one = self.session.ready, self._infos(), self._one()
         idle = ready and not self.training
-        changing = self.session.changing()
+        changing = self.session.busy()
         self.resume_button.setEnabled(idle and one is not None and one.resumable)
         self.more_button.setEnabled(idle and one is not None and one.has_state and one.status in COMPARABLE)
         self.open_button.setEnabled(one is not None and bool(one.best_name))
@@ -201,7 +201,7 @@ class RunsTab(QWidget):
         self._update_buttons()
         infos = self._infos()
         comparable = [i for i in infos if i.status in COMPARABLE]
-        self.session.cancel_compare()
+        self.session.comparison.cancel()
         if not comparable:
             self.diff.clear()
             self.curves.clear(EMPTY_TEXT if not infos else "The selected run has no epochs to show"

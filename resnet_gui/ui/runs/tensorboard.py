@@ -102,7 +102,7 @@ def tensorboard_program() -> list[str]:
 
 
 class TensorBoardLauncher(QObject):
-    opened = Signal(str)          # the URL opened in the browser
+    done = Signal(str)            # the URL opened in the browser
     missing = Signal(str)         # not installed: what to install and the command, in sentences
     failed = Signal(str)
     busy_changed = Signal(bool)   # starting (from the request until the browser opens)
@@ -188,7 +188,7 @@ class TensorBoardLauncher(QObject):
     def _open_browser(self, url: str) -> None:
         self._set_busy(False)
         QDesktopServices.openUrl(QUrl(url))
-        self.opened.emit(url)
+        self.done.emit(url)
 
     def _not_answering(self, message: str) -> None:
         self.stop()

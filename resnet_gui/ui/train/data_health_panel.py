@@ -129,7 +129,7 @@ class DataHealthPanel(QGroupBox):
         self.summary.setText(f"Checking every image in {folder}…")
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
-        self._slot.start(health_task, folder, val_split, seed, arch, image_size, on_event=self._progress,
+        self._slot.start(health_task, folder, val_split, seed, arch, image_size, on_progress=self._progress,
                          on_done=self._done, on_failed=self._failed)
 
     def cancel(self) -> None:

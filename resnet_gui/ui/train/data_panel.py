@@ -33,7 +33,7 @@ FOLDER_HINT = "Layout: folder/cats/*.jpg, folder/dogs/*.jpg … or folder/train/
 
 
 class DataPanel(QGroupBox):
-    data_ok = Signal()             # the data on screen is usable (found, downloaded, scanned)
+    data_found = Signal()          # the data on screen is usable (found, downloaded, scanned)
 
     def __init__(self, session: TrainSession, settings, split_params: Callable[[], tuple[float, int]], parent=None):
         super().__init__("Data", parent)
@@ -48,13 +48,14 @@ class DataPanel(QGroupBox):
         layout.addWidget(self.stack)
         self.banner = Banner()
         layout.addWidget(self.banner)
-        session.cifar_status.connect(self._cifar_status)
-        session.download_progress.connect(self._download_progress)
-        session.download_done.connect(self._downloaded)
-        session.download_failed.connect(self._download_failed)
-        session.download_running.connect(self._download_running)
-        session.scan_done.connect(self._scanned)
-        session.scan_failed.connect(self._scan_failed)
+        session.cifar_check.done.connect(self._cifar_status)
+        session.download.started.connect(self._download_started)
+        session.download.progress.connect(self._download_progress)
+        session.download.done.connect(self._downloaded)
+        session.download.failed.connect(self._download_failed)
+        session.download.busy_changed.connect(self._download_running)
+        session.folder_scan.done.connect(self._scanned)
+        session.folder_scan.failed.connect(self._scan_failed)
 
     def _cifar_page(self) -> QWidget:
         page = QWidget()
@@ -75,7 +76,7 @@ class DataPanel(QGroupBox):
         self.download_progress.hide()
         self.download_cancel = QPushButton("Cancel")
         self.download_cancel.hide()
-        self.download_cancel.clicked.connect(self.session.cancel_download)
+        self.download_cancel.clicked.connect(self.session.download.cancel)
         grid.addWidget(QLabel("Location:"), 0, 0)
         grid.addWidget(self.cifar_location, 0, 1)
         grid.addWidget(locate, 0, 2)
@@ -143,13 +144,13 @@ class DataPanel(QGroupBox):
         self.session.check_cifar(self.cifar_location.text().strip() or None)
 
     def _cifar_status(self, status: CifarStatus) -> None:
-        downloading = self.session.download_running_now()
+        downloading = self.session.download.busy()
         if status.found:
             self.cifar_status.setText(f"✓ CIFAR-10 found in {status.root}.")
-            self.data_ok.emit()
+            self.data_found.emit()
         elif status.tarball:
             self.cifar_status.setText(f"✓ CIFAR-10 archive found: {status.tarball} (extracted when training starts).")
-            self.data_ok.emit()
+            self.data_found.emit()
         else:
             self.cifar_status.setText(f"CIFAR-10 is not in {status.root} yet. Download it, or locate a folder that "
                                       "holds cifar-10-batches-py or cifar-10-python.tar.gz.")
@@ -157,16 +158,19 @@ class DataPanel(QGroupBox):
 
     def download_cifar(self) -> None:
         self.banner.clear_message()
+        self.session.download_cifar(self.cifar_location.text().strip() or None)
+
+    def _download_started(self) -> None:
         self.download_progress.setRange(0, 0)
         self.download_progress.setFormat("Starting the download…")
-        self.session.download_cifar(self.cifar_location.text().strip() or None)
 
     def _download_running(self, running: bool) -> None:
         self.download_button.setEnabled(not running)
         self.download_progress.setVisible(running)
         self.download_cancel.setVisible(running)
 
-    def _download_progress(self, what: str, done: int, total: int) -> None:
+    def _download_progress(self, value: tuple[str, int, int]) -> None:
+        what, done, total = value
         if total:
             self.download_progress.setRange(0, 1000)
             self.download_progress.setValue(int(1000 * done / total))
@@ -215,8 +219,8 @@ class DataPanel(QGroupBox):
                      f"{'is' if len(scan.unreadable) == 1 else 'are'} not readable and will be skipped: {shown}"
                      f"{', …' if len(scan.unreadable) > 5 else ''}.")
         self.folder_summary.setText(text)
-        self.data_ok.emit()
+        self.data_found.emit()
 
-    def _scan_failed(self, folder: str, message: str) -> None:
+    def _scan_failed(self, message: str) -> None:
         self.folder_summary.setText(FOLDER_HINT)
         self.banner.show_message(for_screen(message), "error", [("Choose…", self.browse_folder)])

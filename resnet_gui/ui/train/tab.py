@@ -34,9 +34,9 @@ RECHECK_MS = 400  # pause after a setting the health check depends on changes
 class TrainTab(QWidget):
     status_message = Signal(str)
     model_saved = Signal(str)        # registry name of a new or updated best model
-    training_changed = Signal(bool)  # running or not
+    training_started = Signal(str)   # the run's name, once training has started
+    training_busy_changed = Signal(bool)  # training runs or not
     evaluate_requested = Signal(str)  # a model to look at in the Evaluate tab (its validation split)
-    run_started = Signal(str)        # the run's name, once training has started
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -112,15 +112,15 @@ class TrainTab(QWidget):
 
     def _connect(self) -> None:
         s = self.session
-        s.running_changed.connect(self._running_changed)
-        s.event.connect(self._on_event)
-        s.ended.connect(self._on_result)
-        s.failed.connect(lambda message: self.monitor.on_failed(message))
-        s.runs_listed.connect(self._runs_listed)
+        s.training_busy_changed.connect(self._training_busy_changed)
+        s.training_progress.connect(self._training_progress)
+        s.training_done.connect(self._training_done)
+        s.training_failed.connect(lambda message: self.monitor.on_failed(message))
+        s.listing_done.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
-        self.data.data_ok.connect(self._data_ok)
-        s.scan_done.connect(self._scanned)
-        s.scan_failed.connect(self._scan_failed)
+        self.data.data_found.connect(self._data_found)
+        s.folder_scan.done.connect(self._scanned)
+        s.folder_scan.failed.connect(self._scan_failed)
         # the health check depends on the model's input size and the split: check again when they change
         # (after a pause, so typing or spinning through values starts one check, not one per value)
         self._last_scan = None
@@ -130,11 +130,11 @@ class TrainTab(QWidget):
         for changed in (f.arch_combo.currentIndexChanged, f.image_size_spin.valueChanged, f.val_spin.valueChanged,
                         f.seed_spin.valueChanged):
             changed.connect(self._health_settings_changed)
-        s.output.connect(self.monitor.log.append_line)
-        s.finding_changed.connect(self._finding_changed)
-        s.lr_event.connect(self.lr_panel.on_event)
-        s.lr_found.connect(self._lr_found)
-        s.lr_failed.connect(self._lr_failed)
+        s.training_output.connect(self.monitor.log.append_line)
+        s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
+        s.lr_finder.progress.connect(self.lr_panel.on_event)
+        s.lr_finder.done.connect(self._lr_found)
+        s.lr_finder.failed.connect(self._lr_failed)
         self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
         self.lr_panel.close_requested.connect(self.lr_panel.hide)
         self.lr_panel.lr_chosen.connect(self.set_learning_rate)
@@ -174,7 +174,7 @@ class TrainTab(QWidget):
         if self.monitor.banner.kind() == "error":
             self.monitor.banner.clear_message()  # it was about the other recipe's data or settings
 
-    def _data_ok(self) -> None:
+    def _data_found(self) -> None:
         if self.monitor.banner.kind() == "error" and not self.is_training():
             self.monitor.banner.clear_message()  # the problem it named is gone (a good scan now)
 
@@ -190,9 +190,9 @@ class TrainTab(QWidget):
         self.find_lr_button.setToolTip("" if not running else "Not while training runs")
         self.form.setEnabled(not running and not finding)
 
-    def _running_changed(self, running: bool) -> None:
+    def _training_busy_changed(self, running: bool) -> None:
         self._set_running(running)
-        self.training_changed.emit(running)
+        self.training_busy_changed.emit(running)
 
     def save_settings(self) -> None:
         self.form.save_settings()
@@ -206,7 +206,7 @@ class TrainTab(QWidget):
         cfg = self.config()
         self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
 
-    def _scan_failed(self, _folder: str, _message: str) -> None:
+    def _scan_failed(self, _message: str) -> None:
         self._last_scan = None
         self.health.clear()
 
@@ -325,17 +325,17 @@ class TrainTab(QWidget):
             self.monitor.stopping()
             self.status_message.emit("Stopping training after the current batch…")
 
-    def _on_event(self, ev) -> None:
+    def _training_progress(self, ev) -> None:
         self.monitor.on_event(ev)
         if ev.kind == "started":
-            self.run_started.emit(ev.run_name)
+            self.training_started.emit(ev.run_name)
         if ev.kind == "started" and self._requested_name and ev.run_name != self._requested_name:
             self.monitor.add_warning(f"A model named “{self._requested_name}” already exists, so this run is saved "
                                      f"as “{ev.run_name}”")
         elif ev.kind == "checkpoint" and ev.which == "best":
             self.model_saved.emit(ev.name)
 
-    def _on_result(self, result) -> None:
+    def _training_done(self, result) -> None:
         actions = self._fixes(result.message) if result.status == "failed" else []
         if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
             actions = [("Evaluate it…", lambda n=result.best_name: self.evaluate_requested.emit(n))]
@@ -368,7 +368,7 @@ class TrainTab(QWidget):
         if self.session.find_lr(config):
             self.status_message.emit("Finding a learning rate…")
 
-    def _finding_changed(self, finding: bool) -> None:
+    def _lr_find_busy_changed(self, finding: bool) -> None:
         if not finding and not self.lr_panel.cancel_button.isHidden():
             self.lr_panel.cancelled()  # ended without a result or a failure: it was cancelled
             self.status_message.emit("Learning-rate test cancelled; the learning rate was not changed.")

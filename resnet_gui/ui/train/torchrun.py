@@ -100,13 +100,13 @@ def event_from_json(obj: dict) -> E.TrainEvent | None:
 
 
 class TorchrunRun(QObject):
-    """One torchrun child at a time; `event` carries typed events, `ended` a TrainResult (also when the
-    processes failed or were killed), `failed` a run that could not start at all."""
+    """One torchrun child at a time, a job like a task slot: `progress` carries typed events, `done` a
+    TrainResult (also when the processes failed or were killed), `failed` a run that could not start at all."""
 
-    event = Signal(object)
-    ended = Signal(object)        # core.train.TrainResult
+    progress = Signal(object)     # core.train.events.*
+    done = Signal(object)         # core.train.TrainResult
     failed = Signal(str)
-    running_changed = Signal(bool)
+    busy_changed = Signal(bool)   # the child runs
     output = Signal(str)          # lines that are not events (shown in the log)
 
     def __init__(self, parent=None, command: Callable[[int, list[str]], list[str]] = torchrun_command):
@@ -153,7 +153,7 @@ class TorchrunRun(QObject):
         self.process = process
         log.info("starting %s", " ".join(argv))
         process.start()
-        self.running_changed.emit(True)
+        self.busy_changed.emit(True)
         return True
 
     def stop(self) -> None:
@@ -205,7 +205,7 @@ class TorchrunRun(QObject):
         elif isinstance(ev, E.Ended):
             self._ended = ev
             return  # becomes the result, as train()'s return value does in a worker
-        self.event.emit(ev)
+        self.progress.emit(ev)
 
     def _read_stderr(self) -> None:
         if self.process is None:
@@ -234,7 +234,7 @@ class TorchrunRun(QObject):
             self._stdout = b""
         result = self._result(exit_code)
         self._kill_timer.stop()
-        self.ended.emit(result)  # before running_changed(False), as a worker's result comes before its end
+        self.done.emit(result)  # before busy_changed(False), as a worker's result comes before its end
         self._cleanup()
 
     def _result(self, exit_code: int):
@@ -264,4 +264,4 @@ class TorchrunRun(QObject):
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
-        self.running_changed.emit(False)
+        self.busy_changed.emit(False)

@@ -181,8 +181,8 @@ def test_qthread_worker_trains_on_cuda_while_the_gui_stays_responsive(cifar_dir)
 
     events, outcome = [], {}
     task = Task(fn, name="train")
-    task.event.connect(events.append)
-    task.succeeded.connect(lambda r: outcome.setdefault("result", r))
+    task.progress.connect(events.append)
+    task.done.connect(lambda r: outcome.setdefault("result", r))
     task.failed.connect(lambda m: outcome.setdefault("failed", m))
     gaps, clock = [], QElapsedTimer()
     timer = QTimer()

@@ -185,6 +185,6 @@ def test_cifar10_test_set_with_mirror_images(qtbot, registry_dir, make_window, s
     qtbot.waitUntil(lambda: tab.gallery.count() == 27, timeout=30_000)
     assert tab.gallery.row(0)["path"].startswith("test image ")
     opened = []
-    tab.open_image.connect(opened.append)
+    tab.open_image_requested.connect(opened.append)
     tab.gallery.list.itemDoubleClicked.emit(tab.gallery.list.item(0))
     assert opened == [] and window.tabs.currentWidget() is tab

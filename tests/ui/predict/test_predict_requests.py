@@ -22,7 +22,7 @@ def test_after_a_failed_load_a_request_reports_the_failure_instead_of_waiting(qt
     with qtbot.waitSignal(tab.session.model_failed, timeout=60_000):
         tab.select_model("other")
     loads = []
-    tab.session.model_loading.connect(loads.append)
+    tab.session.model_started.connect(loads.append)
     tab.single.error_banner.clear_message()
     tab.open_path(str(write_image(tmp_path / "photo.png")))
     qtbot.waitUntil(lambda: tab.single.error_banner.isVisible(), timeout=60_000)
@@ -38,7 +38,7 @@ def test_a_superseded_image_result_never_shows_under_the_new_name(qtbot, digits_
     first = write_image(tmp_path / "first.png", size=(1800, 1400))
     second = write_image(tmp_path / "second.png", size=(40, 30))
     shown = []
-    tab.session.image_ready.connect(lambda result: shown.append(result.name))
+    tab.session.image_done.connect(lambda result: shown.append(result.name))
     tab.open_path(str(first))
     tab.open_path(str(second))
     qtbot.waitUntil(lambda: bool(shown) and not tab.busy(), timeout=60_000)

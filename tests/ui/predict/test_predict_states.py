@@ -135,7 +135,7 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     qtbot.waitUntil(lambda: single.state == "sure" and not tab.busy(), timeout=60_000)
     original = single.preview.image()
     assert single.explain_toggle.isEnabled() and single.explain_combo.currentData() == "two"
-    with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000) as signal:
+    with qtbot.waitSignal(tab.session.explain_done, timeout=60_000) as signal:
         qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)
     cam = signal.args[0]
     assert cam.label == "two" and single.overlay_label == "two"
@@ -148,7 +148,7 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     assert "dimmed edges were cropped" in single.explain_caption.text()
     assert 0.25 <= cam.peak[0] <= 0.75  # the map lies over the part the model saw
     # a class picked from the top classes (a click on its bar)
-    with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000):
+    with qtbot.waitSignal(tab.session.explain_done, timeout=60_000):
         row = [label for label, _ in single.topk.rows()].index("zero")
         qtbot.mouseClick(single.topk, Qt.MouseButton.LeftButton,
                          pos=QPoint(10, int((row + 0.5) * single.topk._row_height())))

@@ -18,7 +18,7 @@ FAKE_TENSORBOARD = str(Path(__file__).parent.parent / "fakes" / "fake_tensorboar
 def open_runs(qtbot, window, count=2):
     tab = window.runs_tab
     window.tabs.setCurrentWidget(tab)
-    qtbot.waitUntil(lambda: tab.table.rowCount() == count and not tab.session.listing(), timeout=30_000)
+    qtbot.waitUntil(lambda: tab.table.rowCount() == count and not tab.session.listing.busy(), timeout=30_000)
     return tab
 
 
@@ -56,7 +56,7 @@ def test_two_runs_overlaid_with_the_differences_highlighted(qtbot, two_runs, win
     tab.table.select_names(two_runs)
     assert tab.curves.point_counts() == {"quick-a": 1, "quick-b": 1}
     assert "quick-a" in tab.curves.key_label.text() and "quick-b" in tab.curves.key_label.text()
-    qtbot.waitUntil(lambda: bool(tab.diff.differing) and not tab.session.comparing(), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(tab.diff.differing) and not tab.session.comparison.busy(), timeout=30_000)
     assert {"lr", "batch_size", "epochs", "name"} <= set(tab.diff.differing)
     assert "arch" not in tab.diff.differing
     assert tab.diff.highlighted_keys() == tab.diff.differing == tab.diff.keys[:len(tab.diff.differing)]
@@ -103,7 +103,7 @@ def test_clean_up_asks_with_a_dry_run_then_frees_only_finished_runs(qtbot, two_r
     tab.clean_button.click()
     qtbot.waitUntil(lambda: tab.banner.kind() == "success", timeout=30_000)
     assert not (runs_dir() / "quick-a" / "last.pth").exists() and (runs_dir() / "quick-b" / "last.pth").exists()
-    qtbot.waitUntil(lambda: not tab.session.changing() and cell(tab, "quick-a", "Status") == "finished, state removed",
+    qtbot.waitUntil(lambda: not tab.session.busy() and cell(tab, "quick-a", "Status") == "finished, state removed",
                     timeout=30_000)
     assert not tab.clean_button.isEnabled()
     tab.clean_up()  # nothing left: says so instead of asking

@@ -97,11 +97,11 @@ def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbo
     tab = setup(window, tmp_path)
     seen = []
     tab.session.child.command = fake("finish", seen)
-    with qtbot.waitSignal(tab.training_changed, timeout=10_000, check_params_cb=lambda running: running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=10_000, check_params_cb=lambda running: running):
         tab.start_button.click()
     assert tab.is_training() and tab.session.child_running() and not tab.start_button.isEnabled()
     assert not tab.find_lr_button.isEnabled()  # never at the same time as training
-    with qtbot.waitSignal(tab.training_changed, timeout=60_000, check_params_cb=lambda running: not running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=60_000, check_params_cb=lambda running: not running):
         pass
     nproc, options = seen[0]
     assert nproc == 2 and "--json" in options and "--stop-file" in options and options[options.index("--name") + 1] \

@@ -46,13 +46,13 @@ def test_a_scan_runs_while_cifar10_downloads(qtbot, window, tmp_path, monkeypatc
     tab = window.train_tab
     tab.form.mode_combo.setCurrentIndex(0)
     tab.data.download_cifar()
-    qtbot.waitUntil(tab.session.download_running_now, timeout=10_000)
+    qtbot.waitUntil(tab.session.download.busy, timeout=10_000)
     tab.form.mode_combo.setCurrentIndex(2)
     tab.data.folder_edit.setText(str(data))
     tab.data.scan_folder()
     qtbot.waitUntil(lambda: tab.data.folder_summary.text().startswith("✓ 3 classes"), timeout=30_000)
-    assert tab.session.download_running_now()
-    tab.session.cancel_download()
+    assert tab.session.download.busy()
+    tab.session.download.cancel()
 
 
 def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, window, tmp_path, monkeypatch):

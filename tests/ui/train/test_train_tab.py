@@ -28,10 +28,10 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     setup_scratch(tab, data)
     cfg = tab.config()
     assert cfg.threads == automatic_threads()
-    with qtbot.waitSignal(tab.training_changed, timeout=10_000, check_params_cb=lambda running: running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=10_000, check_params_cb=lambda running: running):
         tab.start_button.click()
     assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
-    with qtbot.waitSignal(tab.training_changed, timeout=180_000, check_params_cb=lambda running: not running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=180_000, check_params_cb=lambda running: not running):
         pass
     counts = tab.plots.point_counts()
     assert counts["epochs"] == 2 and counts["batch"] == 2 * 2  # 18 training images // batch 8 = 2 steps
@@ -142,7 +142,7 @@ def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, w
     tab.session.lr_find_steps = 12
     panel = tab.lr_panel
     models_before = sorted(p.name for p in paths.models_dir().glob("*"))
-    with qtbot.waitSignal(tab.session.lr_found, timeout=120_000) as found:
+    with qtbot.waitSignal(tab.session.lr_finder.done, timeout=120_000) as found:
         tab.find_lr_button.click()
         assert not panel.isHidden() and not panel.cancel_button.isHidden() and "12 steps" in panel.note.text()
     result = found.args[0]
@@ -171,7 +171,7 @@ def test_find_learning_rate_can_be_cancelled(qtbot, window, tmp_path):
     tab.find_lr_button.click()
     qtbot.waitUntil(lambda: "Finding a learning rate" in tab.lr_panel.progress.format(), timeout=120_000)
     lr_before = tab.form.lr_spin.value()
-    with qtbot.waitSignal(tab.session.finding_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
+    with qtbot.waitSignal(tab.session.lr_finder.busy_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
         tab.lr_panel.cancel_button.click()
     assert "Cancelled" in tab.lr_panel.note.text() and tab.lr_panel.cancel_button.isHidden()
     assert tab.form.lr_spin.value() == lr_before and tab.start_button.isEnabled()

@@ -104,7 +104,7 @@ def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model
     from resnet_gui.core.train import TrainResult
 
     tab = window.train_tab
-    tab._on_result(TrainResult(status="finished", message="done", best_name="digits", best_val_accuracy=0.5,
+    tab._training_done(TrainResult(status="finished", message="done", best_name="digits", best_val_accuracy=0.5,
                                epochs_done=1, warnings=["the model mostly answers 'two'"]))
     assert tab.monitor.banner.kind() == "warning"
     tab.monitor.banner.buttons()[0].click()
