@@ -31,7 +31,7 @@ from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
 from ..models.build import build_model
 from ..models.checkpoint import Checkpoint, load_checkpoint
 from ..models.registry import Registry
-from ..progress import Progress, StopFlag, Throttle
+from ..progress import NEVER_STOP, Progress, StopFlag, Throttle
 from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
 from .distributed import SINGLE, OtherProcessFailed, World, join
@@ -46,12 +46,6 @@ from .tensorboard import TensorBoardLogger
 log = logging.getLogger(__name__)
 EventFn = Callable[[TrainEvent], None]
 MAX_GENERATED_NAME = 60
-
-
-class _NoStop:
-    @staticmethod
-    def is_set() -> bool:
-        return False
 
 
 @dataclass
@@ -309,7 +303,7 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
     the result (and the final Ended event) say finished, cancelled or failed, with a message."""
     report: EventFn = on_event if on_event is not None else (lambda event: None)
     emit = report
-    stop = stop or _NoStop()
+    stop = stop or NEVER_STOP
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
     record, holder, world = RunRecord(), {}, SINGLE
     old_threads = torch.get_num_threads()

@@ -1,5 +1,5 @@
-"""Small reusable widgets and formatting: image preview, top-k bars, banners with fix buttons, toggle buttons,
-elided labels, a following log view; plurals and byte sizes."""
+"""Small reusable widgets: image preview, top-k bars, banners with fix buttons, toggle buttons, elided labels,
+a following log view, an empty-state page, progress on a bar, plain-text tooltips."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -21,17 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from . import theme
-
-
-def pil_to_qimage(image, max_side: int | None = None) -> QImage:
-    """An RGB PIL image -> QImage (a deep copy, safe to pass between threads)."""
-    if max_side and max(image.size) > max_side:
-        image = image.copy()
-        image.thumbnail((max_side, max_side))
-    image = image.convert("RGB")
-    data = image.tobytes("raw", "RGB")
-    qimg = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888)
-    return qimg.copy()
 
 
 class ImagePreview(QLabel):

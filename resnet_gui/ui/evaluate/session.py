@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
-from ..common.widgets import pil_to_qimage
+from ..common.qimages import pil_to_qimage
 from ..common.workers import TaskSlot
 
 DATA_WORDS = {"cifar10": "the CIFAR-10 test set", "validation": "its validation split"}

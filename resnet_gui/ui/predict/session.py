@@ -18,7 +18,7 @@ from PySide6.QtGui import QImage
 
 from resnet_gui import resources
 
-from ..common.widgets import pil_to_qimage
+from ..common.qimages import pil_to_qimage
 from ..common.workers import TaskSlot
 from .model_cache import get_predictor, using
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common.qimages import qimage_to_png_bytes
 from ..common.widgets import ToggleButton
 from .answer import THRESHOLD_SETTING, knows_summary, threshold_from
 from .folder_results_view import FolderResultsView
@@ -367,13 +368,3 @@ class PredictTab(QWidget):
             self.set_source(qimage_to_png_bytes(QImage(mime.imageData())), "dropped image")
         event.acceptProposedAction()
 
-
-def qimage_to_png_bytes(image: QImage) -> bytes:
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buf, "PNG")
-    buf.close()
-    return bytes(data.data())

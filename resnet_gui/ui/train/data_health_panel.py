@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
-from ..common.widgets import pil_to_qimage, show_progress
+from ..common.qimages import pil_to_qimage
+from ..common.widgets import show_progress
 from ..common.workers import TaskSlot
 
 THUMBNAIL_PX = 40

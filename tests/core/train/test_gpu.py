@@ -168,10 +168,7 @@ def test_qthread_worker_trains_on_cuda_while_the_gui_stays_responsive(cifar_dir)
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    try:
-        from resnet_gui.ui.common.workers import Task
-    except ImportError:  # before the UI's workers module existed
-        from resnet_gui.ui.tasks import Task
+    from resnet_gui.ui.common.workers import Task
 
     app = QApplication.instance() or QApplication([])
     cfg = cuda_cifar(cifar_dir, epochs=3, name="gui-cuda")
