@@ -46,7 +46,7 @@ def test_every_plot_follows_the_theme(qtbot, plot_widgets):
         theme.apply(app, name)
         base, text = app.palette().color(QPalette.ColorRole.Base), app.palette().color(QPalette.ColorRole.Text)
         plots = [plot for widget in plot_widgets for plot in plots_of(widget)]
-        qtbot.waitUntil(lambda: all(colours(plot) == (base, text) for plot in plots), timeout=5_000)
+        qtbot.waitUntil(lambda plots=plots, want=(base, text): all(colours(p) == want for p in plots), timeout=5_000)
 
 
 def test_a_widgets_own_palette_is_followed_too(plot_widgets):
