@@ -164,11 +164,11 @@ class MainWindow(QMainWindow):
         self.train_tab.set_ready(info["devices"], info.get("gpus", 0))
         self.runs_tab.set_ready()
 
-    def _torch_failed(self, message: str) -> None:
+    def _torch_failed(self, failure) -> None:
         self.torch_info = {}
         self.device_label.setText("Device: CPU (ONNX Runtime); PyTorch failed to load")
         QMessageBox.critical(self, APP_NAME, "PyTorch could not be loaded, so models cannot be trained here; "
-                             f"classifying still works.\n\n{message}")
+                             f"classifying still works.\n\n{failure.message}")
 
     def is_ready(self) -> bool:
         """Everything has loaded: classifying, and PyTorch for training where it is installed."""

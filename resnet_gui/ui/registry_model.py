@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from .common.failures import Failure
 from .common.workers import Task, TaskSlot
 
 
@@ -16,11 +17,11 @@ class Listing:
     entries: list
     default: str | None
     demo_installed: str | None  # the demo model's name when this listing installed it
-    demo_problem: str | None    # why the bundled demo could not be installed
+    demo_problem: Failure | None    # why the bundled demo could not be installed
 
 
 def list_task(report, stop, install_demo: bool) -> Listing:
-    from resnet_gui.core.errors import ResnetGuiError, user_message
+    from resnet_gui.core.errors import ResnetGuiError
     from resnet_gui.core.models.demo import ensure_demo_model
     from resnet_gui.core.models.registry import Registry
 
@@ -30,7 +31,7 @@ def list_task(report, stop, install_demo: bool) -> Listing:
         try:
             installed = ensure_demo_model(registry)
         except (ResnetGuiError, OSError) as exc:  # a damaged bundle is reported, the app goes on
-            problem = user_message(exc)
+            problem = Failure.from_exception(exc)
     return Listing(str(registry.root), registry.list(), registry.default_name(), installed, problem)
 
 
@@ -45,7 +46,7 @@ class RegistryModel(QObject):
     default and import in workers, then lists again."""
 
     changed = Signal()                 # entries, default_name and root are up to date
-    failed = Signal(str)               # an operation failed (a message for the user)
+    failed = Signal(object)            # an operation failed: a Failure
     demo_installed = Signal(str)       # the demo model was installed (once per registry, ever)
 
     def __init__(self, parent=None):

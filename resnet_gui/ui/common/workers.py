@@ -8,14 +8,16 @@
     slot = TaskSlot("scan")  # started, progress, done, failed, busy_changed: its current task's, only
     slot.start(fn, *args, on_progress=..., on_done=..., on_failed=...)  # cancels and disconnects the previous task
 
-The job vocabulary: every job (a slot, a session's kind of work, a child process) says `started`,
-`progress`, `done`, `failed` and `busy_changed`; a session with several jobs prefixes them with the job's
-name (`download_progress`, `scan_done`), and a request from a widget to whoever owns it ends in `_requested`.
+The job vocabulary: every job (a slot, the torchrun child, the TensorBoard launcher) says `started`,
+`progress`, `done`, `failed` and `busy_changed`. A session's simple jobs are its slots
+(`session.download.progress`); a job with more to it says the same words after its name (`training_done`,
+`folder_progress`). A request from a widget to whoever owns it ends in `_requested`.
 
 `fn` reports with report(value) and checks stop.is_set(); raising core.errors.Cancelled is a quiet end.
-A failure becomes one sentence through core.errors.user_message (the only translator) and is logged
-with its traceback. Every started task is tracked until its thread has ended, so shutdown and the
-tests can wait for all of them (running_tasks(), wait_for_all(), tracker().all_finished).
+A failure crosses to the GUI thread as a failures.Failure (its message through core.errors.user_message,
+the only translator, and its remedy as data), and is logged with its traceback. Every started task is
+tracked until its thread has ended, so shutdown and the tests can wait for all of them (running_tasks(),
+wait_for_all(), tracker().all_finished).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, QThread, Signal
+
+from .failures import Failure
 
 log = logging.getLogger(__name__)
 _live: set[Task] = set()
@@ -49,11 +53,11 @@ def tracker() -> TaskTracker:
 class Task(QThread):
     progress = Signal(object)   # what fn reported
     done = Signal(object)       # what fn returned
-    failed = Signal(str)        # why fn raised, one sentence
+    failed = Signal(object)     # why fn raised: a Failure
     # emitted in the worker thread; relayed in the GUI thread unless the task was cancelled meanwhile
     _progress_in_worker = Signal(object)
     _done_in_worker = Signal(object)
-    _failed_in_worker = Signal(str)
+    _failed_in_worker = Signal(object)
 
     def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "task", parent=None):
         super().__init__(parent)
@@ -69,17 +73,17 @@ class Task(QThread):
 
     # ---- worker thread ----------------------------------------------------------------------------
     def run(self) -> None:
-        from resnet_gui.core.errors import Cancelled, ResnetGuiError, user_message
+        from resnet_gui.core.errors import Cancelled, ResnetGuiError
 
         try:
             value = self.fn(self._report, self.stop, *self.args)
         except Cancelled:
             return
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message; the log keeps the traceback
-            message = user_message(exc)  # logs unexpected errors with their traceback
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a Failure; the log keeps the traceback
+            failure = Failure.from_exception(exc)  # logs unexpected errors with their traceback
             if isinstance(exc, (ResnetGuiError, OSError, MemoryError)):
-                log.warning("task %s failed: %s", self.objectName(), message, exc_info=exc)
-            self._failed_in_worker.emit(message)
+                log.warning("task %s failed: %s", self.objectName(), failure.message, exc_info=exc)
+            self._failed_in_worker.emit(failure)
         else:
             self._done_in_worker.emit(value)
 
@@ -96,9 +100,9 @@ class Task(QThread):
         if not self._cancelled:
             self.done.emit(value)
 
-    def _relay_failed(self, message: str) -> None:
+    def _relay_failed(self, failure: Failure) -> None:
         if not self._cancelled:
-            self.failed.emit(message)
+            self.failed.emit(failure)
 
     def start(self, *args, **kwargs) -> None:
         _live.add(self)
@@ -132,7 +136,7 @@ class TaskSlot(QObject):
     started = Signal()
     progress = Signal(object)
     done = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)     # a Failure
     busy_changed = Signal(bool)
 
     def __init__(self, name: str, parent=None):
@@ -143,7 +147,7 @@ class TaskSlot(QObject):
 
     def start(self, fn: Callable[..., Any], *args: Any, on_progress: Callable[[Any], None] | None = None,
               on_done: Callable[[Any], None] | None = None,
-              on_failed: Callable[[str], None] | None = None) -> Task:
+              on_failed: Callable[[Failure], None] | None = None) -> Task:
         """Run fn(report, stop, *args) in a new task; the on_* callbacks hear this task only."""
         self.cancel()
         task = Task(fn, *args, name=self.objectName())

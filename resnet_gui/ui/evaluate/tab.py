@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import Banner
-from ..common.wording import for_screen
 from .confusion_matrix_view import ConfusionMatrixView
 from .figure_cards import FigureCards
 from .image_gallery import ImageGallery
@@ -258,8 +257,8 @@ class EvaluateTab(QWidget):
             self.progress.setRange(0, 0)
             self.progress.setFormat(f"{what}…")
 
-    def _failed(self, message: str) -> None:
-        self.banner.show_message(for_screen(message), "error")
+    def _failed(self, failure) -> None:
+        self.banner.show_message(failure.message, "error")
         self._update_buttons()
 
     # ---- results ----------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ class ModelJobs(QWidget):
     """A busy line (hidden when idle) and how its jobs end: done, failed, or cancelled by its Cancel button."""
 
     done = Signal(str, list)             # (sentence, [(button text, callback)])
-    failed = Signal(str)
+    failed = Signal(object)              # a Failure
     cancelled = Signal()
     changed = Signal()                   # a job changed a model file: list the registry again
     busy_changed = Signal(bool)

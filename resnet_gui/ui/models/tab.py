@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import decimal_size, plural
 
 from ..common.widgets import Banner, plain_tip
-from ..common.wording import for_screen
 from ..common.workers import TaskSlot
 from .dialogs import ClassNamesDialog, ModelDetailsDialog
 from .export_dialog import ExportDialog
@@ -95,7 +94,7 @@ class ModelsTab(QWidget):
         layout.addWidget(self.banner)
         self.jobs = ModelJobs()
         self.jobs.done.connect(lambda text, actions: self._say(text, "success", actions))
-        self.jobs.failed.connect(lambda message: self._say(for_screen(message), "error"))
+        self.jobs.failed.connect(lambda failure: self._say(failure.message, "error"))
         self.jobs.cancelled.connect(lambda: self._say("Cancelled; the model is unchanged.", "info"))
         self.jobs.changed.connect(self.registry.refresh)
         self.jobs.busy_changed.connect(lambda _busy: self._update_buttons())
@@ -279,14 +278,12 @@ class ModelsTab(QWidget):
         self.registry.run("import_file", path, class_names=names, allow_duplicate=allow_duplicate,
                           on_done=self._imported)
 
-    def _registry_error(self, message: str) -> None:
-        if not message:
-            return
+    def _registry_error(self, failure) -> None:
         actions = []
-        if "already in the registry" in message and self._pending_import is not None:
+        if failure.remedy is not None and failure.remedy.kind == "allow_duplicate" and self._pending_import is not None:
             path, names = self._pending_import
             actions = [("Import it again anyway", lambda: self.import_file(path, names, allow_duplicate=True))]
-        self._say(for_screen(message), "error", actions)
+        self._say(failure.message, "error", actions)
 
     def _imported(self, entry) -> None:
         self._pending_import = None

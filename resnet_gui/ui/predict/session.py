@@ -18,6 +18,7 @@ from PySide6.QtGui import QImage
 
 from resnet_gui import resources
 
+from ..common.failures import Failure
 from ..common.qimages import pil_to_qimage
 from ..common.workers import TaskSlot
 from .model_cache import get_predictor, using
@@ -199,24 +200,24 @@ def _predicted(predictor, decoded, stop):
 class _Request:
     kind: str                       # "image" or "folder"
     start: Callable[[], None]
-    fail: Callable[[str], None]
+    fail: Callable[[Failure], None]
 
 
 class PredictSession(QObject):
     waiting = Signal(str, str)          # (kind, message): a request waits for PyTorch or the model
     model_started = Signal(str)         # model name
     model_done = Signal(object)         # LoadedModel
-    model_failed = Signal(str, str)     # (model name, message)
+    model_failed = Signal(str, object)  # (model name, Failure)
     image_started = Signal(str)         # name
     image_done = Signal(object)         # ImageResult
-    image_failed = Signal(str, str)     # (name, message): the model could not run
+    image_failed = Signal(str, object)  # (name, Failure): the model could not run
     folder_started = Signal(str, str)   # (folder, model name)
     folder_progress = Signal(object)    # FolderRows
     folder_done = Signal(object)        # FolderDone
-    folder_failed = Signal(str)         # message
+    folder_failed = Signal(object)      # Failure
     folder_labels = Signal(object)      # FolderLabels: the folder is laid out by class
     explain_done = Signal(object)       # heatmap.CamResult
-    explain_failed = Signal(str, str)   # (name, message)
+    explain_failed = Signal(str, object)  # (name, Failure)
     busy_changed = Signal(bool)
 
     def __init__(self, parent=None):
@@ -226,7 +227,7 @@ class PredictSession(QObject):
         self.model_name: str | None = None
         self.model_path: str | None = None
         self.model: LoadedModel | None = None
-        self.model_error: str | None = None
+        self.model_error: Failure | None = None
         self._pending: dict[str, _Request] = {}   # kind -> the latest request of that kind waiting to run
         self._folder: tuple[str, str] | None = None  # (folder, model name) of the run in progress
         self._folder_counts = (0, 0)                  # (done, total) of that run
@@ -279,12 +280,13 @@ class PredictSession(QObject):
         self.model_done.emit(model)
         self._run_pending()
 
-    def _load_failed(self, message: str) -> None:
-        self.model_error = message
+    def _load_failed(self, failure: Failure) -> None:
+        self.model_error = failure
         pending, self._pending = self._pending, {}
-        self.model_failed.emit(self.model_name or "", message)  # the single-image view shows it
+        self.model_failed.emit(self.model_name or "", failure)  # the single-image view shows it
         if "folder" in pending:
-            pending["folder"].fail(f"The model “{self.model_name}” could not be loaded: {message}")
+            pending["folder"].fail(Failure(f"The model “{self.model_name}” could not be loaded: {failure.message}",
+                                           failure.kind, failure.remedy))
 
     def _run_pending(self) -> None:
         pending, self._pending = self._pending, {}
@@ -299,7 +301,8 @@ class PredictSession(QObject):
             return
         if self.model_path is None:
             self._pending.pop(request.kind, None)
-            request.fail("No model is available. Train one in the Train tab or import one in the Models tab.")
+            request.fail(Failure("No model is available. Train one in the Train tab or import one in the Models tab.",
+                                 "no model"))
             return
         if self.model is None:
             self._pending[request.kind] = request
@@ -315,9 +318,9 @@ class PredictSession(QObject):
             self._explain_slot.cancel()  # a map of the image before must not arrive over this one
             self._image_slot.start(predict_image_task, self.model_name, self.model_path, source, name, self.device,
                                    on_done=self.image_done.emit,
-                                   on_failed=lambda message: self.image_failed.emit(name, message))
+                                   on_failed=lambda failure: self.image_failed.emit(name, failure))
 
-        self._submit(_Request("image", start, lambda message: self.image_failed.emit(name, message)))
+        self._submit(_Request("image", start, lambda failure: self.image_failed.emit(name, failure)))
 
     def classify_folder(self, folder: str) -> None:
         def start():
@@ -350,7 +353,7 @@ class PredictSession(QObject):
 
         self._explain_slot.start(explain_task, self.model_path, source, name, self.device, class_index,
                                  on_done=self.explain_done.emit,
-                                 on_failed=lambda message: self.explain_failed.emit(name, message))
+                                 on_failed=lambda failure: self.explain_failed.emit(name, failure))
 
     def cancel_explain(self) -> None:
         self._explain_slot.cancel()
@@ -364,6 +367,6 @@ class PredictSession(QObject):
             self.folder_done.emit(FolderDone(folder=run[0], model_name=run[1], total=total, done=done,
                                              cancelled=cancelled))
 
-    def _folder_failed(self, message: str) -> None:
+    def _folder_failed(self, failure: Failure) -> None:
         self._folder = None
-        self.folder_failed.emit(message)
+        self.folder_failed.emit(failure)

@@ -133,14 +133,14 @@ class PredictTab(QWidget):
         s.model_failed.connect(self._model_failed)
         s.image_started.connect(lambda name: self.single.show_waiting(name, "Classifying…"))
         s.image_done.connect(self._image_result)
-        s.image_failed.connect(lambda name, message: self._show_error(message))
+        s.image_failed.connect(lambda _name, failure: self._show_error(failure.message))
         s.folder_started.connect(self.folder.start)
         s.folder_progress.connect(self.folder.add_rows)
         s.folder_done.connect(self._folder_done)
-        s.folder_failed.connect(self.folder.fail)
+        s.folder_failed.connect(lambda failure: self.folder.fail(failure.message))
         s.folder_labels.connect(self.folder.set_labels)
         s.explain_done.connect(self.single.show_explanation)
-        s.explain_failed.connect(lambda _name, message: self.single.explanation_failed(message))
+        s.explain_failed.connect(lambda _name, failure: self.single.explanation_failed(failure.message))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
 
     def _switch_view(self, index: int) -> None:
@@ -232,10 +232,10 @@ class PredictTab(QWidget):
         elif not self.session.has_pending() and self.current_source is not None and self.stack.currentIndex() == SINGLE:
             self.run()  # the image on screen, classified by the newly chosen model
 
-    def _model_failed(self, name: str, message: str) -> None:
+    def _model_failed(self, name: str, failure) -> None:
         self._sample_wanted = False
         self._update_buttons()
-        self._show_error(f"The model “{name}” could not be loaded: {message}",
+        self._show_error(f"The model “{name}” could not be loaded: {failure.message}",
                          [("Try again", self.run)] if self.current_source is not None else [])
 
     # ---- inputs -----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class RunsSession(QObject):
     says removal_done, removal_failed and busy_changed."""
 
     removal_done = Signal(object)    # Freed: a state removed, a clean-up done, or a clean-up planned (dry_run)
-    removal_failed = Signal(str)
+    removal_failed = Signal(object)  # a Failure
     busy_changed = Signal(bool)      # a removal is running
 
     def __init__(self, parent=None):
@@ -127,6 +127,6 @@ class RunsSession(QObject):
         self.removal_done.emit(freed)
         self.refresh()
 
-    def _change_failed(self, message: str) -> None:
-        self.removal_failed.emit(message)
+    def _change_failed(self, failure) -> None:
+        self.removal_failed.emit(failure)
         self.refresh()  # part of it may have been done

@@ -27,7 +27,7 @@ from .config_diff import ConfigDiff
 from .curves import EMPTY_TEXT, RunCurves
 from .session import Freed, RunsSession
 from .table import RunsTable
-from .tensorboard import TensorBoardLauncher
+from .tensorboard import NOT_INSTALLED, TensorBoardLauncher
 
 COMPARABLE = ("finished", "unfinished")
 
@@ -121,18 +121,18 @@ class RunsTab(QWidget):
     def _connect(self) -> None:
         s = self.session
         s.listing.done.connect(self._listed)
-        s.listing.failed.connect(lambda message: self._say(message, "error"))
+        s.listing.failed.connect(lambda failure: self._say(failure.message, "error"))
         s.comparison.done.connect(self._compared)
         s.comparison.failed.connect(self._compare_failed)
         s.removal_done.connect(self._freed)
-        s.removal_failed.connect(lambda message: self._say(message, "error"))
+        s.removal_failed.connect(lambda failure: self._say(failure.message, "error"))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
         self.table.selection_changed.connect(self._selected)
         tb = self.tensorboard
         tb.done.connect(lambda url: self._say(f"TensorBoard is open in your browser at {url}. It stops when the "
                                                 "app closes.", "success"))
-        tb.missing.connect(lambda text: self._say(text, "info"))
-        tb.failed.connect(lambda message: self._say(message, "error"))
+        tb.failed.connect(lambda failure: self._say(failure.message, "info" if failure.kind == NOT_INSTALLED
+                                                    else "error"))
         tb.busy_changed.connect(self._tensorboard_busy)
 
     # ---- state ------------------------------------------------------------------------------------
@@ -218,9 +218,9 @@ class RunsTab(QWidget):
     def _compared(self, comparison) -> None:
         self.diff.set_configs(comparison.configs, comparison.keys, comparison.differing)
 
-    def _compare_failed(self, message: str) -> None:
+    def _compare_failed(self, failure) -> None:
         self.diff.clear()
-        self.diff.summary.setText(message)
+        self.diff.summary.setText(failure.message)
 
     # ---- actions ----------------------------------------------------------------------------------
     def _resume(self) -> None:

@@ -157,8 +157,8 @@ class DataHealthPanel(QGroupBox):
     def _progress(self, value) -> None:
         show_progress(self.progress, *value)
 
-    def _failed(self, message: str) -> None:
-        self.summary.setText(f"The health check could not run: {message}")
+    def _failed(self, failure) -> None:
+        self.summary.setText(f"The health check could not run: {failure.message}")
 
     # ---- the report -------------------------------------------------------------------------------
     def _done(self, result: HealthResult) -> None:

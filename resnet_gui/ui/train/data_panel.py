@@ -21,10 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.text import decimal_size, plural
+from resnet_gui.text import decimal_size, plural, sentence
 
 from ..common.widgets import Banner
-from ..common.wording import for_screen
 from .session import CifarStatus, ScanResult, TrainSession
 
 CIFAR_BYTES = 170_498_071  # cifar-10-python.tar.gz
@@ -182,8 +181,8 @@ class DataPanel(QGroupBox):
         self.banner.show_message(f"CIFAR-10 is ready in {path}.", "success")
         self.check_cifar()
 
-    def _download_failed(self, message: str) -> None:
-        self.banner.show_message(for_screen(message), "error",
+    def _download_failed(self, failure) -> None:
+        self.banner.show_message(failure.message, "error",
                                  [("Try again", self.download_cifar), ("Locate…", self.browse_cifar)])
 
     # ---- folders ----------------------------------------------------------------------------------
@@ -212,7 +211,7 @@ class DataPanel(QGroupBox):
                 f" and {plural(sum(scan.val.values()), 'validation image')} ({layout}).\n"
                 f"Per class (training+validation): {counts}{more}.")
         for warning in scan.warnings:
-            text += f"\n⚠ {for_screen(warning)[:1].upper()}{for_screen(warning)[1:]}."
+            text += f"\n⚠ {sentence(warning)}"
         if scan.unreadable:
             shown = ", ".join(Path(p).name for p in scan.unreadable[:5])
             text += (f"\n⚠ {plural(len(scan.unreadable), 'file')} with an image name "
@@ -221,6 +220,6 @@ class DataPanel(QGroupBox):
         self.folder_summary.setText(text)
         self.data_found.emit()
 
-    def _scan_failed(self, message: str) -> None:
+    def _scan_failed(self, failure) -> None:
         self.folder_summary.setText(FOLDER_HINT)
-        self.banner.show_message(for_screen(message), "error", [("Choose…", self.browse_folder)])
+        self.banner.show_message(failure.message, "error", [("Choose…", self.browse_folder)])

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QS
 from ..common.plots import make_plot, paint_plot
 from ..common.theme import follow_palette
 from ..common.widgets import Banner
-from ..common.wording import screen_sentence
 
 CURVE_COLOR = (31, 119, 180)
 MARK_COLOR = (214, 39, 40)
@@ -127,8 +126,9 @@ class LrFinderPanel(QWidget):
         self.note.setText("Cancelled; the learning rate was not changed.")
         self._idle()
 
-    def failed(self, message: str) -> None:
-        self.banner.show_message(screen_sentence(message), "error")
+    def failed(self, failure) -> None:
+        """The range test could not run (a Failure: its message, and what to do)."""
+        self.banner.show_message(failure.message, "error")
         self.note.setText("")
         self._idle()
 

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from resnet_gui.core.train import events as E
-from resnet_gui.text import duration, plural
+from resnet_gui.text import duration, plural, sentence
 
+from ..common.failures import Failure, window_text
 from ..common.widgets import Banner, LogView
-from ..common.wording import screen_sentence
 from .live_plots import TrainingPlots
 
 RESULT_KINDS = {"finished": "success", "cancelled": "info", "failed": "error"}
@@ -119,7 +119,7 @@ class TrainingMonitor(QWidget):
                              f"{resumed}.")
 
     def add_warning(self, message: str) -> None:
-        text = screen_sentence(message)
+        text = sentence(message)
         self.log.append_line(f"⚠ {text}")
         if text not in self.warnings:
             self.warnings.append(text)
@@ -128,9 +128,9 @@ class TrainingMonitor(QWidget):
     def on_result(self, result, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
         if result.best_val_accuracy is not None:
             self._set_best(result.best_val_accuracy)
-        text = screen_sentence(result.message)
+        text = window_text(result.message, result.remedy)
         kind = RESULT_KINDS[result.status]
-        verdicts = [screen_sentence(w) for w in getattr(result, "warnings", ()) or () if str(w).strip()]
+        verdicts = [sentence(w) for w in getattr(result, "warnings", ()) or () if str(w).strip()]
         if result.status == "finished" and result.best_name and verdicts:
             # the honest verdict: a finished run whose figures mislead is not a green success
             kind = "warning"
@@ -155,9 +155,9 @@ class TrainingMonitor(QWidget):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
 
-    def on_failed(self, message: str, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
-        self.banner.show_message(screen_sentence(message), "error", actions)
-        self.log.append_line(f"✗ {screen_sentence(message)}")
+    def on_failed(self, failure: Failure, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
+        self.banner.show_message(failure.message, "error", actions)
+        self.log.append_line(f"✗ {failure.message}")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")

@@ -135,7 +135,7 @@ def runs_task(report, stop) -> list[SavedRun]:
 class TrainSession(QObject):
     training_progress = Signal(object)       # core.train.events.* as the engine reports them
     training_done = Signal(object)           # core.train.TrainResult
-    training_failed = Signal(str)            # the run could not even start (a message)
+    training_failed = Signal(object)         # the run could not even start (a Failure)
     training_busy_changed = Signal(bool)
     training_output = Signal(str)            # lines of a torchrun child that are not events
     listing_done = Signal(list)              # [SavedRun], newest first

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
-from ..common.wording import screen_sentence
+from ..common.failures import Failure
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .form import TrainForm
@@ -115,7 +115,7 @@ class TrainTab(QWidget):
         s.training_busy_changed.connect(self._training_busy_changed)
         s.training_progress.connect(self._training_progress)
         s.training_done.connect(self._training_done)
-        s.training_failed.connect(lambda message: self.monitor.on_failed(message))
+        s.training_failed.connect(lambda failure: self.monitor.on_failed(failure, self._fixes(failure.remedy)))
         s.listing_done.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
         self.data.data_found.connect(self._data_found)
@@ -206,7 +206,7 @@ class TrainTab(QWidget):
         cfg = self.config()
         self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
 
-    def _scan_failed(self, _message: str) -> None:
+    def _scan_failed(self, _failure: Failure) -> None:
         self._last_scan = None
         self.health.clear()
 
@@ -284,7 +284,8 @@ class TrainTab(QWidget):
         try:
             cfg.validate()
         except ResnetGuiError as exc:
-            self.monitor.banner.show_message(screen_sentence(str(exc)), "error")
+            failure = Failure.from_exception(exc)
+            self.monitor.banner.show_message(failure.message, "error", self._fixes(failure.remedy))
             return
         if not self._can_start():
             return
@@ -336,7 +337,7 @@ class TrainTab(QWidget):
             self.model_saved.emit(ev.name)
 
     def _training_done(self, result) -> None:
-        actions = self._fixes(result.message) if result.status == "failed" else []
+        actions = self._fixes(result.remedy) if result.status != "finished" else []
         if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
             actions = [("Evaluate it…", lambda n=result.best_name: self.evaluate_requested.emit(n))]
         self.monitor.on_result(result, actions)
@@ -359,7 +360,7 @@ class TrainTab(QWidget):
             cfg.validate()
         except ResnetGuiError as exc:
             self.lr_panel.show()
-            self.lr_panel.failed(str(exc))
+            self.lr_panel.failed(Failure.from_exception(exc))
             return
         config = cfg.to_dict()
         if cfg.dataset == "folder":
@@ -374,8 +375,8 @@ class TrainTab(QWidget):
             self.status_message.emit("Learning-rate test cancelled; the learning rate was not changed.")
         self._set_running(self.is_training())
 
-    def _lr_failed(self, message: str) -> None:
-        self.lr_panel.failed(message)
+    def _lr_failed(self, failure: Failure) -> None:
+        self.lr_panel.failed(failure)
         self.status_message.emit("The learning-rate test failed; the Train tab says why.")
 
     def _lr_found(self, found) -> None:
@@ -388,12 +389,28 @@ class TrainTab(QWidget):
         self.form.lr_spin.setValue(lr)
         self.status_message.emit(f"Learning rate set to {format_lr(self.form.lr_spin.value())}.")
 
-    def _fixes(self, message: str) -> list:
-        """Buttons for the fix a failure names."""
-        if "ImageNet weights" in message:
+    def set_batch_size(self, size: int) -> None:
+        if self.is_training():
+            return
+        self.form.batch_spin.setValue(size)
+        self.status_message.emit(f"Batch size set to {self.form.batch_spin.value()}.")
+
+    def _fixes(self, remedy) -> list:
+        """Buttons that do what a failure's remedy (core.errors.Remedy) says."""
+        kind, value = (remedy.kind, remedy.value) if remedy is not None else (None, None)
+        if kind == "weights_file":
             return [("Choose file…", self.form.choose_weights), ("Open cache folder", self._open_cache_folder)]
-        if "CIFAR-10" in message:
-            return [("Locate…", self.data.browse_cifar), ("Download CIFAR-10", self.data.download_cifar)]
+        if kind in ("cifar10", "cifar10_location"):
+            return [("Locate…", self.data.browse_cifar)] + (
+                [("Download CIFAR-10", self.data.download_cifar)] if kind == "cifar10" else [])
+        if kind == "data_folder":
+            return [("Choose…", self.data.browse_folder)]
+        if kind == "lr":
+            return [(f"Use learning rate {format_lr(value)}", lambda: self.set_learning_rate(value))]
+        if kind == "batch_size":
+            return [(f"Use batch size {value}", lambda: self.set_batch_size(value))]
+        if kind == "resume":
+            return [("Resume", lambda: self.resume(value))]
         return []
 
     def _open_cache_folder(self) -> None:

@@ -21,7 +21,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
+from resnet_gui.core.errors import Remedy
 from resnet_gui.core.train import events as E
+
+from ..common.failures import Failure
 
 log = logging.getLogger(__name__)
 STOP_GRACE_MS = 120_000      # after Stop: how long the ranks get to finish their batch and save
@@ -89,6 +92,8 @@ def event_from_json(obj: dict) -> E.TrainEvent | None:
                 value = _tuples(value)
             elif f.name == "history" and isinstance(value, list):
                 value = tuple(v for v in value if isinstance(v, dict))
+            elif f.name == "remedy":
+                value = Remedy.from_json(value)
             values[f.name] = value
     if cls is E.Ended:
         values["status"] = kind
@@ -105,7 +110,7 @@ class TorchrunRun(QObject):
 
     progress = Signal(object)     # core.train.events.*
     done = Signal(object)         # core.train.TrainResult
-    failed = Signal(str)
+    failed = Signal(object)       # a Failure
     busy_changed = Signal(bool)   # the child runs
     output = Signal(str)          # lines that are not events (shown in the log)
 
@@ -222,7 +227,7 @@ class TorchrunRun(QObject):
             message = (f"Could not start the training processes ({self.process.program()}): "
                        f"{self.process.errorString()}.")
             self._cleanup()
-            self.failed.emit(message)
+            self.failed.emit(Failure(message, "FailedToStart"))
 
     def _finished(self, exit_code: int, _status) -> None:
         if self.process is None:
@@ -242,7 +247,8 @@ class TorchrunRun(QObject):
 
         ev = self._ended
         if ev is not None:
-            return TrainResult(status=ev.status, message=ev.message, run_name=ev.run_name, best_name=ev.best_name,
+            return TrainResult(status=ev.status, message=ev.message, remedy=ev.remedy, run_name=ev.run_name,
+                               best_name=ev.best_name,
                                best_path=ev.best_path, best_val_accuracy=ev.best_val_accuracy,
                                last_path=ev.last_path, epochs_done=ev.epochs_done, history=list(self._history),
                                warnings=list(ev.warnings))

@@ -135,7 +135,7 @@ def test_cuda_out_of_memory_names_the_batch_size_and_frees_memory(tmp_path, monk
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)
     assert result.status == "failed"
-    assert "GPU ran out of memory with batch size 2000" in result.message and "--batch-size 1000" in result.message
+    assert "GPU ran out of memory with batch size 2000" in result.message and result.remedy.value == 1000
     assert "Traceback" not in result.message
     torch.cuda.empty_cache()
     assert torch.cuda.memory_allocated(device) < 256 * 2**20  # the batch's tensors were let go

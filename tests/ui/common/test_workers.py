@@ -60,7 +60,7 @@ def test_cancelled_exception_is_a_quiet_end_and_errors_are_sentences(qtbot, capl
     failing = Task(fails, name="scan")
     with caplog.at_level(logging.WARNING), qtbot.waitSignal(failing.failed, timeout=10_000) as blocker:
         failing.start()
-    assert blocker.args == ["Class folder /x has no images."]
+    assert blocker.args[0].message == "Class folder /x has no images." and blocker.args[0].kind == "DatasetError"
     assert any(r.exc_info and "scan" in r.getMessage() for r in caplog.records)  # with its traceback
     qtbot.waitUntil(lambda: not running_tasks(), timeout=10_000)
 
@@ -110,5 +110,5 @@ def test_slot_signals_carry_the_current_task_only(qtbot):
 
     with qtbot.waitSignal(slot.failed, timeout=10_000) as blocker:
         slot.start(fails)
-    assert blocker.args == ["No images."]
+    assert blocker.args[0].message == "No images."
     qtbot.waitUntil(lambda: not slot.busy(), timeout=10_000)

@@ -113,3 +113,40 @@ def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model
     # this generated model does not say where its images are: a sentence, not a crash
     qtbot.waitUntil(lambda: evaluate.banner.kind() == "error", timeout=60_000)
     assert "no longer" in evaluate.banner.text()
+
+
+def test_a_failed_or_stopped_run_offers_the_fix_its_remedy_names(qtbot, settings):
+    """The buttons come from the result's remedy (data), not from words found in its message; they do what the
+    window's sentence says."""
+    from resnet_gui.core.errors import Remedy
+    from resnet_gui.core.train import TrainResult
+    from resnet_gui.ui.train.tab import TrainTab
+
+    tab = TrainTab(settings)
+    qtbot.addWidget(tab)
+    banner = tab.monitor.banner
+    nan = "the loss became NaN at epoch 1, step 3; training stopped. The learning rate is probably too high"
+    tab.session.training_done.emit(TrainResult(status="failed", message=nan, remedy=Remedy("lr", 0.005)))
+    assert banner.kind() == "error" and banner.text().endswith("too high. Try a learning rate of 0.005.")
+    [use] = banner.buttons()
+    assert use.text() == "Use learning rate 0.005"
+    use.click()
+    assert tab.form.lr_spin.value() == 0.005
+    tab.session.training_done.emit(TrainResult(status="failed", message="the device ran out of memory with batch "
+                                               "size 25", remedy=Remedy("batch_size", 12)))
+    assert banner.text().endswith("Try a batch size of 12.")
+    banner.buttons()[0].click()
+    assert tab.form.batch_spin.value() == 12
+    tab.session.training_done.emit(TrainResult(status="failed", message="CIFAR-10 was not found in /x",
+                                               remedy=Remedy("cifar10")))
+    assert [b.text() for b in banner.buttons()] == ["Locate…", "Download CIFAR-10"] and "--" not in banner.text()
+    tab.session.training_done.emit(TrainResult(status="failed", message="CIFAR-10 was not found in /x"))
+    assert banner.buttons() == []  # the words alone are no remedy
+    resumed = []
+    tab.resume = resumed.append
+    tab.session.training_done.emit(TrainResult(status="cancelled", message="Stopped during epoch 2; 1 epoch "
+                                               "completed", remedy=Remedy("resume", "r1")))
+    assert banner.text().endswith("Continue it with Resume.")
+    [resume] = banner.buttons()
+    resume.click()
+    assert resume.text() == "Resume" and resumed == ["r1"]
