@@ -144,7 +144,7 @@ def main() -> int:
         export(data / "val", digits.images, labels, val_idx)
         tt = window.train_tab
         window.tabs.setCurrentWidget(tt)
-        tt.form.mode_combo.setCurrentIndex(2)
+        tt.set_mode("scratch")
         tt.data.folder_edit.setText(str(data))
         tt.data.scan_folder()
         tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
@@ -259,7 +259,7 @@ def health_shot(window, digits, labels, tmp: Path, wait_until, shot) -> None:
     Image.new("RGB", (8, 8), (30, 30, 30)).save(data / "train" / "1" / "tiny_scan.png")
     tt = window.train_tab
     window.tabs.setCurrentWidget(tt)
-    tt.form.mode_combo.setCurrentIndex(2)
+    tt.set_mode("scratch")
     tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
     tt.data.folder_edit.setText(str(data))
     tt.data.scan_folder()
@@ -289,7 +289,7 @@ def tiny_digits(digits, labels, folder: Path) -> Path:
 
 def tiny_form(tt, data: Path, name: str, lr: float, epochs: int) -> None:
     """The Train tab's form set up for resnet18_cifar from scratch on the tiny digits, at 16 px, no augmentation."""
-    tt.form.mode_combo.setCurrentIndex(2)
+    tt.set_mode("scratch")
     tt.data.folder_edit.setText(str(data))
     tt.data.scan_folder()
     tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))

@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
         runs.evaluate_requested.connect(self._evaluate_model)
 
     def _train_run(self, name: str, more: bool) -> None:
-        info = self.runs_tab.table.info(name)
+        info = self.runs_tab.info(name)
         self.tabs.setCurrentWidget(self.train_tab)
         done = info.epoch if info is not None else None
         if more:
@@ -317,17 +317,17 @@ class MainWindow(QMainWindow):
                 tracker().all_finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
                 self._waiting_to_close = True
                 if self.can_train:
-                    self.train_tab.session.child.busy_changed.connect(self._close_when_idle,
-                                                                      Qt.ConnectionType.QueuedConnection)
+                    self.train_tab.training_busy_changed.connect(self._close_when_idle,
+                                                                 Qt.ConnectionType.QueuedConnection)
             request_stop_all()
             if self.can_train:
-                self.train_tab.session.stop()  # a several-GPU run: the stop file, then a grace period
+                self.train_tab.stop()  # a several-GPU run: the stop file, then a grace period
             self._close_when_idle()
             return
         if self._waiting_to_close:
             tracker().all_finished.disconnect(self._close_when_idle)
             if self.can_train:
-                self.train_tab.session.child.busy_changed.disconnect(self._close_when_idle)
+                self.train_tab.training_busy_changed.disconnect(self._close_when_idle)
             self._waiting_to_close = False
         if self.can_train:
             self.runs_tab.shutdown()
@@ -335,7 +335,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def _child_training(self) -> bool:
-        return self.can_train and self.train_tab.session.child_running()
+        return self.can_train and self.train_tab.child_running()
 
     def _close_when_idle(self, *_args) -> None:
         if running_tasks() or self._child_training():

@@ -157,6 +157,10 @@ class RunsTab(QWidget):
         self.current_run = name
         self.refresh()
 
+    def info(self, name: str):
+        """The listed run called `name` (core.train.runs.RunInfo), or None."""
+        return self.table.info(name)
+
     def selected(self) -> list[str]:
         return self.table.selected()
 
@@ -212,15 +216,14 @@ class RunsTab(QWidget):
             info = comparable[0]
             self.diff.set_configs({info.name: info.config}, list(info.config), [])
         else:
-            self.diff.summary.setText("Comparing…")
+            self.diff.say("Comparing…")
             self.session.compare([i.name for i in comparable])
 
     def _compared(self, comparison) -> None:
         self.diff.set_configs(comparison.configs, comparison.keys, comparison.differing)
 
     def _compare_failed(self, failure) -> None:
-        self.diff.clear()
-        self.diff.summary.setText(failure.message)
+        self.diff.clear(failure.message)
 
     # ---- actions ----------------------------------------------------------------------------------
     def _resume(self) -> None:

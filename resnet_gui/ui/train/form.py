@@ -77,6 +77,7 @@ def saved_forms(settings) -> dict[str, dict]:
 
 class TrainForm(QWidget):
     mode_changed = Signal(str)
+    split_changed = Signal()       # the architecture, image size, validation share or seed (what a health check uses)
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -204,6 +205,9 @@ class TrainForm(QWidget):
         self.layout_.addWidget(hp_box)
         self.layout_.addStretch(1)
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
+        for changed in (self.arch_combo.currentIndexChanged, self.image_size_spin.valueChanged,
+                        self.val_spin.valueChanged, self.seed_spin.valueChanged):
+            changed.connect(lambda *_: self.split_changed.emit())
 
     def insert_data_panel(self, panel: QWidget, *below: QWidget) -> None:
         """The data panel sits between "What to train" and "Model"; `below` go right under it, in order."""
@@ -219,6 +223,27 @@ class TrainForm(QWidget):
     # ---- modes ------------------------------------------------------------------------------------
     def mode(self) -> str:
         return self.mode_combo.currentData()
+
+    def set_mode(self, mode: str) -> None:
+        """Choose a recipe: "cifar10", "finetune" or "scratch" (MODE_KEYS)."""
+        self.mode_combo.setCurrentIndex(MODE_KEYS.index(mode))
+
+    def split(self) -> tuple[float, int]:
+        """(validation share, seed): how a folder is split."""
+        return self.val_spin.value(), self.seed_spin.value()
+
+    def set_learning_rate(self, lr: float) -> float:
+        """Put `lr` in its field; returns what the field holds (rounded to its decimals)."""
+        self.lr_spin.setValue(lr)
+        return self.lr_spin.value()
+
+    def set_batch_size(self, size: int) -> int:
+        self.batch_spin.setValue(size)
+        return self.batch_spin.value()
+
+    def clear_name(self) -> None:
+        """The next run gets its own name."""
+        self.name_edit.clear()
 
     def load_settings(self) -> None:
         mode = self.settings.get("train.mode")

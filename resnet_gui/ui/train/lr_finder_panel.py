@@ -82,6 +82,10 @@ class LrFinderPanel(QWidget):
         self._idle()
 
     # ---- states -----------------------------------------------------------------------------------
+    def running(self) -> bool:
+        """The range test runs (begin() was called and it has not ended)."""
+        return not self.cancel_button.isHidden()
+
     def _idle(self) -> None:
         self.progress.hide()
         self.cancel_button.hide()

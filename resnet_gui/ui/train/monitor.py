@@ -61,6 +61,18 @@ class TrainingMonitor(QWidget):
         self.eta_label.setText("ETA –")
         self._set_best(None)
 
+    def say(self, text: str, kind: str = "error", actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
+        """A sentence about the run or its settings where its outcome goes (kind: error, warning, info)."""
+        self.banner.show_message(text, kind, actions)
+
+    def clear_error(self) -> None:
+        """The problem the error named is gone (other data or settings now)."""
+        if self.banner.kind() == "error":
+            self.banner.clear_message()
+
+    def log_line(self, text: str) -> None:
+        self.log.append_line(text)
+
     def stopping(self) -> None:
         self.progress.setFormat("Stopping after this batch…")
 

@@ -56,8 +56,7 @@ class TrainTab(QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
         self.form = TrainForm(self.settings)
-        self.data = DataPanel(self.session, self.settings,
-                              lambda: (self.form.val_spin.value(), self.form.seed_spin.value()))
+        self.data = DataPanel(self.session, self.settings, self.form.split)
         self.health = DataHealthPanel()
         self.health.hide()
         self.form.insert_data_panel(self.data, self.health)
@@ -126,11 +125,8 @@ class TrainTab(QWidget):
         self._last_scan = None
         self._recheck = QTimer(self, singleShot=True, interval=RECHECK_MS)
         self._recheck.timeout.connect(self._recheck_health)
-        f = self.form
-        for changed in (f.arch_combo.currentIndexChanged, f.image_size_spin.valueChanged, f.val_spin.valueChanged,
-                        f.seed_spin.valueChanged):
-            changed.connect(self._health_settings_changed)
-        s.training_output.connect(self.monitor.log.append_line)
+        self.form.split_changed.connect(self._health_settings_changed)
+        s.training_output.connect(self.monitor.log_line)
         s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
         s.lr_finder.progress.connect(self.lr_panel.on_event)
         s.lr_finder.done.connect(self._lr_found)
@@ -151,11 +147,19 @@ class TrainTab(QWidget):
     def mode(self) -> str:
         return self.form.mode()
 
+    def set_mode(self, mode: str) -> None:
+        """Choose a recipe: "cifar10", "finetune" or "scratch"."""
+        self.form.set_mode(mode)
+
     def config(self):
         return self.form.config(self.data.location())
 
     def is_training(self) -> bool:
         return self.session.is_training()
+
+    def child_running(self) -> bool:
+        """A run on several GPUs: a torchrun child process (not a worker thread) is running."""
+        return self.session.child_running()
 
     # ---- state ------------------------------------------------------------------------------------
     def set_ready(self, devices: list[tuple[str, str]], gpus: int = 0) -> None:
@@ -171,12 +175,11 @@ class TrainTab(QWidget):
         if mode == "cifar10":
             self.health.clear()
         self.data.set_mode(mode)
-        if self.monitor.banner.kind() == "error":
-            self.monitor.banner.clear_message()  # it was about the other recipe's data or settings
+        self.monitor.clear_error()  # it was about the other recipe's data or settings
 
     def _data_found(self) -> None:
-        if self.monitor.banner.kind() == "error" and not self.is_training():
-            self.monitor.banner.clear_message()  # the problem it named is gone (a good scan now)
+        if not self.is_training():
+            self.monitor.clear_error()  # the problem it named is gone (a good scan now)
 
     def _set_running(self, running: bool) -> None:
         ready = self.session.ready
@@ -210,7 +213,7 @@ class TrainTab(QWidget):
         self._last_scan = None
         self.health.clear()
 
-    def _health_settings_changed(self, *_args) -> None:
+    def _health_settings_changed(self) -> None:
         if self._last_scan is not None:
             self._recheck.start()
 
@@ -285,7 +288,7 @@ class TrainTab(QWidget):
             cfg.validate()
         except ResnetGuiError as exc:
             failure = Failure.from_exception(exc)
-            self.monitor.banner.show_message(failure.message, "error", self._fixes(failure.remedy))
+            self.monitor.say(failure.message, "error", self._fixes(failure.remedy))
             return
         if not self._can_start():
             return
@@ -298,24 +301,24 @@ class TrainTab(QWidget):
         if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
             config["exclude"] = self.health.excluded_paths(cfg.data)
             if config["exclude"] and gpus > 1:
-                self.monitor.banner.show_message(
+                self.monitor.say(
                     f"{plural(len(config['exclude']), 'file is', 'files are')} ticked in the dataset health list, but "
                     "a run on several GPUs cannot leave files out yet. Untick them, or train on one GPU.", "error")
                 return
             if config["exclude"]:
-                self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
+                self.monitor.log_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
                                              "dataset health list.")
         if gpus > 1:
-            self.monitor.log.append_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
+            self.monitor.log_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
         self.session.start(config, gpus=gpus)
-        self.form.name_edit.clear()  # the next run gets its own name
+        self.form.clear_name()
         self.status_message.emit(f"Training {cfg.arch}…")
 
     def _can_start(self) -> bool:
         if self.is_training() or self.session.is_finding_lr():
             return False
         if not self.session.ready:
-            self.monitor.banner.show_message("PyTorch is still loading; start again in a moment.", "info")
+            self.monitor.say("PyTorch is still loading; start again in a moment.", "info")
             return False
         return True
 
@@ -353,7 +356,7 @@ class TrainTab(QWidget):
         if self.is_training() or self.session.is_finding_lr():
             return
         if not self.session.ready:
-            self.monitor.banner.show_message("PyTorch is still loading; try again in a moment.", "info")
+            self.monitor.say("PyTorch is still loading; try again in a moment.", "info")
             return
         cfg = self.config()
         try:
@@ -370,7 +373,7 @@ class TrainTab(QWidget):
             self.status_message.emit("Finding a learning rate…")
 
     def _lr_find_busy_changed(self, finding: bool) -> None:
-        if not finding and not self.lr_panel.cancel_button.isHidden():
+        if not finding and self.lr_panel.running():
             self.lr_panel.cancelled()  # ended without a result or a failure: it was cancelled
             self.status_message.emit("Learning-rate test cancelled; the learning rate was not changed.")
         self._set_running(self.is_training())
@@ -386,14 +389,12 @@ class TrainTab(QWidget):
     def set_learning_rate(self, lr: float) -> None:
         if self.is_training():
             return
-        self.form.lr_spin.setValue(lr)
-        self.status_message.emit(f"Learning rate set to {format_lr(self.form.lr_spin.value())}.")
+        self.status_message.emit(f"Learning rate set to {format_lr(self.form.set_learning_rate(lr))}.")
 
     def set_batch_size(self, size: int) -> None:
         if self.is_training():
             return
-        self.form.batch_spin.setValue(size)
-        self.status_message.emit(f"Batch size set to {self.form.batch_spin.value()}.")
+        self.status_message.emit(f"Batch size set to {self.form.set_batch_size(size)}.")
 
     def _fixes(self, remedy) -> list:
         """Buttons that do what a failure's remedy (core.errors.Remedy) says."""

@@ -98,7 +98,7 @@ def test_settings_persist_between_sessions(qtbot, digits_model, registry_dir, ma
     w = make_window()
     w.predict_tab.select_model("second")
     w.tabs.setCurrentIndex(1)
-    w.train_tab.form.mode_combo.setCurrentIndex(2)
+    w.train_tab.set_mode("scratch")
     w.train_tab.data.folder_edit.setText(str(tmp_path))
     w.train_tab.form.epochs_spin.setValue(7)
     w.resize(w.minimumSizeHint().width() + 10, 520)

@@ -17,7 +17,7 @@ def problem_folder(root):
 
 
 def scan(qtbot, tab, folder):
-    tab.form.mode_combo.setCurrentIndex(2)  # from scratch on a folder: resnet18_cifar, 32 px
+    tab.set_mode("scratch")  # from scratch on a folder: resnet18_cifar, 32 px
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.data.folder_edit.setText(str(folder))
     tab.data.scan_folder()
@@ -76,7 +76,7 @@ def test_a_clean_folder_lists_nothing_and_cifar_hides_the_check(qtbot, window, t
     assert "no unreadable files, duplicates or tiny images" in tab.health.summary.text()
     assert not tab.health.tree.isVisibleTo(tab.health)
     assert tab.health.excluded_paths(str(data)) == []
-    tab.form.mode_combo.setCurrentIndex(0)  # CIFAR-10: nothing to check
+    tab.set_mode("cifar10")  # CIFAR-10: nothing to check
     assert not tab.health.isVisibleTo(tab) and tab.health.result is None
 
 
@@ -100,7 +100,7 @@ def test_the_check_runs_again_when_the_model_input_size_changes(qtbot, window, t
     data = make_folder_dataset(tmp_path / "small", classes=("a", "b"), per_class=6, size=(32, 32))
     tab = window.train_tab
     window.tabs.setCurrentWidget(tab)
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18"))  # 224 px: every image tiny
     tab.data.folder_edit.setText(str(data))
     tab.data.scan_folder()

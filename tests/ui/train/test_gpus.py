@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from drivers import outcome
 from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
@@ -85,7 +86,7 @@ def setup(window, tmp_path, gpus=2):
     tab = window.train_tab
     tab.form.set_gpu_count(2)
     tab.form.gpus_spin.setValue(gpus)
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(make_folder_dataset(tmp_path / "shapes", per_class=6, size=(32, 32))))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.form.epochs_spin.setValue(2)
@@ -112,7 +113,7 @@ def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbo
     assert "epoch 2/2" in log and "Saved the best model so far as “fake-ddp”" in log
     result = tab.last_result
     assert result.status == "finished" and result.best_name == "fake-ddp" and len(result.history) == 2
-    assert tab.monitor.banner.kind() == "success" and "fake-ddp" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "success" and "fake-ddp" in outcome(tab).text()
     assert tab.monitor.progress.format() == "Finished" and tab.start_button.isEnabled()
     assert not Path(options[options.index("--stop-file") + 1]).parent.exists()  # its temporary folder is gone
 
@@ -126,7 +127,7 @@ def test_stop_ends_every_rank_through_the_stop_file(qtbot, window, tmp_path):
     tab.stop_button.click()
     assert tab.monitor.progress.format() == "Stopping after this batch…"
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=30_000)
-    assert tab.last_result.status == "cancelled" and tab.monitor.banner.kind() == "info"
+    assert tab.last_result.status == "cancelled" and outcome(tab).kind() == "info"
 
 
 def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, window, tmp_path):
@@ -137,7 +138,7 @@ def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, w
     qtbot.waitUntil(lambda: tab.plots.point_counts()["batch"] >= 1, timeout=30_000)
     tab.stop()
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=30_000)
-    assert tab.last_result.status == "cancelled" and "by force" in tab.monitor.banner.text()
+    assert tab.last_result.status == "cancelled" and "by force" in outcome(tab).text()
 
 
 def test_health_list_exclusions_are_refused_on_several_gpus(qtbot, window, tmp_path, monkeypatch):
@@ -145,8 +146,8 @@ def test_health_list_exclusions_are_refused_on_several_gpus(qtbot, window, tmp_p
     monkeypatch.setattr(tab.health, "excluded_paths", lambda _folder: ["/x/a.png"])
     tab.session.child.command = fake("finish")
     tab.start()
-    assert not tab.is_training() and tab.monitor.banner.kind() == "error"
-    assert "one GPU" in tab.monitor.banner.text()
+    assert not tab.is_training() and outcome(tab).kind() == "error"
+    assert "one GPU" in outcome(tab).text()
 
 
 def test_closing_during_a_several_gpu_run_asks_then_stops_it(qtbot, window, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 stale ones; Train more epochs; what the monitor shows after a resume, warnings and a long log."""
 import threading
 
+from drivers import outcome
 from helpers import make_folder_dataset
 from PySide6.QtWidgets import QInputDialog
 
@@ -16,12 +17,12 @@ def test_edits_survive_switching_recipes_and_back(qtbot, settings):
     form = TrainForm(settings)
     qtbot.addWidget(form)
     form.load_settings()
-    form.mode_combo.setCurrentIndex(2)
+    form.set_mode("scratch")
     form.epochs_spin.setValue(7)
     form.lr_spin.setValue(0.0123)
-    form.mode_combo.setCurrentIndex(1)
+    form.set_mode("finetune")
     assert form.epochs_spin.value() == 10  # the fine-tune recipe's own value
-    form.mode_combo.setCurrentIndex(2)
+    form.set_mode("scratch")
     assert form.epochs_spin.value() == 7 and abs(form.lr_spin.value() - 0.0123) < 1e-9
     form.save_settings()
     assert settings.get("train.forms")["scratch"]["epochs"] == 7
@@ -44,10 +45,10 @@ def test_a_scan_runs_while_cifar10_downloads(qtbot, window, tmp_path, monkeypatc
     monkeypatch.setattr(train_session, "cifar_download_task", slow_download)
     data = make_folder_dataset(tmp_path / "shapes", per_class=4)
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(0)
+    tab.set_mode("cifar10")
     tab.data.download_cifar()
     qtbot.waitUntil(tab.session.download.busy, timeout=10_000)
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(data))
     tab.data.scan_folder()
     qtbot.waitUntil(lambda: tab.data.folder_summary.text().startswith("✓ 3 classes"), timeout=30_000)
@@ -68,7 +69,7 @@ def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, window, tmp_path, monk
 
     monkeypatch.setattr(train_session, "scan_task", scan)
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(slow))
     tab.data.scan_folder()
     tab.data.folder_edit.setText(str(fast))
@@ -82,7 +83,7 @@ def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, window, tmp_path, monk
 def test_unreadable_files_are_not_counted_and_the_error_banner_goes_with_its_cause(qtbot, window, tmp_path):
     tab = window.train_tab
     one = make_folder_dataset(tmp_path / "one", classes=("only",))
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(one))
     tab.data.scan_folder()
     qtbot.waitUntil(lambda: tab.data.banner.kind() == "error", timeout=30_000)
@@ -95,20 +96,20 @@ def test_unreadable_files_are_not_counted_and_the_error_banner_goes_with_its_cau
     assert not tab.data.banner.isVisible()
     summary = tab.data.folder_summary.text()
     assert "face 4+1" in summary and "1 file with an image name is not readable" in summary and "broken.png" in summary
-    tab.form.mode_combo.setCurrentIndex(0)
+    tab.set_mode("cifar10")
     qtbot.waitUntil(lambda: "CIFAR-10" in tab.data.cifar_status.text(), timeout=30_000)
     tab.data.download_cifar()  # offline here: an error about CIFAR-10 …
     qtbot.waitUntil(lambda: tab.data.banner.kind() == "error", timeout=30_000)
     assert [b.text() for b in tab.data.banner.buttons()] == ["Try again", "Locate…"]
     assert "--" not in tab.data.banner.text()  # the window's words, not the command line's
-    tab.form.mode_combo.setCurrentIndex(2)  # … that is gone in folder mode
+    tab.set_mode("scratch")  # … that is gone in folder mode
     assert not tab.data.banner.isVisible()
 
 
 def test_train_more_epochs_continues_a_finished_run(qtbot, window, tmp_path, monkeypatch):
     data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.form.epochs_spin.setValue(1)
@@ -139,7 +140,7 @@ def test_the_same_name_again_is_saved_under_another_name_and_says_so(qtbot, wind
     make_checkpoint(models_dir() / "taken.pth", class_names=["a", "b"])
     data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.form.epochs_spin.setValue(1)
@@ -171,7 +172,7 @@ def test_monitor_after_a_resume_and_with_warnings(qtbot):
     monitor.on_event(E.Warning("3 images could not be read and were skipped: x.png"))
     monitor.on_result(TrainResult(status="finished", message="done", best_name="r", best_val_accuracy=0.5,
                                   epochs_done=3))
-    assert monitor.banner.kind() == "success"
+    assert outcome(monitor).kind() == "success"
     assert not monitor.warnings_banner.isHidden() and "could not be read" in monitor.warnings_banner.text()
 
 
@@ -198,14 +199,14 @@ def test_the_log_follows_new_lines_unless_scrolled_up(qtbot):
 def test_a_training_error_goes_once_the_data_is_fixed(qtbot, window, tmp_path):
     tab = window.train_tab
     one = make_folder_dataset(tmp_path / "one", classes=("only",))
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(one))
     tab.form.batch_spin.setValue(4)
     tab.start()
     qtbot.waitUntil(lambda: tab.last_result is not None and not tab.is_training(), timeout=60_000)
-    assert tab.monitor.banner.kind() == "error" and "at least 2" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "error" and "at least 2" in outcome(tab).text()
     good = make_folder_dataset(tmp_path / "good", classes=("a", "b"), per_class=4)
     tab.data.folder_edit.setText(str(good))
     tab.data.scan_folder()
     qtbot.waitUntil(lambda: tab.data.folder_summary.text().startswith("✓"), timeout=30_000)
-    assert not tab.monitor.banner.isVisible()
+    assert not outcome(tab).isVisible()

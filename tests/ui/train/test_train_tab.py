@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from drivers import outcome
 from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
@@ -11,7 +12,7 @@ from resnet_gui.ui.train.form import automatic_threads
 
 
 def setup_scratch(tab, data, epochs=2, name="gui-run"):
-    tab.form.mode_combo.setCurrentIndex(2)  # from scratch on my folder
+    tab.set_mode("scratch")  # from scratch on my folder
     assert tab.mode() == "scratch"
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
@@ -38,8 +39,8 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     assert tab.last_result.status == "finished"
     # 18 images from scratch for 2 epochs: the verdict warns (amber), naming the model and each warning
     verdicts = tab.last_result.warnings
-    assert tab.monitor.banner.kind() == ("warning" if verdicts else "success")
-    assert "gui-run" in tab.monitor.banner.text() and all(v[:20] in tab.monitor.banner.text() for v in verdicts)
+    assert outcome(tab).kind() == ("warning" if verdicts else "success")
+    assert "gui-run" in outcome(tab).text() and all(v[:20] in outcome(tab).text() for v in verdicts)
     assert "epoch 2/2" in tab.monitor.log.toPlainText()
     qtbot.waitUntil(lambda: window.registry.entry("gui-run") is not None, timeout=30_000)
     combo = window.predict_tab.model_combo
@@ -59,7 +60,7 @@ def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
     result = tab.last_result
     assert result.status == "cancelled" and result.epochs_done >= 1
-    assert tab.monitor.banner.kind() == "info" and "Resume" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "info" and "Resume" in outcome(tab).text()
     assert torch.load(result.last_path, weights_only=True)["epoch"] == result.epochs_done
     qtbot.waitUntil(lambda: tab.resume_button.isEnabled(), timeout=30_000)
     assert tab.session.runs[0].name == "stopper"
@@ -77,16 +78,16 @@ def test_engine_errors_become_messages_and_controls_come_back(qtbot, window, tmp
     tab.start_button.click()
     qtbot.waitUntil(lambda: tab.last_result is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=10_000)
-    assert tab.monitor.banner.kind() == "error" and "at least 2" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "error" and "at least 2" in outcome(tab).text()
     assert tab.start_button.isEnabled()
 
 
 def test_invalid_form_is_refused_before_starting(qtbot, window):
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText("")
     tab.start_button.click()
-    assert tab.monitor.banner.kind() == "error" and "needs a folder" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "error" and "needs a folder" in outcome(tab).text()
     assert not tab.is_training()
 
 
@@ -113,10 +114,10 @@ def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkey
 
 def test_mode_switch_loads_each_recipes_defaults(qtbot, window):
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(0)
+    tab.set_mode("cifar10")
     assert tab.form.arch_combo.currentData() == "resnet18_cifar" and tab.form.batch_spin.value() == 512
     assert tab.form.optimizer_combo.currentText() == "sgd" and tab.form.schedule_combo.currentText() == "onecycle"
-    tab.form.mode_combo.setCurrentIndex(1)
+    tab.set_mode("finetune")
     assert tab.form.optimizer_combo.currentText() == "adamw" and tab.form.freeze_spin.value() == 1
     assert not tab.form.arch_combo.model().item(tab.form.arch_combo.findData("resnet18_cifar")).isEnabled()
     assert "ImageNet" in tab.form.mode_help.text()
@@ -124,7 +125,7 @@ def test_mode_switch_loads_each_recipes_defaults(qtbot, window):
 
 def test_cifar_missing_offers_download(qtbot, window):
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(0)
+    tab.set_mode("cifar10")
     qtbot.waitUntil(lambda: "not in" in tab.data.cifar_status.text(), timeout=30_000)
     assert tab.data.download_button.isVisibleTo(tab)
     tab.data.download_button.click()  # offline: a clear message, no traceback

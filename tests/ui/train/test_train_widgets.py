@@ -1,5 +1,6 @@
 """Train tab widgets on their own: the curves' empty state and axes, the image-size and thread fields, and the
 buttons an offline fine-tune failure offers."""
+from drivers import outcome
 from helpers import make_folder_dataset
 
 from resnet_gui.core.train import events as E
@@ -48,7 +49,7 @@ def test_image_size_and_threads_are_form_fields(qtbot, settings):
     form = TrainForm(settings)
     qtbot.addWidget(form)
     form.load_settings()
-    form.mode_combo.setCurrentIndex(2)
+    form.set_mode("scratch")
     form.set_devices([("cpu", "CPU (2 cores)")])
     cfg = form.config("/data")
     assert cfg.image_size is None and cfg.threads == automatic_threads()
@@ -64,13 +65,13 @@ def test_image_size_and_threads_are_form_fields(qtbot, settings):
 def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, window, tmp_path):
     data = make_folder_dataset(tmp_path / "pets", per_class=4)
     tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(1)
+    tab.set_mode("finetune")
     tab.data.folder_edit.setText(str(data))
     tab.form.epochs_spin.setValue(1)
     tab.form.batch_spin.setValue(4)
     tab.start()
     qtbot.waitUntil(lambda: tab.last_result is not None and not tab.is_training(), timeout=120_000)
-    banner = tab.monitor.banner
+    banner = outcome(tab)
     assert tab.last_result.status == "failed" and banner.kind() == "error"
     assert "ImageNet weights" in banner.text() and "--weights-file" not in banner.text()
     assert banner.text()[0].isupper() and "[Errno" not in banner.text()
@@ -89,25 +90,26 @@ def test_a_finished_run_with_verdict_warnings_is_amber_and_lists_them(qtbot):
                 "share of the largest class", "Class 'other' is recognised far less often than the others"]
     monitor.on_result(TrainResult(status="finished", message="done", best_name="faces", best_val_accuracy=0.909,
                                   epochs_done=1, warnings=verdicts), [("Evaluate it…", lambda: pressed.append(1))])
-    assert monitor.banner.kind() == "warning"  # amber, not green
-    text = monitor.banner.text()
+    assert outcome(monitor).kind() == "warning"  # amber, not green
+    text = outcome(monitor).text()
     assert text.startswith("Finished, but read this before trusting “faces” (90.9% validation accuracy)")
     assert "• The model mostly answers 'face'" in text and "• Class 'other' is recognised" in text
-    monitor.banner.buttons()[0].click()
+    outcome(monitor).buttons()[0].click()
     assert pressed == [1]
     monitor.on_result(TrainResult(status="finished", message="done", best_name="good", best_val_accuracy=0.97,
                                   epochs_done=3))
-    assert monitor.banner.kind() == "success" and monitor.banner.buttons() == []
+    assert outcome(monitor).kind() == "success" and outcome(monitor).buttons() == []
 
 
 def test_the_verdicts_evaluate_button_opens_the_evaluate_tab(qtbot, digits_model, window):
     from resnet_gui.core.train import TrainResult
 
     tab = window.train_tab
-    tab._training_done(TrainResult(status="finished", message="done", best_name="digits", best_val_accuracy=0.5,
-                               epochs_done=1, warnings=["the model mostly answers 'two'"]))
-    assert tab.monitor.banner.kind() == "warning"
-    tab.monitor.banner.buttons()[0].click()
+    tab.session.training_done.emit(TrainResult(status="finished", message="done", best_name="digits",
+                                               best_val_accuracy=0.5, epochs_done=1,
+                                               warnings=["the model mostly answers 'two'"]))
+    assert outcome(tab).kind() == "warning"
+    outcome(tab).buttons()[0].click()
     evaluate = window.evaluate_tab
     assert window.tabs.currentWidget() is evaluate and evaluate.data_kind() == "validation"
     # this generated model does not say where its images are: a sentence, not a crash
@@ -124,7 +126,7 @@ def test_a_failed_or_stopped_run_offers_the_fix_its_remedy_names(qtbot, settings
 
     tab = TrainTab(settings)
     qtbot.addWidget(tab)
-    banner = tab.monitor.banner
+    banner = outcome(tab)
     nan = "the loss became NaN at epoch 1, step 3; training stopped. The learning rate is probably too high"
     tab.session.training_done.emit(TrainResult(status="failed", message=nan, remedy=Remedy("lr", 0.005)))
     assert banner.kind() == "error" and banner.text().endswith("too high. Try a learning rate of 0.005.")
