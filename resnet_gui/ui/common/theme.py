@@ -29,10 +29,17 @@ def notifier() -> ThemeNotifier:
 
 
 class _PaletteWatcher(QObject):
+    """A child of the widget: it goes with the widget, and so does its connection to the theme's notifier (a
+    lambda connected there directly would outlive the widget and paint a deleted one)."""
+
     def __init__(self, widget: QWidget, apply: Callable[[], None]):
-        super().__init__(widget)  # lives as long as the widget
+        super().__init__(widget)
         self._apply = apply
         widget.installEventFilter(self)
+        notifier().changed.connect(self.apply)
+
+    def apply(self) -> None:
+        self._apply()
 
     def eventFilter(self, _watched, event) -> bool:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.PaletteChange:
@@ -42,10 +49,8 @@ class _PaletteWatcher(QObject):
 
 def follow_palette(widget: QWidget, apply: Callable[[], None]) -> None:
     """Call `apply` now, and again whenever the palette changes: the widget's own, or the theme's (colours
-    painted by hand or set in plots and style sheets do not follow by themselves)."""
-    _PaletteWatcher(widget, apply)
-    notifier().changed.connect(apply)
-    apply()
+    painted by hand or set in plots and style sheets do not follow by themselves). Ends with the widget."""
+    _PaletteWatcher(widget, apply).apply()
 
 
 def _palette(dark: bool) -> QPalette:

@@ -75,3 +75,18 @@ def test_qimages_are_deep_copies_with_the_same_pixels():
     assert (big.width(), big.height()) == (100, 25) and big.pixelColor(0, 0) == QColor(1, 2, 3)
     png = qimage_to_png_bytes(from_array)
     assert png.startswith(b"\x89PNG") and Image.open(__import__("io").BytesIO(png)).getpixel((2, 1)) == (200, 100, 50)
+
+
+def test_a_deleted_plot_no_longer_follows_the_theme(qtbot):
+    """Its palette watcher goes with it: a theme change after the widget is gone paints nothing deleted."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from resnet_gui.ui.train.lr_finder_panel import LrFinderPanel
+
+    panel = LrFinderPanel()
+    panel.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    try:
+        theme.apply(QApplication.instance(), "dark")  # raised "Internal C++ object already deleted" in a slot
+    finally:
+        theme.apply(QApplication.instance(), "system")
