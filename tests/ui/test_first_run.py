@@ -5,7 +5,7 @@ from resnet_gui.core.models.demo import DEMO_NAME
 
 def test_first_run_selects_the_demo_and_try_a_sample_gives_the_right_digit(qtbot, window):
     tab = window.predict_tab
-    assert window.registry.default_name == DEMO_NAME  # installed on this first run, as the default
+    assert tab.registry.default_name == DEMO_NAME  # installed on this first run, as the default
     assert tab.current_model_name() == DEMO_NAME
     assert tab.model_combo.currentText().endswith("(test accuracy 98.9%)")  # not the validation split's 99.4%
     table = window.models_tab.table

@@ -60,8 +60,8 @@ def test_closing_while_the_last_task_ends_still_closes(qtbot, window, monkeypatc
     assert calls[:2] == [1, 1]
 
 
-def test_dialogs_are_deleted_after_use(qtbot, digits_model, window, monkeypatch):
-    tab = window.models_tab
+def test_dialogs_are_deleted_after_use(qtbot, digits_model, models_tab, monkeypatch):
+    tab = models_tab
     tab.select("digits")
     dialog = tab.show_details()
     assert "Classes" in dialog.value_labels and "4 classes" in dialog.value_labels["Classes"].text()

@@ -185,7 +185,8 @@ class Banner(QFrame):
         self._remove_buttons()
         for label, callback in actions:
             button = QPushButton(label)
-            button.clicked.connect(callback)
+            # clicked(checked) would fill a callback's first default argument (lambda n=name: …) with False
+            button.clicked.connect(lambda _checked=False, callback=callback: callback())
             self._buttons.addWidget(button)
         self._restyle()
         self.show()

@@ -342,7 +342,8 @@ class TrainTab(QWidget):
     def _training_done(self, result) -> None:
         actions = self._fixes(result.remedy) if result.status != "finished" else []
         if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
-            actions = [("Evaluate it…", lambda n=result.best_name: self.evaluate_requested.emit(n))]
+            best = result.best_name
+            actions = [("Evaluate it…", lambda: self.evaluate_requested.emit(best))]
         self.monitor.on_result(result, actions)
         self.status_message.emit(f"Training {result.status}.")
         if result.best_name:

@@ -23,10 +23,10 @@ def accept_names(names):
     return fake_exec
 
 
-def test_import_rename_duplicate_and_the_dialog_is_gone(qtbot, window, tmp_path, monkeypatch):
+def test_import_rename_duplicate_and_the_dialog_is_gone(qtbot, models_tab, tmp_path, monkeypatch):
     f = foreign_file(tmp_path / "tut.pth")
     monkeypatch.setattr(mt.ClassNamesDialog, "exec", accept_names(["cat", "dog", "bird"]))
-    tab = window.models_tab
+    tab = models_tab
     tab.import_file(str(f))
     qtbot.waitUntil(lambda: tab.banner.kind() == "success", timeout=60_000)
     assert "Imported as “tut”" in tab.banner.text()
@@ -35,7 +35,7 @@ def test_import_rename_duplicate_and_the_dialog_is_gone(qtbot, window, tmp_path,
     qtbot.waitUntil(lambda: tab.selected() == "tut", timeout=30_000)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("pets", True))
     tab.rename()
-    qtbot.waitUntil(lambda: window.registry.entry("pets") is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: models_tab.registry.entry("pets") is not None, timeout=30_000)
     qtbot.waitUntil(lambda: "Renamed “tut” to “pets”" in tab.banner.text(), timeout=10_000)
     assert "Imported as" not in tab.banner.text()
     tab.import_file(str(f))  # the same file again
@@ -46,23 +46,23 @@ def test_import_rename_duplicate_and_the_dialog_is_gone(qtbot, window, tmp_path,
     qtbot.waitUntil(lambda: len(Registry().names()) == 2, timeout=60_000)
 
 
-def test_class_names_and_preprocessing_can_be_corrected_after_an_import(qtbot, window, tmp_path, monkeypatch):
+def test_class_names_and_preprocessing_can_be_corrected_after_an_import(qtbot, models_tab, tmp_path, monkeypatch):
     f = foreign_file(tmp_path / "pets.pth")
     monkeypatch.setattr(mt.ClassNamesDialog, "exec", accept_names(["cat", "dog", "bird"]))
-    tab = window.models_tab
+    tab = models_tab
     tab.import_file(str(f))
-    qtbot.waitUntil(lambda: window.registry.entry("pets") is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: models_tab.registry.entry("pets") is not None, timeout=60_000)
     qtbot.waitUntil(lambda: tab.selected() == "pets", timeout=30_000)
     dialog = tab.show_details()
     assert "3 classes: cat, dog, bird" in dialog.value_labels["Classes"].text()
     assert "224×224 px" in dialog.value_labels["Input"].text()
     monkeypatch.setattr(mt.ClassNamesDialog, "exec", accept_names(["kitten", "puppy", "chick"]))
     dialog.edit_class_names()
-    qtbot.waitUntil(lambda: window.registry.entry("pets").meta["class_names"] == ["kitten", "puppy", "chick"],
+    qtbot.waitUntil(lambda: models_tab.registry.entry("pets").meta["class_names"] == ["kitten", "puppy", "chick"],
                     timeout=60_000)
     assert "Saved the class names of “pets”" in tab.banner.text()
     dialog.edit_requested.emit("pets", {"preprocess": {"input_size": 160, "resize": 182}})
-    qtbot.waitUntil(lambda: window.registry.entry("pets").meta["preprocess"]["input_size"] == 160, timeout=60_000)
+    qtbot.waitUntil(lambda: models_tab.registry.entry("pets").meta["preprocess"]["input_size"] == 160, timeout=60_000)
     dialog.reject()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not tab.findChildren(QDialog)

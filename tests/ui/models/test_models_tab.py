@@ -48,14 +48,14 @@ def test_import_a_foreign_state_dict_asks_for_class_names(qtbot, window, tmp_pat
     assert window.predict_tab.model_combo.findData("pets_resnet18") >= 0
 
 
-def test_import_of_a_hostile_file_is_refused_with_a_message(qtbot, window, tmp_path):
+def test_import_of_a_hostile_file_is_refused_with_a_message(qtbot, models_tab, tmp_path):
     from helpers import hostile_checkpoint
 
     marker = tmp_path / "MARK"
     f = hostile_checkpoint(tmp_path / "evil.pth", marker)
-    window.models_tab.import_file(str(f))
-    qtbot.waitUntil(lambda: window.models_tab.banner.kind() == "error", timeout=30_000)
-    assert "evil.pth" in window.models_tab.banner.text() and "refused" in window.models_tab.banner.text()
+    models_tab.import_file(str(f))
+    qtbot.waitUntil(lambda: models_tab.banner.kind() == "error", timeout=30_000)
+    assert "evil.pth" in models_tab.banner.text() and "refused" in models_tab.banner.text()
     assert not marker.exists()
 
 

@@ -82,8 +82,7 @@ def test_every_event_comes_back_from_its_json_as_it_was():
     assert event_from_json({"event": "batch", "epoch": 1}) is None  # incomplete: ignored, not a crash
 
 
-def setup(window, tmp_path, gpus=2):
-    tab = window.train_tab
+def setup(tab, tmp_path, gpus=2):
     tab.form.set_gpu_count(2)
     tab.form.gpus_spin.setValue(gpus)
     tab.set_mode("scratch")
@@ -94,8 +93,8 @@ def setup(window, tmp_path, gpus=2):
     return tab
 
 
-def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     seen = []
     tab.session.child.command = fake("finish", seen)
     with qtbot.waitSignal(tab.training_busy_changed, timeout=10_000, check_params_cb=lambda running: running):
@@ -118,8 +117,8 @@ def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbo
     assert not Path(options[options.index("--stop-file") + 1]).parent.exists()  # its temporary folder is gone
 
 
-def test_stop_ends_every_rank_through_the_stop_file(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_stop_ends_every_rank_through_the_stop_file(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     tab.session.child.command = fake("endless")
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["batch"] >= 2, timeout=30_000)
@@ -130,8 +129,8 @@ def test_stop_ends_every_rank_through_the_stop_file(qtbot, window, tmp_path):
     assert tab.last_result.status == "cancelled" and outcome(tab).kind() == "info"
 
 
-def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     tab.session.child.command = fake("stubborn")
     tab.session.child.stop_grace_ms = 300
     tab.start()
@@ -141,8 +140,8 @@ def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, w
     assert tab.last_result.status == "cancelled" and "by force" in outcome(tab).text()
 
 
-def test_health_list_exclusions_are_refused_on_several_gpus(qtbot, window, tmp_path, monkeypatch):
-    tab = setup(window, tmp_path)
+def test_health_list_exclusions_are_refused_on_several_gpus(qtbot, train_tab, tmp_path, monkeypatch):
+    tab = setup(train_tab, tmp_path)
     monkeypatch.setattr(tab.health, "excluded_paths", lambda _folder: ["/x/a.png"])
     tab.session.child.command = fake("finish")
     tab.start()
@@ -151,7 +150,7 @@ def test_health_list_exclusions_are_refused_on_several_gpus(qtbot, window, tmp_p
 
 
 def test_closing_during_a_several_gpu_run_asks_then_stops_it(qtbot, window, tmp_path, monkeypatch):
-    tab = setup(window, tmp_path)
+    tab = setup(window.train_tab, tmp_path)
     tab.session.child.command = fake("endless")
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["batch"] >= 1, timeout=30_000)
@@ -164,8 +163,8 @@ def test_closing_during_a_several_gpu_run_asks_then_stops_it(qtbot, window, tmp_
     assert not tab.session.child_running() and tab.last_result.status == "cancelled"
 
 
-def test_resume_on_several_gpus_passes_the_run_and_epochs(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_resume_on_several_gpus_passes_the_run_and_epochs(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     seen = []
     tab.session.child.command = fake("finish", seen)
     tab.resume("old run", epochs_done=3, more_epochs=2)

@@ -37,14 +37,14 @@ def test_the_device_choice_is_restored_once_devices_are_known(qtbot, settings, m
     assert form.device_combo.count() >= 2
 
 
-def test_a_scan_runs_while_cifar10_downloads(qtbot, window, tmp_path, monkeypatch):
+def test_a_scan_runs_while_cifar10_downloads(qtbot, train_tab, tmp_path, monkeypatch):
     def slow_download(report, stop, location):
         stop.wait(60)
         return ""
 
     monkeypatch.setattr(train_session, "cifar_download_task", slow_download)
     data = make_folder_dataset(tmp_path / "shapes", per_class=4)
-    tab = window.train_tab
+    tab = train_tab
     tab.set_mode("cifar10")
     tab.data.download_cifar()
     qtbot.waitUntil(tab.session.download.busy, timeout=10_000)
@@ -56,7 +56,7 @@ def test_a_scan_runs_while_cifar10_downloads(qtbot, window, tmp_path, monkeypatc
     tab.session.download.cancel()
 
 
-def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, window, tmp_path, monkeypatch):
+def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, train_tab, tmp_path, monkeypatch):
     slow = make_folder_dataset(tmp_path / "slow", classes=("a", "b"), per_class=4)
     fast = make_folder_dataset(tmp_path / "fast", classes=("x", "y", "z"), per_class=4)
     gate = threading.Event()
@@ -68,7 +68,7 @@ def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, window, tmp_path, monk
         return real_scan(report, stop, folder, val_split, seed)
 
     monkeypatch.setattr(train_session, "scan_task", scan)
-    tab = window.train_tab
+    tab = train_tab
     tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(slow))
     tab.data.scan_folder()
@@ -80,8 +80,8 @@ def test_a_stale_scan_never_overwrites_a_newer_one(qtbot, window, tmp_path, monk
     assert tab.data.folder_summary.text().startswith("✓ 3 classes") and "x 3+1" in tab.data.folder_summary.text()
 
 
-def test_unreadable_files_are_not_counted_and_the_error_banner_goes_with_its_cause(qtbot, window, tmp_path):
-    tab = window.train_tab
+def test_unreadable_files_are_not_counted_and_the_error_banner_goes_with_its_cause(qtbot, train_tab, tmp_path):
+    tab = train_tab
     one = make_folder_dataset(tmp_path / "one", classes=("only",))
     tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(one))
@@ -106,9 +106,9 @@ def test_unreadable_files_are_not_counted_and_the_error_banner_goes_with_its_cau
     assert not tab.data.banner.isVisible()
 
 
-def test_train_more_epochs_continues_a_finished_run(qtbot, window, tmp_path, monkeypatch):
+def test_train_more_epochs_continues_a_finished_run(qtbot, train_tab, tmp_path, monkeypatch):
     data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
-    tab = window.train_tab
+    tab = train_tab
     tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
@@ -132,14 +132,14 @@ def test_train_more_epochs_continues_a_finished_run(qtbot, window, tmp_path, mon
     assert tab.monitor.acc_label.text() != "Best val. accuracy –"
 
 
-def test_the_same_name_again_is_saved_under_another_name_and_says_so(qtbot, window, tmp_path):
+def test_the_same_name_again_is_saved_under_another_name_and_says_so(qtbot, train_tab, tmp_path):
     from helpers import make_checkpoint
 
     from resnet_gui.core.paths import models_dir
 
     make_checkpoint(models_dir() / "taken.pth", class_names=["a", "b"])
     data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
-    tab = window.train_tab
+    tab = train_tab
     tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
@@ -196,8 +196,8 @@ def test_the_log_follows_new_lines_unless_scrolled_up(qtbot):
     assert bar.value() == bar.maximum()
 
 
-def test_a_training_error_goes_once_the_data_is_fixed(qtbot, window, tmp_path):
-    tab = window.train_tab
+def test_a_training_error_goes_once_the_data_is_fixed(qtbot, train_tab, tmp_path):
+    tab = train_tab
     one = make_folder_dataset(tmp_path / "one", classes=("only",))
     tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(one))

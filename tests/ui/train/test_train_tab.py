@@ -50,9 +50,9 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
 
 
-def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
+def test_stop_mid_run_then_resume(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "shapes", per_class=16, size=(32, 32))
-    tab = window.train_tab
+    tab = train_tab
     setup_scratch(tab, data, epochs=40, name="stopper")
     tab.start_button.click()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["epochs"] >= 1, timeout=180_000)
@@ -71,9 +71,9 @@ def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
 
 
-def test_engine_errors_become_messages_and_controls_come_back(qtbot, window, tmp_path):
+def test_engine_errors_become_messages_and_controls_come_back(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "one", classes=("only",))
-    tab = window.train_tab
+    tab = train_tab
     setup_scratch(tab, data)
     tab.start_button.click()
     qtbot.waitUntil(lambda: tab.last_result is not None, timeout=60_000)
@@ -82,8 +82,8 @@ def test_engine_errors_become_messages_and_controls_come_back(qtbot, window, tmp
     assert tab.start_button.isEnabled()
 
 
-def test_invalid_form_is_refused_before_starting(qtbot, window):
-    tab = window.train_tab
+def test_invalid_form_is_refused_before_starting(qtbot, train_tab):
+    tab = train_tab
     tab.set_mode("scratch")
     tab.data.folder_edit.setText("")
     tab.start_button.click()
@@ -112,8 +112,8 @@ def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkey
         assert not entry.broken
 
 
-def test_mode_switch_loads_each_recipes_defaults(qtbot, window):
-    tab = window.train_tab
+def test_mode_switch_loads_each_recipes_defaults(qtbot, train_tab):
+    tab = train_tab
     tab.set_mode("cifar10")
     assert tab.form.arch_combo.currentData() == "resnet18_cifar" and tab.form.batch_spin.value() == 512
     assert tab.form.optimizer_combo.currentText() == "sgd" and tab.form.schedule_combo.currentText() == "onecycle"
@@ -123,8 +123,8 @@ def test_mode_switch_loads_each_recipes_defaults(qtbot, window):
     assert "ImageNet" in tab.form.mode_help.text()
 
 
-def test_cifar_missing_offers_download(qtbot, window):
-    tab = window.train_tab
+def test_cifar_missing_offers_download(qtbot, train_tab):
+    tab = train_tab
     tab.set_mode("cifar10")
     qtbot.waitUntil(lambda: "not in" in tab.data.cifar_status.text(), timeout=30_000)
     assert tab.data.download_button.isVisibleTo(tab)
@@ -133,12 +133,11 @@ def test_cifar_missing_offers_download(qtbot, window):
     assert "could not download" in tab.data.banner.text().lower() and "Traceback" not in tab.data.banner.text()
 
 
-def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, window, tmp_path):
+def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, train_tab, tmp_path):
     from PySide6.QtCore import Qt
 
     data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
-    tab = window.train_tab
-    window.tabs.setCurrentWidget(tab)
+    tab = train_tab
     setup_scratch(tab, data)
     tab.session.lr_find_steps = 12
     panel = tab.lr_panel

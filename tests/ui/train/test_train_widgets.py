@@ -62,9 +62,9 @@ def test_image_size_and_threads_are_form_fields(qtbot, settings):
         assert form.weights_edit.fontMetrics().horizontalAdvance(placeholder) < 200  # fits the field
 
 
-def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, window, tmp_path):
+def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "pets", per_class=4)
-    tab = window.train_tab
+    tab = train_tab
     tab.set_mode("finetune")
     tab.data.folder_edit.setText(str(data))
     tab.form.epochs_spin.setValue(1)
