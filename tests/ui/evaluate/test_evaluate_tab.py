@@ -74,7 +74,7 @@ def test_export_writes_the_csv_and_a_png_of_the_matrix(qtbot, digits_model, eval
     evaluated(qtbot, tab)
     assert tab.export_button.isEnabled()
     csv_path, png_path = tab.export(str(tmp_path / "out" / "eval.csv"))
-    rows = list(csv.DictReader(csv_path.open()))
+    rows = list(csv.DictReader(csv_path.read_text().splitlines()))
     assert len(rows) == 6 and {r["predicted"] for r in rows} == {"two"}
     assert sum(int(r["correct"]) for r in rows) == 3
     image = QImage(str(png_path))
