@@ -168,26 +168,14 @@ def two_runs(runs_template, isolated_home):
     return ["quick-a", "quick-b"]
 
 
-@pytest.fixture
-def predict_tab(make_tab):
-    return make_tab("predict")
+def _one_tab(kind: str):
+    @pytest.fixture(name=f"{kind}_tab")
+    def one_tab(make_tab):
+        return make_tab(kind)
+
+    return one_tab
 
 
-@pytest.fixture
-def train_tab(make_tab):
-    return make_tab("train")
-
-
-@pytest.fixture
-def runs_tab(make_tab):
-    return make_tab("runs")
-
-
-@pytest.fixture
-def evaluate_tab(make_tab):
-    return make_tab("evaluate")
-
-
-@pytest.fixture
-def models_tab(make_tab):
-    return make_tab("models")
+# predict_tab, train_tab, runs_tab, evaluate_tab, models_tab: make_tab("predict") … as a fixture
+predict_tab, train_tab, runs_tab, evaluate_tab, models_tab = map(_one_tab, ("predict", "train", "runs", "evaluate",
+                                                                            "models"))
