@@ -108,7 +108,7 @@ def test_stop_ends_within_one_batch_and_keeps_checkpoints(cifar_dir):
     result = train(tiny_cifar(cifar_dir, epochs=3), on_event, stop)
     assert result.status == "cancelled"
     assert not seen.get("after"), "no batch may run after the stop request"
-    assert result.epochs_done == 1 and "resume" in result.message
+    assert result.epochs_done == 1 and result.remedy == Remedy("resume", result.run_name)
     _, model = load_model(result.best_path)
     assert torch.load(result.last_path, weights_only=True)["epoch"] == 1
 
