@@ -76,8 +76,9 @@ def torch_info():
 
 @pytest.fixture
 def make_tab(qtbot, settings, torch_info):
-    """make_tab("predict"): that tab alone, shown, told that PyTorch is ready and the registry listed (the demo model
-    installed), as MainWindow does; at teardown its work is stopped and waited for, as closing the window does."""
+    """make_tab("predict"): that tab alone, shown, made ready and the registry listed (the demo model installed), as
+    MainWindow does (Predict and Evaluate at once, Train and Runs once PyTorch is loaded);
+    at teardown its work is stopped and waited for, as closing the window does."""
     from resnet_gui.ui.common.workers import request_stop_all, running_tasks, wait_for_all
     from resnet_gui.ui.evaluate.tab import EvaluateTab
     from resnet_gui.ui.models.tab import ModelsTab
@@ -102,7 +103,7 @@ def make_tab(qtbot, settings, torch_info):
         elif kind in ("runs", "models"):
             tab.set_ready()
         else:
-            tab.set_ready(torch_info["device"])
+            tab.set_ready("auto")  # classifying needs no PyTorch: the window makes these ready before it
         registry.refresh()
         qtbot.waitUntil(lambda: registry.loaded, timeout=60_000)
         return tab
