@@ -304,17 +304,36 @@ class LogView(QPlainTextEdit):
         self.setReadOnly(True)
         self.setMaximumBlockCount(max_lines)
         self.setPlaceholderText(placeholder)
+        self._following, self._scrolling = True, False
+        bar = self.verticalScrollBar()
+        # wrapped lines are laid out later (a resize, a hidden tab shown): the range may grow after append_line
+        bar.rangeChanged.connect(lambda _low, _high: self._following and self._to_bottom())
+        bar.valueChanged.connect(self._scrolled)
 
     def at_bottom(self) -> bool:
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - 1
 
+    def _scrolled(self, _value: int) -> None:
+        if not self._scrolling:  # the user moved it: follow again once back at the bottom
+            self._following = self.at_bottom()
+
+    def _to_bottom(self) -> None:
+        self._scrolling = True
+        try:
+            self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+        finally:
+            self._scrolling = False
+
+    def follow(self) -> None:
+        """Show the newest line and keep following (a new run's lines must not open on an old run's)."""
+        self._following = True
+        self._to_bottom()
+
     def append_line(self, text: str) -> None:
-        bar = self.verticalScrollBar()
-        follow = self.at_bottom()
-        keep = bar.value()
         self.appendPlainText(text)
-        bar.setValue(bar.maximum() if follow else min(keep, bar.maximum()))
+        if self._following:
+            self._to_bottom()
 
 
 def empty_state_stack(owner: QWidget, text: str) -> tuple[QStackedWidget, QLabel]:

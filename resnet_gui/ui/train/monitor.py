@@ -52,6 +52,7 @@ class TrainingMonitor(QWidget):
         self.banner.clear_message()
         self.warnings_banner.clear_message()
         self.warnings = []
+        self.log.follow()  # a new run opens on its own lines, even if the last one was scrolled up
         self.log.append_line(f"— {message}")
         self.plots.clear()
         self.progress.setRange(0, 0)

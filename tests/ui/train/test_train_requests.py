@@ -194,6 +194,29 @@ def test_the_log_follows_new_lines_unless_scrolled_up(qtbot):
     bar.setValue(bar.maximum())
     log.append_line("new at the bottom")
     assert bar.value() == bar.maximum()
+    bar.setValue(10)  # scrolled up and left there: the next run still opens on its own lines
+    monitor.begin("run 3")
+    log.append_line("run 3 line 0")
+    assert bar.value() == bar.maximum()
+
+
+def test_the_log_ends_on_the_verdict_when_the_banner_takes_its_room(qtbot):
+    """The verdict is logged, then shown in a banner above the log: the log, smaller now, still ends on it."""
+    from resnet_gui.core.train import TrainResult
+
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    monitor.resize(600, 700)
+    monitor.show()
+    monitor.begin("run")
+    for i in range(60):
+        monitor.log_line(f"epoch {i}")
+    verdicts = [f"verdict {i}: " + "the validation images may not say what you think " * 3 for i in range(4)]
+    monitor.on_result(TrainResult(status="finished", message="done", best_name="r", best_val_accuracy=0.9,
+                                  warnings=verdicts))
+    bar = monitor.log.verticalScrollBar()
+    qtbot.waitUntil(lambda: monitor.banner.isVisible())
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum() > 0)
 
 
 def test_a_training_error_goes_once_the_data_is_fixed(qtbot, train_tab, tmp_path):
