@@ -31,8 +31,14 @@ SHOWN_CLASSES = 20
 FOLDER_HINT = "Layout: folder/cats/*.jpg, folder/dogs/*.jpg … or folder/train/… and folder/val/…"
 
 
+NO_FOLDER = "Choose a folder with one sub-folder per class first."
+NO_CIFAR = "CIFAR-10 is not here yet: download it, or locate a folder that holds it."
+DOWNLOADING = "CIFAR-10 is still downloading."
+
+
 class DataPanel(QGroupBox):
     data_found = Signal()          # the data on screen is usable (found, downloaded, scanned)
+    data_changed = Signal()        # other data on screen, or what is known about it (problem()) changed
 
     def __init__(self, session: TrainSession, settings, split_params: Callable[[], tuple[float, int]], parent=None):
         super().__init__("Data", parent)
@@ -40,6 +46,7 @@ class DataPanel(QGroupBox):
         self.settings = settings
         self.split_params = split_params  # (validation split, seed) of the form
         self.mode = "cifar10"
+        self._problems = {"cifar10": None, "folder": NO_FOLDER}  # what is known to be wrong with each kind of data
         layout = QVBoxLayout(self)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._cifar_page())
@@ -64,6 +71,7 @@ class DataPanel(QGroupBox):
         self.cifar_location.setPlaceholderText("The app's data folder")
         self.cifar_location.setToolTip("A folder holding cifar-10-batches-py or cifar-10-python.tar.gz")
         self.cifar_location.editingFinished.connect(self.check_cifar)
+        self.cifar_location.textChanged.connect(lambda _text: self._set_problem("cifar10", None))
         locate = QPushButton("Locate…")
         locate.clicked.connect(self.browse_cifar)
         self.cifar_status = QLabel("")
@@ -94,6 +102,8 @@ class DataPanel(QGroupBox):
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("A folder with one sub-folder per class")
         self.folder_edit.editingFinished.connect(self.scan_folder)
+        self.folder_edit.textChanged.connect(
+            lambda text: self._set_problem("folder", None if text.strip() else NO_FOLDER))
         choose = QPushButton("Choose…")
         choose.clicked.connect(self.browse_folder)
         self.folder_summary = QLabel(FOLDER_HINT)
@@ -110,7 +120,17 @@ class DataPanel(QGroupBox):
         self.mode = mode
         self.stack.setCurrentIndex(0 if mode == "cifar10" else 1)
         self.banner.clear_message()  # a CIFAR-10 problem says nothing about a folder, and the reverse
+        self.data_changed.emit()
         self.refresh()
+
+    def problem(self) -> str | None:
+        """What is known to be wrong with the data on screen (a sentence), or None: nothing known yet, or usable.
+        Training cannot start while there is one."""
+        return self._problems["cifar10" if self.mode == "cifar10" else "folder"]
+
+    def _set_problem(self, kind: str, problem: str | None) -> None:
+        self._problems[kind] = problem
+        self.data_changed.emit()
 
     def refresh(self) -> None:
         if self.mode == "cifar10":
@@ -146,13 +166,16 @@ class DataPanel(QGroupBox):
         downloading = self.session.download.busy()
         if status.found:
             self.cifar_status.setText(f"✓ CIFAR-10 found in {status.root}.")
+            self._set_problem("cifar10", None)
             self.data_found.emit()
         elif status.tarball:
             self.cifar_status.setText(f"✓ CIFAR-10 archive found: {status.tarball} (extracted when training starts).")
+            self._set_problem("cifar10", None)
             self.data_found.emit()
         else:
             self.cifar_status.setText(f"CIFAR-10 is not in {status.root} yet. Download it, or locate a folder that "
                                       "holds cifar-10-batches-py or cifar-10-python.tar.gz.")
+            self._set_problem("cifar10", DOWNLOADING if downloading else NO_CIFAR)
         self.download_button.setVisible(not (status.found or status.tarball) or downloading)
 
     def download_cifar(self) -> None:
@@ -164,6 +187,10 @@ class DataPanel(QGroupBox):
         self.download_progress.setFormat("Starting the download…")
 
     def _download_running(self, running: bool) -> None:
+        if running:
+            self._set_problem("cifar10", DOWNLOADING)
+        elif self._problems["cifar10"] == DOWNLOADING:
+            self._set_problem("cifar10", NO_CIFAR)  # until the check after it says otherwise
         self.download_button.setEnabled(not running)
         self.download_progress.setVisible(running)
         self.download_cancel.setVisible(running)
@@ -198,6 +225,7 @@ class DataPanel(QGroupBox):
         if not folder or not self.session.ready:
             return
         self.folder_summary.setText("Scanning…")
+        self._set_problem("folder", None)  # not known until the scan says
         val_split, seed = self.split_params()
         self.session.scan(folder, val_split, seed)
 
@@ -218,8 +246,10 @@ class DataPanel(QGroupBox):
                      f"{'is' if len(scan.unreadable) == 1 else 'are'} not readable and will be skipped: {shown}"
                      f"{', …' if len(scan.unreadable) > 5 else ''}.")
         self.folder_summary.setText(text)
+        self._set_problem("folder", None)
         self.data_found.emit()
 
     def _scan_failed(self, failure) -> None:
         self.folder_summary.setText(FOLDER_HINT)
+        self._set_problem("folder", failure.message)
         self.banner.show_message(failure.message, "error", [("Choose…", self.browse_folder)])

@@ -62,6 +62,22 @@ class TrainingMonitor(QWidget):
         self.eta_label.setText("ETA –")
         self._set_best(None)
 
+    def reset(self) -> None:
+        """Back to "Not started": the last run's outcome, warnings, figures, curves and log go (another recipe)."""
+        self.banner.clear_message()
+        self.warnings_banner.clear_message()
+        self.warnings = []
+        self.log.clear()
+        self.log.follow()
+        self.plots.clear()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        self.epoch_label.setText("Epoch –")
+        self.speed_label.setText("– images/s")
+        self.eta_label.setText("ETA –")
+        self._set_best(None)
+
     def say(self, text: str, kind: str = "error", actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
         """A sentence about the run or its settings where its outcome goes (kind: error, warning, info)."""
         self.banner.show_message(text, kind, actions)
@@ -103,8 +119,10 @@ class TrainingMonitor(QWidget):
             self._started(ev)
         elif isinstance(ev, E.DatasetSummary):
             d = ev.description
-            self.log.append_line(f"Dataset {d.get('name')}: {plural(d.get('train_images') or 0, 'training image')}, "
-                                 f"{plural(d.get('val_images') or 0, 'validation image')} ({d.get('val_source')}).")
+            source = f" ({d['val_source']})" if d.get("val_source") else ""
+            self.log.append_line(f"Dataset {d.get('name') or 'folder'}: "
+                                 f"{plural(d.get('train_images') or 0, 'training image')}, "
+                                 f"{plural(d.get('val_images') or 0, 'validation image')}{source}.")
         elif isinstance(ev, E.Warning):
             self.add_warning(ev.message)
         elif isinstance(ev, (E.Status, E.Prepare)):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.core.errors import Remedy
 from resnet_gui.text import plural
 
 from ..common.failures import Failure
@@ -29,6 +30,8 @@ from .session import SavedRun, TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
+FIND_LR_TIP = ("A short test that raises the learning rate step by step on this data and model and suggests one "
+               "(nothing is saved)")
 
 
 class TrainTab(QWidget):
@@ -86,8 +89,7 @@ class TrainTab(QWidget):
         self.resume_menu = QMenu(self)
         self.resume_button.setMenu(self.resume_menu)
         self.find_lr_button = QPushButton("Find learning rate")
-        self.find_lr_button.setToolTip("A short test that raises the learning rate step by step on this data and "
-                                       "model and suggests one (nothing is saved)")
+        self.find_lr_button.setToolTip(FIND_LR_TIP)
         self.find_lr_button.clicked.connect(self.find_lr)
         for b in (self.start_button, self.stop_button, self.resume_button, self.find_lr_button):
             buttons.addWidget(b)
@@ -118,6 +120,7 @@ class TrainTab(QWidget):
         s.listing_done.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
         self.data.data_found.connect(self._data_found)
+        self.data.data_changed.connect(self._data_changed)
         s.folder_scan.done.connect(self._scanned)
         s.folder_scan.failed.connect(self._scan_failed)
         # the health check depends on the model's input size and the split: check again when they change
@@ -175,22 +178,31 @@ class TrainTab(QWidget):
         if mode == "cifar10":
             self.health.clear()
         self.data.set_mode(mode)
-        self.monitor.clear_error()  # it was about the other recipe's data or settings
+        if not self.is_training():
+            self.monitor.reset()  # the last run's outcome, bar and log were about the other recipe
 
     def _data_found(self) -> None:
         if not self.is_training():
             self.monitor.clear_error()  # the problem it named is gone (a good scan now)
 
+    def _data_changed(self) -> None:
+        """Other data, or news about it: an error about the data before is stale, and Start follows problem()."""
+        if not self.is_training():
+            self.monitor.clear_error()
+            self._set_running(False)
+
     def _set_running(self, running: bool) -> None:
         ready = self.session.ready
         finding = self.session.is_finding_lr()
         idle = ready and not running and not finding
-        self.start_button.setEnabled(idle)
-        self.start_button.setToolTip("" if ready else "PyTorch is still loading…")
+        problem = self.data.problem()
+        self.start_button.setEnabled(idle and problem is None)
+        self.start_button.setToolTip(problem or ("" if ready else "PyTorch is still loading…"))
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(idle and bool(self.session.runs))
-        self.find_lr_button.setEnabled(idle)
-        self.find_lr_button.setToolTip("" if not running else "Not while training runs")
+        self.find_lr_button.setEnabled(idle and problem is None)
+        self.find_lr_button.setToolTip(FIND_LR_TIP if idle and problem is None else
+                                       "Not while training runs" if running else problem or FIND_LR_TIP)
         self.form.setEnabled(not running and not finding)
 
     def _training_busy_changed(self, running: bool) -> None:
@@ -283,6 +295,8 @@ class TrainTab(QWidget):
     def start(self) -> None:
         from resnet_gui.core.errors import ResnetGuiError
 
+        if self._data_problem():
+            return
         cfg = self.config()
         try:
             cfg.validate()
@@ -313,6 +327,16 @@ class TrainTab(QWidget):
         self.session.start(config, gpus=gpus)
         self.form.clear_name()
         self.status_message.emit(f"Training {cfg.arch}…")
+
+    def _data_problem(self) -> bool:
+        """Say what is known to be wrong with the data, with its fix; True if there is something."""
+        problem = self.data.problem()
+        if problem is None:
+            return False
+        kind = "cifar10" if self.mode() == "cifar10" else "data_folder"
+        fixes = [] if self.session.download.busy() else self._fixes(Remedy(kind))
+        self.monitor.say(problem, "info" if self.session.download.busy() else "error", fixes)
+        return True
 
     def _can_start(self) -> bool:
         if self.is_training() or self.session.is_finding_lr():
@@ -358,6 +382,8 @@ class TrainTab(QWidget):
             return
         if not self.session.ready:
             self.monitor.say("PyTorch is still loading; try again in a moment.", "info")
+            return
+        if self._data_problem():
             return
         cfg = self.config()
         try:

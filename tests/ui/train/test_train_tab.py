@@ -82,13 +82,39 @@ def test_engine_errors_become_messages_and_controls_come_back(qtbot, train_tab, 
     assert tab.start_button.isEnabled()
 
 
-def test_invalid_form_is_refused_before_starting(qtbot, train_tab):
+def test_start_waits_for_usable_data_and_stale_messages_go(qtbot, train_tab, tmp_path):
     tab = train_tab
     tab.set_mode("scratch")
     tab.data.folder_edit.setText("")
-    tab.start_button.click()
-    assert outcome(tab).kind() == "error" and "needs a folder" in outcome(tab).text()
-    assert not tab.is_training()
+    assert not tab.start_button.isEnabled() and "Choose a folder" in tab.start_button.toolTip()
+    tab.start()  # a script or a shortcut: refused with the reason and its fix
+    assert outcome(tab).kind() == "error" and "Choose a folder" in outcome(tab).text()
+    assert [b.text() for b in outcome(tab).buttons()] == ["Choose…"] and not tab.is_training()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tab.data.folder_edit.setText(str(empty))
+    assert not outcome(tab).isVisible()  # the message about no folder went with it
+    tab.data.scan_folder()
+    qtbot.waitUntil(lambda: not tab.start_button.isEnabled(), timeout=30_000)  # known bad: no class folders
+    assert "no class folders" in tab.start_button.toolTip() and not tab.find_lr_button.isEnabled()
+    good = make_folder_dataset(tmp_path / "good", classes=("a", "b"), per_class=4)
+    tab.data.folder_edit.setText(str(good))
+    tab.data.scan_folder()
+    qtbot.waitUntil(lambda: tab.data.folder_summary.text().startswith("✓"), timeout=30_000)
+    assert tab.start_button.isEnabled() and tab.start_button.toolTip() == ""
+
+
+def test_another_recipe_clears_the_last_runs_outcome_and_log(qtbot, train_tab):
+    from resnet_gui.core.train import TrainResult
+
+    tab = train_tab
+    tab.set_mode("scratch")
+    tab.monitor.begin("Training resnet18…")
+    tab.monitor.on_result(TrainResult(status="failed", message="The data vanished."))
+    assert tab.monitor.progress.format() == "Failed" and outcome(tab).isVisible()
+    tab.set_mode("finetune")
+    assert tab.monitor.progress.format() == "Not started" and not outcome(tab).isVisible()
+    assert tab.monitor.log.toPlainText() == ""
 
 
 def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkeypatch):
