@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -28,7 +27,7 @@ from resnet_gui.text import decimal_size, plural
 
 from ..common.widgets import Banner, plain_tip
 from ..common.workers import TaskSlot
-from .dialogs import ClassNamesDialog, ModelDetailsDialog
+from .dialogs import ClassNamesDialog, ModelDetailsDialog, RenameDialog
 from .export_dialog import ExportDialog
 from .jobs import ModelJobs
 
@@ -76,6 +75,8 @@ class ModelsTab(QWidget):
         self.ready = False
         self._select_after: str | None = None
         self._pending_import: tuple[str, list[str] | None] | None = None  # to import again on request
+        self._rename_text: tuple[str, str] | None = None  # (model, what was typed) of a rename not done
+        self.rename_dialog: RenameDialog | None = None
         self._inspect = TaskSlot("models-inspect", self)
         self._build()
         registry.changed.connect(self._refresh_table)
@@ -302,8 +303,12 @@ class ModelsTab(QWidget):
         name = self.selected()
         if not name:
             return
-        new, ok = QInputDialog.getText(self, "Rename model", f"New name for “{name}”:", text=name)
-        new = new.strip()
+        kept = self._rename_text if self._rename_text and self._rename_text[0] == name else None
+        dialog = RenameDialog(name, [e.name for e in self.registry.entries], kept[1] if kept else None, self)
+        self.rename_dialog = dialog  # for tests
+        ok = dialog.exec() == QDialog.DialogCode.Accepted
+        new = dialog.name()
+        self._rename_text = (name, new) if not ok or new == name else None  # reopened, it shows what was typed
         if ok and new and new != name:
             self.banner.clear_message()
 
@@ -311,7 +316,8 @@ class ModelsTab(QWidget):
                 self._select_after = entry.name
                 self._say(f"Renamed “{name}” to “{entry.name}”.", "success")
 
-            self.registry.run("rename", name, new, on_done=renamed)
+            task = self.registry.run("rename", name, new, on_done=renamed)
+            task.failed.connect(lambda _failure: setattr(self, "_rename_text", (name, new)))
 
     def delete(self) -> None:
         name = self.selected()

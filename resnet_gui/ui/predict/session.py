@@ -76,11 +76,24 @@ class FolderDone:
 
 
 def bundled_samples() -> list[Path]:
+    """Every bundled sample, in the order Try a sample shows them: one digit of each class in turn, with the hard
+    digit after the first three and a not-a-digit image after every few more (so a newcomer meets "not sure" and
+    "unfamiliar" early, and nothing repeats before every sample has come)."""
     folder = resources.path(SAMPLES_DIR)
     if not folder.is_dir():
         return []
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg"))
-    return [f for f in files if f.name.startswith("digit")] or files
+    digits = [f for f in files if f.name.startswith("digit_")]
+    others = [f for f in files if f not in digits]
+    by_class: dict[str, list[Path]] = {}
+    for f in digits:
+        by_class.setdefault(f.name.split("_")[1], []).append(f)
+    turns = [group[i] for i in range(max(map(len, by_class.values()), default=0))
+             for group in by_class.values() if i < len(group)]
+    order = turns[:3]
+    for i, other in enumerate(others):
+        order += [other] + turns[3 + 2 * i:5 + 2 * i]
+    return order + turns[3 + 2 * len(others):]
 
 
 def model_samples(meta: dict) -> tuple[list[str], str]:

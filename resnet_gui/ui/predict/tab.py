@@ -3,7 +3,6 @@
 The tab wires a PredictSession (the work) to two views: SingleImageView and FolderResultsView."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -12,11 +11,11 @@ from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -47,6 +46,7 @@ class PredictTab(QWidget):
         self.session = PredictSession(self)
         self.current_source = None  # (source, name) of the image shown
         self._sample_wanted = False  # Try a sample was pressed before the model (and its samples) loaded
+        self._sample_turns: dict[str, int] = {}  # model path -> how many of its samples were tried
         self._build()
         self._connect_session()
         registry.changed.connect(self._registry_changed)
@@ -89,13 +89,18 @@ class PredictTab(QWidget):
             views.addWidget(b)
         self.view_group.idClicked.connect(self._switch_view)
         views.addStretch(1)
-        views.addWidget(QLabel("Not sure below"))
-        self.threshold_spin = QSpinBox()
+        threshold_label = QLabel("Not sure below")
+        views.addWidget(threshold_label)
+        self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(0, 100)
+        self.threshold_spin.setDecimals(1)  # 99.8 % stays 99.8 %
         self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(round(100 * threshold_from(self.settings)))
-        self.threshold_spin.setToolTip("Answers less sure than this are shown as “Not sure”, with the top "
-                                       "candidates instead of one class")
+        self.threshold_spin.setValue(round(100 * threshold_from(self.settings), 1))
+        tip = ("Answers less sure than this are shown as “Not sure”, with the top candidates instead of one class. "
+               "A model with calibration means it: of the answers at 90 %, about 90 in 100 are right.")
+        self.threshold_spin.setToolTip(tip)
+        threshold_label.setToolTip(tip)
+        threshold_label.setBuddy(self.threshold_spin)
         self.threshold_spin.setAccessibleName("Not sure below")
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
         views.addWidget(self.threshold_spin)
@@ -156,7 +161,7 @@ class PredictTab(QWidget):
         """The "not sure below" threshold, a fraction."""
         return self.threshold_spin.value() / 100
 
-    def _threshold_changed(self, _value: int) -> None:
+    def _threshold_changed(self, _value: float) -> None:
         value = self.threshold()
         self.settings.set(THRESHOLD_SETTING, value)
         self.single.set_threshold(value)
@@ -290,9 +295,10 @@ class PredictTab(QWidget):
             self._show_view(SINGLE)
             self.single.show_notice(model.no_samples_reason)
             return
-        last = self.current_source[1] if self.current_source else None
-        choices = [f for f in model.samples if f != last] or list(model.samples)
-        self.set_source(random.choice(choices), None)
+        # in turn, so that every sample comes (the hard one and the not-a-digit ones too) before any repeats
+        turn = self._sample_turns.get(model.path, 0)
+        self._sample_turns[model.path] = turn + 1
+        self.set_source(model.samples[turn % len(model.samples)], None)
 
     def set_source(self, source, name: str | None) -> None:
         label = name or (str(source) if isinstance(source, str) else "image")

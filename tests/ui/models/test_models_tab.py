@@ -5,7 +5,7 @@ import sys
 
 import torch
 import torchvision
-from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from resnet_gui.core.models.registry import Registry
 from resnet_gui.ui.models import tab as mt
@@ -73,7 +73,7 @@ def test_rename_default_details_delete(qtbot, digits_model, registry_dir, window
     details = json.loads(tab.details_text("other"))
     assert details["class_names"] == ["a", "b"] and "preprocess" in details
     tab.select("other")
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("renamed", True))
+    monkeypatch.setattr(mt.RenameDialog, "exec", lambda d: d.edit.setText("renamed") or QDialog.DialogCode.Accepted)
     tab.rename()
     qtbot.waitUntil(lambda: window.registry.entry("renamed") is not None, timeout=30_000)
     assert window.registry.default_name == "renamed"

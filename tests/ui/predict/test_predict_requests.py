@@ -113,3 +113,29 @@ def test_an_unreadable_image_shows_the_error_and_no_class(qtbot, digits_model, p
     tab.set_source(b"not an image", "pasted image")
     qtbot.waitUntil(lambda: tab.single.error_banner.isVisible(), timeout=60_000)
     assert not tab.single.class_label.isVisible()  # an empty image is an error, not a big dash as the class
+
+
+def test_small_controls_show_why_threshold_and_samples(qtbot, predict_tab, settings):
+    """Show why waits for an answer; the threshold keeps a decimal; Try a sample comes round to every sample
+    (the hard digit and the not-a-digit images too) before one repeats."""
+    from pathlib import Path
+
+    from resnet_gui.ui.predict.answer import THRESHOLD_SETTING
+    from resnet_gui.ui.predict.session import bundled_samples
+
+    tab = predict_tab
+    assert not tab.single.explain_toggle.isEnabled()  # no image yet
+    tab.set_source(b"not an image", "notes.jpg")
+    qtbot.waitUntil(lambda: tab.single.error_banner.isVisible(), timeout=60_000)
+    assert not tab.single.explain_toggle.isEnabled()
+    tab.threshold_spin.setValue(99.8)
+    assert tab.threshold() == 0.998 and settings.get(THRESHOLD_SETTING) == 0.998
+    assert tab.threshold_spin.toolTip() and tab.run_button.toolTip()
+    wait_ready(qtbot, tab)
+    shown = []
+    for _ in range(len(bundled_samples())):
+        tab.try_sample()
+        shown.append(Path(tab.current_source[1] if tab.current_source[1] != "image" else tab.current_source[0]).name)
+    qtbot.waitUntil(lambda: not tab.busy(), timeout=60_000)
+    assert sorted(shown) == sorted(p.name for p in bundled_samples())
+    assert any(n.startswith("hard_") for n in shown[:5]) and any(n.startswith("not_a_digit") for n in shown[:8])
