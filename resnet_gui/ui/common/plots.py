@@ -21,10 +21,39 @@ def hex_color(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def make_plot(bottom: str, left: str, *, min_height: int = 180, grid: float = 0.25) -> pg.PlotWidget:
+class EpochAxis(pg.AxisItem):
+    """An axis of whole epochs: ticks at 1, 2, 5, 10 … epochs apart, never at 0.5 or 1.5."""
+
+    def tickSpacing(self, min_val: float, max_val: float, size: float):
+        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(min_val, max_val, size) if spacing >= 1]
+        return levels or [(1.0, 0.0)]
+
+
+class LogAxis(pg.AxisItem):
+    """A log-scale axis that labels only 1, 2 and 5 times a power of ten (the other ticks stay, unlabelled), so
+    that a loss spanning a decade or two is not a column of crowded numbers."""
+
+    def logTickStrings(self, values, scale, spacing):
+        strings = super().logTickStrings(values, scale, spacing)
+        if len(values) <= 4:
+            return strings
+        mantissas = [round(10 ** (v % 1), 6) for v in values]
+        return [text if round(m) in (1, 2, 5) and abs(m - round(m)) < 1e-3 else ""
+                for text, m in zip(strings, mantissas)]
+
+
+def make_plot(bottom: str, left: str, *, min_height: int = 180, grid: float = 0.25, epochs: bool = False,
+              log_left: bool = False) -> pg.PlotWidget:
     """A plot with axis labels and a light grid, without pyqtgraph's context menu or its "(x0.001)" SI prefixes
-    on the axes."""
-    plot = pg.PlotWidget()
+    on the axes. epochs: the bottom axis counts whole epochs; log_left: the left axis is a log scale."""
+    axes = {}
+    if epochs:
+        axes["bottom"] = EpochAxis("bottom")
+    if log_left:
+        axes["left"] = LogAxis("left")
+    plot = pg.PlotWidget(axisItems=axes)
+    if log_left:
+        plot.setLogMode(x=False, y=True)
     plot.setLabel("bottom", bottom)
     plot.setLabel("left", left)
     plot.showGrid(x=True, y=True, alpha=grid)
@@ -67,10 +96,9 @@ class EpochPlots(QWidget):
         column.addWidget(self.key_label)
         row = QHBoxLayout()
         column.addLayout(row, 1)
-        self.loss_plot = make_plot("epoch", "loss (log scale)", min_height=min_height)
-        self.acc_plot = make_plot("epoch", "accuracy (%)", min_height=min_height)
         # losses span orders of magnitude (an early validation spike, then a slow decline): log scale
-        self.loss_plot.setLogMode(x=False, y=True)
+        self.loss_plot = make_plot("epoch", "loss (log scale)", min_height=min_height, epochs=True, log_left=True)
+        self.acc_plot = make_plot("epoch", "accuracy (%)", min_height=min_height, epochs=True)
         row.addWidget(self.loss_plot)
         row.addWidget(self.acc_plot)
         self.stack.addWidget(page)

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ..common.widgets import Banner, ImagePreview, ToggleButton, TopKBars, big_font
-from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates
+from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates, threshold_words
 from .session import ImageResult
 
 HINT = "Drop an image or a folder here,\npaste one (Ctrl+V), or use Open image…"
@@ -152,8 +152,8 @@ class SingleImageView(QSplitter):
         elif state == UNSURE:
             self.class_label.setFont(big_font(self, 2.0))
             self.class_label.setText("Not sure")
-            self.confidence_label.setText(f"Maybe {candidates(pred)}. No class reaches {self.threshold:.0%}, the "
-                                          "threshold set above.")
+            self.confidence_label.setText(f"Maybe {candidates(pred)}. No class reaches "
+                                          f"{threshold_words(self.threshold)}, the threshold set above.")
             self.topk_title.setText("Top candidates")
             show_bars = True
         else:

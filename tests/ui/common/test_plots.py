@@ -90,3 +90,23 @@ def test_a_deleted_plot_no_longer_follows_the_theme(qtbot):
         theme.apply(QApplication.instance(), "dark")  # raised "Internal C++ object already deleted" in a slot
     finally:
         theme.apply(QApplication.instance(), "system")
+
+
+def test_epoch_axes_count_whole_epochs_and_the_loss_axis_is_not_crowded(qtbot):
+    from resnet_gui.ui.train.live_plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 300)
+    plots.show()
+    plots.start(steps_per_epoch=4, epochs=2)
+    for epoch, loss in ((1, 2.3), (2, 0.04)):
+        plots.add_epoch({"epoch": epoch, "train_loss": loss, "val_loss": loss * 1.5, "train_accuracy": 0.5,
+                         "val_accuracy": 0.4})
+    for plot in (plots.loss_plot, plots.acc_plot):
+        ticks = [v for _spacing, values in plot.getPlotItem().getAxis("bottom").tickValues(0, 2, 400) for v in values]
+        assert ticks and all(float(v).is_integer() for v in ticks), ticks  # no epoch 0.5 or 1.5
+    left = plots.loss_plot.getPlotItem().getAxis("left")
+    values = [v for _spacing, vs in left.tickValues(-1.5, 0.6, 250) for v in vs]  # 0.03 to 4: two decades
+    labels = [t for t in left.tickStrings(values, 1.0, 1.0) if t]
+    assert 2 <= len(labels) <= 8 < len(values), (labels, len(values))

@@ -34,6 +34,8 @@ def test_words_for_the_states():
     assert FakePrediction(unfamiliar=True).state(0.6) == UNFAMILIAR
     top = [("3", 0.42), ("8", 0.31), ("5", 0.1)]
     assert candidates(FakePrediction(top_k=top)) == "3 (42.0%), 8 (31.0%) or 5 (10.0%)"
+    near_zero = [("2", 0.983), ("6", 0.007), ("7", 0.005)]  # no "or 6 (0.7%) or 7 (0.5%)"
+    assert candidates(FakePrediction(top_k=near_zero)) == "2 (98.3%)"
 
 
 def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
@@ -45,8 +47,10 @@ def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
     assert view.topk.isVisible() and not view.guess_label.isVisible()
     view.set_threshold(0.99)  # nothing runs again: the same answer, read with the new threshold
     assert view.state == "unsure" and view.class_label.text() == "Not sure"
-    assert view.confidence_label.text() == "Maybe 8 (98.8%) or 3 (1.0%). No class reaches 99%, the threshold set above."
+    assert view.confidence_label.text() == "Maybe 8 (98.8%). No class reaches 99%, the threshold set above."
     assert view.topk_title.text() == "Top candidates" and view.topk.isVisible()
+    view.set_threshold(0.998)
+    assert "No class reaches 99.8%" in view.confidence_label.text()
     view.show_result(fake_result(unfamiliar=True, familiarity=0.01), threshold=0.6)
     assert view.state == "unfamiliar" and view.class_label.text() == UNFAMILIAR_TITLE
     assert view.confidence_label.text() == "(it knows: 0–9 digits)"
