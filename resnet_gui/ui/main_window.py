@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings
         self.torch_info: dict | None = None    # PyTorch's devices once loaded; {} when absent or failed
+        self._help = None                       # the help window, when open
         self.classify_ready = False
         self._closing = False
         self._waiting_to_close = False
@@ -203,6 +204,10 @@ class MainWindow(QMainWindow):
             act.setData(key)
         self.theme_menu = theme_menu
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "How to read the &answers", QKeySequence.StandardKey.HelpContents,
+                     lambda: self.show_help())
+        self._action(help_menu, "&Glossary", None, lambda: self.show_help("glossary"))
+        help_menu.addSeparator()
         self._action(help_menu, "Open &data folder", None, lambda: self._open_dir("data"))
         self._action(help_menu, "Open &log folder", None, lambda: self._open_dir("log"))
         self._action(help_menu, "&Copy diagnostics", None, self.copy_diagnostics)
@@ -254,6 +259,16 @@ class MainWindow(QMainWindow):
         QApplication.clipboard().setText(text)
         self.show_status("Copied the versions, device and folders to the clipboard: paste them into a bug report.")
         return text
+
+    def show_help(self, anchor: str | None = None):
+        """How to read the answers (or the glossary), offline, beside the window (not modal)."""
+        from .help import HelpDialog
+
+        if self._help is not None:
+            self._help.close()
+        self._help = HelpDialog(anchor, self)
+        self._help.show()
+        return self._help
 
     def _about(self) -> None:
         import onnxruntime

@@ -19,6 +19,21 @@ def test_view_menu_and_ctrl_numbers_go_to_each_tab(qtbot, window):
     assert [a.shortcut().toString() for a in window.tab_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5"]
 
 
+def test_help_inside_the_app_explains_the_answers_and_the_terms(qtbot, window):
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    texts = [a.text() for a in help_menu.actions()]
+    assert "How to read the &answers" in texts and "&Glossary" in texts
+    next(a for a in help_menu.actions() if a.text() == "&Glossary").trigger()
+    dialog = window._help
+    qtbot.waitUntil(dialog.isVisible)
+    page = dialog.browser.toPlainText()
+    for term in ("Sure", "Not sure", "Unfamiliar", "Error", "Calibration", "Familiarity", "Validation loss rose",
+                 "Epoch", "Learning rate", "Overfitting"):
+        assert term in page, term
+    assert dialog.browser.verticalScrollBar().value() > 0  # at the glossary, not the top
+    dialog.close()
+
+
 def test_long_status_messages_are_elided_beside_the_model_and_device(qtbot, window):
     window.resize(900, 600)
     message = "A very long message about a folder " + "with many sub-folders/" * 30 + " that was classified."
