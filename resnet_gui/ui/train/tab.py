@@ -30,6 +30,7 @@ from .session import SavedRun, TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
+CIFAR_COUNTS = (50_000, 10_000)  # training and test images
 FIND_LR_TIP = ("A short test that raises the learning rate step by step on this data and model and suggests one "
                "(nothing is saved)")
 
@@ -129,6 +130,8 @@ class TrainTab(QWidget):
         self._recheck = QTimer(self, singleShot=True, interval=RECHECK_MS)
         self._recheck.timeout.connect(self._recheck_health)
         self.form.split_changed.connect(self._health_settings_changed)
+        self.form.estimate_changed.connect(self._update_estimate)
+        self.data.data_changed.connect(self._update_estimate)
         s.training_output.connect(self.monitor.log_line)
         s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
         s.lr_finder.progress.connect(self.lr_panel.on_event)
@@ -172,6 +175,7 @@ class TrainTab(QWidget):
         self.session.set_ready()
         self._set_running(False)
         self.data.refresh()
+        self.form.estimate.refresh()
 
     def _mode_changed(self, mode: str) -> None:
         self.health.setVisible(mode != "cifar10")
@@ -213,9 +217,22 @@ class TrainTab(QWidget):
         self.form.save_settings()
         self.data.save_settings()
 
+    def _update_estimate(self) -> None:
+        """The time estimate for the form as it is: CIFAR-10's 50,000 + 10,000 images, or the scanned folder's."""
+        if self.data.problem() is not None:
+            counts = (0, 0)
+        elif self.mode() == "cifar10":
+            counts = CIFAR_COUNTS
+        elif self._last_scan is not None and self._last_scan.folder == self.data.location():
+            counts = (sum(self._last_scan.train.values()), sum(self._last_scan.val.values()))
+        else:
+            counts = (0, 0)
+        self.form.estimate.update_for(self.form.values(), *counts)
+
     def _scanned(self, scan) -> None:
         """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
         self._last_scan = scan
+        self._update_estimate()
         if self.mode() == "cifar10":
             return
         cfg = self.config()
@@ -370,6 +387,7 @@ class TrainTab(QWidget):
             actions = [("Evaluate it…", lambda: self.evaluate_requested.emit(best))]
         self.monitor.on_result(result, actions)
         self.status_message.emit(f"Training {result.status}.")
+        self.form.estimate.refresh()  # this run's speed estimates the next
         if result.best_name:
             self.model_saved.emit(result.best_name)
 

@@ -3,6 +3,7 @@ buttons an offline fine-tune failure offers."""
 from drivers import outcome
 from helpers import make_folder_dataset
 
+from resnet_gui.core import progress
 from resnet_gui.core.train import events as E
 from resnet_gui.ui.train.form import TrainForm, automatic_threads
 from resnet_gui.ui.train.live_plots import TrainingPlots
@@ -152,3 +153,66 @@ def test_a_failed_or_stopped_run_offers_the_fix_its_remedy_names(qtbot, settings
     [resume] = banner.buttons()
     resume.click()
     assert resume.text() == "Resume" and resumed == ["r1"]
+
+
+def test_the_basic_view_hints_and_a_time_estimate_before_start(qtbot, train_tab, tmp_path, monkeypatch):
+    """Data, model, epochs and Start at first (Advanced closed); architectures say their size and speed; the
+    time is estimated before Start: unknown, then measured, then scaled with the epochs."""
+    from resnet_gui.ui.train import estimate
+
+    tab = train_tab
+    form = tab.form
+    assert not form.advanced.isVisible() and form.epochs_spin.isVisible()
+    assert not form.lr_spin.isVisible() and not form.optimizer_combo.isVisible()
+    labels = [form.arch_combo.itemText(i) for i in range(form.arch_combo.count())]
+    assert "resnet18 · 11.7M parameters · fast" in labels and "resnet152 · 60.2M parameters · very slow" in labels
+    form.advanced_button.click()
+    assert form.advanced.isVisible() and form.lr_spin.isVisible()
+    form.advanced_button.click()
+    tab.set_learning_rate(0.01)  # a fix that changes an advanced setting shows it
+    assert form.advanced.isVisible()
+    measured = []
+
+    def fake_measure(report, stop, config):  # the real one is tested below; this one is instant
+        measured.append(config)
+        return estimate.Speed(config["arch"], estimate.input_size(config), config["device"], 100.0, "measured just now")
+
+    monkeypatch.setattr(estimate, "measure_task", fake_measure)
+    data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
+    tab.set_mode("scratch")
+    form.arch_combo.setCurrentIndex(form.arch_combo.findData("resnet18_cifar"))
+    form.device_combo.setCurrentIndex(form.device_combo.findData("cpu"))
+    form.epochs_spin.setValue(10)
+    tab.data.folder_edit.setText(str(data))
+    tab.data.scan_folder()
+    qtbot.waitUntil(lambda: "until measured" in form.estimate.label.text(), timeout=30_000)
+    form.estimate.measure_button.click()
+    qtbot.waitUntil(lambda: form.estimate.label.text().startswith("About"), timeout=30_000)
+    train, val = sum(tab._last_scan.train.values()), sum(tab._last_scan.val.values())
+    assert measured[0]["arch"] == "resnet18_cifar" and measured[0]["device"] == "cpu"
+    assert form.estimate.seconds() == 10 * (train + val / 3) / 100.0
+    assert "100 images/s, measured just now" in form.estimate.label.text()
+    form.epochs_spin.setValue(20)  # twice the epochs, twice the time
+    assert form.estimate.seconds() == 20 * (train + val / 3) / 100.0
+    form.arch_combo.setCurrentIndex(form.arch_combo.findData("resnet50"))  # another model: not known
+    assert form.estimate.seconds() is None and "until measured" in form.estimate.label.text()
+
+
+def test_speeds_come_from_earlier_runs_or_a_few_real_steps(monkeypatch):
+    from resnet_gui.core.train import runs
+    from resnet_gui.ui.train import estimate
+
+    def info(name, arch, rates, image_size=None):
+        return runs.RunInfo(name, "/x", "finished", 0, 0, 0.0, False, config={"arch": arch, "device": "auto",
+                            "image_size": image_size}, history=[{"images_per_s": r} for r in rates])
+
+    monkeypatch.setattr(runs, "list_run_infos", lambda: [info("a", "resnet18", [90, 100, 400]),
+                                                         info("b", "resnet50", []), info("c", "resnet18", [5], 64)])
+    speeds = estimate.earlier_speeds_task(None, None)
+    assert [(s.arch, s.image_size, s.images_per_s, s.source) for s in speeds] == [
+        ("resnet18", 224, 100.0, "run “a”"), ("resnet18", 64, 5.0, "run “c”")]  # the median; none without a speed
+    monkeypatch.setattr(estimate, "MEASURE_STEPS", 1)
+    seen = []
+    speed = estimate.measure_task(seen.append, progress.NEVER_STOP, {"arch": "resnet18_cifar", "device": "cpu",
+                                                                      "batch_size": 2, "precision": "fp32"})
+    assert speed.images_per_s > 0 and speed.image_size == 32 and seen == [("Measuring", 1, 1)]
