@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
         runs.use_model_requested.connect(self._use_model)
         runs.show_model_requested.connect(self._show_model)
         runs.evaluate_requested.connect(self._evaluate_model)
+        self.registry.renamed.connect(train.model_renamed)
+        self.registry.changed.connect(lambda: runs.set_model_names(self.registry.run_models()))
 
     def _train_run(self, name: str, more: bool) -> None:
         info = self.runs_tab.info(name)

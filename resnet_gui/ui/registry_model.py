@@ -48,9 +48,11 @@ class RegistryModel(QObject):
     changed = Signal()                 # entries, default_name and root are up to date
     failed = Signal(object)            # an operation failed: a Failure
     demo_installed = Signal(str)       # the demo model was installed (once per registry, ever)
+    renamed = Signal(str, str)         # (old, new): a model was renamed here (before `changed` lists it)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._renames: dict[str, str] = {}  # old name -> new name, renamed in this session
         self.entries: list = []
         self.default_name: str | None = None
         self.root: str = ""
@@ -74,6 +76,23 @@ class RegistryModel(QObject):
         if listing.demo_problem:
             self.failed.emit(listing.demo_problem)
 
+    def _renamed(self, old: str, new: str) -> None:
+        self._renames[old] = new
+        self.renamed.emit(old, new)
+
+    def current_name(self, name: str | None) -> str | None:
+        """What model `name` is called now (renamed here, maybe more than once), or `name` itself."""
+        seen = set()
+        while name in self._renames and name not in seen:
+            seen.add(name)
+            name = self._renames[name]
+        return name
+
+    def run_models(self) -> dict[str, str]:
+        """{run name: model name} of the models a training run saved (read from the model, so a rename follows)."""
+        return {e.meta["notes"]["run_name"]: e.name for e in self.working_entries()
+                if isinstance((e.meta or {}).get("notes"), dict) and isinstance(e.meta["notes"].get("run_name"), str)}
+
     def working_entries(self) -> list:
         return [e for e in self.entries if not e.broken]
 
@@ -84,6 +103,8 @@ class RegistryModel(QObject):
         """Registry.<op>(*args, **kwargs) in a worker, then list again. Operations are the user's own
         actions: none supersedes another."""
         task = Task(operation_task, op, args, kwargs, name=f"registry-{op}")
+        if op == "rename":
+            task.done.connect(lambda entry, old=args[0]: self._renamed(old, entry.name))
         if on_done is not None:
             task.done.connect(on_done)
         task.failed.connect(self.failed.emit)

@@ -197,6 +197,10 @@ class Banner(QFrame):
     def kind(self) -> str:
         return self._kind
 
+    def set_text(self, text: str) -> None:
+        """Other words for the message shown (its kind and buttons stay)."""
+        self.label.setText(text)
+
     def buttons(self) -> list[QPushButton]:
         return [self._buttons.itemAt(i).widget() for i in range(self._buttons.count())]
 

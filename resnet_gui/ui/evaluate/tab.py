@@ -4,6 +4,7 @@ headline figures, the confusion matrix (click a cell for its images), the per-cl
 reliability diagram. Export writes one CSV row per image and a PNG of the matrix."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -155,8 +156,13 @@ class EvaluateTab(QWidget):
             self.model_combo.setCurrentIndex(index)
 
     def _registry_changed(self) -> None:
-        wanted = self.current_model_name() or self.settings.get("evaluate.model") \
+        wanted = self.registry.current_name(self.current_model_name() or self.settings.get("evaluate.model")) \
             or self.registry.default_name
+        if self.outcome is not None and self.registry.current_name(self.outcome.request.model_name) \
+                != self.outcome.request.model_name:  # the results on screen are of the model under its new name
+            renamed = replace(self.outcome.request, model_name=self.registry.current_name(
+                self.outcome.request.model_name))
+            self.outcome = replace(self.outcome, request=renamed)
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for e in self.registry.working_entries():

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import decimal_size, plural
 
+from ..common.model_words import incomplete_words
 from ..common.widgets import Banner, plain_tip
 from ..common.workers import TaskSlot
 from .dialogs import ClassNamesDialog, ModelDetailsDialog, RenameDialog
@@ -205,6 +206,11 @@ class ModelsTab(QWidget):
         classes = SortItem(str(meta["num_classes"]))
         classes.setData(Qt.ItemDataRole.UserRole, meta["num_classes"])
         classes.setToolTip(plain_tip(", ".join(meta["class_names"][:50])))
+        incomplete = incomplete_words(meta)
+        if incomplete:  # stopped before its last epoch: not one of the finished ones
+            name.setText(f"{name.text()} ({incomplete})")
+            name.setToolTip(plain_tip(f"Its training run stopped before the last epoch; resume it in the Train or "
+                                      f"Runs tab to finish it.\n{entry.path}"))
         return [name, SortItem(meta["arch"]), classes, acc_item,
                 SortItem(str(dataset.get("name") or dataset.get("description") or "—")), created, size]
 

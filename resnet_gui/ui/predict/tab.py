@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common.model_words import incomplete_words
 from ..common.qimages import qimage_to_png_bytes
 from ..common.widgets import ToggleButton
 from .answer import THRESHOLD_SETTING, knows_summary, threshold_from
@@ -187,13 +188,16 @@ class PredictTab(QWidget):
                 else model.no_samples_reason)
 
     def _registry_changed(self) -> None:
-        wanted = self.model_combo.currentData() or self.settings.get("predict.model") or self.registry.default_name
+        wanted = self.registry.current_name(self.model_combo.currentData() or self.settings.get("predict.model")) \
+            or self.registry.default_name
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for e in self.registry.working_entries():
             figure = e.accuracy()  # test accuracy where the model has one
+            incomplete = incomplete_words(e.meta)
             label = e.name + (" ★" if e.name == self.registry.default_name else "") + \
-                (f"  ({figure[1]} {figure[0]:.1%})" if figure is not None else "")
+                (f"  ({figure[1]} {figure[0]:.1%}" + (f"; {incomplete})" if incomplete else ")")
+                 if figure is not None else f"  ({incomplete})" if incomplete else "")
             self.model_combo.addItem(label, e.name)
             self.model_combo.setItemData(self.model_combo.count() - 1,
                                          f"{e.meta['arch']}, {plural(e.meta['num_classes'], 'class', 'classes')}",

@@ -42,6 +42,7 @@ class RunsTab(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._model_names: dict[str, str] = {}  # run -> its model's name in the registry now
         self.session = RunsSession(self)
         self.tensorboard = TensorBoardLauncher(self)
         self.training = False
@@ -157,6 +158,13 @@ class RunsTab(QWidget):
         self.current_run = name
         self.refresh()
 
+    def set_model_names(self, names: dict[str, str]) -> None:
+        """{run name: model name} as the registry has them now: a model renamed after its run is listed, opened
+        and evaluated under its new name (the run's state still holds the name it was saved under)."""
+        self._model_names = dict(names)
+        if self.session.runs:
+            self._listed(self.session.runs)
+
     def info(self, name: str):
         """The listed run called `name` (core.train.runs.RunInfo), or None."""
         return self.table.info(name)
@@ -194,6 +202,8 @@ class RunsTab(QWidget):
 
     # ---- the list and the comparison --------------------------------------------------------------
     def _listed(self, runs: list) -> None:
+        for run in runs:
+            run.best_name = self._model_names.get(run.name, run.best_name)
         self.table.set_runs(runs)
         total = sum(r.disk_bytes for r in runs)
         states = sum(r.state_bytes for r in runs if r.has_state)

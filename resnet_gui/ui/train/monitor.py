@@ -78,6 +78,11 @@ class TrainingMonitor(QWidget):
         self.eta_label.setText("ETA –")
         self._set_best(None)
 
+    def rename_model(self, old: str, new: str) -> None:
+        """The model the outcome names is called `new` now."""
+        if f"“{old}”" in self.banner.text():
+            self.banner.set_text(self.banner.text().replace(f"“{old}”", f"“{new}”"))
+
     def say(self, text: str, kind: str = "error", actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
         """A sentence about the run or its settings where its outcome goes (kind: error, warning, info)."""
         self.banner.show_message(text, kind, actions)

@@ -3,6 +3,8 @@ rate, the learning-rate finder's panel and the training monitor on the right. Th
 TrainSession (a worker thread, or torchrun as a child process with several GPUs)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -47,6 +49,7 @@ class TrainTab(QWidget):
         self.settings = settings
         self.session = TrainSession(self)
         self._requested_name: str | None = None
+        self._renames: dict[str, str] = {}  # model names changed in the Models tab since they were shown here
         self._build()
         self._connect()
         self.data.load_settings()
@@ -384,12 +387,20 @@ class TrainTab(QWidget):
         actions = self._fixes(result.remedy) if result.status != "finished" else []
         if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
             best = result.best_name
-            actions = [("Evaluate it…", lambda: self.evaluate_requested.emit(best))]
+            actions = [("Evaluate it…", lambda: self.evaluate_requested.emit(self._renames.get(best, best)))]
         self.monitor.on_result(result, actions)
         self.status_message.emit(f"Training {result.status}.")
         self.form.estimate.refresh()  # this run's speed estimates the next
         if result.best_name:
             self.model_saved.emit(result.best_name)
+
+    def model_renamed(self, old: str, new: str) -> None:
+        """A model was renamed in the Models tab: the outcome on screen and its buttons say the new name."""
+        self._renames = {k: (new if v == old else v) for k, v in self._renames.items()} | {old: new}
+        self.monitor.rename_model(old, new)
+        result = self.session.last_result
+        if result is not None and result.best_name == old:
+            self.session.last_result = replace(result, best_name=new)
 
     # ---- learning-rate finder ---------------------------------------------------------------------
     def find_lr(self) -> None:

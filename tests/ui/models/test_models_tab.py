@@ -123,3 +123,36 @@ def test_window_appears_before_torch_is_imported(tmp_path):
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESNET_GUI_WINDOW_SHOWN"))
     assert "torch_loaded=False" in line
+
+
+def test_a_rename_reaches_every_tab_and_incomplete_runs_are_marked(qtbot, digits_model, registry_dir, window,
+                                                                     monkeypatch):
+    from helpers import make_checkpoint
+
+    from resnet_gui.core.train import TrainResult
+
+    make_checkpoint(registry_dir / "stopped.pth", class_names=["a", "b"], notes={"run_name": "stopped"},
+                    metrics={"val_accuracy": 0.6, "epoch": 9, "epochs": 40})
+    make_checkpoint(registry_dir / "done.pth", class_names=["a", "b"], notes={"run_name": "done-run"},
+                    metrics={"val_accuracy": 0.7, "epoch": 9, "epochs": 40, "warnings": []})
+    window.registry.refresh()
+    qtbot.waitUntil(lambda: window.registry.entry("done") is not None, timeout=30_000)
+    tab = window.models_tab
+    assert rows(tab)["stopped"][0].removeprefix("★ ") == "stopped (incomplete: best at epoch 9 of 40)"
+    assert rows(tab)["done"][0].removeprefix("★ ") == "done"  # finished: its best epoch was 9, and that is fine
+    predict, evaluate, train = window.predict_tab, window.evaluate_tab, window.train_tab
+    labels = [predict.model_combo.itemText(i) for i in range(predict.model_combo.count())]
+    assert any(t.startswith("stopped") and t.endswith("(validation accuracy 60.0%; incomplete: best at epoch 9 of 40)")
+               for t in labels), labels
+    assert window.registry.run_models() == {"stopped": "stopped", "done-run": "done"}
+    predict.select_model("done")
+    evaluate.select_model("done")
+    train.monitor.on_result(TrainResult(status="finished", message="", best_name="done", best_val_accuracy=0.7),
+                            [])
+    tab.select("done")
+    monkeypatch.setattr(mt.RenameDialog, "exec", lambda d: d.edit.setText("pets") or QDialog.DialogCode.Accepted)
+    tab.rename()
+    qtbot.waitUntil(lambda: window.registry.entry("pets") is not None, timeout=30_000)
+    assert predict.current_model_name() == "pets" and evaluate.current_model_name() == "pets"
+    assert "“pets”" in train.monitor.banner.text() and "“done”" not in train.monitor.banner.text()
+    assert window.runs_tab._model_names["done-run"] == "pets"
