@@ -144,3 +144,15 @@ def test_copy_diagnostics_has_versions_device_and_folders(qtbot, window, isolate
                    f"Logs: {isolated_home / 'logs'}"):
         assert needed in text
     assert "threads)" in window.device_label.full_text() and "(1 threads)" not in window.device_label.full_text()
+
+
+def test_a_1024_by_700_window_stays_that_size_on_every_tab(qtbot, window):
+    """No toolbar sets the window's minimum width: the Runs and Models buttons wrap (the window grew from 1024
+    to 1155 px on a tab switch before)."""
+    window.resize(1024, 700)
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        QApplication.sendPostedEvents()  # the layouts settle
+        QApplication.processEvents()
+        assert window.minimumSizeHint().width() <= 1024, window.tabs.tabText(index)
+        assert (window.width(), window.height()) == (1024, 700), window.tabs.tabText(index)

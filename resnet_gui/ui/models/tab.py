@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import decimal_size, plural
 
+from ..common.flow import FlowLayout
 from ..common.model_words import incomplete_words
 from ..common.widgets import Banner, plain_tip
 from ..common.workers import TaskSlot
@@ -101,7 +101,7 @@ class ModelsTab(QWidget):
         self.jobs.changed.connect(self.registry.refresh)
         self.jobs.busy_changed.connect(lambda _busy: self._update_buttons())
         layout.addWidget(self.jobs)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps at 1024 px instead of widening the window
         self.import_button = self._button("Import…", self.import_dialog,
                                           "Add a .pth: one of ours, or a state dict saved by a PyTorch training script")
         self.use_button = self._button("Use in Predict", self._use_selected)
@@ -121,7 +121,6 @@ class ModelsTab(QWidget):
         for b in (self.import_button, self.use_button, self.default_button, self.rename_button, self.delete_button,
                   self.details_button, self.export_button, self.familiarity_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
         buttons.addWidget(self.folder_button)
         buttons.addWidget(self.refresh_button)
         layout.addLayout(buttons)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
     QMenu,
     QMessageBox,
     QPushButton,
@@ -22,7 +20,8 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import decimal_size, plural
 
-from ..common.widgets import Banner
+from ..common.flow import FlowLayout
+from ..common.widgets import Banner, ElidedLabel
 from .config_diff import ConfigDiff
 from .curves import EMPTY_TEXT, RunCurves
 from .session import Freed, RunsSession
@@ -58,7 +57,7 @@ class RunsTab(QWidget):
         layout.setSpacing(8)
         self.banner = Banner()
         layout.addWidget(self.banner)
-        row = QHBoxLayout()
+        row = FlowLayout()  # wraps at 1024 px instead of widening the window
         self.resume_button = self._button("Resume", self._resume, "Continue the selected stopped run where it ended")
         self.more_button = self._button("Train more epochs…", self._more,
                                         "Continue the selected run for more epochs than it was set up for")
@@ -86,11 +85,10 @@ class RunsTab(QWidget):
         for w in (self.resume_button, self.more_button, self.open_button, self.tensorboard_button,
                   self.delete_button, self.clean_button):
             row.addWidget(w)
-        row.addStretch(1)
-        self.summary = QLabel("Runs are listed once PyTorch has loaded…")
-        self.summary.setTextFormat(Qt.TextFormat.PlainText)
-        row.addWidget(self.summary)
         row.addWidget(self.refresh_button)
+        self.summary = ElidedLabel("Runs are listed once PyTorch has loaded…")
+        self.summary.setMinimumWidth(120)
+        row.addWidget(self.summary)
         layout.addLayout(row)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
