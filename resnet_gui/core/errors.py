@@ -29,7 +29,7 @@ FLAG_WORDS = {
     "resume": "Resume with --resume {value!r}.",
     "device": "Use --device cpu or auto.",
     "allow_duplicate": "Use that model, or import it again with --allow-duplicate.",
-    "weights_file": "Or choose a local copy of that weights file with --weights-file.",
+    "weights_file": "Download {value}, or choose a local copy of that weights file with --weights-file.",
     "cifar10": "Or download it with --download, or choose a location that holds either with --data.",
     "cifar10_location": "Or choose a location that holds either with --data.",
     "data_folder": "Give it with --data PATH.",
@@ -102,7 +102,10 @@ class DeviceError(ResnetGuiError):
 
 
 class DownloadError(ResnetGuiError):
-    """A download failed or its content did not match the expected checksum."""
+    """A download failed or its content did not match the expected checksum; `reason` is why in a few words
+    ("this computer seems to be offline (could not look up example.org)"), for a shorter message than str()."""
+
+    reason: str | None = None
 
 
 class ExportError(ResnetGuiError):

@@ -22,7 +22,8 @@ WINDOW_WORDS = {
     "resume": "Continue it with Resume.",
     "device": "Choose the CPU or Automatic as the device.",
     "allow_duplicate": "Use that model, or import it again anyway.",
-    "weights_file": "Or choose a local copy of that weights file with the ImageNet weights field's Choose… button.",
+    "weights_file": "Download them when online (Download in the Model box), or choose a local copy of the file "
+                    "(Locate a file…).",
     "cifar10": "Or download it (Download CIFAR-10), or choose a location that holds either (Locate…).",
     "cifar10_location": "Or choose a location that holds either (Locate…).",
     "data_folder": "Choose it in the Data box.",

@@ -31,13 +31,13 @@ SHOWN_CLASSES = 20
 FOLDER_HINT = "Layout: folder/cats/*.jpg, folder/dogs/*.jpg … or folder/train/… and folder/val/…"
 
 
+CIFAR_COUNTS = (50_000, 10_000)  # training and test images
 NO_FOLDER = "Choose a folder with one sub-folder per class first."
 NO_CIFAR = "CIFAR-10 is not here yet: download it, or locate a folder that holds it."
 DOWNLOADING = "CIFAR-10 is still downloading."
 
 
 class DataPanel(QGroupBox):
-    data_found = Signal()          # the data on screen is usable (found, downloaded, scanned)
     data_changed = Signal()        # other data on screen, or what is known about it (problem()) changed
 
     def __init__(self, session: TrainSession, settings, split_params: Callable[[], tuple[float, int]], parent=None):
@@ -46,7 +46,8 @@ class DataPanel(QGroupBox):
         self.settings = settings
         self.split_params = split_params  # (validation split, seed) of the form
         self.mode = "cifar10"
-        self._problems = {"cifar10": None, "folder": NO_FOLDER}  # what is known to be wrong with each kind of data
+        self._problems = {"cifar10": None, "folder": NO_FOLDER}
+        self._scan: ScanResult | None = None  # the last good scan  # what is known to be wrong with each kind of data
         layout = QVBoxLayout(self)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._cifar_page())
@@ -128,6 +129,18 @@ class DataPanel(QGroupBox):
         Training cannot start while there is one."""
         return self._problems["cifar10" if self.mode == "cifar10" else "folder"]
 
+    def image_counts(self) -> tuple[int, int]:
+        """(training, validation) images of the data on screen: CIFAR-10's, or the last scan's; (0, 0) while
+        unknown or unusable."""
+        if self.problem() is not None:
+            return 0, 0
+        if self.mode == "cifar10":
+            return CIFAR_COUNTS
+        scan = self._scan
+        if scan is None or scan.folder != self.location():
+            return 0, 0
+        return sum(scan.train.values()), sum(scan.val.values())
+
     def _set_problem(self, kind: str, problem: str | None) -> None:
         self._problems[kind] = problem
         self.data_changed.emit()
@@ -167,11 +180,9 @@ class DataPanel(QGroupBox):
         if status.found:
             self.cifar_status.setText(f"✓ CIFAR-10 found in {status.root}.")
             self._set_problem("cifar10", None)
-            self.data_found.emit()
         elif status.tarball:
             self.cifar_status.setText(f"✓ CIFAR-10 archive found: {status.tarball} (extracted when training starts).")
             self._set_problem("cifar10", None)
-            self.data_found.emit()
         else:
             self.cifar_status.setText(f"CIFAR-10 is not in {status.root} yet. Download it, or locate a folder that "
                                       "holds cifar-10-batches-py or cifar-10-python.tar.gz.")
@@ -230,6 +241,7 @@ class DataPanel(QGroupBox):
         self.session.scan(folder, val_split, seed)
 
     def _scanned(self, scan: ScanResult) -> None:
+        self._scan = scan
         self.banner.clear_message()
         counts = ", ".join(f"{c} {scan.train[c]}+{scan.val[c]}" for c in scan.classes[:SHOWN_CLASSES])
         more = f" … ({len(scan.classes):,} classes)" if len(scan.classes) > SHOWN_CLASSES else ""
@@ -247,7 +259,6 @@ class DataPanel(QGroupBox):
                      f"{', …' if len(scan.unreadable) > 5 else ''}.")
         self.folder_summary.setText(text)
         self._set_problem("folder", None)
-        self.data_found.emit()
 
     def _scan_failed(self, failure) -> None:
         self.folder_summary.setText(FOLDER_HINT)

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,6 +37,7 @@ from resnet_gui.core.train.config import (
 )
 
 from .estimate import TimeEstimate
+from .weights_panel import WeightsPanel
 
 MODES = [
     ("cifar10", "ResNet-18 on CIFAR-10 (from scratch)",
@@ -130,18 +130,8 @@ class TrainForm(QWidget):
         for name, info in ARCHS.items():
             self.arch_combo.addItem(arch_label(name), name)
             self.arch_combo.setItemData(self.arch_combo.count() - 1, info.summary, Qt.ItemDataRole.ToolTipRole)
-        self.weights_edit = QLineEdit()
-        self.weights_edit.setPlaceholderText("Automatic download")
-        self.weights_edit.setToolTip("Leave empty to download torchvision's ImageNet weights (cached), or choose a "
-                                     "local copy of that file")
-        wbrow = QHBoxLayout()
-        wbrow.setContentsMargins(0, 0, 0, 0)
-        wbrow.addWidget(self.weights_edit, 1)
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(self.choose_weights)
-        wbrow.addWidget(choose)
-        self.weights_row = QWidget()
-        self.weights_row.setLayout(wbrow)
+        self.weights_row = WeightsPanel()   # fine-tuning: download the ImageNet weights, or locate a copy
+        self.weights_edit = self.weights_row.edit
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Automatic")
         self.name_edit.setToolTip("The name of the model in the registry; a name in use gets a number added")
@@ -266,10 +256,7 @@ class TrainForm(QWidget):
             self.layout_.insertWidget(1 + i, widget)
 
     def choose_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "ImageNet weights file", self.weights_edit.text() or "",
-                                              "PyTorch weights (*.pth *.pt);;All files (*)")
-        if path:
-            self.weights_edit.setText(path)
+        self.weights_row.locate()
 
     # ---- modes ------------------------------------------------------------------------------------
     def mode(self) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -32,7 +31,6 @@ from .session import SavedRun, TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
-CIFAR_COUNTS = (50_000, 10_000)  # training and test images
 FIND_LR_TIP = ("A short test that raises the learning rate step by step on this data and model and suggests one "
                "(nothing is saved)")
 
@@ -123,7 +121,6 @@ class TrainTab(QWidget):
         s.training_failed.connect(lambda failure: self.monitor.on_failed(failure, self._fixes(failure.remedy)))
         s.listing_done.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
-        self.data.data_found.connect(self._data_found)
         self.data.data_changed.connect(self._data_changed)
         s.folder_scan.done.connect(self._scanned)
         s.folder_scan.failed.connect(self._scan_failed)
@@ -134,6 +131,8 @@ class TrainTab(QWidget):
         self._recheck.timeout.connect(self._recheck_health)
         self.form.split_changed.connect(self._health_settings_changed)
         self.form.estimate_changed.connect(self._update_estimate)
+        self.form.estimate_changed.connect(self._check_weights)
+        self.form.weights_row.changed.connect(lambda: self._data_changed())
         self.data.data_changed.connect(self._update_estimate)
         s.training_output.connect(self.monitor.log_line)
         s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
@@ -179,6 +178,7 @@ class TrainTab(QWidget):
         self._set_running(False)
         self.data.refresh()
         self.form.estimate.refresh()
+        self._check_weights()
 
     def _mode_changed(self, mode: str) -> None:
         self.health.setVisible(mode != "cifar10")
@@ -187,10 +187,12 @@ class TrainTab(QWidget):
         self.data.set_mode(mode)
         if not self.is_training():
             self.monitor.reset()  # the last run's outcome, bar and log were about the other recipe
+        self._check_weights()
 
-    def _data_found(self) -> None:
-        if not self.is_training():
-            self.monitor.clear_error()  # the problem it named is gone (a good scan now)
+    def _check_weights(self) -> None:
+        """Fine-tuning: does this computer have the architecture's ImageNet weights (checked in a worker)?"""
+        if self.mode() == "finetune" and self.session.ready:
+            self.form.weights_row.set_arch(self.form.arch_combo.currentData())
 
     def _data_changed(self) -> None:
         """Other data, or news about it: an error about the data before is stale, and Start follows problem()."""
@@ -221,16 +223,7 @@ class TrainTab(QWidget):
         self.data.save_settings()
 
     def _update_estimate(self) -> None:
-        """The time estimate for the form as it is: CIFAR-10's 50,000 + 10,000 images, or the scanned folder's."""
-        if self.data.problem() is not None:
-            counts = (0, 0)
-        elif self.mode() == "cifar10":
-            counts = CIFAR_COUNTS
-        elif self._last_scan is not None and self._last_scan.folder == self.data.location():
-            counts = (sum(self._last_scan.train.values()), sum(self._last_scan.val.values()))
-        else:
-            counts = (0, 0)
-        self.form.estimate.update_for(self.form.values(), *counts)
+        self.form.estimate.update_for(self.form.values(), *self.data.image_counts())
 
     def _scanned(self, scan) -> None:
         """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
@@ -350,13 +343,11 @@ class TrainTab(QWidget):
 
     def _data_problem(self) -> bool:
         """Say what is known to be wrong with the data, with its fix; True if there is something."""
-        problem = self.data.problem()
-        if problem is None:
-            return False
-        kind = "cifar10" if self.mode() == "cifar10" else "data_folder"
-        fixes = [] if self.session.download.busy() else self._fixes(Remedy(kind))
-        self.monitor.say(problem, "info" if self.session.download.busy() else "error", fixes)
-        return True
+        problem, busy = self.data.problem(), self.session.download.busy()
+        if problem is not None:
+            fixes = [] if busy else self._fixes(Remedy("cifar10" if self.mode() == "cifar10" else "data_folder"))
+            self.monitor.say(problem, "info" if busy else "error", fixes)
+        return problem is not None
 
     def _can_start(self) -> bool:
         if self.is_training() or self.session.is_finding_lr():
@@ -456,7 +447,8 @@ class TrainTab(QWidget):
         """Buttons that do what a failure's remedy (core.errors.Remedy) says."""
         kind, value = (remedy.kind, remedy.value) if remedy is not None else (None, None)
         if kind == "weights_file":
-            return [("Choose file…", self.form.choose_weights), ("Open cache folder", self._open_cache_folder)]
+            return [("Download ImageNet weights", self.form.weights_row.download),
+                    ("Locate a file…", self.form.choose_weights)]
         if kind in ("cifar10", "cifar10_location"):
             return [("Locate…", self.data.browse_cifar)] + (
                 [("Download CIFAR-10", self.data.download_cifar)] if kind == "cifar10" else [])
@@ -469,11 +461,3 @@ class TrainTab(QWidget):
         if kind == "resume":
             return [("Resume", lambda: self.resume(value))]
         return []
-
-    def _open_cache_folder(self) -> None:
-        """Where torchvision looks for ImageNet weights ($TORCH_HOME/hub/checkpoints)."""
-        from resnet_gui.core.models.build import weights_cache_dir
-
-        folder = weights_cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))

@@ -50,7 +50,7 @@ def seed_imagenet_cache(arch="resnet18"):
 def test_pretrained_weights_come_from_the_torch_hub_cache(isolated_home):
     path, state = seed_imagenet_cache()
     assert str(path).startswith(str(isolated_home / "torch"))
-    assert path.parent == weights_cache_dir()  # the folder "Open cache folder" shows
+    assert path.parent == weights_cache_dir()  # where the Train tab's Download ImageNet weights puts them
     model = build_model("resnet18", 5, weights="imagenet")
     assert torch.equal(model.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
     assert model.fc.out_features == 5

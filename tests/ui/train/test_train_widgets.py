@@ -76,7 +76,38 @@ def test_fine_tuning_offline_offers_to_choose_the_weights_file(qtbot, train_tab,
     assert tab.last_result.status == "failed" and banner.kind() == "error"
     assert "ImageNet weights" in banner.text() and "--weights-file" not in banner.text()
     assert banner.text()[0].isupper() and "[Errno" not in banner.text()
-    assert [b.text() for b in banner.buttons()] == ["Choose file…", "Open cache folder"]
+    assert "http" not in banner.text() and "checkpoints" not in banner.text()  # no address, no cache path
+    assert [b.text() for b in banner.buttons()] == ["Download ImageNet weights", "Locate a file…"]
+
+
+def test_the_imagenet_weights_are_a_step_before_start(qtbot, train_tab, tmp_path, monkeypatch):
+    """Fine-tuning says beforehand that the weights must be downloaded (and how big they are), offers Download
+    with progress and Cancel, or Locate a file…; offline, one short sentence says so."""
+    import socket
+    import urllib.error
+
+    from resnet_gui.core import download
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    tab = train_tab
+    tab.set_mode("finetune")
+    tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18"))
+    panel = tab.form.weights_row
+    qtbot.waitUntil(lambda: panel.download_button.isVisible(), timeout=60_000)
+    assert panel.download_button.text() == "Download ImageNet weights (45 MB)" and panel.needs_download()
+    assert "downloaded once" in panel.status.text() and "resnet18-" in panel.status.text()
+    panel.download_button.click()
+    qtbot.waitUntil(lambda: "could not be downloaded" in panel.status.text(), timeout=60_000)
+    assert "this computer seems to be offline" in panel.status.text() and "http" not in panel.status.text()
+    assert panel.download_button.isEnabled() and not panel.cancel_button.isVisible()
+    copy = tmp_path / "resnet18-copy.pth"
+    copy.write_bytes(b"weights")
+    panel.edit.setText(str(copy))  # what Locate a file… does
+    assert not panel.download_button.isVisible() and not panel.needs_download()
+    assert tab.config().weights_file == str(copy)
 
 
 def test_a_finished_run_with_verdict_warnings_is_amber_and_lists_them(qtbot):
