@@ -98,6 +98,7 @@ class WeightsPanel(QWidget):
         if arch != self.arch:
             self._download.cancel()
             self.arch, self.known, self.error = arch, None, None
+            self._show()
         self._check.start(weights_status_task, arch, on_done=self._checked, on_failed=self._check_failed)
 
     def _checked(self, status: WeightsStatus) -> None:
