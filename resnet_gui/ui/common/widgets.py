@@ -364,6 +364,16 @@ def show_progress(bar, what: str, done: int, total: int) -> None:
         bar.setFormat(f"{what}: {done:,} of {total:,}")
 
 
+def plain_label(font=None, wrap: bool = True) -> QLabel:
+    """An empty label for data or sentences shown literally (plain text, never rich text), wrapped by default."""
+    label = QLabel("")
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    if font is not None:
+        label.setFont(font)
+    return label
+
+
 def plain_tip(text: str) -> str:
     """A tooltip that shows `text` (file or class names: data) literally: Qt renders a tooltip that looks like
     HTML as rich text, so such text is escaped inside <qt> (no tags, no images loaded)."""

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import median
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from resnet_gui.core.models.archs import ARCHS
 from resnet_gui.text import duration
 
+from ..common.widgets import plain_label
 from ..common.workers import TaskSlot
 
 MEASURE_STEPS = 3
@@ -100,9 +100,7 @@ class TimeEstimate(QWidget):
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel("")
-        self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label = plain_label()
         self.measure_button = QPushButton("Measure")
         self.measure_button.setToolTip("Time a few training steps of this model on this machine (seconds; "
                                        "nothing is saved)")

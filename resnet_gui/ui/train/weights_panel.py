@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import decimal_size
 
 from ..common.failures import Failure
+from ..common.widgets import plain_label
 from ..common.workers import TaskSlot
 
 
@@ -60,9 +60,7 @@ class WeightsPanel(QWidget):
         super().__init__(parent)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status = plain_label()
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("Downloaded once, then kept")
         self.edit.setToolTip("Leave empty to use torchvision's ImageNet weights (downloaded once into the cache), "
