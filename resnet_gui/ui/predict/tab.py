@@ -26,7 +26,7 @@ from resnet_gui.text import plural
 from ..common.model_words import incomplete_words
 from ..common.qimages import qimage_to_png_bytes
 from ..common.widgets import ToggleButton
-from .answer import THRESHOLD_SETTING, knows_summary, threshold_from
+from .answer import THRESHOLD_SETTING, UNFAMILIAR, UNSURE, knows_summary, threshold_from
 from .folder_results_view import FolderResultsView
 from .session import FolderDone, ImageResult, LoadedModel, PredictSession
 from .single_image_view import SingleImageView
@@ -341,7 +341,7 @@ class PredictTab(QWidget):
             self.status_message.emit(result.error.splitlines()[0][:200])
         else:
             pred = result.prediction
-            state = {"unsure": " — not sure", "unfamiliar": " — unlike its training images"}.get(
+            state = {UNSURE: " — not sure", UNFAMILIAR: " — unlike its training images"}.get(
                 pred.state(self.threshold()), "")
             self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}){state}.")
 
