@@ -98,8 +98,8 @@ def test_unreadable_files_are_not_counted_and_the_error_banner_goes_with_its_cau
     assert "face 4+1" in summary and "1 file with an image name is not readable" in summary and "broken.png" in summary
     tab.set_mode("cifar10")
     qtbot.waitUntil(lambda: "CIFAR-10" in tab.data.cifar_status.text(), timeout=30_000)
-    tab.data.download_cifar()  # offline here: an error about CIFAR-10 …
-    qtbot.waitUntil(lambda: tab.data.banner.kind() == "error", timeout=30_000)
+    tab.data.download_cifar()  # offline here: an error about CIFAR-10 … (after importing torchvision: slow when busy)
+    qtbot.waitUntil(lambda: tab.data.banner.kind() == "error", timeout=120_000)
     assert [b.text() for b in tab.data.banner.buttons()] == ["Try again", "Locate…"]
     assert "--" not in tab.data.banner.text()  # the window's words, not the command line's
     tab.set_mode("scratch")  # … that is gone in folder mode
