@@ -231,7 +231,7 @@ class TrainForm(QWidget):
         self.layout_.addWidget(self.advanced)
         self.layout_.addStretch(1)
         self.advanced_button.toggled.connect(self.show_advanced)
-        self.show_advanced(bool(self.settings.get(ADVANCED_SETTING, False, bool)))
+        self.show_advanced(bool(self.settings.get(ADVANCED_SETTING, False)))
         for changed in (self.epochs_spin.valueChanged, self.batch_spin.valueChanged,
                         self.arch_combo.currentIndexChanged, self.image_size_spin.valueChanged,
                         self.device_combo.currentIndexChanged, self.precision_combo.currentIndexChanged):
