@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..errors import TrainingError
+from ..errors import Remedy, TrainingError
 from ..models.archs import ARCHS
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -121,8 +121,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise TrainingError naming the first bad value (types, ranges, finiteness)."""
 
-        def bad(msg: str):
-            raise TrainingError(msg)
+        def bad(msg: str, remedy: Remedy | None = None):
+            raise TrainingError(msg, remedy=remedy)
 
         def number(name: str, label: str, *, integer: bool = False, optional: bool = False):
             value = getattr(self, name)
@@ -144,7 +144,7 @@ class TrainConfig:
                                          or not all(isinstance(p, str) for p in self.exclude)):
             bad("exclude must be a list of file paths")
         if self.dataset == "folder" and not self.data:
-            bad("a folder dataset needs a folder (--data PATH)")
+            bad("a folder dataset needs a folder", Remedy("data_folder"))
         if self.arch not in ARCHS:
             bad(f"unknown architecture {self.arch!r}; supported: {', '.join(ARCHS)}")
         if self.pretrained and ARCHS[self.arch].cifar_stem:

@@ -20,7 +20,7 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import Cancelled, TrainingError
-from ..progress import Progress, StopFlag
+from ..progress import NEVER_STOP, Progress, StopFlag
 from .config import TrainConfig
 from .events import LrFound, Prepare, Status, TrainEvent
 from .loop import set_frozen
@@ -41,12 +41,6 @@ def diverged(step: int, smoothed: float, best: float, start: float) -> bool:
     if step <= SETTLED:
         return False
     return smoothed > DIVERGED * best or (smoothed > ABOVE_START * start and smoothed > best)
-
-
-class _NoStop:
-    @staticmethod
-    def is_set() -> bool:
-        return False
 
 
 STEEPEST = "steepest descent of the smoothed loss"
@@ -84,7 +78,7 @@ def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None =
     from .run import build_trainer  # the same model, optimizer, precision and data as training
 
     emit = on_event if on_event is not None else (lambda event: None)
-    stop = stop or _NoStop()
+    stop = stop or NEVER_STOP
     cfg = config.validate()
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
     old_threads = torch.get_num_threads()

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
-from ..common.widgets import pil_to_qimage, show_progress
+from ..common.qimages import pil_to_qimage
+from ..common.widgets import show_progress
 from ..common.workers import TaskSlot
 
 THUMBNAIL_PX = 40
@@ -129,7 +130,7 @@ class DataHealthPanel(QGroupBox):
         self.summary.setText(f"Checking every image in {folder}…")
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
-        self._slot.start(health_task, folder, val_split, seed, arch, image_size, on_event=self._progress,
+        self._slot.start(health_task, folder, val_split, seed, arch, image_size, on_progress=self._progress,
                          on_done=self._done, on_failed=self._failed)
 
     def cancel(self) -> None:
@@ -156,8 +157,8 @@ class DataHealthPanel(QGroupBox):
     def _progress(self, value) -> None:
         show_progress(self.progress, *value)
 
-    def _failed(self, message: str) -> None:
-        self.summary.setText(f"The health check could not run: {message}")
+    def _failed(self, failure) -> None:
+        self.summary.setText(f"The health check could not run: {failure.message}")
 
     # ---- the report -------------------------------------------------------------------------------
     def _done(self, result: HealthResult) -> None:
