@@ -14,11 +14,17 @@ __all__ = ["DEFAULT_THRESHOLD", "ERROR", "STATES", "SURE", "UNFAMILIAR", "UNSURE
 STATUS_WORDS = {SURE: "Sure", UNSURE: "Not sure", UNFAMILIAR: "Unfamiliar", ERROR: "Error"}
 THRESHOLD_SETTING = "predict.unsure_below"
 MAX_NAMED = 4
+MIN_CANDIDATE = 0.05   # a class named as a candidate of an unsure answer has at least this
 
 
 def threshold_from(settings) -> float:
     """The persisted threshold (a fraction), or the default when missing or odd."""
     return float(settings.get(THRESHOLD_SETTING, DEFAULT_THRESHOLD))  # the schema keeps it within 0-1
+
+
+def threshold_words(threshold: float) -> str:
+    """The threshold as the spin box shows it: "60%", "99.8%"."""
+    return f"{round(100 * threshold, 1):g}%"
 
 
 def knows_summary(class_names) -> str:
@@ -37,8 +43,9 @@ def knows_summary(class_names) -> str:
 
 
 def candidates(pred, n: int = 3) -> str:
-    """"3 (42.0%) or 8 (31.0%)": the top candidates of an unsure answer."""
-    top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= 0.005] or \
+    """"3 (42.0%) or 8 (31.0%)": the top candidates of an unsure answer, those with at least MIN_CANDIDATE (a
+    class at 0.7 % is no candidate); the top one always."""
+    top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= MIN_CANDIDATE] or \
         [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:1]]
     return top[0] if len(top) == 1 else ", ".join(top[:-1]) + " or " + top[-1]
 

@@ -28,7 +28,17 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import Banner, ElidedLabel, plain_tip
-from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE
+from .answer import (
+    DEFAULT_THRESHOLD,
+    ERROR,
+    MIN_CANDIDATE,
+    STATES,
+    STATUS_WORDS,
+    SURE,
+    UNFAMILIAR,
+    UNSURE,
+    threshold_words,
+)
 from .session import TOP_K, FolderDone, FolderLabels, FolderRows
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
@@ -281,8 +291,8 @@ class FolderResultsView(QWidget):
         if state == UNFAMILIAR:
             item.setToolTip("Unlike the images this model was trained on: its answer means little")
         elif state == UNSURE:
-            item.setToolTip(plain_tip(f"No class reaches {self.threshold:.0%}: " + ", ".join(
-                f"{label} {p:.0%}" for label, p in pred.top_k[:3])))
+            item.setToolTip(plain_tip(f"No class reaches {threshold_words(self.threshold)}: " + ", ".join(
+                f"{label} {p:.0%}" for label, p in pred.top_k[:3] if p >= MIN_CANDIDATE)))
         else:
             item.setToolTip("")
 
