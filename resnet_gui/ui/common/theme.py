@@ -5,6 +5,8 @@ against the base colour of lists and trees, so unticked boxes there could not be
 is Fusion with a visible outline around check boxes on dark palettes."""
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Signal
@@ -34,22 +36,28 @@ class _PaletteWatcher(QObject):
 
     def __init__(self, widget: QWidget, apply: Callable[[], None]):
         super().__init__(widget)
-        self._apply = apply
+        # a method of the widget is held weakly: held strongly, widget -> watcher -> method -> widget is a cycle,
+        # and a widget without a parent is then freed by the garbage collector at any moment, even while it
+        # paints (a segfault in QPainter::restore)
+        self._apply = weakref.WeakMethod(apply) if inspect.ismethod(apply) else lambda: apply
         widget.installEventFilter(self)
         notifier().changed.connect(self.apply)
 
     def apply(self) -> None:
-        self._apply()
+        apply = self._apply()
+        if apply is not None:
+            apply()
 
     def eventFilter(self, _watched, event) -> bool:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.PaletteChange:
-            self._apply()
+            self.apply()
         return False
 
 
 def follow_palette(widget: QWidget, apply: Callable[[], None]) -> None:
     """Call `apply` now, and again whenever the palette changes: the widget's own, or the theme's (colours
-    painted by hand or set in plots and style sheets do not follow by themselves). Ends with the widget."""
+    painted by hand or set in plots and style sheets do not follow by themselves). Ends with the widget.
+    `apply` is a method of the widget (held weakly), or a function that does not hold the widget."""
     _PaletteWatcher(widget, apply).apply()
 
 

@@ -92,8 +92,11 @@ class LrFinderPanel(QWidget):
         self.suggested: float | None = None
         self.chosen: float | None = None
         self.current: float | None = None   # the form's learning rate when the test started
-        follow_palette(self, lambda: paint_plot(self.plot, self.palette()))
+        follow_palette(self, self.apply_palette)
         self._idle()
+
+    def apply_palette(self) -> None:
+        paint_plot(self.plot, self.palette())
 
     # ---- states -----------------------------------------------------------------------------------
     def running(self) -> bool:

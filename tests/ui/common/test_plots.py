@@ -92,6 +92,33 @@ def test_a_deleted_plot_no_longer_follows_the_theme(qtbot):
         theme.apply(QApplication.instance(), "system")
 
 
+def test_a_plot_without_a_parent_goes_with_its_last_reference(qtbot):
+    """The palette watcher held the widget's method strongly: widget -> watcher -> method -> widget was a cycle,
+    so a widget without a parent was freed by the garbage collector whenever it ran, once while the widget was
+    painting (a segfault). Without the cycle it goes with its last reference, and still follows the theme."""
+    import weakref
+
+    from resnet_gui.ui.evaluate.reliability_plot import ReliabilityPlot
+    from resnet_gui.ui.runs.curves import RunCurves
+    from resnet_gui.ui.train.live_plots import TrainingPlots
+    from resnet_gui.ui.train.lr_finder_panel import LrFinderPanel
+
+    for kind in (TrainingPlots, RunCurves, LrFinderPanel, ReliabilityPlot):
+        widget = kind()
+        gone = weakref.ref(widget)
+        del widget
+        assert gone() is None, kind.__name__
+    panel = LrFinderPanel()
+    qtbot.addWidget(panel)
+    try:
+        theme.apply(QApplication.instance(), "dark")
+        want = (QApplication.instance().palette().color(QPalette.ColorRole.Base),
+                QApplication.instance().palette().color(QPalette.ColorRole.Text))
+        qtbot.waitUntil(lambda: colours(panel.plot) == want, timeout=5_000)
+    finally:
+        theme.apply(QApplication.instance(), "system")
+
+
 def test_epoch_axes_count_whole_epochs_and_the_loss_axis_is_not_crowded(qtbot):
     from resnet_gui.ui.train.live_plots import TrainingPlots
 
