@@ -79,6 +79,8 @@ def make_tab(qtbot, settings, torch_info):
     """make_tab("predict"): that tab alone, shown, made ready and the registry listed (the demo model installed), as
     MainWindow does (Predict and Evaluate at once, Train and Runs once PyTorch is loaded);
     at teardown its work is stopped and waited for, as closing the window does."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     from resnet_gui.ui.common.workers import request_stop_all, running_tasks, wait_for_all
     from resnet_gui.ui.evaluate.tab import EvaluateTab
     from resnet_gui.ui.models.tab import ModelsTab
@@ -120,6 +122,9 @@ def make_tab(qtbot, settings, torch_info):
         wait_for_all()
         tab.close()
         tab.deleteLater()
+    # deleted now, not at some later test's event loop: a tab left alive kept its timers (the Train tab's health
+    # re-check, 400 ms after a setting changed) and started work in the next test
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture
