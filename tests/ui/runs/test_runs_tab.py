@@ -239,7 +239,8 @@ def test_a_poisoned_summary_is_one_unreadable_row_and_both_tabs_read_the_same_ru
         "format": "resnet-gui-run-summary", "format_version": 1, "run_name": "poisoned", "epoch": 2,
         "config": {"dataset": "folder", "data": "/x", "arch": "resnet18_cifar"},
         "history": [row, {**row, "epoch": 2}]}))
-    tab = open_runs(qtbot, window, count=3)
+    window.tabs.setCurrentWidget(window.runs_tab)
+    tab = open_runs(qtbot, window.runs_tab, count=3)
     assert cell(tab, "poisoned", "Status") == "unreadable" and cell(tab, "quick-a", "Status") == "finished"
     assert cell(tab, "quick-a", "Best val. acc.").endswith("%") and cell(tab, "poisoned", "Duration") == "–"
     assert "epoch_time_s" in tab.table.info("poisoned").error
