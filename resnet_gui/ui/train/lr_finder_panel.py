@@ -9,7 +9,16 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from resnet_gui.text import duration, learning_rate
 
@@ -21,6 +30,7 @@ CURVE_COLOR = (31, 119, 180)
 MARK_COLOR = (214, 39, 40)
 CHOSEN_COLOR = (44, 160, 44)
 CURRENT_COLOR = (127, 127, 127)
+ROOM = 0.4   # the share of a splitter the panel takes when it opens
 
 
 class RateAxis(pg.AxisItem):
@@ -97,6 +107,21 @@ class LrFinderPanel(QWidget):
 
     def apply_palette(self) -> None:
         paint_plot(self.plot, self.palette())
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Opened in a splitter (the Train tab's column), it takes ROOM (a share) of it: a splitter gives a child
+        that appears only its minimum when the one below asks for more (the monitor does), and the plot's rate
+        axis was cut off."""
+        super().showEvent(event)
+        splitter = self.parentWidget()
+        if event.spontaneous() or not isinstance(splitter, QSplitter):
+            return
+        sizes, here = splitter.sizes(), splitter.indexOf(self)
+        total = sum(sizes)
+        want = int(total * ROOM)
+        if here >= 0 and len(sizes) == 2 and sizes[here] < want:
+            sizes[here], sizes[1 - here] = want, total - want
+            splitter.setSizes(sizes)
 
     # ---- states -----------------------------------------------------------------------------------
     def running(self) -> bool:

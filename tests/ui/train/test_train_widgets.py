@@ -174,6 +174,18 @@ def test_the_finder_panel_shows_a_curve_without_a_suggestion(qtbot):
     assert chosen == []  # nothing to use
 
 
+def test_the_finder_panel_opens_with_room_for_its_plot(qtbot, train_tab):
+    """The column's splitter gave the panel that appears only its minimum, the monitor below asking for more: the
+    plot was squeezed and its rate axis cut off. It takes 40 % of the column, and the plot more than its minimum."""
+    from resnet_gui.ui.train.lr_finder_panel import ROOM
+
+    panel = train_tab.lr_panel
+    column = panel.parentWidget()
+    panel.begin(40, current=0.01)
+    assert column.sizes()[0] >= int(sum(column.sizes()) * ROOM) > panel.minimumSizeHint().height()
+    qtbot.waitUntil(lambda: panel.plot.height() > panel.plot.minimumHeight(), timeout=5_000)
+
+
 def test_the_form_offers_the_imbalance_remedies_for_folders(qtbot, settings):
     form = TrainForm(settings)
     qtbot.addWidget(form)
