@@ -64,7 +64,7 @@ window.show()
 def ready(_model):
     print("RESNET_GUI_MODEL_READY", flush=True)
     os._exit(0)
-window.predict_tab.session.model_ready.connect(ready)
+window.predict_tab.session.model_done.connect(ready)
 QTimer.singleShot(0, window.start_background_loading)
 app.exec()
 """
@@ -243,7 +243,7 @@ def stall(seconds: float, threads: int = 0) -> None:
     window = open_window()
     tab = window.train_tab
     window.tabs.setCurrentWidget(tab)
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.form.epochs_spin.setValue(100)

@@ -129,7 +129,7 @@ def main() -> int:
         matrix = et.outcome.evaluation.figures.confusion_matrix
         mistakes = [(t, p) for t, row in enumerate(matrix) for p, n in enumerate(row) if n and t != p]
         et.show_cell(*(mistakes[0] if mistakes else (0, 0)))
-        wait_until(lambda: et.gallery.count() > 0 and not et.session._gallery.busy())
+        wait_until(lambda: et.gallery.count() > 0 and not et.session.gallery.busy())
         shot("evaluate")
         et.details.setCurrentIndex(et.details.indexOf(et.reliability))
         shot("evaluate-reliability")
@@ -155,7 +155,7 @@ def main() -> int:
         export(data / "val", digits.images, labels, val_idx)
         tt = window.train_tab
         window.tabs.setCurrentWidget(tt)
-        tt.form.mode_combo.setCurrentIndex(2)
+        tt.set_mode("scratch")
         tt.data.folder_edit.setText(str(data))
         tt.data.scan_folder()
         tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
@@ -315,7 +315,7 @@ def scanned_in_train_tab(window, data: Path, wait_until):
     """The Train tab, from scratch on `data` with resnet18_cifar, once its health check is done."""
     tt = window.train_tab
     window.tabs.setCurrentWidget(tt)
-    tt.form.mode_combo.setCurrentIndex(2)
+    tt.set_mode("scratch")
     tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
     tt.data.folder_edit.setText(str(data))
     tt.data.scan_folder()
@@ -412,7 +412,7 @@ def tiny_digits(digits, labels, folder: Path) -> Path:
 
 def tiny_form(tt, data: Path, name: str, lr: float, epochs: int) -> None:
     """The Train tab's form set up for resnet18_cifar from scratch on the tiny digits, at 16 px, no augmentation."""
-    tt.form.mode_combo.setCurrentIndex(2)
+    tt.set_mode("scratch")
     tt.data.folder_edit.setText(str(data))
     tt.data.scan_folder()
     tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
@@ -444,9 +444,9 @@ def runs_shot(window, data: Path, wait_until, shot) -> None:
     names = [name for name, _, _ in RUNS]
     tab = window.runs_tab
     window.tabs.setCurrentWidget(tab)
-    wait_until(lambda: tab.table.rowCount() >= 2 and not tab.session.listing(), 120)
+    wait_until(lambda: tab.table.rowCount() >= 2 and not tab.session.listing.busy(), 120)
     tab.table.select_names(names)
-    wait_until(lambda: bool(tab.diff.differing) and not tab.session.comparing(), 120)
+    wait_until(lambda: bool(tab.diff.differing) and not tab.session.comparison.busy(), 120)
     shot("runs")
 
 

@@ -18,9 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 _PASSED = pytest.StashKey[dict]()
 
 
+# Shiboken prints this, on stderr only, when a value cannot become the C++ type a signal or a call wants (a bool
+# emitted through Signal(str) arrives as ""): neither a Python warning nor a Qt message, so it is looked for here.
+SHIBOKEN_CONVERSION = "_pythonToCppCopy"
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    stderr = f"Captured stderr {report.when}"
+    if report.passed and any(SHIBOKEN_CONVERSION in text for name, text in report.sections if name == stderr):
+        report.outcome = "failed"
+        report.longrepr = (f"{SHIBOKEN_CONVERSION} on stderr: a value of the wrong type went through a signal or a "
+                           "Qt call (see the captured stderr)")
     item.stash.setdefault(_PASSED, {})[report.when] = report.passed
     return report
 

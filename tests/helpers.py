@@ -15,7 +15,7 @@ BUILD_KEY = pytest.StashKey[dict]()
 BUILD_DISK_BYTES = 6 * 2**30 + 2**29
 
 
-def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favour=None, metrics=None):
+def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favour=None, metrics=None, notes=None):
     """Save a checkpoint in our format. favour=i biases the head so every image is classed as i."""
     import torch
 
@@ -33,7 +33,7 @@ def make_checkpoint(path, arch="resnet18_cifar", class_names=None, seed=0, favou
             model.fc.bias[favour] = 20.0
     ckpt = Checkpoint(arch=arch, class_names=list(names), preprocess=default_preprocess(arch),
                       state_dict=model.state_dict(), metrics=metrics or {"val_accuracy": 0.5},
-                      dataset={"description": "generated"})
+                      dataset={"description": "generated"}, notes=notes or {})
     write_checkpoint(ckpt, path)
     return Path(path)
 

@@ -82,7 +82,7 @@ wait(lambda: tab.single.result is not None and tab.single.result.name == image a
 result["label"] = tab.single.result.prediction.label
 result["shown"] = tab.single.class_label.text()
 cams = []
-tab.session.explain_ready.connect(cams.append)
+tab.session.explain_done.connect(cams.append)
 tab.single.explain_toggle.setChecked(True)
 wait(lambda: cams, "the heat map")
 result["explained"] = tab.single.explain_caption.text()

@@ -75,8 +75,8 @@ TASK_SCRIPT = textwrap.dedent("""
         return N
 
     task = Task(many, name="many")
-    task.event.connect(got.append)
-    task.succeeded.connect(lambda n: app.quit())
+    task.progress.connect(got.append)
+    task.done.connect(lambda n: app.quit())
     task.start()
     app.exec()
     wait_for_all()

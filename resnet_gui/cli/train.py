@@ -227,6 +227,7 @@ def config_from_args(args: argparse.Namespace, rank: int = 0):
 
 
 def run(args: argparse.Namespace) -> int:
+    from resnet_gui.core.errors import with_remedy
     from resnet_gui.core.train import train
     from resnet_gui.core.train.distributed import launcher_rank_and_size
 
@@ -241,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         return _find_lr(config, args, stop)
     previous = _install_stop_handlers(stop, rank, world_size)
     if rank != 0:  # other ranks of a torchrun job: only their own failure, on stderr
-        printer = lambda ev: err(f"rank {rank}: {ev.message}") if ev.kind == "failed" else None
+        printer = lambda ev: err(f"rank {rank}: {with_remedy(ev.message, ev.remedy)}") if ev.kind == "failed" else None
     elif args.json:
         printer = lambda ev: print(json.dumps(ev.to_json()), flush=True)
     else:
@@ -254,14 +255,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.json and rank == 0:
         if isinstance(printer, _TrainPrinter):
             printer._clear_bar()
+        message = with_remedy(result.message, result.remedy)
         if result.status == "failed":
-            err(result.message)
+            err(message)
         else:
-            print(result.message)
+            print(message)
         if result.best_path:
             print(f"best model: {result.best_name!r} -> {result.best_path} "
                   f"(validation accuracy {result.best_val_accuracy:.2%})")
-        if result.status != "finished" and result.last_path and "--resume" not in result.message:
+        said_resume = result.remedy is not None and result.remedy.kind == "resume"
+        if result.status != "finished" and result.last_path and not said_resume:
             print(f"resume with: {APP_ID} train --resume {result.run_name!r}")
         if result.run_name and result.last_path:
             from resnet_gui.core.train import tensorboard

@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from .errors import DeviceError
+from .errors import DeviceError, Remedy
 
 DEVICE_CHOICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 
@@ -51,13 +51,13 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if spec == "mps":
         if not _mps_available():
-            raise DeviceError("MPS (Apple GPU) is not available on this machine; use --device cpu or auto")
+            raise DeviceError("MPS (Apple GPU) is not available on this machine", remedy=Remedy("device"))
         return torch.device("mps")
     m = re.fullmatch(r"cuda(?::(\d+))?", spec)
     if m:
         if not torch.cuda.is_available():
-            raise DeviceError("CUDA is not available here (no NVIDIA GPU, or a CPU-only PyTorch); "
-                              "use --device cpu or auto")
+            raise DeviceError("CUDA is not available here (no NVIDIA GPU, or a CPU-only PyTorch)",
+                              remedy=Remedy("device"))
         index = int(m.group(1) or 0)
         if index >= torch.cuda.device_count():
             raise DeviceError(f"there is no GPU cuda:{index} (this machine has {torch.cuda.device_count()})")

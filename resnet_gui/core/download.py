@@ -73,7 +73,9 @@ def download(
         except (DownloadError, Cancelled):
             raise
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise DownloadError(f"could not download {url}: {_reason(exc, url)}") from None
+            error = DownloadError(f"could not download {url}: {_reason(exc, url)}")
+            error.reason = _reason(exc, url)
+            raise error from None
         if total and done != total:
             raise DownloadError(f"download of {url} stopped early ({done} of {total} bytes)")
         if md5 and md5_h.hexdigest() != md5:

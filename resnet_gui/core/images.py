@@ -183,6 +183,18 @@ def draft_scale(width: int, height: int, min_side: int | None) -> float:
     return math.sqrt(min(1.0, MAX_WORKING_PIXELS / (width * height)))
 
 
+def _other_image_format(source) -> str | None:
+    """The format of an image PIL knows but this app does not read (PPM, ICO, …), from its header alone; None
+    for anything else (text, a document, random bytes)."""
+    try:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        with Image.open(source) as img:
+            return img.format
+    except Exception:  # noqa: BLE001 - whatever it is, it is not an image PIL can name
+        return None
+
+
 def load_image(source: Source, *, name: str | None = None, min_side: int | None = None) -> Image.Image:
     """Open, decode and normalise an image to RGB. Raises ImageLoadError naming the file and reason.
 
@@ -232,8 +244,13 @@ def load_image(source: Source, *, name: str | None = None, min_side: int | None 
     except PermissionError:
         raise ImageLoadError(f"{label}: permission denied") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{label}: not an image in a supported format "
-                             f"({', '.join(f if f != 'WEBP' else 'WebP' for f in ALLOWED_FORMATS)})") from None
+        formats = ", ".join(f if f != "WEBP" else "WebP" for f in ALLOWED_FORMATS)
+        other = _other_image_format(source)
+        if other:
+            raise ImageLoadError(f"{label}: an image in a format this app does not read ({other}); save it as "
+                                 f"one of {formats}") from None
+        raise ImageLoadError(f"{label}: not an image (its contents are not a picture, whatever its name says)") \
+            from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(f"{label}: image too large to open safely (rejected as a possible decompression "
                              f"bomb; the limit is {MAX_DECODE_BYTES / 2**20:,.0f} MiB decoded)") from None

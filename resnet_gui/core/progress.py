@@ -38,10 +38,15 @@ class Throttle:
         return False
 
 
-class _Never:
+class _NeverStop:
+    """A stop flag that is never set: for callers that cannot stop the work."""
+
     @staticmethod
     def is_set() -> bool:
         return False
+
+
+NEVER_STOP: StopFlag = _NeverStop()
 
 
 class Progress:
@@ -50,7 +55,7 @@ class Progress:
     def __init__(self, on_progress: ProgressFn | None = None, stop: StopFlag | None = None,
                  rate: float = MAX_UPDATES_PER_S):
         self.on_progress = on_progress
-        self.stop = stop if stop is not None else _Never()
+        self.stop = stop if stop is not None else NEVER_STOP
         self._throttle = Throttle(rate)
 
     def cancelled(self) -> bool:

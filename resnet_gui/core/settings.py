@@ -94,6 +94,7 @@ SCHEMA: dict[str, Key] = {
     "train.mode": Key(str, choices=("cifar10", "finetune", "scratch")),
     "train.forms": Key(dict, check=_forms, check_says="one form (an object of TrainConfig fields) per recipe"),
     "train.gpus": Key(int, low=1, high=1024),
+    "train.advanced_open": Key(bool),
     "train.cifar_location": PATH,
     "train.folder": PATH,
     "models.last_import_dir": PATH,

@@ -1,1 +1,1 @@
-"""The Qt desktop app. Thin client of resnet_gui.core; heavy work runs in worker threads (tasks.py)."""
+"""The Qt desktop app. Thin client of resnet_gui.core; heavy work runs in worker threads (common/workers.py)."""

@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings
         self.torch_info: dict | None = None    # PyTorch's devices once loaded; {} when absent or failed
+        self._help = None                       # the help window, when open
         self.classify_ready = False
         self._closing = False
         self._waiting_to_close = False
@@ -93,8 +94,8 @@ class MainWindow(QMainWindow):
         for tab in self._tabs():
             tab.status_message.connect(self.show_status)
         self.predict_tab.active_model_changed.connect(self._active_model)
-        self.models_tab.use_model.connect(self._use_model)
-        self.evaluate_tab.open_image.connect(self._open_in_predict)
+        self.models_tab.use_model_requested.connect(self._use_model)
+        self.evaluate_tab.open_image_requested.connect(self._open_in_predict)
         if self.can_train:  # label decisions made in Evaluate apply to the Train tab's next run
             self.evaluate_tab.label_decisions.connect(self.train_tab.health.apply_decisions)
         self.predict_tab.evaluate_folder_requested.connect(self._evaluate_folder)
@@ -118,16 +119,18 @@ class MainWindow(QMainWindow):
         runs, train = self.runs_tab, self.train_tab
         train.model_saved.connect(lambda name: self.registry.refresh())
         train.evaluate_requested.connect(self._evaluate_model)
-        train.training_changed.connect(runs.set_training)
-        train.run_started.connect(runs.set_current_run)
+        train.training_busy_changed.connect(runs.set_training)
+        train.training_started.connect(runs.set_current_run)
         runs.resume_requested.connect(lambda name: self._train_run(name, more=False))
         runs.more_epochs_requested.connect(lambda name: self._train_run(name, more=True))
-        runs.use_model.connect(self._use_model)
-        runs.show_model.connect(self._show_model)
-        runs.evaluate_model.connect(self._evaluate_model)
+        runs.use_model_requested.connect(self._use_model)
+        runs.show_model_requested.connect(self._show_model)
+        runs.evaluate_requested.connect(self._evaluate_model)
+        self.registry.renamed.connect(train.model_renamed)
+        self.registry.changed.connect(lambda: runs.set_model_names(self.registry.run_models()))
 
     def _train_run(self, name: str, more: bool) -> None:
-        info = self.runs_tab.table.info(name)
+        info = self.runs_tab.info(name)
         self.tabs.setCurrentWidget(self.train_tab)
         done = info.epoch if info is not None else None
         if more:
@@ -162,7 +165,7 @@ class MainWindow(QMainWindow):
             return
         self.device_label.setText("Device: CPU (ONNX Runtime); loading PyTorch…")
         self._loader = Task(load_torch_task, name="load-torch")
-        self._loader.succeeded.connect(self._torch_ready)
+        self._loader.done.connect(self._torch_ready)
         self._loader.failed.connect(self._torch_failed)
         self._loader.start()
 
@@ -173,11 +176,11 @@ class MainWindow(QMainWindow):
         self.train_tab.set_ready(info["devices"], info.get("gpus", 0))
         self.runs_tab.set_ready()
 
-    def _torch_failed(self, message: str) -> None:
+    def _torch_failed(self, failure) -> None:
         self.torch_info = {}
         self.device_label.setText("Device: CPU (ONNX Runtime); PyTorch failed to load")
         QMessageBox.critical(self, APP_NAME, "PyTorch could not be loaded, so models cannot be trained here; "
-                             f"classifying still works.\n\n{message}")
+                             f"classifying still works.\n\n{failure.message}")
 
     def is_ready(self) -> bool:
         """Everything has loaded: classifying, and PyTorch for training where it is installed."""
@@ -212,6 +215,10 @@ class MainWindow(QMainWindow):
             act.setData(key)
         self.theme_menu = theme_menu
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "How to read the &answers", QKeySequence.StandardKey.HelpContents,
+                     lambda: self.show_help())
+        self._action(help_menu, "&Glossary", None, lambda: self.show_help("glossary"))
+        help_menu.addSeparator()
         self._action(help_menu, "Open &data folder", None, lambda: self._open_dir("data"))
         self._action(help_menu, "Open &log folder", None, lambda: self._open_dir("log"))
         self._action(help_menu, "&Copy diagnostics", None, self.copy_diagnostics)
@@ -263,6 +270,16 @@ class MainWindow(QMainWindow):
         QApplication.clipboard().setText(text)
         self.show_status("Copied the versions, device and folders to the clipboard: paste them into a bug report.")
         return text
+
+    def show_help(self, anchor: str | None = None):
+        """How to read the answers (or the glossary), offline, beside the window (not modal)."""
+        from .help import HelpDialog
+
+        if self._help is not None:
+            self._help.close()
+        self._help = HelpDialog(anchor, self)
+        self._help.show()
+        return self._help
 
     def _about(self) -> None:
         import onnxruntime
@@ -326,17 +343,17 @@ class MainWindow(QMainWindow):
                 tracker().all_finished.connect(self._close_when_idle, Qt.ConnectionType.QueuedConnection)
                 self._waiting_to_close = True
                 if self.can_train:
-                    self.train_tab.session.child.running_changed.connect(self._close_when_idle,
-                                                                         Qt.ConnectionType.QueuedConnection)
+                    self.train_tab.training_busy_changed.connect(self._close_when_idle,
+                                                                 Qt.ConnectionType.QueuedConnection)
             request_stop_all()
             if self.can_train:
-                self.train_tab.session.stop()  # a several-GPU run: the stop file, then a grace period
+                self.train_tab.stop()  # a several-GPU run: the stop file, then a grace period
             self._close_when_idle()
             return
         if self._waiting_to_close:
             tracker().all_finished.disconnect(self._close_when_idle)
             if self.can_train:
-                self.train_tab.session.child.running_changed.disconnect(self._close_when_idle)
+                self.train_tab.training_busy_changed.disconnect(self._close_when_idle)
             self._waiting_to_close = False
         if self.can_train:
             self.runs_tab.shutdown()
@@ -344,7 +361,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def _child_training(self) -> bool:
-        return self.can_train and self.train_tab.session.child_running()
+        return self.can_train and self.train_tab.child_running()
 
     def _close_when_idle(self, *_args) -> None:
         if running_tasks() or self._child_training():

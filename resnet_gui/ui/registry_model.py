@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from .common.failures import Failure
 from .common.workers import Task, TaskSlot
 
 
@@ -16,11 +17,11 @@ class Listing:
     entries: list
     default: str | None
     demo_installed: str | None  # the demo model's name when this listing installed it
-    demo_problem: str | None    # why the bundled demo could not be installed
+    demo_problem: Failure | None    # why the bundled demo could not be installed
 
 
 def list_task(report, stop, install_demo: bool) -> Listing:
-    from resnet_gui.core.errors import ResnetGuiError, user_message
+    from resnet_gui.core.errors import ResnetGuiError
     from resnet_gui.core.models.demo import ensure_demo_model
     from resnet_gui.core.models.registry import Registry
 
@@ -30,7 +31,7 @@ def list_task(report, stop, install_demo: bool) -> Listing:
         try:
             installed = ensure_demo_model(registry)
         except (ResnetGuiError, OSError) as exc:  # a damaged bundle is reported, the app goes on
-            problem = user_message(exc)
+            problem = Failure.from_exception(exc)
     return Listing(str(registry.root), registry.list(), registry.default_name(), installed, problem)
 
 
@@ -45,11 +46,13 @@ class RegistryModel(QObject):
     default and import in workers, then lists again."""
 
     changed = Signal()                 # entries, default_name and root are up to date
-    error = Signal(str)                # an operation failed (a message for the user)
+    failed = Signal(object)            # an operation failed: a Failure
     demo_installed = Signal(str)       # the demo model was installed (once per registry, ever)
+    renamed = Signal(str, str)         # (old, new): a model was renamed here (before `changed` lists it)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._renames: dict[str, str] = {}  # old name -> new name, renamed in this session
         self.entries: list = []
         self.default_name: str | None = None
         self.root: str = ""
@@ -59,7 +62,7 @@ class RegistryModel(QObject):
 
     def refresh(self) -> None:
         """List again in the background; an older listing still running is cancelled."""
-        self._listing.start(list_task, self._install_demo, on_done=self._listed, on_failed=self.error.emit)
+        self._listing.start(list_task, self._install_demo, on_done=self._listed, on_failed=self.failed.emit)
 
     def _listed(self, listing: Listing) -> None:
         self._install_demo = False
@@ -71,7 +74,24 @@ class RegistryModel(QObject):
         if listing.demo_installed:
             self.demo_installed.emit(listing.demo_installed)
         if listing.demo_problem:
-            self.error.emit(listing.demo_problem)
+            self.failed.emit(listing.demo_problem)
+
+    def _renamed(self, old: str, new: str) -> None:
+        self._renames[old] = new
+        self.renamed.emit(old, new)
+
+    def current_name(self, name: str | None) -> str | None:
+        """What model `name` is called now (renamed here, maybe more than once), or `name` itself."""
+        seen = set()
+        while name in self._renames and name not in seen:
+            seen.add(name)
+            name = self._renames[name]
+        return name
+
+    def run_models(self) -> dict[str, str]:
+        """{run name: model name} of the models a training run saved (read from the model, so a rename follows)."""
+        return {e.meta["notes"]["run_name"]: e.name for e in self.working_entries()
+                if isinstance((e.meta or {}).get("notes"), dict) and isinstance(e.meta["notes"].get("run_name"), str)}
 
     def working_entries(self) -> list:
         return [e for e in self.entries if not e.broken]
@@ -83,9 +103,11 @@ class RegistryModel(QObject):
         """Registry.<op>(*args, **kwargs) in a worker, then list again. Operations are the user's own
         actions: none supersedes another."""
         task = Task(operation_task, op, args, kwargs, name=f"registry-{op}")
+        if op == "rename":
+            task.done.connect(lambda entry, old=args[0]: self._renamed(old, entry.name))
         if on_done is not None:
-            task.succeeded.connect(on_done)
-        task.failed.connect(self.error.emit)
+            task.done.connect(on_done)
+        task.failed.connect(self.failed.emit)
         task.finished.connect(self.refresh)
         task.start()
         return task

@@ -73,7 +73,8 @@ def test_models_import_remove_default(tmp_path, capsys):
     assert run(capsys, "models", "default", "pets")[0] == 0
     assert Registry().default_name() == "pets"
     code, _, err = run(capsys, "models", "import", str(f), "--name", "pets")
-    assert code == 2 and "already" in err
+    assert code == 2 and "already in the registry as 'pets'. Use that model, or import it again with " \
+        "--allow-duplicate." in err
     assert run(capsys, "models", "rename", "pets", "animals")[0] == 0
     assert run(capsys, "models", "remove", "animals")[0] == 0
     assert Registry().names() == []

@@ -35,6 +35,7 @@ def server():
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     thread.join()
+    httpd.server_close()  # its listening socket (left to the garbage collector: a ResourceWarning, an error)
 
 
 def test_download_verifies_and_reports_progress(server, tmp_path):

@@ -24,8 +24,16 @@ def test_allowed_formats_load_as_rgb(tmp_path, ext, fmt):
 def test_disallowed_format_is_rejected(tmp_path):
     f = tmp_path / "a.png"  # a PPM wearing a PNG name
     Image.new("RGB", (4, 4)).save(f, format="PPM")
-    with pytest.raises(ImageLoadError, match="a.png: not an image in a supported format"):
+    with pytest.raises(ImageLoadError, match=r"a.png: an image in a format this app does not read \(PPM\)"):
         load_image(f)
+
+
+def test_a_text_file_named_like_an_image_is_called_not_an_image(tmp_path):
+    f = tmp_path / "notes.jpg"
+    f.write_text("shopping list: eggs, flour")
+    with pytest.raises(ImageLoadError, match=r"notes.jpg: not an image \(its contents are not a picture") as caught:
+        load_image(f)
+    assert "supported format" not in str(caught.value) and "JPEG" not in str(caught.value)
 
 
 def test_rgba_is_composited_on_white(tmp_path):

@@ -224,7 +224,7 @@ def test_csv_cells_cannot_become_formulas(tmp_path, label):
 
     out = tmp_path / "r.csv"
     write_csv([Prediction(path=f"{label}.png", label=label, confidence=0.9, top_k=[(label, 0.9)])], out, top_k=1)
-    rows = list(csv.reader(out.open(encoding="utf-8")))
+    rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
     for cell in (rows[1][0], rows[1][1], rows[1][4]):
         assert cell[:1] not in ("=", "+", "-", "@") and "\x00" not in cell
 

@@ -17,6 +17,7 @@ from helpers import make_folder_dataset
 
 from resnet_gui.cli import main
 from resnet_gui.core import paths
+from resnet_gui.core.errors import with_remedy
 from resnet_gui.core.settings import Settings
 from resnet_gui.core.train import recipe, resume_config, train
 from resnet_gui.core.train.runs import list_run_infos
@@ -119,7 +120,7 @@ def test_a_finished_run_resumed_without_more_epochs_says_so(saved_run):
     config, path = resume_config(saved_run)
     result = train(config, resume=path)
     assert result.status == "failed" and "already completed 1 of 1 epochs" in result.message
-    assert "--epochs" in result.message
+    assert result.remedy.kind == "more_epochs" and "--epochs 6" in with_remedy(result.message, result.remedy)
 
 
 def test_one_unreadable_state_never_hides_the_others(saved_run, data, capsys):

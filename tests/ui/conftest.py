@@ -1,4 +1,5 @@
-"""Qt fixtures: a real MainWindow with PyTorch loaded; every test must leave no worker thread running."""
+"""Qt fixtures: a real MainWindow with PyTorch loaded, or one tab on its own made ready the way the window makes it
+(for tests of one tab: no other tab, menu or status bar is built); every test must leave no worker thread running."""
 import threading
 
 import pytest
@@ -65,6 +66,67 @@ def window(make_window):
     return make_window()
 
 
+@pytest.fixture(scope="session")
+def torch_info():
+    """What the window's start-up finds (PyTorch imported, its devices), found once."""
+    from resnet_gui.ui.main_window import load_torch_task
+
+    return load_torch_task(None, None)
+
+
+@pytest.fixture
+def make_tab(qtbot, settings, torch_info):
+    """make_tab("predict"): that tab alone, shown, made ready and the registry listed (the demo model installed), as
+    MainWindow does (Predict and Evaluate at once, Train and Runs once PyTorch is loaded);
+    at teardown its work is stopped and waited for, as closing the window does."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from resnet_gui.ui.common.workers import request_stop_all, running_tasks, wait_for_all
+    from resnet_gui.ui.evaluate.tab import EvaluateTab
+    from resnet_gui.ui.models.tab import ModelsTab
+    from resnet_gui.ui.predict.tab import PredictTab
+    from resnet_gui.ui.registry_model import RegistryModel
+    from resnet_gui.ui.runs.tab import RunsTab
+    from resnet_gui.ui.train.tab import TrainTab
+
+    made = []
+
+    def make(kind: str):
+        registry = RegistryModel()
+        tab = {"predict": lambda: PredictTab(registry, settings), "train": lambda: TrainTab(settings),
+               "runs": lambda: RunsTab(), "evaluate": lambda: EvaluateTab(registry, settings),
+               "models": lambda: ModelsTab(registry, settings)}[kind]()
+        registry.setParent(tab)  # goes with the tab
+        made.append(tab)
+        tab.resize(1200, 760)
+        tab.show()
+        if kind == "train":
+            tab.set_ready(torch_info["devices"], torch_info.get("gpus", 0))
+        elif kind in ("runs", "models"):
+            tab.set_ready()
+        else:
+            tab.set_ready("auto")  # classifying needs no PyTorch: the window makes these ready before it
+        registry.refresh()
+        qtbot.waitUntil(lambda: registry.loaded, timeout=60_000)
+        return tab
+
+    yield make
+    for tab in made:
+        if isinstance(tab, TrainTab):
+            tab.stop()
+            qtbot.waitUntil(lambda tab=tab: not tab.child_running(), timeout=120_000)
+        elif isinstance(tab, RunsTab):
+            tab.shutdown()
+        request_stop_all()
+        qtbot.waitUntil(lambda: not running_tasks(), timeout=120_000)
+        wait_for_all()
+        tab.close()
+        tab.deleteLater()
+    # deleted now, not at some later test's event loop: a tab left alive kept its timers (the Train tab's health
+    # re-check, 400 ms after a setting changed) and started work in the next test
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
 @pytest.fixture
 def vague_model(registry_dir):
     """A model in the registry that is never sure: about 30 % for its top class on generated images."""
@@ -110,3 +172,16 @@ def two_runs(runs_template, isolated_home):
     for sub in ("runs", "models"):
         shutil.copytree(runs_template / sub, isolated_home / sub, dirs_exist_ok=True)
     return ["quick-a", "quick-b"]
+
+
+def _one_tab(kind: str):
+    @pytest.fixture(name=f"{kind}_tab")
+    def one_tab(make_tab):
+        return make_tab(kind)
+
+    return one_tab
+
+
+# predict_tab, train_tab, runs_tab, evaluate_tab, models_tab: make_tab("predict") … as a fixture
+predict_tab, train_tab, runs_tab, evaluate_tab, models_tab = map(_one_tab, ("predict", "train", "runs", "evaluate",
+                                                                            "models"))

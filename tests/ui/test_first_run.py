@@ -5,7 +5,7 @@ from resnet_gui.core.models.demo import DEMO_NAME
 
 def test_first_run_selects_the_demo_and_try_a_sample_gives_the_right_digit(qtbot, window):
     tab = window.predict_tab
-    assert window.registry.default_name == DEMO_NAME  # installed on this first run, as the default
+    assert tab.registry.default_name == DEMO_NAME  # installed on this first run, as the default
     assert tab.current_model_name() == DEMO_NAME
     assert tab.model_combo.currentText().endswith("(test accuracy 98.9%)")  # not the validation split's 99.4%
     table = window.models_tab.table
@@ -23,7 +23,7 @@ def test_first_run_selects_the_demo_and_try_a_sample_gives_the_right_digit(qtbot
 def test_empty_states_explain_what_to_do(qtbot, window):
     assert "Models live in" in window.models_tab.intro.text() and "Import" in window.models_tab.intro.text()
     train = window.train_tab
-    train.form.mode_combo.setCurrentIndex(0)
+    train.set_mode("cifar10")
     assert "CIFAR-10" in train.form.mode_help.text()
-    train.form.mode_combo.setCurrentIndex(1)
+    train.set_mode("finetune")
     assert "ImageNet" in train.form.mode_help.text()

@@ -19,6 +19,21 @@ def test_view_menu_and_ctrl_numbers_go_to_each_tab(qtbot, window):
     assert [a.shortcut().toString() for a in window.tab_actions] == ["Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+4", "Ctrl+5"]
 
 
+def test_help_inside_the_app_explains_the_answers_and_the_terms(qtbot, window):
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    texts = [a.text() for a in help_menu.actions()]
+    assert "How to read the &answers" in texts and "&Glossary" in texts
+    next(a for a in help_menu.actions() if a.text() == "&Glossary").trigger()
+    dialog = window._help
+    qtbot.waitUntil(dialog.isVisible)
+    page = dialog.browser.toPlainText()
+    for term in ("Sure", "Not sure", "Unfamiliar", "Error", "Calibration", "Familiarity", "Validation loss rose",
+                 "Epoch", "Learning rate", "Overfitting"):
+        assert term in page, term
+    assert dialog.browser.verticalScrollBar().value() > 0  # at the glossary, not the top
+    dialog.close()
+
+
 def test_long_status_messages_are_elided_beside_the_model_and_device(qtbot, window):
     window.resize(900, 600)
     message = "A very long message about a folder " + "with many sub-folders/" * 30 + " that was classified."
@@ -60,8 +75,8 @@ def test_closing_while_the_last_task_ends_still_closes(qtbot, window, monkeypatc
     assert calls[:2] == [1, 1]
 
 
-def test_dialogs_are_deleted_after_use(qtbot, digits_model, window, monkeypatch):
-    tab = window.models_tab
+def test_dialogs_are_deleted_after_use(qtbot, digits_model, models_tab, monkeypatch):
+    tab = models_tab
     tab.select("digits")
     dialog = tab.show_details()
     assert "Classes" in dialog.value_labels and "4 classes" in dialog.value_labels["Classes"].text()
@@ -129,3 +144,15 @@ def test_copy_diagnostics_has_versions_device_and_folders(qtbot, window, isolate
                    f"Logs: {isolated_home / 'logs'}"):
         assert needed in text
     assert "threads)" in window.device_label.full_text() and "(1 threads)" not in window.device_label.full_text()
+
+
+def test_a_1024_by_700_window_stays_that_size_on_every_tab(qtbot, window):
+    """No toolbar sets the window's minimum width: the Runs and Models buttons wrap (the window grew from 1024
+    to 1155 px on a tab switch before)."""
+    window.resize(1024, 700)
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        QApplication.sendPostedEvents()  # the layouts settle
+        QApplication.processEvents()
+        assert window.minimumSizeHint().width() <= 1024, window.tabs.tabText(index)
+        assert (window.width(), window.height()) == (1024, 700), window.tabs.tabText(index)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..download import download
-from ..errors import DatasetError, DownloadError
+from ..errors import DatasetError, DownloadError, Remedy
 from ..paths import datasets_dir
 from ..progress import NO_PROGRESS, Progress
 from .arrays import ArrayData
@@ -59,12 +59,10 @@ def _safe_extract(tarball: Path, dest: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def cifar_missing_message(root: Path, *, download_failed: bool = False) -> str:
-    how = ("" if download_failed else "Download it (the Download CIFAR-10 button, or --download on the command "
-           "line), or ")
-    return (f"CIFAR-10 was not found in {root}. {how}{'put' if how else 'Put'} {CIFAR_TARBALL} (from "
+def cifar_missing_message(root: Path) -> str:
+    return (f"CIFAR-10 was not found in {root}. Put {CIFAR_TARBALL} (from "
             f"https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz) or the extracted {CIFAR_FOLDER} folder "
-            "there, or choose a location that holds either (Locate…, or --data).")
+            "there")
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -115,7 +113,7 @@ def locate_cifar10(
         _safe_extract(tarball, target)
         return target
     if not download_if_missing:
-        raise DatasetError(cifar_missing_message(root))
+        raise DatasetError(cifar_missing_message(root), remedy=Remedy("cifar10"))
     from torchvision.datasets import CIFAR10
 
     target = root if _writable_folder(root) else default_cifar_root()
@@ -123,8 +121,8 @@ def locate_cifar10(
         download(CIFAR10.url, target / CIFAR_TARBALL, md5=CIFAR10.tgz_md5, timeout=30, progress=progress,
                  what="Downloading CIFAR-10")
     except DownloadError as exc:
-        raise DatasetError(f"{str(exc)[:1].upper()}{str(exc)[1:]}. "
-                           f"{cifar_missing_message(root, download_failed=True)}") from None
+        raise DatasetError(f"{str(exc)[:1].upper()}{str(exc)[1:]}. {cifar_missing_message(root)}",
+                           remedy=Remedy("cifar10_location")) from None
     _safe_extract(target / CIFAR_TARBALL, target)
     return target
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..download import download
-from ..errors import CheckpointError, DownloadError, ModelError
+from ..errors import CheckpointError, DownloadError, ModelError, Remedy
 from ..progress import NO_PROGRESS, Progress
 from .archs import arch_info
 from .checkpoint import Checkpoint, read_checkpoint
@@ -67,17 +67,17 @@ def fetch_imagenet_weights(
     path = imagenet_weights_path(arch)
     if path.is_file():
         return path
-    hint = (f"Put {path.name} (from {weights.url}) into {path.parent}, or choose a local copy of that weights file "
-            "(the ImageNet weights field's Choose… button, or --weights-file on the command line).")
+    # where the file comes from and goes: the command line says it, the window offers Download and Locate instead
+    remedy = Remedy("weights_file", f"{weights.url} as {path}")
     if not allow_download:
-        raise ModelError(f"ImageNet weights for {arch} are not cached. {hint}")
+        raise ModelError(f"the ImageNet weights of {arch} are not on this computer yet", remedy=remedy)
     match = re.search(r"-([a-f0-9]{8,})\.pth$", path.name)
     try:
         download(weights.url, path, sha256_prefix=match.group(1) if match else None,
                  progress=progress, what="Downloading ImageNet weights")
     except DownloadError as exc:
-        raise ModelError(f"ImageNet weights for {arch} are not cached and could not be downloaded ({exc}). "
-                         f"{hint}") from None
+        raise ModelError(f"the ImageNet weights of {arch} could not be downloaded: {exc.reason or exc}",
+                         remedy=remedy) from None
     return path
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes, remove_stale_temporaries
-from ..errors import CheckpointError, RegistryError
+from ..errors import CheckpointError, RegistryError, Remedy
 from ..jsonsafe import finite_fraction
 from ..names import MAX_NAME, SUFFIX, name_from, validate_name
 from ..paths import models_dir
@@ -270,8 +270,8 @@ class Registry:
             return  # reported by the import itself
         for entry in self.list():
             if (entry.meta or {}).get("notes", {}).get("source_sha256") == digest:
-                raise RegistryError(f"{Path(source).name} is already in the registry as {entry.name!r}; use "
-                                    "that model, or import it again with --allow-duplicate")
+                raise RegistryError(f"{Path(source).name} is already in the registry as {entry.name!r}",
+                                    remedy=Remedy("allow_duplicate"))
 
     def update(self, name: str, *, class_names: Sequence[str] | None = None,
                preprocess: dict | None = None) -> ModelEntry:

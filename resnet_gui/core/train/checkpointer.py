@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import Remedy
 from ..models.checkpoint import Checkpoint, read_checkpoint
 from ..models.registry import Registry
 from .config import TrainConfig
@@ -31,12 +32,13 @@ class RunRecord:
     saved_best: bool = False
     warnings: list[str] = field(default_factory=list)   # the verdict on the finished model
 
-    def result(self, status: str, message: str, registry: Registry | None) -> TrainResult:
+    def result(self, status: str, message: str, registry: Registry | None,
+               remedy: Remedy | None = None) -> TrainResult:
         """registry is None on ranks other than 0, which write nothing (and name no files)."""
         wrote = registry is not None
         best_path = str(registry.path_for(self.best_name)) if wrote and self.saved_best and self.best_name else None
         last = run_state_path(self.run_name) if wrote and self.run_name else None
-        return TrainResult(status=status, message=message, run_name=self.run_name,
+        return TrainResult(status=status, message=message, remedy=remedy, run_name=self.run_name,
                            best_name=self.best_name if best_path else None, best_path=best_path,
                            best_val_accuracy=self.best_acc if best_path else None,
                            last_path=str(last) if last is not None and last.exists() else None,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes
-from ..errors import TrainingError
+from ..errors import Remedy, TrainingError
 from ..models.archs import ARCHS
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -321,7 +321,7 @@ class TrainConfig:
             if problem is not None:
                 raise TrainingError(problem)
         if self.dataset == "folder" and not self.data:
-            raise TrainingError("a folder dataset needs a folder (--data PATH)")
+            raise TrainingError("a folder dataset needs a folder", remedy=Remedy("data_folder"))
         if self.arch not in ARCHS:
             raise TrainingError(f"unknown architecture {self.arch!r}; supported: {', '.join(ARCHS)}")
         if self.pretrained and ARCHS[self.arch].cifar_stem:

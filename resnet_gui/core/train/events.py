@@ -14,11 +14,15 @@ from typing import Any, ClassVar
 
 from resnet_gui.text import learning_rate
 
+from ..errors import Remedy
+
 CLOSE = 3.0   # a current learning rate within this factor of the finder's suggestion is "close to it"
 
 
 def _plain(value: Any) -> Any:
     """JSON-safe: non-finite floats become null (bare NaN is not valid JSON), tuples become lists."""
+    if isinstance(value, Remedy):
+        return _plain(value.to_json())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -128,9 +132,12 @@ class CheckpointSaved(TrainEvent):
 
 @dataclass(frozen=True)
 class Ended(TrainEvent):
-    """The last event of every run; `status` is "finished", "cancelled" or "failed" (also its JSON name)."""
+    """The last event of every run; `status` is "finished", "cancelled" or "failed" (also its JSON name). The
+    message names no command-line option: `remedy` says what to do (core.errors.Remedy, {"kind", "value"} in
+    JSON)."""
     status: str
     message: str
+    remedy: Remedy | None = None
     run_name: str | None = None
     best_name: str | None = None
     best_path: str | None = None
@@ -199,6 +206,7 @@ class TrainResult:
     """What train() returns (the same facts as its Ended event, plus the history)."""
     status: str  # "finished", "cancelled" or "failed"
     message: str
+    remedy: Remedy | None = None   # what to do next (each screen words it: core.errors.with_remedy for the CLI)
     run_name: str | None = None
     best_name: str | None = None
     best_path: str | None = None
@@ -211,7 +219,8 @@ class TrainResult:
     balance: str = "none"
 
     def event(self) -> Ended:
-        return Ended(status=self.status, message=self.message, run_name=self.run_name, best_name=self.best_name,
+        return Ended(status=self.status, message=self.message, remedy=self.remedy, run_name=self.run_name,
+                     best_name=self.best_name,
                      best_path=self.best_path, best_val_accuracy=self.best_val_accuracy, last_path=self.last_path,
                      epochs_done=self.epochs_done, warnings=tuple(self.warnings),
                      balanced_accuracy=self.balanced_accuracy, balance=self.balance)

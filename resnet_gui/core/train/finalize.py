@@ -18,7 +18,7 @@ from ..engines.torch_backend import penultimate_features
 from ..evaluation.metrics import figures, run_verdicts, verdicts
 from ..inference import familiarity, input_stats, outliers
 from ..inference.calibration import calibration_report, softmax
-from ..progress import StopFlag
+from ..progress import NEVER_STOP, StopFlag
 from .config import TrainConfig
 from .loop import Trainer
 from .prepare import eval_preprocess
@@ -148,12 +148,6 @@ def finalize(t: Trainer, cfg: TrainConfig, *, val_batches: Iterable, train_batch
     return result
 
 
-class _Never:
-    @staticmethod
-    def is_set() -> bool:
-        return False
-
-
 def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, class_names: list[str],
                history: list[dict], best_path: str | None, world, stop: StopFlag, batch_size: int) -> Finalized:
     """With the best epoch's weights back in the model: finalize() and store its findings in the best model's
@@ -167,7 +161,7 @@ def finish_run(t: Trainer, cfg: TrainConfig, data, *, best_state: dict | None, c
     several = bool(getattr(world, "enabled", False))
     found = finalize(t, cfg, val_batches=data.val_batches(batch_size), train_batches=data.seen_batches(batch_size),
                      class_names=class_names, history=history, train_images=data.n_train,
-                     stop=_Never() if several else stop, gather=world.gather if several else None, n_val=data.n_val,
+                     stop=NEVER_STOP if several else stop, gather=world.gather if several else None, n_val=data.n_val,
                      normalize=getattr(data, "normalize", None), preprocess=eval_preprocess(cfg))
     if found is None:
         return Finalized()

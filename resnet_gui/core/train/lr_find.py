@@ -28,7 +28,7 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import Cancelled, TrainingError
-from ..progress import Progress, StopFlag, Throttle
+from ..progress import NEVER_STOP, Progress, StopFlag, Throttle
 from .config import TrainConfig
 from .distributed import SINGLE
 from .events import LrFound, LrStep, Prepare, Status, TrainEvent
@@ -49,12 +49,6 @@ def diverged(step: int, smoothed: float, best: float, start: float) -> bool:
     if step <= SETTLED:
         return False
     return smoothed > DIVERGED * best or (smoothed > ABOVE_START * start and smoothed > best)
-
-
-class _NoStop:
-    @staticmethod
-    def is_set() -> bool:
-        return False
 
 
 MIN_POINTS = 5          # fewer finite losses than this: no curve to read
@@ -202,7 +196,7 @@ def find_lr(config: TrainConfig, on_event: Callable[[TrainEvent], None] | None =
     from .run import Env, build_trainer, opened_data, torch_threads  # the same data, model and step as training
 
     emit = on_event if on_event is not None else (lambda event: None)
-    stop = stop or _NoStop()
+    stop = stop or NEVER_STOP
     cfg = config.validate()
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
     with torch_threads(cfg.threads):

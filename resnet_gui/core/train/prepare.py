@@ -130,8 +130,8 @@ def _check_usable(data: TrainData, class_names: list[str], cfg: TrainConfig, ski
         suggestion = max(1, 2 ** int(math.log2(max(2, per_process // 2))))
         if cfg.world_size > 1:
             raise DatasetError(f"the training set has {data.n_train} usable images, {per_process} for each of the "
-                               f"{cfg.world_size} processes: fewer than one batch of {cfg.batch_size} (--batch-size is "
-                               f"per process); lower the batch size (for example to {suggestion}), run fewer "
+                               f"{cfg.world_size} processes: fewer than one batch of {cfg.batch_size} (the batch size "
+                               f"is per process); lower the batch size (for example to {suggestion}), run fewer "
                                "processes or add images")
         raise DatasetError(f"the training set has {data.n_train} usable images, fewer than one batch of "
                            f"{cfg.batch_size}; lower the batch size (for example to {suggestion}) or add images")

@@ -35,10 +35,10 @@ from torch import nn
 
 from ..data.balance import loss_weights
 from ..devices import describe_device
-from ..errors import Cancelled, ResnetGuiError, TrainingError, user_message
+from ..errors import Cancelled, Remedy, ResnetGuiError, TrainingError, user_message
 from ..models.build import build_model
 from ..models.registry import Registry
-from ..progress import Progress, StopFlag, Throttle
+from ..progress import NEVER_STOP, Progress, StopFlag, Throttle
 from .checkpointer import Checkpointer, RunRecord
 from .compiling import CompiledStep, compile_step
 from .config import TrainConfig
@@ -54,12 +54,6 @@ from .tensorboard import TensorBoardLogger
 log = logging.getLogger(__name__)
 EventFn = Callable[[TrainEvent], None]
 MAX_GENERATED_NAME = 60
-
-
-class _NoStop:
-    @staticmethod
-    def is_set() -> bool:
-        return False
 
 
 @dataclass
@@ -94,8 +88,8 @@ def start_or_resume(cfg: TrainConfig, env: Env, record: RunRecord, resume: str |
         record.run_name = record.best_name = world.from_main(lambda: new_run_name(cfg, env.registry))
         return None
     if state.epoch >= cfg.epochs:
-        raise TrainingError(f"run {state.run_name!r} already completed {state.epoch} of {cfg.epochs} epochs; "
-                            f"to train more, resume it with more epochs (for example --epochs {state.epoch + 5})")
+        raise TrainingError(f"run {state.run_name!r} already completed {state.epoch} of {cfg.epochs} epochs",
+                            remedy=Remedy("more_epochs", state.epoch + 5))
     record.run_name, record.history = state.run_name, list(state.history)
     record.best_acc, record.epochs_done_before = state.best_val_accuracy, state.epoch
     record.best_name = state.best_name or state.run_name
@@ -146,7 +140,7 @@ def build_trainer(cfg: TrainConfig, num_classes: int, device: torch.device, emit
     try:
         model = build_model(cfg.arch, num_classes, weights=weights, progress=progress)
     except ResnetGuiError as exc:
-        raise TrainingError(str(exc)) from None
+        raise TrainingError(str(exc), remedy=exc.remedy) from None
     model = model.to(device)
     if device.type in ("cuda", "cpu"):
         model = model.to(memory_format=torch.channels_last)
@@ -197,9 +191,9 @@ class BatchReporter:
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {'NaN' if math.isnan(value) else 'infinite'} at epoch {epoch + 1}, step "
-                    f"{step + 1}; training stopped. The learning rate is probably too high: try --lr "
-                    f"{self.cfg.lr / 10:g} (it was {self.t.lr:.4g} at that step). The best and last checkpoints "
-                    "from earlier epochs are kept.")
+                    f"{step + 1}; training stopped. The learning rate is probably too high (it was {self.t.lr:.4g} "
+                    "at that step). The best and last checkpoints from earlier epochs are kept",
+                    remedy=Remedy("lr", float(f"{self.cfg.lr / 10:g}")))
         self.pending.extend((epoch * self.steps + step + 1, value) for step, value in losses)
         step = losses[-1][0] + 1
         if not self.throttle.ready(force=step >= self.steps):
@@ -227,8 +221,8 @@ def _guarded(t: Trainer, cfg: TrainConfig, fn, *args, **kwargs):
             torch.cuda.empty_cache()
         b = cfg.batch_size
         raise TrainingError(f"the {'GPU' if t.device.type == 'cuda' else 'device'} ran out of memory with batch "
-                            f"size {b}; try --batch-size {max(1, b // 2)} (or a smaller model). The best and last "
-                            "checkpoints from earlier epochs are kept.")
+                            f"size {b} (a smaller model needs less). The best and last checkpoints from earlier "
+                            "epochs are kept", remedy=Remedy("batch_size", max(1, b // 2)))
 
 
 def _train_epoch(t: Trainer, cfg: TrainConfig, env: Env, data, epoch: int, reporter: BatchReporter,
@@ -332,10 +326,9 @@ def _cancelled(record: RunRecord, epoch: int, registry: Registry | None) -> Trai
     done = len(record.history)
     if done and record.saved_best:
         message = (f"Stopped during epoch {epoch + 1}; {done} epoch{'s' if done != 1 else ''} completed. Best "
-                   f"validation accuracy {record.best_acc:.2%} (saved as {record.best_name!r}); resume with "
-                   f"--resume {record.run_name!r}.")
-    else:
-        message = f"Stopped during epoch {epoch + 1}, before any epoch completed; nothing was saved."
+                   f"validation accuracy {record.best_acc:.2%} (saved as {record.best_name!r}).")
+        return record.result("cancelled", message, registry, Remedy("resume", record.run_name))
+    message = f"Stopped during epoch {epoch + 1}, before any epoch completed; nothing was saved."
     return record.result("cancelled", message, registry)
 
 
@@ -345,7 +338,7 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
     the result (and the final Ended event) say finished, cancelled or failed, with a message."""
     report: EventFn = on_event if on_event is not None else (lambda event: None)
     emit = report
-    stop = stop or _NoStop()
+    stop = stop or NEVER_STOP
     progress = Progress(lambda what, done, total: emit(Prepare(what, done, total)), stop)
     record, world = RunRecord(), SINGLE
     failed_here = False
@@ -367,7 +360,7 @@ def train(config: TrainConfig, on_event: EventFn | None = None, stop: StopFlag |
     except Exception as exc:  # noqa: BLE001 - every failure ends as a message; user_message logs the unexpected
         exc = world.explain(exc)
         failed_here = not isinstance(exc, OtherProcessFailed)
-        result = record.result("failed", user_message(exc), registry)
+        result = record.result("failed", user_message(exc, remedy=False), registry, getattr(exc, "remedy", None))
         if record.saved_best and result.best_path:
             result.message += (f" The best model so far is saved as {record.best_name!r} "
                                f"({record.best_acc:.1%}).")

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
-from .widgets import pil_to_qimage
+from .qimages import pil_to_qimage
 
 THUMBNAIL_PX = 48
 MAX_SHOWN = 500

@@ -5,9 +5,13 @@ against the base colour of lists and trees, so unticked boxes there could not be
 is Fusion with a visible outline around check boxes on dark palettes."""
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+import inspect
+import weakref
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtGui import QColor, QPalette, QPen
-from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory, QWidget
 
 
 class ThemeNotifier(QObject):
@@ -24,6 +28,37 @@ def notifier() -> ThemeNotifier:
     if _notifier is None:
         _notifier = ThemeNotifier(QApplication.instance())
     return _notifier
+
+
+class _PaletteWatcher(QObject):
+    """A child of the widget: it goes with the widget, and so does its connection to the theme's notifier (a
+    lambda connected there directly would outlive the widget and paint a deleted one)."""
+
+    def __init__(self, widget: QWidget, apply: Callable[[], None]):
+        super().__init__(widget)
+        # a method of the widget is held weakly: held strongly, widget -> watcher -> method -> widget is a cycle,
+        # and a widget without a parent is then freed by the garbage collector at any moment, even while it
+        # paints (a segfault in QPainter::restore)
+        self._apply = weakref.WeakMethod(apply) if inspect.ismethod(apply) else lambda: apply
+        widget.installEventFilter(self)
+        notifier().changed.connect(self.apply)
+
+    def apply(self) -> None:
+        apply = self._apply()
+        if apply is not None:
+            apply()
+
+    def eventFilter(self, _watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.PaletteChange:
+            self.apply()
+        return False
+
+
+def follow_palette(widget: QWidget, apply: Callable[[], None]) -> None:
+    """Call `apply` now, and again whenever the palette changes: the widget's own, or the theme's (colours
+    painted by hand or set in plots and style sheets do not follow by themselves). Ends with the widget.
+    `apply` is a method of the widget (held weakly), or a function that does not hold the widget."""
+    _PaletteWatcher(widget, apply).apply()
 
 
 def _palette(dark: bool) -> QPalette:

@@ -1,5 +1,5 @@
-"""Small reusable widgets and formatting: image preview, top-k bars, banners with fix buttons, toggle buttons,
-elided labels, a following log view; plurals and byte sizes."""
+"""Small reusable widgets: image preview, top-k bars, banners with fix buttons, toggle buttons, elided labels,
+a following log view, an empty-state page, progress on a bar, plain-text tooltips."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -21,17 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from . import theme
-
-
-def pil_to_qimage(image, max_side: int | None = None) -> QImage:
-    """An RGB PIL image -> QImage (a deep copy, safe to pass between threads)."""
-    if max_side and max(image.size) > max_side:
-        image = image.copy()
-        image.thumbnail((max_side, max_side))
-    image = image.convert("RGB")
-    data = image.tobytes("raw", "RGB")
-    qimg = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888)
-    return qimg.copy()
 
 
 class ImagePreview(QLabel):
@@ -196,7 +185,8 @@ class Banner(QFrame):
         self._remove_buttons()
         for label, callback in actions:
             button = QPushButton(label)
-            button.clicked.connect(callback)
+            # clicked(checked) would fill a callback's first default argument (lambda n=name: …) with False
+            button.clicked.connect(lambda _checked=False, callback=callback: callback())
             self._buttons.addWidget(button)
         self._restyle()
         self.show()
@@ -206,6 +196,10 @@ class Banner(QFrame):
 
     def kind(self) -> str:
         return self._kind
+
+    def set_text(self, text: str) -> None:
+        """Other words for the message shown (its kind and buttons stay)."""
+        self.label.setText(text)
 
     def buttons(self) -> list[QPushButton]:
         return [self._buttons.itemAt(i).widget() for i in range(self._buttons.count())]
@@ -314,17 +308,36 @@ class LogView(QPlainTextEdit):
         self.setReadOnly(True)
         self.setMaximumBlockCount(max_lines)
         self.setPlaceholderText(placeholder)
+        self._following, self._scrolling = True, False
+        bar = self.verticalScrollBar()
+        # wrapped lines are laid out later (a resize, a hidden tab shown): the range may grow after append_line
+        bar.rangeChanged.connect(lambda _low, _high: self._following and self._to_bottom())
+        bar.valueChanged.connect(self._scrolled)
 
     def at_bottom(self) -> bool:
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - 1
 
+    def _scrolled(self, _value: int) -> None:
+        if not self._scrolling:  # the user moved it: follow again once back at the bottom
+            self._following = self.at_bottom()
+
+    def _to_bottom(self) -> None:
+        self._scrolling = True
+        try:
+            self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+        finally:
+            self._scrolling = False
+
+    def follow(self) -> None:
+        """Show the newest line and keep following (a new run's lines must not open on an old run's)."""
+        self._following = True
+        self._to_bottom()
+
     def append_line(self, text: str) -> None:
-        bar = self.verticalScrollBar()
-        follow = self.at_bottom()
-        keep = bar.value()
         self.appendPlainText(text)
-        bar.setValue(bar.maximum() if follow else min(keep, bar.maximum()))
+        if self._following:
+            self._to_bottom()
 
 
 def empty_state_stack(owner: QWidget, text: str) -> tuple[QStackedWidget, QLabel]:
@@ -349,6 +362,16 @@ def show_progress(bar, what: str, done: int, total: int) -> None:
         bar.setRange(0, total)
         bar.setValue(done)
         bar.setFormat(f"{what}: {done:,} of {total:,}")
+
+
+def plain_label(font=None, wrap: bool = True) -> QLabel:
+    """An empty label for data or sentences shown literally (plain text, never rich text), wrapped by default."""
+    label = QLabel("")
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    if font is not None:
+        label.setFont(font)
+    return label
 
 
 def plain_tip(text: str) -> str:

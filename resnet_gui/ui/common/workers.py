@@ -1,17 +1,23 @@
 """Run plain functions in worker threads and hear about them in the GUI thread; one task at a time per slot.
 
     task = Task(fn, *args, name="predict")  # fn(report, stop, *args) runs in its own QThread
-    task.event / task.succeeded / task.failed  # delivered in the GUI thread
+    task.progress / task.done / task.failed  # delivered in the GUI thread
     task.cancel()        # stop flag set, and nothing more is delivered (superqt's rule: no result after abort)
     task.request_stop()  # stop flag set, the function ends early and its result still arrives (training)
 
-    slot = TaskSlot("scan")
-    slot.start(fn, *args, on_done=..., on_failed=..., on_event=...)  # cancels and disconnects the previous task
+    slot = TaskSlot("scan")  # started, progress, done, failed, busy_changed: its current task's, only
+    slot.start(fn, *args, on_progress=..., on_done=..., on_failed=...)  # cancels and disconnects the previous task
+
+The job vocabulary: every job (a slot, the torchrun child, the TensorBoard launcher) says `started`,
+`progress`, `done`, `failed` and `busy_changed`. A session's simple jobs are its slots
+(`session.download.progress`); a job with more to it says the same words after its name (`training_done`,
+`folder_progress`). A request from a widget to whoever owns it ends in `_requested`.
 
 `fn` reports with report(value) and checks stop.is_set(); raising core.errors.Cancelled is a quiet end.
-A failure becomes one sentence through core.errors.user_message (the only translator) and is logged
-with its traceback. Every started task is tracked until its thread has ended, so shutdown and the
-tests can wait for all of them (running_tasks(), wait_for_all(), tracker().all_finished).
+A failure crosses to the GUI thread as a failures.Failure (its message through core.errors.user_message,
+the only translator, and its remedy as data), and is logged with its traceback. Every started task is
+tracked until its thread has ended, so shutdown and the tests can wait for all of them (running_tasks(),
+wait_for_all(), tracker().all_finished).
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, QThread, Signal
+
+from .failures import Failure
 
 log = logging.getLogger(__name__)
 _live: set[Task] = set()
@@ -43,13 +51,13 @@ def tracker() -> TaskTracker:
 
 
 class Task(QThread):
-    event = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str)
+    progress = Signal(object)   # what fn reported
+    done = Signal(object)       # what fn returned
+    failed = Signal(object)     # why fn raised: a Failure
     # emitted in the worker thread; relayed in the GUI thread unless the task was cancelled meanwhile
-    _event_in_worker = Signal(object)
-    _result_in_worker = Signal(object)
-    _failure_in_worker = Signal(str)
+    _progress_in_worker = Signal(object)
+    _done_in_worker = Signal(object)
+    _failed_in_worker = Signal(object)
 
     def __init__(self, fn: Callable[..., Any], *args: Any, name: str = "task", parent=None):
         super().__init__(parent)
@@ -58,50 +66,50 @@ class Task(QThread):
         self.stop = threading.Event()
         self._cancelled = False
         tracker()  # created in the GUI thread, before any task can end
-        self._event_in_worker.connect(self._relay_event)
-        self._result_in_worker.connect(self._relay_result)
-        self._failure_in_worker.connect(self._relay_failure)
+        self._progress_in_worker.connect(self._relay_progress)
+        self._done_in_worker.connect(self._relay_done)
+        self._failed_in_worker.connect(self._relay_failed)
         self.finished.connect(self._forget)
 
     # ---- worker thread ----------------------------------------------------------------------------
     def run(self) -> None:
-        from resnet_gui.core.errors import Cancelled, ResnetGuiError, user_message
+        from resnet_gui.core.errors import Cancelled, ResnetGuiError
 
         try:
             value = self.fn(self._report, self.stop, *self.args)
         except Cancelled:
             return
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message; the log keeps the traceback
-            message = user_message(exc)  # logs unexpected errors with their traceback
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a Failure; the log keeps the traceback
+            failure = Failure.from_exception(exc)  # logs unexpected errors with their traceback
             if isinstance(exc, (ResnetGuiError, OSError, MemoryError)):
-                log.warning("task %s failed: %s", self.objectName(), message, exc_info=exc)
-            self._failure_in_worker.emit(message)
+                log.warning("task %s failed: %s", self.objectName(), failure.message, exc_info=exc)
+            self._failed_in_worker.emit(failure)
         else:
-            self._result_in_worker.emit(value)
+            self._done_in_worker.emit(value)
 
     def _report(self, value: Any) -> None:
         if not self._cancelled:
-            self._event_in_worker.emit(value)
+            self._progress_in_worker.emit(value)
 
     # ---- GUI thread -------------------------------------------------------------------------------
-    def _relay_event(self, value: Any) -> None:
+    def _relay_progress(self, value: Any) -> None:
         if not self._cancelled:
-            self.event.emit(value)
+            self.progress.emit(value)
 
-    def _relay_result(self, value: Any) -> None:
+    def _relay_done(self, value: Any) -> None:
         if not self._cancelled:
-            self.succeeded.emit(value)
+            self.done.emit(value)
 
-    def _relay_failure(self, message: str) -> None:
+    def _relay_failed(self, failure: Failure) -> None:
         if not self._cancelled:
-            self.failed.emit(message)
+            self.failed.emit(failure)
 
     def start(self, *args, **kwargs) -> None:
         _live.add(self)
         super().start(*args, **kwargs)
 
     def cancel(self) -> None:
-        """Ask the function to stop, and deliver nothing more (no event, result or failure)."""
+        """Ask the function to stop, and deliver nothing more (no progress, result or failure)."""
         self._cancelled = True
         self.stop.set()
 
@@ -123,8 +131,12 @@ class Task(QThread):
 
 class TaskSlot(QObject):
     """One task at a time: starting a task cancels the previous one and disconnects it, so its late
-    events, result or failure can never arrive."""
+    progress, result or failure can never arrive. The slot's signals carry its current task's."""
 
+    started = Signal()
+    progress = Signal(object)
+    done = Signal(object)
+    failed = Signal(object)     # a Failure
     busy_changed = Signal(bool)
 
     def __init__(self, name: str, parent=None):
@@ -133,17 +145,21 @@ class TaskSlot(QObject):
         self._task: Task | None = None
         self._connections: list = []
 
-    def start(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
-              on_failed: Callable[[str], None] | None = None,
-              on_event: Callable[[Any], None] | None = None) -> Task:
+    def start(self, fn: Callable[..., Any], *args: Any, on_progress: Callable[[Any], None] | None = None,
+              on_done: Callable[[Any], None] | None = None,
+              on_failed: Callable[[Failure], None] | None = None) -> Task:
+        """Run fn(report, stop, *args) in a new task; the on_* callbacks hear this task only."""
         self.cancel()
         task = Task(fn, *args, name=self.objectName())
-        for signal, handler in ((task.succeeded, on_done), (task.failed, on_failed), (task.event, on_event)):
+        for signal, ours, handler in ((task.progress, self.progress, on_progress), (task.done, self.done, on_done),
+                                      (task.failed, self.failed, on_failed)):
+            self._connections.append(signal.connect(ours.emit))
             if handler is not None:
                 self._connections.append(signal.connect(handler))
         task.finished.connect(lambda t=task: self._finished(t))
         self._task = task
         task.start()
+        self.started.emit()
         self.busy_changed.emit(True)
         return task
 

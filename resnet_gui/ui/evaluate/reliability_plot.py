@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..common import theme
+from ..common.plots import make_plot, paint_plot
+from ..common.theme import follow_palette
 from ..common.widgets import empty_state_stack
 
 BAR_COLOR = (47, 111, 203)
@@ -27,40 +28,22 @@ class ReliabilityPlot(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.PlainText)
         column.addWidget(self.caption)
-        self.plot = pg.PlotWidget()
-        self.plot.setMenuEnabled(False)
+        self.plot = make_plot("confidence (%)", "accuracy (%)", grid=0.12)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setLabel("bottom", "confidence (%)")
-        self.plot.setLabel("left", "accuracy (%)")
-        self.plot.showGrid(x=True, y=True, alpha=0.12)
         self.plot.setXRange(0, 100, padding=0.02)
         self.plot.setYRange(0, 108, padding=0.02)
-        for axis in ("left", "bottom"):
-            self.plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         column.addWidget(self.plot, 1)
         self.stack.addWidget(page)
         self.bins: list[dict] = []
         self._items: list = []
         self.ece: float | None = None
-        theme.notifier().changed.connect(self.apply_palette)
-        self.apply_palette()
+        follow_palette(self, self.apply_palette)
 
     def apply_palette(self) -> None:
-        pal = self.palette()
-        fg = pal.color(QPalette.ColorRole.Text)
-        self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
-        for axis in ("left", "bottom"):
-            ax = self.plot.getPlotItem().getAxis(axis)
-            ax.setPen(fg)
-            ax.setTextPen(fg)
+        paint_plot(self.plot, self.palette())
         if self.bins:
-            self.set_bins(self.bins, self.ece)
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange:
-            self.apply_palette()
+            self.set_bins(self.bins, self.ece)  # the diagonal and the counts are drawn in the text colour
 
     def clear(self) -> None:
         self.bins, self.ece = [], None

@@ -1,9 +1,9 @@
 """The Evaluate tab's work, without widgets: evaluate a model on labelled data, and load the thumbnails of
 the images behind one cell of the confusion matrix.
 
-Both run in task slots (a newer evaluation or gallery supersedes the older one, whose result never
-arrives). Results are plain values: core.evaluate.Evaluation (floats, lists and dicts) and thumbnails as
-QImages made in the worker.
+Both are task slots, `evaluation` and `gallery` (a newer evaluation or gallery supersedes the older one,
+whose result never arrives). Results are plain values: core.evaluate.Evaluation (floats, lists and dicts)
+and thumbnails as QImages made in the worker.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 
-from ..common.widgets import pil_to_qimage
+from ..common.qimages import pil_to_qimage
 from ..common.workers import TaskSlot
 
 DATA_WORDS = {"cifar10": "the CIFAR-10 test set", "validation": "its validation split"}
@@ -89,39 +89,31 @@ def thumbnails_task(report, stop, key: tuple, rows: list[dict]) -> int:
 
 # ---- the session -----------------------------------------------------------------------------------
 class EvaluateSession(QObject):
-    progress = Signal(str, int, int)     # (what, done, total)
-    done = Signal(object)                # EvalOutcome
-    failed = Signal(str)
-    busy_changed = Signal(bool)
-    thumbnails = Signal(object)          # Thumbnails
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.ready = False
         self.device = "auto"
         self.request: EvalRequest | None = None
-        self._slot = TaskSlot("evaluate", self)
-        self._gallery = TaskSlot("evaluate-gallery", self)
-        self._slot.busy_changed.connect(self.busy_changed.emit)
+        self.evaluation = TaskSlot("evaluate", self)         # progress: (what, done, total); done: EvalOutcome
+        self.gallery = TaskSlot("evaluate-gallery", self)    # progress: Thumbnails, a chunk at a time
 
     def set_ready(self, device: str) -> None:
         self.ready = True
         self.device = device
 
     def busy(self) -> bool:
-        return self._slot.busy()
+        return self.evaluation.busy()
 
     def evaluate(self, request: EvalRequest) -> bool:
         if not self.ready:
             return False
         self.request = request
-        self._gallery.cancel()
-        self._slot.start(evaluate_task, request, self.device, on_event=lambda p: self.progress.emit(*p),
-                         on_done=self.done.emit, on_failed=self.failed.emit)
+        self.gallery.cancel()
+        self.evaluation.start(evaluate_task, request, self.device)
         return True
 
     def cancel(self) -> None:
-        self._slot.cancel()
+        self.evaluation.cancel()
 
     def load_thumbnails(self, key: tuple, rows: list[dict]) -> None:
-        self._gallery.start(thumbnails_task, key, rows[:MAX_GALLERY], on_event=self.thumbnails.emit)
+        self.gallery.start(thumbnails_task, key, rows[:MAX_GALLERY])

@@ -4,6 +4,7 @@ headline figures, the confusion matrix (click a cell for its images), the per-cl
 reliability diagram. Export writes one CSV row per image and a PNG of the matrix."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -25,8 +26,8 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
+from ..common.threshold import threshold_from
 from ..common.widgets import Banner
-from ..common.wording import for_screen, threshold_from
 from ..common.workers import TaskSlot
 from .confused_pairs import ConfusedPairs
 from .curves_panel import CurvesPanel
@@ -45,7 +46,7 @@ MAX_LISTED = 5
 
 class EvaluateTab(QWidget):
     status_message = Signal(str)
-    open_image = Signal(str)         # show this image in the Predict tab
+    open_image_requested = Signal(str)   # show this image in the Predict tab
     label_decisions = Signal(str, dict, set)   # folder, relabel (path -> class), exclude: for the Train tab
 
     def __init__(self, registry, settings, parent=None):
@@ -57,11 +58,12 @@ class EvaluateTab(QWidget):
         self._labels_slot.busy_changed.connect(lambda _busy: self._update_buttons())
         self.outcome: EvalOutcome | None = None
         self._build()
-        self.session.progress.connect(self._progress)
-        self.session.done.connect(self._done)
-        self.session.failed.connect(self._failed)
-        self.session.busy_changed.connect(lambda _busy: self._update_buttons())
-        self.session.thumbnails.connect(self.gallery.add)
+        self.session.evaluation.started.connect(self._started)
+        self.session.evaluation.progress.connect(self._progress)
+        self.session.evaluation.done.connect(self._done)
+        self.session.evaluation.failed.connect(self._failed)
+        self.session.evaluation.busy_changed.connect(lambda _busy: self._update_buttons())
+        self.session.gallery.progress.connect(self.gallery.add)
         registry.changed.connect(self._registry_changed)
 
     # ---- layout -----------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ class EvaluateTab(QWidget):
         splitter.addWidget(self.matrix_panel)
         self.details = QTabWidget()
         self.gallery = ImageGallery()
-        self.gallery.image_activated.connect(self.open_image)
+        self.gallery.image_activated.connect(self.open_image_requested)
         self.per_class = PerClassTable()
         self.reliability = ReliabilityPlot()
         self.details.addTab(self.gallery, "Images")
@@ -178,8 +180,13 @@ class EvaluateTab(QWidget):
             self.model_combo.setCurrentIndex(index)
 
     def _registry_changed(self) -> None:
-        wanted = self.current_model_name() or self.settings.get("evaluate.model") \
+        wanted = self.registry.current_name(self.current_model_name() or self.settings.get("evaluate.model")) \
             or self.registry.default_name
+        if self.outcome is not None and self.registry.current_name(self.outcome.request.model_name) \
+                != self.outcome.request.model_name:  # the results on screen are of the model under its new name
+            renamed = replace(self.outcome.request, model_name=self.registry.current_name(
+                self.outcome.request.model_name))
+            self.outcome = replace(self.outcome, request=renamed)
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for e in self.registry.working_entries():
@@ -260,8 +267,6 @@ class EvaluateTab(QWidget):
         self.settings.set("evaluate.tta", self.tta_check.isChecked())
         request = EvalRequest(name, str(entry.path), data, self.tta_check.isChecked())
         self.banner.clear_message()
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("Starting…")
         self.session.evaluate(request)
         self.status_message.emit(f"Evaluating “{name}” on {request.data_words()}…")
         self._update_buttons()
@@ -285,9 +290,8 @@ class EvaluateTab(QWidget):
                                      "info")
             return
         self.banner.clear_message()
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("Starting…")
-        self._labels_slot.start(label_task, folder, str(entry.path), on_event=lambda v: self._progress(*v),
+        self._started()
+        self._labels_slot.start(label_task, folder, str(entry.path), on_progress=self._progress,
                                 on_done=self._labels_done, on_failed=self._failed)
         self.status_message.emit(f"Looking for label mistakes in {folder} with “{name}”…")
         self._update_buttons()
@@ -302,7 +306,12 @@ class EvaluateTab(QWidget):
         if self.labels.outcome is not None:
             self.label_decisions.emit(self.labels.outcome.folder, dict(self.labels.relabel), set(self.labels.excluded))
 
-    def _progress(self, what: str, done: int, total: int) -> None:
+    def _started(self) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("Starting…")
+
+    def _progress(self, value: tuple[str, int, int]) -> None:
+        what, done, total = value
         if total:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
@@ -311,8 +320,8 @@ class EvaluateTab(QWidget):
             self.progress.setRange(0, 0)
             self.progress.setFormat(f"{what}…")
 
-    def _failed(self, message: str) -> None:
-        self.banner.show_message(for_screen(message), "error")
+    def _failed(self, failure) -> None:
+        self.banner.show_message(failure.message, "error")
         self._update_buttons()
 
     # ---- results ----------------------------------------------------------------------------------

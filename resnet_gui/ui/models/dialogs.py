@@ -1,5 +1,5 @@
-"""Dialogs of the Models tab: class names (on import or later), preprocessing, and the model details
-summary (what the model knows, how it was trained, its figures, its file)."""
+"""Dialogs of the Models tab: a new name (checked as it is typed), class names (on import or later),
+preprocessing, and the model details summary (what the model knows, how it was trained, its figures, its file)."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -26,12 +27,62 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.core.models.archs import ARCHS
-from resnet_gui.text import decimal_size, plural
+from resnet_gui.text import decimal_size, plural, sentence
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 SHOWN_CLASSES = 30
 RECIPE_WORDS = {"cifar10": "ResNet-18 on CIFAR-10 from scratch", "finetune": "fine-tuned from ImageNet weights",
                 "scratch": "trained from scratch on a folder"}
+
+
+def name_problem(text: str, old: str, taken) -> str | None:
+    """Why `text` cannot be the new name of model `old` (a sentence), or None. `taken`: the names in use."""
+    from resnet_gui.core.errors import ResnetGuiError
+    from resnet_gui.core.names import validate_name
+
+    if not text.strip():
+        return "Type a name."
+    try:
+        name = validate_name(text)
+    except ResnetGuiError as exc:
+        return sentence(str(exc).split(": ", 1)[-1])
+    if name != old and name.lower() in {t.lower() for t in taken}:
+        return f"A model named “{name}” already exists."
+    return None
+
+
+class RenameDialog(QDialog):
+    """A new name for a model, checked as it is typed: OK is enabled only for a name that will be accepted."""
+
+    def __init__(self, old: str, taken, text: str | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Rename model")
+        self.old, self.taken = old, list(taken)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"New name for “{old}”:"))
+        self.edit = QLineEdit(text if text is not None else old)
+        self.edit.selectAll()
+        layout.addWidget(self.edit)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.problem)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.edit.textChanged.connect(self._check)
+        self._check(self.edit.text())
+        self.resize(max(self.sizeHint().width(), 420), self.sizeHint().height())
+
+    def _check(self, text: str) -> None:
+        problem = name_problem(text, self.old, self.taken)
+        self.problem.setText(problem or "")
+        self.problem.setVisible(problem is not None)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+
+    def name(self) -> str:
+        return self.edit.text().strip()
 
 
 class ClassNamesDialog(QDialog):

@@ -143,9 +143,9 @@ class ExportDialog(QDialog):
         self.missing = missing
         self._validate()
 
-    def _check_failed(self, message: str) -> None:
+    def _check_failed(self, failure) -> None:
         self.missing = {}
-        self.note.setText(f"Could not check the export packages: {message}")
+        self.note.setText(f"Could not check the export packages: {failure.message}")
         self._validate()
 
     def _validate(self) -> None:

@@ -1,6 +1,6 @@
 """Longer jobs on one model of the Models tab, each in a worker, with a line that shows it is working:
 export to ONNX or TorchScript (cannot be cancelled: a busy indicator) and adding familiarity data from a
-folder of class folders (progress and Cancel). The outcome is a sentence for the tab's banner."""
+folder of class folders (progress and Cancel). How a job ended is a sentence for the tab's banner."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QW
 from resnet_gui.text import plural
 
 from ..common.widgets import show_progress
-from ..common.wording import for_screen
 from ..common.workers import TaskSlot
 
 
@@ -45,9 +44,11 @@ def export_sentence(name: str, result) -> str:
 
 
 class ModelJobs(QWidget):
-    """A busy line (hidden when idle); `outcome(text, kind, actions)` reports how a job ended."""
+    """A busy line (hidden when idle) and how its jobs end: done, failed, or cancelled by its Cancel button."""
 
-    outcome = Signal(str, str, list)     # (sentence, banner kind, [(button text, callback)])
+    done = Signal(str, list)             # (sentence, [(button text, callback)])
+    failed = Signal(object)              # a Failure
+    cancelled = Signal()
     changed = Signal()                   # a job changed a model file: list the registry again
     busy_changed = Signal(bool)
 
@@ -79,15 +80,14 @@ class ModelJobs(QWidget):
         self.progress.setRange(0, 0)  # busy until a job reports progress
         self.progress.setFormat("")
         self.cancel_button.setVisible(cancellable)
-        self._slot.start(fn, *args, on_event=self._progress, on_done=on_done,
-                         on_failed=lambda message: self.outcome.emit(for_screen(message), "error", []))
+        self._slot.start(fn, *args, on_progress=self._progress, on_done=on_done, on_failed=self.failed.emit)
 
     def _progress(self, value) -> None:
         show_progress(self.progress, *value)
 
     def cancel(self) -> None:
         self._slot.cancel()
-        self.outcome.emit("Cancelled; the model is unchanged.", "info", [])
+        self.cancelled.emit()
 
     # ---- export -----------------------------------------------------------------------------------
     def export(self, name: str, model_path: str, fmt: str, output: str) -> None:
@@ -95,8 +95,8 @@ class ModelJobs(QWidget):
 
         def done(result):
             folder = str(Path(result.path).parent)
-            self.outcome.emit(export_sentence(name, result), "success",
-                              [("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(folder)))])
+            self.done.emit(export_sentence(name, result),
+                           [("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(folder)))])
 
         self._start(f"Exporting “{name}” to {words} and checking the file… (this cannot be cancelled)", False,
                     export_task, model_path, fmt, output, on_done=done)
@@ -119,7 +119,7 @@ class ModelJobs(QWidget):
             unknown = summary.get("unknown_classes") or {}
             if unknown:
                 text += f" Folders that are not its classes were left out: {', '.join(list(unknown)[:5])}."
-            self.outcome.emit(text, "success", [])
+            self.done.emit(text, [])
             self.changed.emit()
 
         self._start(f"Reading the images of {folder} to describe what “{name}” knows…", True, familiarity_task,

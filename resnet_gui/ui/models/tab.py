@@ -12,9 +12,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -27,10 +25,11 @@ from PySide6.QtWidgets import (
 from resnet_gui import edition
 from resnet_gui.text import decimal_size, plural
 
+from ..common.flow import FlowLayout
+from ..common.model_words import incomplete_words
 from ..common.widgets import Banner, plain_tip
-from ..common.wording import for_screen
 from ..common.workers import TaskSlot
-from .dialogs import ClassNamesDialog, ModelDetailsDialog
+from .dialogs import ClassNamesDialog, ModelDetailsDialog, RenameDialog
 from .export_dialog import ExportDialog
 from .jobs import ModelJobs
 
@@ -69,7 +68,7 @@ class SortItem(QTableWidgetItem):
 
 class ModelsTab(QWidget):
     status_message = Signal(str)
-    use_model = Signal(str)
+    use_model_requested = Signal(str)
 
     def __init__(self, registry, settings, parent=None):
         super().__init__(parent)
@@ -78,10 +77,12 @@ class ModelsTab(QWidget):
         self.ready = False
         self._select_after: str | None = None
         self._pending_import: tuple[str, list[str] | None] | None = None  # to import again on request
+        self._rename_text: tuple[str, str] | None = None  # (model, what was typed) of a rename not done
+        self.rename_dialog: RenameDialog | None = None
         self._inspect = TaskSlot("models-inspect", self)
         self._build()
         registry.changed.connect(self._refresh_table)
-        registry.error.connect(self._registry_error)
+        registry.failed.connect(self._registry_error)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -95,11 +96,13 @@ class ModelsTab(QWidget):
         self.banner = Banner()
         layout.addWidget(self.banner)
         self.jobs = ModelJobs()
-        self.jobs.outcome.connect(self._say)
+        self.jobs.done.connect(lambda text, actions: self._say(text, "success", actions))
+        self.jobs.failed.connect(lambda failure: self._say(failure.message, "error"))
+        self.jobs.cancelled.connect(lambda: self._say("Cancelled; the model is unchanged.", "info"))
         self.jobs.changed.connect(self.registry.refresh)
         self.jobs.busy_changed.connect(lambda _busy: self._update_buttons())
         layout.addWidget(self.jobs)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # wraps at 1024 px instead of widening the window
         self.import_button = self._button("Import…", self.import_dialog,
                                           "Add a .pth: one of ours, or a state dict saved by a PyTorch training script")
         self.use_button = self._button("Use in Predict", self._use_selected)
@@ -119,7 +122,6 @@ class ModelsTab(QWidget):
         for b in (self.import_button, self.use_button, self.default_button, self.rename_button, self.delete_button,
                   self.details_button, self.export_button, self.familiarity_button):
             buttons.addWidget(b)
-        buttons.addStretch(1)
         buttons.addWidget(self.folder_button)
         buttons.addWidget(self.refresh_button)
         layout.addLayout(buttons)
@@ -151,7 +153,7 @@ class ModelsTab(QWidget):
     def _use_selected(self) -> None:
         name = self.selected()
         if name:
-            self.use_model.emit(name)
+            self.use_model_requested.emit(name)
 
     def set_ready(self) -> None:
         self.ready = True
@@ -204,6 +206,11 @@ class ModelsTab(QWidget):
         classes = SortItem(str(meta["num_classes"]))
         classes.setData(Qt.ItemDataRole.UserRole, meta["num_classes"])
         classes.setToolTip(plain_tip(", ".join(meta["class_names"][:50])))
+        incomplete = incomplete_words(meta)
+        if incomplete:  # stopped before its last epoch: not one of the finished ones
+            name.setText(f"{name.text()} ({incomplete})")
+            name.setToolTip(plain_tip(f"Its training run stopped before the last epoch; resume it in the Train or "
+                                      f"Runs tab to finish it.\n{entry.path}"))
         return [name, SortItem(meta["arch"]), classes, acc_item,
                 SortItem(str(dataset.get("name") or dataset.get("description") or "—")), created, size]
 
@@ -278,14 +285,12 @@ class ModelsTab(QWidget):
         self.registry.run("import_file", path, class_names=names, allow_duplicate=allow_duplicate,
                           on_done=self._imported)
 
-    def _registry_error(self, message: str) -> None:
-        if not message:
-            return
+    def _registry_error(self, failure) -> None:
         actions = []
-        if "already in the registry" in message and self._pending_import is not None:
+        if failure.remedy is not None and failure.remedy.kind == "allow_duplicate" and self._pending_import is not None:
             path, names = self._pending_import
             actions = [("Import it again anyway", lambda: self.import_file(path, names, allow_duplicate=True))]
-        self._say(for_screen(message), "error", actions)
+        self._say(failure.message, "error", actions)
 
     def _imported(self, entry) -> None:
         self._pending_import = None
@@ -304,8 +309,12 @@ class ModelsTab(QWidget):
         name = self.selected()
         if not name:
             return
-        new, ok = QInputDialog.getText(self, "Rename model", f"New name for “{name}”:", text=name)
-        new = new.strip()
+        kept = self._rename_text if self._rename_text and self._rename_text[0] == name else None
+        dialog = RenameDialog(name, [e.name for e in self.registry.entries], kept[1] if kept else None, self)
+        self.rename_dialog = dialog  # for tests
+        ok = dialog.exec() == QDialog.DialogCode.Accepted
+        new = dialog.name()
+        self._rename_text = (name, new) if not ok or new == name else None  # reopened, it shows what was typed
         if ok and new and new != name:
             self.banner.clear_message()
 
@@ -313,7 +322,8 @@ class ModelsTab(QWidget):
                 self._select_after = entry.name
                 self._say(f"Renamed “{name}” to “{entry.name}”.", "success")
 
-            self.registry.run("rename", name, new, on_done=renamed)
+            task = self.registry.run("rename", name, new, on_done=renamed)
+            task.failed.connect(lambda _failure: setattr(self, "_rename_text", (name, new)))
 
     def delete(self) -> None:
         name = self.selected()

@@ -9,13 +9,19 @@ import re
 
 from resnet_gui.core.inference.prediction import DEFAULT_THRESHOLD, ERROR, STATES, SURE, UNFAMILIAR, UNSURE
 
-from ..common.wording import THRESHOLD_SETTING, threshold_from
+from ..common.threshold import THRESHOLD_SETTING, threshold_from
 
 __all__ = ["DEFAULT_THRESHOLD", "ERROR", "STATES", "SURE", "UNFAMILIAR", "UNSURE", "THRESHOLD_SETTING",
            "threshold_from"]
 
 STATUS_WORDS = {SURE: "Sure", UNSURE: "Not sure", UNFAMILIAR: "Unfamiliar", ERROR: "Error"}
 MAX_NAMED = 4
+MIN_CANDIDATE = 0.05   # a class named as a candidate of an unsure answer has at least this
+
+
+def threshold_words(threshold: float) -> str:
+    """The threshold as the spin box shows it: "60%", "99.8%"."""
+    return f"{round(100 * threshold, 1):g}%"
 
 
 def knows_summary(class_names) -> str:
@@ -34,8 +40,9 @@ def knows_summary(class_names) -> str:
 
 
 def candidates(pred, n: int = 3) -> str:
-    """"3 (42.0%) or 8 (31.0%)": the top candidates of an unsure answer."""
-    top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= 0.005] or \
+    """"3 (42.0%) or 8 (31.0%)": the top candidates of an unsure answer, those with at least MIN_CANDIDATE (a
+    class at 0.7 % is no candidate); the top one always."""
+    top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= MIN_CANDIDATE] or \
         [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:1]]
     return top[0] if len(top) == 1 else ", ".join(top[:-1]) + " or " + top[-1]
 

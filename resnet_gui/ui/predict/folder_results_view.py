@@ -29,7 +29,17 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.widgets import Banner, ElidedLabel, plain_tip
-from .answer import DEFAULT_THRESHOLD, ERROR, STATES, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE
+from .answer import (
+    DEFAULT_THRESHOLD,
+    ERROR,
+    MIN_CANDIDATE,
+    STATES,
+    STATUS_WORDS,
+    SURE,
+    UNFAMILIAR,
+    UNSURE,
+    threshold_words,
+)
 from .session import TOP_K, FolderDone, FolderLabels, FolderRows
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
@@ -309,8 +319,8 @@ class FolderResultsView(QWidget):
         elif state == UNSURE:
             bar = max(self.threshold, pred.class_threshold or 0.0)
             own = " (its own threshold)" if bar > self.threshold else ""
-            tip = f"{pred.label} does not reach {bar:.1%}{own}: " + ", ".join(
-                f"{label} {p:.0%}" for label, p in pred.top_k[:3])
+            tip = f"{pred.label} does not reach {threshold_words(bar)}{own}: " + ", ".join(
+                f"{label} {p:.0%}" for label, p in pred.top_k[:3] if p >= MIN_CANDIDATE)
         else:
             tip = ""
         if pred.ok and pred.familiarity is not None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtGui import QImage
 
+from ..common.qimages import rgb_array_to_qimage
+
 PREVIEW_PX = 1600
 MIN_OVERLAY_PX = 384        # smaller images are enlarged (crisp pixels) so that the smooth map can be seen
 # a perceptually ordered "turbo"-like ramp: (position, (r, g, b))
@@ -58,7 +60,7 @@ def explain_task(report, stop, model_path: str, source, name: str, device: str, 
     predictor = get_predictor(model_path, device)
     image = load_image(source, name=name)
     with using(predictor):
-        cam, index = predictor.explain(image, class_index)
+        cam, index = predictor.explain(image, class_index)  # layer4's map in [0, 1], and the class explained
     preview = image.copy()
     preview.thumbnail((PREVIEW_PX, PREVIEW_PX))
     if max(preview.size) < MIN_OVERLAY_PX:
@@ -72,8 +74,6 @@ def explain_task(report, stop, model_path: str, source, name: str, device: str, 
     pixels = overlay(np.asarray(preview.convert("RGB")), big, box)
     py, px = np.unravel_index(int(big.argmax()), big.shape)
     peak = ((box[0] + px + 0.5) / preview.width, (box[1] + py + 0.5) / preview.height)
-    qimage = QImage(pixels.tobytes(), pixels.shape[1], pixels.shape[0], 3 * pixels.shape[1],
-                    QImage.Format.Format_RGB888).copy()
     cropped = box[0] >= 1 or box[1] >= 1 or box[2] <= preview.width - 1 or box[3] <= preview.height - 1
-    return CamResult(name=name, class_index=int(index), label=predictor.class_names[int(index)], overlay=qimage,
-                     peak=peak, cropped=cropped)
+    return CamResult(name=name, class_index=int(index), label=predictor.class_names[int(index)],
+                     overlay=rgb_array_to_qimage(pixels), peak=peak, cropped=cropped)

@@ -18,7 +18,8 @@ from PySide6.QtGui import QImage
 
 from resnet_gui import edition, resources
 
-from ..common.widgets import pil_to_qimage
+from ..common.failures import Failure
+from ..common.qimages import pil_to_qimage
 from ..common.workers import TaskSlot
 from .model_cache import get_predictor, using
 
@@ -77,11 +78,24 @@ class FolderDone:
 
 
 def bundled_samples() -> list[Path]:
+    """Every bundled sample, in the order Try a sample shows them: one digit of each class in turn, with the hard
+    digit after the first three and a not-a-digit image after every few more (so a newcomer meets "not sure" and
+    "unfamiliar" early, and nothing repeats before every sample has come)."""
     folder = resources.path(SAMPLES_DIR)
     if not folder.is_dir():
         return []
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg"))
-    return [f for f in files if f.name.startswith("digit")] or files
+    digits = [f for f in files if f.name.startswith("digit_")]
+    others = [f for f in files if f not in digits]
+    by_class: dict[str, list[Path]] = {}
+    for f in digits:
+        by_class.setdefault(f.name.split("_")[1], []).append(f)
+    turns = [group[i] for i in range(max(map(len, by_class.values()), default=0))
+             for group in by_class.values() if i < len(group)]
+    order = turns[:3]
+    for i, other in enumerate(others):
+        order += [other] + turns[3 + 2 * i:5 + 2 * i]
+    return order + turns[3 + 2 * len(others):]
 
 
 def model_samples(meta: dict) -> tuple[list[str], str]:
@@ -204,24 +218,24 @@ def _predicted(predictor, decoded, stop):
 class _Request:
     kind: str                       # "image" or "folder"
     start: Callable[[], None]
-    fail: Callable[[str], None]
+    fail: Callable[[Failure], None]
 
 
 class PredictSession(QObject):
     waiting = Signal(str, str)          # (kind, message): a request waits for PyTorch or the model
-    model_loading = Signal(str)         # model name
-    model_ready = Signal(object)        # LoadedModel
-    model_failed = Signal(str, str)     # (model name, message)
+    model_started = Signal(str)         # model name
+    model_done = Signal(object)         # LoadedModel
+    model_failed = Signal(str, object)  # (model name, Failure)
     image_started = Signal(str)         # name
-    image_ready = Signal(object)        # ImageResult
-    image_failed = Signal(str, str)     # (name, message): the model could not run
+    image_done = Signal(object)         # ImageResult
+    image_failed = Signal(str, object)  # (name, Failure): the model could not run
     folder_started = Signal(str, str)   # (folder, model name)
-    folder_rows = Signal(object)        # FolderRows
+    folder_progress = Signal(object)    # FolderRows
     folder_done = Signal(object)        # FolderDone
-    folder_failed = Signal(str)         # message
+    folder_failed = Signal(object)      # Failure
     folder_labels = Signal(object)      # FolderLabels: the folder is laid out by class
-    explain_ready = Signal(object)      # explain.CamResult
-    explain_failed = Signal(str, str)   # (name, message)
+    explain_done = Signal(object)       # heatmap.CamResult
+    explain_failed = Signal(str, object)  # (name, Failure)
     busy_changed = Signal(bool)
 
     def __init__(self, parent=None):
@@ -231,7 +245,7 @@ class PredictSession(QObject):
         self.model_name: str | None = None
         self.model_path: str | None = None
         self.model: LoadedModel | None = None
-        self.model_error: str | None = None
+        self.model_error: Failure | None = None
         self._pending: dict[str, _Request] = {}   # kind -> the latest request of that kind waiting to run
         self._folder: tuple[str, str] | None = None  # (folder, model name) of the run in progress
         self._folder_counts = (0, 0)                  # (done, total) of that run
@@ -275,21 +289,22 @@ class PredictSession(QObject):
         if not self.ready or self.model_path is None:
             return
         self.model, self.model_error = None, None
-        self.model_loading.emit(self.model_name or "")
+        self.model_started.emit(self.model_name or "")
         self._model_slot.start(load_model_task, self.model_name, self.model_path, self.device,
                                on_done=self._loaded, on_failed=self._load_failed)
 
     def _loaded(self, model: LoadedModel) -> None:
         self.model = model
-        self.model_ready.emit(model)
+        self.model_done.emit(model)
         self._run_pending()
 
-    def _load_failed(self, message: str) -> None:
-        self.model_error = message
+    def _load_failed(self, failure: Failure) -> None:
+        self.model_error = failure
         pending, self._pending = self._pending, {}
-        self.model_failed.emit(self.model_name or "", message)  # the single-image view shows it
+        self.model_failed.emit(self.model_name or "", failure)  # the single-image view shows it
         if "folder" in pending:
-            pending["folder"].fail(f"The model “{self.model_name}” could not be loaded: {message}")
+            pending["folder"].fail(Failure(f"The model “{self.model_name}” could not be loaded: {failure.message}",
+                                           failure.kind, failure.remedy))
 
     def _run_pending(self) -> None:
         pending, self._pending = self._pending, {}
@@ -304,7 +319,8 @@ class PredictSession(QObject):
             return
         if self.model_path is None:
             self._pending.pop(request.kind, None)
-            request.fail(f"No model is available. {edition.train_one()} or import one in the Models tab.")
+            request.fail(Failure(f"No model is available. {edition.train_one()} or import one in the Models tab.",
+                                 "no model"))
             return
         if self.model is None:
             self._pending[request.kind] = request
@@ -319,10 +335,10 @@ class PredictSession(QObject):
             self.image_started.emit(name)
             self._explain_slot.cancel()  # a map of the image before must not arrive over this one
             self._image_slot.start(predict_image_task, self.model_name, self.model_path, source, name, self.device,
-                                   on_done=self.image_ready.emit,
-                                   on_failed=lambda message: self.image_failed.emit(name, message))
+                                   on_done=self.image_done.emit,
+                                   on_failed=lambda failure: self.image_failed.emit(name, failure))
 
-        self._submit(_Request("image", start, lambda message: self.image_failed.emit(name, message)))
+        self._submit(_Request("image", start, lambda failure: self.image_failed.emit(name, failure)))
 
     def classify_folder(self, folder: str) -> None:
         def start():
@@ -331,7 +347,7 @@ class PredictSession(QObject):
             self._folder, self._folder_counts = (folder, model_name), (0, 0)
             self.folder_started.emit(folder, model_name)
             self._folder_slot.start(predict_folder_task, self.model_path, folder, self.device,
-                                    on_event=self._folder_event, on_done=lambda _n: self._finish_folder(False),
+                                    on_progress=self._folder_progress, on_done=lambda _n: self._finish_folder(False),
                                     on_failed=self._folder_failed)
 
         self._submit(_Request("folder", start, self.folder_failed.emit))
@@ -340,12 +356,12 @@ class PredictSession(QObject):
         self._pending.pop("folder", None)
         self._finish_folder(cancelled=True)
 
-    def _folder_event(self, value) -> None:
+    def _folder_progress(self, value) -> None:
         if isinstance(value, FolderLabels):
             self.folder_labels.emit(value)
             return
         self._folder_counts = (value.done, value.total)
-        self.folder_rows.emit(value)
+        self.folder_progress.emit(value)
 
     def explain(self, source, name: str, class_index: int | None) -> None:
         """The Grad-CAM map of `class_index` (None: the top class) over the image, in a worker."""
@@ -354,8 +370,8 @@ class PredictSession(QObject):
         from .heatmap import explain_task
 
         self._explain_slot.start(explain_task, self.model_path, source, name, self.device, class_index,
-                                 on_done=self.explain_ready.emit,
-                                 on_failed=lambda message: self.explain_failed.emit(name, message))
+                                 on_done=self.explain_done.emit,
+                                 on_failed=lambda failure: self.explain_failed.emit(name, failure))
 
     def cancel_explain(self) -> None:
         self._explain_slot.cancel()
@@ -369,6 +385,6 @@ class PredictSession(QObject):
             self.folder_done.emit(FolderDone(folder=run[0], model_name=run[1], total=total, done=done,
                                              cancelled=cancelled))
 
-    def _folder_failed(self, message: str) -> None:
+    def _folder_failed(self, failure: Failure) -> None:
         self._folder = None
-        self.folder_failed.emit(message)
+        self.folder_failed.emit(failure)

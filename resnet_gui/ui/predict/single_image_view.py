@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from ..common.widgets import Banner, ImagePreview, ToggleButton, TopKBars, big_font
-from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates
+from ..common.widgets import Banner, ImagePreview, ToggleButton, TopKBars, big_font, plain_label
+from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates, threshold_words
 from .session import ImageResult
 
 HINT = "Drop an image or a folder here,\npaste one (Ctrl+V), or use Open image…"
@@ -23,15 +23,6 @@ UNFAMILIAR_TITLE = "This doesn't look like anything this model was trained on"
 def display_name(name: str) -> str:
     """A file's name without its folder; labels such as "pasted image" as they are."""
     return Path(name).name if ("/" in name or os.sep in name) else name
-
-
-def _plain_label(font=None, wrap: bool = True) -> QLabel:
-    label = QLabel("")
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(wrap)
-    if font is not None:
-        label.setFont(font)
-    return label
 
 
 class SingleImageView(QSplitter):
@@ -47,14 +38,14 @@ class SingleImageView(QSplitter):
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(16, 4, 4, 4)
         layout.setSpacing(8)
-        self.file_label = _plain_label()
+        self.file_label = plain_label()
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.class_label = _plain_label(big_font(self, 2.4))
+        self.class_label = plain_label(big_font(self, 2.4))
         self.class_label.hide()  # appears with the first result
         self.class_label.setAccessibleName("Predicted class")
-        self.confidence_label = _plain_label(big_font(self, 1.3, bold=False))
+        self.confidence_label = plain_label(big_font(self, 1.3, bold=False))
         self.confidence_label.setText(WELCOME)
-        self.guess_label = _plain_label()  # the unfamiliar state's top guess, small
+        self.guess_label = plain_label()  # the unfamiliar state's top guess, small
         self.guess_label.hide()
         self.error_banner = Banner()
         self.trust_banner = Banner()        # how far the model's answers can be trusted, beside every answer
@@ -78,7 +69,7 @@ class SingleImageView(QSplitter):
         explain_row.addWidget(self.explain_toggle)
         explain_row.addWidget(QLabel("for"))
         explain_row.addWidget(self.explain_combo, 1)
-        self.explain_caption = _plain_label()
+        self.explain_caption = plain_label()
         self.explain_caption.hide()
         for w in (self.file_label, self.class_label, self.confidence_label, self.guess_label, self.trust_banner,
                   self.error_banner, self.topk_title, self.topk):
@@ -160,8 +151,8 @@ class SingleImageView(QSplitter):
         elif state == UNSURE:
             self.class_label.setFont(big_font(self, 2.0))
             self.class_label.setText("Not sure")
-            self.confidence_label.setText(f"Maybe {candidates(pred)}. No class reaches {self.threshold:.0%}, the "
-                                          "threshold set above.")
+            self.confidence_label.setText(f"Maybe {candidates(pred)}. No class reaches "
+                                          f"{threshold_words(self.threshold)}, the threshold set above.")
             self.topk_title.setText("Top candidates")
             show_bars = True
         else:

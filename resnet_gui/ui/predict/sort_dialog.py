@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common.failures import Failure
 from ..common.widgets import Banner, plain_tip, show_progress
 from ..common.workers import TaskSlot
 
@@ -264,10 +265,10 @@ class SortDialog(QDialog):
             text += f" Stopped: {result.stopped}"
         self.message.show_message(text, "error" if result.stopped else "warning" if result.kept else "success")
 
-    def _failed(self, message: str) -> None:
+    def _failed(self, failure: Failure) -> None:
         self._running(False)
         self._check()
-        self.message.show_message(message, "error")
+        self.message.show_message(failure.message, "error")
 
     def busy(self) -> bool:
         return self._slot.busy()

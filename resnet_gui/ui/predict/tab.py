@@ -3,7 +3,6 @@
 The tab wires a PredictSession (the work) to two views: SingleImageView and FolderResultsView."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -12,11 +11,11 @@ from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -24,8 +23,10 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common.model_words import incomplete_words
+from ..common.qimages import qimage_to_png_bytes
 from ..common.widgets import ToggleButton
-from .answer import THRESHOLD_SETTING, knows_summary, threshold_from, trust_words
+from .answer import THRESHOLD_SETTING, UNFAMILIAR, UNSURE, knows_summary, threshold_from, trust_words
 from .folder_results_view import FolderResultsView
 from .session import FolderDone, ImageResult, LoadedModel, PredictSession
 from .single_image_view import SingleImageView
@@ -47,6 +48,7 @@ class PredictTab(QWidget):
         self.session = PredictSession(self)
         self.current_source = None  # (source, name) of the image shown
         self._sample_wanted = False  # Try a sample was pressed before the model (and its samples) loaded
+        self._sample_turns: dict[str, int] = {}  # model path -> how many of its samples were tried
         self._build()
         self._connect_session()
         registry.changed.connect(self._registry_changed)
@@ -89,13 +91,18 @@ class PredictTab(QWidget):
             views.addWidget(b)
         self.view_group.idClicked.connect(self._switch_view)
         views.addStretch(1)
-        views.addWidget(QLabel("Not sure below"))
-        self.threshold_spin = QSpinBox()
+        threshold_label = QLabel("Not sure below")
+        views.addWidget(threshold_label)
+        self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(0, 100)
+        self.threshold_spin.setDecimals(1)  # 99.8 % stays 99.8 %
         self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(round(100 * threshold_from(self.settings)))
-        self.threshold_spin.setToolTip("Answers less sure than this are shown as “Not sure”, with the top "
-                                       "candidates instead of one class")
+        self.threshold_spin.setValue(round(100 * threshold_from(self.settings), 1))
+        tip = ("Answers less sure than this are shown as “Not sure”, with the top candidates instead of one class. "
+               "A model with calibration means it: of the answers at 90 %, about 90 in 100 are right.")
+        self.threshold_spin.setToolTip(tip)
+        threshold_label.setToolTip(tip)
+        threshold_label.setBuddy(self.threshold_spin)
         self.threshold_spin.setAccessibleName("Not sure below")
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
         views.addWidget(self.threshold_spin)
@@ -128,19 +135,19 @@ class PredictTab(QWidget):
     def _connect_session(self) -> None:
         s = self.session
         s.waiting.connect(self._waiting)
-        s.model_loading.connect(lambda name: self.status_message.emit(f"Loading the model “{name}”…"))
-        s.model_ready.connect(self._model_ready)
+        s.model_started.connect(lambda name: self.status_message.emit(f"Loading the model “{name}”…"))
+        s.model_done.connect(self._model_ready)
         s.model_failed.connect(self._model_failed)
         s.image_started.connect(lambda name: self.single.show_waiting(name, "Classifying…"))
-        s.image_ready.connect(self._image_result)
-        s.image_failed.connect(lambda name, message: self._show_error(message))
+        s.image_done.connect(self._image_result)
+        s.image_failed.connect(lambda _name, failure: self._show_error(failure.message))
         s.folder_started.connect(self.folder.start)
-        s.folder_rows.connect(self.folder.add_rows)
+        s.folder_progress.connect(self.folder.add_rows)
         s.folder_done.connect(self._folder_done)
-        s.folder_failed.connect(self.folder.fail)
+        s.folder_failed.connect(lambda failure: self.folder.fail(failure.message))
         s.folder_labels.connect(self.folder.set_labels)
-        s.explain_ready.connect(self.single.show_explanation)
-        s.explain_failed.connect(lambda _name, message: self.single.explanation_failed(message))
+        s.explain_done.connect(self.single.show_explanation)
+        s.explain_failed.connect(lambda _name, failure: self.single.explanation_failed(failure.message))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
 
     def _switch_view(self, index: int) -> None:
@@ -156,7 +163,7 @@ class PredictTab(QWidget):
         """The "not sure below" threshold, a fraction."""
         return self.threshold_spin.value() / 100
 
-    def _threshold_changed(self, _value: int) -> None:
+    def _threshold_changed(self, _value: float) -> None:
         value = self.threshold()
         self.settings.set(THRESHOLD_SETTING, value)
         self.single.set_threshold(value)
@@ -182,13 +189,16 @@ class PredictTab(QWidget):
                 else model.no_samples_reason)
 
     def _registry_changed(self) -> None:
-        wanted = self.model_combo.currentData() or self.settings.get("predict.model") or self.registry.default_name
+        wanted = self.registry.current_name(self.model_combo.currentData() or self.settings.get("predict.model")) \
+            or self.registry.default_name
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for e in self.registry.working_entries():
             figure = e.accuracy()  # test accuracy where the model has one
+            incomplete = incomplete_words(e.meta)
             label = e.name + (" ★" if e.name == self.registry.default_name else "") + \
-                (f"  ({figure[1]} {figure[0]:.1%})" if figure is not None else "")
+                (f"  ({figure[1]} {figure[0]:.1%}" + (f"; {incomplete})" if incomplete else ")")
+                 if figure is not None else f"  ({incomplete})" if incomplete else "")
             self.model_combo.addItem(label, e.name)
             self.model_combo.setItemData(self.model_combo.count() - 1,
                                          f"{e.meta['arch']}, {plural(e.meta['num_classes'], 'class', 'classes')}",
@@ -234,10 +244,10 @@ class PredictTab(QWidget):
         elif not self.session.has_pending() and self.current_source is not None and self.stack.currentIndex() == SINGLE:
             self.run()  # the image on screen, classified by the newly chosen model
 
-    def _model_failed(self, name: str, message: str) -> None:
+    def _model_failed(self, name: str, failure) -> None:
         self._sample_wanted = False
         self._update_buttons()
-        self._show_error(f"The model “{name}” could not be loaded: {message}",
+        self._show_error(f"The model “{name}” could not be loaded: {failure.message}",
                          [("Try again", self.run)] if self.current_source is not None else [])
 
     # ---- inputs -----------------------------------------------------------------------------------
@@ -292,9 +302,10 @@ class PredictTab(QWidget):
             self._show_view(SINGLE)
             self.single.show_notice(model.no_samples_reason)
             return
-        last = self.current_source[1] if self.current_source else None
-        choices = [f for f in model.samples if f != last] or list(model.samples)
-        self.set_source(random.choice(choices), None)
+        # in turn, so that every sample comes (the hard one and the not-a-digit ones too) before any repeats
+        turn = self._sample_turns.get(model.path, 0)
+        self._sample_turns[model.path] = turn + 1
+        self.set_source(model.samples[turn % len(model.samples)], None)
 
     def set_source(self, source, name: str | None) -> None:
         label = name or (str(source) if isinstance(source, str) else "image")
@@ -344,7 +355,7 @@ class PredictTab(QWidget):
             self.status_message.emit(result.error.splitlines()[0][:200])
         else:
             pred = result.prediction
-            state = {"unsure": " — not sure", "unfamiliar": " — unlike its training images"}.get(
+            state = {UNSURE: " — not sure", UNFAMILIAR: " — unlike its training images"}.get(
                 pred.state(self.threshold()), "")
             self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}){state}.")
 
@@ -381,13 +392,3 @@ class PredictTab(QWidget):
             self.set_source(qimage_to_png_bytes(QImage(mime.imageData())), "dropped image")
         event.acceptProposedAction()
 
-
-def qimage_to_png_bytes(image: QImage) -> bytes:
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buf, "PNG")
-    buf.close()
-    return bytes(data.data())

@@ -68,12 +68,16 @@ class ConfigDiff(QWidget):
         self.keys: list[str] = []
         theme.notifier().changed.connect(self._recolour)
 
-    def clear(self) -> None:
+    def clear(self, message: str = "") -> None:
         self.table.clear()
         self.table.setRowCount(0)
         self.table.setColumnCount(0)
         self.keys, self.differing = [], []
-        self.summary.setText("")
+        self.say(message)
+
+    def say(self, text: str) -> None:
+        """A line above the table (what is being compared, or why nothing is)."""
+        self.summary.setText(text)
 
     def set_configs(self, configs: dict[str, dict], keys: list[str], differing: list[str]) -> None:
         """`configs`: run name -> configuration; `keys` in display order; `differing`: the keys that differ."""

@@ -1,5 +1,6 @@
 """Several runs' curves on one pair of plots: loss (log scale) and accuracy per epoch, one colour per run,
-validation solid with squares, training dashed. A line above the plots names the runs in their colours."""
+validation solid with squares, training dashed. A line above the plots names the runs in their colours
+(the plots and the key line are common.plots.EpochPlots')."""
 from __future__ import annotations
 
 import html
@@ -7,20 +8,15 @@ import html
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..common import theme
-from ..common.widgets import empty_state_stack
+from ..common.plots import EpochPlots, hex_color
+from ..common.theme import follow_palette
 
 # Tableau-style colours that read on light and dark backgrounds, in the order runs are given
 RUN_COLORS = [(31, 119, 180), (230, 110, 20), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
               (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 FEW_EPOCHS = 12   # up to this many epochs, a tick for every epoch
 EMPTY_TEXT = "Select two or more runs (Ctrl+click or Shift+click) to overlay their curves and compare their settings."
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def _series(history: list[dict], key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
@@ -35,54 +31,12 @@ def _series(history: list[dict], key: str, scale: float = 1.0) -> tuple[list[flo
     return xs, ys
 
 
-class RunCurves(QWidget):
+class RunCurves(EpochPlots):
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.stack, self.empty_label = empty_state_stack(self, EMPTY_TEXT)
-        page = QWidget()
-        column = QVBoxLayout(page)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(2)
-        self.key_label = QLabel()
-        self.key_label.setTextFormat(Qt.TextFormat.RichText)  # run names are escaped
-        self.key_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.key_label.setWordWrap(True)
-        column.addWidget(self.key_label)
-        row = QHBoxLayout()
-        column.addLayout(row, 1)
-        self.loss_plot, self.acc_plot = pg.PlotWidget(), pg.PlotWidget()
-        for plot, ylabel in ((self.loss_plot, "loss (log scale)"), (self.acc_plot, "accuracy (%)")):
-            plot.setLabel("bottom", "epoch")
-            plot.setLabel("left", ylabel)
-            plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.setMenuEnabled(False)
-            plot.setMinimumHeight(160)
-            for axis in ("left", "bottom"):
-                plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
-            row.addWidget(plot)
-        self.loss_plot.setLogMode(x=False, y=True)
-        self.stack.addWidget(page)
+        super().__init__(EMPTY_TEXT, 160, parent)
         self.names: list[str] = []
         self.curves: dict[str, list] = {}   # run name -> its plotted items
-        self.apply_palette()
-        theme.notifier().changed.connect(self.apply_palette)
-
-    def apply_palette(self) -> None:
-        pal = self.palette()
-        bg, fg = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
-        for plot, title in ((self.loss_plot, "Loss"), (self.acc_plot, "Accuracy")):
-            plot.setBackground(bg)
-            plot.setTitle(title, color=fg)
-            for axis in ("left", "bottom"):
-                ax = plot.getPlotItem().getAxis(axis)
-                ax.setPen(fg)
-                ax.setTextPen(fg)
-        self._update_key()
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange:
-            self.apply_palette()
+        follow_palette(self, self.apply_palette)
 
     def clear(self, message: str = EMPTY_TEXT) -> None:
         for plot in (self.loss_plot, self.acc_plot):
@@ -119,15 +73,15 @@ class RunCurves(QWidget):
             else:
                 axis.setTickSpacing()      # automatic
         self.acc_plot.setYRange(0, 100)
-        self._update_key()
+        self.key_label.setText(self.key())
         self.stack.setCurrentIndex(1)
 
-    def _update_key(self) -> None:
-        fg = _hex(self.palette().color(QPalette.ColorRole.Text).getRgb()[:3])
-        runs = [f'<span style="color:{_hex(RUN_COLORS[i % len(RUN_COLORS)])}">■&nbsp;{html.escape(name)}</span>'
+    def key(self) -> str:
+        fg = hex_color(self.palette().color(QPalette.ColorRole.Text).getRgb()[:3])
+        runs = [f'<span style="color:{hex_color(RUN_COLORS[i % len(RUN_COLORS)])}">■&nbsp;{html.escape(name)}</span>'
                 for i, name in enumerate(self.names)]
         style = f'<span style="color:{fg}">solid: validation&nbsp;&nbsp;·&nbsp;&nbsp;dashed: training</span>'
-        self.key_label.setText("&nbsp;&nbsp;&nbsp;".join(runs + [style]) if runs else "")
+        return "&nbsp;&nbsp;&nbsp;".join(runs + [style]) if runs else ""
 
     def point_counts(self) -> dict[str, int]:
         """Validation epochs drawn per run (for tests and scripts)."""

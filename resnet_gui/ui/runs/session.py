@@ -59,22 +59,22 @@ def prune_task(report, stop, dry_run: bool) -> Freed:
 
 # ---- the session -----------------------------------------------------------------------------------
 class RunsSession(QObject):
-    listed = Signal(list)            # [core.runs.RunInfo], newest first
-    list_failed = Signal(str)
-    compared = Signal(object)        # core.runs.Comparison
-    compare_failed = Signal(str)
-    freed = Signal(object)           # Freed: a state removed, a clean-up done, or a clean-up planned (dry_run)
-    free_failed = Signal(str)
+    """Jobs: `listing` and `comparison` are task slots; the removal (one state, or a clean-up after its dry run)
+    says removal_done, removal_failed and busy_changed."""
+
+    removal_done = Signal(object)    # Freed: a state removed, a clean-up done, or a clean-up planned (dry_run)
+    removal_failed = Signal(object)  # a Failure
     busy_changed = Signal(bool)      # a removal is running
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.ready = False
         self.runs: list = []
-        self._list = TaskSlot("runs-list", self)
-        self._compare = TaskSlot("runs-compare", self)
+        self.listing = TaskSlot("runs-list", self)          # done: [core.train.runs.RunInfo], newest first
+        self.comparison = TaskSlot("runs-compare", self)    # done: core.train.runs.Comparison
         self._change = TaskSlot("runs-change", self)
         self._plan: Freed | None = None
+        self.listing.done.connect(self._listed)             # first: the runs are kept before others hear
         self._change.busy_changed.connect(self._change_busy)
 
     def set_ready(self) -> None:
@@ -83,40 +83,29 @@ class RunsSession(QObject):
 
     def refresh(self) -> None:
         if self.ready:
-            self._list.start(list_task, on_done=self._listed, on_failed=self.list_failed.emit)
-
-    def listing(self) -> bool:
-        return self._list.busy()
+            self.listing.start(list_task)
 
     def _listed(self, runs: list) -> None:
         self.runs = runs
-        self.listed.emit(runs)
 
     def compare(self, names: list[str]) -> None:
         if self.ready:
-            self._compare.start(compare_task, list(names), on_done=self.compared.emit,
-                                on_failed=self.compare_failed.emit)
+            self.comparison.start(compare_task, list(names))
 
-    def cancel_compare(self) -> None:
-        self._compare.cancel()
-
-    def comparing(self) -> bool:
-        return self._compare.busy()
-
-    def changing(self) -> bool:
+    def busy(self) -> bool:
         return self._change.busy()
 
     def remove_states(self, names: list[str]) -> bool:
-        if not self.ready or self.changing():
+        if not self.ready or self.busy():
             return False
         self._change.start(remove_states_task, list(names), on_done=self._changed, on_failed=self._change_failed)
         return True
 
     def plan_clean_up(self) -> bool:
-        """A dry run: `freed` says what cleaning up would remove (nothing is removed)."""
-        if not self.ready or self.changing():
+        """A dry run: `removal_done` says what cleaning up would remove (nothing is removed)."""
+        if not self.ready or self.busy():
             return False
-        self._change.start(prune_task, True, on_done=self._planned, on_failed=self.free_failed.emit)
+        self._change.start(prune_task, True, on_done=self._planned, on_failed=self.removal_failed.emit)
         return True
 
     def _planned(self, plan: Freed) -> None:
@@ -126,18 +115,18 @@ class RunsSession(QObject):
         self.busy_changed.emit(busy)
         if not busy and self._plan is not None:
             plan, self._plan = self._plan, None
-            self.freed.emit(plan)
+            self.removal_done.emit(plan)
 
     def clean_up(self) -> bool:
-        if not self.ready or self.changing():
+        if not self.ready or self.busy():
             return False
         self._change.start(prune_task, False, on_done=self._changed, on_failed=self._change_failed)
         return True
 
     def _changed(self, freed: Freed) -> None:
-        self.freed.emit(freed)
+        self.removal_done.emit(freed)
         self.refresh()
 
-    def _change_failed(self, message: str) -> None:
-        self.free_failed.emit(message)
+    def _change_failed(self, failure) -> None:
+        self.removal_failed.emit(failure)
         self.refresh()  # part of it may have been done

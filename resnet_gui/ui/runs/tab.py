@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
     QMenu,
     QMessageBox,
     QPushButton,
@@ -22,12 +20,13 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import decimal_size, plural
 
-from ..common.widgets import Banner
+from ..common.flow import FlowLayout
+from ..common.widgets import Banner, ElidedLabel
 from .config_diff import ConfigDiff
 from .curves import EMPTY_TEXT, RunCurves
 from .session import Freed, RunsSession
 from .table import RunsTable
-from .tensorboard import TensorBoardLauncher
+from .tensorboard import NOT_INSTALLED, TensorBoardLauncher
 
 COMPARABLE = ("finished", "unfinished")
 
@@ -36,12 +35,13 @@ class RunsTab(QWidget):
     status_message = Signal(str)
     resume_requested = Signal(str)        # run name
     more_epochs_requested = Signal(str)   # run name
-    use_model = Signal(str)               # registry name: open it in Predict
-    show_model = Signal(str)              # registry name: select it in the Models tab
-    evaluate_model = Signal(str)          # registry name: the Evaluate tab, on its validation split
+    use_model_requested = Signal(str)     # registry name: open it in Predict
+    show_model_requested = Signal(str)    # registry name: select it in the Models tab
+    evaluate_requested = Signal(str)      # registry name: the Evaluate tab, on its validation split
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._model_names: dict[str, str] = {}  # run -> its model's name in the registry now
         self.session = RunsSession(self)
         self.tensorboard = TensorBoardLauncher(self)
         self.training = False
@@ -57,7 +57,7 @@ class RunsTab(QWidget):
         layout.setSpacing(8)
         self.banner = Banner()
         layout.addWidget(self.banner)
-        row = QHBoxLayout()
+        row = FlowLayout()  # wraps at 1024 px instead of widening the window
         self.resume_button = self._button("Resume", self._resume, "Continue the selected stopped run where it ended")
         self.more_button = self._button("Train more epochs…", self._more,
                                         "Continue the selected run for more epochs than it was set up for")
@@ -66,12 +66,12 @@ class RunsTab(QWidget):
         self.open_button.setToolTip("Use the run's best model in the Predict tab")
         self.open_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.open_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        self.open_button.clicked.connect(lambda: self._open_model(self.use_model))
+        self.open_button.clicked.connect(lambda: self._open_model(self.use_model_requested))
         menu = QMenu(self)
-        menu.addAction("Use in Predict").triggered.connect(lambda: self._open_model(self.use_model))
-        menu.addAction("Show in the Models tab").triggered.connect(lambda: self._open_model(self.show_model))
+        menu.addAction("Use in Predict").triggered.connect(lambda: self._open_model(self.use_model_requested))
+        menu.addAction("Show in the Models tab").triggered.connect(lambda: self._open_model(self.show_model_requested))
         menu.addAction("Evaluate on its validation images").triggered.connect(
-            lambda: self._open_model(self.evaluate_model))
+            lambda: self._open_model(self.evaluate_requested))
         self.open_button.setMenu(menu)
         self.tensorboard_button = self._button("Open in TensorBoard", self.open_tensorboard,
                                                "Start TensorBoard on this computer for the selected runs (or the "
@@ -85,11 +85,10 @@ class RunsTab(QWidget):
         for w in (self.resume_button, self.more_button, self.open_button, self.tensorboard_button,
                   self.delete_button, self.clean_button):
             row.addWidget(w)
-        row.addStretch(1)
-        self.summary = QLabel("Runs are listed once PyTorch has loaded…")
-        self.summary.setTextFormat(Qt.TextFormat.PlainText)
-        row.addWidget(self.summary)
         row.addWidget(self.refresh_button)
+        self.summary = ElidedLabel("Runs are listed once PyTorch has loaded…")
+        self.summary.setMinimumWidth(120)
+        row.addWidget(self.summary)
         layout.addLayout(row)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
@@ -120,19 +119,19 @@ class RunsTab(QWidget):
 
     def _connect(self) -> None:
         s = self.session
-        s.listed.connect(self._listed)
-        s.list_failed.connect(lambda message: self._say(message, "error"))
-        s.compared.connect(self._compared)
-        s.compare_failed.connect(self._compare_failed)
-        s.freed.connect(self._freed)
-        s.free_failed.connect(lambda message: self._say(message, "error"))
+        s.listing.done.connect(self._listed)
+        s.listing.failed.connect(lambda failure: self._say(failure.message, "error"))
+        s.comparison.done.connect(self._compared)
+        s.comparison.failed.connect(self._compare_failed)
+        s.removal_done.connect(self._freed)
+        s.removal_failed.connect(lambda failure: self._say(failure.message, "error"))
         s.busy_changed.connect(lambda _busy: self._update_buttons())
         self.table.selection_changed.connect(self._selected)
         tb = self.tensorboard
-        tb.opened.connect(lambda url: self._say(f"TensorBoard is open in your browser at {url}. It stops when the "
+        tb.done.connect(lambda url: self._say(f"TensorBoard is open in your browser at {url}. It stops when the "
                                                 "app closes.", "success"))
-        tb.missing.connect(lambda text: self._say(text, "info"))
-        tb.failed.connect(lambda message: self._say(message, "error"))
+        tb.failed.connect(lambda failure: self._say(failure.message, "info" if failure.kind == NOT_INSTALLED
+                                                    else "error"))
         tb.busy_changed.connect(self._tensorboard_busy)
 
     # ---- state ------------------------------------------------------------------------------------
@@ -157,6 +156,17 @@ class RunsTab(QWidget):
         self.current_run = name
         self.refresh()
 
+    def set_model_names(self, names: dict[str, str]) -> None:
+        """{run name: model name} as the registry has them now: a model renamed after its run is listed, opened
+        and evaluated under its new name (the run's state still holds the name it was saved under)."""
+        self._model_names = dict(names)
+        if self.session.runs:
+            self._listed(self.session.runs)
+
+    def info(self, name: str):
+        """The listed run called `name` (core.train.runs.RunInfo), or None."""
+        return self.table.info(name)
+
     def selected(self) -> list[str]:
         return self.table.selected()
 
@@ -170,7 +180,7 @@ class RunsTab(QWidget):
     def _update_buttons(self) -> None:
         ready, infos, one = self.session.ready, self._infos(), self._one()
         idle = ready and not self.training
-        changing = self.session.changing()
+        changing = self.session.busy()
         self.resume_button.setEnabled(idle and one is not None and one.resumable)
         self.more_button.setEnabled(idle and one is not None and one.has_state and one.status in COMPARABLE)
         self.open_button.setEnabled(one is not None and bool(one.best_name))
@@ -190,6 +200,8 @@ class RunsTab(QWidget):
 
     # ---- the list and the comparison --------------------------------------------------------------
     def _listed(self, runs: list) -> None:
+        for run in runs:
+            run.best_name = self._model_names.get(run.name, run.best_name)
         self.table.set_runs(runs)
         total = sum(r.disk_bytes for r in runs)
         states = sum(r.state_bytes for r in runs if r.has_state)
@@ -201,7 +213,7 @@ class RunsTab(QWidget):
         self._update_buttons()
         infos = self._infos()
         comparable = [i for i in infos if i.status in COMPARABLE]
-        self.session.cancel_compare()
+        self.session.comparison.cancel()
         if not comparable:
             self.diff.clear()
             self.curves.clear(EMPTY_TEXT if not infos else "The selected run has no epochs to show"
@@ -212,15 +224,14 @@ class RunsTab(QWidget):
             info = comparable[0]
             self.diff.set_configs({info.name: info.config}, list(info.config), [])
         else:
-            self.diff.summary.setText("Comparing…")
+            self.diff.say("Comparing…")
             self.session.compare([i.name for i in comparable])
 
     def _compared(self, comparison) -> None:
         self.diff.set_configs(comparison.configs, comparison.keys, comparison.differing)
 
-    def _compare_failed(self, message: str) -> None:
-        self.diff.clear()
-        self.diff.summary.setText(message)
+    def _compare_failed(self, failure) -> None:
+        self.diff.clear(failure.message)
 
     # ---- actions ----------------------------------------------------------------------------------
     def _resume(self) -> None:

@@ -4,7 +4,8 @@ child process, wait until it answers, open the browser; stop it when the app clo
 Several runs at once go to one TensorBoard through --logdir_spec name:folder,… (each run under its own name);
 TensorBoard splits that at every comma and cannot quote one, so when a folder's path holds a comma it gets one
 folder instead: a temporary folder of links named after the runs.
-When the tensorboard package is missing, `missing` carries what to install and the command to run by hand.
+When the tensorboard package is missing, the failure (kind NOT_INSTALLED) says what to install and the command to
+run by hand.
 One TensorBoard at a time: asking for the same runs again only opens the browser again.
 """
 from __future__ import annotations
@@ -23,12 +24,14 @@ from PySide6.QtGui import QDesktopServices
 
 from resnet_gui.core.paths import runs_dir
 
+from ..common.failures import Failure
 from ..common.workers import TaskSlot
 
 log = logging.getLogger(__name__)
 INSTALL = 'pip install "resnet-gui[tensorboard]"'
 START_TIMEOUT_S = 120.0      # TensorBoard loads its plugins first: seconds on a slow machine
 OUTPUT_LINES = 20
+NOT_INSTALLED = "not installed"   # the kind of failure that is no error: the package is missing
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,8 @@ def tensorboard_program() -> list[str]:
 
 
 class TensorBoardLauncher(QObject):
-    opened = Signal(str)          # the URL opened in the browser
-    missing = Signal(str)         # not installed: what to install and the command, in sentences
-    failed = Signal(str)
+    done = Signal(str)            # the URL opened in the browser
+    failed = Signal(object)       # a Failure; kind NOT_INSTALLED: what to install and the command, in sentences
     busy_changed = Signal(bool)   # starting (from the request until the browser opens)
 
     def __init__(self, parent=None, program: Callable[[], list[str]] = tensorboard_program):
@@ -137,19 +139,19 @@ class TensorBoardLauncher(QObject):
         self._set_busy(True)
         self._plan.start(plan_task, list(names), on_done=self._planned, on_failed=self._fail)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, failure: Failure) -> None:
         self._set_busy(False)
-        self.failed.emit(message)
+        self.failed.emit(failure)
 
     def _planned(self, plan: Plan) -> None:
         if not plan.available:
-            self._set_busy(False)
-            self.missing.emit(f"TensorBoard is not installed. Install it with {INSTALL}, then open it again here, or "
-                              f"run this in a terminal: {plan.command}")
+            self._fail(Failure(f"TensorBoard is not installed. Install it with {INSTALL}, then open it again here, or "
+                               f"run this in a terminal: {plan.command}", NOT_INSTALLED))
             return
         if not plan.logdirs:
-            self._fail(f"{', '.join(plan.missing)} {'has' if len(plan.missing) == 1 else 'have'} no TensorBoard files "
-                       "(the run was trained before TensorBoard was installed).")
+            have = "has" if len(plan.missing) == 1 else "have"
+            self._fail(Failure(f"{', '.join(plan.missing)} {have} no TensorBoard files (the run was trained before "
+                               "TensorBoard was installed).", "no files"))
             return
         if self.process is not None and plan.logdirs == self._logdirs and self.url:
             self._open_browser(self.url)  # already running for these runs
@@ -160,8 +162,8 @@ class TensorBoardLauncher(QObject):
             where = logdir_arguments(plan.logdirs, self._links_folder)
         except OSError as exc:  # links not allowed here (Windows without the privilege)
             self._remove_links()
-            self._fail(f"A run's folder holds a comma, which TensorBoard cannot take in a list of runs, and no links "
-                       f"could be made ({exc.strerror or exc}): open the runs one at a time.")
+            self._fail(Failure(f"A run's folder holds a comma, which TensorBoard cannot take in a list of runs, and no "
+                               f"links could be made ({exc.strerror or exc}): open the runs one at a time.", "links"))
             return
         argv = [*self.program(), *where, "--port", str(port), "--host", "127.0.0.1"]
         process = QProcess(self)
@@ -188,17 +190,17 @@ class TensorBoardLauncher(QObject):
     def _open_browser(self, url: str) -> None:
         self._set_busy(False)
         QDesktopServices.openUrl(QUrl(url))
-        self.opened.emit(url)
+        self.done.emit(url)
 
-    def _not_answering(self, message: str) -> None:
+    def _not_answering(self, failure: Failure) -> None:
         self.stop()
-        self._fail(message)
+        self._fail(failure)
 
     def _error(self, error) -> None:
         if error == QProcess.ProcessError.FailedToStart and self.process is not None:
             message = f"TensorBoard could not be started ({self.process.errorString()})."
             self._forget()
-            self._fail(message)
+            self._fail(Failure(message, "FailedToStart"))
 
     def _ended(self, exit_code: int, _status) -> None:
         """TensorBoard ended by itself (stop() forgets the process first, so this is not heard then)."""
@@ -207,7 +209,7 @@ class TensorBoardLauncher(QObject):
         self._forget()
         if waiting:
             why = self._output[-1] if self._output else f"exit status {exit_code}"
-            self._fail(f"TensorBoard ended before it answered: {why}")
+            self._fail(Failure(f"TensorBoard ended before it answered: {why}", "ended"))
 
     def _links_folder(self) -> Path:
         self._links = Path(tempfile.mkdtemp(prefix="resnet-gui-tensorboard-"))

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
-from ..common.widgets import pil_to_qimage, show_progress
+from ..common.qimages import pil_to_qimage
+from ..common.widgets import show_progress
 from ..common.workers import TaskSlot
 
 THUMBNAIL_PX = 40
@@ -165,7 +166,7 @@ class DataHealthPanel(QGroupBox):
         self.summary.setText(f"Checking every image in {folder}…")
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
-        self._slot.start(health_task, folder, val_split, seed, arch, image_size, on_event=self._progress,
+        self._slot.start(health_task, folder, val_split, seed, arch, image_size, on_progress=self._progress,
                          on_done=self._done, on_failed=self._failed)
 
     def cancel(self) -> None:
@@ -184,7 +185,7 @@ class DataHealthPanel(QGroupBox):
         self.summary.setText(f"Looking for images filed under the wrong class in {self.folder}…")
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")
-        self._label_slot.start(label_task, self.folder, None, on_event=self._progress, on_done=self._labels_done,
+        self._label_slot.start(label_task, self.folder, None, on_progress=self._progress, on_done=self._labels_done,
                                on_failed=self._labels_failed)
 
     def _labels_done(self, outcome: LabelOutcome) -> None:
@@ -196,8 +197,8 @@ class DataHealthPanel(QGroupBox):
         self.summary.setText(self._summary_before)   # the list says what it found
         self._update_excluded()
 
-    def _labels_failed(self, message: str) -> None:
-        self.summary.setText(f"Label mistakes could not be looked for: {message}")
+    def _labels_failed(self, failure) -> None:
+        self.summary.setText(f"Label mistakes could not be looked for: {failure.message}")
 
     def _file_moved(self, _old: str, _new: str) -> None:
         self.summary.setText("A file was moved between class folders: scan the folder again to update the counts "
@@ -244,8 +245,8 @@ class DataHealthPanel(QGroupBox):
     def _progress(self, value) -> None:
         show_progress(self.progress, *value)
 
-    def _failed(self, message: str) -> None:
-        self.summary.setText(f"The health check could not run: {message}")
+    def _failed(self, failure) -> None:
+        self.summary.setText(f"The health check could not run: {failure.message}")
 
     # ---- the report -------------------------------------------------------------------------------
     def _done(self, result: HealthResult) -> None:

@@ -21,10 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.text import decimal_size, plural
+from resnet_gui.text import decimal_size, plural, sentence
 
 from ..common.widgets import Banner
-from ..common.wording import for_screen
 from .session import CifarStatus, ScanResult, TrainSession
 
 CIFAR_BYTES = 170_498_071  # cifar-10-python.tar.gz
@@ -32,8 +31,14 @@ SHOWN_CLASSES = 20
 FOLDER_HINT = "Layout: folder/cats/*.jpg, folder/dogs/*.jpg … or folder/train/… and folder/val/…"
 
 
+CIFAR_COUNTS = (50_000, 10_000)  # training and test images
+NO_FOLDER = "Choose a folder with one sub-folder per class first."
+NO_CIFAR = "CIFAR-10 is not here yet: download it, or locate a folder that holds it."
+DOWNLOADING = "CIFAR-10 is still downloading."
+
+
 class DataPanel(QGroupBox):
-    data_ok = Signal()             # the data on screen is usable (found, downloaded, scanned)
+    data_changed = Signal()        # other data on screen, or what is known about it (problem()) changed
 
     def __init__(self, session: TrainSession, settings, split_params: Callable[[], tuple[float, int]], parent=None):
         super().__init__("Data", parent)
@@ -41,6 +46,8 @@ class DataPanel(QGroupBox):
         self.settings = settings
         self.split_params = split_params  # (validation split, seed) of the form
         self.mode = "cifar10"
+        self._problems = {"cifar10": None, "folder": NO_FOLDER}
+        self._scan: ScanResult | None = None  # the last good scan  # what is known to be wrong with each kind of data
         layout = QVBoxLayout(self)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._cifar_page())
@@ -48,13 +55,14 @@ class DataPanel(QGroupBox):
         layout.addWidget(self.stack)
         self.banner = Banner()
         layout.addWidget(self.banner)
-        session.cifar_status.connect(self._cifar_status)
-        session.download_progress.connect(self._download_progress)
-        session.download_done.connect(self._downloaded)
-        session.download_failed.connect(self._download_failed)
-        session.download_running.connect(self._download_running)
-        session.scan_done.connect(self._scanned)
-        session.scan_failed.connect(self._scan_failed)
+        session.cifar_check.done.connect(self._cifar_status)
+        session.download.started.connect(self._download_started)
+        session.download.progress.connect(self._download_progress)
+        session.download.done.connect(self._downloaded)
+        session.download.failed.connect(self._download_failed)
+        session.download.busy_changed.connect(self._download_running)
+        session.folder_scan.done.connect(self._scanned)
+        session.folder_scan.failed.connect(self._scan_failed)
 
     def _cifar_page(self) -> QWidget:
         page = QWidget()
@@ -64,6 +72,7 @@ class DataPanel(QGroupBox):
         self.cifar_location.setPlaceholderText("The app's data folder")
         self.cifar_location.setToolTip("A folder holding cifar-10-batches-py or cifar-10-python.tar.gz")
         self.cifar_location.editingFinished.connect(self.check_cifar)
+        self.cifar_location.textChanged.connect(lambda _text: self._set_problem("cifar10", None))
         locate = QPushButton("Locate…")
         locate.clicked.connect(self.browse_cifar)
         self.cifar_status = QLabel("")
@@ -75,7 +84,7 @@ class DataPanel(QGroupBox):
         self.download_progress.hide()
         self.download_cancel = QPushButton("Cancel")
         self.download_cancel.hide()
-        self.download_cancel.clicked.connect(self.session.cancel_download)
+        self.download_cancel.clicked.connect(self.session.download.cancel)
         grid.addWidget(QLabel("Location:"), 0, 0)
         grid.addWidget(self.cifar_location, 0, 1)
         grid.addWidget(locate, 0, 2)
@@ -94,6 +103,8 @@ class DataPanel(QGroupBox):
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("A folder with one sub-folder per class")
         self.folder_edit.editingFinished.connect(self.scan_folder)
+        self.folder_edit.textChanged.connect(
+            lambda text: self._set_problem("folder", None if text.strip() else NO_FOLDER))
         choose = QPushButton("Choose…")
         choose.clicked.connect(self.browse_folder)
         self.folder_summary = QLabel(FOLDER_HINT)
@@ -110,7 +121,29 @@ class DataPanel(QGroupBox):
         self.mode = mode
         self.stack.setCurrentIndex(0 if mode == "cifar10" else 1)
         self.banner.clear_message()  # a CIFAR-10 problem says nothing about a folder, and the reverse
+        self.data_changed.emit()
         self.refresh()
+
+    def problem(self) -> str | None:
+        """What is known to be wrong with the data on screen (a sentence), or None: nothing known yet, or usable.
+        Training cannot start while there is one."""
+        return self._problems["cifar10" if self.mode == "cifar10" else "folder"]
+
+    def image_counts(self) -> tuple[int, int]:
+        """(training, validation) images of the data on screen: CIFAR-10's, or the last scan's; (0, 0) while
+        unknown or unusable."""
+        if self.problem() is not None:
+            return 0, 0
+        if self.mode == "cifar10":
+            return CIFAR_COUNTS
+        scan = self._scan
+        if scan is None or scan.folder != self.location():
+            return 0, 0
+        return sum(scan.train.values()), sum(scan.val.values())
+
+    def _set_problem(self, kind: str, problem: str | None) -> None:
+        self._problems[kind] = problem
+        self.data_changed.emit()
 
     def refresh(self) -> None:
         if self.mode == "cifar10":
@@ -143,30 +176,38 @@ class DataPanel(QGroupBox):
         self.session.check_cifar(self.cifar_location.text().strip() or None)
 
     def _cifar_status(self, status: CifarStatus) -> None:
-        downloading = self.session.download_running_now()
+        downloading = self.session.download.busy()
         if status.found:
             self.cifar_status.setText(f"✓ CIFAR-10 found in {status.root}.")
-            self.data_ok.emit()
+            self._set_problem("cifar10", None)
         elif status.tarball:
             self.cifar_status.setText(f"✓ CIFAR-10 archive found: {status.tarball} (extracted when training starts).")
-            self.data_ok.emit()
+            self._set_problem("cifar10", None)
         else:
             self.cifar_status.setText(f"CIFAR-10 is not in {status.root} yet. Download it, or locate a folder that "
                                       "holds cifar-10-batches-py or cifar-10-python.tar.gz.")
+            self._set_problem("cifar10", DOWNLOADING if downloading else NO_CIFAR)
         self.download_button.setVisible(not (status.found or status.tarball) or downloading)
 
     def download_cifar(self) -> None:
         self.banner.clear_message()
-        self.download_progress.setRange(0, 0)
-        self.download_progress.setFormat("Starting the download…")
         self.session.download_cifar(self.cifar_location.text().strip() or None)
 
+    def _download_started(self) -> None:
+        self.download_progress.setRange(0, 0)
+        self.download_progress.setFormat("Starting the download…")
+
     def _download_running(self, running: bool) -> None:
+        if running:
+            self._set_problem("cifar10", DOWNLOADING)
+        elif self._problems["cifar10"] == DOWNLOADING:
+            self._set_problem("cifar10", NO_CIFAR)  # until the check after it says otherwise
         self.download_button.setEnabled(not running)
         self.download_progress.setVisible(running)
         self.download_cancel.setVisible(running)
 
-    def _download_progress(self, what: str, done: int, total: int) -> None:
+    def _download_progress(self, value: tuple[str, int, int]) -> None:
+        what, done, total = value
         if total:
             self.download_progress.setRange(0, 1000)
             self.download_progress.setValue(int(1000 * done / total))
@@ -178,8 +219,8 @@ class DataPanel(QGroupBox):
         self.banner.show_message(f"CIFAR-10 is ready in {path}.", "success")
         self.check_cifar()
 
-    def _download_failed(self, message: str) -> None:
-        self.banner.show_message(for_screen(message), "error",
+    def _download_failed(self, failure) -> None:
+        self.banner.show_message(failure.message, "error",
                                  [("Try again", self.download_cifar), ("Locate…", self.browse_cifar)])
 
     # ---- folders ----------------------------------------------------------------------------------
@@ -195,10 +236,12 @@ class DataPanel(QGroupBox):
         if not folder or not self.session.ready:
             return
         self.folder_summary.setText("Scanning…")
+        self._set_problem("folder", None)  # not known until the scan says
         val_split, seed = self.split_params()
         self.session.scan(folder, val_split, seed)
 
     def _scanned(self, scan: ScanResult) -> None:
+        self._scan = scan
         self.banner.clear_message()
         counts = ", ".join(f"{c} {scan.train[c]}+{scan.val[c]}" for c in scan.classes[:SHOWN_CLASSES])
         more = f" … ({len(scan.classes):,} classes)" if len(scan.classes) > SHOWN_CLASSES else ""
@@ -208,15 +251,16 @@ class DataPanel(QGroupBox):
                 f" and {plural(sum(scan.val.values()), 'validation image')} ({layout}).\n"
                 f"Per class (training+validation): {counts}{more}.")
         for warning in scan.warnings:
-            text += f"\n⚠ {for_screen(warning)[:1].upper()}{for_screen(warning)[1:]}."
+            text += f"\n⚠ {sentence(warning)}"
         if scan.unreadable:
             shown = ", ".join(Path(p).name for p in scan.unreadable[:5])
             text += (f"\n⚠ {plural(len(scan.unreadable), 'file')} with an image name "
                      f"{'is' if len(scan.unreadable) == 1 else 'are'} not readable and will be skipped: {shown}"
                      f"{', …' if len(scan.unreadable) > 5 else ''}.")
         self.folder_summary.setText(text)
-        self.data_ok.emit()
+        self._set_problem("folder", None)
 
-    def _scan_failed(self, folder: str, message: str) -> None:
+    def _scan_failed(self, failure) -> None:
         self.folder_summary.setText(FOLDER_HINT)
-        self.banner.show_message(for_screen(message), "error", [("Choose…", self.browse_folder)])
+        self._set_problem("folder", failure.message)
+        self.banner.show_message(failure.message, "error", [("Choose…", self.browse_folder)])

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +36,9 @@ from resnet_gui.core.train.config import (
     settings,
     usable_form,
 )
+
+from .estimate import TimeEstimate
+from .weights_panel import WeightsPanel
 
 MODES = [
     ("cifar10", "ResNet-18 on CIFAR-10 (from scratch)",
@@ -54,6 +57,11 @@ AUGMENT_LABELS = [("pad_crop", "Pad and random crop"), ("random_resized_crop", "
 PRECISION_LABELS = [("auto", "Automatic"), ("fp32", "fp32"), ("bf16", "bf16")]
 BALANCE_LABELS = [("none", "None"), ("weighted-loss", "Weighted loss"), ("weighted-sampler", "Weighted sampler")]
 PER_RUN = ("name", "recipe", "dataset", "data")  # never taken from a saved form
+# the work of one forward pass at the architecture's own input size (GFLOPs, torchvision's figures at 224 px;
+# resnet18_cifar at 32 px): the speed word beside each architecture is relative to ResNet-18's
+GFLOPS = {"resnet18_cifar": 0.56, "resnet18": 1.81, "resnet34": 3.66, "resnet50": 4.09, "resnet101": 7.80,
+          "resnet152": 11.51, "resnext50_32x4d": 4.23, "resnext101_32x8d": 16.41, "wide_resnet50_2": 11.40}
+ADVANCED_SETTING = "train.advanced_open"
 # GUI training on the CPU uses every core by default: benchmarks/bench_gui.py measured the worst GUI-thread
 # stall with all cores busy well under 100 ms (see the README); the Threads field can leave some free.
 RESERVED_CORES = 0
@@ -77,9 +85,21 @@ def saved_forms(settings) -> dict[str, dict]:
     return forms
 
 
+def arch_label(name: str) -> str:
+    """"resnet50 · 25.6M parameters · slow": the name, its size and its speed on the same machine."""
+    info = ARCHS[name]
+    size = info.summary.rsplit(", ", 1)[-1] if "parameters" in info.summary else "for 32 px images"
+    ratio = GFLOPS.get(name, 4.0) / GFLOPS["resnet18"]
+    speed = "fastest" if ratio < 0.5 else "fast" if ratio < 1.5 else "medium" if ratio < 2.5 else \
+        "slow" if ratio < 5 else "very slow"
+    return f"{name} · {size} · {speed}"
+
+
 class TrainForm(QWidget):
     mode_changed = Signal(str)
     balance_changed = Signal(str)   # the remedy for class imbalance now chosen ("none" on CIFAR-10)
+    split_changed = Signal()       # the architecture, image size, validation share or seed (what a health check uses)
+    estimate_changed = Signal()    # a setting the time estimate depends on
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
@@ -111,20 +131,10 @@ class TrainForm(QWidget):
         mf = QFormLayout(model_box)
         self.arch_combo = QComboBox()
         for name, info in ARCHS.items():
-            self.arch_combo.addItem(name, name)
+            self.arch_combo.addItem(arch_label(name), name)
             self.arch_combo.setItemData(self.arch_combo.count() - 1, info.summary, Qt.ItemDataRole.ToolTipRole)
-        self.weights_edit = QLineEdit()
-        self.weights_edit.setPlaceholderText("Automatic download")
-        self.weights_edit.setToolTip("Leave empty to download torchvision's ImageNet weights (cached), or choose a "
-                                     "local copy of that file")
-        wbrow = QHBoxLayout()
-        wbrow.setContentsMargins(0, 0, 0, 0)
-        wbrow.addWidget(self.weights_edit, 1)
-        choose = QPushButton("Choose…")
-        choose.clicked.connect(self.choose_weights)
-        wbrow.addWidget(choose)
-        self.weights_row = QWidget()
-        self.weights_row.setLayout(wbrow)
+        self.weights_row = WeightsPanel()   # fine-tuning: download the ImageNet weights, or locate a copy
+        self.weights_edit = self.weights_row.edit
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Automatic")
         self.name_edit.setToolTip("The name of the model in the registry; a name in use gets a number added")
@@ -134,9 +144,26 @@ class TrainForm(QWidget):
         self.model_form = mf
         self.layout_.addWidget(model_box)
 
-        hp_box = QGroupBox("Settings")
-        hp = QFormLayout(hp_box)
+        basic_box = QGroupBox("Training")
+        basic = QFormLayout(basic_box)
         self.epochs_spin = QSpinBox(minimum=1, maximum=10000)
+        self.epochs_spin.setToolTip("Passes over all the training images; more take longer and usually help, "
+                                    "until the model starts memorising them")
+        self.estimate = TimeEstimate()
+        basic.addRow("Epochs:", self.epochs_spin)
+        basic.addRow("", self.estimate)
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced settings")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.setToolTip("Batch size, learning rate, optimizer, schedule, augmentation, device …: "
+                                        "the recipe's values are a good start")
+        basic.addRow(self.advanced_button)
+        self.layout_.addWidget(basic_box)
+
+        self.advanced = QGroupBox("Advanced settings")
+        hp = QFormLayout(self.advanced)
         self.batch_spin = QSpinBox(minimum=1, maximum=65536)
         self.lr_spin = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=10.0, singleStep=0.0005)
         self.optimizer_combo = QComboBox()
@@ -194,7 +221,7 @@ class TrainForm(QWidget):
             # long entries must not widen the form beyond its column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
-        rows = [("Epochs:", self.epochs_spin), ("Batch size:", self.batch_spin), ("Learning rate:", self.lr_spin),
+        rows = [("Batch size:", self.batch_spin), ("Learning rate:", self.lr_spin),
                 ("Optimizer:", self.optimizer_combo), ("Schedule:", self.schedule_combo),
                 ("Weight decay:", self.wd_spin), ("Label smoothing:", self.smoothing_spin),
                 ("Warm-up epochs:", self.warmup_spin), ("Frozen backbone epochs:", self.freeze_spin),
@@ -210,9 +237,27 @@ class TrainForm(QWidget):
         hp.addRow("", reset)
         self.hp_form = hp
         hp.setRowVisible(self.gpus_spin, False)
-        self.layout_.addWidget(hp_box)
+        self.layout_.addWidget(self.advanced)
         self.layout_.addStretch(1)
+        self.advanced_button.toggled.connect(self.show_advanced)
+        self.show_advanced(bool(self.settings.get(ADVANCED_SETTING, False)))
+        for changed in (self.epochs_spin.valueChanged, self.batch_spin.valueChanged,
+                        self.arch_combo.currentIndexChanged, self.image_size_spin.valueChanged,
+                        self.device_combo.currentIndexChanged, self.precision_combo.currentIndexChanged):
+            changed.connect(lambda *_: self.estimate_changed.emit())
         self.mode_combo.currentIndexChanged.connect(self._mode_chosen)
+        for changed in (self.arch_combo.currentIndexChanged, self.image_size_spin.valueChanged,
+                        self.val_spin.valueChanged, self.seed_spin.valueChanged):
+            changed.connect(lambda *_: self.split_changed.emit())
+
+    def show_advanced(self, show: bool = True) -> None:
+        """Open or close the advanced settings (closed at first: data, model, epochs and Start are enough)."""
+        self.advanced_button.blockSignals(True)
+        self.advanced_button.setChecked(show)
+        self.advanced_button.blockSignals(False)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if show else Qt.ArrowType.RightArrow)
+        self.advanced.setVisible(show)
+        self.settings.set(ADVANCED_SETTING, show)
 
     def insert_data_panel(self, panel: QWidget, *below: QWidget) -> None:
         """The data panel sits between "What to train" and "Model"; `below` go right under it, in order."""
@@ -220,10 +265,7 @@ class TrainForm(QWidget):
             self.layout_.insertWidget(1 + i, widget)
 
     def choose_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "ImageNet weights file", self.weights_edit.text() or "",
-                                              "PyTorch weights (*.pth *.pt);;All files (*)")
-        if path:
-            self.weights_edit.setText(path)
+        self.weights_row.locate()
 
     # ---- modes ------------------------------------------------------------------------------------
     def mode(self) -> str:
@@ -233,7 +275,32 @@ class TrainForm(QWidget):
         return self.balance_combo.currentData() if self.mode() != "cifar10" else "none"
 
     def set_balance(self, remedy: str) -> None:
+        """Choose the remedy for class imbalance (shown: the health check's fix opens the advanced settings)."""
+        self.show_advanced()
         self.balance_combo.setCurrentIndex(max(0, self.balance_combo.findData(remedy)))
+
+    def set_mode(self, mode: str) -> None:
+        """Choose a recipe: "cifar10", "finetune" or "scratch" (MODE_KEYS)."""
+        self.mode_combo.setCurrentIndex(MODE_KEYS.index(mode))
+
+    def split(self) -> tuple[float, int]:
+        """(validation share, seed): how a folder is split."""
+        return self.val_spin.value(), self.seed_spin.value()
+
+    def set_learning_rate(self, lr: float) -> float:
+        """Put `lr` in its field (shown); returns what the field holds (rounded to its decimals)."""
+        self.show_advanced()
+        self.lr_spin.setValue(lr)
+        return self.lr_spin.value()
+
+    def set_batch_size(self, size: int) -> int:
+        self.show_advanced()
+        self.batch_spin.setValue(size)
+        return self.batch_spin.value()
+
+    def clear_name(self) -> None:
+        """The next run gets its own name."""
+        self.name_edit.clear()
 
     def load_settings(self) -> None:
         mode = self.settings.get("train.mode")

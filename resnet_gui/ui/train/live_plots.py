@@ -1,17 +1,13 @@
 """Live training curves with pyqtgraph: batch loss, per-epoch training/validation loss and accuracy.
 
-Before a run, a sentence stands where the curves will be. The x-axis spans the run's epochs; the loss
-axis is logarithmic without SI prefixes; a line above the plots names the curves in their colours (no
-legend box covering them)."""
+Before a run, a sentence stands where the curves will be. The x-axis spans the run's epochs; the plots
+themselves, their colours and the key line above them are common.plots.EpochPlots'."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ..common import theme
-from ..common.widgets import empty_state_stack
+from ..common.plots import EpochPlots, hex_color
+from ..common.theme import follow_palette
 
 TRAIN_COLOR = (31, 119, 180)
 VAL_COLOR = (230, 110, 20)
@@ -19,41 +15,12 @@ BATCH_COLOR = (150, 150, 150)
 EMPTY_TEXT = "The loss and accuracy curves appear here once training starts."
 
 
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-class TrainingPlots(QWidget):
+class TrainingPlots(EpochPlots):
     def __init__(self, parent=None):
-        super().__init__(parent)
         pg.setConfigOptions(antialias=True)
-        self.stack, self.empty_label = empty_state_stack(self, EMPTY_TEXT)
+        super().__init__(EMPTY_TEXT, 180, parent)
         self.empty_label.setMinimumHeight(180)
-        curves = QWidget()
-        column = QVBoxLayout(curves)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(2)
-        self.key_label = QLabel()  # names the curves in their colours, above them rather than over them
-        self.key_label.setTextFormat(Qt.TextFormat.RichText)
-        self.key_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        column.addWidget(self.key_label)
-        layout = QHBoxLayout()
-        column.addLayout(layout, 1)
-        self.loss_plot = pg.PlotWidget()
-        self.acc_plot = pg.PlotWidget()
-        for plot, ylabel in ((self.loss_plot, "loss (log scale)"), (self.acc_plot, "accuracy (%)")):
-            plot.setLabel("bottom", "epoch")
-            plot.setLabel("left", ylabel)
-            plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.setMenuEnabled(False)
-            plot.setMinimumHeight(180)
-            for axis in ("left", "bottom"):
-                plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)  # no "(x0.001)" on the labels
-            layout.addWidget(plot)
-        self.stack.addWidget(curves)
         self.acc_plot.setYRange(0, 100)
-        # losses span orders of magnitude (an early validation spike, then a slow decline): log scale
-        self.loss_plot.setLogMode(x=False, y=True)
         self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BATCH_COLOR, width=1))
         self.train_loss = self.loss_plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o", symbolSize=6,
                                               symbolBrush=TRAIN_COLOR)
@@ -67,34 +34,14 @@ class TrainingPlots(QWidget):
         self.batch_curve.setDownsampling(auto=True, method="peak")
         self.batch_curve.setClipToView(True)
         self.steps_per_epoch = 1
-        self.apply_palette()
-        theme.notifier().changed.connect(self.apply_palette)
+        follow_palette(self, self.apply_palette)
         self.clear()
 
-    @staticmethod
-    def _key() -> str:
-        parts = [f'<span style="color:{_hex(TRAIN_COLOR)}">●&nbsp;training</span>',
-                 f'<span style="color:{_hex(VAL_COLOR)}">■&nbsp;validation</span>',
-                 f'<span style="color:{_hex(BATCH_COLOR)}">—&nbsp;each batch (loss)</span>']
+    def key(self) -> str:
+        parts = [f'<span style="color:{hex_color(TRAIN_COLOR)}">●&nbsp;training</span>',
+                 f'<span style="color:{hex_color(VAL_COLOR)}">■&nbsp;validation</span>',
+                 f'<span style="color:{hex_color(BATCH_COLOR)}">—&nbsp;each batch (loss)</span>']
         return "&nbsp;&nbsp;&nbsp;".join(parts)
-
-    def apply_palette(self) -> None:
-        pal = self.palette()
-        bg = pal.color(QPalette.ColorRole.Base)
-        fg = pal.color(QPalette.ColorRole.Text)
-        self.key_label.setText(self._key())
-        for plot, name in ((self.loss_plot, "Loss"), (self.acc_plot, "Accuracy")):
-            plot.setBackground(bg)
-            plot.setTitle(name, color=fg)
-            for axis in ("left", "bottom"):
-                ax = plot.getPlotItem().getAxis(axis)
-                ax.setPen(fg)
-                ax.setTextPen(fg)
-
-    def changeEvent(self, event) -> None:  # follow palette (theme) changes
-        super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange:
-            self.apply_palette()
 
     def clear(self) -> None:
         self.batch_x, self.batch_y = [], []

@@ -9,19 +9,28 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from resnet_gui.text import duration, learning_rate
 
-from ..common import theme
+from ..common.plots import make_plot, paint_plot
+from ..common.theme import follow_palette
 from ..common.widgets import Banner
-from ..common.wording import screen_sentence
 
 CURVE_COLOR = (31, 119, 180)
 MARK_COLOR = (214, 39, 40)
 CHOSEN_COLOR = (44, 160, 44)
 CURRENT_COLOR = (127, 127, 127)
+ROOM = 0.4   # the share of a splitter the panel takes when it opens
 
 
 class RateAxis(pg.AxisItem):
@@ -68,16 +77,10 @@ class LrFinderPanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.note)
-        self.plot = pg.PlotWidget(axisItems={"bottom": RateAxis("bottom")})
+        self.plot = make_plot("learning rate (log scale)", "loss (smoothed)", min_height=200,
+                              bottom_axis=RateAxis("bottom"))
         self.plot.setLogMode(x=True, y=False)
-        self.plot.setLabel("bottom", "learning rate (log scale)")
-        self.plot.setLabel("left", "loss (smoothed)")
-        self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMinimumHeight(200)
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        for axis in ("left", "bottom"):
-            self.plot.getPlotItem().getAxis(axis).enableAutoSIPrefix(False)
         self.curve = self.plot.plot([], [], pen=pg.mkPen(CURVE_COLOR, width=2))
         self.chosen_mark = self.plot.plot([], [], pen=None, symbol="o", symbolSize=11, symbolBrush=CHOSEN_COLOR,
                                           symbolPen=pg.mkPen(CHOSEN_COLOR))
@@ -99,25 +102,32 @@ class LrFinderPanel(QWidget):
         self.suggested: float | None = None
         self.chosen: float | None = None
         self.current: float | None = None   # the form's learning rate when the test started
-        self.apply_palette()
-        theme.notifier().changed.connect(self.apply_palette)
+        follow_palette(self, self.apply_palette)
         self._idle()
 
     def apply_palette(self) -> None:
-        pal = self.palette()
-        bg, fg = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
-        self.plot.setBackground(bg)
-        for axis in ("left", "bottom"):
-            ax = self.plot.getPlotItem().getAxis(axis)
-            ax.setPen(fg)
-            ax.setTextPen(fg)
+        paint_plot(self.plot, self.palette())
 
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange:
-            self.apply_palette()
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Opened in a splitter (the Train tab's column), it takes ROOM (a share) of it: a splitter gives a child
+        that appears only its minimum when the one below asks for more (the monitor does), and the plot's rate
+        axis was cut off."""
+        super().showEvent(event)
+        splitter = self.parentWidget()
+        if event.spontaneous() or not isinstance(splitter, QSplitter):
+            return
+        sizes, here = splitter.sizes(), splitter.indexOf(self)
+        total = sum(sizes)
+        want = int(total * ROOM)
+        if here >= 0 and len(sizes) == 2 and sizes[here] < want:
+            sizes[here], sizes[1 - here] = want, total - want
+            splitter.setSizes(sizes)
 
     # ---- states -----------------------------------------------------------------------------------
+    def running(self) -> bool:
+        """The range test runs (begin() was called and it has not ended)."""
+        return not self.cancel_button.isHidden()
+
     def _idle(self) -> None:
         self.progress.hide()
         self.cancel_button.hide()
@@ -188,8 +198,9 @@ class LrFinderPanel(QWidget):
         self.note.setText("Cancelled; the learning rate was not changed.")
         self._idle()
 
-    def failed(self, message: str) -> None:
-        self.banner.show_message(screen_sentence(message), "error")
+    def failed(self, failure) -> None:
+        """The range test could not run (a Failure: its message, and what to do)."""
+        self.banner.show_message(failure.message, "error")
         self.note.setText("")
         self._idle()
 

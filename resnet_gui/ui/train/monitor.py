@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from resnet_gui.core.train import events as E
-from resnet_gui.text import duration, plural
+from resnet_gui.text import duration, plural, sentence
 
+from ..common.failures import Failure, window_text
 from ..common.widgets import Banner, LogView
-from ..common.wording import screen_sentence
 from .live_plots import TrainingPlots
 
 RESULT_KINDS = {"finished": "success", "cancelled": "info", "failed": "error"}
@@ -52,6 +52,7 @@ class TrainingMonitor(QWidget):
         self.banner.clear_message()
         self.warnings_banner.clear_message()
         self.warnings = []
+        self.log.follow()  # a new run opens on its own lines, even if the last one was scrolled up
         self.log.append_line(f"— {message}")
         self.plots.clear()
         self.progress.setRange(0, 0)
@@ -60,6 +61,39 @@ class TrainingMonitor(QWidget):
         self.speed_label.setText("– images/s")
         self.eta_label.setText("ETA –")
         self._set_best(None)
+
+    def reset(self) -> None:
+        """Back to "Not started": the last run's outcome, warnings, figures, curves and log go (another recipe)."""
+        self.banner.clear_message()
+        self.warnings_banner.clear_message()
+        self.warnings = []
+        self.log.clear()
+        self.log.follow()
+        self.plots.clear()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        self.epoch_label.setText("Epoch –")
+        self.speed_label.setText("– images/s")
+        self.eta_label.setText("ETA –")
+        self._set_best(None)
+
+    def rename_model(self, old: str, new: str) -> None:
+        """The model the outcome names is called `new` now."""
+        if f"“{old}”" in self.banner.text():
+            self.banner.set_text(self.banner.text().replace(f"“{old}”", f"“{new}”"))
+
+    def say(self, text: str, kind: str = "error", actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
+        """A sentence about the run or its settings where its outcome goes (kind: error, warning, info)."""
+        self.banner.show_message(text, kind, actions)
+
+    def clear_error(self) -> None:
+        """The problem the error named is gone (other data or settings now)."""
+        if self.banner.kind() == "error":
+            self.banner.clear_message()
+
+    def log_line(self, text: str) -> None:
+        self.log.append_line(text)
 
     def stopping(self) -> None:
         self.progress.setFormat("Stopping after this batch…")
@@ -90,8 +124,10 @@ class TrainingMonitor(QWidget):
             self._started(ev)
         elif isinstance(ev, E.DatasetSummary):
             d = ev.description
-            self.log.append_line(f"Dataset {d.get('name')}: {plural(d.get('train_images') or 0, 'training image')}, "
-                                 f"{plural(d.get('val_images') or 0, 'validation image')} ({d.get('val_source')}).")
+            source = f" ({d['val_source']})" if d.get("val_source") else ""
+            self.log.append_line(f"Dataset {d.get('name') or 'folder'}: "
+                                 f"{plural(d.get('train_images') or 0, 'training image')}, "
+                                 f"{plural(d.get('val_images') or 0, 'validation image')}{source}.")
         elif isinstance(ev, E.Warning):
             self.add_warning(ev.message)
         elif isinstance(ev, (E.Status, E.Prepare)):
@@ -119,7 +155,7 @@ class TrainingMonitor(QWidget):
                              f"{resumed}.")
 
     def add_warning(self, message: str) -> None:
-        text = screen_sentence(message)
+        text = sentence(message)
         self.log.append_line(f"⚠ {text}")
         if text not in self.warnings:
             self.warnings.append(text)
@@ -128,9 +164,9 @@ class TrainingMonitor(QWidget):
     def on_result(self, result, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
         if result.best_val_accuracy is not None:
             self._set_best(result.best_val_accuracy)
-        text = screen_sentence(result.message)
+        text = window_text(result.message, result.remedy)
         kind = RESULT_KINDS[result.status]
-        verdicts = [screen_sentence(w) for w in getattr(result, "warnings", ()) or () if str(w).strip()]
+        verdicts = [sentence(w) for w in getattr(result, "warnings", ()) or () if str(w).strip()]
         if result.status == "finished" and result.best_name and verdicts:
             # the honest verdict: a finished run whose figures mislead is not a green success
             kind = "warning"
@@ -155,9 +191,9 @@ class TrainingMonitor(QWidget):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
 
-    def on_failed(self, message: str, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
-        self.banner.show_message(screen_sentence(message), "error", actions)
-        self.log.append_line(f"✗ {screen_sentence(message)}")
+    def on_failed(self, failure: Failure, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
+        self.banner.show_message(failure.message, "error", actions)
+        self.log.append_line(f"✗ {failure.message}")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Failed")

@@ -3,6 +3,8 @@ learning-rate finder, CIFAR-10 status and download, folder scans and the list of
 
 Each kind of work has its own task slot, so a folder scan never waits for (or is dropped by) a CIFAR-10
 download, and a newer scan or status check supersedes an older one whose result can no longer arrive.
+The simple jobs are the slots themselves (`session.download.progress`, `session.folder_scan.done`, …);
+training, which is a worker thread or a torchrun child, says `training_progress`, `training_done`, ….
 Results are typed values; training events are core.train.events objects, passed on as they come.
 
 With several GPUs a run is a torchrun child process (torchrun.TorchrunRun, handed the settings as a file)
@@ -118,23 +120,12 @@ def runs_task(report, stop) -> list:
 
 # ---- the session -----------------------------------------------------------------------------------
 class TrainSession(QObject):
-    running_changed = Signal(bool)
-    event = Signal(object)             # core.train.events.* as the engine reports them
-    ended = Signal(object)             # core.train.TrainResult
-    failed = Signal(str)               # the run could not even start (a message)
-    cifar_status = Signal(object)      # CifarStatus
-    download_progress = Signal(str, int, int)   # (what, done, total)
-    download_done = Signal(str)        # folder holding CIFAR-10
-    download_failed = Signal(str)
-    download_running = Signal(bool)
-    scan_done = Signal(object)         # ScanResult
-    scan_failed = Signal(str, str)     # (folder, message)
-    runs_listed = Signal(list)         # [core.train.runs.RunInfo] with a state, newest first
-    finding_changed = Signal(bool)     # the learning-rate finder runs
-    lr_event = Signal(object)          # its Status and Prepare events
-    lr_found = Signal(object)          # core.train.events.LrFound
-    lr_failed = Signal(str)
-    output = Signal(str)               # lines of a torchrun child that are not events
+    training_progress = Signal(object)       # core.train.events.* as the engine reports them
+    training_done = Signal(object)           # core.train.TrainResult
+    training_failed = Signal(object)         # the run could not even start (a Failure)
+    training_busy_changed = Signal(bool)
+    training_output = Signal(str)            # lines of a torchrun child that are not events
+    listing_done = Signal(list)              # [core.train.runs.RunInfo] with a state, newest first
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -142,21 +133,19 @@ class TrainSession(QObject):
         self.runs: list = []          # RunInfo
         self.last_result = None
         self._train = TaskSlot("train", self)
-        self._status = TaskSlot("cifar-status", self)
-        self._download = TaskSlot("cifar-download", self)
-        self._scan = TaskSlot("scan-folder", self)
         self._runs = TaskSlot("list-runs", self)
-        self._lr = TaskSlot("find-lr", self)
+        self.lr_finder = TaskSlot("find-lr", self)           # progress: Status, Prepare (…) events; done: LrFound
+        self.cifar_check = TaskSlot("cifar-status", self)    # done: CifarStatus
+        self.download = TaskSlot("cifar-download", self)     # progress: (what, done, total); done: the folder
+        self.folder_scan = TaskSlot("scan-folder", self)     # done: ScanResult
         self.child = TorchrunRun(self, command=torchrun_command)
         self.lr_find_steps = LR_FIND_STEPS
         self._train.busy_changed.connect(self._train_busy)
-        self._lr.busy_changed.connect(self.finding_changed.emit)
-        self.child.running_changed.connect(self._train_busy)
-        self.child.event.connect(self.event.emit)
-        self.child.ended.connect(self._ended)
-        self.child.failed.connect(self.failed.emit)
-        self.child.output.connect(self.output.emit)
-        self._download.busy_changed.connect(self.download_running.emit)
+        self.child.busy_changed.connect(self._train_busy)
+        self.child.progress.connect(self.training_progress.emit)
+        self.child.done.connect(self._training_done)
+        self.child.failed.connect(self.training_failed.emit)
+        self.child.output.connect(self.training_output.emit)
 
     def set_ready(self) -> None:
         self.ready = True
@@ -171,7 +160,7 @@ class TrainSession(QObject):
         return self.child.running()
 
     def is_finding_lr(self) -> bool:
-        return self._lr.busy()
+        return self.lr_finder.busy()
 
     def _can_start(self) -> bool:
         return self.ready and not self.is_training() and not self.is_finding_lr()
@@ -185,7 +174,8 @@ class TrainSession(QObject):
             from resnet_gui.core.train.config import TrainConfig
 
             return self.child.start(gpus, config=TrainConfig.from_dict(config))
-        self._train.start(train_task, config, on_event=self.event.emit, on_done=self._ended, on_failed=self.failed.emit)
+        self._train.start(train_task, config, on_progress=self.training_progress.emit, on_done=self._training_done,
+                          on_failed=self.training_failed.emit)
         return True
 
     def resume(self, run_name: str, gpus: int = 1, **overrides) -> bool:
@@ -196,7 +186,8 @@ class TrainSession(QObject):
         if gpus > 1:
             return self.child.start(gpus, resume_options(run_name, overrides.get("epochs")))
         self._train.start(resume_task, run_name, {k: v for k, v in overrides.items() if v is not None},
-                          on_event=self.event.emit, on_done=self._ended, on_failed=self.failed.emit)
+                          on_progress=self.training_progress.emit, on_done=self._training_done,
+                          on_failed=self.training_failed.emit)
         return True
 
     def stop(self) -> None:
@@ -209,48 +200,35 @@ class TrainSession(QObject):
         """The learning-rate range test on `config`'s data and model (nothing is saved)."""
         if not self._can_start():
             return False
-        self._lr.start(lr_find_task, config, self.lr_find_steps, on_event=self._lr_event, on_done=self.lr_found.emit,
-                       on_failed=self.lr_failed.emit)
+        self.lr_finder.start(lr_find_task, config, self.lr_find_steps)
         return True
 
-    def _lr_event(self, ev) -> None:
-        if getattr(ev, "kind", None) != "lr_found":  # the result arrives as lr_found
-            self.lr_event.emit(ev)
-
     def stop_finding_lr(self) -> None:
-        """Stop after the current step; finding_changed(False) once the worker has really ended."""
-        self._lr.request_stop()
+        """Stop after the current step; lr_finder.busy_changed(False) once the worker has really ended."""
+        self.lr_finder.request_stop()
 
-    def _ended(self, result) -> None:
+    def _training_done(self, result) -> None:
         self.last_result = result
-        self.ended.emit(result)
+        self.training_done.emit(result)
 
     def _train_busy(self, _busy: bool) -> None:
         busy = self.is_training()
-        self.running_changed.emit(busy)
+        self.training_busy_changed.emit(busy)
         if not busy:
             self.refresh_runs()
 
     # ---- data -------------------------------------------------------------------------------------
     def check_cifar(self, location: str | None) -> None:
         if self.ready:
-            self._status.start(cifar_status_task, location, on_done=self.cifar_status.emit)
-
-    def download_running_now(self) -> bool:
-        return self._download.busy()
+            self.cifar_check.start(cifar_status_task, location)
 
     def download_cifar(self, location: str | None) -> None:
         if self.ready:
-            self._download.start(cifar_download_task, location, on_event=lambda p: self.download_progress.emit(*p),
-                                 on_done=self.download_done.emit, on_failed=self.download_failed.emit)
-
-    def cancel_download(self) -> None:
-        self._download.cancel()
+            self.download.start(cifar_download_task, location)
 
     def scan(self, folder: str, val_split: float, seed: int) -> None:
         if self.ready:
-            self._scan.start(scan_task, folder, val_split, seed, on_done=self.scan_done.emit,
-                             on_failed=lambda message: self.scan_failed.emit(folder, message))
+            self.folder_scan.start(scan_task, folder, val_split, seed)
 
     def refresh_runs(self) -> None:
         if self.ready:
@@ -258,4 +236,4 @@ class TrainSession(QObject):
 
     def _listed(self, runs: list) -> None:
         self.runs = runs
-        self.runs_listed.emit(runs)
+        self.listing_done.emit(runs)

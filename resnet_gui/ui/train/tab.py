@@ -3,8 +3,9 @@ rate, the learning-rate finder's panel and the training monitor on the right. Th
 TrainSession (a worker thread, or torchrun as a child process with several GPUs)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -17,9 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.core.errors import Remedy
 from resnet_gui.text import learning_rate, plural
 
-from ..common.wording import screen_sentence
+from ..common.failures import Failure
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .form import TrainForm
@@ -29,20 +31,23 @@ from .session import TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
+FIND_LR_TIP = ("A short test that raises the learning rate step by step on this data and model and suggests one "
+               "(nothing is saved)")
 
 
 class TrainTab(QWidget):
     status_message = Signal(str)
     model_saved = Signal(str)        # registry name of a new or updated best model
-    training_changed = Signal(bool)  # running or not
+    training_started = Signal(str)   # the run's name, once training has started
+    training_busy_changed = Signal(bool)  # training runs or not
     evaluate_requested = Signal(str)  # a model to look at in the Evaluate tab (its validation split)
-    run_started = Signal(str)        # the run's name, once training has started
 
     def __init__(self, settings, parent=None):
         super().__init__(parent)
         self.settings = settings
         self.session = TrainSession(self)
         self._requested_name: str | None = None
+        self._renames: dict[str, str] = {}  # model names changed in the Models tab since they were shown here
         self._build()
         self._connect()
         self.data.load_settings()
@@ -56,8 +61,7 @@ class TrainTab(QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
         self.form = TrainForm(self.settings)
-        self.data = DataPanel(self.session, self.settings,
-                              lambda: (self.form.val_spin.value(), self.form.seed_spin.value()))
+        self.data = DataPanel(self.session, self.settings, self.form.split)
         self.health = DataHealthPanel()
         self.health.hide()
         self.form.insert_data_panel(self.data, self.health)
@@ -87,8 +91,7 @@ class TrainTab(QWidget):
         self.resume_menu = QMenu(self)
         self.resume_button.setMenu(self.resume_menu)
         self.find_lr_button = QPushButton("Find learning rate")
-        self.find_lr_button.setToolTip("A short test that raises the learning rate step by step on this data and "
-                                       "model and suggests one (nothing is saved)")
+        self.find_lr_button.setToolTip(FIND_LR_TIP)
         self.find_lr_button.clicked.connect(self.find_lr)
         for b in (self.start_button, self.stop_button, self.resume_button, self.find_lr_button):
             buttons.addWidget(b)
@@ -112,32 +115,33 @@ class TrainTab(QWidget):
 
     def _connect(self) -> None:
         s = self.session
-        s.running_changed.connect(self._running_changed)
-        s.event.connect(self._on_event)
-        s.ended.connect(self._on_result)
-        s.failed.connect(lambda message: self.monitor.on_failed(message))
-        s.runs_listed.connect(self._runs_listed)
+        s.training_busy_changed.connect(self._training_busy_changed)
+        s.training_progress.connect(self._training_progress)
+        s.training_done.connect(self._training_done)
+        s.training_failed.connect(lambda failure: self.monitor.on_failed(failure, self._fixes(failure.remedy)))
+        s.listing_done.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
         self.form.balance_changed.connect(self.health.set_balance)
         self.health.balance_requested.connect(self.form.set_balance)
         self.health.set_balance(self.form.balance())
-        self.data.data_ok.connect(self._data_ok)
-        s.scan_done.connect(self._scanned)
-        s.scan_failed.connect(self._scan_failed)
+        self.data.data_changed.connect(self._data_changed)
+        s.folder_scan.done.connect(self._scanned)
+        s.folder_scan.failed.connect(self._scan_failed)
         # the health check depends on the model's input size and the split: check again when they change
         # (after a pause, so typing or spinning through values starts one check, not one per value)
         self._last_scan = None
         self._recheck = QTimer(self, singleShot=True, interval=RECHECK_MS)
         self._recheck.timeout.connect(self._recheck_health)
-        f = self.form
-        for changed in (f.arch_combo.currentIndexChanged, f.image_size_spin.valueChanged, f.val_spin.valueChanged,
-                        f.seed_spin.valueChanged):
-            changed.connect(self._health_settings_changed)
-        s.output.connect(self.monitor.log.append_line)
-        s.finding_changed.connect(self._finding_changed)
-        s.lr_event.connect(self.lr_panel.on_event)
-        s.lr_found.connect(self._lr_found)
-        s.lr_failed.connect(self._lr_failed)
+        self.form.split_changed.connect(self._health_settings_changed)
+        self.form.estimate_changed.connect(self._update_estimate)
+        self.form.estimate_changed.connect(self._check_weights)
+        self.form.weights_row.changed.connect(lambda: self._data_changed())
+        self.data.data_changed.connect(self._update_estimate)
+        s.training_output.connect(self.monitor.log_line)
+        s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
+        s.lr_finder.progress.connect(self.lr_panel.on_event)
+        s.lr_finder.done.connect(self._lr_found)
+        s.lr_finder.failed.connect(self._lr_failed)
         self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
         self.lr_panel.close_requested.connect(self.lr_panel.hide)
         self.lr_panel.lr_chosen.connect(self.set_learning_rate)
@@ -154,11 +158,19 @@ class TrainTab(QWidget):
     def mode(self) -> str:
         return self.form.mode()
 
+    def set_mode(self, mode: str) -> None:
+        """Choose a recipe: "cifar10", "finetune" or "scratch"."""
+        self.form.set_mode(mode)
+
     def config(self):
         return self.form.config(self.data.location())
 
     def is_training(self) -> bool:
         return self.session.is_training()
+
+    def child_running(self) -> bool:
+        """A run on several GPUs: a torchrun child process (not a worker thread) is running."""
+        return self.session.child_running()
 
     # ---- state ------------------------------------------------------------------------------------
     def set_ready(self, devices: list[tuple[str, str]], gpus: int = 0) -> None:
@@ -168,52 +180,68 @@ class TrainTab(QWidget):
         self.session.set_ready()
         self._set_running(False)
         self.data.refresh()
+        self.form.estimate.refresh()
+        self._check_weights()
 
     def _mode_changed(self, mode: str) -> None:
         self.health.setVisible(mode != "cifar10")
         if mode == "cifar10":
             self.health.clear()
         self.data.set_mode(mode)
-        if self.monitor.banner.kind() == "error":
-            self.monitor.banner.clear_message()  # it was about the other recipe's data or settings
+        if not self.is_training():
+            self.monitor.reset()  # the last run's outcome, bar and log were about the other recipe
+        self._check_weights()
 
-    def _data_ok(self) -> None:
-        if self.monitor.banner.kind() == "error" and not self.is_training():
-            self.monitor.banner.clear_message()  # the problem it named is gone (a good scan now)
+    def _check_weights(self) -> None:
+        """Fine-tuning: does this computer have the architecture's ImageNet weights (checked in a worker)?"""
+        if self.mode() == "finetune" and self.session.ready:
+            self.form.weights_row.set_arch(self.form.arch_combo.currentData())
+
+    def _data_changed(self) -> None:
+        """Other data, or news about it: an error about the data before is stale, and Start follows problem()."""
+        if not self.is_training():
+            self.monitor.clear_error()
+            self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
         ready = self.session.ready
         finding = self.session.is_finding_lr()
         idle = ready and not running and not finding
-        self.start_button.setEnabled(idle)
-        self.start_button.setToolTip("" if ready else "PyTorch is still loading…")
+        problem = self.data.problem()
+        self.start_button.setEnabled(idle and problem is None)
+        self.start_button.setToolTip(problem or ("" if ready else "PyTorch is still loading…"))
         self.stop_button.setEnabled(running)
         self.resume_button.setEnabled(idle and bool(self.session.runs))
-        self.find_lr_button.setEnabled(idle)
-        self.find_lr_button.setToolTip("" if not running else "Not while training runs")
+        self.find_lr_button.setEnabled(idle and problem is None)
+        self.find_lr_button.setToolTip(FIND_LR_TIP if idle and problem is None else
+                                       "Not while training runs" if running else problem or FIND_LR_TIP)
         self.form.setEnabled(not running and not finding)
 
-    def _running_changed(self, running: bool) -> None:
+    def _training_busy_changed(self, running: bool) -> None:
         self._set_running(running)
-        self.training_changed.emit(running)
+        self.training_busy_changed.emit(running)
 
     def save_settings(self) -> None:
         self.form.save_settings()
         self.data.save_settings()
 
+    def _update_estimate(self) -> None:
+        self.form.estimate.update_for(self.form.values(), *self.data.image_counts())
+
     def _scanned(self, scan) -> None:
         """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
         self._last_scan = scan
+        self._update_estimate()
         if self.mode() == "cifar10":
             return
         cfg = self.config()
         self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
 
-    def _scan_failed(self, _folder: str, _message: str) -> None:
+    def _scan_failed(self, _failure: Failure) -> None:
         self._last_scan = None
         self.health.clear()
 
-    def _health_settings_changed(self, *_args) -> None:
+    def _health_settings_changed(self) -> None:
         if self._last_scan is not None:
             self._recheck.start()
 
@@ -283,11 +311,14 @@ class TrainTab(QWidget):
     def start(self) -> None:
         from resnet_gui.core.errors import ResnetGuiError
 
+        if self._data_problem():
+            return
         cfg = self.config()
         try:
             cfg.validate()
         except ResnetGuiError as exc:
-            self.monitor.banner.show_message(screen_sentence(str(exc)), "error")
+            failure = Failure.from_exception(exc)
+            self.monitor.say(failure.message, "error", self._fixes(failure.remedy))
             return
         if not self._can_start():
             return
@@ -301,22 +332,30 @@ class TrainTab(QWidget):
             config["exclude"] = self.health.excluded_paths(cfg.data)
             config["relabel"] = self.health.relabel_map(cfg.data) or None
             if config["exclude"]:
-                self.monitor.log.append_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
-                                             "dataset health list.")
+                self.monitor.log_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
+                                      "dataset health list.")
             if config["relabel"]:
-                self.monitor.log.append_line(f"Training {plural(len(config['relabel']), 'file')} as the class "
-                                             "chosen in the label mistakes list.")
+                self.monitor.log_line(f"Training {plural(len(config['relabel']), 'file')} as the class "
+                                      "chosen in the label mistakes list.")
         if gpus > 1:
-            self.monitor.log.append_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
+            self.monitor.log_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
         self.session.start(config, gpus=gpus)
-        self.form.name_edit.clear()  # the next run gets its own name
+        self.form.clear_name()
         self.status_message.emit(f"Training {cfg.arch}…")
+
+    def _data_problem(self) -> bool:
+        """Say what is known to be wrong with the data, with its fix; True if there is something."""
+        problem, busy = self.data.problem(), self.session.download.busy()
+        if problem is not None:
+            fixes = [] if busy else self._fixes(Remedy("cifar10" if self.mode() == "cifar10" else "data_folder"))
+            self.monitor.say(problem, "info" if busy else "error", fixes)
+        return problem is not None
 
     def _can_start(self) -> bool:
         if self.is_training() or self.session.is_finding_lr():
             return False
         if not self.session.ready:
-            self.monitor.banner.show_message("PyTorch is still loading; start again in a moment.", "info")
+            self.monitor.say("PyTorch is still loading; start again in a moment.", "info")
             return False
         return True
 
@@ -327,24 +366,34 @@ class TrainTab(QWidget):
             self.monitor.stopping()
             self.status_message.emit("Stopping training after the current batch…")
 
-    def _on_event(self, ev) -> None:
+    def _training_progress(self, ev) -> None:
         self.monitor.on_event(ev)
         if ev.kind == "started":
-            self.run_started.emit(ev.run_name)
+            self.training_started.emit(ev.run_name)
         if ev.kind == "started" and self._requested_name and ev.run_name != self._requested_name:
             self.monitor.add_warning(f"A model named “{self._requested_name}” already exists, so this run is saved "
                                      f"as “{ev.run_name}”")
         elif ev.kind == "checkpoint" and ev.which == "best":
             self.model_saved.emit(ev.name)
 
-    def _on_result(self, result) -> None:
-        actions = self._fixes(result.message) if result.status == "failed" else []
+    def _training_done(self, result) -> None:
+        actions = self._fixes(result.remedy) if result.status != "finished" else []
         if result.status == "finished" and result.best_name and getattr(result, "warnings", None):
-            actions = [("Evaluate it…", lambda n=result.best_name: self.evaluate_requested.emit(n))]
+            best = result.best_name
+            actions = [("Evaluate it…", lambda: self.evaluate_requested.emit(self._renames.get(best, best)))]
         self.monitor.on_result(result, actions)
         self.status_message.emit(f"Training {result.status}.")
+        self.form.estimate.refresh()  # this run's speed estimates the next
         if result.best_name:
             self.model_saved.emit(result.best_name)
+
+    def model_renamed(self, old: str, new: str) -> None:
+        """A model was renamed in the Models tab: the outcome on screen and its buttons say the new name."""
+        self._renames = {k: (new if v == old else v) for k, v in self._renames.items()} | {old: new}
+        self.monitor.rename_model(old, new)
+        result = self.session.last_result
+        if result is not None and result.best_name == old:
+            self.session.last_result = replace(result, best_name=new)
 
     # ---- learning-rate finder ---------------------------------------------------------------------
     def find_lr(self) -> None:
@@ -354,14 +403,16 @@ class TrainTab(QWidget):
         if self.is_training() or self.session.is_finding_lr():
             return
         if not self.session.ready:
-            self.monitor.banner.show_message("PyTorch is still loading; try again in a moment.", "info")
+            self.monitor.say("PyTorch is still loading; try again in a moment.", "info")
+            return
+        if self._data_problem():
             return
         cfg = self.config()
         try:
             cfg.validate()
         except ResnetGuiError as exc:
             self.lr_panel.show()
-            self.lr_panel.failed(str(exc))
+            self.lr_panel.failed(Failure.from_exception(exc))
             return
         config = cfg.to_dict()
         if cfg.dataset == "folder":
@@ -371,14 +422,14 @@ class TrainTab(QWidget):
         if self.session.find_lr(config):
             self.status_message.emit("Finding a learning rate…")
 
-    def _finding_changed(self, finding: bool) -> None:
-        if not finding and not self.lr_panel.cancel_button.isHidden():
+    def _lr_find_busy_changed(self, finding: bool) -> None:
+        if not finding and self.lr_panel.running():
             self.lr_panel.cancelled()  # ended without a result or a failure: it was cancelled
             self.status_message.emit("Learning-rate test cancelled; the learning rate was not changed.")
         self._set_running(self.is_training())
 
-    def _lr_failed(self, message: str) -> None:
-        self.lr_panel.failed(message)
+    def _lr_failed(self, failure: Failure) -> None:
+        self.lr_panel.failed(failure)
         self.status_message.emit("The learning-rate test failed; the Train tab says why.")
 
     def _lr_found(self, found) -> None:
@@ -392,21 +443,28 @@ class TrainTab(QWidget):
     def set_learning_rate(self, lr: float) -> None:
         if self.is_training():
             return
-        self.form.lr_spin.setValue(lr)
-        self.status_message.emit(f"Learning rate set to {learning_rate(self.form.lr_spin.value())}.")
+        self.status_message.emit(f"Learning rate set to {learning_rate(self.form.set_learning_rate(lr))}.")
 
-    def _fixes(self, message: str) -> list:
-        """Buttons for the fix a failure names."""
-        if "ImageNet weights" in message:
-            return [("Choose file…", self.form.choose_weights), ("Open cache folder", self._open_cache_folder)]
-        if "CIFAR-10" in message:
-            return [("Locate…", self.data.browse_cifar), ("Download CIFAR-10", self.data.download_cifar)]
+    def set_batch_size(self, size: int) -> None:
+        if self.is_training():
+            return
+        self.status_message.emit(f"Batch size set to {self.form.set_batch_size(size)}.")
+
+    def _fixes(self, remedy) -> list:
+        """Buttons that do what a failure's remedy (core.errors.Remedy) says."""
+        kind, value = (remedy.kind, remedy.value) if remedy is not None else (None, None)
+        if kind == "weights_file":
+            return [("Download ImageNet weights", self.form.weights_row.download),
+                    ("Locate a file…", self.form.choose_weights)]
+        if kind in ("cifar10", "cifar10_location"):
+            return [("Locate…", self.data.browse_cifar)] + (
+                [("Download CIFAR-10", self.data.download_cifar)] if kind == "cifar10" else [])
+        if kind == "data_folder":
+            return [("Choose…", self.data.browse_folder)]
+        if kind == "lr":
+            return [(f"Use learning rate {learning_rate(value)}", lambda: self.set_learning_rate(value))]
+        if kind == "batch_size":
+            return [(f"Use batch size {value}", lambda: self.set_batch_size(value))]
+        if kind == "resume":
+            return [("Resume", lambda: self.resume(value))]
         return []
-
-    def _open_cache_folder(self) -> None:
-        """Where torchvision looks for ImageNet weights ($TORCH_HOME/hub/checkpoints)."""
-        from resnet_gui.core.models.build import weights_cache_dir
-
-        folder = weights_cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))

@@ -25,8 +25,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
+from resnet_gui.core.errors import Remedy
 from resnet_gui.core.train import events as E
 from resnet_gui.core.train.config import TrainConfig
+
+from ..common.failures import Failure
 
 log = logging.getLogger(__name__)
 STOP_GRACE_MS = 120_000      # after Stop: how long the ranks get to finish their batch and save
@@ -76,6 +79,8 @@ def event_from_json(obj: dict) -> E.TrainEvent | None:
                 value = _tuples(value)
             elif f.name == "history" and isinstance(value, list):
                 value = tuple(v for v in value if isinstance(v, dict))
+            elif f.name == "remedy":
+                value = Remedy.from_json(value)
             values[f.name] = value
     if cls is E.Ended:
         values["status"] = kind
@@ -87,13 +92,13 @@ def event_from_json(obj: dict) -> E.TrainEvent | None:
 
 
 class TorchrunRun(QObject):
-    """One torchrun child at a time; `event` carries typed events, `ended` a TrainResult (also when the
-    processes failed or were killed), `failed` a run that could not start at all."""
+    """One torchrun child at a time, a job like a task slot: `progress` carries typed events, `done` a
+    TrainResult (also when the processes failed or were killed), `failed` a run that could not start at all."""
 
-    event = Signal(object)
-    ended = Signal(object)        # core.train.TrainResult
-    failed = Signal(str)
-    running_changed = Signal(bool)
+    progress = Signal(object)     # core.train.events.*
+    done = Signal(object)         # core.train.TrainResult
+    failed = Signal(object)       # a Failure
+    busy_changed = Signal(bool)   # the child runs
     output = Signal(str)          # lines that are not events (shown in the log)
 
     def __init__(self, parent=None, command: Callable[[int, list[str]], list[str]] = torchrun_command):
@@ -126,7 +131,7 @@ class TorchrunRun(QObject):
                 train_options = config_options(str(config.save(Path(self._tmp) / SETTINGS_FILE)))
             except OSError as exc:
                 self._cleanup(announce=False)
-                self.failed.emit(f"Could not write the settings for the training processes: {exc}.")
+                self.failed.emit(Failure(f"Could not write the settings for the training processes: {exc}.", "OSError"))
                 return False
         argv = self.command(nproc, [*(train_options or []), "--json", "--stop-file", self.stop_file])
         self._stdout, self._stderr, self._ended, self._history = b"", [], None, []
@@ -148,7 +153,7 @@ class TorchrunRun(QObject):
         self.process = process
         log.info("starting %s", " ".join(argv))
         process.start()
-        self.running_changed.emit(True)
+        self.busy_changed.emit(True)
         return True
 
     def stop(self) -> None:
@@ -200,7 +205,7 @@ class TorchrunRun(QObject):
         elif isinstance(ev, E.Ended):
             self._ended = ev
             return  # becomes the result, as train()'s return value does in a worker
-        self.event.emit(ev)
+        self.progress.emit(ev)
 
     def _read_stderr(self) -> None:
         if self.process is None:
@@ -217,7 +222,7 @@ class TorchrunRun(QObject):
             message = (f"Could not start the training processes ({self.process.program()}): "
                        f"{self.process.errorString()}.")
             self._cleanup()
-            self.failed.emit(message)
+            self.failed.emit(Failure(message, "FailedToStart"))
 
     def _finished(self, exit_code: int, _status) -> None:
         if self.process is None:
@@ -229,7 +234,7 @@ class TorchrunRun(QObject):
             self._stdout = b""
         result = self._result(exit_code)
         self._kill_timer.stop()
-        self.ended.emit(result)  # before running_changed(False), as a worker's result comes before its end
+        self.done.emit(result)  # before busy_changed(False), as a worker's result comes before its end
         self._cleanup()
 
     def _result(self, exit_code: int):
@@ -237,7 +242,8 @@ class TorchrunRun(QObject):
 
         ev = self._ended
         if ev is not None:
-            return TrainResult(status=ev.status, message=ev.message, run_name=ev.run_name, best_name=ev.best_name,
+            return TrainResult(status=ev.status, message=ev.message, remedy=ev.remedy, run_name=ev.run_name,
+                               best_name=ev.best_name,
                                best_path=ev.best_path, best_val_accuracy=ev.best_val_accuracy,
                                last_path=ev.last_path, epochs_done=ev.epochs_done, history=list(self._history),
                                warnings=list(ev.warnings), balanced_accuracy=ev.balanced_accuracy, balance=ev.balance)
@@ -260,4 +266,4 @@ class TorchrunRun(QObject):
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
         if announce:
-            self.running_changed.emit(False)
+            self.busy_changed.emit(False)

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torchvision
 
-from resnet_gui.core.errors import ModelError
+from resnet_gui.core.errors import ModelError, user_message
 from resnet_gui.core.models.archs import ARCHS, default_preprocess
 from resnet_gui.core.models.build import build_model, imagenet_weights_path, weights_cache_dir
 
@@ -50,7 +50,7 @@ def seed_imagenet_cache(arch="resnet18"):
 def test_pretrained_weights_come_from_the_torch_hub_cache(isolated_home):
     path, state = seed_imagenet_cache()
     assert str(path).startswith(str(isolated_home / "torch"))
-    assert path.parent == weights_cache_dir()  # the folder "Open cache folder" shows
+    assert path.parent == weights_cache_dir()  # where the Train tab's Download ImageNet weights puts them
     model = build_model("resnet18", 5, weights="imagenet")
     assert torch.equal(model.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
     assert model.fc.out_features == 5
@@ -59,9 +59,9 @@ def test_pretrained_weights_come_from_the_torch_hub_cache(isolated_home):
 def test_missing_weights_offline_name_the_cache_file_and_the_alternative():
     with pytest.raises(ModelError) as err:
         build_model("resnet34", 3, weights="imagenet")
-    msg = str(err.value)
+    msg = user_message(err.value)  # the command line's words: the alternative is the --weights-file option
     assert imagenet_weights_path("resnet34").name in msg and str(imagenet_weights_path("resnet34").parent) in msg
-    assert "weights file" in msg.lower()
+    assert "weights file with --weights-file" in msg and err.value.remedy.kind == "weights_file"
 
 
 def test_local_weights_file_for_offline_labs(tmp_path):

@@ -198,7 +198,7 @@ def test_a_signal_to_one_rank_stops_every_rank_after_that_batch(tmp_path):
     proc, events = torchrun(tmp_path, data, home, epochs=3, args=("--freeze-backbone-epochs", "1"),
                             STOP_AT_CALL=str(stop_at), STOP_RANK="1")
     assert events and events[-1]["event"] == "cancelled", proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert events[-1]["epochs_done"] == 1 and "--resume 'dist'" in events[-1]["message"]
+    assert events[-1]["epochs_done"] == 1 and events[-1]["remedy"] == {"kind": "resume", "value": "dist"}
     # rank 1 got the signal during step `stop_at`; both ranks finished that step and ran no other
     assert _rank(tmp_path, 0)["steps"] == _rank(tmp_path, 1)["steps"] == stop_at
     assert not [e for e in _kinds(events, "batch") if e["epoch"] == 2 and e["step"] > 2]

@@ -135,7 +135,7 @@ def test_cuda_out_of_memory_names_the_batch_size_and_frees_memory(tmp_path, monk
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)
     assert result.status == "failed"
-    assert "GPU ran out of memory with batch size 2000" in result.message and "--batch-size 1000" in result.message
+    assert "GPU ran out of memory with batch size 2000" in result.message and result.remedy.value == 1000
     assert "Traceback" not in result.message
     torch.cuda.empty_cache()
     assert torch.cuda.memory_allocated(device) < 256 * 2**20  # the batch's tensors were let go
@@ -168,10 +168,7 @@ def test_qthread_worker_trains_on_cuda_while_the_gui_stays_responsive(cifar_dir)
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    try:
-        from resnet_gui.ui.common.workers import Task
-    except ImportError:  # before the UI's workers module existed
-        from resnet_gui.ui.tasks import Task
+    from resnet_gui.ui.common.workers import Task
 
     app = QApplication.instance() or QApplication([])
     cfg = cuda_cifar(cifar_dir, epochs=3, name="gui-cuda")
@@ -181,8 +178,8 @@ def test_qthread_worker_trains_on_cuda_while_the_gui_stays_responsive(cifar_dir)
 
     events, outcome = [], {}
     task = Task(fn, name="train")
-    task.event.connect(events.append)
-    task.succeeded.connect(lambda r: outcome.setdefault("result", r))
+    task.progress.connect(events.append)
+    task.done.connect(lambda r: outcome.setdefault("result", r))
     task.failed.connect(lambda m: outcome.setdefault("failed", m))
     gaps, clock = [], QElapsedTimer()
     timer = QTimer()

@@ -9,6 +9,7 @@ import torch
 import torchvision
 from helpers import make_cifar, make_folder_dataset
 
+from resnet_gui.core.errors import Remedy, with_remedy
 from resnet_gui.core.models.build import imagenet_weights_path, load_model
 from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
 from resnet_gui.core.models.registry import Registry
@@ -108,7 +109,7 @@ def test_stop_ends_within_one_batch_and_keeps_checkpoints(cifar_dir):
     result = train(tiny_cifar(cifar_dir, epochs=3), on_event, stop)
     assert result.status == "cancelled"
     assert not seen.get("after"), "no batch may run after the stop request"
-    assert result.epochs_done == 1 and "resume" in result.message
+    assert result.epochs_done == 1 and result.remedy == Remedy("resume", result.run_name)
     _, model = load_model(result.best_path)
     assert torch.load(result.last_path, weights_only=True)["epoch"] == 1
 
@@ -230,7 +231,9 @@ def test_non_finite_loss_stops_with_a_message(cifar_dir, monkeypatch):
     monkeypatch.setattr(run_mod, "build_trainer", build)
     result = train(tiny_cifar(cifar_dir))
     assert result.status == "failed"
-    assert "NaN at epoch 1, step 3" in result.message and "--lr 0.005" in result.message
+    assert "NaN at epoch 1, step 3" in result.message and result.remedy == Remedy("lr", 0.005)
+    assert "--" not in result.message  # the screens word the remedy: the command line says "Try --lr 0.005."
+    assert with_remedy(result.message, result.remedy).endswith("are kept. Try --lr 0.005.")
 
 
 def test_out_of_memory_suggests_a_smaller_batch(cifar_dir, monkeypatch):
@@ -247,7 +250,8 @@ def test_out_of_memory_suggests_a_smaller_batch(cifar_dir, monkeypatch):
 
     monkeypatch.setattr(run_mod, "build_trainer", build)
     result = train(tiny_cifar(cifar_dir))
-    assert result.status == "failed" and "batch size 25" in result.message and "--batch-size 12" in result.message
+    assert result.status == "failed" and "batch size 25" in result.message and result.remedy == Remedy("batch_size", 12)
+    assert "Try --batch-size 12." in with_remedy(result.message, result.remedy)
 
 
 def test_batch_events_are_throttled(monkeypatch):

@@ -16,14 +16,14 @@ def evaluated(qtbot, tab):
     return tab.outcome
 
 
-def test_evaluate_a_class_folder_shows_figures_matrix_table_and_reliability(qtbot, digits_model, window, tmp_path):
+def test_evaluate_a_class_folder_shows_figures_matrix_table_and_reliability(qtbot, digits_model, evaluate_tab,
+                                                                           tmp_path):
     data = make_folder_dataset(tmp_path / "labelled", classes=("zero", "one", "two"), per_class=4)
     (data / "cats").mkdir()
     make_folder_dataset(tmp_path / "other", classes=("cats",), per_class=2)
     for f in (tmp_path / "other" / "cats").iterdir():
         f.rename(data / "cats" / f.name)
-    tab = window.evaluate_tab
-    window.tabs.setCurrentWidget(tab)
+    tab = evaluate_tab
     assert tab.current_model_name() == "digits"
     tab.data_combo.setCurrentIndex(tab.data_combo.findData("folder"))
     tab.folder_edit.setText(str(data))
@@ -66,9 +66,9 @@ def test_clicking_a_cell_shows_its_images_and_double_click_opens_predict(qtbot, 
     assert window.predict_tab.single.shown_name == tab.gallery.row(0)["path"]
 
 
-def test_export_writes_rows_figures_per_class_and_a_framed_png(qtbot, digits_model, window, tmp_path):
+def test_export_writes_rows_figures_per_class_and_a_framed_png(qtbot, digits_model, evaluate_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "labelled", classes=("one", "two"), per_class=3)
-    tab = window.evaluate_tab
+    tab = evaluate_tab
     assert not tab.export_button.isEnabled()
     tab.evaluate_folder("digits", str(data))
     evaluated(qtbot, tab)
@@ -129,10 +129,10 @@ def test_cancel_stops_an_evaluation_and_nothing_arrives(qtbot, digits_model, win
     assert not running_tasks() and tab.outcome is None  # the cancelled result never arrived
 
 
-def test_bad_data_is_a_sentence(qtbot, digits_model, window, tmp_path):
+def test_bad_data_is_a_sentence(qtbot, digits_model, evaluate_tab, tmp_path):
     empty = tmp_path / "nothing"
     (empty / "cats").mkdir(parents=True)
-    tab = window.evaluate_tab
+    tab = evaluate_tab
     tab.evaluate_folder("digits", str(empty))
     qtbot.waitUntil(lambda: tab.banner.kind() == "error", timeout=60_000)
     assert "sub-folder named after one of the model's classes" in tab.banner.text()
@@ -158,9 +158,9 @@ def test_predict_folder_laid_out_by_class_shows_accuracy_and_offers_evaluation(q
     assert outcome.request.data == str(data) and abs(outcome.evaluation.figures.accuracy - 0.5) < 1e-6
 
 
-def test_a_plain_folder_shows_no_accuracy(qtbot, digits_model, window, tmp_path):
+def test_a_plain_folder_shows_no_accuracy(qtbot, digits_model, predict_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "pets", classes=("cats", "dogs"), per_class=2)
-    pt = window.predict_tab
+    pt = predict_tab
     pt.open_path(str(data))
     qtbot.waitUntil(lambda: pt.folder.table_model.rowCount() == 4 and not pt.busy(), timeout=60_000)
     assert not pt.folder.accuracy_note.isVisible() and pt.folder.accuracy() is None
@@ -211,6 +211,6 @@ def test_cifar10_test_set_with_mirror_images(qtbot, registry_dir, make_window, s
     qtbot.waitUntil(lambda: tab.gallery.count() == 27, timeout=30_000)
     assert tab.gallery.row(0)["path"].startswith("test image ")
     opened = []
-    tab.open_image.connect(opened.append)
+    tab.open_image_requested.connect(opened.append)
     tab.gallery.list.itemDoubleClicked.emit(tab.gallery.list.item(0))
     assert opened == [] and window.tabs.currentWidget() is tab

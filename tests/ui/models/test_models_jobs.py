@@ -11,16 +11,14 @@ from resnet_gui.ui.models.export_dialog import ExportDialog
 CLASSES = ("zero", "one", "two", "three")
 
 
-def select(qtbot, window, name):
-    tab = window.models_tab
-    window.tabs.setCurrentWidget(tab)
+def select(qtbot, tab, name):
     qtbot.waitUntil(lambda: tab.table.rowCount() > 0, timeout=30_000)
     tab.select(name)
     return tab
 
 
-def test_export_to_torchscript_shows_a_busy_line_then_the_file_and_its_card(qtbot, digits_model, window, tmp_path):
-    tab = select(qtbot, window, "digits")
+def test_export_to_torchscript_shows_a_busy_line_then_the_file_and_its_card(qtbot, digits_model, models_tab, tmp_path):
+    tab = select(qtbot, models_tab, "digits")
     assert tab.export_button.isEnabled()
     out = tmp_path / "exports" / "digits.pt"
     tab.export("digits", "torchscript", str(out))
@@ -35,8 +33,8 @@ def test_export_to_torchscript_shows_a_busy_line_then_the_file_and_its_card(qtbo
     assert not tab.jobs.isVisible() and tab.export_button.isEnabled()
 
 
-def test_an_export_that_fails_says_why(qtbot, digits_model, window, registry_dir):
-    tab = select(qtbot, window, "digits")
+def test_an_export_that_fails_says_why(qtbot, digits_model, models_tab, registry_dir):
+    tab = select(qtbot, models_tab, "digits")
     tab.export("digits", "torchscript", str(registry_dir / "copy.pt"))
     qtbot.waitUntil(lambda: tab.banner.kind() == "error", timeout=60_000)
     assert "inside the app's models folder" in tab.banner.text()
@@ -120,10 +118,10 @@ def test_export_dialog_offers_onnx_when_installed(qtbot, tmp_path):
     assert dialog.fmt() == "onnx" and dialog.export_button.isEnabled() and "onnxruntime" in dialog.note.text()
 
 
-def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_path):
+def test_add_familiarity_data_from_a_folder(qtbot, digits_model, models_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "digits", classes=CLASSES, per_class=10)
-    tab = select(qtbot, window, "digits")
-    entry = window.registry.entry("digits")
+    tab = select(qtbot, models_tab, "digits")
+    entry = tab.registry.entry("digits")
     assert entry.meta.get("familiarity") is None and tab.familiarity_button.isEnabled()
     dialog = ModelDetailsDialog(entry, "{}", tab)
     assert dialog.value_labels["Unfamiliar images"].text().startswith(
@@ -135,11 +133,11 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
     qtbot.waitUntil(lambda: not tab.jobs.busy() and tab.banner.kind() in ("success", "error"), timeout=180_000)
     assert tab.banner.kind() == "success", tab.banner.text()
     assert "“digits” now knows what its classes look like (40 images" in tab.banner.text()
-    qtbot.waitUntil(lambda: (window.registry.entry("digits").meta or {}).get("familiarity") is not None,
+    qtbot.waitUntil(lambda: (tab.registry.entry("digits").meta or {}).get("familiarity") is not None,
                     timeout=30_000)
     tab.select("digits")
     assert not tab.familiarity_button.isEnabled()
-    details = ModelDetailsDialog(window.registry.entry("digits"), "{}", tab)
+    details = ModelDetailsDialog(tab.registry.entry("digits"), "{}", tab)
     words = details.value_labels["Unfamiliar images"].text()  # measured against outliers as it was fitted
     assert words.startswith("can flag unfamiliar images: ") and "test images unlike its training images" in words
     assert details.value_labels["Confidence"].text().startswith("calibrated (temperature")
@@ -147,11 +145,11 @@ def test_add_familiarity_data_from_a_folder(qtbot, digits_model, window, tmp_pat
 
 
 @pytest.mark.parametrize("answer", ["Yes", "No"])
-def test_the_familiarity_dialog_asks_before_calibrating_an_uncalibrated_model(qtbot, digits_model, window, tmp_path,
+def test_the_familiarity_dialog_asks_before_calibrating_an_uncalibrated_model(qtbot, digits_model, models_tab, tmp_path,
                                                                            monkeypatch, answer):
     from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-    tab = select(qtbot, window, "digits")
+    tab = select(qtbot, models_tab, "digits")
     asked, started = [], []
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
     monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a: asked.append(text)
@@ -163,17 +161,17 @@ def test_the_familiarity_dialog_asks_before_calibrating_an_uncalibrated_model(qt
     assert started == [("digits", str(tmp_path), answer == "Yes")]
 
 
-def test_adding_familiarity_data_can_be_cancelled(qtbot, digits_model, window, tmp_path):
+def test_adding_familiarity_data_can_be_cancelled(qtbot, digits_model, models_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "digits", classes=CLASSES, per_class=80, size=(64, 64))
-    tab = select(qtbot, window, "digits")
-    before = window.registry.entry("digits").path.stat().st_mtime_ns
+    tab = select(qtbot, models_tab, "digits")
+    before = tab.registry.entry("digits").path.stat().st_mtime_ns
     tab.add_familiarity("digits", str(data))
     qtbot.mouseClick(tab.jobs.cancel_button, Qt.MouseButton.LeftButton)
     assert not tab.jobs.busy() and tab.banner.text() == "Cancelled; the model is unchanged."
     from resnet_gui.ui.common.workers import wait_for_all
 
     wait_for_all(120_000)
-    assert window.registry.entry("digits").path.stat().st_mtime_ns == before
+    assert tab.registry.entry("digits").path.stat().st_mtime_ns == before
 
 
 def test_details_words_for_calibration_and_familiarity():

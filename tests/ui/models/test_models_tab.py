@@ -5,7 +5,7 @@ import sys
 
 import torch
 import torchvision
-from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from resnet_gui.core.models.registry import Registry
 from resnet_gui.ui.models import tab as mt
@@ -48,14 +48,14 @@ def test_import_a_foreign_state_dict_asks_for_class_names(qtbot, window, tmp_pat
     assert window.predict_tab.model_combo.findData("pets_resnet18") >= 0
 
 
-def test_import_of_a_hostile_file_is_refused_with_a_message(qtbot, window, tmp_path):
+def test_import_of_a_hostile_file_is_refused_with_a_message(qtbot, models_tab, tmp_path):
     from helpers import hostile_checkpoint
 
     marker = tmp_path / "MARK"
     f = hostile_checkpoint(tmp_path / "evil.pth", marker)
-    window.models_tab.import_file(str(f))
-    qtbot.waitUntil(lambda: window.models_tab.banner.kind() == "error", timeout=30_000)
-    assert "evil.pth" in window.models_tab.banner.text() and "refused" in window.models_tab.banner.text()
+    models_tab.import_file(str(f))
+    qtbot.waitUntil(lambda: models_tab.banner.kind() == "error", timeout=30_000)
+    assert "evil.pth" in models_tab.banner.text() and "refused" in models_tab.banner.text()
     assert not marker.exists()
 
 
@@ -73,7 +73,7 @@ def test_rename_default_details_delete(qtbot, digits_model, registry_dir, window
     details = json.loads(tab.details_text("other"))
     assert details["class_names"] == ["a", "b"] and "preprocess" in details
     tab.select("other")
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("renamed", True))
+    monkeypatch.setattr(mt.RenameDialog, "exec", lambda d: d.edit.setText("renamed") or QDialog.DialogCode.Accepted)
     tab.rename()
     qtbot.waitUntil(lambda: window.registry.entry("renamed") is not None, timeout=30_000)
     assert window.registry.default_name == "renamed"
@@ -98,7 +98,7 @@ def test_settings_persist_between_sessions(qtbot, digits_model, registry_dir, ma
     w = make_window()
     w.predict_tab.select_model("second")
     w.tabs.setCurrentIndex(1)
-    w.train_tab.form.mode_combo.setCurrentIndex(2)
+    w.train_tab.set_mode("scratch")
     w.train_tab.data.folder_edit.setText(str(tmp_path))
     w.train_tab.form.epochs_spin.setValue(7)
     w.resize(w.minimumSizeHint().width() + 10, 520)
@@ -123,3 +123,36 @@ def test_window_appears_before_torch_is_imported(tmp_path):
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESNET_GUI_WINDOW_SHOWN"))
     assert "torch_loaded=False" in line
+
+
+def test_a_rename_reaches_every_tab_and_incomplete_runs_are_marked(qtbot, digits_model, registry_dir, window,
+                                                                     monkeypatch):
+    from helpers import make_checkpoint
+
+    from resnet_gui.core.train import TrainResult
+
+    make_checkpoint(registry_dir / "stopped.pth", class_names=["a", "b"], notes={"run_name": "stopped"},
+                    metrics={"val_accuracy": 0.6, "epoch": 9, "epochs": 40})
+    make_checkpoint(registry_dir / "done.pth", class_names=["a", "b"], notes={"run_name": "done-run"},
+                    metrics={"val_accuracy": 0.7, "epoch": 9, "epochs": 40, "warnings": []})
+    window.registry.refresh()
+    qtbot.waitUntil(lambda: window.registry.entry("done") is not None, timeout=30_000)
+    tab = window.models_tab
+    assert rows(tab)["stopped"][0].removeprefix("★ ") == "stopped (incomplete: best at epoch 9 of 40)"
+    assert rows(tab)["done"][0].removeprefix("★ ") == "done"  # finished: its best epoch was 9, and that is fine
+    predict, evaluate, train = window.predict_tab, window.evaluate_tab, window.train_tab
+    labels = [predict.model_combo.itemText(i) for i in range(predict.model_combo.count())]
+    assert any(t.startswith("stopped") and t.endswith("(validation accuracy 60.0%; incomplete: best at epoch 9 of 40)")
+               for t in labels), labels
+    assert window.registry.run_models() == {"stopped": "stopped", "done-run": "done"}
+    predict.select_model("done")
+    evaluate.select_model("done")
+    train.monitor.on_result(TrainResult(status="finished", message="", best_name="done", best_val_accuracy=0.7),
+                            [])
+    tab.select("done")
+    monkeypatch.setattr(mt.RenameDialog, "exec", lambda d: d.edit.setText("pets") or QDialog.DialogCode.Accepted)
+    tab.rename()
+    qtbot.waitUntil(lambda: window.registry.entry("pets") is not None, timeout=30_000)
+    assert predict.current_model_name() == "pets" and evaluate.current_model_name() == "pets"
+    assert "“pets”" in train.monitor.banner.text() and "“done”" not in train.monitor.banner.text()
+    assert window.runs_tab._model_names["done-run"] == "pets"

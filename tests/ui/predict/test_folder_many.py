@@ -4,14 +4,14 @@ from helpers import write_image
 from PySide6.QtGui import QImage
 
 
-def test_a_folder_fills_the_table_progressively(qtbot, digits_model, window, tmp_path):
+def test_a_folder_fills_the_table_progressively(qtbot, digits_model, predict_tab, tmp_path):
     n = 160
     for i in range(n):
         write_image(tmp_path / "many" / f"c{i % 3}" / f"img{i:04d}.png", size=(16, 16), seed=i)
-    tab = window.predict_tab
+    tab = predict_tab
     view = tab.folder
     seen: list[int] = []   # rows in the table each time the worker reported some
-    tab.session.folder_rows.connect(lambda _rows: seen.append(view.table_model.rowCount()))
+    tab.session.folder_progress.connect(lambda _rows: seen.append(view.table_model.rowCount()))
     with qtbot.waitSignal(tab.session.folder_done, timeout=120_000) as done:
         tab.open_path(str(tmp_path / "many"))
         qtbot.waitUntil(lambda: view.proxy.rowCount() > 0, timeout=60_000)

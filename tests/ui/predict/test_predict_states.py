@@ -34,6 +34,8 @@ def test_words_for_the_states():
     assert FakePrediction(unfamiliar=True).state(0.6) == UNFAMILIAR
     top = [("3", 0.42), ("8", 0.31), ("5", 0.1)]
     assert candidates(FakePrediction(top_k=top)) == "3 (42.0%), 8 (31.0%) or 5 (10.0%)"
+    near_zero = [("2", 0.983), ("6", 0.007), ("7", 0.005)]  # no "or 6 (0.7%) or 7 (0.5%)"
+    assert candidates(FakePrediction(top_k=near_zero)) == "2 (98.3%)"
 
 
 def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
@@ -45,8 +47,10 @@ def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
     assert view.topk.isVisible() and not view.guess_label.isVisible()
     view.set_threshold(0.99)  # nothing runs again: the same answer, read with the new threshold
     assert view.state == "unsure" and view.class_label.text() == "Not sure"
-    assert view.confidence_label.text() == "Maybe 8 (98.8%) or 3 (1.0%). No class reaches 99%, the threshold set above."
+    assert view.confidence_label.text() == "Maybe 8 (98.8%). No class reaches 99%, the threshold set above."
     assert view.topk_title.text() == "Top candidates" and view.topk.isVisible()
+    view.set_threshold(0.998)
+    assert "No class reaches 99.8%" in view.confidence_label.text()
     view.show_result(fake_result(unfamiliar=True, familiarity=0.01), threshold=0.6)
     assert view.state == "unfamiliar" and view.class_label.text() == UNFAMILIAR_TITLE
     assert view.confidence_label.text() == "(it knows: 0–9 digits)"
@@ -77,12 +81,12 @@ def test_not_sure_then_sure_with_the_threshold_persisted(qtbot, vague_model, mak
     assert again.predict_tab.threshold_spin.value() == 20 and again.predict_tab.folder.threshold == 0.2
 
 
-def test_folder_status_column_and_filter(qtbot, vague_model, window, tmp_path):
+def test_folder_status_column_and_filter(qtbot, vague_model, predict_tab, tmp_path):
     folder = tmp_path / "batch"
     for i in range(3):
         write_image(folder / f"img{i}.png", seed=i)
     (folder / "zz_bad.jpg").write_bytes(b"\xff\xd8 broken jpeg")
-    tab = window.predict_tab
+    tab = predict_tab
     tab.select_model("vague")
     tab.open_path(str(folder))
     view = tab.folder
@@ -104,7 +108,7 @@ def test_folder_status_column_and_filter(qtbot, vague_model, window, tmp_path):
     assert view.row_status(0) == "error"
 
 
-def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot, digits_model, window, tmp_path):
+def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot, digits_model, predict_tab, tmp_path):
     from resnet_gui.core.inference.prediction import Prediction
 
     if "unfamiliar" not in Prediction.__dataclass_fields__:
@@ -114,10 +118,10 @@ def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot
 
     data = make_folder_dataset(tmp_path / "digits", classes=("zero", "one", "two", "three"), per_class=12)
     add_familiarity(Registry().get("digits").path, data)
-    window.registry.refresh()
-    qtbot.waitUntil(lambda: window.registry.entry("digits") is not None
-                    and window.registry.entry("digits").meta.get("familiarity") is not None, timeout=60_000)
-    tab = window.predict_tab
+    predict_tab.registry.refresh()
+    qtbot.waitUntil(lambda: predict_tab.registry.entry("digits") is not None
+                    and predict_tab.registry.entry("digits").meta.get("familiarity") is not None, timeout=60_000)
+    tab = predict_tab
     tab.open_path(str(write_image(tmp_path / "noise.png", size=(200, 200), seed=99)))  # a new file: a new model
     qtbot.waitUntil(lambda: tab.single.state is not None and not tab.busy(), timeout=60_000)
     pred = tab.single.result.prediction
@@ -129,15 +133,15 @@ def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot
             assert tab.single.confidence_label.text().startswith(f"It is {pred.unfamiliar_why}.")
 
 
-def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_model, window, tmp_path):
-    tab = window.predict_tab
+def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_model, predict_tab, tmp_path):
+    tab = predict_tab
     single = tab.single
     assert not single.explain_toggle.isEnabled()
     tab.open_path(str(write_image(tmp_path / "wide.png", size=(120, 60), seed=3)))
     qtbot.waitUntil(lambda: single.state == "sure" and not tab.busy(), timeout=60_000)
     original = single.preview.image()
     assert single.explain_toggle.isEnabled() and single.explain_combo.currentData() == "two"
-    with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000) as signal:
+    with qtbot.waitSignal(tab.session.explain_done, timeout=60_000) as signal:
         qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)
     cam = signal.args[0]
     assert cam.label == "two" and single.overlay_label == "two"
@@ -150,7 +154,7 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     assert "dimmed edges were cropped" in single.explain_caption.text()
     assert 0.25 <= cam.peak[0] <= 0.75  # the map lies over the part the model saw
     # a class picked from the top classes (a click on its bar)
-    with qtbot.waitSignal(tab.session.explain_ready, timeout=60_000):
+    with qtbot.waitSignal(tab.session.explain_done, timeout=60_000):
         row = [label for label, _ in single.topk.rows()].index("zero")
         qtbot.mouseClick(single.topk, Qt.MouseButton.LeftButton,
                          pos=QPoint(10, int((row + 0.5) * single.topk._row_height())))
@@ -161,11 +165,11 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     assert not single.explain_caption.isVisible()
 
 
-def test_workers_sharing_a_model_take_turns(qtbot, digits_model, window, tmp_path):
+def test_workers_sharing_a_model_take_turns(qtbot, digits_model, predict_tab, tmp_path):
     """An image asked for while the model is busy waits for its turn (one forward pass at a time per model)."""
     from resnet_gui.ui.predict.model_cache import get_predictor, using
 
-    tab = window.predict_tab
+    tab = predict_tab
     qtbot.waitUntil(lambda: tab.session.model is not None, timeout=60_000)
     predictor = get_predictor(tab.session.model_path, tab.session.device)  # the cached one the workers use
     with using(predictor):
@@ -175,13 +179,13 @@ def test_workers_sharing_a_model_take_turns(qtbot, digits_model, window, tmp_pat
     qtbot.waitUntil(lambda: tab.single.state == "sure" and not tab.busy(), timeout=60_000)
 
 
-def test_a_folder_and_single_images_at_once_keep_their_familiarity(qtbot, digits_model, window, tmp_path):
+def test_a_folder_and_single_images_at_once_keep_their_familiarity(qtbot, digits_model, predict_tab, tmp_path):
     from resnet_gui.core.evaluation.fit_imported import add_familiarity
     from resnet_gui.core.models.registry import Registry
 
     data = make_folder_dataset(tmp_path / "digits", classes=("zero", "one", "two", "three"), per_class=12)
     add_familiarity(Registry().get("digits").path, data)
-    tab = window.predict_tab
+    tab = predict_tab
     folder = tmp_path / "many"
     for i in range(64):
         write_image(folder / f"img{i:02d}.png", seed=i)

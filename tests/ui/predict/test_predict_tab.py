@@ -27,10 +27,10 @@ def looks(widget) -> QImage:
     return widget.grab().toImage()
 
 
-def test_bad_image_shows_an_inline_error_naming_the_file(qtbot, digits_model, window, tmp_path):
+def test_bad_image_shows_an_inline_error_naming_the_file(qtbot, digits_model, predict_tab, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not really a png")
-    tab = window.predict_tab
+    tab = predict_tab
     toggle = tab.single.explain_toggle
     # "Show why (heat map)" before any image: disabled, and it looks it (its style sheet made both states alike)
     assert not toggle.isEnabled()
@@ -48,12 +48,12 @@ def test_bad_image_shows_an_inline_error_naming_the_file(qtbot, digits_model, wi
     assert not toggle.isEnabled() and looks(toggle) == idle  # nothing to explain after an unreadable file
 
 
-def test_folder_with_one_bad_file(qtbot, digits_model, window, tmp_path):
+def test_folder_with_one_bad_file(qtbot, digits_model, predict_tab, tmp_path):
     folder = tmp_path / "batch"
     for i in range(3):
         write_image(folder / f"img{i}.png", seed=i)
     (folder / "zz_bad.jpg").write_bytes(b"\xff\xd8 broken jpeg")
-    tab = window.predict_tab
+    tab = predict_tab
     tab.open_path(str(folder))
     qtbot.waitUntil(lambda: tab.folder.table_model.rowCount() == 4 and not tab.busy(), timeout=60_000)
     assert tab.stack.currentIndex() == 1
@@ -66,7 +66,7 @@ def test_folder_with_one_bad_file(qtbot, digits_model, window, tmp_path):
     assert tab.folder.proxy.index(0, 1).data() == "zz_bad.jpg"
     out = tmp_path / "out.csv"
     tab.folder.write_csv(str(out))
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert len(rows) == 4 and sum(1 for r in rows if r["error"]) == 1
     before = (folder / "img1.png").read_bytes()
     tab.folder.write_csv(str(folder / "img1.png"))  # an image it read: refused, as the app's folders are
@@ -96,10 +96,10 @@ def test_paste_and_drop(qtbot, digits_model, window, tmp_path):
     assert tab.single.file_label.text() == "dropped.png"
 
 
-def test_empty_clipboard_is_a_message(qtbot, digits_model, window):
+def test_empty_clipboard_is_a_message(qtbot, digits_model, predict_tab):
     QApplication.clipboard().clear()
-    window.predict_tab.paste()
-    assert "clipboard holds no image" in window.predict_tab.single.error_banner.text()
+    predict_tab.paste()
+    assert "clipboard holds no image" in predict_tab.single.error_banner.text()
 
 
 def test_image_opened_before_torch_is_ready_runs_when_it_is(qtbot, digits_model, settings, tmp_path):

@@ -15,10 +15,8 @@ from resnet_gui.ui.runs.table import COLUMNS
 FAKE_TENSORBOARD = str(Path(__file__).parent.parent / "fakes" / "fake_tensorboard.py")
 
 
-def open_runs(qtbot, window, count=2):
-    tab = window.runs_tab
-    window.tabs.setCurrentWidget(tab)
-    qtbot.waitUntil(lambda: tab.table.rowCount() == count and not tab.session.listing(), timeout=30_000)
+def open_runs(qtbot, tab, count=2):
+    qtbot.waitUntil(lambda: tab.table.rowCount() == count and not tab.session.listing.busy(), timeout=30_000)
     return tab
 
 
@@ -29,14 +27,14 @@ def cell(tab, name, column):
     raise KeyError(name)
 
 
-def test_no_runs_yet_says_where_they_come_from(qtbot, window):
-    tab = open_runs(qtbot, window, count=0)
+def test_no_runs_yet_says_where_they_come_from(qtbot, runs_tab):
+    tab = open_runs(qtbot, runs_tab, count=0)
     qtbot.waitUntil(lambda: "No training runs yet" in tab.summary.text(), timeout=30_000)
     assert not tab.clean_button.isEnabled() and not tab.resume_button.isEnabled()
 
 
-def test_every_run_is_listed_with_its_figures(qtbot, two_runs, window):
-    tab = open_runs(qtbot, window)
+def test_every_run_is_listed_with_its_figures(qtbot, two_runs, runs_tab):
+    tab = open_runs(qtbot, runs_tab)
     assert cell(tab, "quick-a", "Status") == "finished" and cell(tab, "quick-b", "Status") == "stopped, resumable"
     assert cell(tab, "quick-a", "Epochs") == "1 of 1" and cell(tab, "quick-b", "Epochs") == "1 of 2"
     assert cell(tab, "quick-a", "Dataset") == "shapes" and cell(tab, "quick-a", "Architecture") == "resnet18_cifar"
@@ -48,15 +46,15 @@ def test_every_run_is_listed_with_its_figures(qtbot, two_runs, window):
     assert tab.table.rowCount() == 2  # numbers sort as numbers, nothing lost
 
 
-def test_two_runs_overlaid_with_the_differences_highlighted(qtbot, two_runs, window):
-    tab = open_runs(qtbot, window)
+def test_two_runs_overlaid_with_the_differences_highlighted(qtbot, two_runs, runs_tab):
+    tab = open_runs(qtbot, runs_tab)
     tab.table.select_names(["quick-a"])
     assert tab.curves.point_counts() == {"quick-a": 1} and tab.diff.table.columnCount() == 1
     assert not tab.diff.highlighted_keys()
     tab.table.select_names(two_runs)
     assert tab.curves.point_counts() == {"quick-a": 1, "quick-b": 1}
     assert "quick-a" in tab.curves.key_label.text() and "quick-b" in tab.curves.key_label.text()
-    qtbot.waitUntil(lambda: bool(tab.diff.differing) and not tab.session.comparing(), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(tab.diff.differing) and not tab.session.comparison.busy(), timeout=30_000)
     assert {"lr", "batch_size", "epochs", "name"} <= set(tab.diff.differing)
     assert "arch" not in tab.diff.differing
     assert tab.diff.highlighted_keys() == tab.diff.differing == tab.diff.keys[:len(tab.diff.differing)]
@@ -69,7 +67,8 @@ def test_two_runs_overlaid_with_the_differences_highlighted(qtbot, two_runs, win
 
 
 def test_delete_state_frees_the_space_and_keeps_the_model(qtbot, two_runs, window, monkeypatch):
-    tab = open_runs(qtbot, window)
+    window.tabs.setCurrentWidget(window.runs_tab)
+    tab = open_runs(qtbot, window.runs_tab)
     state = runs_dir() / "quick-a" / "last.pth"
     size = state.stat().st_size
     asked = []
@@ -90,8 +89,8 @@ def test_delete_state_frees_the_space_and_keeps_the_model(qtbot, two_runs, windo
     assert not tab.delete_button.isEnabled() and not tab.more_button.isEnabled()  # nothing left to resume
 
 
-def test_clean_up_asks_with_a_dry_run_then_frees_only_finished_runs(qtbot, two_runs, window, monkeypatch):
-    tab = open_runs(qtbot, window)
+def test_clean_up_asks_with_a_dry_run_then_frees_only_finished_runs(qtbot, two_runs, runs_tab, monkeypatch):
+    tab = open_runs(qtbot, runs_tab)
     asked = []
     monkeypatch.setattr(QMessageBox, "question",
                         lambda _parent, _title, text, *a: asked.append(text) or QMessageBox.StandardButton.Cancel)
@@ -103,7 +102,7 @@ def test_clean_up_asks_with_a_dry_run_then_frees_only_finished_runs(qtbot, two_r
     tab.clean_button.click()
     qtbot.waitUntil(lambda: tab.banner.kind() == "success", timeout=30_000)
     assert not (runs_dir() / "quick-a" / "last.pth").exists() and (runs_dir() / "quick-b" / "last.pth").exists()
-    qtbot.waitUntil(lambda: not tab.session.changing() and cell(tab, "quick-a", "Status") == "finished, state removed",
+    qtbot.waitUntil(lambda: not tab.session.busy() and cell(tab, "quick-a", "Status") == "finished, state removed",
                     timeout=30_000)
     assert not tab.clean_button.isEnabled()
     tab.clean_up()  # nothing left: says so instead of asking
@@ -111,7 +110,8 @@ def test_clean_up_asks_with_a_dry_run_then_frees_only_finished_runs(qtbot, two_r
 
 
 def test_open_model_in_predict_models_and_evaluate(qtbot, two_runs, window):
-    tab = open_runs(qtbot, window)
+    window.tabs.setCurrentWidget(window.runs_tab)
+    tab = open_runs(qtbot, window.runs_tab)
     qtbot.waitUntil(lambda: window.registry.entry("quick-a") is not None, timeout=30_000)
     tab.table.select_names(["quick-a"])
     tab.open_button.click()
@@ -128,7 +128,8 @@ def test_open_model_in_predict_models_and_evaluate(qtbot, two_runs, window):
 
 
 def test_resume_and_train_more_epochs_from_the_runs_tab(qtbot, two_runs, window, monkeypatch):
-    tab = open_runs(qtbot, window)
+    window.tabs.setCurrentWidget(window.runs_tab)
+    tab = open_runs(qtbot, window.runs_tab)
     train = window.train_tab
     tab.table.select_names(["quick-a"])
     assert not tab.resume_button.isEnabled() and tab.more_button.isEnabled()  # finished: only more epochs
@@ -155,7 +156,8 @@ def test_resume_and_train_more_epochs_from_the_runs_tab(qtbot, two_runs, window,
 def test_open_in_tensorboard_starts_it_opens_the_browser_and_stops_with_the_app(qtbot, two_runs, window, monkeypatch):
     import os
 
-    tab = open_runs(qtbot, window)
+    window.tabs.setCurrentWidget(window.runs_tab)
+    tab = open_runs(qtbot, window.runs_tab)
     opened = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(QUrl(url).toString()) or True)
     tab.tensorboard.program = lambda: [sys.executable, FAKE_TENSORBOARD]
@@ -210,10 +212,10 @@ def test_runs_whose_folder_holds_a_comma_get_one_folder_of_links_not_a_split_spe
     assert not links.exists() and all(Path(f).is_dir() for f in folders.values())  # links gone, runs kept
 
 
-def test_tensorboard_missing_shows_what_to_install_and_the_command(qtbot, two_runs, window, monkeypatch):
+def test_tensorboard_missing_shows_what_to_install_and_the_command(qtbot, two_runs, runs_tab, monkeypatch):
     from resnet_gui.core.train import tensorboard
 
-    tab = open_runs(qtbot, window)
+    tab = open_runs(qtbot, runs_tab)
     monkeypatch.setattr(tensorboard, "available", lambda: False)
     tab.table.select_names(["quick-a"])
     tab.tensorboard_button.click()
@@ -237,7 +239,8 @@ def test_a_poisoned_summary_is_one_unreadable_row_and_both_tabs_read_the_same_ru
         "format": "resnet-gui-run-summary", "format_version": 1, "run_name": "poisoned", "epoch": 2,
         "config": {"dataset": "folder", "data": "/x", "arch": "resnet18_cifar"},
         "history": [row, {**row, "epoch": 2}]}))
-    tab = open_runs(qtbot, window, count=3)
+    window.tabs.setCurrentWidget(window.runs_tab)
+    tab = open_runs(qtbot, window.runs_tab, count=3)
     assert cell(tab, "poisoned", "Status") == "unreadable" and cell(tab, "quick-a", "Status") == "finished"
     assert cell(tab, "quick-a", "Best val. acc.").endswith("%") and cell(tab, "poisoned", "Duration") == "–"
     assert "epoch_time_s" in tab.table.info("poisoned").error

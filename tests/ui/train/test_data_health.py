@@ -17,17 +17,16 @@ def problem_folder(root):
 
 
 def scan(qtbot, tab, folder):
-    tab.form.mode_combo.setCurrentIndex(2)  # from scratch on a folder: resnet18_cifar, 32 px
+    tab.set_mode("scratch")  # from scratch on a folder: resnet18_cifar, 32 px
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.data.folder_edit.setText(str(folder))
     tab.data.scan_folder()
 
 
-def test_health_check_lists_problems_and_leaves_ticked_files_out_of_the_run(qtbot, window, tmp_path, monkeypatch):
+def test_health_check_lists_problems_and_leaves_ticked_files_out_of_the_run(qtbot, train_tab, tmp_path, monkeypatch):
     data = problem_folder(tmp_path / "pets")
     before = sorted(p.name for p in data.rglob("*"))
-    tab = window.train_tab
-    window.tabs.setCurrentWidget(tab)
+    tab = train_tab
     scan(qtbot, tab, data)
     health = tab.health
     qtbot.waitUntil(lambda: health.result is not None and not health.busy(), timeout=120_000)
@@ -68,22 +67,22 @@ def test_health_check_lists_problems_and_leaves_ticked_files_out_of_the_run(qtbo
     assert health.excluded == set() and health.excluded_paths(str(data)) == []
 
 
-def test_a_clean_folder_lists_nothing_and_cifar_hides_the_check(qtbot, window, tmp_path):
+def test_a_clean_folder_lists_nothing_and_cifar_hides_the_check(qtbot, train_tab, tmp_path):
     data = make_distinct_folder(tmp_path / "clean", classes=("a", "b"), per_class=4, size=(40, 40))
-    tab = window.train_tab
+    tab = train_tab
     scan(qtbot, tab, data)
     qtbot.waitUntil(lambda: tab.health.result is not None and not tab.health.busy(), timeout=120_000)
     assert "no unreadable files, duplicates or tiny images" in tab.health.summary.text()
     assert not tab.health.tree.isVisibleTo(tab.health)
     assert tab.health.excluded_paths(str(data)) == []
     assert not tab.health.balance_button.isVisibleTo(tab.health)  # balanced classes: no remedy offered
-    tab.form.mode_combo.setCurrentIndex(0)  # CIFAR-10: nothing to check
+    tab.set_mode("cifar10")  # CIFAR-10: nothing to check
     assert not tab.health.isVisibleTo(tab) and tab.health.result is None
 
 
-def test_the_health_check_can_be_cancelled(qtbot, window, tmp_path):
+def test_the_health_check_can_be_cancelled(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "many", classes=("a", "b"), per_class=150, size=(64, 64))
-    tab = window.train_tab
+    tab = train_tab
     scan(qtbot, tab, data)
     qtbot.waitUntil(tab.health.busy, timeout=60_000)
     assert tab.health.cancel_button.isVisibleTo(tab.health)
@@ -96,12 +95,11 @@ def test_the_health_check_can_be_cancelled(qtbot, window, tmp_path):
     assert tab.health.result is None  # the cancelled check never reports
 
 
-def test_the_check_runs_again_when_the_model_input_size_changes(qtbot, window, tmp_path):
+def test_the_check_runs_again_when_the_model_input_size_changes(qtbot, train_tab, tmp_path):
     """The result said "much smaller than the model's input (224 px)" after switching to a 32 px model."""
     data = make_folder_dataset(tmp_path / "small", classes=("a", "b"), per_class=6, size=(32, 32))
-    tab = window.train_tab
-    window.tabs.setCurrentWidget(tab)
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab = train_tab
+    tab.set_mode("scratch")
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18"))  # 224 px: every image tiny
     tab.data.folder_edit.setText(str(data))
     tab.data.scan_folder()
@@ -115,11 +113,11 @@ def test_the_check_runs_again_when_the_model_input_size_changes(qtbot, window, t
         health.summary.text()
 
 
-def test_an_imbalanced_folder_offers_the_remedy_and_the_button_sets_it(qtbot, window, tmp_path):
+def test_an_imbalanced_folder_offers_the_remedy_and_the_button_sets_it(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "d", classes=("many",), per_class=20, size=(40, 40))
     make_folder_dataset(data, classes=("few",), per_class=5, size=(40, 40))
-    tab = window.train_tab
-    window.tabs.setCurrentWidget(tab)
+    tab = train_tab
+    tab.form.show_advanced(False)  # the basic view: the remedy's button opens the advanced settings
     scan(qtbot, tab, data)
     health = tab.health
     qtbot.waitUntil(lambda: health.result is not None and not health.busy(), timeout=120_000)
@@ -129,6 +127,7 @@ def test_an_imbalanced_folder_offers_the_remedy_and_the_button_sets_it(qtbot, wi
     assert remedy.replace("-", " ") in health.balance_button.text() and tab.form.balance() == "none"
     qtbot.mouseClick(health.balance_button, Qt.MouseButton.LeftButton)
     assert tab.form.balance() == remedy and tab.config().balance == remedy
+    assert tab.form.balance_combo.isVisibleTo(tab.form)  # the Balance classes setting shows what was chosen
     assert not health.balance_button.isEnabled() and health.balance_button.text().startswith("Balanced in training")
     tab.form.set_balance("none")  # chosen back in the form: offered again
     assert health.balance_button.isEnabled()

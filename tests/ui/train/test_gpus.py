@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from drivers import outcome
 from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
@@ -85,11 +86,10 @@ def test_every_event_comes_back_from_its_json_as_it_was():
     assert event_from_json({"event": "batch", "epoch": 1}) is None  # incomplete: ignored, not a crash
 
 
-def setup(window, tmp_path, gpus=2):
-    tab = window.train_tab
+def setup(tab, tmp_path, gpus=2):
     tab.form.set_gpu_count(2)
     tab.form.gpus_spin.setValue(gpus)
-    tab.form.mode_combo.setCurrentIndex(2)
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText(str(make_folder_dataset(tmp_path / "shapes", per_class=6, size=(32, 32))))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
     tab.form.epochs_spin.setValue(2)
@@ -97,15 +97,15 @@ def setup(window, tmp_path, gpus=2):
     return tab
 
 
-def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     seen = []
     tab.session.child.command = fake("finish", seen)
-    with qtbot.waitSignal(tab.training_changed, timeout=10_000, check_params_cb=lambda running: running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=10_000, check_params_cb=lambda running: running):
         tab.start_button.click()
     assert tab.is_training() and tab.session.child_running() and not tab.start_button.isEnabled()
     assert not tab.find_lr_button.isEnabled()  # never at the same time as training
-    with qtbot.waitSignal(tab.training_changed, timeout=60_000, check_params_cb=lambda running: not running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=60_000, check_params_cb=lambda running: not running):
         pass
     nproc, options, settings = seen[0]
     assert nproc == 2 and "--json" in options and "--stop-file" in options and settings["name"] == "fake-ddp"
@@ -115,13 +115,13 @@ def test_a_several_gpu_run_follows_torchrun_into_the_plots_progress_and_log(qtbo
     assert "epoch 2/2" in log and "Saved the best model so far as “fake-ddp”" in log
     result = tab.last_result
     assert result.status == "finished" and result.best_name == "fake-ddp" and len(result.history) == 2
-    assert tab.monitor.banner.kind() == "success" and "fake-ddp" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "success" and "fake-ddp" in outcome(tab).text()
     assert tab.monitor.progress.format() == "Finished" and tab.start_button.isEnabled()
     assert not Path(options[options.index("--stop-file") + 1]).parent.exists()  # its temporary folder is gone
 
 
-def test_stop_ends_every_rank_through_the_stop_file(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_stop_ends_every_rank_through_the_stop_file(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     tab.session.child.command = fake("endless")
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["batch"] >= 2, timeout=30_000)
@@ -129,22 +129,22 @@ def test_stop_ends_every_rank_through_the_stop_file(qtbot, window, tmp_path):
     tab.stop_button.click()
     assert tab.monitor.progress.format() == "Stopping after this batch…"
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=30_000)
-    assert tab.last_result.status == "cancelled" and tab.monitor.banner.kind() == "info"
+    assert tab.last_result.status == "cancelled" and outcome(tab).kind() == "info"
 
 
-def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_a_run_that_ignores_the_stop_file_is_ended_after_a_grace_period(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     tab.session.child.command = fake("stubborn")
     tab.session.child.stop_grace_ms = 300
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["batch"] >= 1, timeout=30_000)
     tab.stop()
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=30_000)
-    assert tab.last_result.status == "cancelled" and "by force" in tab.monitor.banner.text()
+    assert tab.last_result.status == "cancelled" and "by force" in outcome(tab).text()
 
 
-def test_health_list_exclusions_reach_every_process_on_several_gpus(qtbot, window, tmp_path, monkeypatch):
-    tab = setup(window, tmp_path)
+def test_health_list_exclusions_reach_every_process_on_several_gpus(qtbot, train_tab, tmp_path, monkeypatch):
+    tab = setup(train_tab, tmp_path)
     monkeypatch.setattr(tab.health, "excluded_paths", lambda _folder: ["/x/a.png"])
     seen = []
     tab.session.child.command = fake("finish", seen)
@@ -155,7 +155,7 @@ def test_health_list_exclusions_reach_every_process_on_several_gpus(qtbot, windo
 
 
 def test_closing_during_a_several_gpu_run_asks_then_stops_it(qtbot, window, tmp_path, monkeypatch):
-    tab = setup(window, tmp_path)
+    tab = setup(window.train_tab, tmp_path)
     tab.session.child.command = fake("endless")
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["batch"] >= 1, timeout=30_000)
@@ -168,8 +168,8 @@ def test_closing_during_a_several_gpu_run_asks_then_stops_it(qtbot, window, tmp_
     assert not tab.session.child_running() and tab.last_result.status == "cancelled"
 
 
-def test_resume_on_several_gpus_passes_the_run_and_epochs(qtbot, window, tmp_path):
-    tab = setup(window, tmp_path)
+def test_resume_on_several_gpus_passes_the_run_and_epochs(qtbot, train_tab, tmp_path):
+    tab = setup(train_tab, tmp_path)
     seen = []
     tab.session.child.command = fake("finish", seen)
     tab.resume("old run", epochs_done=3, more_epochs=2)

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from drivers import outcome
 from helpers import make_folder_dataset
 from PySide6.QtWidgets import QMessageBox
 
@@ -12,7 +13,7 @@ from resnet_gui.ui.train.form import automatic_threads
 
 
 def setup_scratch(tab, data, epochs=2, name="gui-run"):
-    tab.form.mode_combo.setCurrentIndex(2)  # from scratch on my folder
+    tab.set_mode("scratch")  # from scratch on my folder
     assert tab.mode() == "scratch"
     tab.data.folder_edit.setText(str(data))
     tab.form.arch_combo.setCurrentIndex(tab.form.arch_combo.findData("resnet18_cifar"))
@@ -29,18 +30,18 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     setup_scratch(tab, data)
     cfg = tab.config()
     assert cfg.threads == automatic_threads()
-    with qtbot.waitSignal(tab.training_changed, timeout=10_000, check_params_cb=lambda running: running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=10_000, check_params_cb=lambda running: running):
         tab.start_button.click()
     assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
-    with qtbot.waitSignal(tab.training_changed, timeout=180_000, check_params_cb=lambda running: not running):
+    with qtbot.waitSignal(tab.training_busy_changed, timeout=180_000, check_params_cb=lambda running: not running):
         pass
     counts = tab.plots.point_counts()
     assert counts["epochs"] == 2 and counts["batch"] == 2 * 2  # 18 training images // batch 8 = 2 steps
     assert tab.last_result.status == "finished"
     # 18 images from scratch for 2 epochs: the verdict warns (amber), naming the model and each warning
     verdicts = tab.last_result.warnings
-    assert tab.monitor.banner.kind() == ("warning" if verdicts else "success")
-    assert "gui-run" in tab.monitor.banner.text() and all(v[:20] in tab.monitor.banner.text() for v in verdicts)
+    assert outcome(tab).kind() == ("warning" if verdicts else "success")
+    assert "gui-run" in outcome(tab).text() and all(v[:20] in outcome(tab).text() for v in verdicts)
     assert "epoch 2/2" in tab.monitor.log.toPlainText()
     qtbot.waitUntil(lambda: window.registry.entry("gui-run") is not None, timeout=30_000)
     combo = window.predict_tab.model_combo
@@ -50,9 +51,9 @@ def test_train_curves_finish_and_the_model_appears_everywhere(qtbot, window, tmp
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
 
 
-def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
+def test_stop_mid_run_then_resume(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "shapes", per_class=16, size=(32, 32))
-    tab = window.train_tab
+    tab = train_tab
     setup_scratch(tab, data, epochs=40, name="stopper")
     tab.start_button.click()
     qtbot.waitUntil(lambda: tab.plots.point_counts()["epochs"] >= 1, timeout=180_000)
@@ -60,7 +61,7 @@ def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
     result = tab.last_result
     assert result.status == "cancelled" and result.epochs_done >= 1
-    assert tab.monitor.banner.kind() == "info" and "Resume" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "info" and "Resume" in outcome(tab).text()
     assert torch.load(result.last_path, weights_only=True)["epoch"] == result.epochs_done
     qtbot.waitUntil(lambda: tab.resume_button.isEnabled(), timeout=30_000)
     assert tab.session.runs[0].name == "stopper"
@@ -71,24 +72,50 @@ def test_stop_mid_run_then_resume(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=60_000)
 
 
-def test_engine_errors_become_messages_and_controls_come_back(qtbot, window, tmp_path):
+def test_engine_errors_become_messages_and_controls_come_back(qtbot, train_tab, tmp_path):
     data = make_folder_dataset(tmp_path / "one", classes=("only",))
-    tab = window.train_tab
+    tab = train_tab
     setup_scratch(tab, data)
     tab.start_button.click()
     qtbot.waitUntil(lambda: tab.last_result is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not tab.is_training(), timeout=10_000)
-    assert tab.monitor.banner.kind() == "error" and "at least 2" in tab.monitor.banner.text()
+    assert outcome(tab).kind() == "error" and "at least 2" in outcome(tab).text()
     assert tab.start_button.isEnabled()
 
 
-def test_invalid_form_is_refused_before_starting(qtbot, window):
-    tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(2)
+def test_start_waits_for_usable_data_and_stale_messages_go(qtbot, train_tab, tmp_path):
+    tab = train_tab
+    tab.set_mode("scratch")
     tab.data.folder_edit.setText("")
-    tab.start_button.click()
-    assert tab.monitor.banner.kind() == "error" and "needs a folder" in tab.monitor.banner.text()
-    assert not tab.is_training()
+    assert not tab.start_button.isEnabled() and "Choose a folder" in tab.start_button.toolTip()
+    tab.start()  # a script or a shortcut: refused with the reason and its fix
+    assert outcome(tab).kind() == "error" and "Choose a folder" in outcome(tab).text()
+    assert [b.text() for b in outcome(tab).buttons()] == ["Choose…"] and not tab.is_training()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tab.data.folder_edit.setText(str(empty))
+    assert not outcome(tab).isVisible()  # the message about no folder went with it
+    tab.data.scan_folder()
+    qtbot.waitUntil(lambda: not tab.start_button.isEnabled(), timeout=30_000)  # known bad: no class folders
+    assert "no class folders" in tab.start_button.toolTip() and not tab.find_lr_button.isEnabled()
+    good = make_folder_dataset(tmp_path / "good", classes=("a", "b"), per_class=4)
+    tab.data.folder_edit.setText(str(good))
+    tab.data.scan_folder()
+    qtbot.waitUntil(lambda: tab.data.folder_summary.text().startswith("✓"), timeout=30_000)
+    assert tab.start_button.isEnabled() and tab.start_button.toolTip() == ""
+
+
+def test_another_recipe_clears_the_last_runs_outcome_and_log(qtbot, train_tab):
+    from resnet_gui.core.train import TrainResult
+
+    tab = train_tab
+    tab.set_mode("scratch")
+    tab.monitor.begin("Training resnet18…")
+    tab.monitor.on_result(TrainResult(status="failed", message="The data vanished."))
+    assert tab.monitor.progress.format() == "Failed" and outcome(tab).isVisible()
+    tab.set_mode("finetune")
+    assert tab.monitor.progress.format() == "Not started" and not outcome(tab).isVisible()
+    assert tab.monitor.log.toPlainText() == ""
 
 
 def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkeypatch):
@@ -112,20 +139,20 @@ def test_close_during_a_run_asks_stops_and_waits(qtbot, window, tmp_path, monkey
         assert not entry.broken
 
 
-def test_mode_switch_loads_each_recipes_defaults(qtbot, window):
-    tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(0)
+def test_mode_switch_loads_each_recipes_defaults(qtbot, train_tab):
+    tab = train_tab
+    tab.set_mode("cifar10")
     assert tab.form.arch_combo.currentData() == "resnet18_cifar" and tab.form.batch_spin.value() == 512
     assert tab.form.optimizer_combo.currentText() == "sgd" and tab.form.schedule_combo.currentText() == "onecycle"
-    tab.form.mode_combo.setCurrentIndex(1)
+    tab.set_mode("finetune")
     assert tab.form.optimizer_combo.currentText() == "adamw" and tab.form.freeze_spin.value() == 1
     assert not tab.form.arch_combo.model().item(tab.form.arch_combo.findData("resnet18_cifar")).isEnabled()
     assert "ImageNet" in tab.form.mode_help.text()
 
 
-def test_cifar_missing_offers_download(qtbot, window):
-    tab = window.train_tab
-    tab.form.mode_combo.setCurrentIndex(0)
+def test_cifar_missing_offers_download(qtbot, train_tab):
+    tab = train_tab
+    tab.set_mode("cifar10")
     qtbot.waitUntil(lambda: "not in" in tab.data.cifar_status.text(), timeout=30_000)
     assert tab.data.download_button.isVisibleTo(tab)
     tab.data.download_button.click()  # offline: a clear message, no traceback
@@ -133,20 +160,20 @@ def test_cifar_missing_offers_download(qtbot, window):
     assert "could not download" in tab.data.banner.text().lower() and "Traceback" not in tab.data.banner.text()
 
 
-def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, window, tmp_path):
+def test_find_learning_rate_plots_the_sweep_and_a_click_fills_the_field(qtbot, train_tab, tmp_path):
     from PySide6.QtCore import Qt
 
     data = make_folder_dataset(tmp_path / "shapes", per_class=8, size=(32, 32))
-    tab = window.train_tab
-    window.tabs.setCurrentWidget(tab)
+    tab = train_tab
     setup_scratch(tab, data)
     tab.session.lr_find_steps = 40  # enough for the descent to show (a shorter sweep may offer no rate)
     panel = tab.lr_panel
     models_before = sorted(p.name for p in paths.models_dir().glob("*"))
     current = tab.form.lr_spin.value()
     growing = []  # the points drawn while the test ran, one count per report
-    tab.session.lr_event.connect(lambda ev: ev.kind == "lr_step" and growing.append(len(panel.curve.getData()[0])))
-    with qtbot.waitSignal(tab.session.lr_found, timeout=120_000) as found:
+    tab.session.lr_finder.progress.connect(
+        lambda ev: ev.kind == "lr_step" and growing.append(len(panel.curve.getData()[0])))
+    with qtbot.waitSignal(tab.session.lr_finder.done, timeout=120_000) as found:
         tab.find_lr_button.click()
         assert not panel.isHidden() and not panel.cancel_button.isHidden() and "40 steps" in panel.note.text()
     result = found.args[0]
@@ -178,7 +205,7 @@ def test_find_learning_rate_can_be_cancelled(qtbot, window, tmp_path):
     tab.find_lr_button.click()
     qtbot.waitUntil(lambda: "of at most 10000" in tab.lr_panel.progress.format(), timeout=120_000)
     lr_before = tab.form.lr_spin.value()
-    with qtbot.waitSignal(tab.session.finding_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
+    with qtbot.waitSignal(tab.session.lr_finder.busy_changed, timeout=60_000, check_params_cb=lambda busy: not busy):
         tab.lr_panel.cancel_button.click()
     assert "Cancelled" in tab.lr_panel.note.text() and tab.lr_panel.cancel_button.isHidden()
     assert tab.form.lr_spin.value() == lr_before and tab.start_button.isEnabled()
