@@ -58,3 +58,25 @@ def trust_words(model) -> tuple[str, str, bool]:
     fine = calibrated and flag.endswith(": well")
     helps = not calibrated or not getattr(model, "has_familiarity", False) or flag.endswith("not measured")
     return text, "info" if fine else "warning", helps
+
+
+FAMILIARITY_WORDS = ("Familiarity {value:.0%}: {value:.0%} of the model's own validation images lie at least this far "
+                     "from the classes it knows. Low means unlike what it was trained on; below {limit} it counts as "
+                     "unfamiliar.")
+
+
+def status_tip(pred, state: str, threshold: float, familiarity_limit: float | None) -> str:
+    """Why an answer has its state, and what its familiarity number means: a folder row's status tooltip."""
+    if state == UNFAMILIAR:
+        tip = "Unlike the images this model was trained on: its answer means little."
+    elif state == UNSURE:
+        bar = max(threshold, pred.class_threshold or 0.0)
+        own = " (its own threshold)" if bar > threshold else ""
+        tip = f"{pred.label} does not reach {threshold_words(bar)}{own}: " + ", ".join(
+            f"{label} {p:.0%}" for label, p in pred.top_k[:3] if p >= MIN_CANDIDATE)
+    else:
+        tip = ""
+    if pred.ok and pred.familiarity is not None:
+        limit = f"{familiarity_limit:.0%}" if familiarity_limit is not None else "the model's limit"
+        tip = (tip + "\n" if tip else "") + FAMILIARITY_WORDS.format(value=pred.familiarity, limit=limit)
+    return tip

@@ -32,13 +32,12 @@ from ..common.widgets import Banner, ElidedLabel, plain_tip
 from .answer import (
     DEFAULT_THRESHOLD,
     ERROR,
-    MIN_CANDIDATE,
     STATES,
     STATUS_WORDS,
     SURE,
     UNFAMILIAR,
     UNSURE,
-    threshold_words,
+    status_tip,
 )
 from .session import TOP_K, FolderDone, FolderLabels, FolderRows
 
@@ -52,9 +51,6 @@ ERROR_COLOR = Qt.GlobalColor.red
 MAX_LISTED_ERRORS = 5
 COUNTS_EVERY_S = 0.25
 ROW_HEIGHT, ICON_PX = 34, 30   # compact rows: about 25 fit where 11 did
-FAMILIARITY_WORDS = ("Familiarity {value:.0%}: {value:.0%} of the model's own validation images lie at least this far "
-                     "from the classes it knows. Low means unlike what it was trained on; below {limit} it counts as "
-                     "unfamiliar.")
 INSERT_BUDGET_S = 0.025  # GUI time spent adding rows per event-loop turn; the rest waits for the next turn
 
 
@@ -314,19 +310,7 @@ class FolderResultsView(QWidget):
         item.setText(STATUS_WORDS[state])
         item.setData(state, STATUS_ROLE)
         item.setData(STATUS_ORDER[state], SORT_ROLE)
-        if state == UNFAMILIAR:
-            tip = "Unlike the images this model was trained on: its answer means little."
-        elif state == UNSURE:
-            bar = max(self.threshold, pred.class_threshold or 0.0)
-            own = " (its own threshold)" if bar > self.threshold else ""
-            tip = f"{pred.label} does not reach {threshold_words(bar)}{own}: " + ", ".join(
-                f"{label} {p:.0%}" for label, p in pred.top_k[:3] if p >= MIN_CANDIDATE)
-        else:
-            tip = ""
-        if pred.ok and pred.familiarity is not None:
-            limit = f"{self.familiarity_limit:.0%}" if self.familiarity_limit is not None else "the model's limit"
-            tip = (tip + "\n" if tip else "") + FAMILIARITY_WORDS.format(value=pred.familiarity, limit=limit)
-        item.setToolTip(plain_tip(tip))
+        item.setToolTip(plain_tip(status_tip(pred, state, self.threshold, self.familiarity_limit)))
 
     def set_threshold(self, threshold: float) -> None:
         """A new "not sure below" threshold: every row's status is read again (no new prediction)."""

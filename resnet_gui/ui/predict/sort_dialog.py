@@ -208,14 +208,14 @@ class SortDialog(QDialog):
         out = str(Path(self.out_edit.text().strip()).expanduser())
         self.settings.set("predict.sort_folder", out)
         self._running(True, "Sorting")
-        self._slot.start(sort_task, self.plan, out, self.move_radio.isChecked(), on_event=self._progress,
+        self._slot.start(sort_task, self.plan, out, self.move_radio.isChecked(), on_progress=self._progress,
                          on_done=self._sorted, on_failed=self._failed)
 
     def undo(self) -> None:
         if self.result is None or self._slot.busy():
             return
         self._running(True, "Moving back")
-        self._slot.start(undo_task, self.result.out, on_event=self._progress, on_done=self._undone,
+        self._slot.start(undo_task, self.result.out, on_progress=self._progress, on_done=self._undone,
                          on_failed=self._failed)
 
     def _running(self, running: bool, what: str = "") -> None:

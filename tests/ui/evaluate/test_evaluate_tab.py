@@ -75,12 +75,12 @@ def test_export_writes_rows_figures_per_class_and_a_framed_png(qtbot, digits_mod
     assert tab.export_button.isEnabled()
     tab.show_cell(0, 2)   # a cell selected on screen: not drawn into the export
     csv_path, summary_path, per_class_path, png_path = tab.export(str(tmp_path / "out" / "eval.csv"))
-    rows = list(csv.DictReader(csv_path.open()))
+    rows = list(csv.DictReader(csv_path.read_text().splitlines()))
     assert len(rows) == 6 and {r["predicted"] for r in rows} == {"two"}
     assert sum(int(r["correct"]) for r in rows) == 3
-    summary = {r["figure"]: r["value"] for r in csv.DictReader(summary_path.open())}
+    summary = {r["figure"]: r["value"] for r in csv.DictReader(summary_path.read_text().splitlines())}
     assert summary["accuracy"] == "0.500000" and summary["images"] == "6" and summary["model"] == "digits"
-    per_class = {r["class"]: r for r in csv.DictReader(per_class_path.open())}
+    per_class = {r["class"]: r for r in csv.DictReader(per_class_path.read_text().splitlines())}
     assert set(per_class) == {"zero", "one", "two", "three"} and per_class["two"]["recall"] == "1.000000"
     assert per_class["two"]["support"] == "3" and per_class["two"]["sure_from"] == "0.6000"
     image = QImage(str(png_path))

@@ -78,11 +78,11 @@ def test_export_asks_and_writes_what_is_shown_or_all_never_into_the_folder(view,
     monkeypatch.setattr(view, "ask_export_scope", lambda shown: True)
     view.export_csv()
     assert not starts[0].startswith("/photos")
-    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "out.csv").read_text().splitlines()))
     assert len(rows) == 6 and {r["status"] for r in rows} == {"unfamiliar"}
     monkeypatch.setattr(view, "ask_export_scope", lambda shown: False)
     view.export_csv()
-    assert len(list(csv.DictReader((tmp_path / "out.csv").open()))) == 30
+    assert len(list(csv.DictReader((tmp_path / "out.csv").read_text().splitlines()))) == 30
     assert starts[1] == str(tmp_path / "predictions.csv")   # where the last export went
     monkeypatch.setattr(view, "ask_export_scope", lambda shown: None)   # cancelled: nothing asked, nothing written
     view.export_csv()
