@@ -230,9 +230,11 @@ def timed(cmd: list[str], env: dict, ok_codes=(0,), cpu: list | None = None) -> 
     return elapsed
 
 
-def top1(path: Path) -> dict[str, str]:
+def top1(path: Path, class_names: list[str] | None = None) -> dict[str, str]:
+    """File name -> top-1 label; with class_names, ours written as the plain side writes it (c<index>)."""
+    index = {name: f"c{i}" for i, name in enumerate(class_names or [])}
     with open(path, newline="") as f:
-        return {os.path.basename(row["path"]): row["label"] for row in csv.DictReader(f)}
+        return {os.path.basename(row["path"]): index.get(row["label"], row["label"]) for row in csv.DictReader(f)}
 
 
 def ceiling(count: int, runs: int) -> dict[str, float]:
@@ -334,7 +336,10 @@ def compare(name, kind, model, weights, folder, count, base, env, tree_env, args
         mt = statistics.median(t_tree)
         print(f"  {args.tree} (the same command from that source tree): {mt:.2f} s; ours is "
               f"{mt / mo:.2f}x faster, the plain way {mt / mp:.2f}x")
-    ours_top, plain_top = top1(base / "ours.csv"), top1(base / "plain.csv")
+    from resnet_gui.core.models.checkpoint import read_checkpoint_metadata
+
+    names = read_checkpoint_metadata(Path(env["RESNET_GUI_HOME"]) / "models" / f"{model}.pth")["class_names"]
+    ours_top, plain_top = top1(base / "ours.csv", names), top1(base / "plain.csv")
     same = sum(ours_top.get(k) == v for k, v in plain_top.items())
     print(f"  median of {args.runs}: ours {mo:.2f} s, plain {mp:.2f} s: {mp / mo:.2f}x "
           f"(median of per-run ratios {statistics.median(p / o for p, o in zip(t_plain, t_ours)):.2f}x; "
