@@ -51,22 +51,12 @@ def time_process(cmd: list[str], marker: str | None, env: dict, cwd: str | None 
     raise RuntimeError(f"{cmd} ended without printing {marker}")
 
 
-# the app as app.py starts it, until the Predict tab has its default model (the demo, in a fresh home) loaded
+# the app as `resnet-gui` starts it (ui/app.py), until the Predict tab has its default model (the demo) loaded
 READY_DRIVER = """
-import os, sys, time
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
-app = QApplication(sys.argv[:1])
-from resnet_gui.core.settings import Settings
-from resnet_gui.ui.main_window import MainWindow
-window = MainWindow(Settings())
-window.show()
-def ready(_model):
-    print("RESNET_GUI_MODEL_READY", flush=True)
-    os._exit(0)
-window.predict_tab.session.model_done.connect(ready)
-QTimer.singleShot(0, window.start_background_loading)
-app.exec()
+import os, sys
+os.environ["RESNET_GUI_STARTUP_PROBE"] = "ready"   # app.py prints RESNET_GUI_MODEL_READY and quits
+from resnet_gui.ui.app import run_app
+sys.exit(run_app())
 """
 
 

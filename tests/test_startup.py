@@ -41,9 +41,12 @@ def test_missing_std_streams_go_to_a_log_file(isolated_home, monkeypatch):
     monkeypatch.setattr(sys, "stdout", None)
     monkeypatch.setattr(sys, "stderr", None)
     ensure_std_streams()
-    print("hello from a windowed build")
-    sys.stderr.write("and its stderr\n")
-    sys.stdout.flush()
+    try:
+        print("hello from a windowed build")
+        sys.stderr.write("and its stderr\n")
+        sys.stdout.flush()
+    finally:
+        sys.stdout.close()   # the process's stream for its lifetime; here only for this test
     log = (isolated_home / "logs" / "output.log").read_text()
     assert "hello from a windowed build" in log and "and its stderr" in log
 

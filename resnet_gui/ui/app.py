@@ -45,6 +45,10 @@ def run_app(argv: list[str] | None = None) -> int:
     from resnet_gui import APP_ID, APP_NAME, __version__, resources
     from resnet_gui.core.settings import Settings
 
+    from .predict.model_cache import prewarm
+
+    settings = Settings()
+    prewarm(settings.get("predict.model"))  # the first model opens while the window is being built
     from .common import theme
     from .common.workers import wait_for_all
     from .main_window import MainWindow
@@ -58,7 +62,6 @@ def run_app(argv: list[str] | None = None) -> int:
     icon = resources.path("icons/app.png")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
-    settings = Settings()
     theme.apply(app, settings.get("theme") or "system")
     window = MainWindow(settings)
     window.show()
@@ -77,7 +80,7 @@ def run_app(argv: list[str] | None = None) -> int:
             app.quit()
         QTimer.singleShot(0, shown)
         if probe == "ready":
-            window.predict_tab.session.model_ready.connect(ready)
+            window.predict_tab.session.model_done.connect(ready)
     QTimer.singleShot(0, window.start_background_loading)
     code = app.exec()
     wait_for_all()

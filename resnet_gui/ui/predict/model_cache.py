@@ -8,14 +8,17 @@ same cores.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
 from contextlib import contextmanager
 from typing import Any
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cached: tuple[tuple, Any] | None = None              # (key, Predictor)
+_opening: dict[tuple, threading.Event] = {}           # keys being opened now: a second caller waits for the first
 _model_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # Predictor -> its lock
 
 
@@ -37,11 +40,46 @@ def get_predictor(model_path: str, device: str = "auto"):
     # the change time and inode too: a file replaced (an atomic save renames a new inode into place) or rewritten
     # with its old size and modification time restored (os.utime) is read again
     key = (model_path, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size, device)
-    with _lock:
-        cached = _cached
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    predictor = open_predictor(model_path, device=device)
-    with _lock:
-        _cached = (key, predictor)
-    return predictor
+    while True:
+        with _lock:
+            if _cached is not None and _cached[0] == key:
+                return _cached[1]
+            opening = _opening.get(key)
+            if opening is None:
+                _opening[key] = threading.Event()
+                break
+        opening.wait()   # the same model is being opened (prewarm): use it, or open it here if that failed
+    try:
+        predictor = open_predictor(model_path, device=device)
+        with _lock:
+            _cached = (key, predictor)
+        return predictor
+    finally:
+        with _lock:
+            _opening.pop(key).set()
+
+
+def prewarm(wanted: str | None, device: str = "auto") -> threading.Thread:
+    """Open the model the Predict tab will ask for first (`wanted`, the last one used, if it is still listed;
+    else the registry's default) in a background thread while the window is being built, so that the tab's own
+    load finds it here. Only for the ONNX Runtime engine: the window shows before PyTorch is imported. Anything
+    that goes wrong is left for that load to report."""
+    def run():
+        try:
+            from resnet_gui.core.engines.choose import resolve_engine
+            from resnet_gui.core.models.registry import Registry
+
+            if resolve_engine("auto", device) != "onnxruntime":
+                return
+
+            registry = Registry()
+            names = {entry.name: entry for entry in registry.list() if not entry.broken}
+            name = wanted if wanted in names else registry.default_name()
+            if name in names:
+                get_predictor(str(names[name].path), device)
+        except Exception:  # noqa: BLE001 - only a head start: the real load reports every failure
+            log.debug("opening the first model ahead of the window failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="prewarm-model", daemon=True)
+    thread.start()
+    return thread

@@ -222,3 +222,36 @@ def test_the_cached_predictor_is_read_again_when_its_file_is_replaced_with_the_s
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     again = get_predictor(str(path), "cpu")
     assert again is not first and again.class_names[0] == "digit 0"
+
+
+def test_prewarm_opens_the_first_model_once_while_the_window_is_built(isolated_home, monkeypatch):
+    """ui/app.py starts opening the Predict tab's first model before the window is built: the tab's own load then
+    finds it in the cache (one open, not two), and a model name that is no longer listed falls back to the
+    registry's default."""
+    import threading
+
+    from resnet_gui.core.engines import choose
+    from resnet_gui.core.models.demo import ensure_demo_model
+    from resnet_gui.core.models.registry import Registry
+    from resnet_gui.ui.predict import model_cache
+
+    ensure_demo_model(Registry())
+    real, opened = choose.open_predictor, []
+    release = threading.Event()
+
+    def counting(path, **kw):
+        opened.append(path)
+        release.wait(30)
+        return real(path, **kw)
+
+    monkeypatch.setattr(choose, "open_predictor", counting)
+    monkeypatch.setattr(model_cache, "_cached", None)
+    thread = model_cache.prewarm("a model since deleted", "cpu")
+    path = str(Registry().resolve(None))
+    waiter = threading.Thread(target=lambda: opened.append(model_cache.get_predictor(path, "cpu")))
+    waiter.start()
+    release.set()
+    thread.join(60)
+    waiter.join(60)
+    assert opened[0] == path and len(opened) == 2   # one open, then the waiter's predictor
+    assert model_cache.get_predictor(path, "cpu") is opened[1]
