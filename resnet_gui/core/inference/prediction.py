@@ -33,6 +33,7 @@ class Prediction:
     label: str | None = None
     confidence: float | None = None
     top_k: list[tuple[str, float]] = field(default_factory=list)
+    top_indices: list[int] = field(default_factory=list)  # the class index of each top_k entry (names may repeat)
     error: str | None = None
     class_index: int | None = None
     thumbnail: Any = field(default=None, repr=False, compare=False)  # small PIL image, when asked for

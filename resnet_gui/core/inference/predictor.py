@@ -139,6 +139,7 @@ class Predictor:
                 continue
             top = [(self.class_names[i], float(probs[row, i])) for i in order[row]]
             pred = Prediction(path=path, label=top[0][0], confidence=top[0][1], top_k=top,
+                              top_indices=[int(i) for i in order[row]],
                               class_index=int(order[row, 0]), class_threshold=self.class_thresholds[order[row, 0]])
             if familiar is not None:
                 pred.familiarity = float(familiar[row])

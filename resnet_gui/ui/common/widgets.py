@@ -75,9 +75,10 @@ class ImagePreview(QLabel):
 
 
 class TopKBars(QWidget):
-    """Horizontal bars: one row per (label, probability), largest first. Clicking a row names its label."""
+    """Horizontal bars: one row per (label, probability), largest first. Clicking a row names its position (labels
+    may repeat)."""
 
-    row_clicked = Signal(str)
+    row_clicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -88,7 +89,7 @@ class TopKBars(QWidget):
     def mousePressEvent(self, event) -> None:
         row = int(event.position().y() // self._row_height())
         if 0 <= row < len(self._rows) and event.button() == Qt.MouseButton.LeftButton:
-            self.row_clicked.emit(self._rows[row][0])
+            self.row_clicked.emit(row)
 
     def set_rows(self, rows: list[tuple[str, float]]) -> None:
         self._rows = list(rows)

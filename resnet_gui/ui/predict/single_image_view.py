@@ -26,7 +26,7 @@ def display_name(name: str) -> str:
 
 
 class SingleImageView(QSplitter):
-    explain_requested = Signal(str)      # the class whose heat map to show
+    explain_requested = Signal(int)      # the class whose heat map to show (its index: names may repeat)
     explain_cleared = Signal()           # the heat map was switched off
 
     def __init__(self, parent=None):
@@ -120,8 +120,9 @@ class SingleImageView(QSplitter):
         self._show_answer()
         self.explain_combo.blockSignals(True)
         self.explain_combo.clear()
-        for label, _p in result.prediction.top_k:
-            self.explain_combo.addItem(label, label)
+        pred = result.prediction
+        for (label, _p), index in zip(pred.top_k, pred.top_indices):
+            self.explain_combo.addItem(label, index)
         self.explain_combo.blockSignals(False)
         self.explain_toggle.setEnabled(True)
         self.explain_combo.setEnabled(True)
@@ -170,12 +171,11 @@ class SingleImageView(QSplitter):
         self.topk.setVisible(show_bars)
 
     # ---- Grad-CAM ---------------------------------------------------------------------------------
-    def explain_class(self, label: str) -> None:
-        """Show the heat map of `label` (one of the top classes)."""
-        index = self.explain_combo.findData(label)
-        if index < 0 or self.result is None:
+    def explain_class(self, row: int) -> None:
+        """Show the heat map of the top classes' `row` (the bars and the class list are in the same order)."""
+        if not 0 <= row < self.explain_combo.count() or self.result is None:
             return
-        self.explain_combo.setCurrentIndex(index)
+        self.explain_combo.setCurrentIndex(row)
         if not self.explain_toggle.isChecked():
             self.explain_toggle.setChecked(True)  # requests it
 
@@ -194,17 +194,17 @@ class SingleImageView(QSplitter):
             self._request_explanation()
 
     def _request_explanation(self) -> None:
-        label = self.explain_combo.currentData()
-        if self.result is None or label is None:
+        index = self.explain_combo.currentData()
+        if self.result is None or index is None:
             return
-        self.explain_caption.setText(f"Finding where the evidence for “{label}” is…")
+        self.explain_caption.setText(f"Finding where the evidence for “{self.explain_combo.currentText()}” is…")
         self.explain_caption.show()
-        self.explain_requested.emit(label)
+        self.explain_requested.emit(index)
 
     def show_explanation(self, cam) -> None:
         """A heat map arrived (explain.CamResult): shown when it still fits the image and class on screen."""
         if (self.result is None or cam.name != self.result.name or not self.explain_toggle.isChecked()
-                or cam.label != self.explain_combo.currentData()):
+                or cam.class_index != self.explain_combo.currentData()):
             return
         self.overlay_label = cam.label
         self.preview.set_image(cam.overlay)

@@ -359,11 +359,11 @@ class PredictTab(QWidget):
                 pred.state(self.threshold()), "")
             self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}){state}.")
 
-    def _explain(self, label: str) -> None:
+    def _explain(self, class_index: int) -> None:
         model = self.session.model
-        if self.current_source is None or model is None or label not in model.class_names:
+        if self.current_source is None or model is None or not 0 <= class_index < len(model.class_names):
             return
-        self.session.explain(self.current_source[0], self.current_source[1], model.class_names.index(label))
+        self.session.explain(self.current_source[0], self.current_source[1], class_index)
 
     def _folder_done(self, done: FolderDone) -> None:
         self.folder.finish(done)

@@ -140,7 +140,7 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
     tab.open_path(str(write_image(tmp_path / "wide.png", size=(120, 60), seed=3)))
     qtbot.waitUntil(lambda: single.state == "sure" and not tab.busy(), timeout=60_000)
     original = single.preview.image()
-    assert single.explain_toggle.isEnabled() and single.explain_combo.currentData() == "two"
+    assert single.explain_toggle.isEnabled() and single.explain_combo.currentText() == "two"
     with qtbot.waitSignal(tab.session.explain_done, timeout=60_000) as signal:
         qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)
     cam = signal.args[0]
@@ -159,7 +159,7 @@ def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_mo
         qtbot.mouseClick(single.topk, Qt.MouseButton.LeftButton,
                          pos=QPoint(10, int((row + 0.5) * single.topk._row_height())))
     qtbot.waitUntil(lambda: single.overlay_label == "zero", timeout=10_000)
-    assert single.explain_combo.currentData() == "zero"
+    assert single.explain_combo.currentText() == "zero"
     qtbot.mouseClick(single.explain_toggle, Qt.MouseButton.LeftButton)  # off: the image as it is
     assert single.overlay_label is None and single.preview.image() == original
     assert not single.explain_caption.isVisible()
@@ -255,3 +255,17 @@ def test_prewarm_opens_the_first_model_once_while_the_window_is_built(isolated_h
     waiter.join(60)
     assert opened[0] == path and len(opened) == 2   # one open, then the waiter's predictor
     assert model_cache.get_predictor(path, "cpu") is opened[1]
+
+
+def test_a_class_name_given_twice_is_explained_by_its_own_index(qtbot):
+    """_explain looked a class up by name (class_names.index): with two classes named alike it explained the
+    first whichever was picked. The bars and the class list carry each class's index."""
+    single = SingleImageView()
+    qtbot.addWidget(single)
+    single.show_result(fake_result(label="cat", class_index=2, top_k=[("cat", 0.6), ("dog", 0.3), ("cat", 0.1)],
+                                   top_indices=[2, 0, 1]), 0.5)
+    asked = []
+    single.explain_requested.connect(asked.append)
+    single.explain_class(2)                      # the third bar: the other "cat"
+    single.explain_class(0)
+    assert asked == [1, 2] and single.explain_combo.currentText() == "cat"
