@@ -9,7 +9,11 @@ and among the top k for k = the number flipped.
   judged by its answers through the inference engine.
 * faces: scikit-image's lfw_subset (100 faces, 100 non-faces), 5 % flipped, no model.
 
-    .venv/bin/python benchmarks/bench_label_issues.py [--seeds 0 1 2]
+* --fit: the cross-validated logistic regression alone (1,797 digits' pixels, 5 % flipped), our numpy L-BFGS
+  against the torch.optim.LBFGS fit it replaced (the classify edition has no PyTorch): time, the images listed,
+  and how far the probabilities differ.
+
+    .venv/bin/python benchmarks/bench_label_issues.py [--seeds 0 1 2] [--fit]
 """
 from __future__ import annotations
 
@@ -66,10 +70,62 @@ def measure(title: str, images: list[Image.Image], truth: np.ndarray, class_name
     return precision, recall
 
 
+def torch_fit(x: np.ndarray, y: np.ndarray, classes: int, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fit label_issues.py made before it needed no PyTorch: torch.optim.LBFGS, strong Wolfe, 100 steps."""
+    import torch
+
+    xs, ys = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    w = torch.zeros(x.shape[1], classes, requires_grad=True)
+    b = torch.zeros(classes, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xs @ w + b, ys) + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def compare_fits(runs: int = 3) -> None:
+    import torch
+    from sklearn.datasets import load_digits
+
+    from resnet_gui.core.evaluation import label_issues
+
+    torch.set_num_threads(1)   # as the torch fit ran (small problems)
+    digits = load_digits()
+    x = digits.data.astype(np.float32)
+    labels, flipped = flip(digits.target, SHARE, 0, 10)
+    ours = label_issues._fit_softmax
+    results = {}
+    for name, fit in (("torch.optim.LBFGS", torch_fit), ("numpy L-BFGS", ours)):
+        label_issues._fit_softmax = fit
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            probs, _l2 = label_issues.cross_validated_probabilities(x, labels, 10)
+            times.append(time.perf_counter() - t0)
+        listed = set(label_issues.confident_learning(probs, labels)[0].tolist())
+        results[name] = probs
+        print(f"{name}: {np.median(times):.2f} s (median of {runs}), {len(listed)} listed, precision "
+              f"{len(listed & flipped) / max(1, len(listed)):.1%}, recall {len(listed & flipped) / len(flipped):.1%}")
+    label_issues._fit_softmax = ours
+    a, b = results.values()
+    print(f"largest probability difference {np.abs(a - b).max():.2e}; same top class on "
+          f"{(a.argmax(1) == b.argmax(1)).mean():.1%} of the images")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--fit", action="store_true", help="only compare the numpy fit with the torch one")
     args = parser.parse_args()
+    if args.fit:
+        compare_fits()
+        return
     import skimage.data as sd
     from sklearn.datasets import load_digits
 
