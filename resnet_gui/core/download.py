@@ -73,6 +73,8 @@ def download(
         except (DownloadError, Cancelled):
             raise
         except (urllib.error.URLError, OSError, ValueError) as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()   # an HTTP error is also the response: its connection would be left to the collector
             error = DownloadError(f"could not download {url}: {_reason(exc, url)}")
             error.reason = _reason(exc, url)
             raise error from None

@@ -59,8 +59,9 @@ def torch_version() -> str:
         return str(torch.__version__).split("+")[0]
     import importlib.metadata  # here: its import costs more than the rest of this module's
 
+    package = "torch"  # not a literal argument: PyInstaller would bundle torch's metadata into the classify edition
     try:
-        return importlib.metadata.version("torch").split("+")[0]
+        return importlib.metadata.version(package).split("+")[0]
     except importlib.metadata.PackageNotFoundError:
         return ""
 

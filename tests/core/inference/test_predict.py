@@ -75,7 +75,7 @@ def test_csv_export(favour3, tmp_path, open_model):
     out = write_csv(preds, tmp_path / "out.csv", top_k=2)
     lines = out.read_text().splitlines()
     assert lines[0] == ("path,label,confidence,error,top1_label,top1_prob,top2_label,top2_prob,"
-                        "status,unsure,unfamiliar,familiarity")
+                        "status,unsure,unfamiliar,familiarity,class_threshold")
     assert lines[1].split(",")[1] == "k3" and "bad.png" in lines[2] and "not an image" in lines[2]
     assert lines[1].split(",")[-4:] == ["sure", "0", "", ""] and lines[2].split(",")[-4] == "error"
     strict = write_csv(preds, tmp_path / "strict.csv", top_k=2, threshold=1.01).read_text().splitlines()

@@ -41,7 +41,7 @@ def test_every_run_is_listed_with_its_figures(qtbot, two_runs, runs_tab):
     assert cell(tab, "quick-a", "Settings") == "sgd lr 0.05 · batch 4 · cosine"
     assert cell(tab, "quick-a", "Best val. acc.").endswith("%") and cell(tab, "quick-a", "Duration") != "–"
     assert cell(tab, "quick-a", "Disk").endswith("MB")
-    assert tab.summary.text().startswith("2 runs · ") and "resumable states" in tab.summary.text()
+    assert tab.summary.full_text().startswith("2 runs · ") and "resumable states" in tab.summary.full_text()
     tab.table.sortByColumn(COLUMNS.index("Disk"), tab.table.horizontalHeader().sortIndicatorOrder())
     assert tab.table.rowCount() == 2  # numbers sort as numbers, nothing lost
 
