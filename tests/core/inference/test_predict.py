@@ -77,9 +77,9 @@ def test_csv_export(favour3, tmp_path, open_model):
     assert lines[0] == ("path,label,confidence,error,top1_label,top1_prob,top2_label,top2_prob,"
                         "status,unsure,unfamiliar,familiarity,class_threshold")
     assert lines[1].split(",")[1] == "k3" and "bad.png" in lines[2] and "not an image" in lines[2]
-    assert lines[1].split(",")[-4:] == ["sure", "0", "", ""] and lines[2].split(",")[-4] == "error"
+    assert lines[1].split(",")[-5:] == ["sure", "0", "", "", ""] and lines[2].split(",")[-5] == "error"
     strict = write_csv(preds, tmp_path / "strict.csv", top_k=2, threshold=1.01).read_text().splitlines()
-    assert strict[1].split(",")[-4:-2] == ["not sure", "1"]  # the reader's threshold decides
+    assert strict[1].split(",")[-5:-3] == ["not sure", "1"]  # the reader's threshold decides
 
 
 def test_thumbnails_come_from_the_same_decode(cifar_checkpoint_file, tmp_path, monkeypatch, open_model):
