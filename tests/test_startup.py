@@ -238,3 +238,19 @@ def test_warnings_and_errors_go_to_the_rotating_log_with_tracebacks(isolated_hom
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def test_a_window_closed_at_once_exits_cleanly_while_the_first_model_opens(isolated_home):
+    """ui/app.py opens the first model in a thread while the window is built; quitting as soon as the window is
+    shown (the start-up probe's "exit") aborted the frozen app at shutdown ("terminate called without an active
+    exception", exit -6) while ONNX Runtime was still making its session. The app now waits for that thread."""
+    from resnet_gui.core.models.demo import ensure_demo_model
+    from resnet_gui.core.models.registry import Registry
+
+    ensure_demo_model(Registry())
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RESNET_GUI_STARTUP_PROBE="exit")
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-m", "resnet_gui"], capture_output=True, text=True, timeout=120,
+                              env=env)
+        assert proc.returncode == 0 and "RESNET_GUI_WINDOW_SHOWN" in proc.stdout, proc.stderr
+        assert "terminate called" not in proc.stderr

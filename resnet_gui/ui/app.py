@@ -48,7 +48,7 @@ def run_app(argv: list[str] | None = None) -> int:
     from .predict.model_cache import prewarm
 
     settings = Settings()
-    prewarm(settings.get("predict.model"))  # the first model opens while the window is being built
+    warming = prewarm(settings.get("predict.model"))  # the first model opens while the window is being built
     from .common import theme
     from .common.workers import wait_for_all
     from .main_window import MainWindow
@@ -84,4 +84,7 @@ def run_app(argv: list[str] | None = None) -> int:
     QTimer.singleShot(0, window.start_background_loading)
     code = app.exec()
     wait_for_all()
+    # a window closed at once must not leave ONNX Runtime opening a model while Python shuts down: that aborts the
+    # process ("terminate called without an active exception", exit -6)
+    warming.join(timeout=120)
     return code
