@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QStackedWidget,
     QToolButton,
@@ -161,6 +162,8 @@ class Banner(QFrame):
         "success": ("#1e3d28", "#c9f0d3", "#356b45"),
     }
 
+    MAX_LINES = 8
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("banner")
@@ -171,7 +174,18 @@ class Banner(QFrame):
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        layout.addWidget(self.label, 1)
+        # a long message (an end-of-run verdict) scrolls inside the banner instead of being cut off when the
+        # window is small: the banner is as tall as its text up to MAX_LINES lines
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("bannerScroll")
+        self.scroll.setWidget(self.label)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.viewport().setAutoFillBackground(False)
+        self.label.setAutoFillBackground(False)
+        self.scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        layout.addWidget(self.scroll, 1)
         self._buttons = QHBoxLayout()
         layout.addLayout(self._buttons)
         self._kind = ""
@@ -191,6 +205,7 @@ class Banner(QFrame):
             self._buttons.addWidget(button)
         self._restyle()
         self.show()
+        self._fit()
 
     def text(self) -> str:
         return self.label.text()
@@ -201,6 +216,26 @@ class Banner(QFrame):
     def set_text(self, text: str) -> None:
         """Other words for the message shown (its kind and buttons stay)."""
         self.label.setText(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        """The text's height at the banner's width, up to MAX_LINES lines (the rest scrolls)."""
+        width = self.scroll.viewport().width()
+        if width <= 0:
+            return
+        margins = self.label.contentsMargins()
+        wanted = self.label.heightForWidth(width) + margins.top() + margins.bottom()
+        cap = self.MAX_LINES * self.label.fontMetrics().lineSpacing() + 4
+        height = max(self.label.fontMetrics().lineSpacing(), min(wanted, cap))
+        if wanted > cap:  # the scroll bar takes width from the text: measure again beside it
+            bar = self.scroll.verticalScrollBar().sizeHint().width()
+            height = min(self.label.heightForWidth(max(1, width - bar)), cap)
+        if self.scroll.height() != height:
+            self.scroll.setFixedHeight(height)
 
     def buttons(self) -> list[QPushButton]:
         return [self._buttons.itemAt(i).widget() for i in range(self._buttons.count())]
@@ -223,7 +258,9 @@ class Banner(QFrame):
             return
         background, text, border = colors
         css = (f"QFrame#banner {{ background:{background}; border:1px solid {border}; border-radius:4px; }}"
-               f"QFrame#banner > QLabel {{ color:{text}; background:transparent; border:none; }}")
+               f"QFrame#banner QLabel {{ color:{text}; background:transparent; border:none; }}"
+               "QFrame#banner QScrollArea#bannerScroll, QFrame#banner QScrollArea#bannerScroll > QWidget "
+               "{ background:transparent; border:none; }")
         if css != self.styleSheet():
             self.setStyleSheet(css)
 
