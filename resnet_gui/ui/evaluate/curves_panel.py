@@ -277,14 +277,22 @@ class CurvesPanel(QWidget):
             label.setText(f"{t:.0%}" if point else "", color=fg)
             if point:
                 label.setPos(*point)
-        whose = "its own threshold" if t > self.reader_threshold else "the “not sure below” threshold"
+        stored = self.operating_points.get(curve.name)
+        is_stored = stored is not None and abs(stored["threshold"] - t) < 5e-4
+        if is_stored:
+            whose, saved = "its own threshold, saved in the model", ""
+        elif t > self.reader_threshold:  # chosen here, not (or not yet) the model's
+            whose = "the threshold chosen here"
+            saved = (f" Not saved: the model keeps its own, sure from {stored['threshold']:.1%}." if stored else
+                     " Not saved yet: Save in the model makes it this class's own threshold.")
+        else:
+            whose = "the “not sure below” threshold"
+            saved = (f" Saved in the model: sure from {stored['threshold']:.1%}." if stored else
+                     " The model has no threshold of its own for this class.")
         goal = f" (found for precision ≥ {self._goal:.1%})" if self._goal is not None else ""
         areas = [f"{what} {value:.3f}" for what, value in (("Average precision", curve.average_precision),
                                                              ("ROC area", curve.roc_auc)) if value is not None]
         areas_text = ("; ".join(areas) + ". ") if areas else ""
-        stored = self.operating_points.get(curve.name)
-        saved = (f" Saved in the model: sure from {stored['threshold']:.1%}." if stored else
-                 " The model has no threshold of its own for this class.")
         self.caption.setText(
             f"“{curve.name}” is sure from {t:.1%} ({whose}){goal}: {answered:,} answers sure, precision "
             f"{_pct(precision)} (how often they are right), recall {_pct(recall)} (of its {curve.support:,} images). "

@@ -30,10 +30,13 @@ def test_the_threshold_is_marked_on_both_curves_and_found_for_a_precision(qtbot)
     assert f"precision {precision:.1%}" in panel.caption.text() and "not sure below" in panel.caption.text()
     panel.class_combo.setCurrentIndex(1)
     assert panel.threshold() == pytest.approx(0.8) and panel.remove_button.isEnabled()
-    assert "Saved in the model: sure from 80.0%" in panel.caption.text()
+    assert "sure from 80.0% (its own threshold, saved in the model)" in panel.caption.text()
     panel.precision_spin.setValue(97.0)
     found = panel.find_for_precision()
     assert found is not None and curves[1].at(found)[0] >= 0.97
+    # found here and not saved: the caption once called it "its own threshold" and then said there was none
+    assert "(the threshold chosen here)" in panel.caption.text()
+    assert "Not saved: the model keeps its own, sure from 80.0%." in panel.caption.text()
     record = panel.record()
     assert record["precision_at_least"] == 0.97 and record["threshold"] == round(found, 4)
     assert record["precision"] >= 0.97 and "pets folder" in record["measured_on"]
@@ -42,6 +45,10 @@ def test_the_threshold_is_marked_on_both_curves_and_found_for_a_precision(qtbot)
     assert saved.args[0] == "dog" and saved.args[1]["threshold"] == record["threshold"]
     panel.threshold_spin.setValue(30.0)   # below the reader's 60 %: the reader's threshold is what counts
     assert panel.effective_threshold() == 0.6 and "precision_at_least" not in panel.record()
+    panel.class_combo.setCurrentIndex(0)    # no threshold of its own
+    panel.threshold_spin.setValue(90.0)
+    assert "(the threshold chosen here)" in panel.caption.text() and "Not saved yet" in panel.caption.text()
+    assert "its own threshold" not in panel.caption.text()
     panel.precision_spin.setValue(100.0)
     panel.class_combo.setCurrentIndex(2)
     if panel.find_for_precision() is None:
