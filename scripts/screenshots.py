@@ -319,7 +319,9 @@ def scanned_in_train_tab(window, data: Path, wait_until):
     tt.form.arch_combo.setCurrentIndex(tt.form.arch_combo.findData("resnet18_cifar"))
     tt.data.folder_edit.setText(str(data))
     tt.data.scan_folder()
-    wait_until(lambda: tt.health.result is not None and not tt.health.busy())
+    # the check starts once the scan is done: until then the result is the previous folder's
+    wait_until(lambda: tt.health.result is not None and Path(tt.health.result.folder) == Path(data)
+               and not tt.health.busy())
     return tt
 
 
