@@ -154,11 +154,17 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
                 out.append(f"{what}: {balanced} is close to chance. Train longer, add images, or fine-tune a "
                            "pretrained model.")
         recalls = [(p.recall, p.name) for p in f.per_class if p.support]
-        for recall, name in recalls:
-            others = [r for r, n in recalls if n != name]
-            if others and recall < 0.5 * (sum(others) / len(others)) and not (near_majority or near_chance):
-                out.append(f"Class '{name}' is recognised far less often than the others (recall {recall:.0%}); "
-                           "add more varied images of it.")
+        weak = [(recall, name) for recall, name in recalls
+                if (others := [r for r, n in recalls if n != name])
+                and recall < 0.5 * (sum(others) / len(others)) and not (near_majority or near_chance)]
+        if len(weak) == 1:
+            out.append(f"Class '{weak[0][1]}' is recognised far less often than the others (recall "
+                       f"{weak[0][0]:.0%}); add more varied images of it.")
+        elif weak:  # one sentence, not one each: six classes at 0 % once made six lines of the verdict
+            names = " and ".join([", ".join(f"'{n}'" for _, n in weak[:-1]), f"'{weak[-1][1]}'"])
+            shown = ", ".join(f"{r:.0%}" for r, _ in weak)
+            out.append(f"Classes {names} are recognised far less often than the others (recall {shown}); add more "
+                       "varied images of them.")
     if epochs is not None and warmup_epochs and epochs <= warmup_epochs:
         out.append(f"The run ({epochs} epoch{'s' if epochs != 1 else ''}) ended within the learning-rate warm-up "
                    f"({warmup_epochs:g} epochs), so it never trained at full speed; train for more epochs.")

@@ -69,6 +69,19 @@ def test_chance_level_low_recall_warmup_overfitting_and_small_data_verdicts():
     assert "overfitting" in words and "warm-up" in words and "fine-tuning a pretrained model" in words
 
 
+def test_several_weak_classes_make_one_sentence():
+    """A 30 % model with six classes at 0 % recall ended with six 'Class ... is recognised far less often'
+    lines, pushing the rest of the verdict out of sight."""
+    true = torch.arange(8).repeat_interleave(20)
+    pred = true.clone()
+    for weak in (5, 6, 7):
+        pred[true == weak] = 0   # never recognised
+    words = verdicts(figures(torch.eye(8)[pred], true, [f"c{i}" for i in range(8)]))
+    weak_lines = [v for v in words if "recognised far less often" in v]
+    assert weak_lines == ["Classes 'c5', 'c6' and 'c7' are recognised far less often than the others (recall 0%, "
+                          "0%, 0%); add more varied images of them."]
+
+
 def test_temperature_scaling_reduces_calibration_error():
     torch.manual_seed(0)
     labels = torch.randint(0, 5, (2000,))
