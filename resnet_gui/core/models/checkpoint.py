@@ -16,6 +16,7 @@ with no torch import.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +35,17 @@ from .operating_points import clean as clean_operating_points
 from .preprocess import Preprocess
 from .pth_read import PthFile, is_tensor, tensor_checker, too_large
 from .pth_write import write_pth
-from .weights import check_entries, check_finite
+from .weights import (  # noqa: F401 - as_array: imported from here by the exporter
+    as_array,
+    check_entries,
+    check_finite,
+    crc_of,
+    fingerprint,
+    float32,
+    stored,
+    stored_crc,
+    weights_fingerprint,
+)
 
 FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
@@ -50,6 +61,7 @@ FAMILIARITY_INPUT_STATS = 16  # input statistics per image (inference/input_stat
 _INPUT_KEYS = ("input_low", "input_high", "input_scale", "input_margin")
 MAX_INT8_MODEL_BYTES = 1 << 30   # the int8 graph of the largest architecture (resnext101_32x8d) is about 90 MB
 _FINGERPRINTED = frozenset({"state_dict", "arch", "preprocess"})
+STALE_INT8 = "the weights or the preprocessing changed after it was built; build it again"
 
 
 def _now() -> str:
@@ -137,44 +149,6 @@ class Checkpoint:
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def as_array(value: Any) -> np.ndarray:
-    """A numpy array of a numpy array or a torch tensor (on any device; bfloat16 as float32), no torch import."""
-    if isinstance(value, np.ndarray):
-        return value
-    value = value.detach().to("cpu")
-    if str(value.dtype) == "torch.bfloat16":
-        value = value.float()
-    return value.numpy()
-
-
-def _stored(value: Any, half: bool) -> np.ndarray:
-    """A weight as write_checkpoint stores it: numpy, floating point as float16 when half."""
-    value = as_array(value)
-    return value.astype(np.float16) if half and value.dtype.kind == "f" else value
-
-
-def weights_fingerprint(arch: str, state: dict, preprocess: Preprocess, *, half: bool = False) -> str:
-    """sha256 of what a model computes from: its architecture, its weights as float32 values as they are read back
-    (after float16 storage when half), and its preprocessing. An int8 version is kept with the checkpoint only
-    while this is unchanged (write_checkpoint)."""
-    h = _fingerprint_start(arch, preprocess)
-    for key in sorted(state):
-        _fingerprint_add(h, key, _float32(_stored(state[key], half)))
-    return h.hexdigest()
-
-
-def _fingerprint_start(arch: str, preprocess: Preprocess):
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps([arch, preprocess.to_dict()], sort_keys=True).encode())
-
-
-def _fingerprint_add(h, key: str, arr: np.ndarray) -> None:
-    h.update(key.encode() + b"\0" + str(arr.dtype).encode() + b"\0")
-    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))  # the bytes of tobytes(), without copying them
-
-
 def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, np.ndarray | None]:
     """The int8 record and graph to write with `ckpt`: the graph only while the weights and preprocessing it was
     built from are unchanged; otherwise the record says why it was dropped."""
@@ -184,8 +158,11 @@ def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, np.ndarray
     if ckpt.int8_model is None or not info.get("kept"):
         return info, None
     if info.get("fingerprint") != weights_fingerprint(ckpt.arch, ckpt.state_dict, ckpt.preprocess, half=half):
-        info.update(kept=False, reason="the weights or the preprocessing changed after it was built; build it again")
+        info.update(kept=False, reason=STALE_INT8)
         return info, None
+    # what the zip directory will say about these weights: the registry's listing compares it without reading them
+    state = ckpt.state_dict
+    info["weights_crc"] = stored_crc((key, crc_of(stored(state[key], half))) for key in sorted(state))
     blob = ckpt.int8_model
     if isinstance(blob, (bytes, bytearray, memoryview)):
         return info, np.frombuffer(bytes(blob), dtype=np.uint8)
@@ -199,7 +176,7 @@ def write_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = 
         raise ValueError("checkpoint has no state_dict")
     if len(ckpt.class_names) < 1:
         raise ValueError("checkpoint needs at least one class name")
-    state = {key: _stored(value, half) for key, value in ckpt.state_dict.items()}
+    state = {key: stored(value, half) for key, value in ckpt.state_dict.items()}
     obj = ckpt.metadata()
     obj["state_dict"] = state
     if ckpt.familiarity:
@@ -285,10 +262,6 @@ def _weights(pth: PthFile, meta: dict) -> dict:
     return state
 
 
-def _float32(values: np.ndarray) -> np.ndarray:
-    return values.astype(np.float32) if values.dtype.kind == "f" and values.dtype != np.float32 else values
-
-
 def read_checkpoint_metadata(path: os.PathLike | str) -> dict[str, Any]:
     """The metadata of one of our checkpoints, without reading the weights: the weights' names and shapes are
     checked against the architecture and the classifier head's values are read to check they are finite, so a
@@ -297,7 +270,37 @@ def read_checkpoint_metadata(path: os.PathLike | str) -> dict[str, Any]:
         meta = parse_metadata(pth.obj, path)
         state = _weights(pth, meta)
         check_finite({k: pth.array(ref, k) for k, ref in state.items() if k.startswith("fc.")}, path)
+        if _stale_int8(pth, meta, state):
+            meta["int8"] = {**meta["int8"], "kept": False, "reason": STALE_INT8}
     return meta
+
+
+def _dense(shape: tuple) -> tuple:
+    """The strides (in elements) of a C-contiguous tensor of `shape`."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
+def _stale_int8(pth: PthFile, meta: dict, state: dict) -> bool:
+    """Whether the zip directory's CRC-32s of the weights' storages (no weight read) differ from those the kept int8
+    version's record was written with: the file was rewritten with other weights. False when it cannot tell:
+    no such record (files written before it), not a zip, a weight that is a view of a larger storage."""
+    info, members = meta.get("int8"), getattr(pth, "members", None)
+    if not isinstance(info, dict) or info.get("kept") is not True or not isinstance(info.get("weights_crc"), str) \
+            or members is None:
+        return False
+    crcs = []
+    for key in sorted(state):
+        ref = state[key]
+        member = members.get(f"{pth.prefix}data/{getattr(ref.storage, 'key', '')}")
+        size = ref.dtype.itemsize * math.prod(ref.shape) if ref.dtype is not None else -1
+        if member is None or ref.offset != 0 or member.file_size != size or tuple(ref.stride) != _dense(ref.shape):
+            return False  # not stored the way write_checkpoint stores it: the CRCs cannot be compared
+        crcs.append((key, member.CRC))
+    return stored_crc(crcs) != info["weights_crc"]
 
 
 def read_checkpoint(path: os.PathLike | str, *, weights: bool = True) -> Checkpoint:
@@ -327,7 +330,7 @@ def checkpoint_from(pth: PthFile, *, weights: bool = True) -> Checkpoint:
     refs = _weights(pth, meta)
     state = fingerprint = head = None
     if weights:
-        state = {k: _float32(pth.array(ref, k)) for k, ref in refs.items()}
+        state = {k: float32(pth.array(ref, k)) for k, ref in refs.items()}
         check_finite(state, path)
     else:
         fingerprint, head = _streamed(pth, meta, refs)
@@ -347,7 +350,7 @@ def checkpoint_from(pth: PthFile, *, weights: bool = True) -> Checkpoint:
             for key, value in raw.items():
                 if is_tensor(value):
                     check(f"familiarity.{key}", value)
-            fam = {k: _float32(pth.array(v, k)) if is_tensor(v) else v for k, v in raw.items()}
+            fam = {k: float32(pth.array(v, k)) if is_tensor(v) else v for k, v in raw.items()}
             check_familiarity(fam, num_classes=ckpt.num_classes, feature_dim=feature_dim_of(ckpt.arch))
             ckpt.familiarity = fam
         except (ValueError, CheckpointError) as exc:
@@ -362,14 +365,17 @@ def _streamed(pth: PthFile, meta: dict, refs: dict) -> tuple[str, dict[str, np.n
     users: dict[str, int] = {}
     for ref in refs.values():
         users[getattr(ref.storage, "key", "")] = users.get(getattr(ref.storage, "key", ""), 0) + 1
-    h, head = _fingerprint_start(meta["arch"], Preprocess.from_dict(meta["preprocess"])), {}
-    for key in sorted(refs):
-        arr = _float32(pth.array(refs[key], key, keep=users[getattr(refs[key].storage, "key", "")] > 1))
-        check_finite({key: arr}, pth.path)
-        _fingerprint_add(h, key, arr)
-        if key.startswith("fc."):
-            head[key] = arr
-    return h.hexdigest(), head
+    head: dict[str, np.ndarray] = {}
+
+    def arrays():
+        for key in sorted(refs):
+            arr = float32(pth.array(refs[key], key, keep=users[getattr(refs[key].storage, "key", "")] > 1))
+            check_finite({key: arr}, pth.path)
+            if key.startswith("fc."):
+                head[key] = arr
+            yield key, arr
+
+    return fingerprint(meta["arch"], Preprocess.from_dict(meta["preprocess"]), arrays()), head
 
 
 def _int8_model(pth: PthFile, ckpt: Checkpoint) -> np.ndarray | None:
@@ -386,8 +392,7 @@ def _int8_model(pth: PthFile, ckpt: Checkpoint) -> np.ndarray | None:
             raise CheckpointError("not a 1-D byte array of a sensible size")
         if ckpt.int8.get("fingerprint") != ckpt.fingerprint:
             # the file was rewritten by something other than write_checkpoint (which drops a stale graph)
-            ckpt.int8 = {**ckpt.int8, "kept": False, "reason": "the weights or the preprocessing changed after it "
-                                                               "was built; build it again"}
+            ckpt.int8 = {**ckpt.int8, "kept": False, "reason": STALE_INT8}
             return None
         return pth.array(raw, "int8_model")
     except CheckpointError as exc:

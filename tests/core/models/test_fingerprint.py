@@ -11,7 +11,7 @@ import torch
 from helpers import make_checkpoint, write_image
 
 from resnet_gui.core.errors import CheckpointError
-from resnet_gui.core.models import checkpoint
+from resnet_gui.core.models import checkpoint, weights
 from resnet_gui.core.models.checkpoint import read_checkpoint, read_weights, weights_fingerprint
 
 
@@ -45,7 +45,7 @@ def test_weights_read_later_from_a_file_rewritten_since_are_refused(tmp_path):
 
 def test_the_fingerprint_is_computed_once_and_forgotten_with_the_weights_it_describes(tmp_path):
     ckpt = read_checkpoint(make_checkpoint(tmp_path / "m.pth"))
-    with mock.patch.object(checkpoint, "_fingerprint_add", wraps=checkpoint._fingerprint_add) as hashed:
+    with mock.patch.object(weights, "hash_array", wraps=weights.hash_array) as hashed:
         first = ckpt.fingerprint
         assert ckpt.fingerprint == first and hashed.call_count == len(ckpt.state_dict)
         ckpt.state_dict = {**ckpt.state_dict, "fc.bias": ckpt.state_dict["fc.bias"] + 1}
@@ -68,7 +68,7 @@ def test_opening_a_model_with_an_int8_version_hashes_its_weights_once(tmp_path, 
     open_fp32()  # caches the graph
     ckpt = read_checkpoint(demo_checkpoint_path())
     assert ckpt.int8_model is not None  # the stored int8 version was checked against the weights' fingerprint
-    with mock.patch.object(checkpoint, "_fingerprint_add", wraps=checkpoint._fingerprint_add) as hashed:
+    with mock.patch.object(weights, "hash_array", wraps=weights.hash_array) as hashed:
         predictor = open_fp32()
     assert hashed.call_count == len(ckpt.state_dict)
     assert predictor.backend.precision == "fp32" and predictor.predict_file(write_image(tmp_path / "x.png")).ok
@@ -107,3 +107,29 @@ def test_a_cache_entry_is_an_onnx_file_that_the_runtime_reads_itself_and_no_sess
     assert made.call_args.args[0] == str(entry)
     assert predictor.predict_file(write_image(tmp_path / "x.png")).label == "c3"
     assert getattr(make_session(entry.read_bytes()), "_model_bytes", None) is None
+
+
+def test_the_models_list_says_an_int8_version_is_out_of_date_once_the_weights_were_rewritten_elsewhere(tmp_path):
+    """The listing (metadata only) said "kept" for a file whose weights another program had rewritten, while
+    opening it dropped the int8 version. It now compares the zip directory's CRC-32s of the weights (no weight
+    read) with those written beside a kept int8 version; files written before that record cannot tell."""
+    from resnet_gui.core.models.demo import demo_checkpoint_path
+
+    path = tmp_path / "m.pth"
+    checkpoint.write_checkpoint(read_checkpoint(demo_checkpoint_path()), path, half=True)
+    assert checkpoint.read_checkpoint_metadata(path)["int8"]["kept"] is True
+    obj = torch.load(path, weights_only=True)
+    torch.save(obj, path)  # the same weights written by torch: still this int8 version's weights
+    assert checkpoint.read_checkpoint_metadata(path)["int8"]["kept"] is True
+    obj["state_dict"]["fc.bias"] = obj["state_dict"]["fc.bias"] + 0.5
+    torch.save(obj, path)
+    with mock.patch.object(checkpoint.PthFile, "array", wraps=checkpoint.PthFile.array, autospec=True) as read:
+        meta = checkpoint.read_checkpoint_metadata(path)
+    assert meta["int8"]["kept"] is False and meta["int8"]["reason"] == checkpoint.STALE_INT8
+    assert {call.args[2] for call in read.call_args_list} == {"fc.weight", "fc.bias"}  # no other weight was read
+    assert read_checkpoint(path).int8["reason"] == meta["int8"]["reason"]  # what opening it says too
+    old = torch.load(demo_checkpoint_path(), weights_only=True)  # written before the record: cannot tell
+    assert "weights_crc" not in old["int8"]
+    old["state_dict"]["fc.bias"] = old["state_dict"]["fc.bias"] + 0.5
+    torch.save(old, path)
+    assert checkpoint.read_checkpoint_metadata(path)["int8"]["kept"] is True
