@@ -147,23 +147,27 @@ class OrtBackend:
                                source=str(source or "<checkpoint>")).SerializeToString()
 
         entry = graph_cache.load(key, max_bytes)
+        backend = cls._of_entry(entry, expected, threads)
+        if backend is not None:
+            return backend
         if entry is not None:
-            try:
-                backend = cls(entry, precision="fp32", threads=threads)
-                backend.check_interface(*expected)
-                return backend
-            except ModelError:
-                graph_cache.forget(key)  # an entry this runtime cannot load: build it again, and keep that one
+            graph_cache.forget(key)  # an entry this runtime cannot load: build it again, and keep that one
         data = build()  # the weights and the builder's intermediates are gone once it returns
-        entry = graph_cache.store(key, data)
-        if entry is not None:
-            try:
-                backend = cls(entry, precision="fp32", threads=threads)
-                backend.check_interface(*expected)
-                return backend
-            except ModelError:  # gone or changed since it was written (another process trimming the folder)
-                pass
-        return cls(data, precision="fp32", threads=threads)
+        # read back from its file (no copy of it left in Python); when it was not stored, or is gone already
+        # (another process trimming the folder), from the bytes
+        return cls._of_entry(graph_cache.store(key, data), expected, threads) or cls(data, threads=threads)
+
+    @classmethod
+    def _of_entry(cls, entry: os.PathLike | None, expected: tuple, threads: int | None) -> OrtBackend | None:
+        """The fp32 backend of a graph cache entry that loads and fits the model, else None."""
+        if entry is None:
+            return None
+        try:
+            backend = cls(entry, precision="fp32", threads=threads)
+            backend.check_interface(*expected)
+            return backend
+        except ModelError:
+            return None
 
     def run(self, images: np.ndarray, outputs: Sequence[str]) -> dict[str, np.ndarray]:
         """uint8 N x S x S x 3 -> the named outputs (float32)."""
