@@ -14,7 +14,8 @@ And the demo model (trained): its stored int8 version against its fp32 graph, sp
 carries.
 
 Also: the time `build_graph` takes (with `onnx` already imported, and `import onnx` itself in a fresh process),
-serialising, `graph_key`, creating the session, and the serialized size, for resnet18 and resnet50.
+serialising, the weights' fingerprint (the graph cache's key hashes only that), creating the session, and the
+serialized size, for resnet18 and resnet50.
 
     .venv/bin/python benchmarks/bench_onnx_graph.py [--repeats N] [--batch N]
 """
@@ -74,7 +75,8 @@ def import_onnx_seconds() -> float:
 def build_figures(arch: str) -> None:
     import onnxruntime as ort
 
-    from resnet_gui.core.inference.onnx_graph import build_graph, graph_key
+    from resnet_gui.core.inference.onnx_graph import build_graph
+    from resnet_gui.core.models.checkpoint import weights_fingerprint
 
     ckpt = checkpoint(arch)
     state = {k: v.numpy() for k, v in ckpt.state_dict.items()}
@@ -83,11 +85,11 @@ def build_figures(arch: str) -> None:
     proto = build_graph(*args)
     serialise = median_time(proto.SerializeToString, 3)
     data = proto.SerializeToString()
-    key = median_time(lambda: graph_key(*args), 3)
+    key = median_time(lambda: weights_fingerprint(arch, state, ckpt.preprocess), 3)
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = median_time(lambda: ort.InferenceSession(data, options, providers=["CPUExecutionProvider"]), 3)
-    print(f"{arch:16s} build_graph {build:.3f} s, SerializeToString {serialise:.3f} s, graph_key {key:.3f} s, "
+    print(f"{arch:16s} build_graph {build:.3f} s, SerializeToString {serialise:.3f} s, fingerprint {key:.3f} s, "
           f"InferenceSession {session:.3f} s, {len(data) / 1e6:.1f} MB serialized")
 
 

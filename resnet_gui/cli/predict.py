@@ -22,7 +22,8 @@ def _line(pred, threshold: float) -> str:
     tail = f"  [{others}]" if others else ""
     familiar = "" if pred.familiarity is None else f", familiarity {pred.familiarity:.2f}"
     if pred.unfamiliar:
-        return (f"{safe(pred.path)}: unlike anything this model was trained on (top guess {safe(pred.label)} "
+        why = f": it is {pred.unfamiliar_why}" if pred.unfamiliar_why else ""  # its input statistics flagged it
+        return (f"{safe(pred.path)}: unlike anything this model was trained on{why} (top guess {safe(pred.label)} "
                 f"{pred.confidence:.1%}{familiar})")
     if pred.unsure(threshold):
         return f"{safe(pred.path)}: not sure: {safe(pred.label)} ({pred.confidence:.1%}{familiar}){tail}"

@@ -5,11 +5,13 @@ models/, data/, runs/, logs/, cache/ and settings.json.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from resnet_gui import APP_ID
 
@@ -129,31 +131,45 @@ def check_output(output: os.PathLike | str, *, model: os.PathLike | str | None =
     return Path(output).expanduser()
 
 
-def read_regular_file(path: Path, limit: int, what: str) -> bytes | None:
-    """The bytes of `path` when it is a regular file of at most `limit` bytes; None (with a log line) for
-    anything else: checked on the open file itself, which is opened without blocking (a FIFO) and never read
-    beyond the limit (a link to /dev/zero)."""
+@contextlib.contextmanager
+def open_regular_file(path: Path, limit: int, what: str) -> Iterator[tuple[BinaryIO, int] | None]:
+    """(the open file, its size) when `path` is a regular file of at most `limit` bytes; None (with a log line)
+    for anything else: checked on the open file itself, which is opened without blocking (a FIFO), so a link to
+    /dev/zero or a sparse file of gigabytes is never read. Read no more than the size it gave."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        return None
+        yield None
+        return
     except OSError as exc:
         log.warning("ignoring %s %s: %s", what, path, exc.strerror or exc)
-        return None
-    try:
+        yield None
+        return
+    with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             log.warning("ignoring %s %s: not a regular file", what, path)
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
+            yield None
+        elif st.st_size > limit:
             log.warning("ignoring %s %s: larger than %d bytes", what, path, limit)
-            return None
-        return data
+            yield None
+        else:
+            yield fh, st.st_size
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes | None:
+    """The bytes of `path` when it is a regular file of at most `limit` bytes; None (with a log line) for
+    anything else (see open_regular_file; a file that grew past the limit since is not read beyond it)."""
+    try:
+        with open_regular_file(path, limit, what) as opened:
+            if opened is None:
+                return None
+            data = opened[0].read(limit + 1)
     except OSError as exc:
         log.warning("ignoring %s %s: %s", what, path, exc.strerror or exc)
         return None
-    finally:
-        os.close(fd)
+    if len(data) > limit:
+        log.warning("ignoring %s %s: larger than %d bytes", what, path, limit)
+        return None
+    return data

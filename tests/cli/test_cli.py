@@ -36,11 +36,36 @@ def test_predict_folder_json_with_one_bad_file(registry_with_model, tmp_path, ca
     assert len(rows) == 3
     good = [r for r in rows if "error" not in r]
     assert {r["label"] for r in good} == {"two"} and all(len(r["top_k"]) == 2 for r in good)
-    assert set(good[0]) == {"path", "label", "confidence", "top_k", "state", "unsure", "familiarity", "unfamiliar"}
+    assert set(good[0]) == {"path", "label", "confidence", "top_k", "state", "unsure", "familiarity", "unfamiliar",
+                            "unfamiliar_why"}
+    assert all(r["unfamiliar_why"] is None for r in good)  # no familiarity data: never unfamiliar
     assert good[0]["state"] in ("sure", "unsure")
     bad = [r for r in rows if "error" in r]
     assert len(bad) == 1 and bad[0]["path"].endswith("c.png") and "c.png" in bad[0]["error"]
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 4
+
+
+def test_predict_says_why_an_image_is_unfamiliar_in_text_and_json(tmp_path, capsys):
+    """The GUI said why ("It is in colour; its training images were grey."); the command line said only that the
+    image was unfamiliar. A colour photo to the demo model (grey digits, with input statistics)."""
+    import skimage.data
+    from PIL import Image
+
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    digit = tmp_path / "digit.png"
+    import shutil
+
+    from resnet_gui import resources
+    shutil.copy(resources.path("samples/digit_3_1332.png"), digit)
+    code, out, _ = run(capsys, "predict", str(photo), str(digit), "--json")
+    rows = {os.path.basename(r["path"]): r for r in map(json.loads, out.splitlines())}
+    assert code == 0 and rows["cat.jpg"]["state"] == "unfamiliar"
+    assert rows["cat.jpg"]["unfamiliar_why"] == "in colour; its training images were grey"
+    assert rows["digit.png"]["state"] != "unfamiliar" and rows["digit.png"]["unfamiliar_why"] is None
+    code, out, _ = run(capsys, "predict", str(photo))
+    assert code == 0 and ("cat.jpg: unlike anything this model was trained on: it is in colour; its training images "
+                          "were grey (top guess ") in out
 
 
 def test_predict_text_output_and_exit_zero(registry_with_model, tmp_path, capsys):

@@ -89,7 +89,8 @@ def open_predictor(source, *, engine: str = "auto", device: str | None = "auto",
 
             registry = Registry()
         path = registry.resolve(source)
-        ckpt = read_checkpoint(path)
+        # ONNX Runtime reads the weights only to build a graph that is not cached (OrtBackend.for_checkpoint)
+        ckpt = read_checkpoint(path, weights=which == "torch")
     else:
         ckpt, path = source, path or "<checkpoint>"
     facts = ModelFacts.of(ckpt)

@@ -100,19 +100,17 @@ def _temperature(value: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # the cache key
 # ---------------------------------------------------------------------------------------------
-def graph_key(arch: str, state_dict: Mapping[str, np.ndarray], num_classes: int, preprocess: Preprocess, *,
+def graph_key(arch: str, fingerprint: str, num_classes: int, preprocess: Preprocess, *,
               opset: int = DEFAULT_OPSET, outputs: Sequence[str] = ENGINE_OUTPUTS, temperature: float = 1.0) -> str:
     """A hex digest that changes exactly when `build_graph` with these arguments would build another graph:
-    the builder's version, every argument, and the weights' names, dtypes, shapes and bytes (BLAKE2b: 0.03 s for
-    ResNet-18's 45 MB here). Stable across processes and machines; needs no onnx."""
+    the builder's version, every argument, and the weights through their `fingerprint`
+    (models.checkpoint.weights_fingerprint: every name and value as the float32 the graph is built from; the
+    loaded checkpoint keeps it, so the weights are hashed once per load). Stable across processes and
+    machines; needs no onnx."""
     head = {"builder": BUILDER_VERSION, "arch": arch, "classes": int(num_classes), "opset": int(opset),
-            "outputs": list(outputs), "temperature": float(temperature), "preprocess": preprocess.to_dict()}
-    digest = hashlib.blake2b(json.dumps(head, sort_keys=True).encode(), digest_size=20)
-    for key in sorted(state_dict):
-        value = np.ascontiguousarray(state_dict[key])
-        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
-        digest.update(memoryview(value).cast("B"))
-    return digest.hexdigest()
+            "outputs": list(outputs), "temperature": float(temperature), "preprocess": preprocess.to_dict(),
+            "weights": str(fingerprint)}
+    return hashlib.blake2b(json.dumps(head, sort_keys=True).encode(), digest_size=20).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,13 +62,15 @@ class Prediction:
         return UNSURE if self.unsure(threshold) else SURE
 
     def to_json(self, threshold: float = DEFAULT_THRESHOLD) -> dict:
-        """Plain JSON values; a non-finite number becomes null (bare NaN is not JSON)."""
+        """Plain JSON values; a non-finite number becomes null (bare NaN is not JSON). `unfamiliar_why` says how
+        the image differs from the training images when its input statistics made it unfamiliar, else null."""
         if not self.ok:
             return {"path": self.path, "error": self.error or "no answer"}
         out = {"path": self.path, "label": self.label, "confidence": _finite(self.confidence),
                "top_k": [[label, _finite(prob)] for label, prob in self.top_k], "state": self.state(threshold),
                "unsure": self.unsure(threshold), "unfamiliar": self.unfamiliar,
-               "familiarity": _finite(self.familiarity)}
+               "familiarity": _finite(self.familiarity),
+               "unfamiliar_why": self.unfamiliar_why if self.unfamiliar else None}
         if self.class_threshold is not None:  # the answered class has its own threshold (an operating point)
             out["class_threshold"] = self.class_threshold
         return out

@@ -61,8 +61,9 @@ class ModelFacts:
 
     @classmethod
     def of(cls, ckpt) -> ModelFacts:
-        """From a loaded checkpoint record (numpy or torch state dict)."""
-        fc = ckpt.state_dict["fc.weight"] if ckpt.state_dict is not None else None
+        """From a loaded checkpoint record (numpy or torch state dict, or only its head: read_checkpoint's
+        weights=False)."""
+        fc = (ckpt.state_dict if ckpt.state_dict is not None else ckpt.head or {}).get("fc.weight")
         if fc is None:
             raise ValueError("the checkpoint has no weights")
         return cls(arch=ckpt.arch, class_names=tuple(ckpt.class_names), preprocess=ckpt.preprocess,

@@ -5,6 +5,9 @@ with no torch import.
   the record with its weights as numpy arrays (float32 for floating-point ones), validated as a whole:
   metadata types and bounds, dense tensors, names and shapes against the architecture, finite values, the
   familiarity data. Torch code makes tensors of them with `torch.from_numpy` (build.model_from_checkpoint).
+- `read_checkpoint(path, weights=False)`: the same checks, for prediction from a cached graph: the weights are
+  streamed through them and the fingerprint one tensor at a time and not kept (`state_dict` None, `head` holds
+  fc's arrays); `read_weights(path, fingerprint)` reads them later, when a graph must be built.
 - `read_checkpoint_metadata(path)`: the metadata only, for listing the registry (data.pkl and the classifier
   head are read, no other weights).
 - `write_checkpoint(ckpt, path, half=False, overwrite=True)`: THE writer, atomic; numpy arrays or torch
@@ -13,6 +16,7 @@ with no torch import.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -31,7 +35,17 @@ from .operating_points import clean as clean_operating_points
 from .preprocess import Preprocess
 from .pth_read import PthFile, is_tensor, tensor_checker, too_large
 from .pth_write import write_pth
-from .weights import check_entries, check_finite
+from .weights import (  # noqa: F401 - as_array: imported from here by the exporter
+    as_array,
+    check_entries,
+    check_finite,
+    crc_of,
+    fingerprint,
+    float32,
+    stored,
+    stored_crc,
+    weights_fingerprint,
+)
 
 FORMAT = "resnet-gui-checkpoint"
 FORMAT_VERSION = 1
@@ -46,6 +60,8 @@ FAMILIARITY_QUANTILES = 201   # distances of validation images stored per model 
 FAMILIARITY_INPUT_STATS = 16  # input statistics per image (inference/input_stats.py)
 _INPUT_KEYS = ("input_low", "input_high", "input_scale", "input_margin")
 MAX_INT8_MODEL_BYTES = 1 << 30   # the int8 graph of the largest architecture (resnext101_32x8d) is about 90 MB
+_FINGERPRINTED = frozenset({"state_dict", "arch", "preprocess"})
+STALE_INT8 = "the weights or the preprocessing changed after it was built; build it again"
 
 
 def _now() -> str:
@@ -85,6 +101,24 @@ class Checkpoint:
     created: str = field(default_factory=_now)
     app_version: str = __version__
     torch_version: str = field(default_factory=torch_version)
+    head: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # fc's arrays, read without weights
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FINGERPRINTED:  # other weights (or what they compute from): the kept fingerprint is not theirs
+            object.__setattr__(self, "_fingerprint", None)
+        object.__setattr__(self, name, value)
+
+    @property
+    def fingerprint(self) -> str:
+        """weights_fingerprint of this model, computed once per load (by the reader, or here at first use) and
+        forgotten when state_dict, arch or preprocess is assigned: the graph cache's key and the int8 version's
+        check both use it. Arrays changed in place are not noticed: assign a new state dict instead."""
+        if self._fingerprint is None:
+            if self.state_dict is None:
+                raise ValueError("checkpoint has no weights")
+            object.__setattr__(self, "_fingerprint", weights_fingerprint(self.arch, self.state_dict, self.preprocess))
+        return self._fingerprint
 
     @property
     def num_classes(self) -> int:
@@ -115,36 +149,6 @@ class Checkpoint:
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def as_array(value: Any) -> np.ndarray:
-    """A numpy array of a numpy array or a torch tensor (on any device; bfloat16 as float32), no torch import."""
-    if isinstance(value, np.ndarray):
-        return value
-    value = value.detach().to("cpu")
-    if str(value.dtype) == "torch.bfloat16":
-        value = value.float()
-    return value.numpy()
-
-
-def _stored(value: Any, half: bool) -> np.ndarray:
-    """A weight as write_checkpoint stores it: numpy, floating point as float16 when half."""
-    value = as_array(value)
-    return value.astype(np.float16) if half and value.dtype.kind == "f" else value
-
-
-def weights_fingerprint(arch: str, state: dict, preprocess: Preprocess, *, half: bool = False) -> str:
-    """sha256 of what a model computes from: its architecture, its weights as float32 values as they are read back
-    (after float16 storage when half), and its preprocessing. An int8 version is kept with the checkpoint only
-    while this is unchanged (write_checkpoint)."""
-    import hashlib
-    import json
-
-    h = hashlib.sha256(json.dumps([arch, preprocess.to_dict()], sort_keys=True).encode())
-    for key in sorted(state):
-        arr = _float32(_stored(state[key], half))
-        h.update(key.encode() + b"\0" + str(arr.dtype).encode() + b"\0" + np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
-
-
 def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, np.ndarray | None]:
     """The int8 record and graph to write with `ckpt`: the graph only while the weights and preprocessing it was
     built from are unchanged; otherwise the record says why it was dropped."""
@@ -154,8 +158,11 @@ def _int8_to_save(ckpt: Checkpoint, half: bool) -> tuple[dict | None, np.ndarray
     if ckpt.int8_model is None or not info.get("kept"):
         return info, None
     if info.get("fingerprint") != weights_fingerprint(ckpt.arch, ckpt.state_dict, ckpt.preprocess, half=half):
-        info.update(kept=False, reason="the weights or the preprocessing changed after it was built; build it again")
+        info.update(kept=False, reason=STALE_INT8)
         return info, None
+    # what the zip directory will say about these weights: the registry's listing compares it without reading them
+    state = ckpt.state_dict
+    info["weights_crc"] = stored_crc((key, crc_of(stored(state[key], half))) for key in sorted(state))
     blob = ckpt.int8_model
     if isinstance(blob, (bytes, bytearray, memoryview)):
         return info, np.frombuffer(bytes(blob), dtype=np.uint8)
@@ -169,7 +176,7 @@ def write_checkpoint(ckpt: Checkpoint, path: os.PathLike | str, *, half: bool = 
         raise ValueError("checkpoint has no state_dict")
     if len(ckpt.class_names) < 1:
         raise ValueError("checkpoint needs at least one class name")
-    state = {key: _stored(value, half) for key, value in ckpt.state_dict.items()}
+    state = {key: stored(value, half) for key, value in ckpt.state_dict.items()}
     obj = ckpt.metadata()
     obj["state_dict"] = state
     if ckpt.familiarity:
@@ -255,10 +262,6 @@ def _weights(pth: PthFile, meta: dict) -> dict:
     return state
 
 
-def _float32(values: np.ndarray) -> np.ndarray:
-    return values.astype(np.float32) if values.dtype.kind == "f" and values.dtype != np.float32 else values
-
-
 def read_checkpoint_metadata(path: os.PathLike | str) -> dict[str, Any]:
     """The metadata of one of our checkpoints, without reading the weights: the weights' names and shapes are
     checked against the architecture and the classifier head's values are read to check they are finite, so a
@@ -267,29 +270,77 @@ def read_checkpoint_metadata(path: os.PathLike | str) -> dict[str, Any]:
         meta = parse_metadata(pth.obj, path)
         state = _weights(pth, meta)
         check_finite({k: pth.array(ref, k) for k, ref in state.items() if k.startswith("fc.")}, path)
+        if _stale_int8(pth, meta, state):
+            meta["int8"] = {**meta["int8"], "kept": False, "reason": STALE_INT8}
     return meta
 
 
-def read_checkpoint(path: os.PathLike | str) -> Checkpoint:
+def _dense(shape: tuple) -> tuple:
+    """The strides (in elements) of a C-contiguous tensor of `shape`."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
+def _stale_int8(pth: PthFile, meta: dict, state: dict) -> bool:
+    """Whether the zip directory's CRC-32s of the weights' storages (no weight read) differ from those the kept int8
+    version's record was written with: the file was rewritten with other weights. False when it cannot tell:
+    no such record (files written before it), not a zip, a weight that is a view of a larger storage."""
+    info, members = meta.get("int8"), getattr(pth, "members", None)
+    if not isinstance(info, dict) or info.get("kept") is not True or not isinstance(info.get("weights_crc"), str) \
+            or members is None:
+        return False
+    crcs = []
+    for key in sorted(state):
+        ref = state[key]
+        member = members.get(f"{pth.prefix}data/{getattr(ref.storage, 'key', '')}")
+        size = ref.dtype.itemsize * math.prod(ref.shape) if ref.dtype is not None else -1
+        if member is None or ref.offset != 0 or member.file_size != size or tuple(ref.stride) != _dense(ref.shape):
+            return False  # not stored the way write_checkpoint stores it: the CRCs cannot be compared
+        crcs.append((key, member.CRC))
+    return stored_crc(crcs) != info["weights_crc"]
+
+
+def read_checkpoint(path: os.PathLike | str, *, weights: bool = True) -> Checkpoint:
     """One of our checkpoints with its weights as numpy arrays (floating point as float32), validated: metadata,
     dense tensors, names and shapes against the architecture (before any conversion), finite values. Unusable
-    familiarity data is dropped, with the reason in `familiarity_error`; the model still loads."""
+    familiarity data is dropped, with the reason in `familiarity_error`; the model still loads.
+    weights=False (prediction from a cached graph): the same checks, the weights streamed through them and the
+    fingerprint one tensor at a time and not kept: `state_dict` is None and `head` holds fc's arrays (a ResNet-18
+    at 224 peaks 47 MB lower)."""
     with PthFile(path) as pth:
-        return checkpoint_from(pth)
+        return checkpoint_from(pth, weights=weights)
 
 
-def checkpoint_from(pth: PthFile) -> Checkpoint:
+def read_weights(path: os.PathLike | str, fingerprint: str) -> dict[str, np.ndarray]:
+    """The weights of a checkpoint read before with weights=False, whose fingerprint was `fingerprint`; a
+    CheckpointError when the file holds other weights now (rewritten since)."""
+    ckpt = read_checkpoint(path)
+    if ckpt.fingerprint != fingerprint:
+        raise CheckpointError(f"{path}: the file changed while the model was being opened; open it again")
+    return ckpt.state_dict
+
+
+def checkpoint_from(pth: PthFile, *, weights: bool = True) -> Checkpoint:
     """read_checkpoint of a file already open (import_foreign.py opens ours and foreign state dicts alike)."""
     path = pth.path
     meta = parse_metadata(pth.obj, path)
-    state = {k: _float32(pth.array(ref, k)) for k, ref in _weights(pth, meta).items()}
-    check_finite(state, path)
+    refs = _weights(pth, meta)
+    state = fingerprint = head = None
+    if weights:
+        state = {k: float32(pth.array(ref, k)) for k, ref in refs.items()}
+        check_finite(state, path)
+    else:
+        fingerprint, head = _streamed(pth, meta, refs)
     ckpt = Checkpoint(
         arch=meta["arch"], class_names=list(meta["class_names"]), preprocess=Preprocess.from_dict(meta["preprocess"]),
         state_dict=state, metrics=meta["metrics"], train_config=meta["train_config"], dataset=meta["dataset"],
         notes=meta["notes"], calibration=meta.get("calibration"), int8=meta.get("int8"),
         operating_points=meta.get("operating_points") or None, created=meta["created"],
-        app_version=meta["app_version"], torch_version=meta["torch_version"])
+        app_version=meta["app_version"], torch_version=meta["torch_version"], head=head)
+    object.__setattr__(ckpt, "_fingerprint", fingerprint)
     raw = pth.obj.get("familiarity")
     if raw is not None:
         try:
@@ -299,13 +350,32 @@ def checkpoint_from(pth: PthFile) -> Checkpoint:
             for key, value in raw.items():
                 if is_tensor(value):
                     check(f"familiarity.{key}", value)
-            fam = {k: _float32(pth.array(v, k)) if is_tensor(v) else v for k, v in raw.items()}
+            fam = {k: float32(pth.array(v, k)) if is_tensor(v) else v for k, v in raw.items()}
             check_familiarity(fam, num_classes=ckpt.num_classes, feature_dim=feature_dim_of(ckpt.arch))
             ckpt.familiarity = fam
         except (ValueError, CheckpointError) as exc:
             ckpt.familiarity_error = str(exc).removeprefix(f"{path}: ")
     ckpt.int8_model = _int8_model(pth, ckpt)
     return ckpt
+
+
+def _streamed(pth: PthFile, meta: dict, refs: dict) -> tuple[str, dict[str, np.ndarray]]:
+    """(weights_fingerprint, fc's arrays) of the file's weights, each checked finite, read one tensor at a time:
+    a storage that only one tensor uses is dropped once hashed (one read per storage, as with every weight kept)."""
+    users: dict[str, int] = {}
+    for ref in refs.values():
+        users[getattr(ref.storage, "key", "")] = users.get(getattr(ref.storage, "key", ""), 0) + 1
+    head: dict[str, np.ndarray] = {}
+
+    def arrays():
+        for key in sorted(refs):
+            arr = float32(pth.array(refs[key], key, keep=users[getattr(refs[key].storage, "key", "")] > 1))
+            check_finite({key: arr}, pth.path)
+            if key.startswith("fc."):
+                head[key] = arr
+            yield key, arr
+
+    return fingerprint(meta["arch"], Preprocess.from_dict(meta["preprocess"]), arrays()), head
 
 
 def _int8_model(pth: PthFile, ckpt: Checkpoint) -> np.ndarray | None:
@@ -320,10 +390,9 @@ def _int8_model(pth: PthFile, ckpt: Checkpoint) -> np.ndarray | None:
         tensor_checker(pth.path)("int8_model", raw)
         if raw.dtype.name != "uint8" or len(raw.shape) != 1 or not 0 < raw.shape[0] <= MAX_INT8_MODEL_BYTES:
             raise CheckpointError("not a 1-D byte array of a sensible size")
-        if ckpt.int8.get("fingerprint") != weights_fingerprint(ckpt.arch, ckpt.state_dict, ckpt.preprocess):
+        if ckpt.int8.get("fingerprint") != ckpt.fingerprint:
             # the file was rewritten by something other than write_checkpoint (which drops a stale graph)
-            ckpt.int8 = {**ckpt.int8, "kept": False, "reason": "the weights or the preprocessing changed after it "
-                                                               "was built; build it again"}
+            ckpt.int8 = {**ckpt.int8, "kept": False, "reason": STALE_INT8}
             return None
         return pth.array(raw, "int8_model")
     except CheckpointError as exc:

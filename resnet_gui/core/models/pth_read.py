@@ -248,13 +248,16 @@ class PthFile:
         return StorageRef(key, root.dtype, view[2], view[1] * root.dtype.itemsize)
 
     # ---- tensor data ------------------------------------------------------------------------------
-    def array(self, ref: TensorRef, key: str = "tensor") -> np.ndarray:
+    def array(self, ref: TensorRef, key: str = "tensor", *, keep: bool = True) -> np.ndarray:
         """A dense tensor's values as a numpy array in native byte order (bfloat16 becomes float32); a view of
-        its storage when possible (a storage is read once however many tensors share it)."""
+        its storage when possible (a storage is read once however many tensors share it). keep=False: a storage
+        read now is not kept for other tensors (it is freed with the array)."""
         try:
             raw = self.buffers.get(ref.storage.key)
             if raw is None:
-                raw = self.buffers[ref.storage.key] = self._read(ref.storage.key)
+                raw = self._read(ref.storage.key)
+                if keep:
+                    self.buffers[ref.storage.key] = raw
             np_type = ref.dtype.numpy
             item = np.dtype(self.byteorder + np_type if ref.dtype.itemsize > 1 else np_type)
             start = ref.storage.start + ref.offset * item.itemsize

@@ -6,11 +6,18 @@ storage really holds what their shape and strides claim; floating-point values m
 against an architecture: archs.check_fits). Training scripts wrap state dicts
 ({"state_dict": ...}, {"model": ...}) and prefix their names (DataParallel's "module.", torch.compile's
 "_orig_mod."): `unwrap_state_dict` finds and strips them.
+
+A model's weights are identified by `weights_fingerprint` (sha256 of the architecture, the preprocessing and
+every weight's name and float32 value: what the network computes from), and the bytes a checkpoint stores by
+`stored_crc` (the CRC-32 a zip directory records for each weight's storage: read without reading the weights).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -100,3 +107,56 @@ def strip_prefixes(state: dict) -> dict:
                 state = {k[len(prefix):]: v for k, v in state.items()}
                 changed = True
     return state
+
+
+# ---- identity ---------------------------------------------------------------------------------------------
+def as_array(value: Any) -> np.ndarray:
+    """A numpy array of a numpy array or a torch tensor (on any device; bfloat16 as float32), no torch import."""
+    if isinstance(value, np.ndarray):
+        return value
+    value = value.detach().to("cpu")
+    if str(value.dtype) == "torch.bfloat16":
+        value = value.float()
+    return value.numpy()
+
+
+def stored(value: Any, half: bool) -> np.ndarray:
+    """A weight as a checkpoint stores it: numpy, floating point as float16 when half."""
+    value = as_array(value)
+    return value.astype(np.float16) if half and value.dtype.kind == "f" else value
+
+
+def float32(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float32) if values.dtype.kind == "f" and values.dtype != np.float32 else values
+
+
+def weights_fingerprint(arch: str, state: dict, preprocess: Any, *, half: bool = False) -> str:
+    """sha256 of what a model computes from: its architecture, its weights as float32 values as they are read back
+    (after float16 storage when half), and its preprocessing (a Preprocess). An int8 version is kept with the
+    checkpoint only while this is unchanged (checkpoint.write_checkpoint), and the graph cache keys by it."""
+    return fingerprint(arch, preprocess, ((key, stored(state[key], half)) for key in sorted(state)))
+
+
+def fingerprint(arch: str, preprocess: Any, arrays: Iterable[tuple[str, np.ndarray]]) -> str:
+    """weights_fingerprint of (name, array) pairs given in name order, one at a time (a reader can stream them)."""
+    h = hashlib.sha256(json.dumps([arch, preprocess.to_dict()], sort_keys=True).encode())
+    for key, arr in arrays:
+        hash_array(h, key, float32(arr))
+    return h.hexdigest()
+
+
+def hash_array(h, key: str, arr: np.ndarray) -> None:
+    h.update(key.encode() + b"\0" + str(arr.dtype).encode() + b"\0")
+    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))  # the bytes of tobytes(), without copying them
+
+
+def stored_crc(crcs: Iterable[tuple[str, int]]) -> str:
+    """One digest of each weight's name and the CRC-32 of its stored bytes, given in name order."""
+    return hashlib.sha256("".join(f"{key}:{crc:08x};" for key, crc in crcs).encode()).hexdigest()
+
+
+def crc_of(array: np.ndarray) -> int:
+    """The CRC-32 of an array's bytes as pth_write stores them (contiguous, little-endian): what the zip
+    directory of the written file records for its storage."""
+    data = np.ascontiguousarray(array)
+    return zlib.crc32(memoryview(data.astype(data.dtype.newbyteorder("<"), copy=False)).cast("B"))

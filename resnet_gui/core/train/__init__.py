@@ -13,7 +13,8 @@ checkpointer.py  what a run keeps after each epoch: the best model, the resumabl
 finalize.py  the end of a run: evaluation, calibration and familiarity of the best model
 run.py       train(): the whole run, top to bottom
 lr_find.py   the learning-rate range test, on the training step
-runs.py      runs on disk, the one model of a saved run (RunInfo): list, show, compare, free space
+runs.py      runs on disk: list, show, compare, free space
+run_files.py what one run folder holds, read into a RunInfo (status, size, figures, duration)
 tensorboard.py  event files for TensorBoard, when it is installed
 
 config and events import no torch (the GUI reads them before PyTorch has loaded); train and resume_config

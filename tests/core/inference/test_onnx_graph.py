@@ -245,7 +245,8 @@ def test_building_needs_no_torch(tmp_path):
         session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
         logits = session.run(["logits"], {{"images": expected["images"]}})[0]
         assert np.abs(logits - expected["logits"]).max() <= 1e-4, np.abs(logits - expected["logits"]).max()
-        assert len(graph_key("resnet18_cifar", weights, 3, pre)) == 40
+        from resnet_gui.core.models.checkpoint import weights_fingerprint
+        assert len(graph_key("resnet18_cifar", weights_fingerprint("resnet18_cifar", weights, pre), 3, pre)) == 40
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision") and sys.modules[m])
         assert not loaded, loaded
         print("built without torch")
@@ -306,16 +307,22 @@ def test_wrong_architectures_counts_and_options_are_refused():
 
 
 def test_the_graph_key_changes_with_every_input_and_only_then():
+    from resnet_gui.core.models.checkpoint import weights_fingerprint
+
     pre = Preprocess(input_size=32, resize=32)
     state = zeros_state("resnet18_cifar", 4)
-    key = onnx_graph.graph_key("resnet18_cifar", state, 4, pre)
-    assert key == onnx_graph.graph_key("resnet18_cifar", {k: v.copy() for k, v in reversed(state.items())}, 4, pre)
+
+    def key_of(weights, classes=4, preprocess=pre, **options):
+        return onnx_graph.graph_key("resnet18_cifar", weights_fingerprint("resnet18_cifar", weights, preprocess),
+                                    classes, preprocess, **options)
+
+    key = key_of(state)
+    assert key == key_of({k: v.copy() for k, v in reversed(state.items())})
+    # float16 weights are built as the float32 values they stand for: the same graph, so the same entry
+    assert key == key_of({k: v.astype(np.float16) for k, v in state.items()})
     changed = {k: v.copy() for k, v in state.items()}
     changed["layer4.1.bn2.bias"][7] = 1e-6
-    others = [onnx_graph.graph_key("resnet18_cifar", changed, 4, pre),
-              onnx_graph.graph_key("resnet18_cifar", state, 4, Preprocess(input_size=32, resize=32, std=(1, 1, 1))),
-              onnx_graph.graph_key("resnet18_cifar", state, 4, pre, outputs=("logits",)),
-              onnx_graph.graph_key("resnet18_cifar", state, 4, pre, temperature=2.0),
-              onnx_graph.graph_key("resnet18_cifar", state, 4, pre, opset=18),
-              onnx_graph.graph_key("resnet18_cifar", {k: v.astype(np.float16) for k, v in state.items()}, 4, pre)]
+    others = [key_of(changed), key_of(state, preprocess=Preprocess(input_size=32, resize=32, std=(1, 1, 1))),
+              key_of(state, outputs=("logits",)), key_of(state, temperature=2.0), key_of(state, opset=18),
+              key_of(zeros_state("resnet18_cifar", 5), classes=5)]
     assert len({key, *others}) == 7
