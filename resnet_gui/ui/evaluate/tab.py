@@ -26,22 +26,34 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
+from ..common.lazy import LazyPage
 from ..common.threshold import threshold_from
 from ..common.widgets import Banner
 from ..common.workers import TaskSlot
 from .confused_pairs import ConfusedPairs
-from .curves_panel import CurvesPanel
 from .figure_cards import FigureCards
 from .image_gallery import ImageGallery
 from .matrix_panel import MatrixPanel
 from .per_class_table import PerClassTable, with_filter
-from .reliability_plot import ReliabilityPlot
 from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
 GALLERY, PER_CLASS, PAIRS, RELIABILITY, THRESHOLDS, LABELS = 0, 1, 2, 3, 4, 5
 MAX_LISTED = 5
+PLOT_MODULES = ("resnet_gui.ui.evaluate.reliability_plot", "resnet_gui.ui.evaluate.curves_panel")
+
+
+def _reliability_plot():
+    from .reliability_plot import ReliabilityPlot
+
+    return ReliabilityPlot()
+
+
+def _curves_panel():
+    from .curves_panel import CurvesPanel
+
+    return CurvesPanel()
 
 
 class EvaluateTab(QWidget):
@@ -135,17 +147,19 @@ class EvaluateTab(QWidget):
         self.gallery = ImageGallery()
         self.gallery.image_activated.connect(self.open_image_requested)
         self.per_class = PerClassTable()
-        self.reliability = ReliabilityPlot()
+        # the plots are made when their page is first shown (or an evaluation's results need them): pyqtgraph
+        # stays off the start-up path
+        self.reliability_page = LazyPage(_reliability_plot)
         self.details.addTab(self.gallery, "Images")
         self.per_class_page = with_filter(self.per_class)
         self.details.addTab(self.per_class_page, "Per class")
         self.pairs = ConfusedPairs()
         self.pairs.pair_clicked.connect(self.show_cell)
         self.details.addTab(self.pairs, "Confused pairs")
-        self.details.addTab(self.reliability, "Reliability")
-        self.curves = CurvesPanel()
-        self.curves.save_requested.connect(self.save_operating_point)
-        self.details.addTab(self.curves, "Thresholds")
+        self.details.addTab(self.reliability_page, "Reliability")
+        self.curves_page = LazyPage(_curves_panel)
+        self.curves_page.made.connect(lambda panel: panel.save_requested.connect(self.save_operating_point))
+        self.details.addTab(self.curves_page, "Thresholds")
         self.labels = LabelIssuesView(training_decisions=True)
         self.labels.decisions_changed.connect(self._label_decisions)
         self.details.addTab(self.labels, "Label mistakes")
@@ -159,6 +173,16 @@ class EvaluateTab(QWidget):
         self.tta_check.setChecked(self.settings.get("evaluate.tta", False))
         self._data_kind_changed()
         self._show_running(False)
+
+    @property
+    def reliability(self):
+        """The reliability diagram (made on first use)."""
+        return self.reliability_page.widget()
+
+    @property
+    def curves(self):
+        """The Thresholds page's curves panel (made on first use)."""
+        return self.curves_page.widget()
 
     # ---- state ------------------------------------------------------------------------------------
     def set_ready(self, device: str) -> None:

@@ -25,12 +25,12 @@ from ..common.failures import Failure
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .form import TrainForm
-from .lr_finder_panel import LrFinderPanel
 from .monitor import TrainingMonitor
 from .session import TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
 RECHECK_MS = 400  # pause after a setting the health check depends on changes
+PLOT_MODULES = ("resnet_gui.ui.train.live_plots", "resnet_gui.ui.train.lr_finder_panel")  # made on first use
 FIND_LR_TIP = ("A short test that raises the learning rate step by step on this data and model and suggests one "
                "(nothing is saved)")
 
@@ -97,16 +97,13 @@ class TrainTab(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         rl.addLayout(buttons)
-        self.lr_panel = LrFinderPanel()
-        self.lr_panel.hide()
         self.monitor = TrainingMonitor()
-        column = QSplitter(Qt.Orientation.Vertical)
-        column.setChildrenCollapsible(False)
-        column.addWidget(self.lr_panel)
-        column.addWidget(self.monitor)
-        column.setStretchFactor(0, 2)
-        column.setStretchFactor(1, 3)
-        rl.addWidget(column, 1)
+        self._column = QSplitter(Qt.Orientation.Vertical)  # the learning-rate finder's panel goes above the monitor
+        self._column.setChildrenCollapsible(False)
+        self._column.addWidget(self.monitor)
+        self._column.setStretchFactor(0, 3)
+        self._lr_panel = None
+        rl.addWidget(self._column, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -139,17 +136,30 @@ class TrainTab(QWidget):
         self.data.data_changed.connect(self._update_estimate)
         s.training_output.connect(self.monitor.log_line)
         s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
-        s.lr_finder.progress.connect(self.lr_panel.on_event)
         s.lr_finder.done.connect(self._lr_found)
         s.lr_finder.failed.connect(self._lr_failed)
-        self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
-        self.lr_panel.close_requested.connect(self.lr_panel.hide)
-        self.lr_panel.lr_chosen.connect(self.set_learning_rate)
 
     # ---- shortcuts the tests and scripts use --------------------------------------------------------
     @property
     def plots(self):
         return self.monitor.plots
+
+    @property
+    def lr_panel(self):
+        """The learning-rate finder's panel, made (hidden, above the monitor) when first needed: its plot's
+        pyqtgraph stays off the start-up path."""
+        if self._lr_panel is None:
+            from .lr_finder_panel import LrFinderPanel
+
+            panel = self._lr_panel = LrFinderPanel()
+            panel.hide()
+            self._column.insertWidget(0, panel)
+            self._column.setStretchFactor(0, 2)
+            self.session.lr_finder.progress.connect(panel.on_event)
+            panel.cancel_requested.connect(self.session.stop_finding_lr)
+            panel.close_requested.connect(panel.hide)
+            panel.lr_chosen.connect(self.set_learning_rate)
+        return self._lr_panel
 
     @property
     def last_result(self):
