@@ -304,7 +304,7 @@ def test_the_basic_view_hints_and_a_time_estimate_before_start(qtbot, train_tab,
     qtbot.waitUntil(lambda: "until measured" in form.estimate.label.text(), timeout=30_000)
     form.estimate.measure_button.click()
     qtbot.waitUntil(lambda: form.estimate.label.text().startswith("About"), timeout=30_000)
-    train, val = sum(tab._last_scan.train.values()), sum(tab._last_scan.val.values())
+    train, val = sum(tab.health_check.last_scan.train.values()), sum(tab.health_check.last_scan.val.values())
     assert measured[0]["arch"] == "resnet18_cifar" and measured[0]["device"] == "cpu"
     assert form.estimate.seconds() == 10 * (train + val / 3) / 100.0
     assert "100 images/s, measured just now" in form.estimate.label.text()
