@@ -181,9 +181,9 @@ class MainWindow(QMainWindow):
         opening the model for the interpreter: seconds), and the plots' modules (pyqtgraph) in another, so that
         opening the Train, Runs or Evaluate tab later only builds their widgets."""
         session = self.predict_tab.session
-        if self._preload is not None or (self.registry.loaded and session.model_path is not None
-                                         and session.model is None and session.model_error is None):
-            return  # begun already, or the model is still loading
+        if self._preload is not None or self._closing or (self.registry.loaded and session.model_path is not None
+                                                          and session.model is None and session.model_error is None):
+            return  # begun already, closing (nothing new to wait for), or the model is still loading
         modules = EVALUATE_PLOTS + (TRAIN_PLOTS + RUNS_PLOTS if self.can_train else ())
         self._preload = Task(preload_task, modules, name="preload-plots")
         self._preload.start()

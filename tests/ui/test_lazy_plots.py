@@ -107,3 +107,17 @@ def test_after_the_first_model_torch_and_the_plots_modules_load_in_workers(tmp_p
     assert len(seen["modules"]) == 6                    # then imported, ahead of the tabs' first showing,
     assert seen["made"] == [False, False, False, False]  # but nothing is made before a tab is opened
     assert seen["torch_info"] is True                   # and PyTorch loaded for training
+
+
+def test_a_window_closed_before_its_first_model_starts_nothing_more(qtbot, settings, digits_model):
+    """Closed while the registry is listed and the first model opens: the model's arrival must not then start
+    importing PyTorch (seconds) and the plots, which the closing window would have to wait for."""
+    from resnet_gui.ui.main_window import MainWindow
+
+    w = MainWindow(settings)
+    w.show()
+    w.start_background_loading()
+    w.close()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=60_000)
+    assert w._preload is None and w.torch_info is None
+    w.deleteLater()
