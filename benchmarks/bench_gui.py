@@ -356,7 +356,7 @@ def evaluate_folder(window, folder: str) -> str:
     while tab.outcome is None or tab.busy():
         spin(20)
     took = time.perf_counter() - t
-    tab.details.setCurrentIndex(tab.details.indexOf(tab.curves))
+    tab.details.setCurrentWidget(tab.curves_page)
     t = time.perf_counter()
     for i in range(tab.curves.class_combo.count()):
         tab.curves.class_combo.setCurrentIndex(i)

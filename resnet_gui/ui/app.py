@@ -46,9 +46,12 @@ def run_app(argv: list[str] | None = None) -> int:
     from resnet_gui.core.settings import Settings
 
     from .predict.model_cache import prewarm
+    from .registry_model import FirstListing
 
     settings = Settings()
-    warming = prewarm(settings.get("predict.model"))  # the first model opens while the window is being built
+    # the first model opens while the window is being built; the registry is listed once, for it and the window
+    first_listing = FirstListing()
+    warming = prewarm(settings.get("predict.model"), listing=first_listing)
     from .common import theme
     from .common.workers import wait_for_all
     from .main_window import MainWindow
@@ -63,7 +66,7 @@ def run_app(argv: list[str] | None = None) -> int:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     theme.apply(app, settings.get("theme") or "system")
-    window = MainWindow(settings)
+    window = MainWindow(settings, first_listing)
     window.show()
     probe = os.environ.get("RESNET_GUI_STARTUP_PROBE")
     if probe:

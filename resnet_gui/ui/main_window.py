@@ -11,14 +11,18 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSizePolic
 from resnet_gui import APP_NAME, __version__, edition
 
 from .common import theme
+from .common.lazy import preload_task
 from .common.widgets import ElidedLabel, empty_state_stack
 from .common.workers import Task, request_stop_all, running_tasks, tracker
 from .diagnostics import device_choices, device_label, diagnostics_text
+from .evaluate.tab import PLOT_MODULES as EVALUATE_PLOTS
 from .evaluate.tab import EvaluateTab
 from .models.tab import ModelsTab
 from .predict.tab import PredictTab
 from .registry_model import RegistryModel
+from .runs.tab import PLOT_MODULES as RUNS_PLOTS
 from .runs.tab import RunsTab
+from .train.tab import PLOT_MODULES as TRAIN_PLOTS
 from .train.tab import TrainTab
 
 STATUS_MS = 10_000
@@ -46,7 +50,8 @@ def load_torch_task(report, stop) -> dict:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings, parent=None):
+    def __init__(self, settings, first_listing=None, parent=None):
+        """first_listing: the registry's first listing, shared with the model opened ahead (app.py)."""
         super().__init__(parent)
         self.settings = settings
         self.torch_info: dict | None = None    # PyTorch's devices once loaded; {} when absent or failed
@@ -54,9 +59,10 @@ class MainWindow(QMainWindow):
         self.classify_ready = False
         self._closing = False
         self._waiting_to_close = False
+        self._preload: Task | None = None       # the plots' modules, imported once the first model is ready
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.registry = RegistryModel(self)
+        self.registry = RegistryModel(self, first_listing)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.can_train = edition.can_train()  # the classify-only edition has no PyTorch: no Train and Runs tabs
@@ -150,9 +156,13 @@ class MainWindow(QMainWindow):
 
     # ---- start-up ---------------------------------------------------------------------------------
     def start_background_loading(self) -> None:
-        """Called once the window is shown: classifying is ready at once (ONNX Runtime needs no PyTorch), the
-        registry is listed, and PyTorch (training, devices) loads in a worker where it is installed."""
+        """Called once the window is shown: classifying is ready at once (ONNX Runtime needs no PyTorch) and the
+        registry is listed; once the Predict tab has its first model, PyTorch (training, devices) loads in a worker
+        where it is installed, and the plots' modules in another (_after_first_model)."""
         self.classify_ready = True
+        session = self.predict_tab.session
+        for signal in (session.model_done, session.model_failed, self.registry.changed, self.registry.failed):
+            signal.connect(self._after_first_model)
         self.predict_tab.set_ready("auto")
         self.evaluate_tab.set_ready("auto")
         self.models_tab.set_ready()
@@ -164,10 +174,24 @@ class MainWindow(QMainWindow):
                                          "full edition")
             return
         self.device_label.setText("Device: CPU (ONNX Runtime); loading PyTorch…")
-        self._loader = Task(load_torch_task, name="load-torch")
-        self._loader.done.connect(self._torch_ready)
-        self._loader.failed.connect(self._torch_failed)
-        self._loader.start()
+
+    def _after_first_model(self, *_args) -> None:
+        """The Predict tab has its first model loaded (or failed to, or has none to load, or the registry could not
+        be listed): what start-up left for later begins. PyTorch loads in a worker (importing it competes with
+        opening the model for the interpreter: seconds), and the plots' modules (pyqtgraph) in another, so that
+        opening the Train, Runs or Evaluate tab later only builds their widgets."""
+        session = self.predict_tab.session
+        if self._preload is not None or self._closing or (self.registry.loaded and session.model_path is not None
+                                                          and session.model is None and session.model_error is None):
+            return  # begun already, closing (nothing new to wait for), or the model is still loading
+        modules = EVALUATE_PLOTS + (TRAIN_PLOTS + RUNS_PLOTS if self.can_train else ())
+        self._preload = Task(preload_task, modules, name="preload-plots")
+        self._preload.start()
+        if self.can_train:
+            self._loader = Task(load_torch_task, name="load-torch")
+            self._loader.done.connect(self._torch_ready)
+            self._loader.failed.connect(self._torch_failed)
+            self._loader.start()
 
     def _torch_ready(self, info: dict) -> None:
         self.torch_info = info

@@ -1,6 +1,7 @@
 """The registry as seen by the GUI: one shared object; tabs watch `changed` and never touch files."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ class Listing:
     demo_problem: Failure | None    # why the bundled demo could not be installed
 
 
-def list_task(report, stop, install_demo: bool) -> Listing:
+def list_registry(install_demo: bool) -> Listing:
+    """The registry's models and default (installing the bundled demo model first when install_demo)."""
     from resnet_gui.core.errors import ResnetGuiError
     from resnet_gui.core.models.demo import ensure_demo_model
     from resnet_gui.core.models.registry import Registry
@@ -33,6 +35,27 @@ def list_task(report, stop, install_demo: bool) -> Listing:
         except (ResnetGuiError, OSError) as exc:  # a damaged bundle is reported, the app goes on
             problem = Failure.from_exception(exc)
     return Listing(str(registry.root), registry.list(), registry.default_name(), installed, problem)
+
+
+class FirstListing:
+    """The session's first listing (the demo model installed if needed), made once and shared: the thread that
+    opens the first model while the window is being built (predict.model_cache.prewarm) calls it, and the window's
+    first refresh takes the same listing instead of listing again. Thread-safe: a second caller waits for the first;
+    a listing that raised is made again by the next caller (the refresh), which reports it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._listing: Listing | None = None
+
+    def __call__(self) -> Listing:
+        with self._lock:
+            if self._listing is None:
+                self._listing = list_registry(install_demo=True)
+            return self._listing
+
+
+def list_task(report, stop, install_demo: bool, first: FirstListing | None = None) -> Listing:
+    return first() if first is not None else list_registry(install_demo)
 
 
 def operation_task(report, stop, op: str, args: tuple, kwargs: dict) -> Any:
@@ -50,8 +73,9 @@ class RegistryModel(QObject):
     demo_installed = Signal(str)       # the demo model was installed (once per registry, ever)
     renamed = Signal(str, str)         # (old, new): a model was renamed here (before `changed` lists it)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, first: FirstListing | None = None):
         super().__init__(parent)
+        self._first = first            # the session's first listing, shared with the model opened at start-up
         self._renames: dict[str, str] = {}  # old name -> new name, renamed in this session
         self.entries: list = []
         self.default_name: str | None = None
@@ -62,7 +86,9 @@ class RegistryModel(QObject):
 
     def refresh(self) -> None:
         """List again in the background; an older listing still running is cancelled."""
-        self._listing.start(list_task, self._install_demo, on_done=self._listed, on_failed=self.failed.emit)
+        first, self._first = self._first, None  # taken once: later listings see what changed since
+        self._listing.start(list_task, self._install_demo, first if self._install_demo else None,
+                            on_done=self._listed, on_failed=self.failed.emit)
 
     def _listed(self, listing: Listing) -> None:
         self._install_demo = False

@@ -1,6 +1,7 @@
 """Plots (pyqtgraph) set up one way for every tab: the Train tab's live curves, the Runs tab's comparison,
 the learning-rate finder and the reliability diagram.
 
+    stack, label, column = plot_page(widget, "Curves appear here after a run.")  # the sentence, then a page
     plot = make_plot("epoch", "loss (log scale)")     # labels, grid, no context menu, no SI prefixes
     paint_plot(plot, widget.palette(), "Loss")        # background, axes and title in the palette's colours
     class TrainingPlots(EpochPlots): ...              # loss (log scale) and accuracy per epoch, side by side
@@ -12,7 +13,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from .widgets import empty_state_stack
 
@@ -40,6 +41,18 @@ class LogAxis(pg.AxisItem):
         mantissas = [round(10 ** (v % 1), 6) for v in values]
         return [text if round(m) in (1, 2, 5) and abs(m - round(m)) < 1e-3 else ""
                 for text, m in zip(strings, mantissas)]
+
+
+def plot_page(owner: QWidget, empty_text: str) -> tuple[QStackedWidget, QLabel, QVBoxLayout]:
+    """Fill `owner` with a stack: a sentence (`empty_text`: what appears here, and when) until there is something
+    to show, then a page for the plots. Returns (the stack, the sentence's label, the page's column, no margins);
+    the caller fills the column and shows the page with stack.setCurrentIndex(1)."""
+    stack, label = empty_state_stack(owner, empty_text)
+    page = QWidget()
+    column = QVBoxLayout(page)
+    column.setContentsMargins(0, 0, 0, 0)
+    stack.addWidget(page)
+    return stack, label, column
 
 
 def make_plot(bottom: str, left: str, *, min_height: int = 180, grid: float = 0.25, epochs: bool = False,
@@ -87,10 +100,7 @@ class EpochPlots(QWidget):
 
     def __init__(self, empty_text: str, min_height: int, parent=None):
         super().__init__(parent)
-        self.stack, self.empty_label = empty_state_stack(self, empty_text)
-        page = QWidget()
-        column = QVBoxLayout(page)
-        column.setContentsMargins(0, 0, 0, 0)
+        self.stack, self.empty_label, column = plot_page(self, empty_text)
         column.setSpacing(2)
         self.key_label = QLabel()
         self.key_label.setTextFormat(Qt.TextFormat.RichText)  # what goes in it is escaped
@@ -104,7 +114,6 @@ class EpochPlots(QWidget):
         self.acc_plot = make_plot("epoch", "accuracy (%)", min_height=min_height, epochs=True)
         row.addWidget(self.loss_plot)
         row.addWidget(self.acc_plot)
-        self.stack.addWidget(page)
 
     def key(self) -> str:
         """The key line above the plots (rich text)."""

@@ -151,12 +151,15 @@ class TaskSlot(QObject):
         """Run fn(report, stop, *args) in a new task; the on_* callbacks hear this task only."""
         self.cancel()
         task = Task(fn, *args, name=self.objectName())
-        for signal, ours, handler in ((task.progress, self.progress, on_progress), (task.done, self.done, on_done),
-                                      (task.failed, self.failed, on_failed)):
-            self._connections.append(signal.connect(ours.emit))
+        # relayed through bound methods (not connected to self.done.emit etc.): Qt drops these connections when
+        # this slot is deleted (its tab closed) before the task ends, instead of emitting a deleted signal
+        relays = ((task.progress, self._relay_progress, on_progress), (task.done, self._relay_done, on_done),
+                  (task.failed, self._relay_failed, on_failed))
+        for signal, relay, handler in relays:
+            self._connections.append(signal.connect(relay))
             if handler is not None:
                 self._connections.append(signal.connect(handler))
-        task.finished.connect(lambda t=task: self._finished(t))
+        task.finished.connect(self._task_finished)
         self._task = task
         task.start()
         self.started.emit()
@@ -180,7 +183,17 @@ class TaskSlot(QObject):
     def busy(self) -> bool:
         return self._task is not None
 
-    def _finished(self, task: Task) -> None:
+    def _relay_progress(self, value) -> None:
+        self.progress.emit(value)
+
+    def _relay_done(self, value) -> None:
+        self.done.emit(value)
+
+    def _relay_failed(self, failure) -> None:
+        self.failed.emit(failure)
+
+    def _task_finished(self) -> None:
+        task = self.sender()
         if task is self._task:
             self._task = None
             self._connections = []

@@ -13,12 +13,11 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from ..common import theme
-from ..common.widgets import empty_state_stack
+from ..common.plots import plot_page
 
 CURVE_COLOR = (47, 111, 203)
 MARK_COLOR = (214, 55, 40)
@@ -51,10 +50,7 @@ class CurvesPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.stack, self.empty_label = empty_state_stack(self, EMPTY_TEXT)
-        page = QWidget()
-        column = QVBoxLayout(page)
-        column.setContentsMargins(0, 0, 0, 0)
+        self.stack, self.empty_label, column = plot_page(self, EMPTY_TEXT)
         top = QHBoxLayout()
         top.addWidget(QLabel("Class:"))
         self.class_combo = QComboBox()
@@ -109,7 +105,6 @@ class CurvesPanel(QWidget):
         own.addWidget(self.save_button)
         own.addWidget(self.remove_button)
         column.addLayout(own)
-        self.stack.addWidget(page)
         self.curves: list = []
         self.operating_points: dict = {}
         self.reader_threshold = 0.6

@@ -9,6 +9,23 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from ..common.widgets import big_font
 
 
+def evaluation_cards(evaluation) -> list[tuple[str, str, str]]:
+    """The headline figures of an evaluation (core.evaluation), as set_figures takes them: accuracy, balanced
+    accuracy, the largest class's share, the first top-k accuracy, the calibration error and the images."""
+    f = evaluation.figures
+    cards = [("accuracy", f"{f.accuracy:.1%}", f"{round(f.accuracy * f.n):,} of {f.n:,} images right"),
+             ("balanced accuracy", f"{f.balanced_accuracy:.1%}",
+              "The mean of the per-class recalls: every class counts the same, however many images it has"),
+             ("largest class", f"{f.majority_baseline:.1%}",
+              "What always answering the largest class would score: accuracy should be well above it")]
+    for k, value in sorted(f.top_k_accuracy.items())[:1]:
+        cards.append((f"top-{k} accuracy", f"{value:.1%}", f"The true class is among the {k} most likely"))
+    cards.append(("calibration error", f"{f.ece:.3f}", "Expected calibration error (15 bins): how far "
+                  "“x % sure” is from being right x % of the time; 0 is perfect"))
+    cards.append(("images", f"{f.n:,}", evaluation.data + (" (with mirror images)" if evaluation.tta else "")))
+    return cards
+
+
 class FigureCards(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
-from ..common.plots import make_plot, paint_plot
+from ..common.plots import make_plot, paint_plot, plot_page
 from ..common.theme import follow_palette
-from ..common.widgets import empty_state_stack
 
 BAR_COLOR = (47, 111, 203)
 GAP_COLOR = (214, 55, 40)
@@ -20,10 +19,7 @@ EMPTY_TEXT = "The reliability diagram appears here after an evaluation."
 class ReliabilityPlot(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.stack, self.empty_label = empty_state_stack(self, EMPTY_TEXT)
-        page = QWidget()
-        column = QVBoxLayout(page)
-        column.setContentsMargins(0, 0, 0, 0)
+        self.stack, self.empty_label, column = plot_page(self, EMPTY_TEXT)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.PlainText)
@@ -34,7 +30,6 @@ class ReliabilityPlot(QWidget):
         self.plot.setXRange(0, 100, padding=0.02)
         self.plot.setYRange(0, 108, padding=0.02)
         column.addWidget(self.plot, 1)
-        self.stack.addWidget(page)
         self.bins: list[dict] = []
         self._items: list = []
         self.ece: float | None = None

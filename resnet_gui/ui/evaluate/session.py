@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
+from resnet_gui.text import plural
+
 from ..common.qimages import pil_to_qimage
 from ..common.workers import TaskSlot
 
@@ -20,6 +22,7 @@ DATA_WORDS = {"cifar10": "the CIFAR-10 test set", "validation": "its validation 
 THUMBNAIL_PX = 96
 MAX_GALLERY = 400            # images shown for one cell; the count says how many there are
 GALLERY_CHUNK = 24
+MAX_LISTED = 5               # folders left out, or files unreadable, named in the notes
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,20 @@ class EvalOutcome:
     request: EvalRequest
     evaluation: Any            # core.evaluate.Evaluation
     verdicts: tuple[str, ...] = ()   # what is wrong with the model, in sentences (core.metrics.verdicts)
+
+    def notes(self) -> list[str]:
+        """What the evaluation left out or could not tell, in sentences: folders that are not classes of the
+        model, files that could not be read, raw (uncalibrated) confidences."""
+        ev, notes = self.evaluation, []
+        if ev.unknown_classes:
+            listed = ", ".join(f"{k} ({v:,})" for k, v in list(ev.unknown_classes.items())[:MAX_LISTED])
+            notes.append(f"Folders that are not classes of this model were left out: {listed}.")
+        if ev.failed:
+            listed = "\n".join(str(e.get("error") or e.get("path")) for e in ev.failed[:MAX_LISTED])
+            notes.append(f"{plural(len(ev.failed), 'file')} could not be read:\n{listed}")
+        if not ev.calibrated:
+            notes.append("This model is uncalibrated: its confidences are the network's raw ones.")
+        return notes
 
 
 @dataclass(frozen=True)

@@ -26,22 +26,34 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import plural
 
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
+from ..common.lazy import LazyPage
 from ..common.threshold import threshold_from
 from ..common.widgets import Banner
 from ..common.workers import TaskSlot
 from .confused_pairs import ConfusedPairs
-from .curves_panel import CurvesPanel
-from .figure_cards import FigureCards
+from .export import ExportRefused, export_evaluation
+from .figure_cards import FigureCards, evaluation_cards
 from .image_gallery import ImageGallery
 from .matrix_panel import MatrixPanel
 from .per_class_table import PerClassTable, with_filter
-from .reliability_plot import ReliabilityPlot
 from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
 GALLERY, PER_CLASS, PAIRS, RELIABILITY, THRESHOLDS, LABELS = 0, 1, 2, 3, 4, 5
-MAX_LISTED = 5
+PLOT_MODULES = ("resnet_gui.ui.evaluate.reliability_plot", "resnet_gui.ui.evaluate.curves_panel")
+
+
+def _reliability_plot():
+    from .reliability_plot import ReliabilityPlot
+
+    return ReliabilityPlot()
+
+
+def _curves_panel():
+    from .curves_panel import CurvesPanel
+
+    return CurvesPanel()
 
 
 class EvaluateTab(QWidget):
@@ -135,17 +147,19 @@ class EvaluateTab(QWidget):
         self.gallery = ImageGallery()
         self.gallery.image_activated.connect(self.open_image_requested)
         self.per_class = PerClassTable()
-        self.reliability = ReliabilityPlot()
+        # the plots are made when their page is first shown (or an evaluation's results need them): pyqtgraph
+        # stays off the start-up path
+        self.reliability_page = LazyPage(_reliability_plot)
         self.details.addTab(self.gallery, "Images")
         self.per_class_page = with_filter(self.per_class)
         self.details.addTab(self.per_class_page, "Per class")
         self.pairs = ConfusedPairs()
         self.pairs.pair_clicked.connect(self.show_cell)
         self.details.addTab(self.pairs, "Confused pairs")
-        self.details.addTab(self.reliability, "Reliability")
-        self.curves = CurvesPanel()
-        self.curves.save_requested.connect(self.save_operating_point)
-        self.details.addTab(self.curves, "Thresholds")
+        self.details.addTab(self.reliability_page, "Reliability")
+        self.curves_page = LazyPage(_curves_panel)
+        self.curves_page.made.connect(lambda panel: panel.save_requested.connect(self.save_operating_point))
+        self.details.addTab(self.curves_page, "Thresholds")
         self.labels = LabelIssuesView(training_decisions=True)
         self.labels.decisions_changed.connect(self._label_decisions)
         self.details.addTab(self.labels, "Label mistakes")
@@ -159,6 +173,16 @@ class EvaluateTab(QWidget):
         self.tta_check.setChecked(self.settings.get("evaluate.tta", False))
         self._data_kind_changed()
         self._show_running(False)
+
+    @property
+    def reliability(self):
+        """The reliability diagram (made on first use)."""
+        return self.reliability_page.widget()
+
+    @property
+    def curves(self):
+        """The Thresholds page's curves panel (made on first use)."""
+        return self.curves_page.widget()
 
     # ---- state ------------------------------------------------------------------------------------
     def set_ready(self, device: str) -> None:
@@ -329,32 +353,14 @@ class EvaluateTab(QWidget):
         self.outcome = outcome
         ev, f, req = outcome.evaluation, outcome.evaluation.figures, outcome.request
         self._update_buttons()
-        notes = []
-        if ev.unknown_classes:
-            listed = ", ".join(f"{k} ({v:,})" for k, v in list(ev.unknown_classes.items())[:MAX_LISTED])
-            notes.append(f"Folders that are not classes of this model were left out: {listed}.")
-        if ev.failed:
-            listed = "\n".join(str(e.get("error") or e.get("path")) for e in ev.failed[:MAX_LISTED])
-            notes.append(f"{plural(len(ev.failed), 'file')} could not be read:\n{listed}")
-        if not ev.calibrated:
-            notes.append("This model is uncalibrated: its confidences are the network's raw ones.")
+        notes = outcome.notes()
         if notes:
             self.banner.show_message("\n".join(notes), "info")
         if outcome.verdicts:
             self.verdict_banner.show_message("\n".join(f"• {v}" for v in outcome.verdicts), "warning")
         else:
             self.verdict_banner.clear_message()
-        cards = [("accuracy", f"{f.accuracy:.1%}", f"{round(f.accuracy * f.n):,} of {f.n:,} images right"),
-                 ("balanced accuracy", f"{f.balanced_accuracy:.1%}",
-                  "The mean of the per-class recalls: every class counts the same, however many images it has"),
-                 ("largest class", f"{f.majority_baseline:.1%}",
-                  "What always answering the largest class would score: accuracy should be well above it")]
-        for k, value in sorted(f.top_k_accuracy.items())[:1]:
-            cards.append((f"top-{k} accuracy", f"{value:.1%}", f"The true class is among the {k} most likely"))
-        cards.append(("calibration error", f"{f.ece:.3f}", "Expected calibration error (15 bins): how far "
-                      "“x % sure” is from being right x % of the time; 0 is perfect"))
-        cards.append(("images", f"{f.n:,}", ev.data + (" (with mirror images)" if ev.tta else "")))
-        self.cards.set_figures(cards)
+        self.cards.set_figures(evaluation_cards(ev))
         from resnet_gui.core.evaluation.metrics import most_confused
 
         self.matrix_panel.set_matrix(f.class_names, f.confusion_matrix)
@@ -418,38 +424,19 @@ class EvaluateTab(QWidget):
             self.export(out)
 
     def export(self, out: str) -> tuple[Path, ...] | None:
-        """NAME.csv (one row per image), NAME-summary.csv, NAME-per-class.csv and NAME-confusion-matrix.png (a
-        framed figure, without the selection) side by side; their paths, or None on failure."""
-        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-        from resnet_gui.core.atomic import atomic_write_bytes
-        from resnet_gui.core.errors import ResnetGuiError, user_message
-        from resnet_gui.core.evaluation.report import report_paths, write_report
-        from resnet_gui.core.paths import output_problem
-
-        ev, req = self.outcome.evaluation, self.outcome.request
-        csv_path = Path(out)
-        png_path = csv_path.with_name(csv_path.stem + "-confusion-matrix.png")
-        problem = next(filter(None, (output_problem(p, model=ev.model_path)
-                                     for p in (*report_paths(csv_path), png_path))), None)
-        if problem:  # none of the files is written
-            self.banner.show_message(f"The evaluation was not saved: {problem}.", "error")
-            return None
-        f = ev.figures
-        title = f"{req.model_name} on {ev.data}: accuracy {f.accuracy:.1%}, {f.n:,} images"
-        data = QByteArray()
-        png = QBuffer(data)
-        png.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.matrix.export_image(title).save(png, "PNG")
-        png.close()
+        """NAME.csv (one row per image), NAME-summary.csv, NAME-per-class.csv and NAME-confusion-matrix.png side
+        by side (export.py); their paths, or None when nothing was saved (the banner says why)."""
+        ev = self.outcome.evaluation
+        title = f"{self.outcome.request.model_name} on {ev.data}: accuracy {ev.figures.accuracy:.1%}, " \
+            f"{ev.figures.n:,} images"
         try:
-            written = write_report(ev, csv_path, threshold_from(self.settings))
-            atomic_write_bytes(png_path, bytes(data.data()))
-        except (OSError, ResnetGuiError) as exc:
-            self.banner.show_message(f"The evaluation could not be saved. {user_message(exc)}", "error")
+            written = export_evaluation(ev, Path(out), self.matrix.export_image(title), threshold_from(self.settings))
+        except ExportRefused as exc:
+            self.banner.show_message(str(exc), "error")
             return None
-        self.settings.set("evaluate.export_dir", str(csv_path.parent))
+        self.settings.set("evaluate.export_dir", str(Path(out).parent))
+        csv_path, summary, per_class, png_path = written
         self.banner.show_message(f"Saved {plural(len(ev.rows), 'row')} to {csv_path}, the figures to "
-                                 f"{written[1].name} and {written[2].name}, and the confusion matrix to "
+                                 f"{summary.name} and {per_class.name}, and the confusion matrix to "
                                  f"{png_path.name}.", "success")
-        return (*written, png_path)
+        return written

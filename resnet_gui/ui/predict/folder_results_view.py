@@ -1,7 +1,8 @@
 """The folder-results view of the Predict tab: a sortable table (thumbnail, file, class, confidence, status)
 that fills while a folder runs, a filter by status (sure, not sure, unfamiliar, errors), the files that
 failed, which model made the results, CSV export, and, for a folder laid out as folder/<class>/… with the
-model's classes, the accuracy and a way to evaluate it properly."""
+model's classes, the accuracy and a way to evaluate it properly. How one answer looks as a row, and the table
+itself: results_table.py."""
 from __future__ import annotations
 
 import gc
@@ -10,47 +11,39 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QPalette, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from resnet_gui.text import plural
 
-from ..common.widgets import Banner, ElidedLabel, plain_tip
-from .answer import (
-    DEFAULT_THRESHOLD,
-    ERROR,
-    STATES,
-    STATUS_WORDS,
-    SURE,
-    UNFAMILIAR,
-    UNSURE,
-    status_tip,
+from ..common.widgets import Banner, ElidedLabel
+from .answer import DEFAULT_THRESHOLD, ERROR, STATES, SURE, UNFAMILIAR, UNSURE
+from .results_table import (
+    CONFIDENCE_COLUMN,
+    FILE_COLUMN,
+    PATH_ROLE,
+    STATUS_COLUMN,
+    STATUS_ROLE,
+    result_row,
+    results_model,
+    results_table,
+    set_status,
 )
 from .session import TOP_K, FolderDone, FolderLabels, FolderRows
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
-PATH_ROLE = Qt.ItemDataRole.UserRole
-STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
-FILE_COLUMN, CLASS_COLUMN, CONFIDENCE_COLUMN, STATUS_COLUMN = 1, 2, 3, 4
 FILTERS = [("", "All images"), (SURE, "Sure"), (UNSURE, "Not sure"), (UNFAMILIAR, "Unfamiliar"), (ERROR, "Errors")]
-STATUS_ORDER = {state: i for i, state in enumerate((ERROR, UNFAMILIAR, UNSURE, SURE))}
-ERROR_COLOR = Qt.GlobalColor.red
 MAX_LISTED_ERRORS = 5
 COUNTS_EVERY_S = 0.25
-ROW_HEIGHT, ICON_PX = 34, 30   # compact rows: about 25 fit where 11 did
 INSERT_BUDGET_S = 0.025  # GUI time spent adding rows per event-loop turn; the rest waits for the next turn
 
 
@@ -123,33 +116,8 @@ class FolderResultsView(QWidget):
         layout.addWidget(self.folder_errors)
         self.accuracy_note = Banner()
         layout.addWidget(self.accuracy_note)
-        self.table_model = QStandardItemModel(0, 5)
-        self.table_model.setHorizontalHeaderLabels(["", "File", "Class", "Confidence", "Status"])
-        self.proxy = QSortFilterProxyModel()
-        self.proxy.setSourceModel(self.table_model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setFilterKeyColumn(STATUS_COLUMN)
-        self.proxy.setFilterRole(STATUS_ROLE)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep both ends of long file names
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
-        self.table.verticalHeader().setMinimumSectionSize(ROW_HEIGHT)
-        self.table.setIconSize(QPixmap(ICON_PX, ICON_PX).size())
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(0, ICON_PX + 10)
-        header.setSectionResizeMode(FILE_COLUMN, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(CLASS_COLUMN, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(CLASS_COLUMN, 200)
-        header.setSectionResizeMode(CONFIDENCE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(STATUS_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(FILE_COLUMN, Qt.SortOrder.AscendingOrder)  # A to Z, new rows in their place
+        self.table_model, self.proxy = results_model()
+        self.table = results_table(self.proxy)
         self.table.doubleClicked.connect(self._row_activated)
         layout.addWidget(self.table, 1)
         self._update_buttons()
@@ -273,44 +241,9 @@ class FolderResultsView(QWidget):
         if not pred.ok:
             self._errors.append(pred)
         self._count_accuracy(pred)
-        icon_item = QStandardItem()
-        if thumb is not None:
-            icon_item.setData(QPixmap.fromImage(thumb), Qt.ItemDataRole.DecorationRole)
-        file_item = QStandardItem(os.path.basename(pred.path))
-        file_item.setToolTip(plain_tip(pred.path))
-        file_item.setData(pred.path, PATH_ROLE)
-        if pred.ok:
-            class_item = QStandardItem(pred.label)
-            conf_item = QStandardItem(f"{pred.confidence:.1%}")
-            conf_item.setData(pred.confidence, SORT_ROLE)
-            class_item.setToolTip(plain_tip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k)))
-            if pred.unfamiliar:  # its confidence is among classes the image does not belong to: greyed, sorted apart
-                conf_item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-                conf_item.setData(pred.confidence - 2.0, SORT_ROLE)  # below every familiar answer
-                conf_item.setToolTip("How sure it is among the classes it knows; but the image is unlike them all "
-                                     "(unfamiliar), so this number means little")
-        else:
-            class_item = QStandardItem("Error")
-            class_item.setForeground(ERROR_COLOR)
-            conf_item = QStandardItem("")
-            conf_item.setData(-3.0, SORT_ROLE)  # failures sort first, then unfamiliar, then the least confident
-            for item in (icon_item, file_item, class_item, conf_item):
-                item.setToolTip(plain_tip(pred.error))
-        conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        icon_item.setData(len(self.results), SORT_ROLE)
-        file_item.setData(file_item.text().lower(), SORT_ROLE)
-        class_item.setData(class_item.text().lower(), SORT_ROLE)
-        status_item = QStandardItem()
-        self._set_status(status_item, pred)
-        self._counts[status_item.data(STATUS_ROLE)] += 1
-        self.table_model.appendRow([icon_item, file_item, class_item, conf_item, status_item])
-
-    def _set_status(self, item: QStandardItem, pred) -> None:
-        state = pred.state(self.threshold)
-        item.setText(STATUS_WORDS[state])
-        item.setData(state, STATUS_ROLE)
-        item.setData(STATUS_ORDER[state], SORT_ROLE)
-        item.setToolTip(plain_tip(status_tip(pred, state, self.threshold, self.familiarity_limit)))
+        row = result_row(pred, thumb, len(self.results), self.palette().color(QPalette.ColorRole.PlaceholderText))
+        self._counts[set_status(row[STATUS_COLUMN], pred, self.threshold, self.familiarity_limit)] += 1
+        self.table_model.appendRow(row)
 
     def set_threshold(self, threshold: float) -> None:
         """A new "not sure below" threshold: every row's status is read again (no new prediction)."""
@@ -318,8 +251,7 @@ class FolderResultsView(QWidget):
         self._counts = dict.fromkeys(STATES, 0)
         for row, pred in enumerate(self.results):
             item = self.table_model.item(row, STATUS_COLUMN)
-            self._set_status(item, pred)
-            self._counts[item.data(STATUS_ROLE)] += 1
+            self._counts[set_status(item, pred, self.threshold, self.familiarity_limit)] += 1
         self._show_counts()
 
     def row_status(self, row: int) -> str:

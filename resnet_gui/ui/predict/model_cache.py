@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,22 +60,29 @@ def get_predictor(model_path: str, device: str = "auto"):
             _opening.pop(key).set()
 
 
-def prewarm(wanted: str | None, device: str = "auto") -> threading.Thread:
+def prewarm(wanted: str | None, device: str = "auto", listing: Callable[[], Any] | None = None) -> threading.Thread:
     """Open the model the Predict tab will ask for first (`wanted`, the last one used, if it is still listed;
     else the registry's default) in a background thread while the window is being built, so that the tab's own
-    load finds it here. Only for the ONNX Runtime engine: the window shows before PyTorch is imported. Anything
-    that goes wrong is left for that load to report."""
+    load finds it here. Only for the ONNX Runtime engine: the window shows before PyTorch is imported. `listing`:
+    what lists the registry (with .entries and .default; registry_model.FirstListing, which the window's first
+    listing then shares); else Registry is listed here. Anything that goes wrong is left for that load to report."""
     def run():
         try:
+            # listed first (milliseconds): the window's first listing may be waiting for it (FirstListing)
+            if listing is not None:
+                listed = listing()
+                entries, default = listed.entries, listed.default
+            else:
+                from resnet_gui.core.models.registry import Registry
+
+                registry = Registry()
+                entries, default = registry.list(), registry.default_name()
             from resnet_gui.core.engines.choose import resolve_engine
-            from resnet_gui.core.models.registry import Registry
 
             if resolve_engine("auto", device) != "onnxruntime":
                 return
-
-            registry = Registry()
-            names = {entry.name: entry for entry in registry.list() if not entry.broken}
-            name = wanted if wanted in names else registry.default_name()
+            names = {entry.name: entry for entry in entries if not entry.broken}
+            name = wanted if wanted in names else default
             if name in names:
                 get_predictor(str(names[name].path), device)
         except Exception:  # noqa: BLE001 - only a head start: the real load reports every failure

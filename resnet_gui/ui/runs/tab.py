@@ -21,14 +21,21 @@ from PySide6.QtWidgets import (
 from resnet_gui.text import decimal_size, plural
 
 from ..common.flow import FlowLayout
+from ..common.lazy import LazyPage
 from ..common.widgets import Banner, ElidedLabel
 from .config_diff import ConfigDiff
-from .curves import EMPTY_TEXT, RunCurves
 from .session import Freed, RunsSession
 from .table import RunsTable
 from .tensorboard import NOT_INSTALLED, TensorBoardLauncher
 
 COMPARABLE = ("finished", "unfinished")
+PLOT_MODULES = ("resnet_gui.ui.runs.curves",)
+
+
+def _run_curves():
+    from .curves import RunCurves
+
+    return RunCurves()
 
 
 class RunsTab(QWidget):
@@ -97,11 +104,11 @@ class RunsTab(QWidget):
         splitter.addWidget(self.table)
         below = QSplitter(Qt.Orientation.Horizontal)
         below.setChildrenCollapsible(False)
-        self.curves = RunCurves()
-        self.curves.setMinimumWidth(420)
+        self.curves_page = LazyPage(_run_curves)  # made when first shown: pyqtgraph stays off the start-up path
+        self.curves_page.setMinimumWidth(420)
         self.diff = ConfigDiff()
         self.diff.setMinimumWidth(280)
-        below.addWidget(self.curves)
+        below.addWidget(self.curves_page)
         below.addWidget(self.diff)
         below.setStretchFactor(0, 3)
         below.setStretchFactor(1, 2)
@@ -133,6 +140,11 @@ class RunsTab(QWidget):
         tb.failed.connect(lambda failure: self._say(failure.message, "info" if failure.kind == NOT_INSTALLED
                                                     else "error"))
         tb.busy_changed.connect(self._tensorboard_busy)
+
+    @property
+    def curves(self):
+        """The selected runs' curves (made on first use)."""
+        return self.curves_page.widget()
 
     # ---- state ------------------------------------------------------------------------------------
     def set_ready(self) -> None:
@@ -216,8 +228,11 @@ class RunsTab(QWidget):
         self.session.comparison.cancel()
         if not comparable:
             self.diff.clear()
-            self.curves.clear(EMPTY_TEXT if not infos else "The selected run has no epochs to show"
-                              + (f": {infos[0].error}" if infos[0].error else "."))
+            if infos:
+                self.curves.clear("The selected run has no epochs to show"
+                                  + (f": {infos[0].error}" if infos[0].error else "."))
+            elif self.curves_page.made_widget() is not None:  # one never made shows what to select already
+                self.curves.clear()
             return
         self.curves.set_runs({i.name: i.history for i in comparable})
         if len(comparable) == 1:

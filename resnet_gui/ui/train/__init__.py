@@ -5,6 +5,7 @@ session.py            the tab's work without widgets: runs (start, stop, resume)
 form.py               what to train: recipe, model and settings
 data_panel.py         CIFAR-10 found, downloaded or located; a class folder scanned
 data_health_panel.py  the dataset health check with thumbnails
+health_check.py       the health check kept about the scans and settings; its choices in a run's config
 lr_finder_panel.py    the learning-rate finder
 monitor.py            progress, result, verdicts and the log of a run
 live_plots.py         loss and accuracy while training

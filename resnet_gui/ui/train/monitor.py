@@ -10,11 +10,17 @@ from resnet_gui.core.train import events as E
 from resnet_gui.text import duration, plural, sentence
 
 from ..common.failures import Failure, window_text
+from ..common.lazy import LazyPage
 from ..common.widgets import Banner, LogView
-from .live_plots import TrainingPlots
 
 RESULT_KINDS = {"finished": "success", "cancelled": "info", "failed": "error"}
 RESULT_WORDS = {"finished": "Finished", "cancelled": "Stopped", "failed": "Failed"}
+
+
+def _training_plots():
+    from .live_plots import TrainingPlots
+
+    return TrainingPlots()
 
 
 class TrainingMonitor(QWidget):
@@ -41,11 +47,20 @@ class TrainingMonitor(QWidget):
             w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             stats.addWidget(w)
         layout.addLayout(stats)
-        self.plots = TrainingPlots()
-        layout.addWidget(self.plots, 3)
+        self.plots_page = LazyPage(_training_plots)  # made when first shown: pyqtgraph stays off the start-up path
+        layout.addWidget(self.plots_page, 3)
         self.log = LogView("Dataset summary, warnings and one line per epoch appear here.")
         layout.addWidget(self.log, 1)
         self.warnings: list[str] = []
+
+    @property
+    def plots(self):
+        """The live curves (made on first use)."""
+        return self.plots_page.widget()
+
+    def _clear_plots(self) -> None:
+        if (plots := self.plots_page.made_widget()) is not None:  # curves never made have nothing to clear
+            plots.clear()
 
     # ---- a run ------------------------------------------------------------------------------------
     def begin(self, message: str) -> None:
@@ -54,7 +69,7 @@ class TrainingMonitor(QWidget):
         self.warnings = []
         self.log.follow()  # a new run opens on its own lines, even if the last one was scrolled up
         self.log.append_line(f"— {message}")
-        self.plots.clear()
+        self._clear_plots()
         self.progress.setRange(0, 0)
         self.progress.setFormat("Preparing…")
         self.epoch_label.setText("Epoch –")
@@ -69,7 +84,7 @@ class TrainingMonitor(QWidget):
         self.warnings = []
         self.log.clear()
         self.log.follow()
-        self.plots.clear()
+        self._clear_plots()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("Not started")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -25,12 +25,12 @@ from ..common.failures import Failure
 from .data_health_panel import DataHealthPanel
 from .data_panel import DataPanel
 from .form import TrainForm
-from .lr_finder_panel import LrFinderPanel
+from .health_check import HealthCheck
 from .monitor import TrainingMonitor
 from .session import TrainSession
 
 MORE_EPOCHS_DEFAULT = 5
-RECHECK_MS = 400  # pause after a setting the health check depends on changes
+PLOT_MODULES = ("resnet_gui.ui.train.live_plots", "resnet_gui.ui.train.lr_finder_panel")  # made on first use
 FIND_LR_TIP = ("A short test that raises the learning rate step by step on this data and model and suggests one "
                "(nothing is saved)")
 
@@ -97,16 +97,13 @@ class TrainTab(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         rl.addLayout(buttons)
-        self.lr_panel = LrFinderPanel()
-        self.lr_panel.hide()
         self.monitor = TrainingMonitor()
-        column = QSplitter(Qt.Orientation.Vertical)
-        column.setChildrenCollapsible(False)
-        column.addWidget(self.lr_panel)
-        column.addWidget(self.monitor)
-        column.setStretchFactor(0, 2)
-        column.setStretchFactor(1, 3)
-        rl.addWidget(column, 1)
+        self._column = QSplitter(Qt.Orientation.Vertical)  # the learning-rate finder's panel goes above the monitor
+        self._column.setChildrenCollapsible(False)
+        self._column.addWidget(self.monitor)
+        self._column.setStretchFactor(0, 3)
+        self._lr_panel = None
+        rl.addWidget(self._column, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -115,41 +112,47 @@ class TrainTab(QWidget):
 
     def _connect(self) -> None:
         s = self.session
+        # the dataset health check follows the recipe, the scans and the settings it depends on
+        self.health_check = HealthCheck(self.health, self.form, self.config, self.is_training, self)
         s.training_busy_changed.connect(self._training_busy_changed)
         s.training_progress.connect(self._training_progress)
         s.training_done.connect(self._training_done)
         s.training_failed.connect(lambda failure: self.monitor.on_failed(failure, self._fixes(failure.remedy)))
         s.listing_done.connect(self._runs_listed)
         self.form.mode_changed.connect(self._mode_changed)
-        self.form.balance_changed.connect(self.health.set_balance)
-        self.health.balance_requested.connect(self.form.set_balance)
-        self.health.set_balance(self.form.balance())
         self.data.data_changed.connect(self._data_changed)
         s.folder_scan.done.connect(self._scanned)
-        s.folder_scan.failed.connect(self._scan_failed)
-        # the health check depends on the model's input size and the split: check again when they change
-        # (after a pause, so typing or spinning through values starts one check, not one per value)
-        self._last_scan = None
-        self._recheck = QTimer(self, singleShot=True, interval=RECHECK_MS)
-        self._recheck.timeout.connect(self._recheck_health)
-        self.form.split_changed.connect(self._health_settings_changed)
+        s.folder_scan.failed.connect(self.health_check.scan_failed)
         self.form.estimate_changed.connect(self._update_estimate)
         self.form.estimate_changed.connect(self._check_weights)
         self.form.weights_row.changed.connect(lambda: self._data_changed())
         self.data.data_changed.connect(self._update_estimate)
         s.training_output.connect(self.monitor.log_line)
         s.lr_finder.busy_changed.connect(self._lr_find_busy_changed)
-        s.lr_finder.progress.connect(self.lr_panel.on_event)
         s.lr_finder.done.connect(self._lr_found)
         s.lr_finder.failed.connect(self._lr_failed)
-        self.lr_panel.cancel_requested.connect(s.stop_finding_lr)
-        self.lr_panel.close_requested.connect(self.lr_panel.hide)
-        self.lr_panel.lr_chosen.connect(self.set_learning_rate)
 
     # ---- shortcuts the tests and scripts use --------------------------------------------------------
     @property
     def plots(self):
         return self.monitor.plots
+
+    @property
+    def lr_panel(self):
+        """The learning-rate finder's panel, made (hidden, above the monitor) when first needed: its plot's
+        pyqtgraph stays off the start-up path."""
+        if self._lr_panel is None:
+            from .lr_finder_panel import LrFinderPanel
+
+            panel = self._lr_panel = LrFinderPanel()
+            panel.hide()
+            self._column.insertWidget(0, panel)
+            self._column.setStretchFactor(0, 2)
+            self.session.lr_finder.progress.connect(panel.on_event)
+            panel.cancel_requested.connect(self.session.stop_finding_lr)
+            panel.close_requested.connect(panel.hide)
+            panel.lr_chosen.connect(self.set_learning_rate)
+        return self._lr_panel
 
     @property
     def last_result(self):
@@ -184,9 +187,6 @@ class TrainTab(QWidget):
         self._check_weights()
 
     def _mode_changed(self, mode: str) -> None:
-        self.health.setVisible(mode != "cifar10")
-        if mode == "cifar10":
-            self.health.clear()
         self.data.set_mode(mode)
         if not self.is_training():
             self.monitor.reset()  # the last run's outcome, bar and log were about the other recipe
@@ -229,27 +229,9 @@ class TrainTab(QWidget):
         self.form.estimate.update_for(self.form.values(), *self.data.image_counts())
 
     def _scanned(self, scan) -> None:
-        """A folder was scanned: check its images (unreadable, duplicates, leakage, tiny ones) in a worker."""
-        self._last_scan = scan
+        """A folder was scanned: the time estimate counts its images, and the health check checks them."""
         self._update_estimate()
-        if self.mode() == "cifar10":
-            return
-        cfg = self.config()
-        self.health.check(scan.folder, cfg.val_split, cfg.seed, cfg.arch, cfg.image_size)
-
-    def _scan_failed(self, _failure: Failure) -> None:
-        self._last_scan = None
-        self.health.clear()
-
-    def _health_settings_changed(self) -> None:
-        if self._last_scan is not None:
-            self._recheck.start()
-
-    def _recheck_health(self) -> None:
-        """The architecture, image size, validation share or seed changed: the last result is about other
-        settings (e.g. "smaller than the model's input (224 px)" after switching to a 32 px model)."""
-        if self._last_scan is not None and not self.is_training():
-            self._scanned(self._last_scan)  # which leaves CIFAR-10 alone
+        self.health_check.scanned(scan)
 
     # ---- runs -------------------------------------------------------------------------------------
     def _runs_listed(self, runs: list) -> None:
@@ -328,15 +310,8 @@ class TrainTab(QWidget):
         self.monitor.begin(f"Training {cfg.arch}…")
         config = cfg.to_dict()
         gpus = self.form.gpus()
-        if cfg.dataset == "folder":  # files the health check's list leaves out (the folder is not touched)
-            config["exclude"] = self.health.excluded_paths(cfg.data)
-            config["relabel"] = self.health.relabel_map(cfg.data) or None
-            if config["exclude"]:
-                self.monitor.log_line(f"Leaving out {plural(len(config['exclude']), 'file')} ticked in the "
-                                      "dataset health list.")
-            if config["relabel"]:
-                self.monitor.log_line(f"Training {plural(len(config['relabel']), 'file')} as the class "
-                                      "chosen in the label mistakes list.")
+        for line in self.health_check.run_choices(cfg, config):
+            self.monitor.log_line(line)
         if gpus > 1:
             self.monitor.log_line(f"Starting {gpus} training processes with torchrun, one per GPU.")
         self.session.start(config, gpus=gpus)
@@ -415,9 +390,7 @@ class TrainTab(QWidget):
             self.lr_panel.failed(Failure.from_exception(exc))
             return
         config = cfg.to_dict()
-        if cfg.dataset == "folder":
-            config["exclude"] = self.health.excluded_paths(cfg.data)
-            config["relabel"] = self.health.relabel_map(cfg.data) or None
+        self.health_check.run_choices(cfg, config)
         self.lr_panel.begin(self.session.lr_find_steps, cfg.lr)
         if self.session.find_lr(config):
             self.status_message.emit("Finding a learning rate…")

@@ -112,3 +112,21 @@ def test_slot_signals_carry_the_current_task_only(qtbot):
         slot.start(fails)
     assert blocker.args[0].message == "No images."
     qtbot.waitUntil(lambda: not slot.busy(), timeout=10_000)
+
+
+def test_a_task_ending_after_its_slot_was_deleted_raises_nothing(qtbot):
+    """A tab deleted (a closed window, a test's teardown) while its slot's task was ending: the task's queued
+    `finished` reached the deleted slot through a lambda, and the event loop raised "Signal source has been
+    deleted" in whatever ran next."""
+    from PySide6.QtCore import QCoreApplication, QEvent, QObject
+
+    owner = QObject()
+    slot = TaskSlot("test", owner)
+    gate = threading.Event()
+    task = slot.start(gated, gate, "only")
+    owner.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the slot goes with its owner
+    gate.set()
+    assert task.wait(10_000)
+    QCoreApplication.processEvents()  # delivers the queued `finished`: nothing may be raised by it
+    qtbot.waitUntil(lambda: not running_tasks(), timeout=10_000)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 
 from resnet_gui.core.inference.prediction import Prediction
-from resnet_gui.ui.predict import folder_results_view
+from resnet_gui.ui.predict import folder_results_view, results_table
 from resnet_gui.ui.predict.folder_results_view import CONFIDENCE_COLUMN, STATUS_COLUMN, FolderResultsView
 from resnet_gui.ui.predict.session import FolderDone, FolderRows
 
@@ -50,7 +50,7 @@ def test_unfamiliar_confidence_is_greyed_and_sorted_apart(view):
 def test_rows_are_compact_and_the_filter_counts_each_state(view):
     visible = view.table.rowAt(view.table.viewport().height() - 1)
     assert visible == -1 or visible + 1 >= 15    # at 700 px: 30 rows nearly fit (11 did)
-    assert view.table.verticalHeader().defaultSectionSize() == folder_results_view.ROW_HEIGHT
+    assert view.table.verticalHeader().defaultSectionSize() == results_table.ROW_HEIGHT
     texts = [view.filter_combo.itemText(i) for i in range(view.filter_combo.count())]
     # img07..29: multiples of 3 at 40 % (not sure): 9, 12, ..., 27 = 7 rows; the other 16 sure
     assert texts == ["All images (30)", "Sure (16)", "Not sure (7)", "Unfamiliar (6)", "Errors (1)"]

@@ -257,6 +257,31 @@ def test_prewarm_opens_the_first_model_once_while_the_window_is_built(isolated_h
     assert model_cache.get_predictor(path, "cpu") is opened[1]
 
 
+def test_the_registry_is_listed_once_for_the_first_model_and_the_window(qtbot, digits_model, monkeypatch):
+    """The thread that opens the first model while the window is built listed the registry, then the window's
+    first listing listed it again: one listing (the demo installed by it) now serves both; later ones list anew."""
+    from resnet_gui.ui import registry_model
+    from resnet_gui.ui.predict import model_cache
+
+    real, calls = registry_model.list_registry, []
+    monkeypatch.setattr(registry_model, "list_registry", lambda install_demo: calls.append(install_demo)
+                        or real(install_demo))
+    monkeypatch.setattr(model_cache, "_cached", None)
+    first = registry_model.FirstListing()
+    model_cache.prewarm("digits", "cpu", listing=first).join(60)
+    assert calls == [True] and model_cache._cached is not None and model_cache._cached[0][0].endswith("digits.pth")
+    registry = registry_model.RegistryModel(first=first)
+    with qtbot.waitSignal(registry.changed, timeout=30_000):
+        registry.refresh()
+    assert calls == [True] and "digits" in [e.name for e in registry.entries] and registry.default_name
+    with qtbot.waitSignal(registry.changed, timeout=30_000):
+        registry.refresh()
+    assert calls == [True, False]   # what changed since is seen: the first listing is taken once
+    from resnet_gui.ui.common.workers import running_tasks
+
+    qtbot.waitUntil(lambda: not running_tasks(), timeout=30_000)  # the listing's thread ends after its result
+
+
 def test_a_class_name_given_twice_is_explained_by_its_own_index(qtbot):
     """_explain looked a class up by name (class_names.index): with two classes named alike it explained the
     first whichever was picked. The bars and the class list carry each class's index."""
