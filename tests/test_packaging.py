@@ -7,6 +7,7 @@ last, so the builds mostly use CPU time the other tests leave idle. Select or sk
 `-m "not packaging"`.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,23 @@ def run_self_test(exe: Path, out: Path, which: str) -> str:
     return proc.stdout
 
 
+def assert_predict_libraries(exe: Path, home: Path) -> None:
+    """`EXE predict IMAGE` classifies without loading Qt (PyInstaller's own PySide6 run-time hook imported QtCore
+    at every start: 0.1 s and 10 MB of each command) and hashes the weights with OpenSSL's sha256 (Python's own is
+    3.7x slower: 0.1 s of each command), seen in the libraries the dynamic loader opened."""
+    sample = exe.parent / "_internal" / "resnet_gui" / "resources" / "samples" / "digit_0_1157.png"
+    env = {k: v for k, v in os.environ.items() if k not in ("RESNET_GUI_HOME", "PYTHONPATH")}
+    proc = subprocess.run([str(exe), "predict", str(sample)], capture_output=True, text=True, timeout=120,
+                          env=dict(env, RESNET_GUI_HOME=str(home), LD_DEBUG="files"))
+    assert proc.returncode == 0 and "digit_0_1157.png" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    opened = {Path(name).name for name in re.findall(r"file=(\S+)", proc.stderr)}
+    # the loader's report was read: ONNX Runtime, which classified, is in it
+    assert "onnxruntime_pybind11_state" in {name.split(".")[0] for name in opened}, sorted(opened)
+    assert not [name for name in opened if name.startswith(("libQt6", "QtCore", "libpyside6"))], sorted(opened)
+    assert "_hashlib" in {name.split(".")[0] for name in opened} and any(n.startswith("libcrypto") for n in opened), \
+        sorted(opened)
+
+
 def built_executable(built, which: str) -> Path:
     name = edition.executable_name(which)
     exe = built["dist"] / name / name
@@ -124,6 +142,7 @@ def test_the_classify_edition_is_small_has_no_pytorch_and_passes_its_self_test(b
     assert not [p for p in internal.rglob("*") if p.is_symlink() and not p.exists()]  # no link left dangling
     stdout = run_self_test(exe, built["out"], edition.CLASSIFY)
     assert "tabs Predict, Train, Evaluate, Models" in stdout
+    assert_predict_libraries(exe, built["out"] / "home-predict")
     proc = subprocess.run([str(exe), "train", "--dataset", "cifar10"], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, RESNET_GUI_HOME=str(built["out"] / "home-train")))
     assert proc.returncode == 2 and edition.TRAINING_ELSEWHERE in proc.stderr, proc.stdout + proc.stderr
