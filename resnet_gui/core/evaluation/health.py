@@ -24,10 +24,10 @@ from ..data.folders import FolderSplit, scan_folder
 from ..errors import ImageLoadError
 from ..images import load_image
 from ..progress import NO_PROGRESS, Progress
+from .metrics import imbalanced
 from .near_duplicates import Looks, looks_of, near_pairs, star_groups
 
 SMALL_FRACTION = 0.5   # "much smaller": shorter side below half the model's input size
-BALANCE_RATIO = 3.0    # a remedy is suggested when the largest class has more than this x the smallest's images
 MAX_FILE_BYTES = 2**30  # larger files are reported, not read (no image the app can decode is this large)
 CHUNK_BYTES = 2**20
 # The remedy suggested for class imbalance (TrainConfig.balance; benchmarks/bench_balance.py measured it)
@@ -58,7 +58,7 @@ class DataReport:
     small_images: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     images: int = 0
-    # above BALANCE_RATIO: {"largest", "largest_images", "smallest", "smallest_images", "ratio", "remedy"}
+    # when imbalanced(): {"largest", "largest_images", "smallest", "smallest_images", "ratio", "remedy"}
     imbalance: dict | None = None
 
     @property
@@ -165,7 +165,7 @@ def check_folder(root: os.PathLike | str, *, val_split: float = 0.2, seed: int =
     lo = min(train_counts.items(), key=lambda kv: kv[1])
     if lo[1] == 0:
         report.warnings.append(f"Class '{lo[0]}' has no readable training images.")
-    elif hi[1] > BALANCE_RATIO * lo[1]:
+    elif imbalanced(hi[1], lo[1]):
         report.imbalance = {"largest": hi[0], "largest_images": hi[1], "smallest": lo[0], "smallest_images": lo[1],
                             "ratio": round(hi[1] / lo[1], 2), "remedy": SUGGESTED_BALANCE}
         report.warnings.append(f"Class imbalance: '{hi[0]}' has {hi[1]} training images, '{lo[0]}' only {lo[1]} "

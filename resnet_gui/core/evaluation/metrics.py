@@ -110,30 +110,50 @@ def most_confused(confusion, class_names: list[str], *, min_count: int = 1, limi
 
 
 REMEDIES = {"weighted-loss": "weighted-loss", "weighted-sampler": "weighted-sampler"}  # --balance values
+BALANCE_RATIO = 3.0    # imbalanced: the largest class has more than this x the smallest's images (remedy suggested)
+
+
+def imbalanced(largest: int, smallest: int) -> bool:
+    """Whether classes of these sizes are imbalanced enough to suggest a remedy (the health check and the verdicts
+    share this rule)."""
+    return largest > BALANCE_RATIO * smallest
 
 
 def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | None = None,
              warmup_epochs: float = 0.0, train_images: int | None = None, pretrained: bool = False,
              accuracy_words: str = "validation accuracy", balance: str = "none") -> list[str]:
     """Sentences for what is wrong with a trained model (empty when all is well), in words a user can act on.
-    accuracy_words names the figure ("validation accuracy" after training, "accuracy" on other data); balance
-    is the remedy for class imbalance the model was trained with (TrainConfig.balance)."""
+    accuracy_words names the figure ("validation accuracy" after training, "accuracy" on other data: then the advice
+    is about the data and the model, not about training settings); balance is the remedy for class imbalance the
+    model was trained with (TrainConfig.balance). The largest class is named, and a remedy for class imbalance
+    suggested, only when the classes evaluated are imbalanced (imbalanced())."""
     out: list[str] = []
     c = len(f.class_names)
     remedy = f"the {REMEDIES[balance]} remedy for class imbalance" if balance in REMEDIES else None
     if f.n and c > 1:
         top = max(range(c), key=lambda i: f.per_class[i].support)
+        sizes = [p.support for p in f.per_class if p.support]   # the classes the images evaluated hold
+        skewed = imbalanced(max(sizes), min(sizes))
         largest = f"'{f.class_names[top]}' ({f.majority_baseline:.1%})"
+        alike = "equally sized" if max(sizes) == min(sizes) else "similarly sized"
+        chance = f"{f.majority_baseline:.1%} for {len(sizes)} {alike} classes"   # always answering the largest
         predicted_share = [sum(row[i] for row in f.confusion_matrix) / f.n for i in range(c)]
         dominant = max(range(c), key=lambda i: predicted_share[i])
         near_majority = f.accuracy <= f.majority_baseline + 0.02
         below_majority = round(f.accuracy, 3) < round(f.majority_baseline, 3)  # as shown, to 0.1 %
         near_chance = f.balanced_accuracy <= 1 / c + 0.05
         balanced = f"balanced accuracy {f.balanced_accuracy:.1%} (chance {1 / c:.1%} for {c} classes)"
-        advice = ("Add images of the other classes, train longer, or fine-tune a pretrained model" if remedy else
-                  "Add images of the other classes, train longer, fine-tune a pretrained model, or use a remedy for "
-                  "class imbalance (the Balance classes setting, or --balance on the command line)")
-        if remedy and below_majority and not near_chance:
+        if accuracy_words != "validation accuracy":   # a model evaluated on other data: no training settings
+            advice = ("Check that these images show the classes the model was trained on, or fine-tune it on "
+                      "images like these")
+        elif not skewed:
+            advice = "Train longer, lower the learning rate, or fine-tune a pretrained model"
+        elif remedy:
+            advice = "Add images of the other classes, train longer, or fine-tune a pretrained model"
+        else:
+            advice = ("Add images of the other classes, train longer, fine-tune a pretrained model, or use a remedy "
+                      "for class imbalance (the Balance classes setting, or --balance on the command line)")
+        if remedy and skewed and below_majority and not near_chance:
             # the remedy's trade: some of the largest class's accuracy for the others'
             out.append(f"Its {f.accuracy:.1%} {accuracy_words} is below the {f.majority_baseline:.1%} of always "
                        f"answering the largest class, '{f.class_names[top]}': {remedy} trades some of that class's "
@@ -143,16 +163,22 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
                     "answers)") if predicted_share[dominant] >= 0.6 else "the model has not learned to tell the " \
                 "classes apart"
             what = what[:1].upper() + what[1:] + (f", even with {remedy}" if remedy else "")
-            if below_majority:
+            if below_majority and skewed:
                 out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is below the share of the largest class, "
                            f"{largest}: it does worse than always answering '{f.class_names[top]}' would; {balanced}. "
                            f"{advice}.")
-            elif near_majority:
+            elif below_majority:
+                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is below chance level ({chance}); "
+                           f"{balanced}. {advice}.")
+            elif near_majority and skewed:
                 out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is about the share of the largest class, "
                            f"{largest}. {advice}.")
+            elif near_majority:
+                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is at chance level ({chance}). {advice}.")
             else:
-                out.append(f"{what}: {balanced} is close to chance. Train longer, add images, or fine-tune a "
-                           "pretrained model.")
+                out.append(f"{what}: {balanced} is close to chance. "
+                           + (f"{advice}." if accuracy_words != "validation accuracy" else
+                              "Train longer, add images, or fine-tune a pretrained model."))
         recalls = [(p.recall, p.name) for p in f.per_class if p.support]
         weak = [(recall, name) for recall, name in recalls
                 if (others := [r for r, n in recalls if n != name])

@@ -76,9 +76,8 @@ def evaluate_task(report, stop, request: EvalRequest, device: str):
 
     progress = Progress(lambda what, done, total: report((what, done, total)), stop)
     evaluation = evaluate(request.model_path, request.data, device=device, tta=request.tta, progress=progress)
-    words = verdicts(evaluation.figures) if evaluation.figures.n else []
-    if request.data != "validation":
-        words = [w.replace(" validation accuracy", " accuracy") for w in words]
+    words = verdicts(evaluation.figures, accuracy_words="validation accuracy" if request.data == "validation"
+                     else "accuracy") if evaluation.figures.n else []
     return EvalOutcome(request, evaluation, tuple(evaluation.caveats) + tuple(words))
 
 

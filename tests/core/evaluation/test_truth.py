@@ -246,3 +246,38 @@ def test_a_remedied_model_is_judged_by_its_balanced_accuracy_and_names_the_remed
     words = " ".join(verdicts(stuck, balance="weighted-sampler"))
     assert "mostly answers 'face'" in words and "even with the weighted-sampler remedy" in words
     assert "--balance" in " ".join(verdicts(stuck))  # without a remedy: it suggests one
+
+
+def test_a_balanced_folder_is_at_chance_level_not_told_to_use_an_imbalance_remedy():
+    """4 equal classes (8 validation images each), the model answers '3' for everything: no 'largest class', no
+    --balance, but chance level and advice about training."""
+    true = torch.arange(4).repeat_interleave(8)
+    f = figures(torch.tensor([[0.1, 0.1, 0.1, 0.7]] * 32), true, ["0", "1", "2", "3"])
+    words = " ".join(verdicts(f))
+    assert "mostly answers '3' (100% of its answers)" in words
+    assert "25.0% validation accuracy is at chance level (25.0% for 4 equally sized classes)" in words
+    assert "largest class" not in words and "imbalance" not in words and "--balance" not in words
+    assert "Train longer, lower the learning rate, or fine-tune a pretrained model." in words
+    # the health check's rule decides: 3x the smallest is still balanced, more than 3x is not
+    three = figures(torch.tensor([[0.9, 0.1]] * 32), torch.tensor([0] * 24 + [1] * 8), ["a", "b"])
+    assert "largest class" not in " ".join(verdicts(three)) and "--balance" not in " ".join(verdicts(three))
+    more = figures(torch.tensor([[0.9, 0.1]] * 33), torch.tensor([0] * 25 + [1] * 8), ["a", "b"])
+    assert "share of the largest class, 'a'" in " ".join(verdicts(more)) and "--balance" in " ".join(verdicts(more))
+
+
+def test_a_model_evaluated_on_a_balanced_folder_of_some_of_its_classes_gets_no_training_advice():
+    """The 10-class demo model on a folder of 4 of its classes (equal), right 10 % of the time."""
+    true = torch.arange(4).repeat_interleave(10)
+    pred = torch.tensor([p for k in range(4) for p in [k] + [9] * 9])   # one right per class, the rest '9'
+    f = figures(torch.eye(10)[pred] * 0.9 + 0.01, true, [str(i) for i in range(10)])
+    assert f.balanced_accuracy == pytest.approx(0.1)
+    words = " ".join(verdicts(f, accuracy_words="accuracy"))
+    assert "10.0% accuracy is below chance level (25.0% for 4 equally sized classes)" in words
+    assert "balanced accuracy 10.0% (chance 10.0% for 10 classes)" in words
+    assert "imbalance" not in words and "largest class" not in words and "Train longer" not in words
+    assert "Check that these images show the classes the model was trained on" in words
+    # on imbalanced other data it still says it does worse than the largest class, without a training setting
+    skewed = figures(torch.eye(2)[torch.tensor([1] * 110)] * 0.9 + 0.05, torch.tensor([0] * 100 + [1] * 10),
+                     ["face", "not face"])
+    words = " ".join(verdicts(skewed, accuracy_words="accuracy"))
+    assert "does worse than always answering 'face' would" in words and "--balance" not in words

@@ -35,6 +35,9 @@ def test_evaluate_a_class_folder_shows_figures_matrix_table_and_reliability(qtbo
     assert tab.matrix.count(0, 2) == 4 and tab.matrix.count(2, 2) == 4 and tab.matrix.count(0, 0) == 0
     assert "cats (2)" in tab.banner.text()  # a folder that is not a class is reported, not guessed
     assert "mostly answers 'two'" in tab.verdict_banner.text()  # the honest verdict
+    # a model evaluated on other data is not a training run: advice about the data, not training settings
+    assert "Check that these images show the classes" in tab.verdict_banner.text()
+    assert "Train longer" not in tab.verdict_banner.text() and "--balance" not in tab.verdict_banner.text()
     assert tab.per_class.rowCount() == 4
     recalls = {tab.per_class.item(r, 0).text(): tab.per_class.item(r, 2).text() for r in range(4)}
     assert recalls["two"] == "100.0%"
