@@ -16,8 +16,12 @@ Safety rules, in the order they apply to each file:
 `OUT/sorted.csv` logs every file as it is done (source, destination, class, confidence, state, action). It is a
 journal, not a file written at once: each row is flushed when its file is done (so a sort stopped by anything,
 a crash included, has logged what it did), synced to disk at least once a second and at the end; a reader skips
-a torn last row. `undo_sort(OUT)` moves the moved files back from it (never over a file that exists) and marks
-them so in the log (written atomically). Copies are left where they are: their originals never moved.
+a torn last row. The folders the sort creates (OUT itself when it did not exist, its sub-folders) are logged too,
+as rows with the action "created folder" and the folder as destination (read_log() leaves them out).
+`undo_sort(OUT)` moves the moved files back from it (never over a file that exists) and marks them so in the log
+(written atomically). Copies are left where they are: their originals never moved. An undo that put every file
+back removes the log and the folders the sort created that are left empty: the output folder is gone again when
+the sort made it (never a folder that existed before, never a file the sort did not write).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ LOG_NAME = "sorted.csv"
 STATE_FOLDERS = {UNSURE: "_not_sure", UNFAMILIAR: "_unfamiliar", ERROR: "_unreadable"}
 LOG_COLUMNS = ["source", "destination", "class", "confidence", "state", "action"]
 COPIED, MOVED, MOVED_BACK, SKIPPED, FAILED = "copied", "moved", "moved back", "skipped", "failed"
+CREATED = "created folder"   # a folder the sort made (it did not exist before)
 CHUNK = 1 << 20
 SYNC_EVERY_S = 1.0
 # what a folder name must not hold on Windows, macOS or Linux (and control characters)
@@ -197,7 +202,13 @@ class _Journal:
 
     def row(self, item: SortItem, dest: str, action: str) -> None:
         confidence = "" if item.confidence is None else f"{item.confidence:.6f}"
-        self.writer.writerow([item.source, dest, csv_cell(item.label or ""), confidence, item.state, action])
+        self._write([item.source, dest, csv_cell(item.label or ""), confidence, item.state, action])
+
+    def created(self, folder: Path) -> None:
+        self._write(["", str(folder), "", "", "", CREATED])
+
+    def _write(self, cells: list[str]) -> None:
+        self.writer.writerow(cells)
         self.fh.flush()
         if time.monotonic() - self.synced >= SYNC_EVERY_S:
             os.fsync(self.fh.fileno())
@@ -211,12 +222,17 @@ class _Journal:
             self.fh.close()
 
 
-def _checked_folder(out: Path, name: str) -> Path:
+def _checked_folder(out: Path, name: str, journal: _Journal) -> Path:
+    """out/name, made (and logged as made) when it does not exist."""
     folder = out / name
     if folder.is_symlink():
         raise SortError(f"{folder} is a symbolic link; the sort does not write through links. "
                         "Remove the link or choose another output folder")
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return folder
+    journal.created(folder)
     return folder
 
 
@@ -229,8 +245,15 @@ def sort_files(plan: list[SortItem], out: os.PathLike | str, *, move: bool = Fal
     result = SortResult(out=str(out), move=move, total=len(plan))
     if out.is_symlink():
         raise SortError(f"{out} is a symbolic link; choose the folder it points to, or another one")
+    made = [p for p in (out, *out.parents) if not os.path.lexists(p)]
     out.mkdir(parents=True, exist_ok=True)
     journal = _Journal(out / LOG_NAME)
+    try:
+        for folder in reversed(made):
+            journal.created(folder)
+    except OSError:
+        journal.close()
+        raise
     folders: dict[str, Path] = {}
     try:
         for i, item in enumerate(plan):
@@ -262,7 +285,7 @@ def _sort_one(item: SortItem, out: Path, folders: dict[str, Path], move: bool, j
         name = os.path.basename(source)
         try:
             if item.folder not in folders:
-                folders[item.folder] = _checked_folder(out, item.folder)
+                folders[item.folder] = _checked_folder(out, item.folder, journal)
             placed = _place(source, folders[item.folder], name, move)
         except _SourceError as cause:
             reason = cause.exc.strerror or str(cause.exc)
@@ -300,7 +323,12 @@ def preview(plan: list[SortItem], out: os.PathLike | str) -> list[tuple[SortItem
 
 
 def read_log(out: os.PathLike | str) -> list[dict[str, str]]:
-    """The rows of out/sorted.csv (a torn last row, from a sort that was killed, is left out)."""
+    """The files of out/sorted.csv, a row each (a torn last row, from a sort that was killed, is left out)."""
+    return [row for row in _log_rows(out) if row["action"] != CREATED]
+
+
+def _log_rows(out: os.PathLike | str) -> list[dict[str, str]]:
+    """Every row of out/sorted.csv: its files and the folders the sort created."""
     path = Path(out).expanduser() / LOG_NAME
     try:
         text = path.read_text(encoding="utf-8")
@@ -322,12 +350,14 @@ class UndoResult:
     kept: list[str] = field(default_factory=list)   # "destination: why not moved back"
     copies: int = 0                                 # copied files, left where they are
     stopped: str | None = None
+    cleaned: bool = False                           # every file went back: the log and the folders made are gone
 
 
 def undo_sort(out: os.PathLike | str, progress: Progress = NO_PROGRESS) -> UndoResult:
-    """Put every file the log says was moved back where it came from; the log then says "moved back"."""
+    """Put every file the log says was moved back where it came from; the log then says "moved back". When all
+    went back (and none was copied), the log and the folders the sort made that are now empty are removed."""
     out = Path(out).expanduser().absolute()
-    rows = read_log(out)
+    rows = _log_rows(out)
     result = UndoResult()
     inside = out.resolve()
     todo = [r for r in rows if r["action"] == MOVED]
@@ -362,7 +392,11 @@ def undo_sort(out: os.PathLike | str, progress: Progress = NO_PROGRESS) -> UndoR
             result.moved_back += 1
     finally:
         _rewrite_log(out, rows)
-        _remove_empty(out, {Path(r["destination"]).parent for r in rows if r["action"] == MOVED_BACK})
+        made = {Path(r["destination"]) for r in rows if r["action"] == CREATED}
+        if not (result.kept or result.stopped) and all(r["action"] not in (MOVED, COPIED) for r in rows):
+            result.cleaned = _clean_up(out, made)
+        else:
+            _remove_empty(out, made & {Path(r["destination"]).parent for r in rows if r["action"] == MOVED_BACK})
     return result
 
 
@@ -377,10 +411,22 @@ def _rewrite_log(out: Path, rows: list[dict[str, str]]) -> None:
     atomic_write_bytes(out / LOG_NAME, buf.getvalue().encode("utf-8"))
 
 
-def _remove_empty(out: Path, folders: set[Path]) -> None:
-    """The sort's sub-folders that the undo emptied (never a link, never one with anything left in it)."""
-    for folder in folders:
-        if folder.parent == out and not folder.is_symlink():
+def _clean_up(out: Path, made: set[Path]) -> bool:
+    """After a complete undo: the log, then the folders the sort made that are empty, deepest first (OUT and the
+    folders above it last); True when the log is gone."""
+    try:
+        (out / LOG_NAME).unlink()
+    except OSError:
+        return False
+    _remove_empty(out, made, inside_only=False)
+    return True
+
+
+def _remove_empty(out: Path, folders: set[Path], inside_only: bool = True) -> None:
+    """The folders the sort made that are empty now, deepest first (never a link, never one with anything in it;
+    only OUT's sub-folders while the log is still in OUT)."""
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if (folder.parent == out or not inside_only) and not folder.is_symlink():
             try:
                 folder.rmdir()
             except OSError:

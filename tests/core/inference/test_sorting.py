@@ -88,9 +88,51 @@ def test_move_then_undo_puts_everything_back(sorted_inputs, tmp_path):
     undone = undo_sort(out)
     assert undone.moved_back == 5 and not undone.kept and not undone.stopped
     assert {f: f.read_bytes() for f in files} == contents
-    assert sorted(p.name for p in out.iterdir()) == ["sorted.csv"]  # the emptied folders are gone
-    assert {r["action"] for r in read_log(out)} == {"moved back"}
-    assert undo_sort(out).moved_back == 0  # a second undo has nothing to do
+    assert undone.cleaned and not out.exists()  # the folder the sort made is gone, its log with it
+    with pytest.raises(sorting.SortError, match="does not exist"):
+        undo_sort(out)  # a second undo has nothing to do
+
+
+def test_a_complete_undo_removes_the_log_and_every_folder_the_sort_made(sorted_inputs, tmp_path):
+    """Move then Undo left 'inverted-sorted/sorted.csv' behind; the folders above OUT it made go too."""
+    files, preds = sorted_inputs
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / "new" / "deeper" / "inverted-sorted"
+    sort_files(plan_sort(preds, CLASSES, 0.6), out, move=True)
+    made = [r["destination"] for r in sorting._log_rows(out) if r["action"] == sorting.CREATED]
+    assert made[:3] == [str(tmp_path / "new"), str(tmp_path / "new" / "deeper"), str(out)]
+    assert len(read_log(out)) == 5  # the files only
+    undone = undo_sort(out)
+    assert undone.moved_back == 5 and undone.cleaned
+    assert sorted(tmp_path.rglob("*")) == before and all(f.exists() for f in files)
+
+
+def test_a_complete_undo_keeps_what_existed_before_the_sort(sorted_inputs, tmp_path):
+    files, preds = sorted_inputs
+    out = tmp_path / "out"
+    (out / "cat").mkdir(parents=True)                # an empty folder of the user's, named as a class
+    (out / "notes.txt").write_text("mine")
+    sort_files(plan_sort(preds, CLASSES, 0.6), out, move=True)
+    (out / "dog" / "added meanwhile.txt").write_text("not the sort's")
+    undone = undo_sort(out)
+    assert undone.moved_back == 5 and undone.cleaned and all(f.exists() for f in files)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "cat", "dog", "dog/added meanwhile.txt", "notes.txt"]
+
+
+def test_an_incomplete_undo_keeps_the_log_and_the_output_folder(sorted_inputs, tmp_path):
+    files, preds = sorted_inputs
+    out = tmp_path / "out"
+    sort_files(plan_sort(preds[:2], CLASSES, 0.6), out, move=True)
+    files[0].write_bytes(b"a new file with the old name")
+    undone = undo_sort(out)
+    assert undone.moved_back == 1 and undone.kept and not undone.cleaned
+    assert [r["action"] for r in read_log(out)] == ["moved", "moved back"]
+    assert (out / "cat" / "a.jpg").exists() and not (out / "dog").exists()  # the emptied folder goes
+    # a sort that copied: its copies stay, and so does the log that lists them
+    copies = tmp_path / "copies"
+    sort_files(plan_sort(preds[2:], CLASSES, 0.6), copies)
+    assert not undo_sort(copies).cleaned and (copies / "sorted.csv").exists()
 
 
 def test_undo_never_replaces_a_file_that_came_back(sorted_inputs, tmp_path):
@@ -184,10 +226,10 @@ def test_unwritable_target_is_a_message_and_sources_stay(sorted_inputs, tmp_path
     out = tmp_path / "out"
     real = sorting._checked_folder
 
-    def read_only(out, name):
+    def read_only(out, name, journal):
         if name == "dog":  # the second folder cannot be made (as in a folder the user may not write to)
             raise PermissionError(errno.EACCES, "Permission denied", str(out / name))
-        return real(out, name)
+        return real(out, name, journal)
 
     monkeypatch.setattr(sorting, "_checked_folder", read_only)
     result = sort_files(plan_sort(preds, CLASSES, 0.6), out, move=True)
