@@ -135,8 +135,11 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
         sizes = [p.support for p in f.per_class if p.support]   # the classes the images evaluated hold
         skewed = imbalanced(max(sizes), min(sizes))
         largest = f"'{f.class_names[top]}' ({f.majority_baseline:.1%})"
-        alike = "equally sized" if max(sizes) == min(sizes) else "similarly sized"
-        chance = f"{f.majority_baseline:.1%} for {len(sizes)} {alike} classes"   # always answering the largest
+        # what always answering one class scores on classes that are not imbalanced: chance when they are equal
+        equal = max(sizes) == min(sizes)
+        chance = (f"chance level ({f.majority_baseline:.1%} for {len(sizes)} equally sized classes)" if equal
+                  else f"what always answering one class would score (up to {f.majority_baseline:.1%} on these "
+                  f"{len(sizes)} classes, none more than {BALANCE_RATIO:g} times the size of another)")
         predicted_share = [sum(row[i] for row in f.confusion_matrix) / f.n for i in range(c)]
         dominant = max(range(c), key=lambda i: predicted_share[i])
         near_majority = f.accuracy <= f.majority_baseline + 0.02
@@ -168,13 +171,13 @@ def verdicts(f: Figures, *, history: list[dict] | None = None, epochs: int | Non
                            f"{largest}: it does worse than always answering '{f.class_names[top]}' would; {balanced}. "
                            f"{advice}.")
             elif below_majority:
-                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is below chance level ({chance}); "
-                           f"{balanced}. {advice}.")
+                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is below {chance}; {balanced}. {advice}.")
             elif near_majority and skewed:
                 out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is about the share of the largest class, "
                            f"{largest}. {advice}.")
             elif near_majority:
-                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is at chance level ({chance}). {advice}.")
+                out.append(f"{what}; its {f.accuracy:.1%} {accuracy_words} is {'at' if equal else 'about'} {chance}. "
+                           f"{advice}.")
             else:
                 out.append(f"{what}: {balanced} is close to chance. "
                            + (f"{advice}." if accuracy_words != "validation accuracy" else
