@@ -311,3 +311,12 @@ def test_why_an_image_is_unfamiliar_reads_as_one_sentence(qtbot):
     view.show_result(fake_result(unfamiliar=True, familiarity=0.0, unfamiliar_why="darker than its training images"),
                      threshold=0.6, knows="0–9 digits")
     assert view.confidence_label.text() == "This image is darker than its training images (the model knows 0–9 digits)."
+
+
+def test_the_status_bar_never_shows_the_thresholds_figure_beside_not_sure(qtbot, make_window):
+    tab = make_window().predict_tab
+    tab.threshold_spin.setValue(99.9)
+    result = fake_result(confidence=0.9986, top_k=[("8", 0.9986), ("3", 0.0014)])
+    with qtbot.waitSignal(tab.status_message) as said:
+        tab.session.image_done.emit(result)
+    assert said.args == ["cat.jpg: 8 (99.8%) — not sure."]
