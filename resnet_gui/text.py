@@ -3,7 +3,8 @@
 plural(3, "epoch") -> "3 epochs"; sentence("stopped") -> "Stopped."; decimal_size(45_000_000) -> "45 MB"
 (file managers' units); binary_size(3 * 2**20) -> "3.0 MiB" (labelled as binary); duration(125) ->
 "2 min 05 s"; clock(125) -> "02:05" (a progress bar's ETA); learning_rate(0.0025) -> "0.0025",
-learning_rate(2.5e-5) -> "2.5e-05".
+learning_rate(2.5e-5) -> "2.5e-05"; percent(0.4213) -> "42.1%", percent(0.9986, below=0.999) -> "99.8%" (a
+confidence under a threshold never reads as reaching it).
 """
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ def sentence(text: str) -> str:
         return text
     text = text[:1].upper() + text[1:]
     return text if text[-1] in ".!?…" else text + "."
+
+
+def percent(share: float, decimals: int = 1, below: float | None = None) -> str:
+    """A share as a percentage, rounded: percent(0.4213) -> "42.1%". `below`: a bar the share is measured against
+    (the "not sure below" threshold); a share under it is rounded down, and kept under the bar as written with
+    `decimals`, so that a not-sure 99.86 % shows "99.8%", never "99.9%" beside a 99.9 % threshold."""
+    if below is None or not share < below:
+        return f"{share:.{decimals}%}"
+    scale = 100 * 10 ** decimals
+    units = min(math.floor(round(share * scale, 6)), math.ceil(round(below * scale, 6)) - 1)
+    return f"{units / 10 ** decimals:.{decimals}f}%"
 
 
 def decimal_size(n: int | float) -> str:

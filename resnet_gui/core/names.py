@@ -19,16 +19,43 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\- ]{0,99}$")
 WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
 
-def validate_name(name: str) -> str:
+RULE = (f"use letters, digits, spaces, '.', '_', '-' or '+' (at most {MAX_NAME} characters, starting with a "
+        "letter or digit, not ending with a dot or a space)")
+
+
+def _bare(name) -> str:
     name = name.strip() if isinstance(name, str) else ""
-    if name.lower().endswith(SUFFIX):
-        name = name[: -len(SUFFIX)]
-    if not isinstance(name, str) or not NAME_RE.match(name) or name.endswith((".", " ")):
-        raise RegistryError(f"invalid model name {name[:120]!r}: use letters, digits, spaces, '.', '_', '-' or '+' "
-                            f"(at most {MAX_NAME} characters, starting with a letter or digit, not ending with "
-                            "a dot or a space)")
-    if name.split(".")[0].strip().lower() in WINDOWS_RESERVED:
-        raise RegistryError(f"invalid model name {name!r}: Windows reserves it for a device; choose another name")
+    return name[: -len(SUFFIX)] if name.lower().endswith(SUFFIX) else name
+
+
+def name_fault(name) -> str | None:
+    """Why `name` cannot be a name, as a clause that follows the name ("has ':', '/' and '?': use letters, …",
+    "starts with '.': …"), or None. The clause never contains the name: callers quote it whole themselves."""
+    name = _bare(name)
+    bad = list(dict.fromkeys(c for c in name if not re.fullmatch(r"[A-Za-z0-9._+\- ]", c)))
+    if bad:
+        shown = [repr(c) for c in bad[:8]] + (["…"] if len(bad) > 8 else [])
+        what = "has " + (shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1])
+    elif len(name) > MAX_NAME:
+        what = f"is longer than {MAX_NAME} characters"
+    elif not name[:1].isalnum():
+        what = f"starts with {name[:1]!r}" if name else "is empty"
+    elif name.endswith((".", " ")):
+        what = "ends with a dot" if name.endswith(".") else "ends with a space"
+    elif name.split(".")[0].strip().lower() in WINDOWS_RESERVED:
+        return "is a name Windows reserves for a device: choose another name"
+    else:
+        return None
+    return f"{what}: {RULE}"
+
+
+def validate_name(name: str) -> str:
+    """`name` without surrounding spaces and a .pth suffix; RegistryError (the name quoted whole, then what is
+    wrong with it) when it cannot be a name."""
+    fault = name_fault(name)
+    name = _bare(name)
+    if fault is not None:
+        raise RegistryError(f"invalid model name {name[:120]!r}: it {fault}")
     return name
 
 

@@ -97,8 +97,9 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(lambda: self.status_line.setText(""))
         self._build_menus()
 
+        self._status_from: object = None   # the tab whose message the status line shows
         for tab in self._tabs():
-            tab.status_message.connect(self.show_status)
+            tab.status_message.connect(lambda message, tab=tab: self.show_status(message, tab))
         self.predict_tab.active_model_changed.connect(self._active_model)
         self.models_tab.use_model_requested.connect(self._use_model)
         self.evaluate_tab.open_image_requested.connect(self._open_in_predict)
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
         runs.show_model_requested.connect(self._show_model)
         runs.evaluate_requested.connect(self._evaluate_model)
         self.registry.renamed.connect(train.model_renamed)
+        self.registry.renamed.connect(self._status_renamed)
         self.registry.changed.connect(lambda: runs.set_model_names(self.registry.run_models()))
 
     def _train_run(self, name: str, more: bool) -> None:
@@ -315,9 +317,19 @@ class MainWindow(QMainWindow):
                           f"{onnxruntime.__version__}, PyTorch {torch_v}")
 
     # ---- coordination -----------------------------------------------------------------------------
-    def show_status(self, message: str) -> None:
+    def show_status(self, message: str, source: object = None) -> None:
+        """Show a tab's `message` for STATUS_MS; an empty message from a tab takes back only its own."""
+        if not message and source is not None and source is not self._status_from:
+            return
+        self._status_from = source
         self.status_line.setText(message)
         self._status_timer.start(STATUS_MS)
+
+    def _status_renamed(self, old: str, new: str) -> None:
+        """A message about a model that was just renamed names it by its new name."""
+        text = self.status_line.full_text()
+        if f"“{old}”" in text:
+            self.status_line.setText(text.replace(f"“{old}”", f"“{new}”"))
 
     def _active_model(self, name: str) -> None:
         self.model_label.setText(f"Model: {name}" if name else "Model: none")

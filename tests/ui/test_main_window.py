@@ -3,6 +3,7 @@ sizes in one unit, diagnostics."""
 import threading
 from collections import Counter
 
+from helpers import make_checkpoint
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QDialog
@@ -42,6 +43,26 @@ def test_long_status_messages_are_elided_beside_the_model_and_device(qtbot, wind
     assert window.status_line.toolTip() == message
     line, model = window.status_line.geometry(), window.model_label.geometry()
     assert line.right() < model.left() and model.width() > 0
+
+
+def test_a_status_message_does_not_outlive_what_it_was_about(qtbot, window, registry_dir):
+    """"Training failed." goes when the Train recipe changes (another tab's message stays); a message naming a
+    model follows its rename."""
+    train = window.train_tab
+    other = "finetune" if train.mode() != "finetune" else "scratch"
+    train.status_message.emit("Training failed.")
+    assert window.status_line.full_text() == "Training failed."
+    train.set_mode(other)
+    qtbot.waitUntil(lambda: window.status_line.full_text() == "")
+    window.evaluate_tab.status_message.emit("“lowlr” on its validation split: 91.0% accuracy")
+    train.set_mode("cifar10" if other != "cifar10" else "scratch")   # not the Train tab's message: it stays
+    assert window.status_line.full_text().startswith("“lowlr”")
+    make_checkpoint(registry_dir / "lowlr.pth", class_names=["a", "b"])
+    window.registry.refresh()
+    qtbot.waitUntil(lambda: window.registry.entry("lowlr") is not None, timeout=30_000)
+    with qtbot.waitSignal(window.registry.renamed, timeout=30_000):
+        window.registry.run("rename", "lowlr", "slowlr")
+    assert window.status_line.full_text() == "“slowlr” on its validation split: 91.0% accuracy"
 
 
 def test_the_demo_install_message_appears_once(qtbot, window):

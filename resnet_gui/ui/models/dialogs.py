@@ -31,21 +31,22 @@ from resnet_gui.text import decimal_size, plural, sentence
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 SHOWN_CLASSES = 30
+RENAME_WIDTH = 460   # the rename dialog: its name field and a three-line hint at most
 RECIPE_WORDS = {"cifar10": "ResNet-18 on CIFAR-10 from scratch", "finetune": "fine-tuned from ImageNet weights",
                 "scratch": "trained from scratch on a folder"}
 
 
 def name_problem(text: str, old: str, taken) -> str | None:
     """Why `text` cannot be the new name of model `old` (a sentence), or None. `taken`: the names in use."""
-    from resnet_gui.core.errors import ResnetGuiError
-    from resnet_gui.core.names import validate_name
+    from resnet_gui.core.names import name_fault, validate_name
 
     if not text.strip():
         return "Type a name."
-    try:
-        name = validate_name(text)
-    except ResnetGuiError as exc:
-        return sentence(str(exc).split(": ", 1)[-1])
+    fault = name_fault(text)
+    if fault is not None:  # the whole name quoted (shortened past 60 characters), then what is wrong with it
+        shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:59] + "…"
+        return sentence(f"“{shown}” {fault}")
+    name = validate_name(text)
     if name != old and name.lower() in {t.lower() for t in taken}:
         return f"A model named “{name}” already exists."
     return None
@@ -72,14 +73,26 @@ class RenameDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
         self.edit.textChanged.connect(self._check)
+        self.setMinimumWidth(RENAME_WIDTH)
         self._check(self.edit.text())
-        self.resize(max(self.sizeHint().width(), 420), self.sizeHint().height())
+        self.resize(max(self.sizeHint().width(), RENAME_WIDTH), self.sizeHint().height())
 
     def _check(self, text: str) -> None:
         problem = name_problem(text, self.old, self.taken)
         self.problem.setText(problem or "")
         self.problem.setVisible(problem is not None)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow (never shrink below) to the height the word-wrapped hint needs at the dialog's width: a window's
+        layout does not follow its labels' height-for-width, so a three-line hint ran under the buttons."""
+        layout = self.layout()
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        self.setMinimumHeight(needed)
+        if self.height() < needed:
+            self.resize(self.width(), needed)
 
     def name(self) -> str:
         return self.edit.text().strip()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from resnet_gui.core.inference.prediction import DEFAULT_THRESHOLD, ERROR, STATES, SURE, UNFAMILIAR, UNSURE
+from resnet_gui.text import percent, sentence
 
 from ..common.threshold import THRESHOLD_SETTING, threshold_from
 
@@ -39,12 +40,34 @@ def knows_summary(class_names) -> str:
     return ", ".join(names[:MAX_NAMED - 1]) + f", … ({len(names):,} classes)"
 
 
-def candidates(pred, n: int = 3) -> str:
+def bar(pred, threshold: float) -> float:
+    """What `pred`'s confidence must reach to be sure: the threshold, or its class's own when that is higher."""
+    return max(float(threshold), pred.class_threshold or 0.0)
+
+
+def confidence_words(p: float, pred, threshold: float, decimals: int = 1) -> str:
+    """A probability of `pred` beside its state at `threshold`: "99.8%" for a not-sure 99.86 % when the bar is
+    99.9 % (rounded down under the bar, text.percent), so the figure never contradicts "Not sure"."""
+    return percent(p, decimals, below=bar(pred, threshold))
+
+
+def candidates(pred, threshold: float, n: int = 3) -> str:
     """"3 (42.0%) or 8 (31.0%)": the top candidates of an unsure answer, those with at least MIN_CANDIDATE (a
     class at 0.7 % is no candidate); the top one always."""
-    top = [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:n] if p >= MIN_CANDIDATE] or \
-        [f"{label} ({p:.1%})" for label, p in list(pred.top_k)[:1]]
+    top = [f"{label} ({confidence_words(p, pred, threshold)})" for label, p in list(pred.top_k)[:n]
+           if p >= MIN_CANDIDATE] or \
+        [f"{label} ({confidence_words(p, pred, threshold)})" for label, p in list(pred.top_k)[:1]]
     return top[0] if len(top) == 1 else ", ".join(top[:-1]) + " or " + top[-1]
+
+
+def unfamiliar_words(why: str | None, knows: str = "") -> str:
+    """Why an image is unfamiliar, in one sentence: "This image is darker than its training images (the model
+    knows 0–9 digits)."; `why`: the prediction's `unfamiliar_why` (None when its features, not its input
+    statistics, made it unfamiliar); `knows`: knows_summary of the model's classes."""
+    knows_part = f"the model knows {knows}" if knows else ""
+    if why:
+        return f"This image is {why}" + (f" ({knows_part})." if knows_part else ".")
+    return sentence(knows_part)
 
 
 def trust_words(model) -> tuple[str, str, bool]:
@@ -68,12 +91,14 @@ FAMILIARITY_WORDS = ("Familiarity {value:.0%}: {value:.0%} of the model's own va
 def status_tip(pred, state: str, threshold: float, familiarity_limit: float | None) -> str:
     """Why an answer has its state, and what its familiarity number means: a folder row's status tooltip."""
     if state == UNFAMILIAR:
-        tip = "Unlike the images this model was trained on: its answer means little."
+        why = getattr(pred, "unfamiliar_why", None)
+        tip = "Unlike the images this model was trained on: its answer means little." + (
+            f" {unfamiliar_words(why)}" if why else "")
     elif state == UNSURE:
-        bar = max(threshold, pred.class_threshold or 0.0)
-        own = " (its own threshold)" if bar > threshold else ""
-        tip = f"{pred.label} does not reach {threshold_words(bar)}{own}: " + ", ".join(
-            f"{label} {p:.0%}" for label, p in pred.top_k[:3] if p >= MIN_CANDIDATE)
+        needed = bar(pred, threshold)
+        own = " (its own threshold)" if needed > threshold else ""
+        tip = f"{pred.label} does not reach {threshold_words(needed)}{own}: " + ", ".join(
+            f"{label} {confidence_words(p, pred, threshold, 0)}" for label, p in pred.top_k[:3] if p >= MIN_CANDIDATE)
     else:
         tip = ""
     if pred.ok and pred.familiarity is not None:

@@ -242,7 +242,7 @@ class FolderResultsView(QWidget):
             self._errors.append(pred)
         self._count_accuracy(pred)
         row = result_row(pred, thumb, len(self.results), self.palette().color(QPalette.ColorRole.PlaceholderText))
-        self._counts[set_status(row[STATUS_COLUMN], pred, self.threshold, self.familiarity_limit)] += 1
+        self._counts[set_status(row, pred, self.threshold, self.familiarity_limit)] += 1
         self.table_model.appendRow(row)
 
     def set_threshold(self, threshold: float) -> None:
@@ -250,8 +250,8 @@ class FolderResultsView(QWidget):
         self.threshold = threshold
         self._counts = dict.fromkeys(STATES, 0)
         for row, pred in enumerate(self.results):
-            item = self.table_model.item(row, STATUS_COLUMN)
-            self._counts[set_status(item, pred, self.threshold, self.familiarity_limit)] += 1
+            items = [self.table_model.item(row, column) for column in range(self.table_model.columnCount())]
+            self._counts[set_status(items, pred, self.threshold, self.familiarity_limit)] += 1
         self._show_counts()
 
     def row_status(self, row: int) -> str:

@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from ..common.widgets import plain_tip
-from .answer import ERROR, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE, status_tip
+from .answer import ERROR, STATUS_WORDS, SURE, UNFAMILIAR, UNSURE, confidence_words, status_tip, unfamiliar_words
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # what the table sorts by (numbers for confidence)
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -30,16 +30,17 @@ def result_row(pred, thumb, number: int, muted: QColor) -> list[QStandardItem]:
     file_item = QStandardItem(os.path.basename(pred.path))
     file_item.setToolTip(plain_tip(pred.path))
     file_item.setData(pred.path, PATH_ROLE)
-    if pred.ok:
+    if pred.ok:  # the confidence's words and the class's tooltip are written with the status (set_status)
         class_item = QStandardItem(pred.label)
-        conf_item = QStandardItem(f"{pred.confidence:.1%}")
+        conf_item = QStandardItem()
         conf_item.setData(pred.confidence, SORT_ROLE)
-        class_item.setToolTip(plain_tip(", ".join(f"{label} {p:.1%}" for label, p in pred.top_k)))
         if pred.unfamiliar:  # its confidence is among classes the image does not belong to: greyed, sorted apart
             conf_item.setForeground(muted)
             conf_item.setData(pred.confidence - 2.0, SORT_ROLE)  # below every familiar answer
-            conf_item.setToolTip("How sure it is among the classes it knows; but the image is unlike them all "
-                                 "(unfamiliar), so this number means little")
+            why = getattr(pred, "unfamiliar_why", None)
+            conf_item.setToolTip(plain_tip("How sure it is among the classes it knows; but the image is unlike them "
+                                           "all (unfamiliar), so this number means little." +
+                                           (f" {unfamiliar_words(why)}" if why else "")))
     else:
         class_item = QStandardItem("Error")
         class_item.setForeground(ERROR_COLOR)
@@ -54,10 +55,16 @@ def result_row(pred, thumb, number: int, muted: QColor) -> list[QStandardItem]:
     return [icon_item, file_item, class_item, conf_item, QStandardItem()]
 
 
-def set_status(item: QStandardItem, pred, threshold: float, familiarity_limit: float | None) -> str:
-    """Write the prediction's state at `threshold` into its status cell (words, filter and sort keys, why); returns
-    the state."""
+def set_status(row: list[QStandardItem], pred, threshold: float, familiarity_limit: float | None) -> str:
+    """Write the prediction's state at `threshold` into its row's status cell (words, filter and sort keys, why),
+    and the figures beside it (confidence, the class's top classes), worded so that they never contradict the
+    state (a not-sure 99.86 % reads 99.8 % beside a 99.9 % threshold); returns the state."""
     state = pred.state(threshold)
+    if pred.ok:
+        row[CONFIDENCE_COLUMN].setText(confidence_words(pred.confidence, pred, threshold))
+        row[CLASS_COLUMN].setToolTip(plain_tip(", ".join(
+            f"{label} {confidence_words(p, pred, threshold)}" for label, p in pred.top_k)))
+    item = row[STATUS_COLUMN]
     item.setText(STATUS_WORDS[state])
     item.setData(state, STATUS_ROLE)
     item.setData(STATUS_ORDER[state], SORT_ROLE)

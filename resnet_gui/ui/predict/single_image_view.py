@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ..common.widgets import Banner, ImagePreview, ToggleButton, TopKBars, big_font, plain_label
-from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates, threshold_words
+from .answer import DEFAULT_THRESHOLD, SURE, UNSURE, candidates, confidence_words, threshold_words, unfamiliar_words
 from .session import ImageResult
 
 HINT = "Drop an image or a folder here,\npaste one (Ctrl+V), or use Open image…"
@@ -148,11 +148,12 @@ class SingleImageView(QSplitter):
         if state == SURE:
             self.class_label.setFont(big_font(self, 2.4))
             self.class_label.setText(pred.label)
-            self.confidence_label.setText(f"{pred.confidence:.1%} sure · {w}×{h} px")
+            sure = confidence_words(pred.confidence, pred, self.threshold)
+            self.confidence_label.setText(f"{sure} sure · {w}×{h} px")
         elif state == UNSURE:
             self.class_label.setFont(big_font(self, 2.0))
             self.class_label.setText("Not sure")
-            self.confidence_label.setText(f"Maybe {candidates(pred)}. No class reaches "
+            self.confidence_label.setText(f"Maybe {candidates(pred, self.threshold)}. No class reaches "
                                           f"{threshold_words(self.threshold)}, the threshold set above.")
             self.topk_title.setText("Top candidates")
             show_bars = True
@@ -160,8 +161,7 @@ class SingleImageView(QSplitter):
             self.class_label.setFont(big_font(self, 1.5))
             self.class_label.setText(UNFAMILIAR_TITLE)
             why = getattr(pred, "unfamiliar_why", None)
-            self.confidence_label.setText(" ".join(part for part in (
-                f"It is {why}." if why else "", f"(it knows: {self.knows})" if self.knows else "") if part))
+            self.confidence_label.setText(unfamiliar_words(why, self.knows))
             familiarity = getattr(pred, "familiarity", None)
             similar = f" · familiarity {familiarity:.0%}" if isinstance(familiarity, (int, float)) else ""
             self.guess_label.setText(f"Top guess: {pred.label} ({pred.confidence:.1%}){similar} · {w}×{h} px")

@@ -30,6 +30,7 @@ from resnet_gui.text import plural
 from ..common.failures import Failure
 from ..common.widgets import Banner, plain_tip, show_progress
 from ..common.workers import TaskSlot
+from .answer import threshold_words
 
 STATE_MEANING = {"_not_sure": "not sure: no class reaches its threshold", "_unfamiliar":
                  "unfamiliar: unlike the training images", "_unreadable": "could not be read"}
@@ -84,8 +85,8 @@ class SortDialog(QDialog):
         layout = QVBoxLayout(self)
         intro = QLabel(f"{plural(len(results), 'file')} go into one folder per class for the sure answers, and "
                        f"into _not_sure, _unfamiliar and _unreadable for the rest (at “not sure below” "
-                       f"{threshold:.0%} and each class's own threshold). Names already taken get a number; "
-                       "nothing is overwritten; links are not followed; every file is logged in sorted.csv.")
+                       f"{threshold_words(threshold)} and each class's own threshold). Names already taken get a "
+                       "number; nothing is overwritten; links are not followed; every file is logged in sorted.csv.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         where = QHBoxLayout()

@@ -26,7 +26,15 @@ from resnet_gui.text import plural
 from ..common.model_words import incomplete_words
 from ..common.qimages import qimage_to_png_bytes
 from ..common.widgets import ToggleButton
-from .answer import THRESHOLD_SETTING, UNFAMILIAR, UNSURE, knows_summary, threshold_from, trust_words
+from .answer import (
+    THRESHOLD_SETTING,
+    UNFAMILIAR,
+    UNSURE,
+    confidence_words,
+    knows_summary,
+    threshold_from,
+    trust_words,
+)
 from .folder_results_view import FolderResultsView
 from .session import FolderDone, ImageResult, LoadedModel, PredictSession
 from .single_image_view import SingleImageView
@@ -357,7 +365,8 @@ class PredictTab(QWidget):
             pred = result.prediction
             state = {UNSURE: " — not sure", UNFAMILIAR: " — unlike its training images"}.get(
                 pred.state(self.threshold()), "")
-            self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({pred.confidence:.1%}){state}.")
+            shown = confidence_words(pred.confidence, pred, self.threshold())  # never 99.9 % beside "not sure"
+            self.status_message.emit(f"{Path(result.name).name}: {pred.label} ({shown}){state}.")
 
     def _explain(self, class_index: int) -> None:
         model = self.session.model

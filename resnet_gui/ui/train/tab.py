@@ -190,6 +190,7 @@ class TrainTab(QWidget):
         self.data.set_mode(mode)
         if not self.is_training():
             self.monitor.reset()  # the last run's outcome, bar and log were about the other recipe
+            self.status_message.emit("")  # and so was its "Training failed." in the status bar
         self._check_weights()
 
     def _check_weights(self) -> None:

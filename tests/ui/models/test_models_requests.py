@@ -40,8 +40,8 @@ def test_rename_checks_the_name_as_it_is_typed_and_keeps_it(qtbot, models_tab, r
     dialog = mt.RenameDialog("first", [e.name for e in tab.registry.entries])
     qtbot.addWidget(dialog)
     ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
-    for text, problem in (("pets/cats", "Use letters"), ("Second", "already exists"), ("", "Type a name"),
-                          ("aux", "Windows reserves")):
+    for text, problem in (("pets/cats", "“pets/cats” has '/': use letters"), ("Second", "already exists"),
+                          ("", "Type a name"), ("aux", "Windows reserves")):
         dialog.edit.setText(text)
         assert not ok.isEnabled() and problem in dialog.problem.text(), text
     dialog.edit.setText("pets")
@@ -111,3 +111,21 @@ def test_models_table_starts_a_to_z(qtbot, registry_dir, make_window):
     table = window.models_tab.table
     names = [table.item(r, 0).data(mt.NAME_ROLE) for r in range(table.rowCount())]
     assert names == ["alpha", "mid", "zeta"]
+
+
+def test_a_rename_problem_quotes_the_whole_name_and_fits_above_the_buttons(qtbot):
+    dialog = mt.RenameDialog("lowlr", ["lowlr", "digits"])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    dialog.edit.setText("digits: zero/one?")
+    assert not ok.isEnabled()
+    assert dialog.problem.text().startswith("“digits: zero/one?” has ':', '/' and '?': use letters, digits, spaces")
+    # the whole hint lies above the buttons, inside the dialog, at its default size
+    qtbot.waitUntil(lambda: dialog.problem.geometry().bottom() < dialog.buttons.geometry().top())
+    assert dialog.buttons.geometry().bottom() <= dialog.height()
+    needed = dialog.problem.heightForWidth(dialog.problem.width())
+    assert dialog.problem.height() >= needed, "the hint's last line is cut"
+    dialog.edit.setText("digits zero one")
+    assert ok.isEnabled() and not dialog.problem.isVisible()

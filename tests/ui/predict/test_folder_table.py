@@ -87,3 +87,40 @@ def test_export_asks_and_writes_what_is_shown_or_all_never_into_the_folder(view,
     monkeypatch.setattr(view, "ask_export_scope", lambda shown: None)   # cancelled: nothing asked, nothing written
     view.export_csv()
     assert len(starts) == 2
+
+
+def test_a_not_sure_confidence_never_reads_as_reaching_the_threshold(qtbot, settings):
+    """At a 99.9 % threshold, a 99.86 % answer is not sure: it shows 99.8 %, not 99.9 % beside a sure 99.9 %
+    (also in the class's and the status's tooltips); a threshold change rewrites the figures."""
+    view = FolderResultsView(settings)
+    qtbot.addWidget(view)
+    view.set_threshold(0.999)
+    unsure = Prediction(path="/d/d200_1.png", label="1", confidence=0.9986, top_k=[("1", 0.9986), ("7", 0.0014)],
+                        class_index=1)
+    sure = Prediction(path="/d/d208_0.png", label="0", confidence=0.9991, top_k=[("0", 0.9991)], class_index=0)
+    view.start("/d", "digits")
+    view.add_rows(FolderRows(((unsure, None), (sure, None)), 2, 2))
+    view.finish(FolderDone(folder="/d", model_name="digits", total=2, done=2))
+    qtbot.waitUntil(lambda: not view.running)
+    shown = {view.table_model.item(r, 1).text(): (view.table_model.item(r, CONFIDENCE_COLUMN).text(),
+                                                  view.table_model.item(r, STATUS_COLUMN).text()) for r in range(2)}
+    assert shown == {"d200_1.png": ("99.8%", "Not sure"), "d208_0.png": ("99.9%", "Sure")}
+    assert view.table_model.item(0, 2).toolTip() == "1 99.8%, 7 0.1%"
+    assert "1 does not reach 99.9%: 1 99%" in view.table_model.item(0, STATUS_COLUMN).toolTip()
+    view.set_threshold(0.99)
+    assert view.table_model.item(0, CONFIDENCE_COLUMN).text() == "99.9%"   # sure now: rounded as usual
+    assert view.table_model.item(0, STATUS_COLUMN).text() == "Sure"
+
+
+def test_an_unfamiliar_rows_tooltips_say_why(qtbot, settings):
+    view = FolderResultsView(settings)
+    qtbot.addWidget(view)
+    dark = Prediction(path="/d/dark.png", label="3", confidence=0.7, top_k=[("3", 0.7)], class_index=3,
+                      unfamiliar=True, familiarity=0.0, unfamiliar_why="darker than its training images")
+    view.start("/d", "digits")
+    view.add_rows(FolderRows(((dark, None),), 1, 1))
+    view.finish(FolderDone(folder="/d", model_name="digits", total=1, done=1))
+    qtbot.waitUntil(lambda: not view.running)
+    why = "This image is darker than its training images."
+    assert why in view.table_model.item(0, STATUS_COLUMN).toolTip()
+    assert why in view.table_model.item(0, CONFIDENCE_COLUMN).toolTip()

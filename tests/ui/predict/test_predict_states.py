@@ -33,9 +33,9 @@ def test_words_for_the_states():
     assert FakePrediction(confidence=0.59).state(0.6) == UNSURE
     assert FakePrediction(unfamiliar=True).state(0.6) == UNFAMILIAR
     top = [("3", 0.42), ("8", 0.31), ("5", 0.1)]
-    assert candidates(FakePrediction(top_k=top)) == "3 (42.0%), 8 (31.0%) or 5 (10.0%)"
+    assert candidates(FakePrediction(top_k=top), 0.6) == "3 (42.0%), 8 (31.0%) or 5 (10.0%)"
     near_zero = [("2", 0.983), ("6", 0.007), ("7", 0.005)]  # no "or 6 (0.7%) or 7 (0.5%)"
-    assert candidates(FakePrediction(top_k=near_zero)) == "2 (98.3%)"
+    assert candidates(FakePrediction(top_k=near_zero), 0.99) == "2 (98.3%)"
 
 
 def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
@@ -53,7 +53,7 @@ def test_single_view_shows_each_state_and_rereads_on_a_new_threshold(qtbot):
     assert "No class reaches 99.8%" in view.confidence_label.text()
     view.show_result(fake_result(unfamiliar=True, familiarity=0.01), threshold=0.6)
     assert view.state == "unfamiliar" and view.class_label.text() == UNFAMILIAR_TITLE
-    assert view.confidence_label.text() == "(it knows: 0–9 digits)"
+    assert view.confidence_label.text() == "The model knows 0–9 digits."
     assert view.guess_label.isVisible() and view.guess_label.text().startswith("Top guess: 8 (98.8%)")
     assert "familiarity 1%" in view.guess_label.text() and not view.topk.isVisible()
     assert view.class_label.textFormat() == Qt.TextFormat.PlainText
@@ -128,9 +128,9 @@ def test_unfamiliar_images_are_flagged_when_the_model_has_familiarity_data(qtbot
     assert pred.unfamiliar in (True, False)
     if pred.unfamiliar:
         assert tab.single.class_label.text() == UNFAMILIAR_TITLE
-        assert tab.single.confidence_label.text().endswith("(it knows: zero, one, two and three)")
+        assert tab.single.confidence_label.text().endswith("(the model knows zero, one, two and three).")
         if pred.unfamiliar_why:  # its input statistics flagged it: the answer says how it differs
-            assert tab.single.confidence_label.text().startswith(f"It is {pred.unfamiliar_why}.")
+            assert tab.single.confidence_label.text().startswith(f"This image is {pred.unfamiliar_why} (")
 
 
 def test_grad_cam_overlay_for_the_answer_and_for_a_picked_class(qtbot, digits_model, predict_tab, tmp_path):
@@ -294,3 +294,29 @@ def test_a_class_name_given_twice_is_explained_by_its_own_index(qtbot):
     single.explain_class(2)                      # the third bar: the other "cat"
     single.explain_class(0)
     assert asked == [1, 2] and single.explain_combo.currentText() == "cat"
+
+
+def test_a_not_sure_answer_never_shows_the_thresholds_figure(qtbot):
+    view = SingleImageView()
+    qtbot.addWidget(view)
+    view.show_result(fake_result(confidence=0.9986, top_k=[("8", 0.9986), ("3", 0.0014)]), threshold=0.999)
+    assert view.confidence_label.text() == "Maybe 8 (99.8%). No class reaches 99.9%, the threshold set above."
+    view.set_threshold(0.998)
+    assert view.confidence_label.text().startswith("99.9% sure")
+
+
+def test_why_an_image_is_unfamiliar_reads_as_one_sentence(qtbot):
+    view = SingleImageView()
+    qtbot.addWidget(view)
+    view.show_result(fake_result(unfamiliar=True, familiarity=0.0, unfamiliar_why="darker than its training images"),
+                     threshold=0.6, knows="0–9 digits")
+    assert view.confidence_label.text() == "This image is darker than its training images (the model knows 0–9 digits)."
+
+
+def test_the_status_bar_never_shows_the_thresholds_figure_beside_not_sure(qtbot, make_window):
+    tab = make_window().predict_tab
+    tab.threshold_spin.setValue(99.9)
+    result = fake_result(confidence=0.9986, top_k=[("8", 0.9986), ("3", 0.0014)])
+    with qtbot.waitSignal(tab.status_message) as said:
+        tab.session.image_done.emit(result)
+    assert said.args == ["cat.jpg: 8 (99.8%) — not sure."]

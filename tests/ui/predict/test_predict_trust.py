@@ -35,8 +35,8 @@ def test_an_unfamiliar_answer_says_why_when_its_input_statistics_flagged_it(qtbo
                      knows="face and not_face", trust=("Confidence calibrated · can flag unfamiliar images: well",
                                                        "info", []))
     assert view.class_label.text() == UNFAMILIAR_TITLE
-    assert view.confidence_label.text() == ("It is in colour; its training images were grey. "
-                                            "(it knows: face and not_face)")
+    assert view.confidence_label.text() == ("This image is in colour; its training images were grey "
+                                            "(the model knows face and not_face).")
     assert view.trust_banner.text() == "Confidence calibrated · can flag unfamiliar images: well"
     assert view.trust_banner.kind() == "info" and not view.trust_banner.buttons()
 

@@ -3,6 +3,7 @@ import errno
 
 import pytest
 from helpers import write_image
+from PySide6.QtWidgets import QLabel
 
 from resnet_gui.core.inference.prediction import Prediction
 from resnet_gui.ui.predict.folder_results_view import FolderResultsView
@@ -101,3 +102,12 @@ def test_stop_keeps_what_was_done_and_a_full_disk_is_an_error_message(view, qtbo
     assert dialog2.message.kind() == "error" and "The disk is full" in dialog2.message.text()
     assert "no file was lost" in dialog2.message.text()
     assert len(list((tmp_path / "photos").iterdir())) == 40
+
+
+def test_the_sort_dialog_states_the_threshold_as_set(view, qtbot):
+    view.set_threshold(0.999)   # "100%" at no decimals, though 99.96 % answers would go to _not_sure
+    dialog = view.sort_dialog()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(dialog.ready)
+    texts = " ".join(label.text() for label in dialog.findChildren(QLabel))
+    assert "“not sure below” 99.9% and" in texts
