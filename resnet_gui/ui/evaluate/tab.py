@@ -28,7 +28,7 @@ from resnet_gui.text import plural
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
 from ..common.lazy import LazyPage
 from ..common.threshold import threshold_from
-from ..common.widgets import Banner
+from ..common.widgets import Banner, empty_state_stack
 from ..common.workers import TaskSlot
 from .confused_pairs import ConfusedPairs
 from .export import ExportRefused, export_evaluation
@@ -41,6 +41,8 @@ from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
 GALLERY, PER_CLASS, PAIRS, RELIABILITY, THRESHOLDS, LABELS = 0, 1, 2, 3, 4, 5
+LABELS_EMPTY = ("Images that may be filed under the wrong class: the model's answers show which labels it doubts. "
+                "Choose a model and a folder of class folders, then press Find label mistakes.")
 PLOT_MODULES = ("resnet_gui.ui.evaluate.reliability_plot", "resnet_gui.ui.evaluate.curves_panel")
 
 
@@ -162,7 +164,10 @@ class EvaluateTab(QWidget):
         self.details.addTab(self.curves_page, "Thresholds")
         self.labels = LabelIssuesView(training_decisions=True)
         self.labels.decisions_changed.connect(self._label_decisions)
-        self.details.addTab(self.labels, "Label mistakes")
+        self.labels_page = QWidget()   # a sentence until the first search's results replace it
+        self.labels_stack, self.labels_empty = empty_state_stack(self.labels_page, LABELS_EMPTY)
+        self.labels_stack.addWidget(self.labels)
+        self.details.addTab(self.labels_page, "Label mistakes")
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -322,6 +327,7 @@ class EvaluateTab(QWidget):
 
     def _labels_done(self, outcome: LabelOutcome) -> None:
         self.labels.set_outcome(outcome)
+        self.labels_stack.setCurrentWidget(self.labels)
         self.details.setCurrentIndex(LABELS)
         self._update_buttons()
         self.status_message.emit(f"{plural(len(outcome.report.issues), 'likely label mistake')} in {outcome.folder}.")

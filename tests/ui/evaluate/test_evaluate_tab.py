@@ -214,3 +214,19 @@ def test_cifar10_test_set_with_mirror_images(qtbot, registry_dir, make_window, s
     tab.open_image_requested.connect(opened.append)
     tab.gallery.list.itemDoubleClicked.emit(tab.gallery.list.item(0))
     assert opened == [] and window.tabs.currentWidget() is tab
+
+
+def test_label_mistakes_says_what_it_does_until_a_search_has_results(qtbot, evaluate_tab, tmp_path):
+    from resnet_gui.core.evaluation.label_issues import LabelReport
+    from resnet_gui.ui.common.label_issues_view import LabelOutcome
+
+    tab = evaluate_tab
+    tab.details.setCurrentWidget(tab.labels_page)
+    tab.show()
+    qtbot.waitUntil(tab.labels_page.isVisible)
+    assert tab.details.tabText(tab.details.currentIndex()) == "Label mistakes"
+    assert tab.labels_empty.isVisible() and not tab.labels.isVisible()   # no empty table, no disabled buttons
+    assert "press Find label mistakes" in tab.labels_empty.text()
+    tab._labels_done(LabelOutcome(str(tmp_path), LabelReport("the answers of digits", checked=12)))
+    assert tab.labels.isVisible() and not tab.labels_empty.isVisible()
+    assert "No likely label mistakes among 12 images" in tab.labels.summary.text()
