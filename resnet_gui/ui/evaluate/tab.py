@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common import theme
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
 from ..common.lazy import LazyPage
 from ..common.threshold import threshold_from
@@ -436,7 +437,8 @@ class EvaluateTab(QWidget):
         title = f"{self.outcome.request.model_name} on {ev.data}: accuracy {ev.figures.accuracy:.1%}, " \
             f"{ev.figures.n:,} images"
         try:
-            written = export_evaluation(ev, Path(out), self.matrix.export_image(title), threshold_from(self.settings))
+            figure = self.matrix.export_image(title, theme.light_palette())   # for documents: dark on white
+            written = export_evaluation(ev, Path(out), figure, threshold_from(self.settings))
         except ExportRefused as exc:
             self.banner.show_message(str(exc), "error")
             return None
