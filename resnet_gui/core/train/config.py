@@ -88,6 +88,12 @@ class Setting:
     metavar: str | None = None
     switch: bool | None = None      # a bool's flag: the value it sets (--pretrained: True, --no-hflip: False)
     on_resume: bool = False         # the flag may change a resumed run (device, epochs, ...)
+    title: str | None = None        # the Train form's word for it, where that differs from the label
+
+    def heading(self) -> str:
+        """The setting's name on screen (the Train form's row, the Runs tab's comparison): `title`, or the label
+        with a capital."""
+        return self.title or self.label[:1].upper() + self.label[1:]
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` for this setting, as a sentence fragment; None when it is fine."""
@@ -156,6 +162,13 @@ def settings() -> list[tuple[str, Setting]]:
     return [(f.name, f.metadata["setting"]) for f in fields(TrainConfig)]
 
 
+def heading(key: str) -> str:
+    """A configuration key's name on screen ("lr" -> "Learning rate"); a key TrainConfig does not declare (a
+    run saved by another version) as it is."""
+    found = TrainConfig.__dataclass_fields__.get(key)
+    return found.metadata["setting"].heading() if found is not None else key
+
+
 @dataclass
 class TrainConfig:
     # what to train on
@@ -176,6 +189,7 @@ class TrainConfig:
     arch: str = setting("resnet18_cifar", "architecture", str, flag="--arch", group=MODEL,
                         help="architecture (resnet18_cifar, resnet18, resnet34, resnet50, ...)")
     pretrained: bool = setting(False, "pretrained", bool, flag="--pretrained", switch=True, group=MODEL,
+                               title="ImageNet weights",
                                help="start from ImageNet weights (fine-tuning)")
     weights_file: str | None = setting(None, "weights file", str, flag="--weights-file", optional=True,
                                        group=MODEL, metavar="F",
@@ -205,6 +219,7 @@ class TrainConfig:
                                      high_open=True, group=OPTIMISATION,
                                      help="share of the target spread over all classes")
     balance: str = setting("none", "balance", str, flag="--balance", choices=BALANCES, group=OPTIMISATION,
+                           title="Balance classes",
                            help="remedy for class imbalance: weighted-loss (each class weighs in the loss inversely "
                                 "to its training images) or weighted-sampler (each epoch draws every class about "
                                 "equally often, with replacement); default none")
@@ -230,10 +245,10 @@ class TrainConfig:
                                   on_resume=True,
                                   help="DataLoader workers for folder datasets (default: automatic)")
     threads: int | None = setting(None, "threads", int, flag="--threads", low=1, high=1024, optional=True,
-                                  on_resume=True, help="CPU threads for PyTorch (default: all)")
+                                  on_resume=True, title="CPU threads", help="CPU threads for PyTorch (default: all)")
     # decode folder images into memory when they fit in this much
     cache_mb: int = setting(2048, "cache size (MB)", int, low=0, high=1 << 24)
-    name: str | None = setting(None, "name", str, flag="--name", optional=True,
+    name: str | None = setting(None, "name", str, flag="--name", optional=True, title="Save as",
                                help="registry name of the trained model")
     recipe: str = setting("cifar10", "recipe", str, choices=RECIPES)
     compile: bool = setting(False, "compile", bool, flag="--compile", switch=True, on_resume=True,

@@ -84,6 +84,11 @@ def _palette(dark: bool) -> QPalette:
     return p
 
 
+def light_palette() -> QPalette:
+    """The light theme's colours, whatever the app shows: exported figures are read on white paper."""
+    return _palette(False)
+
+
 class AppStyle(QProxyStyle):
     """Fusion, with check boxes that keep a visible outline on dark palettes."""
 

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.text import plural
+
 from ..common import theme
 from ..common.plots import plot_page
 
@@ -26,6 +28,19 @@ EMPTY_TEXT = "Each class's precision–recall and ROC curves appear here after a
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
+
+
+def _measured(curve, t: float, precision: float | None, recall: float | None, answered: int) -> str:
+    """What the threshold gives, in words; when no answer reaches it, why precision is missing and what to do."""
+    if answered:
+        return (f"{plural(answered, 'answer')} sure, precision {_pct(precision)} (how often they are right), recall "
+                f"{_pct(recall)} (of its {curve.support:,} images).")
+    if len(curve.answered):
+        top = float(curve.answered[0])
+        return (f"no answer “{curve.name}” reaches {t:.1%} (the surest is {top:.1%}), so there is no precision to "
+                f"measure: lower the threshold to {top:.1%} or less to see how often its sure answers are right.")
+    return (f"the model never answers “{curve.name}” on this data, so there is no precision-recall curve and no "
+            "precision to measure: its images are all called something else (see its row in the confusion matrix).")
 
 
 def _plot(x_label: str, y_label: str) -> pg.PlotWidget:
@@ -288,7 +303,6 @@ class CurvesPanel(QWidget):
         areas = [f"{what} {value:.3f}" for what, value in (("Average precision", curve.average_precision),
                                                              ("ROC area", curve.roc_auc)) if value is not None]
         areas_text = ("; ".join(areas) + ". ") if areas else ""
-        self.caption.setText(
-            f"“{curve.name}” is sure from {t:.1%} ({whose}){goal}: {answered:,} answers sure, precision "
-            f"{_pct(precision)} (how often they are right), recall {_pct(recall)} (of its {curve.support:,} images). "
-            f"{areas_text}{saved.strip()} The marked point is that threshold; the curves show every other one.")
+        self.caption.setText(f"“{curve.name}” is sure from {t:.1%} ({whose}){goal}: "
+                             f"{_measured(curve, t, precision, recall, answered)} {areas_text}{saved.strip()} "
+                             "The marked point is that threshold; the curves show every other one.")

@@ -2,6 +2,8 @@
 recognised far less often than the others is marked, and its row says why in a tooltip."""
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
@@ -9,13 +11,21 @@ COLUMNS = ["Class", "Precision", "Recall", "F1", "Images"]
 LOW_RECALL = 0.5            # below half the others' mean recall: marked
 
 
+def name_key(name: str) -> tuple:
+    """A class name's place in the Class column: any case, numbers as numbers ("2" before "10")."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", name.casefold()) if part)
+
+
 class _Item(QTableWidgetItem):
-    """Sorts by its UserRole number when it has one."""
+    """Sorts by its UserRole value (a number, or a class name's key: the ⚠ mark does not move a row)."""
 
     def __lt__(self, other) -> bool:
         a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
         if isinstance(a, (int, float)) and isinstance(b, (int, float)):
             return a < b
+        if isinstance(a, str) and isinstance(b, str):
+            return name_key(a) < name_key(b)
         return self.text().lower() < other.text().lower()
 
 
@@ -31,6 +41,9 @@ class PerClassTable(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.setAccessibleName("Per-class figures")
+        # by class at first, A to Z: the arrow on Class tells the truth (a flagged class keeps its place)
+        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        header.setSortIndicatorShown(True)
 
     def set_classes(self, per_class: list) -> None:
         """per_class: core.metrics.ClassFigures (name, precision, recall, f1, support)."""
@@ -42,7 +55,7 @@ class PerClassTable(QTableWidget):
             row = self.rowCount()
             self.insertRow(row)
             name = _Item(("⚠ " if low else "") + c.name)
-            name.setData(Qt.ItemDataRole.UserRole, None)
+            name.setData(Qt.ItemDataRole.UserRole, c.name)
             cells = [name]
             for value in (c.precision, c.recall, c.f1):
                 item = _Item(f"{value:.1%}" if c.support or value else "—")

@@ -25,10 +25,11 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.text import plural
 
+from ..common import theme
 from ..common.label_issues_view import LabelIssuesView, LabelOutcome, label_task
 from ..common.lazy import LazyPage
 from ..common.threshold import threshold_from
-from ..common.widgets import Banner
+from ..common.widgets import Banner, empty_state_stack
 from ..common.workers import TaskSlot
 from .confused_pairs import ConfusedPairs
 from .export import ExportRefused, export_evaluation
@@ -41,6 +42,8 @@ from .session import MAX_GALLERY, EvalOutcome, EvalRequest, EvaluateSession
 DATA_KINDS = [("folder", "A folder of class folders"), ("cifar10", "The CIFAR-10 test set"),
               ("validation", "Its validation split")]
 GALLERY, PER_CLASS, PAIRS, RELIABILITY, THRESHOLDS, LABELS = 0, 1, 2, 3, 4, 5
+LABELS_EMPTY = ("Images that may be filed under the wrong class: the model's answers show which labels it doubts. "
+                "Choose a model and a folder of class folders, then press Find label mistakes.")
 PLOT_MODULES = ("resnet_gui.ui.evaluate.reliability_plot", "resnet_gui.ui.evaluate.curves_panel")
 
 
@@ -162,7 +165,10 @@ class EvaluateTab(QWidget):
         self.details.addTab(self.curves_page, "Thresholds")
         self.labels = LabelIssuesView(training_decisions=True)
         self.labels.decisions_changed.connect(self._label_decisions)
-        self.details.addTab(self.labels, "Label mistakes")
+        self.labels_page = QWidget()   # a sentence until the first search's results replace it
+        self.labels_stack, self.labels_empty = empty_state_stack(self.labels_page, LABELS_EMPTY)
+        self.labels_stack.addWidget(self.labels)
+        self.details.addTab(self.labels_page, "Label mistakes")
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
@@ -322,6 +328,7 @@ class EvaluateTab(QWidget):
 
     def _labels_done(self, outcome: LabelOutcome) -> None:
         self.labels.set_outcome(outcome)
+        self.labels_stack.setCurrentWidget(self.labels)
         self.details.setCurrentIndex(LABELS)
         self._update_buttons()
         self.status_message.emit(f"{plural(len(outcome.report.issues), 'likely label mistake')} in {outcome.folder}.")
@@ -430,7 +437,8 @@ class EvaluateTab(QWidget):
         title = f"{self.outcome.request.model_name} on {ev.data}: accuracy {ev.figures.accuracy:.1%}, " \
             f"{ev.figures.n:,} images"
         try:
-            written = export_evaluation(ev, Path(out), self.matrix.export_image(title), threshold_from(self.settings))
+            figure = self.matrix.export_image(title, theme.light_palette())   # for documents: dark on white
+            written = export_evaluation(ev, Path(out), figure, threshold_from(self.settings))
         except ExportRefused as exc:
             self.banner.show_message(str(exc), "error")
             return None

@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.core.train.config import heading
+from resnet_gui.text import plural
+
 from ..common import theme
 from ..common.widgets import is_dark
 
@@ -62,6 +65,8 @@ class ConfigDiff(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # run names differ at their ends (the date and time): elide their middles, never clip them
+        self.table.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
         self.differing: list[str] = []
@@ -86,27 +91,33 @@ class ConfigDiff(QWidget):
         self.differing = [k for k in keys if k in differing]
         self.keys = self.differing + [k for k in keys if k not in differing]
         self.table.setColumnCount(len(names))
-        self.table.setHorizontalHeaderLabels(names)  # plain text
+        for col, name in enumerate(names):
+            item = QTableWidgetItem(name)  # plain text
+            item.setToolTip(name)
+            self.table.setHorizontalHeaderItem(col, item)
         self.table.setRowCount(len(self.keys))
-        self.table.setVerticalHeaderLabels(self.keys)
         bold = QFont(self.font())
         bold.setBold(True)
         for row, key in enumerate(self.keys):
             differs = key in differing
-            header = self.table.verticalHeaderItem(row)
+            header = QTableWidgetItem(heading(key))  # the Train form's words; the key for the command line
+            header.setToolTip(f"{key} in the configuration file and on the command line")
+            self.table.setVerticalHeaderItem(row, header)
             if differs:
                 header.setFont(bold)
             for col, name in enumerate(names):
                 text = format_value(configs[name][key]) if key in configs[name] else "(not set)"
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"{key} = {text}")
+                item.setToolTip(f"{heading(key)} ({key}) = {text}")
                 item.setData(DIFFERS_ROLE, differs)
                 if differs:
                     item.setFont(bold)
                 self.table.setItem(row, col, item)
         n = len(self.differing)
-        self.summary.setText(f"{len(names)} runs: {n} setting{'' if n == 1 else 's'} differ"
-                             + (f" ({', '.join(self.differing)})." if n else "; the configurations are the same.")
+        differ = f"{plural(n, 'setting')} differ{'s' if n == 1 else ''}"
+        self.summary.setText(f"{len(names)} runs: {differ}"
+                             + (f" ({', '.join(heading(k) for k in self.differing)})." if n
+                                else "; the configurations are the same.")
                              if len(names) > 1 else "The run's configuration.")
         self.only_differences.setEnabled(len(names) > 1 and n > 0)
         self._recolour()

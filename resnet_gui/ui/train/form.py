@@ -32,6 +32,7 @@ from resnet_gui.core.train.config import (
     OPTIMIZERS,
     SCHEDULES,
     TrainConfig,
+    heading,
     recipe,
     settings,
     usable_form,
@@ -138,9 +139,9 @@ class TrainForm(QWidget):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Automatic")
         self.name_edit.setToolTip("The name of the model in the registry; a name in use gets a number added")
-        mf.addRow("Architecture:", self.arch_combo)
-        mf.addRow("ImageNet weights:", self.weights_row)
-        mf.addRow("Save as:", self.name_edit)
+        mf.addRow(f"{heading('arch')}:", self.arch_combo)
+        mf.addRow(f"{heading('pretrained')}:", self.weights_row)
+        mf.addRow(f"{heading('name')}:", self.name_edit)
         self.model_form = mf
         self.layout_.addWidget(model_box)
 
@@ -150,7 +151,7 @@ class TrainForm(QWidget):
         self.epochs_spin.setToolTip("Passes over all the training images; more take longer and usually help, "
                                     "until the model starts memorising them")
         self.estimate = TimeEstimate()
-        basic.addRow("Epochs:", self.epochs_spin)
+        basic.addRow(f"{heading('epochs')}:", self.epochs_spin)
         basic.addRow("", self.estimate)
         self.advanced_button = QToolButton()
         self.advanced_button.setText("Advanced settings")
@@ -221,17 +222,18 @@ class TrainForm(QWidget):
             # long entries must not widen the form beyond its column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
-        rows = [("Batch size:", self.batch_spin), ("Learning rate:", self.lr_spin),
-                ("Optimizer:", self.optimizer_combo), ("Schedule:", self.schedule_combo),
-                ("Weight decay:", self.wd_spin), ("Label smoothing:", self.smoothing_spin),
-                ("Warm-up epochs:", self.warmup_spin), ("Frozen backbone epochs:", self.freeze_spin),
-                ("Validation split:", self.val_spin), ("Balance classes:", self.balance_combo),
-                ("Seed:", self.seed_spin), ("Augmentation:", augment_row),
-                ("Image size:", self.image_size_spin), ("Precision:", self.precision_combo),
-                ("Device:", self.device_combo), ("GPUs:", self.gpus_spin), ("CPU threads:", self.threads_spin),
-                ("Loader workers:", self.workers_spin)]
-        for label, widget in rows:
-            hp.addRow(label, widget)
+        # the rows' words are the settings' headings (core), which the Runs tab's comparison shows too
+        rows = [("batch_size", self.batch_spin), ("lr", self.lr_spin),
+                ("optimizer", self.optimizer_combo), ("schedule", self.schedule_combo),
+                ("weight_decay", self.wd_spin), ("label_smoothing", self.smoothing_spin),
+                ("warmup_epochs", self.warmup_spin), ("freeze_backbone_epochs", self.freeze_spin),
+                ("val_split", self.val_spin), ("balance", self.balance_combo),
+                ("seed", self.seed_spin), ("augment", augment_row),
+                ("image_size", self.image_size_spin), ("precision", self.precision_combo),
+                ("device", self.device_combo), ("GPUs", self.gpus_spin), ("threads", self.threads_spin),
+                ("workers", self.workers_spin)]
+        for key, widget in rows:
+            hp.addRow(f"{heading(key)}:", widget)
         reset = QPushButton("Reset to recipe defaults")
         reset.clicked.connect(lambda: self._apply(recipe(self.mode())))
         hp.addRow("", reset)

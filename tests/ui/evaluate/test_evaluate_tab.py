@@ -217,3 +217,41 @@ def test_cifar10_test_set_with_mirror_images(qtbot, registry_dir, make_window, s
     tab.open_image_requested.connect(opened.append)
     tab.gallery.list.itemDoubleClicked.emit(tab.gallery.list.item(0))
     assert opened == [] and window.tabs.currentWidget() is tab
+
+
+def test_label_mistakes_says_what_it_does_until_a_search_has_results(qtbot, evaluate_tab, tmp_path):
+    from resnet_gui.core.evaluation.label_issues import LabelReport
+    from resnet_gui.ui.common.label_issues_view import LabelOutcome
+
+    tab = evaluate_tab
+    tab.details.setCurrentWidget(tab.labels_page)
+    tab.show()
+    qtbot.waitUntil(tab.labels_page.isVisible)
+    assert tab.details.tabText(tab.details.currentIndex()) == "Label mistakes"
+    assert tab.labels_empty.isVisible() and not tab.labels.isVisible()   # no empty table, no disabled buttons
+    assert "press Find label mistakes" in tab.labels_empty.text()
+    tab._labels_done(LabelOutcome(str(tmp_path), LabelReport("the answers of digits", checked=12)))
+    assert tab.labels.isVisible() and not tab.labels_empty.isVisible()
+    assert "No likely label mistakes among 12 images" in tab.labels.summary.text()
+
+
+def test_the_exported_matrix_is_dark_on_white_when_the_app_is_dark(qtbot, digits_model, evaluate_tab, tmp_path):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from resnet_gui.ui.common import theme
+
+    data = make_folder_dataset(tmp_path / "labelled", classes=("one", "two"), per_class=2)
+    tab = evaluate_tab
+    tab.evaluate_folder("digits", str(data))
+    evaluated(qtbot, tab)
+    theme.apply(QApplication.instance(), "dark")
+    try:
+        qtbot.waitUntil(lambda: tab.matrix.palette().color(QPalette.ColorRole.Base).lightness() < 128)
+        png_path = tab.export(str(tmp_path / "out" / "eval.csv"))[-1]
+    finally:
+        theme.apply(QApplication.instance(), "system")
+    image = QImage(str(png_path))
+    assert image.pixelColor(2, 2) == QColor("#ffffff")   # the paper, not the dark theme's background
+    assert any(image.pixelColor(x, y).lightness() < 80 for x in range(0, image.width(), 3)
+               for y in range(0, image.height() // 8, 2))   # the title, in dark ink

@@ -8,7 +8,7 @@ from PySide6.QtGui import QImage, QPainter
 from resnet_gui.core.evaluation.metrics import figures, most_confused
 from resnet_gui.ui.evaluate.confused_pairs import ConfusedPairs
 from resnet_gui.ui.evaluate.matrix_panel import MatrixPanel
-from resnet_gui.ui.evaluate.per_class_table import PerClassTable, with_filter
+from resnet_gui.ui.evaluate.per_class_table import COLUMNS, PerClassTable, with_filter
 
 
 def _matrix(n, seed=0):
@@ -105,3 +105,26 @@ def test_the_exported_figure_of_200_classes_has_readable_labels(qtbot):
     assert image.width() >= 200 * 15 and image.height() >= 200 * 15   # a line's height per cell: labels fit
     assert image.width() < 6000
 
+
+
+def test_the_per_class_rows_follow_the_headers_sort_arrow_flagged_classes_included(qtbot):
+    from PySide6.QtCore import Qt
+
+    from resnet_gui.core.evaluation.metrics import ClassFigures
+
+    # classes 0-2 recognised far less often than class 3 (flagged ⚠), and names whose text order is not numeric
+    per_class = [ClassFigures(name, 0.2, 0.1, 0.13, 10) for name in ("0", "1", "2", "10")]
+    per_class.append(ClassFigures("3", 0.9, 0.95, 0.92, 10))
+    table = PerClassTable()
+    qtbot.addWidget(table)
+    table.set_classes(per_class)
+    header = table.horizontalHeader()
+    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert header.isSortIndicatorShown() and header.sortIndicatorSection() == 0
+    assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+    assert names == ["⚠ 0", "⚠ 1", "⚠ 2", "3", "⚠ 10"]  # by class, the flags only marked
+    table.sortByColumn(COLUMNS.index("Recall"), Qt.SortOrder.DescendingOrder)
+    recalls = [table.item(r, COLUMNS.index("Recall")).data(Qt.ItemDataRole.UserRole) for r in range(5)]
+    assert recalls == sorted(recalls, reverse=True) and table.item(0, 0).text() == "3"
+    table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+    assert [table.item(r, 0).text() for r in range(5)] == names[::-1]

@@ -79,3 +79,23 @@ def test_saving_from_the_tab_stores_it_in_the_model_and_predict_uses_it(qtbot, v
 
 def answered_path(ev, curve):
     return next(r["path"] for r in ev.rows if r["predicted"] == curve.name)
+
+
+def test_a_threshold_no_answer_reaches_says_why_precision_is_missing_and_what_to_do(qtbot):
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    probs = np.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.2, 0.55, 0.25], [0.8, 0.1, 0.1]])
+    curves = class_curves(probs, np.array([0, 1, 1, 2]), ["cat", "dog", "owl"])   # owl is never answered
+    panel.set_curves(curves, {}, 0.5, "pets folder")
+    panel.class_combo.setCurrentIndex(1)
+    panel.threshold_spin.setValue(90.0)   # dog's surest answer is 55 %
+    caption = panel.caption.text()
+    assert "no answer “dog” reaches 90.0% (the surest is 55.0%)" in caption
+    assert "lower the threshold to 55.0% or less" in caption and "precision —" not in caption
+    assert panel.marks()["pr"] is None
+    panel.threshold_spin.setValue(50.0)
+    assert "1 answer sure, precision 100.0%" in panel.caption.text()
+    panel.class_combo.setCurrentIndex(2)
+    caption = panel.caption.text()
+    assert "never answers “owl” on this data, so there is no precision-recall curve" in caption
+    assert "precision —" not in caption

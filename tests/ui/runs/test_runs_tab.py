@@ -248,3 +248,30 @@ def test_a_poisoned_summary_is_one_unreadable_row_and_both_tabs_read_the_same_ru
     qtbot.waitUntil(lambda: {r.name for r in train_tab.session.runs} == set(two_runs), timeout=60_000)
     assert all(isinstance(r, RunInfo) for r in train_tab.session.runs)
     assert all(isinstance(r, RunInfo) for r in tab.table.infos.values())
+
+
+def test_the_comparison_uses_the_train_forms_words_and_elides_run_names_in_the_middle(qtbot, settings):
+    from PySide6.QtCore import Qt
+
+    from resnet_gui.ui.runs.config_diff import ConfigDiff
+    from resnet_gui.ui.train.form import TrainForm
+
+    diff = ConfigDiff()
+    qtbot.addWidget(diff)
+    names = [f"resnet18_cifar-train-20261203-19{minute}00" for minute in (15, 33)]
+    configs = {name: {"lr": 0.1 * (i + 1), "val_split": 0.2, "batch_size": 64, "weights_file": None, "old_key": 1}
+               for i, name in enumerate(names)}
+    diff.set_configs(configs, list(configs[names[0]]), ["lr"])
+    header = diff.table.horizontalHeader()
+    assert header.textElideMode() == Qt.TextElideMode.ElideMiddle  # the distinguishing ends stay in view
+    assert [diff.table.horizontalHeaderItem(c).toolTip() for c in range(2)] == names
+    rows = {diff.table.verticalHeaderItem(r).text(): diff.table.verticalHeaderItem(r).toolTip()
+            for r in range(diff.table.rowCount())}
+    assert set(rows) == {"Learning rate", "Validation split", "Batch size", "Weights file", "old_key"}
+    assert rows["Learning rate"].startswith("lr ") and rows["Validation split"].startswith("val_split ")
+    assert "(Learning rate)" in diff.summary.text()
+    form = TrainForm(settings)  # the same words as the Train form's rows
+    qtbot.addWidget(form)
+    for spin, row in ((form.lr_spin, "Learning rate"), (form.val_spin, "Validation split"),
+                      (form.batch_spin, "Batch size"), (form.balance_combo, "Balance classes")):
+        assert form.hp_form.labelForField(spin).text() == f"{row}:"

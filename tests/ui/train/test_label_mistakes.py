@@ -120,7 +120,8 @@ def test_the_evaluate_tab_finds_label_mistakes_with_a_model_and_tells_the_train_
     assert ev.labels_button.isEnabled()
     qtbot.mouseClick(ev.labels_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: ev.labels.outcome is not None and not ev._labels_slot.busy(), timeout=180_000)
-    assert ev.details.currentWidget() is ev.labels and "the answers of demo" in ev.labels.summary.text()
+    assert ev.details.currentWidget() is ev.labels_page and ev.labels_stack.currentWidget() is ev.labels
+    assert "the answers of demo" in ev.labels.summary.text()
     listed = [i.data(0, Qt.ItemDataRole.UserRole) for i in ev.labels.items()]
     assert listed and sum(p in wrong for p in listed) >= 0.8 * len(listed)
     ev.labels.items()[0].setSelected(True)
