@@ -224,7 +224,7 @@ def test_the_predict_and_evaluate_tabs_work_without_torch(setup):
     from resnet_gui.ui.predict.single_image_view import UNFAMILIAR_TITLE
 
     title, why = got["photo"]
-    assert title == UNFAMILIAR_TITLE and why.startswith("It is ")  # flagged by its input statistics, saying how
+    assert title == UNFAMILIAR_TITLE and why.startswith("This image is ")  # flagged by its input statistics, saying how
     assert got["label"] == "3" and got["shown"] in ("3", "Not sure") and "evidence for" in got["explained"]
     assert got["folder_rows"] == 10 * PER_CLASS
     assert got["evaluated"]["n"] == 10 * PER_CLASS and got["evaluated"]["accuracy"] >= 0.95
