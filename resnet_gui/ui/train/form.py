@@ -222,17 +222,15 @@ class TrainForm(QWidget):
             # long entries must not widen the form beyond its column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
-        # the rows' words are the settings' headings (core), which the Runs tab's comparison shows too
-        rows = [("batch_size", self.batch_spin), ("lr", self.lr_spin),
-                ("optimizer", self.optimizer_combo), ("schedule", self.schedule_combo),
-                ("weight_decay", self.wd_spin), ("label_smoothing", self.smoothing_spin),
-                ("warmup_epochs", self.warmup_spin), ("freeze_backbone_epochs", self.freeze_spin),
-                ("val_split", self.val_spin), ("balance", self.balance_combo),
-                ("seed", self.seed_spin), ("augment", augment_row),
+        rows = [("batch_size", self.batch_spin), ("lr", self.lr_spin), ("optimizer", self.optimizer_combo),
+                ("schedule", self.schedule_combo), ("weight_decay", self.wd_spin),
+                ("label_smoothing", self.smoothing_spin), ("warmup_epochs", self.warmup_spin),
+                ("freeze_backbone_epochs", self.freeze_spin), ("val_split", self.val_spin),
+                ("balance", self.balance_combo), ("seed", self.seed_spin), ("augment", augment_row),
                 ("image_size", self.image_size_spin), ("precision", self.precision_combo),
                 ("device", self.device_combo), ("GPUs", self.gpus_spin), ("threads", self.threads_spin),
                 ("workers", self.workers_spin)]
-        for key, widget in rows:
+        for key, widget in rows:  # the settings' headings (core), the words the Runs tab's comparison shows too
             hp.addRow(f"{heading(key)}:", widget)
         reset = QPushButton("Reset to recipe defaults")
         reset.clicked.connect(lambda: self._apply(recipe(self.mode())))
